@@ -1,0 +1,39 @@
+//! journeyd: a synthetic user-journey monitor.
+//!
+//! # Layout
+//!
+//! Data flows one way: files → validated model → scheduler → journey runner → outcomes → (metrics, alerts,
+//! reports, status).
+//!
+//! - `cli`      — subcommands and flags (clap derive), and the wiring of each command.
+//! - `config`   — journey files: raw serde types, validation with `file:line:col` diagnostics, JSON Schema.
+//! - `model`    — the validated Journey / Step / Check / Capture the runner executes; no I/O.
+//! - `template` — `{{ … }}` interpolation, compiled once at load time.
+//! - `redact`   — masks secret values in everything a person or machine reads.
+//! - `http`     — the shared reqwest clients, DNS timing resolver, error classification.
+//! - `runner`   — one journey iteration (the step pipeline), checks and captures, virtual users and data
+//!                leases, the monitor scheduler.
+//! - `outcome`  — RunOutcome / StepOutcome / Failure: plain data sent from workers to consumers.
+//! - `metrics`  — the aggregator that owns the histograms, and the Prometheus registry.
+//! - `server`   — `/metrics`, `/-/healthy`, `/-/ready`.
+//! - `shop`     — the embedded demo shop with fault injection (a target; never imported by the monitor).
+
+pub mod cli;
+pub mod config;
+pub mod http;
+pub mod metrics;
+pub mod model;
+pub mod outcome;
+pub mod redact;
+pub mod runner;
+pub mod server;
+pub mod shop;
+pub mod template;
+
+/// The version string shown by `--version`, in the User-Agent and in `journeyd_build_info`.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// `journeyd/<version>`: sent as the User-Agent of every request so sites can pick out synthetic traffic.
+pub fn user_agent() -> String {
+    format!("journeyd/{VERSION} (+synthetic monitoring)")
+}

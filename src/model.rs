@@ -1,0 +1,338 @@
+//! The validated journey model: what the runner executes.
+//!
+//! Everything here was checked at load time by `config`: templates are compiled, check expressions parsed,
+//! captures resolved to slots, durations typed, data sources read. The runner never sees raw YAML and never
+//! has to handle a malformed journey. No I/O, no serde_yaml types, nothing else of ours is imported here
+//! except the compiled template type.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use regex::Regex;
+
+pub use crate::template::{JsonTemplate, Template};
+
+/// Every journey loaded from one set of files, in a stable order (sorted by name).
+#[derive(Debug, Clone, Default)]
+pub struct Suite {
+    pub journeys: Vec<Arc<Journey>>,
+}
+
+impl Suite {
+    pub fn get(&self, name: &str) -> Option<&Arc<Journey>> {
+        self.journeys.iter().find(|j| j.name == name)
+    }
+}
+
+/// One scripted multi-step journey, as run by one virtual user.
+#[derive(Debug)]
+pub struct Journey {
+    /// Unique across the suite; used as the `journey` label, so it is a bounded, human-chosen value.
+    pub name: String,
+    pub description: String,
+    /// Free-form tags for selecting subsets (`verify --tag`), never exported as labels.
+    pub tags: Vec<String>,
+    /// Where it came from, for messages and the status page.
+    pub source: PathBuf,
+    /// Hash of the file's bytes and of the resolved env/secret values it used: unchanged journeys keep
+    /// their state across reloads.
+    pub fingerprint: u64,
+    /// Base URL that relative step paths are joined onto. `None`: every step uses an absolute URL.
+    pub target: Option<Template>,
+    /// How often the monitor starts a run.
+    pub every: Duration,
+    /// Virtual users per monitor run (closed model).
+    pub users: u32,
+    /// How iterations are started when driven as load (`verify`, benchmarks).
+    pub load: LoadModel,
+    /// Deadline for one whole iteration, from its intended start.
+    pub timeout: Duration,
+    /// Default request options, overridable per step.
+    pub defaults: RequestDefaults,
+    /// Named constant values (already rendered against env at load time).
+    pub vars: Vec<(String, String)>,
+    /// CSV data sources; templates refer to their columns by index.
+    pub data: Vec<DataSource>,
+    /// Secret values; templates refer to them by index. Redacted everywhere.
+    pub secrets: Vec<Secret>,
+    pub steps: Vec<Step>,
+    /// Number of capture slots a run needs (captures are addressed by slot, not by name, at run time).
+    pub capture_slots: usize,
+    /// Capture slots whose values must be redacted like secrets.
+    pub secret_captures: Vec<usize>,
+    /// Journeys this one depends on (alert suppression).
+    pub depends_on: Vec<String>,
+}
+
+impl Journey {
+    /// The step index of a step name.
+    pub fn step_index(&self, name: &str) -> Option<usize> {
+        self.steps.iter().position(|s| s.name == name)
+    }
+}
+
+/// How iterations are started.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LoadModel {
+    /// `users` virtual users loop through the journey back to back (with think time).
+    Closed { users: u32 },
+    /// Iterations start at a fixed arrival rate whatever the site does, up to `max_users` in flight.
+    Open { rate_per_sec: f64, max_users: u32 },
+    /// A sequence of stages, each holding a rate or user count for a while.
+    Stages(Vec<Stage>),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stage {
+    pub target: StageTarget,
+    pub duration: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum StageTarget {
+    Rate(f64),
+    Users(u32),
+}
+
+#[derive(Debug, Clone)]
+pub struct RequestDefaults {
+    pub headers: Vec<(String, Template)>,
+    /// How many redirects a step follows; 0 turns following off.
+    pub max_redirects: u32,
+    /// Per-step deadline when the step sets none.
+    pub step_timeout: Option<Duration>,
+    /// Accept invalid TLS certificates for this journey's requests. Explicit opt-out, shown in metrics.
+    pub tls_skip_verify: bool,
+    /// Cap on a response body; a larger body fails the step with reason `body`.
+    pub max_body_bytes: usize,
+}
+
+impl Default for RequestDefaults {
+    fn default() -> Self {
+        RequestDefaults {
+            headers: Vec::new(),
+            max_redirects: 10,
+            step_timeout: None,
+            tls_skip_verify: false,
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+        }
+    }
+}
+
+/// 10 MiB: generous for API responses and HTML pages, small enough that 1,000 concurrent users cannot
+/// exhaust memory on a hostile target.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 10 * 1024 * 1024;
+
+/// A CSV data source.
+#[derive(Debug, Clone)]
+pub struct DataSource {
+    pub name: String,
+    pub columns: Vec<String>,
+    /// Rows, each with one value per column.
+    pub rows: Arc<Vec<Vec<String>>>,
+    pub pick: Pick,
+}
+
+/// How a virtual user gets a row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pick {
+    /// Leased: no two concurrent virtual users hold the same row.
+    Unique,
+    /// Round robin over rows (rows may be shared).
+    Sequential,
+    /// A random row per iteration (rows may be shared).
+    Random,
+}
+
+/// A secret value. `Debug` never prints it.
+#[derive(Clone)]
+pub struct Secret {
+    pub name: String,
+    pub value: String,
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Secret({}: ***)", self.name)
+    }
+}
+
+/// One HTTP step.
+#[derive(Debug)]
+pub struct Step {
+    /// Unique within the journey; the `step` label.
+    pub name: String,
+    /// Upper-case HTTP method.
+    pub method: String,
+    /// Path (joined to the journey target) or absolute URL.
+    pub url: Template,
+    pub headers: Vec<(String, Template)>,
+    pub query: Vec<(String, Template)>,
+    pub body: Option<Body>,
+    /// Deadline for this step (request, redirects and body); `None` uses the journey default.
+    pub timeout: Option<Duration>,
+    /// Redirects to follow; 0 turns following off.
+    pub max_redirects: u32,
+    pub expect: Vec<Check>,
+    pub capture: Vec<Capture>,
+    /// Pause after the step before the next one.
+    pub think: Option<Think>,
+}
+
+#[derive(Debug)]
+pub enum Body {
+    Json(JsonTemplate),
+    Form(Vec<(String, Template)>),
+    Raw { text: Template, content_type: Option<String> },
+}
+
+/// Think time: fixed (`min == max`) or uniformly random in a range.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Think {
+    pub min: Duration,
+    pub max: Duration,
+}
+
+/// One `expect` entry.
+#[derive(Debug)]
+pub struct Check {
+    /// The expression as written, for evidence (`json.price > 0`).
+    pub text: String,
+    pub subject: Subject,
+    pub predicate: Predicate,
+    /// A soft check records a failure (degraded) but does not stop the journey.
+    pub soft: bool,
+}
+
+/// What a check or capture looks at.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Subject {
+    Status,
+    /// A JSON path into the response body; an empty path is the whole document.
+    Json(JsonPath),
+    /// A response header, case-insensitive.
+    Header(String),
+    /// A cookie set by the response (or held in the user's jar).
+    Cookie(String),
+    /// The response body as text.
+    Body,
+    /// The step's response time.
+    Duration,
+}
+
+/// A parsed JSON path: `items[0].sku` is `[Key("items"), Index(0), Key("sku")]`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct JsonPath(pub Vec<PathSeg>);
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PathSeg {
+    Key(String),
+    Index(usize),
+}
+
+impl std::fmt::Display for JsonPath {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, seg) in self.0.iter().enumerate() {
+            match seg {
+                PathSeg::Key(k) if i == 0 => write!(f, "{k}")?,
+                PathSeg::Key(k) => write!(f, ".{k}")?,
+                PathSeg::Index(n) => write!(f, "[{n}]")?,
+            }
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug)]
+pub enum Predicate {
+    /// Compare the subject with a literal.
+    Compare(CmpOp, Literal),
+    /// The subject is present (JSON path resolves, header or cookie set).
+    Exists,
+    /// The subject is absent.
+    NotExists,
+    /// String contains, or array contains an element equal to the literal.
+    Contains(Literal),
+    /// The subject (as text) matches a regex.
+    Matches(Regex),
+    /// Length of a string, array or object compared with a number.
+    Length(CmpOp, f64),
+    /// Status in a list of codes or classes (`[200, 201]`, `2xx`).
+    StatusIn(Vec<StatusPattern>),
+    /// Status not in a list of codes or classes.
+    StatusNotIn(Vec<StatusPattern>),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CmpOp {
+    Eq,
+    Ne,
+    Lt,
+    Le,
+    Gt,
+    Ge,
+}
+
+impl CmpOp {
+    pub fn symbol(self) -> &'static str {
+        match self {
+            CmpOp::Eq => "==",
+            CmpOp::Ne => "!=",
+            CmpOp::Lt => "<",
+            CmpOp::Le => "<=",
+            CmpOp::Gt => ">",
+            CmpOp::Ge => ">=",
+        }
+    }
+}
+
+/// A literal in a check expression.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Literal {
+    Null,
+    Bool(bool),
+    Number(f64),
+    String(String),
+    /// Only with `duration`: compared against the step's response time.
+    Duration(Duration),
+    /// A value rendered at run time (`json.price == {{ page_price }}`); compared as a number when both
+    /// sides are numbers, else as text.
+    Template(Template),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatusPattern {
+    Code(u16),
+    /// `2xx` is `Class(2)`.
+    Class(u8),
+}
+
+impl StatusPattern {
+    pub fn matches(self, status: u16) -> bool {
+        match self {
+            StatusPattern::Code(c) => c == status,
+            StatusPattern::Class(c) => status / 100 == u16::from(c),
+        }
+    }
+}
+
+/// One `capture` entry: a value taken from the response into a slot for later templates.
+#[derive(Debug)]
+pub struct Capture {
+    pub name: String,
+    pub slot: usize,
+    pub source: CaptureSource,
+    /// Redact this value like a secret (session tokens).
+    pub secret: bool,
+}
+
+#[derive(Debug)]
+pub enum CaptureSource {
+    Json(JsonPath),
+    Header(String),
+    Cookie(String),
+    Status,
+    /// A regex on the body; the value is capture group `group` (1 when the regex has groups, else 0).
+    Regex { regex: Regex, group: usize },
+}

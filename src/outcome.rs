@@ -1,0 +1,194 @@
+//! What one iteration of a journey produced: plain data, sent by workers to the aggregator.
+//!
+//! A failed journey is data, not an `Err`: the failing step, a reason from a small closed set, and redacted
+//! evidence. Imports nothing of ours.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+/// The result of one iteration (one virtual user walking the journey once).
+#[derive(Debug, Clone)]
+pub struct RunOutcome {
+    /// The journey's name (shared, so sending an outcome does not copy it).
+    pub journey: Arc<str>,
+    /// When the iteration should have started (schedule tick or arrival time). Response times count from here.
+    pub intended_start: Instant,
+    /// How late the iteration actually started: a generator or scheduler stall shows up here.
+    pub start_delay: Duration,
+    /// Wall-clock time of the intended start, for reports and the status page.
+    pub wall_start: SystemTime,
+    /// From the intended start to the end of the last step that ran (response time).
+    pub duration: Duration,
+    /// Sum of the steps' service times (request sent → response complete), excluding think time.
+    pub service_time: Duration,
+    pub status: RunStatus,
+    /// One entry per step that ran, in order.
+    pub steps: Vec<StepOutcome>,
+    /// Soft checks that failed (the journey passed but is degraded).
+    pub soft_failures: Vec<Failure>,
+}
+
+impl RunOutcome {
+    pub fn passed(&self) -> bool {
+        matches!(self.status, RunStatus::Passed)
+    }
+
+    pub fn failure(&self) -> Option<&Failure> {
+        match &self.status {
+            RunStatus::Failed(f) => Some(f),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub enum RunStatus {
+    Passed,
+    Failed(Box<Failure>),
+    /// Stopped by shutdown or reload before it finished: neither a pass nor a failure, never alerted on.
+    Cancelled,
+}
+
+/// One step of one iteration.
+#[derive(Debug, Clone, Default)]
+pub struct StepOutcome {
+    /// Index into the journey's steps (names live in the model; outcomes stay small).
+    pub index: usize,
+    /// HTTP status of the final response, when one arrived.
+    pub status: Option<u16>,
+    /// From the step's intended start (the moment it should have begun, given the iteration's intended start
+    /// and what ran before) to the response being complete.
+    pub response_time: Duration,
+    /// From the request being sent to the response being complete.
+    pub service_time: Duration,
+    pub phases: Phases,
+    pub passed: bool,
+    /// Number of redirects followed.
+    pub redirects: u32,
+    /// Response body bytes read (after decompression).
+    pub body_bytes: u64,
+}
+
+/// Per-phase timing of the last request of a step, as blackbox_exporter and k6 split it.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Phases {
+    pub dns: Duration,
+    pub connect: Duration,
+    pub tls: Duration,
+    /// Request sent (or connection ready) → first response byte (headers).
+    pub waiting: Duration,
+    /// First byte → body complete.
+    pub transfer: Duration,
+    /// The request went over a pooled connection (no dns, connect or tls).
+    pub reused: bool,
+}
+
+/// Why an iteration failed, with evidence a person can act on. Everything in here is redacted already.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Failure {
+    pub step: usize,
+    pub step_name: String,
+    pub reason: Reason,
+    /// One line: what went wrong.
+    pub message: String,
+    /// The check expression that failed, as written.
+    pub check: Option<String>,
+    /// The actual value the check saw.
+    pub actual: Option<String>,
+    /// The request line (method and URL), redacted.
+    pub request: Option<String>,
+    /// HTTP status, when a response arrived.
+    pub status: Option<u16>,
+    /// A short excerpt of the response body, redacted.
+    pub excerpt: Option<String>,
+}
+
+impl Failure {
+    pub fn new(step: usize, step_name: &str, reason: Reason, message: impl Into<String>) -> Failure {
+        Failure {
+            step,
+            step_name: step_name.to_string(),
+            reason,
+            message: message.into(),
+            check: None,
+            actual: None,
+            request: None,
+            status: None,
+            excerpt: None,
+        }
+    }
+}
+
+/// The closed set of failure reasons (a metric label, so it must stay small and fixed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Reason {
+    /// TCP connect refused or reset, connection closed, invalid HTTP.
+    Connect,
+    /// The host name did not resolve.
+    Dns,
+    /// TLS handshake or certificate verification failed.
+    Tls,
+    /// The step or journey deadline passed.
+    Timeout,
+    /// The status check failed.
+    Status,
+    /// Another check failed.
+    Check,
+    /// A capture found nothing.
+    Capture,
+    /// The body could not be read: too large, truncated, not decodable.
+    Body,
+    /// Too many redirects, or a redirect loop.
+    Redirect,
+}
+
+impl Reason {
+    pub const ALL: [Reason; 9] = [
+        Reason::Connect,
+        Reason::Dns,
+        Reason::Tls,
+        Reason::Timeout,
+        Reason::Status,
+        Reason::Check,
+        Reason::Capture,
+        Reason::Body,
+        Reason::Redirect,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::Connect => "connect",
+            Reason::Dns => "dns",
+            Reason::Tls => "tls",
+            Reason::Timeout => "timeout",
+            Reason::Status => "status",
+            Reason::Check => "check",
+            Reason::Capture => "capture",
+            Reason::Body => "body",
+            Reason::Redirect => "redirect",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Reason> {
+        Reason::ALL.into_iter().find(|r| r.as_str() == s)
+    }
+}
+
+impl std::fmt::Display for Reason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "step {:?} failed ({}): {}", self.step_name, self.reason, self.message)?;
+        if let Some(check) = &self.check {
+            write!(f, "; expected {check}")?;
+        }
+        if let Some(actual) = &self.actual {
+            write!(f, ", got {actual}")?;
+        }
+        Ok(())
+    }
+}
