@@ -1,1 +1,240 @@
-//! placeholder
+//! The HTTP clients journeys run on, DNS timing, and the classification of transport errors into reasons.
+//!
+//! One pair of reqwest clients (certificate-verifying and, for journeys that opt out, not) is shared by every
+//! virtual user: connection pools are shared, cookies are not (each virtual user has its own jar, applied by
+//! the runner), and redirects are followed by the runner so that every hop gets the user's cookies and a
+//! redirect loop is reported as such.
+
+use std::error::Error as StdError;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use reqwest::dns::{Addrs, Name, Resolve, Resolving};
+
+use crate::outcome::Reason;
+
+/// Why building the clients failed (TLS backend initialisation; rare, fatal).
+#[derive(Debug, thiserror::Error)]
+#[error("cannot build the HTTP client: {0}")]
+pub struct ClientError(#[from] reqwest::Error);
+
+/// The clients every journey shares.
+#[derive(Clone, Debug)]
+pub struct Clients {
+    /// Verifies certificates (the default, always).
+    pub verified: reqwest::Client,
+    /// Accepts any certificate: only for journeys with `tls_skip_verify: true`, which metrics make visible.
+    pub insecure: reqwest::Client,
+}
+
+impl Clients {
+    pub fn new() -> Result<Clients, ClientError> {
+        Ok(Clients { verified: build(false)?, insecure: build(true)? })
+    }
+
+    pub fn for_journey(&self, tls_skip_verify: bool) -> &reqwest::Client {
+        if tls_skip_verify {
+            &self.insecure
+        } else {
+            &self.verified
+        }
+    }
+}
+
+fn build(insecure: bool) -> Result<reqwest::Client, reqwest::Error> {
+    reqwest::Client::builder()
+        .user_agent(crate::user_agent())
+        // The runner follows redirects itself: per-user cookies on every hop, per-step limits, loop detection.
+        .redirect(reqwest::redirect::Policy::none())
+        // Monitors must see the site, not a proxy configured in the environment of whoever runs journeyd.
+        .no_proxy()
+        .tcp_nodelay(true)
+        // Idle connections are kept (virtual users reuse them like browsers do) but not forever.
+        .pool_idle_timeout(Duration::from_secs(30))
+        .danger_accept_invalid_certs(insecure)
+        .dns_resolver(Arc::new(TimedResolver))
+        .build()
+}
+
+/// Per-request phase timings written by the resolver (and connector) while a request is in flight.
+///
+/// Each virtual user owns one recorder and scopes its requests with [`with_recorder`]; the resolver picks the
+/// recorder up from the task-local when it is called (synchronously, inside the request's poll), so timing
+/// needs no lock shared between users and no allocation per request.
+#[derive(Debug, Default)]
+pub struct PhaseRecorder {
+    dns_ns: AtomicU64,
+    connect_ns: AtomicU64,
+    tls_ns: AtomicU64,
+    /// A new connection was opened for this request (false: a pooled one was reused).
+    new_connection: AtomicBool,
+}
+
+impl PhaseRecorder {
+    pub fn reset(&self) {
+        self.dns_ns.store(0, Ordering::Relaxed);
+        self.connect_ns.store(0, Ordering::Relaxed);
+        self.tls_ns.store(0, Ordering::Relaxed);
+        self.new_connection.store(false, Ordering::Relaxed);
+    }
+
+    pub fn dns(&self) -> Duration {
+        Duration::from_nanos(self.dns_ns.load(Ordering::Relaxed))
+    }
+
+    pub fn connect(&self) -> Duration {
+        Duration::from_nanos(self.connect_ns.load(Ordering::Relaxed))
+    }
+
+    pub fn tls(&self) -> Duration {
+        Duration::from_nanos(self.tls_ns.load(Ordering::Relaxed))
+    }
+
+    pub fn new_connection(&self) -> bool {
+        self.new_connection.load(Ordering::Relaxed)
+    }
+
+    pub fn record_dns(&self, took: Duration) {
+        self.dns_ns.fetch_add(nanos(took), Ordering::Relaxed);
+    }
+
+    pub fn record_connect(&self, tcp: Duration, tls: Duration) {
+        self.connect_ns.fetch_add(nanos(tcp), Ordering::Relaxed);
+        self.tls_ns.fetch_add(nanos(tls), Ordering::Relaxed);
+        self.new_connection.store(true, Ordering::Relaxed);
+    }
+}
+
+fn nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
+tokio::task_local! {
+    static RECORDER: Arc<PhaseRecorder>;
+}
+
+/// Runs `fut` (one request) with `recorder` receiving its phase timings.
+pub async fn with_recorder<F: std::future::Future>(recorder: Arc<PhaseRecorder>, fut: F) -> F::Output {
+    RECORDER.scope(recorder, fut).await
+}
+
+/// The recorder of the request being polled, if any.
+pub fn current_recorder() -> Option<Arc<PhaseRecorder>> {
+    RECORDER.try_with(Arc::clone).ok()
+}
+
+/// The system resolver (tokio's `lookup_host`), timed, with errors marked as DNS errors so that
+/// classification does not depend on message text.
+#[derive(Debug)]
+struct TimedResolver;
+
+/// A name-resolution failure (the host does not resolve).
+#[derive(Debug, thiserror::Error)]
+#[error("dns: cannot resolve {host}: {source}")]
+pub struct DnsError {
+    pub host: String,
+    #[source]
+    pub source: std::io::Error,
+}
+
+impl Resolve for TimedResolver {
+    fn resolve(&self, name: Name) -> Resolving {
+        let host = name.as_str().to_string();
+        let recorder = current_recorder();
+        Box::pin(async move {
+            let started = Instant::now();
+            let result = tokio::net::lookup_host((host.as_str(), 0)).await.map(|a| a.collect::<Vec<SocketAddr>>());
+            if let Some(r) = recorder {
+                r.record_dns(started.elapsed());
+            }
+            match result {
+                Ok(addrs) => {
+                    if addrs.is_empty() {
+                        let source = std::io::Error::new(std::io::ErrorKind::NotFound, "no addresses");
+                        return Err(Box::new(DnsError { host, source }) as _);
+                    }
+                    Ok(Box::new(addrs.into_iter()) as Addrs)
+                }
+                Err(source) => Err(Box::new(DnsError { host, source }) as _),
+            }
+        })
+    }
+}
+
+/// Maps a transport error to a failure reason and a one-line message without the URL (URLs can carry
+/// secrets in query strings; the runner adds a redacted request line itself).
+pub fn classify(err: &reqwest::Error) -> (Reason, String) {
+    let message = error_chain(err);
+    if err.is_timeout() {
+        return (Reason::Timeout, message);
+    }
+    let mut source: Option<&(dyn StdError + 'static)> = Some(err);
+    while let Some(e) = source {
+        if e.downcast_ref::<DnsError>().is_some() {
+            return (Reason::Dns, message);
+        }
+        if let Some(io) = e.downcast_ref::<std::io::Error>() {
+            if is_tls_text(&io.to_string()) {
+                return (Reason::Tls, message);
+            }
+        }
+        source = e.source();
+    }
+    let lower = message.to_ascii_lowercase();
+    if is_tls_text(&lower) {
+        return (Reason::Tls, message);
+    }
+    if err.is_body() || err.is_decode() {
+        return (Reason::Body, message);
+    }
+    (Reason::Connect, message)
+}
+
+fn is_tls_text(text: &str) -> bool {
+    let t = text.to_ascii_lowercase();
+    t.contains("certificate") || t.contains("tls") || t.contains("handshake") || t.contains("unknownissuer")
+}
+
+/// "error sending request: client error (Connect): tcp connect error: Connection refused (os error 111)".
+pub fn error_chain(err: &reqwest::Error) -> String {
+    let mut out = String::new();
+    let mut source: Option<&(dyn StdError + 'static)> = Some(err);
+    let mut last = String::new();
+    while let Some(e) = source {
+        let text = match e.downcast_ref::<reqwest::Error>() {
+            // reqwest's Display includes the URL; rebuild it without.
+            Some(r) => describe_reqwest(r),
+            None => e.to_string(),
+        };
+        // Inner errors often repeat their source's text; keep each piece once.
+        if !text.is_empty() && !last.contains(&text) {
+            if !out.is_empty() {
+                out.push_str(": ");
+            }
+            out.push_str(&text);
+        }
+        last = text;
+        source = e.source();
+    }
+    out
+}
+
+fn describe_reqwest(e: &reqwest::Error) -> String {
+    if e.is_timeout() {
+        "timed out".into()
+    } else if e.is_connect() {
+        "cannot connect".into()
+    } else if e.is_body() {
+        "error reading the response body".into()
+    } else if e.is_decode() {
+        "error decoding the response body".into()
+    } else if e.is_redirect() {
+        "redirect error".into()
+    } else if e.is_request() {
+        "error sending the request".into()
+    } else {
+        "HTTP error".into()
+    }
+}

@@ -11,9 +11,10 @@
 //! - `template` — `{{ … }}` interpolation, compiled once at load time.
 //! - `redact`   — masks secret values in everything a person or machine reads.
 //! - `http`     — the shared reqwest clients, DNS timing resolver, error classification.
-//! - `runner`   — one journey iteration (the step pipeline), checks and captures, virtual users and data
-//!                leases, the monitor scheduler.
+//! - `runner`   — one journey iteration (the step pipeline), checks and captures, virtual users and
+//!   data leases, the monitor scheduler.
 //! - `outcome`  — RunOutcome / StepOutcome / Failure: plain data sent from workers to consumers.
+//! - `pipeline` — the one consumer of outcomes: feeds every event to the sinks (metrics, alerts, reports).
 //! - `metrics`  — the aggregator that owns the histograms, and the Prometheus registry.
 //! - `server`   — `/metrics`, `/-/healthy`, `/-/ready`.
 //! - `shop`     — the embedded demo shop with fault injection (a target; never imported by the monitor).
@@ -24,6 +25,7 @@ pub mod http;
 pub mod metrics;
 pub mod model;
 pub mod outcome;
+pub mod pipeline;
 pub mod redact;
 pub mod runner;
 pub mod server;

@@ -1,1 +1,5 @@
-fn main() {}
+//! The `journeyd` binary: everything lives in the library; this only hands over to the CLI.
+
+fn main() -> std::process::ExitCode {
+    journeyd::cli::main()
+}

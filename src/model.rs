@@ -26,7 +26,7 @@ impl Suite {
 }
 
 /// One scripted multi-step journey, as run by one virtual user.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Journey {
     /// Unique across the suite; used as the `journey` label, so it is a bounded, human-chosen value.
     pub name: String,
@@ -159,7 +159,7 @@ impl std::fmt::Debug for Secret {
 }
 
 /// One HTTP step.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Step {
     /// Unique within the journey; the `step` label.
     pub name: String,
@@ -180,7 +180,7 @@ pub struct Step {
     pub think: Option<Think>,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub enum Body {
     Json(JsonTemplate),
     Form(Vec<(String, Template)>),
@@ -195,7 +195,7 @@ pub struct Think {
 }
 
 /// One `expect` entry.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Check {
     /// The expression as written, for evidence (`json.price > 0`).
     pub text: String,
@@ -244,7 +244,7 @@ impl std::fmt::Display for JsonPath {
     }
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub enum Predicate {
     /// Compare the subject with a literal.
     Compare(CmpOp, Literal),
@@ -318,7 +318,7 @@ impl StatusPattern {
 }
 
 /// One `capture` entry: a value taken from the response into a slot for later templates.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Capture {
     pub name: String,
     pub slot: usize,
@@ -327,12 +327,15 @@ pub struct Capture {
     pub secret: bool,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub enum CaptureSource {
     Json(JsonPath),
     Header(String),
     Cookie(String),
     Status,
     /// A regex on the body; the value is capture group `group` (1 when the regex has groups, else 0).
-    Regex { regex: Regex, group: usize },
+    Regex {
+        regex: Regex,
+        group: usize,
+    },
 }

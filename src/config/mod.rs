@@ -1,11 +1,41 @@
 //! Journey files: raw serde types, validation into the model with `file:line:col` diagnostics, JSON Schema.
 //!
-//! (Being written: see the config helper's brief. The public API below is the contract.)
+//! `load` reads files and directories, parses each file strictly (`raw`), validates it into a
+//! `model::Journey` (`build`, `step`, with templates compiled by `templates` and checks parsed by `expr`),
+//! then checks what spans files (unique names, `depends_on`). Every problem found is reported, located at
+//! the YAML node it is about (`position`), rustc-style (`diag`). Secret values never appear in messages.
+//!
+//! Files: `units` (durations, rates, sizes), `suggest` (did you mean), `serde_err` (serde errors into
+//! diagnostics), `data` (CSV and secret files), `capture` (capture sources), `scan` (small lexers shared by
+//! templates and checks), `schema` (the JSON Schema editors use).
 
-use std::collections::HashMap;
+mod build;
+mod capture;
+mod data;
+mod diag;
+mod expr;
+mod position;
+mod raw;
+mod scan;
+mod schema;
+mod serde_err;
+mod step;
+mod suggest;
+mod templates;
+mod units;
+
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use crate::model::Suite;
+
+pub use diag::render;
+pub use schema::{json_schema, schema_text};
+pub use units::{format_duration, parse_bytes, parse_duration, parse_rate};
+
+use build::Built;
+use diag::FileCtx;
 
 /// How to load.
 #[derive(Debug, Clone, Default)]
@@ -26,7 +56,7 @@ impl LoadOptions {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Diagnostic {
     pub file: PathBuf,
-    /// 1-based.
+    /// 1-based; 0 when the problem is about the whole file (it cannot be read, no journey files).
     pub line: usize,
     /// 1-based.
     pub column: usize,
@@ -57,15 +87,183 @@ pub struct Loaded {
 #[derive(Debug, Clone)]
 pub struct Diagnostics(pub Vec<Diagnostic>);
 
-/// Loads journey files and directories (a directory contributes its `*.yml` / `*.yaml` files).
+fn file_diag(file: &Path, message: String, hint: Option<String>) -> Diagnostic {
+    Diagnostic { file: file.to_path_buf(), line: 0, column: 0, severity: Severity::Error, message, snippet: None, hint }
+}
+
+fn io_reason(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::NotFound => "no such file or directory".into(),
+        std::io::ErrorKind::PermissionDenied => "permission denied".into(),
+        _ => e.to_string(),
+    }
+}
+
+/// Loads journey files and directories (a directory contributes its `*.yml` / `*.yaml` files, sorted, not
+/// recursively; other files in it are ignored).
 pub fn load(paths: &[PathBuf], opts: &LoadOptions) -> Result<Loaded, Diagnostics> {
-    let _ = (paths, opts);
-    Ok(Loaded { suite: Suite::default(), warnings: Vec::new(), files: Vec::new() })
+    let mut early = Vec::new();
+    let mut files = Vec::new();
+    for p in paths {
+        match std::fs::metadata(p) {
+            Err(e) => early.push(file_diag(p, format!("cannot read: {}", io_reason(&e)), None)),
+            Ok(m) if m.is_dir() => match journey_files(p) {
+                Ok(found) => files.extend(found),
+                Err(e) => early.push(file_diag(p, format!("cannot list directory: {}", io_reason(&e)), None)),
+            },
+            Ok(_) => files.push(p.clone()),
+        }
+    }
+    let mut loaded = Vec::new();
+    for f in &files {
+        match std::fs::read(f) {
+            Err(e) => early.push(file_diag(f, format!("cannot read: {}", io_reason(&e)), None)),
+            Ok(bytes) => match String::from_utf8(bytes) {
+                Ok(text) => loaded.push(load_file(f, &text, opts)),
+                Err(_) => early.push(file_diag(f, "not UTF-8 text".into(), Some("save the file as UTF-8".into()))),
+            },
+        }
+    }
+    if files.is_empty() && early.is_empty() {
+        let shown = paths.first().cloned().unwrap_or_else(|| PathBuf::from("."));
+        let hint = "pass journey files, or a directory that holds *.yml files".to_string();
+        early.push(file_diag(&shown, "no journey files found".into(), Some(hint)));
+    }
+    finish(early, loaded, files, Severity::Error)
 }
 
 /// Loads a journey from text (tests, `verify` from stdin). `path` is used in messages and to resolve
-/// relative CSV and secret-file paths.
+/// relative CSV and secret-file paths. `depends_on` names other journeys, which are not loaded here, so
+/// unknown names are warnings.
 pub fn load_str(path: &Path, text: &str, opts: &LoadOptions) -> Result<Loaded, Diagnostics> {
-    let _ = (path, text, opts);
-    Ok(Loaded { suite: Suite::default(), warnings: Vec::new(), files: Vec::new() })
+    let one = load_file(path, text, opts);
+    finish(Vec::new(), vec![one], vec![path.to_path_buf()], Severity::Warning)
+}
+
+fn journey_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        let yaml = matches!(path.extension().and_then(|e| e.to_str()), Some("yml" | "yaml"));
+        if yaml && path.is_file() {
+            out.push(path);
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+fn load_file(path: &Path, text: &str, opts: &LoadOptions) -> (FileCtx, Option<Built>) {
+    let mut ctx = FileCtx::new(path, text);
+    for d in ctx.index.duplicates.clone() {
+        let key = d.path.rsplit(['.', '[']).next().unwrap_or(&d.path).to_string();
+        let hint = format!("the first `{key}` is on line {}", d.first.line);
+        ctx.push(Severity::Error, d.second, format!("duplicate key `{key}`"), Some(hint));
+    }
+    match serde_yaml::from_str::<raw::RawJourney>(text) {
+        Ok(raw) => {
+            let built = build::build_journey(&mut ctx, raw, text.as_bytes(), opts);
+            (ctx, Some(built))
+        }
+        Err(e) => {
+            let dir = path.parent().unwrap_or(Path::new(""));
+            ctx.secrets.extend(serde_err::lenient_secrets(text, dir, opts));
+            serde_err::report(&mut ctx, &e);
+            (ctx, None)
+        }
+    }
+}
+
+/// Checks across files, then gathers the suite or every diagnostic.
+fn finish(
+    mut diags: Vec<Diagnostic>,
+    mut loaded: Vec<(FileCtx, Option<Built>)>,
+    files: Vec<PathBuf>,
+    unknown_dependency: Severity,
+) -> Result<Loaded, Diagnostics> {
+    cross_file_checks(&mut loaded, unknown_dependency);
+    let mut journeys = Vec::new();
+    for (ctx, built) in loaded {
+        let mut file_diags = ctx.finish();
+        file_diags.sort_by_key(|d| (d.line, d.column));
+        diags.extend(file_diags);
+        if let Some(j) = built.and_then(|b| b.journey) {
+            journeys.push(Arc::new(j));
+        }
+    }
+    if diags.iter().any(|d| d.severity == Severity::Error) {
+        return Err(Diagnostics(diags));
+    }
+    journeys.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(Loaded { suite: Suite { journeys }, warnings: diags, files })
+}
+
+fn cross_file_checks(loaded: &mut [(FileCtx, Option<Built>)], unknown_dependency: Severity) {
+    let mut first: HashMap<String, PathBuf> = HashMap::new();
+    for (ctx, built) in loaded.iter_mut() {
+        let Some(b) = built else { continue };
+        match first.get(&b.name) {
+            Some(other) => {
+                let hint = format!("`{}` is already defined in {}", b.name, other.display());
+                ctx.error("name", format!("duplicate journey name `{}`", b.name), Some(hint));
+                b.journey = None;
+            }
+            None => {
+                first.insert(b.name.clone(), ctx.file.clone());
+            }
+        }
+    }
+    let graph: HashMap<String, Vec<String>> =
+        loaded.iter().filter_map(|(_, b)| b.as_ref()).map(|b| (b.name.clone(), b.depends_on.clone())).collect();
+    let mut names: Vec<&str> = graph.keys().map(String::as_str).collect();
+    names.sort_unstable();
+    for (ctx, built) in loaded.iter_mut() {
+        let Some(b) = built else { continue };
+        for (i, dep) in b.depends_on.iter().enumerate() {
+            let path = position::index_path("depends_on", i);
+            if *dep == b.name {
+                ctx.error(&path, "a journey cannot depend on itself", None);
+            } else if !graph.contains_key(dep) {
+                let mut hint = suggest::hint(dep, names.iter().copied()).map(|h| format!("{h} ")).unwrap_or_default();
+                hint.push_str(&format!("loaded journeys: {}", suggest::quoted_list(names.iter().copied())));
+                let at = ctx.index.value(&path);
+                let msg = format!("depends_on names unknown journey `{dep}`");
+                ctx.push(unknown_dependency, at, msg, Some(hint));
+            } else if let Some(cycle) = cycle_through(&graph, &b.name, dep) {
+                // Reported once, by the journey whose name sorts first in the cycle.
+                if cycle.iter().all(|n| n.as_str() >= b.name.as_str()) {
+                    let msg = format!("depends_on forms a cycle: {}", cycle.join(" → "));
+                    let hint = "alerts of journeys in a cycle would suppress each other; remove one dependency";
+                    ctx.error(&path, msg, Some(hint.into()));
+                }
+            }
+        }
+    }
+}
+
+/// The cycle `start → dep → … → start`, if `dep` leads back to `start`.
+fn cycle_through(graph: &HashMap<String, Vec<String>>, start: &str, dep: &str) -> Option<Vec<String>> {
+    fn walk(
+        graph: &HashMap<String, Vec<String>>,
+        node: &str,
+        target: &str,
+        seen: &mut HashSet<String>,
+        path: &mut Vec<String>,
+    ) -> bool {
+        path.push(node.to_string());
+        if node == target {
+            return true;
+        }
+        if seen.insert(node.to_string()) {
+            for next in graph.get(node).into_iter().flatten() {
+                if walk(graph, next, target, seen, path) {
+                    return true;
+                }
+            }
+        }
+        path.pop();
+        false
+    }
+    let mut path = vec![start.to_string()];
+    walk(graph, dep, start, &mut HashSet::new(), &mut path).then_some(path)
 }

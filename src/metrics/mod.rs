@@ -1,1 +1,195 @@
-//! placeholder
+//! The Prometheus registry and the metrics sink that keeps it current from outcomes.
+//!
+//! Names follow Prometheus conventions and the shapes blackbox_exporter users already alert on: base units,
+//! `_total` counters, and label values only from names in the journey files (journey, step) or closed sets
+//! (outcome, reason, phase) — never URLs or response data.
+
+mod process;
+mod sink;
+pub mod stats;
+
+use prometheus::{GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry};
+
+pub use sink::MetricsSink;
+pub use stats::{JourneySummary, StatsTable};
+
+/// Histogram buckets (seconds) for every latency histogram. Fixed and documented so that `sum by (le)`
+/// across replicas and shards is valid.
+pub const LATENCY_BUCKETS: &[f64] = &[0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0];
+
+/// Every metric family journeyd exports. Cloning is cheap (handles into the same registry).
+#[derive(Clone)]
+pub struct Metrics {
+    pub registry: Registry,
+    pub success: IntGaugeVec,
+    pub runs: IntCounterVec,
+    pub duration: HistogramVec,
+    pub step_duration: HistogramVec,
+    pub step_failures: IntCounterVec,
+    pub step_success: IntGaugeVec,
+    pub step_status: IntGaugeVec,
+    pub last_run: GaugeVec,
+    pub missed: IntCounterVec,
+    pub dropped: IntCounterVec,
+    pub start_delay: HistogramVec,
+    pub tls_skip_verify: IntGaugeVec,
+    pub journeys: IntGauge,
+    pub active_users: IntGauge,
+    pub reload_success: IntGauge,
+    pub reload_timestamp: prometheus::Gauge,
+}
+
+fn opts(name: &str, help: &str) -> Opts {
+    Opts::new(name, help)
+}
+
+fn histogram(name: &str, help: &str, labels: &[&str]) -> HistogramVec {
+    HistogramVec::new(HistogramOpts::new(name, help).buckets(LATENCY_BUCKETS.to_vec()), labels)
+        .expect("static histogram definition")
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let registry = Registry::new();
+        let m = Metrics {
+            success: IntGaugeVec::new(
+                opts(
+                    "journey_success",
+                    "Whether the last completed iteration of the journey passed (1) or failed (0).",
+                ),
+                &["journey"],
+            )
+            .expect("static"),
+            runs: IntCounterVec::new(
+                opts("journey_runs_total", "Journey iterations by outcome (success, failure, cancelled)."),
+                &["journey", "outcome"],
+            )
+            .expect("static"),
+            duration: histogram(
+                "journey_duration_seconds",
+                "Journey response time, from the intended start to the end of the last step that ran.",
+                &["journey"],
+            ),
+            step_duration: histogram(
+                "journey_step_duration_seconds",
+                "Step response time, from the step's intended start to the response being complete.",
+                &["journey", "step"],
+            ),
+            step_failures: IntCounterVec::new(
+                opts(
+                    "journey_step_failures_total",
+                    "Failed steps by reason (connect, dns, tls, timeout, status, check, capture, body, redirect).",
+                ),
+                &["journey", "step", "reason"],
+            )
+            .expect("static"),
+            step_success: IntGaugeVec::new(
+                opts("journey_step_success", "Whether the step passed (1) or failed (0) the last time it ran."),
+                &["journey", "step"],
+            )
+            .expect("static"),
+            step_status: IntGaugeVec::new(
+                opts("journey_step_status_code", "HTTP status code of the step's last response (0: none)."),
+                &["journey", "step"],
+            )
+            .expect("static"),
+            last_run: GaugeVec::new(
+                opts(
+                    "journey_last_run_timestamp_seconds",
+                    "Unix time of the intended start of the last completed iteration.",
+                ),
+                &["journey"],
+            )
+            .expect("static"),
+            missed: IntCounterVec::new(
+                opts(
+                    "journey_schedule_missed_total",
+                    "Scheduled runs not started because the previous run was still in flight.",
+                ),
+                &["journey"],
+            )
+            .expect("static"),
+            dropped: IntCounterVec::new(
+                opts(
+                    "journey_iterations_dropped_total",
+                    "Open-model iterations that could not start in time because all virtual users were busy.",
+                ),
+                &["journey"],
+            )
+            .expect("static"),
+            start_delay: histogram(
+                "journey_start_delay_seconds",
+                "How late iterations started relative to their intended start (scheduler or generator stalls).",
+                &["journey"],
+            ),
+            tls_skip_verify: IntGaugeVec::new(
+                opts(
+                    "journey_tls_skip_verify",
+                    "1 when the journey accepts invalid TLS certificates (tls_skip_verify: true).",
+                ),
+                &["journey"],
+            )
+            .expect("static"),
+            journeys: IntGauge::new("journeyd_journeys", "Journeys loaded.").expect("static"),
+            active_users: IntGauge::new("journeyd_virtual_users_active", "Virtual users running an iteration now.")
+                .expect("static"),
+            reload_success: IntGauge::new(
+                "journeyd_config_last_reload_successful",
+                "Whether the last configuration load or reload succeeded.",
+            )
+            .expect("static"),
+            reload_timestamp: prometheus::Gauge::new(
+                "journeyd_config_last_reload_success_timestamp_seconds",
+                "Unix time of the last successful configuration load or reload.",
+            )
+            .expect("static"),
+            registry,
+        };
+        let collectors: Vec<Box<dyn prometheus::core::Collector>> = vec![
+            Box::new(m.success.clone()),
+            Box::new(m.runs.clone()),
+            Box::new(m.duration.clone()),
+            Box::new(m.step_duration.clone()),
+            Box::new(m.step_failures.clone()),
+            Box::new(m.step_success.clone()),
+            Box::new(m.step_status.clone()),
+            Box::new(m.last_run.clone()),
+            Box::new(m.missed.clone()),
+            Box::new(m.dropped.clone()),
+            Box::new(m.start_delay.clone()),
+            Box::new(m.tls_skip_verify.clone()),
+            Box::new(m.journeys.clone()),
+            Box::new(m.active_users.clone()),
+            Box::new(m.reload_success.clone()),
+            Box::new(m.reload_timestamp.clone()),
+            Box::new(build_info()),
+            Box::new(process::ProcessCollector::new()),
+        ];
+        for c in collectors {
+            m.registry.register(c).expect("metric names are unique");
+        }
+        m
+    }
+
+    /// The text exposition format.
+    pub fn encode(&self) -> String {
+        let families = self.registry.gather();
+        prometheus::TextEncoder::new().encode_to_string(&families).unwrap_or_default()
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
+
+fn build_info() -> IntGaugeVec {
+    let g = IntGaugeVec::new(
+        opts("journeyd_build_info", "Build information; the value is always 1."),
+        &["version", "revision"],
+    )
+    .expect("static");
+    g.with_label_values(&[crate::VERSION, option_env!("JOURNEYD_REVISION").unwrap_or("unknown")]).set(1);
+    g
+}

@@ -1,1 +1,12 @@
-//! placeholder
+//! Running journeys: the step pipeline of one iteration, checks and captures, virtual users with their
+//! data leases, and the monitor's schedulers. Workers send outcomes to the pipeline; they never aggregate.
+
+pub mod checks;
+pub mod iteration;
+pub mod leases;
+pub mod monitor;
+pub mod plan;
+
+pub use iteration::{run_iteration, VirtualUser};
+pub use monitor::Monitor;
+pub use plan::{Plan, PlanError};

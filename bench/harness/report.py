@@ -1,0 +1,291 @@
+"""RESULTS.md: the machine, the tools, and each scenario's table with ratios to journeyd."""
+
+from __future__ import annotations
+
+import datetime as dt
+import platform
+import resource
+import subprocess
+from pathlib import Path
+from statistics import mean
+
+from .scenarios import STALL_FAULT, STALL_TRUTH, GetResult, Measured, MonitorResult, Settings
+
+
+def machine() -> dict[str, str]:
+    lscpu = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
+    model = next((ln.split(":", 1)[1].strip() for ln in lscpu.splitlines() if ln.startswith("Model name")), "?")
+    cores = next((ln.split(":", 1)[1].strip() for ln in lscpu.splitlines() if ln.startswith("CPU(s)")), "?")
+    try:
+        somaxconn = Path("/proc/sys/net/core/somaxconn").read_text().strip()
+    except OSError:
+        somaxconn = "?"
+    try:
+        debian = "Debian " + Path("/etc/debian_version").read_text().strip()
+    except OSError:
+        debian = platform.platform()
+    return {
+        "CPU": model,
+        "cores": cores,
+        "kernel": platform.release(),
+        "OS": debian,
+        "open files (ulimit -n)": str(resource.getrlimit(resource.RLIMIT_NOFILE)[0]),
+        "net.core.somaxconn": somaxconn,
+    }
+
+
+# ----- formatting -----------------------------------------------------------------------------------
+
+
+def _lat(v: float | None) -> str:
+    if v is None:
+        return "–"
+    if v >= 1:
+        return f"{v:.2f} s"
+    if v >= 0.001:
+        return f"{v * 1000:.2f} ms"
+    return f"{v * 1e6:.0f} µs"
+
+
+def _num(v: float | None, digits: int = 0) -> str:
+    return "–" if v is None else f"{v:,.{digits}f}"
+
+
+def _ratio(tool: float | None, base: float | None) -> str:
+    if tool is None or base is None or base == 0:
+        return "–"
+    return f"{tool / base:.2f}×"
+
+
+def _mib(kib: int | None) -> str:
+    return "–" if kib is None else f"{kib / 1024:.1f} MiB"
+
+
+def _rps(m: Measured) -> float | None:
+    f = m.figures
+    if not f or f.requests is None:
+        return None
+    if f.rps is not None:
+        return f.rps
+    elapsed = f.elapsed_s or (m.run.wall_s if m.run else None)
+    return f.requests / elapsed if elapsed else None
+
+
+def _cpu_us_per_req(m: Measured) -> float | None:
+    if not (m.run and m.figures and m.figures.requests):
+        return None
+    return m.run.cpu_s * 1e6 / m.figures.requests
+
+
+def _rss(m: Measured) -> int | None:
+    return m.run.peak_rss_kib if m.run else None
+
+
+def _jpc(m: Measured) -> float | None:
+    """Completed journeys per CPU-second of the generator."""
+    if not (m.run and m.figures and m.figures.journeys is not None) or m.run.cpu_s <= 0:
+        return None
+    return m.figures.journeys / m.run.cpu_s
+
+
+# ----- sections -------------------------------------------------------------------------------------
+
+
+def _single_get(s: Settings, results: list[GetResult], skips: list[str]) -> list[str]:
+    out = [
+        "## 1. Single GET against a static target",
+        "",
+        f"`GET /static/hello` (13 bytes), {s.get_seconds:g} s per run, closed loop: N connections (wrk, oha) or "
+        "N virtual users (journeyd) sending back to back. Generator CPU is utime+stime from the kernel "
+        "(wait4 rusage), peak RSS is ru_maxrss; p50/p99 as each tool reports them. "
+        "Ratios are tool ÷ journeyd (for requests/s higher is better; for CPU-µs/request and RSS lower is better). "
+        "*Target CPU* is the target's share of its core during the run: near 100% means the target, not the "
+        "generator, limited requests/s, and CPU-µs/request is the fairer comparison.",
+        "",
+    ]
+    out += [f"- {x}" for x in skips]
+    if skips:
+        out.append("")
+    for target in dict.fromkeys(r.target for r in results):
+        out += [f"### Target: {target}", ""]
+        out.append("| conns | tool | requests/s | ×journeyd | CPU-µs/req | ×journeyd | p50 | p99 | peak RSS | ×journeyd "
+                   "| target CPU | errors |")
+        out.append("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+        notes = []
+        for res in (r for r in results if r.target == target):
+            base = next((m for m in res.rows if m.tool == "journeyd" and m.ok), None)
+            for m in res.rows:
+                if not m.ok:
+                    out.append(f"| {res.conns:,} | {m.tool} | {m.status} ||||||||||")
+                    continue
+                f = m.figures
+                is_base = m is base
+                out.append(
+                    f"| {res.conns:,} | {m.tool} | {_num(_rps(m))} | "
+                    f"{'1.00×' if is_base else _ratio(_rps(m), _rps(base) if base else None)} | "
+                    f"{_num(_cpu_us_per_req(m), 1)} | "
+                    f"{'1.00×' if is_base else _ratio(_cpu_us_per_req(m), _cpu_us_per_req(base) if base else None)} | "
+                    f"{_lat(f.p50)} | {_lat(f.p99)} | {_mib(_rss(m))} | "
+                    f"{'1.00×' if is_base else _ratio(_rss(m), _rss(base) if base else None)} | "
+                    f"{_num(m.target_cpu_pct)}% | {f.errors:,} |"
+                )
+                notes += [f"{m.tool} at {res.conns:,}: {n}" for n in f.notes]
+        out.append("")
+        out += [f"- {n}" for n in notes]
+        if notes:
+            out.append("")
+    return out
+
+
+def _journeys(s: Settings, rows: list[Measured], skips: list[str]) -> list[str]:
+    out = [
+        "## 2. The 4-step checkout journey (login → view price → add to cart → checkout)",
+        "",
+        f"Against the demo shop, {s.journey_users} virtual users looping without think time for "
+        f"{s.journey_seconds:g} s (drill: a fixed iteration count sized to about as long). A completed journey "
+        "is a checkout answered 201. *Journeys per CPU-second* = completed journeys ÷ generator utime+stime: "
+        "how many journeys one core of this machine can drive. Scripts: `bench/journeys/checkout.yml`, "
+        "`bench/peers/drill-checkout.yml`, `bench/peers/artillery-checkout.yml`, `bench/peers/locustfile.py`.",
+        "",
+    ]
+    out += [f"- {x}" for x in skips]
+    if skips:
+        out.append("")
+    if not rows:
+        return out
+    base = next((m for m in rows if m.tool == "journeyd" and m.ok), None)
+    out.append("| tool | completed journeys | failed | journeys/s (wall) | generator CPU | journeys per CPU-s | "
+               "×journeyd | peak RSS | ×journeyd | target CPU |")
+    out.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    notes = []
+    for m in rows:
+        if not m.ok:
+            out.append(f"| {m.tool} | {m.status} |||||||||")
+            continue
+        f = m.figures
+        elapsed = f.elapsed_s or m.run.wall_s
+        is_base = m is base
+        out.append(
+            f"| {m.tool} | {_num(f.journeys)} | {_num(f.journey_failures)} | "
+            f"{_num(f.journeys / elapsed if f.journeys is not None and elapsed else None, 1)} | "
+            f"{m.run.cpu_s:.2f} s | {_num(_jpc(m), 1)} | "
+            f"{'1.00×' if is_base else _ratio(_jpc(m), _jpc(base) if base else None)} | {_mib(_rss(m))} | "
+            f"{'1.00×' if is_base else _ratio(_rss(m), _rss(base) if base else None)} | {_num(m.target_cpu_pct)}% |"
+        )
+        notes += [f"{m.tool}: {n}" for n in f.notes]
+    out.append("")
+    out += [f"- {n}" for n in notes]
+    return out + ([""] if notes else [])
+
+
+def _stall(s: Settings, rows: list[Measured], skips: list[str]) -> list[str]:
+    out = [
+        "## 3. Stall test (coordinated omission)",
+        "",
+        f"The shop runs with `--fault '{STALL_FAULT}'`: every response arriving in the first 1 s of each 5 s "
+        "period is held until that window ends. At a constant arrival rate, 20% of requests wait a uniform "
+        "0–1 s, so the truth is p90 ≈ 0.5 s and p99 ≈ 0.95 s. A closed-loop generator stops sending while its "
+        "connections are stuck, so the stall hides in few samples; an open-model generator keeps arriving and "
+        f"measures from the intended start. {s.stall_seconds:g} s per run, GET /static/hello.",
+        "",
+    ]
+    out += [f"- {x}" for x in skips]
+    if skips:
+        out.append("")
+    if not rows:
+        return out
+    out.append("| generator | requests | achieved rate | p50 | p90 | p99 | p90 ÷ truth | p99 ÷ truth |")
+    out.append("|---|---:|---:|---:|---:|---:|---:|---:|")
+    out.append(f"| **truth** | | {s.stall_rate}/s | ~0 | {_lat(STALL_TRUTH['p90'])} | {_lat(STALL_TRUTH['p99'])} "
+               "| 1.00× | 1.00× |")
+    for m in rows:
+        if not m.ok:
+            out.append(f"| {m.tool} | {m.status} |||||||")
+            continue
+        f = m.figures
+        out.append(
+            f"| {m.tool} | {_num(f.requests)} | {_num(_rps(m), 0)}/s | {_lat(f.p50)} | {_lat(f.p90)} | {_lat(f.p99)} | "
+            f"{_ratio(f.p90, STALL_TRUTH['p90'])} | {_ratio(f.p99, STALL_TRUTH['p99'])} |"
+        )
+    return out + [
+        "",
+        "oha's `--latency-correction` (\"Correct latency to avoid coordinated omission problem. It's ignored if -q "
+        "is not set.\") measures each request from when the rate schedule meant to send it.",
+        "",
+    ]
+
+
+def _monitor(s: Settings, res: MonitorResult | None, skips: list[str]) -> list[str]:
+    out = [
+        "## 4. Monitor overhead",
+        "",
+        f"`journeyd run` with {s.monitor_journeys:,} generated journeys (one GET each, `every: 10s`, `users: 1`; "
+        f"template `bench/journeys/monitor-template.yml`) against the demo shop for {s.monitor_seconds:g} s. "
+        "CPU % of one core and RSS sampled from /proc every second.",
+        "",
+    ]
+    out += [f"- {x}" for x in skips]
+    if res is None:
+        return out + [""]
+    if res.status != "ok":
+        out += [f"- {res.status}", ""]
+    if not res.samples:
+        return out + ["- no samples were taken", ""]
+    cpu = [c for _, c, _ in res.samples]
+    rss = [r for _, _, r in res.samples]
+    steady = [c for t, c, _ in res.samples if t > 10]
+    expected = res.journeys * res.seconds / 10
+    out += [
+        "| samples | CPU % mean | CPU % max | CPU % mean after 10 s | RSS mean | RSS max | VmHWM | journey runs (/metrics) "
+        "| expected runs |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        f"| {len(res.samples)} | {mean(cpu):.1f}% | {max(cpu):.1f}% | "
+        f"{(f'{mean(steady):.1f}%' if steady else '–')} | {_mib(int(mean(rss)))} | {_mib(max(rss))} | "
+        f"{_mib(res.peak_rss_kib)} | {_num(res.runs_seen)} | ~{expected:,.0f} |",
+        "",
+        f"Shop CPU meanwhile: {_num(res.shop_cpu_pct, 1)}% of its core.",
+        "",
+    ]
+    return out
+
+
+def write(path: Path, s: Settings, versions: dict[str, str], sections: dict, started: dt.datetime,
+          finished: dt.datetime) -> None:
+    lines = [
+        "# journeyd benchmark results",
+        "",
+        "Generated by `bench/run`" + (" **--quick** (smoke test: short runs, not for comparison)" if s.quick else "")
+        + f" on {started:%Y-%m-%d %H:%M} UTC (took {(finished - started).total_seconds() / 60:.1f} min). "
+        "Everything ran in this one run, side by side, on 127.0.0.1: the target pinned to core "
+        f"{s.target_core} (`taskset -c {s.target_core}`), every generator to core {s.gen_core}.",
+        "",
+        "## Machine",
+        "",
+        "| | |",
+        "|---|---|",
+    ]
+    lines += [f"| {k} | {v} |" for k, v in machine().items()]
+    if s.idle_before:
+        lines.append("| idle just before the run | "
+                     + ", ".join(f"{c} {v:.0f}%" for c, v in s.idle_before.items()) + " |")
+    lines += ["", "## Versions", "", "| tool | version |", "|---|---|"]
+    lines += [f"| {k} | {v} |" for k, v in versions.items()]
+    lines.append("")
+    warnings = [m for m in s.log if m.startswith("warning")]
+    lines += [f"**{w}**" for w in warnings] + ([""] if warnings else [])
+    if "get" in sections:
+        lines += _single_get(s, *sections["get"])
+    if "journey" in sections:
+        lines += _journeys(s, *sections["journey"])
+    if "stall" in sections:
+        lines += _stall(s, *sections["stall"])
+    if "monitor" in sections:
+        lines += _monitor(s, *sections["monitor"])
+    lines += [
+        "## Raw output",
+        "",
+        "Every tool's stdout/stderr and JSON report from this run are in "
+        f"`{s.workdir.relative_to(s.workdir.parents[2])}/` (not committed; replaced by the next run).",
+        "",
+    ]
+    path.write_text("\n".join(lines))

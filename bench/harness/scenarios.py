@@ -1,0 +1,379 @@
+"""The four scenarios. Each returns plain rows; report.py turns them into RESULTS.md."""
+
+from __future__ import annotations
+
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import journeyd, peers
+from .procs import CLK_TCK, CpuWindow, Run, Server, free_port, proc_ticks, rss_kib, run_measured, spawn_server
+from .procs import wait_http
+from .targets import STATIC_PATH, TargetError, start_nginx, start_shop
+
+BENCH_DIR = Path(__file__).resolve().parents[1]
+GET_JOURNEY = BENCH_DIR / "journeys" / "get-static.yml"
+CHECKOUT_JOURNEY = BENCH_DIR / "journeys" / "checkout.yml"
+MONITOR_TEMPLATE = BENCH_DIR / "journeys" / "monitor-template.yml"
+
+
+@dataclass
+class Settings:
+    quick: bool
+    workdir: Path
+    password: str
+    gen_core: int = 0
+    target_core: int = 1
+    get_seconds: float = 10
+    get_conns: tuple[int, ...] = (50, 1000, 10000)
+    journey_seconds: float = 20
+    journey_users: int = 32
+    stall_seconds: float = 30
+    stall_rate: int = 200
+    stall_conns: int = 50
+    monitor_seconds: float = 120
+    monitor_journeys: int = 1000
+    # Pause between runs so the last run's sockets drain and the target idles.
+    settle_s: float = 1.0
+    log: list[str] = field(default_factory=list)
+    # Idle % per core just before the first run (RESULTS.md shows it: a busy machine skews everything).
+    idle_before: dict[str, float] = field(default_factory=dict)
+
+    @staticmethod
+    def make(quick: bool, workdir: Path, password: str) -> "Settings":
+        s = Settings(quick=quick, workdir=workdir.resolve(), password=password)
+        if quick:
+            s.get_seconds, s.get_conns = 1, (50, 1000)
+            s.journey_seconds, s.journey_users = 3, 8
+            s.stall_seconds = 5
+            s.monitor_seconds, s.monitor_journeys = 10, 100
+            s.settle_s = 0.3
+        return s
+
+    def say(self, msg: str) -> None:
+        print(f"[bench] {msg}", flush=True)
+        self.log.append(msg)
+
+
+# ----- shared helpers -------------------------------------------------------------------------------
+
+
+@dataclass
+class Measured:
+    """One tool's row in any scenario."""
+
+    tool: str
+    status: str = "ok"
+    figures: peers.Figures | None = None
+    run: Run | None = None
+    target_cpu_pct: float | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+
+def _measure(s: Settings, tool: str, label: str, argv: list[str], timeout_s: float, parse, target: Server | None,
+             env: dict[str, str] | None = None) -> Measured:
+    window = CpuWindow(target)
+    run = run_measured(argv, core=s.gen_core, timeout_s=timeout_s, workdir=s.workdir, env=env, label=label)
+    m = Measured(tool=tool, run=run, target_cpu_pct=window.percent())
+    try:
+        m.figures = parse(run)
+    except (peers.ParseError, journeyd.ReportError) as e:
+        tail = (run.stderr.strip() or run.stdout.strip()).splitlines()[-3:]
+        m.status = f"failed: {e} (exit {run.rc}; {' | '.join(tail)})"
+    if run.timed_out:
+        m.status = f"timed out after {timeout_s:.0f}s (stopped by the harness)" + (
+            "" if m.figures is None else "; figures are partial")
+    s.say(f"  {label}: {m.status}" + (f", {m.figures.requests} requests" if m.figures else ""))
+    time.sleep(s.settle_s)
+    return m
+
+
+def _journeyd_get_figures(report: Path, seconds: float):
+    def parse(run: Run) -> peers.Figures:
+        rep = journeyd.parse_report(report, "get-static")
+        step = rep.steps.get("get", rep.journey)
+        requests = rep.journey.requests if rep.journey.requests is not None else rep.journey.runs
+        elapsed = rep.elapsed_s or seconds
+        failures = rep.journey.failures or 0
+        return peers.Figures(
+            requests=requests, elapsed_s=elapsed, rps=(requests / elapsed) if requests is not None else None,
+            p50=step.p50, p90=step.p90, p99=step.p99, errors=failures,
+        )
+    return parse
+
+
+# ----- 1. single GET --------------------------------------------------------------------------------
+
+
+@dataclass
+class GetResult:
+    target: str
+    conns: int
+    rows: list[Measured]
+
+
+def single_get(s: Settings, caps: journeyd.Capabilities) -> tuple[list[GetResult], list[str]]:
+    results, skips = [], []
+    targets = []
+    if peers.available("nginx"):
+        targets.append(("nginx", lambda: start_nginx(s.workdir, s.target_core)))
+    else:
+        skips.append(peers.skipped("nginx"))
+    if caps.shop:
+        targets.append(("shop", lambda: start_shop(s.workdir, s.target_core, s.password)))
+    else:
+        skips.append("skipped: demo shop target — " + caps.missing("shop"))
+    for name, start in targets:
+        try:
+            server = start()
+        except TargetError as e:
+            skips.append(f"skipped: {name} target — {e}")
+            continue
+        s.say(f"single GET against {name} at {server.url}{STATIC_PATH}")
+        try:
+            for conns in s.get_conns:
+                results.append(GetResult(name, conns, _get_round(s, server, name, conns, caps)))
+        finally:
+            server.stop()
+    return results, skips
+
+
+def _get_round(s: Settings, server: Server, name: str, conns: int, caps: journeyd.Capabilities) -> list[Measured]:
+    url = server.url + STATIC_PATH
+    secs = s.get_seconds
+    # Opening 10,000 connections takes a while; the bound only catches a hung tool.
+    timeout = secs + 30 + conns / 500
+    tag = f"get-{name}-{conns}"
+    rows = []
+    if caps.verify:
+        report = s.workdir / f"{tag}-journeyd.json"
+        rows.append(_measure(
+            s, "journeyd", f"{tag}-journeyd",
+            journeyd.verify_closed_argv(server.url, conns, secs, report, GET_JOURNEY),
+            timeout, _journeyd_get_figures(report, secs), server, env={"TARGET": server.url},
+        ))
+    else:
+        rows.append(Measured("journeyd", status=caps.missing("verify")))
+    if peers.available("wrk"):
+        rows.append(_measure(s, "wrk", f"{tag}-wrk", peers.wrk_argv(url, conns, secs), timeout,
+                             lambda r: peers.parse_wrk(r.stdout), server))
+    else:
+        rows.append(Measured("wrk", status=peers.skipped("wrk")))
+    if peers.available("oha"):
+        out = s.workdir / f"{tag}-oha.json"
+        rows.append(_measure(s, "oha", f"{tag}-oha", peers.oha_argv(url, conns, secs, out), timeout,
+                             lambda r: peers.parse_oha(out), server))
+    else:
+        rows.append(Measured("oha", status=peers.skipped("oha")))
+    return rows
+
+
+# ----- 2. checkout journey --------------------------------------------------------------------------
+
+
+def journeys(s: Settings, caps: journeyd.Capabilities) -> tuple[list[Measured], list[str]]:
+    if not caps.shop:
+        return [], ["skipped: checkout journey — " + caps.missing("shop")]
+    try:
+        shop = start_shop(s.workdir, s.target_core, s.password, label="shop-journey")
+    except TargetError as e:
+        return [], [f"skipped: checkout journey — {e}"]
+    s.say(f"checkout journey against {shop.url}, {s.journey_users} users, {s.journey_seconds:g}s each")
+    env = {"SHOP_URL": shop.url, "SHOP_PASSWORD": s.password}
+    secs, users = s.journey_seconds, s.journey_users
+    timeout = secs + 60
+    rows = []
+    try:
+        if caps.verify:
+            report = s.workdir / "journey-journeyd.json"
+
+            def parse(run: Run) -> peers.Figures:
+                rep = journeyd.parse_report(report, "checkout")
+                j = rep.journey
+                failures = j.failures or 0
+                done = (j.runs - failures) if j.runs is not None else None
+                return peers.Figures(requests=j.requests, elapsed_s=rep.elapsed_s or secs, p50=j.p50, p90=j.p90,
+                                     p99=j.p99, journeys=done, journey_failures=failures)
+            rows.append(_measure(s, "journeyd", "journey-journeyd",
+                                 journeyd.verify_closed_argv(shop.url, users, secs, report, CHECKOUT_JOURNEY),
+                                 timeout, parse, shop, env=env))
+        else:
+            rows.append(Measured("journeyd", status=caps.missing("verify")))
+        rows.append(_drill_journeys(s, shop, timeout))
+        if peers.available("artillery"):
+            out = s.workdir / "journey-artillery.json"
+            rows.append(_measure(s, "artillery", "journey-artillery", peers.artillery_argv(shop.url, users, out),
+                                 timeout, lambda r: peers.parse_artillery(out), shop,
+                                 env=peers.artillery_env(secs, s.password)))
+        else:
+            rows.append(Measured("artillery", status=peers.skipped("artillery")))
+        if peers.available("locust"):
+            prefix = s.workdir / "journey-locust"
+            rows.append(_measure(s, "locust", "journey-locust", peers.locust_argv(shop.url, users, secs, prefix),
+                                 timeout, lambda r: peers.parse_locust(prefix), shop, env=env))
+        else:
+            rows.append(Measured("locust", status=peers.skipped("locust")))
+    finally:
+        shop.stop()
+    return rows, []
+
+
+def _drill_journeys(s: Settings, shop: Server, timeout: float) -> Measured:
+    """drill runs a count of iterations, not a duration: a short calibration run sizes the real one."""
+    if not peers.available("drill"):
+        return Measured("drill", status=peers.skipped("drill"))
+    users = s.journey_users
+    cal = _measure(s, "drill", "journey-drill-calibrate", peers.drill_argv(), timeout,
+                   lambda r: peers.parse_drill(r.stdout), shop,
+                   env=peers.drill_env(shop.url, users, users * 20, s.password))
+    if not cal.ok or not cal.figures.journeys or not cal.figures.elapsed_s:
+        return cal
+    rate = cal.figures.journeys / cal.figures.elapsed_s
+    iterations = max(users, int(rate * s.journey_seconds))
+    m = _measure(s, "drill", "journey-drill", peers.drill_argv(), timeout + s.journey_seconds * 2,
+                 lambda r: peers.parse_drill(r.stdout), shop,
+                 env=peers.drill_env(shop.url, users, iterations, s.password))
+    if m.figures:
+        m.figures.notes.append(f"{iterations} iterations, sized from a {users * 20}-iteration calibration run")
+    return m
+
+
+# ----- 3. stall test --------------------------------------------------------------------------------
+
+
+STALL_FAULT = "*=stall:1s/5s"
+# Truth for a 1 s stall every 5 s under constant arrivals: 20% of requests wait U(0, 1) s.
+STALL_TRUTH = {"p90": 0.5, "p99": 0.95}
+
+
+def stall(s: Settings, caps: journeyd.Capabilities) -> tuple[list[Measured], list[str]]:
+    if not caps.shop:
+        return [], ["skipped: stall test — " + caps.missing("shop")]
+    try:
+        shop = start_shop(s.workdir, s.target_core, s.password, faults=[STALL_FAULT], label="shop-stall")
+    except TargetError as e:
+        return [], [f"skipped: stall test — {e}"]
+    secs, rate, conns = s.stall_seconds, s.stall_rate, s.stall_conns
+    url = shop.url + STATIC_PATH
+    timeout = secs + 30
+    s.say(f"stall test against {shop.url} ({STALL_FAULT}), {secs:g}s per run")
+    rows = []
+    try:
+        if caps.verify:
+            report = s.workdir / "stall-journeyd.json"
+            rows.append(_measure(
+                s, f"journeyd --rate {rate}/s (open model)", "stall-journeyd",
+                journeyd.verify_open_argv(shop.url, rate, 2000, secs, report, GET_JOURNEY), timeout,
+                _journeyd_get_figures(report, secs), shop, env={"TARGET": shop.url}))
+        else:
+            rows.append(Measured("journeyd --rate (open model)", status=caps.missing("verify")))
+        if peers.available("wrk"):
+            rows.append(_measure(s, f"wrk -c {conns} (closed loop)", "stall-wrk", peers.wrk_argv(url, conns, secs),
+                                 timeout, lambda r: peers.parse_wrk(r.stdout), shop))
+        else:
+            rows.append(Measured("wrk (closed loop)", status=peers.skipped("wrk")))
+        if peers.available("oha"):
+            for label, tag, qps, correct in (
+                (f"oha -c {conns} (closed loop)", "closed", None, False),
+                (f"oha -c {conns} -q {rate}", "q", rate, False),
+                (f"oha -c {conns} -q {rate} --latency-correction", "qc", rate, True),
+            ):
+                out = s.workdir / f"stall-oha-{tag}.json"
+                rows.append(_measure(s, label, f"stall-oha-{tag}", peers.oha_argv(url, conns, secs, out, qps, correct),
+                                     timeout, lambda r, out=out: peers.parse_oha(out), shop))
+        else:
+            rows.append(Measured("oha", status=peers.skipped("oha")))
+    finally:
+        shop.stop()
+    return rows, []
+
+
+# ----- 4. monitor overhead --------------------------------------------------------------------------
+
+
+@dataclass
+class MonitorResult:
+    journeys: int
+    seconds: float
+    samples: list[tuple[float, float, int]]  # (elapsed s, CPU % of one core over the last second, RSS KiB)
+    peak_rss_kib: int | None
+    runs_seen: float | None
+    shop_cpu_pct: float | None
+    status: str = "ok"
+
+
+def monitor(s: Settings, caps: journeyd.Capabilities) -> tuple[MonitorResult | None, list[str]]:
+    if not caps.run:
+        return None, ["skipped: monitor overhead — " + caps.missing("run")]
+    if not caps.shop:
+        return None, ["skipped: monitor overhead — " + caps.missing("shop")]
+    jdir = s.workdir / "monitor-journeys"
+    jdir.mkdir(exist_ok=True)
+    template = MONITOR_TEMPLATE.read_text()
+    for i in range(1, s.monitor_journeys + 1):
+        (jdir / f"monitor-{i:04d}.yml").write_text(template.replace("__N__", f"{i:04d}"))
+    try:
+        shop = start_shop(s.workdir, s.target_core, s.password, label="shop-monitor")
+    except TargetError as e:
+        return None, [f"skipped: monitor overhead — {e}"]
+    port = free_port()
+    log = s.workdir / "monitor.log"
+    s.say(f"monitor overhead: {s.monitor_journeys} journeys every 10s for {s.monitor_seconds:g}s")
+    proc = spawn_server("journeyd-run", journeyd.monitor_argv(port, jdir), core=s.gen_core, log_path=log,
+                        env={"TARGET": shop.url})
+    mon = Server(name="journeyd run", proc=proc, url=f"http://127.0.0.1:{port}", log_path=log)
+    try:
+        if not wait_http(mon.url + "/-/healthy", proc, timeout_s=60):
+            return None, [f"failed: monitor overhead — `journeyd run` did not come up: {mon.log_tail()}"]
+        shop_window = CpuWindow(shop)
+        samples = []
+        start = last_t = time.monotonic()
+        last_ticks = proc_ticks([proc.pid])
+        while time.monotonic() - start < s.monitor_seconds and proc.poll() is None:
+            time.sleep(1.0)
+            now, ticks, rss = time.monotonic(), proc_ticks([proc.pid]), rss_kib(proc.pid)
+            if rss is None:
+                break
+            samples.append((now - start, 100.0 * (ticks - last_ticks) / CLK_TCK / (now - last_t), rss))
+            last_t, last_ticks = now, ticks
+        hwm = _vm_hwm(proc.pid)
+        runs = _runs_from_metrics(mon.url + "/metrics")
+        status = "ok" if proc.poll() is None else f"failed: journeyd run exited early: {mon.log_tail()}"
+        return MonitorResult(s.monitor_journeys, s.monitor_seconds, samples, hwm, runs, shop_window.percent(),
+                             status), []
+    finally:
+        mon.stop()
+        shop.stop()
+
+
+def _vm_hwm(pid: int) -> int | None:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    except FileNotFoundError:
+        pass
+    return None
+
+
+def _runs_from_metrics(url: str) -> float | None:
+    """Total journey runs per journeyd's /metrics (any `*_runs_total` counter), to show it did the work."""
+    try:
+        with urllib.request.urlopen(url, timeout=5) as r:
+            text = r.read().decode(errors="replace")
+    except OSError:
+        return None
+    total, seen = 0.0, False
+    for line in text.splitlines():
+        if line.startswith("#") or "_runs_total" not in line.split("{")[0].split(" ")[0]:
+            continue
+        try:
+            total += float(line.rsplit(" ", 1)[1])
+            seen = True
+        except (IndexError, ValueError):
+            continue
+    return total if seen else None

@@ -1,0 +1,76 @@
+"""The metric contract between journeyd and everything in deploy/ (rules, dashboard, manifests).
+
+One table, used by the checkers: a rule or panel that names a metric, a label or a label value that
+journeyd does not export fails `.ci/deploy-check` instead of silently showing "No data".
+"""
+
+# The closed value sets of the contract's enum-like labels.
+OUTCOMES = ("success", "failure", "cancelled")
+REASONS = ("connect", "dns", "tls", "timeout", "status", "check", "capture", "body", "redirect")
+STATES = ("up", "degraded", "down", "maintenance", "unknown")
+WINDOWS = ("5m", "30m", "1h", "6h")
+RESULTS = ("sent", "failed")
+
+CLOSED_LABELS = {
+    "outcome": OUTCOMES,
+    "reason": REASONS,
+    "state": STATES,
+    "window": WINDOWS,
+    "result": RESULTS,
+}
+
+# The fixed histogram buckets (seconds), the same for every histogram journeyd exports.
+BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
+
+# name -> (type, labels): the brief's contract plus what README.md's metrics table adds.
+METRICS = {
+    "journey_success": ("gauge", ("journey",)),
+    "journey_runs_total": ("counter", ("journey", "outcome")),
+    "journey_duration_seconds": ("histogram", ("journey",)),
+    "journey_step_duration_seconds": ("histogram", ("journey", "step")),
+    "journey_step_failures_total": ("counter", ("journey", "step", "reason")),
+    "journey_step_success": ("gauge", ("journey", "step")),
+    "journey_step_status_code": ("gauge", ("journey", "step")),
+    "journey_last_run_timestamp_seconds": ("gauge", ("journey",)),
+    "journey_schedule_missed_total": ("counter", ("journey",)),
+    "journey_state": ("gauge", ("journey", "state")),
+    "journey_alert_firing": ("gauge", ("journey", "alertname")),
+    "journey_slo_error_budget_remaining_ratio": ("gauge", ("journey",)),
+    "journey_slo_burn_rate": ("gauge", ("journey", "window")),
+    "journey_slo_objective_ratio": ("gauge", ("journey",)),
+    "journey_start_delay_seconds": ("histogram", ("journey",)),
+    "journey_iterations_dropped_total": ("counter", ("journey",)),
+    "journey_tls_skip_verify": ("gauge", ("journey",)),
+    "journeyd_build_info": ("gauge", ("version", "revision")),
+    "journeyd_journeys": ("gauge", ()),
+    "journeyd_config_last_reload_successful": ("gauge", ()),
+    "journeyd_config_last_reload_success_timestamp_seconds": ("gauge", ()),
+    "journeyd_notifications_total": ("counter", ("receiver", "result")),
+    "journeyd_notifications_dropped_total": ("counter", ("receiver",)),
+}
+
+# Labels Prometheus adds to every scraped series (static configs, the Prometheus Operator's defaults).
+TARGET_LABELS = ("job", "instance", "namespace", "pod", "service", "container", "endpoint")
+
+# Series Prometheus itself makes.
+BUILTIN = {
+    "up": (),
+    "ALERTS": ("alertname", "alertstate", "severity", "journey", "step"),
+}
+
+
+def series_labels(name):
+    """Labels a series name may carry, or None when the name is not in the contract.
+
+    Histogram series (`_bucket`, `_sum`, `_count`) inherit their histogram's labels (`_bucket` adds `le`).
+    """
+    if name in METRICS:
+        return set(METRICS[name][1]) | set(TARGET_LABELS)
+    if name in BUILTIN:
+        return set(BUILTIN[name]) | set(TARGET_LABELS)
+    for suffix in ("_bucket", "_sum", "_count"):
+        base = name[: -len(suffix)] if name.endswith(suffix) else None
+        if base and METRICS.get(base, ("",))[0] == "histogram":
+            extra = {"le"} if suffix == "_bucket" else set()
+            return set(METRICS[base][1]) | set(TARGET_LABELS) | extra
+    return None

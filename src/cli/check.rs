@@ -1,0 +1,45 @@
+//! `journeyd check`: load everything, print every problem, exit 2 on any error.
+
+use crate::cli::{CheckArgs, Exit};
+use crate::config::{self, LoadOptions, Severity};
+
+pub fn run(args: &CheckArgs) -> Exit {
+    let opts = LoadOptions { strict_env: args.strict, ..LoadOptions::default() };
+    match config::load(&args.paths, &opts) {
+        Ok(loaded) => {
+            for w in &loaded.warnings {
+                eprintln!("{w}");
+            }
+            let n = loaded.suite.journeys.len();
+            let steps: usize = loaded.suite.journeys.iter().map(|j| j.steps.len()).sum();
+            let warnings = loaded.warnings.len();
+            println!(
+                "ok: {n} journey{} ({steps} steps) in {} file{}{}",
+                plural(n),
+                loaded.files.len(),
+                plural(loaded.files.len()),
+                if warnings > 0 { format!(", {warnings} warning{}", plural(warnings)) } else { String::new() }
+            );
+            Exit::Pass
+        }
+        Err(diags) => {
+            for d in &diags.0 {
+                eprintln!("{d}");
+            }
+            let errors = diags.0.iter().filter(|d| d.severity == Severity::Error).count();
+            let mut files: Vec<_> = diags.0.iter().filter(|d| d.severity == Severity::Error).map(|d| &d.file).collect();
+            files.sort();
+            files.dedup();
+            eprintln!("error: {errors} problem{} in {} file{}", plural(errors), files.len(), plural(files.len()));
+            Exit::Usage
+        }
+    }
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 {
+        ""
+    } else {
+        "s"
+    }
+}

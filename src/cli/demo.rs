@@ -1,0 +1,216 @@
+//! `journeyd demo` (the embedded shop plus the monitor on the bundled journeys, with a live summary) and
+//! `journeyd shop` (the shop alone).
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::cli::daemon::{termination, Daemon, DaemonConfig};
+use crate::cli::{DemoArgs, Exit, ShopArgs};
+use crate::config::LoadOptions;
+use crate::metrics::StatsTable;
+use crate::model::Suite;
+use crate::runner::iteration::fmt_duration;
+use crate::shop::{self, ShopOptions};
+
+/// The bundled journeys, compiled in so `demo` works from any directory.
+const BUNDLED: &[(&str, &str)] = &[
+    ("checkout.yml", include_str!("../../journeys/checkout.yml")),
+    ("price-view.yml", include_str!("../../journeys/price-view.yml")),
+    ("account.yml", include_str!("../../journeys/account.yml")),
+    ("login.yml", include_str!("../../journeys/login.yml")),
+    ("accounts.csv", include_str!("../../journeys/accounts.csv")),
+];
+
+fn parse_faults(specs: &[String]) -> Result<Vec<shop::FaultSpec>, Exit> {
+    specs
+        .iter()
+        .map(|s| {
+            shop::parse_fault(s).map_err(|e| {
+                eprintln!("journeyd: --fault {s:?}: {e}");
+                Exit::Usage
+            })
+        })
+        .collect()
+}
+
+/// `journeyd shop`.
+pub async fn shop(args: ShopArgs) -> Exit {
+    let faults = match parse_faults(&args.faults) {
+        Ok(f) => f,
+        Err(code) => return code,
+    };
+    let listener = match tokio::net::TcpListener::bind(args.listen).await {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("journeyd: cannot listen on {}: {e} (choose another address with --listen)", args.listen);
+            return Exit::Usage;
+        }
+    };
+    let addr = listener.local_addr().map(|a| a.to_string()).unwrap_or_default();
+    println!("shop: http://{addr}");
+    println!("faults: http://{addr}/admin/faults");
+    let stop = CancellationToken::new();
+    let serving = tokio::spawn(shop::serve(listener, ShopOptions { password: args.password, faults }, stop.clone()));
+    termination().await;
+    stop.cancel();
+    match serving.await {
+        Ok(Ok(())) => Exit::Pass,
+        Ok(Err(e)) => {
+            eprintln!("journeyd: shop: {e}");
+            Exit::Fail
+        }
+        Err(_) => Exit::Fail,
+    }
+}
+
+/// Where the demo's journeys come from: the given paths, `./journeys` if present, else the compiled-in copies
+/// written to a temporary directory.
+fn demo_paths(given: &[PathBuf]) -> std::io::Result<Vec<PathBuf>> {
+    if !given.is_empty() {
+        return Ok(given.to_vec());
+    }
+    let local = PathBuf::from("journeys");
+    if local.join("checkout.yml").is_file() {
+        return Ok(vec![local]);
+    }
+    let dir = std::env::temp_dir().join(format!("journeyd-demo-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    for (name, text) in BUNDLED {
+        std::fs::write(dir.join(name), text)?;
+    }
+    Ok(vec![dir])
+}
+
+fn shorten_intervals(suite: Suite, cfg: &DaemonConfig) -> Suite {
+    let Some(every) = cfg.every_override else { return suite };
+    let journeys = suite
+        .journeys
+        .into_iter()
+        .map(|j| {
+            let mut j = (*j).clone();
+            j.every = every;
+            j.timeout = j.timeout.min(every);
+            Arc::new(j)
+        })
+        .collect();
+    Suite { journeys }
+}
+
+/// `journeyd demo`.
+pub async fn run(args: DemoArgs) -> Exit {
+    let faults = match parse_faults(&args.faults) {
+        Ok(f) => f,
+        Err(code) => return code,
+    };
+    let paths = match demo_paths(&args.paths) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("journeyd: cannot write the bundled journeys to a temporary directory: {e}");
+            return Exit::Usage;
+        }
+    };
+    let listener = match tokio::net::TcpListener::bind(args.shop_listen).await {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("journeyd: cannot listen on {} for the shop: {e} (use --shop-listen)", args.shop_listen);
+            return Exit::Usage;
+        }
+    };
+    let shop_url = match listener.local_addr() {
+        Ok(a) => format!("http://{a}"),
+        Err(_) => return Exit::Usage,
+    };
+    let shop_stop = CancellationToken::new();
+    let password = shop::DEMO_PASSWORD.to_string();
+    let shop_task =
+        tokio::spawn(shop::serve(listener, ShopOptions { password: password.clone(), faults }, shop_stop.clone()));
+
+    let mut load = LoadOptions { strict_env: true, ..LoadOptions::default() };
+    load.env.insert("SHOP_URL".into(), shop_url.clone());
+    load.env.insert("SHOP_PASSWORD".into(), password);
+    let cfg = DaemonConfig {
+        paths,
+        load,
+        listen: args.listen,
+        grace: Duration::from_secs(5),
+        adjust: Some(shorten_intervals),
+        every_override: Some(args.every),
+    };
+    let daemon = match Daemon::start(cfg).await {
+        Ok(d) => d,
+        Err(code) => {
+            shop_stop.cancel();
+            return code;
+        }
+    };
+    println!("shop:    {shop_url}");
+    println!("metrics: http://{}/metrics", daemon.addr);
+    println!("journeys run every {}; a summary follows every 5s. Ctrl-C stops.", fmt_duration(args.every));
+    println!("break checkout:  curl -X PUT {shop_url}/admin/faults/checkout -H 'content-type: application/json' -d '{{\"status\": 503}}'");
+    println!("slow prices:     curl -X PUT {shop_url}/admin/faults/product -H 'content-type: application/json' -d '{{\"latency\": \"800ms\"}}'");
+    println!("repair:          curl -X DELETE {shop_url}/admin/faults");
+
+    let summary_stop = CancellationToken::new();
+    let summary = tokio::spawn(print_summaries(daemon.stats.clone(), summary_stop.clone()));
+    let stop = async move {
+        match args.duration {
+            Some(d) => tokio::select! { _ = termination() => {}, _ = tokio::time::sleep(d) => {} },
+            None => termination().await,
+        }
+    };
+    let stats = daemon.stats.clone();
+    let code = daemon.run_until(stop).await;
+    summary_stop.cancel();
+    let _ = summary.await;
+    print_table(&stats);
+    shop_stop.cancel();
+    let _ = shop_task.await;
+    code
+}
+
+async fn print_summaries(stats: StatsTable, stop: CancellationToken) {
+    let mut tick = tokio::time::interval(Duration::from_secs(5));
+    tick.tick().await;
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tick.tick() => print_table(&stats),
+        }
+    }
+}
+
+fn print_table(stats: &StatsTable) {
+    let colour = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    let paint = |text: &str, code: &str| if colour { format!("\x1b[{code}m{text}\x1b[0m") } else { text.to_string() };
+    println!();
+    println!(
+        "{:<12} {:<6} {:>6} {:>8} {:>9} {:>9}  last failure",
+        "journey", "state", "runs", "failures", "p50", "p99"
+    );
+    for s in stats.summaries() {
+        let state = match s.last_passed {
+            None => paint("wait", "2"),
+            Some(true) => paint("up  ", "32"),
+            Some(false) => paint("DOWN", "31;1"),
+        };
+        let failure = match (&s.last_failure, s.last_passed) {
+            (Some(f), Some(false)) => format!("{f}"),
+            (Some(f), _) => format!("(earlier) {f}"),
+            (None, _) => String::new(),
+        };
+        println!(
+            "{:<12} {:<6} {:>6} {:>8} {:>9} {:>9}  {}",
+            s.name,
+            state,
+            s.runs,
+            s.failures,
+            fmt_duration(s.p50),
+            fmt_duration(s.p99),
+            crate::runner::checks::truncate(&failure, 90)
+        );
+    }
+}

@@ -1,0 +1,454 @@
+//! Validation of one parsed journey file into a `model::Journey`, reporting every problem it finds.
+
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::data::{read_csv, read_secret_file};
+use super::diag::FileCtx;
+use super::position::{index_path, key_path};
+use super::raw::{RawDefaults, RawJourney, RawPick, RawStage};
+use super::step::build_steps;
+use super::templates::{self, Env, Names, Problem};
+use super::units::{format_duration, parse_bytes, parse_duration, parse_rate};
+use super::LoadOptions;
+use crate::model::{
+    DataSource, Journey, LoadModel, Pick, RequestDefaults, Secret, Stage, StageTarget, DEFAULT_MAX_BODY_BYTES,
+};
+use crate::template::{Part, Template};
+
+const DEFAULT_EVERY: Duration = Duration::from_secs(60);
+const MAX_DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+const DEFAULT_MAX_USERS: u32 = 100;
+const RESERVED: [&str; 3] = ["env", "vars", "secrets"];
+
+/// What steps can refer to, fixed before the steps are built.
+pub struct Scope {
+    pub vars: Vec<(String, String)>,
+    pub secret_names: Vec<String>,
+    pub data: Vec<(String, Vec<String>)>,
+    pub broken_data: Vec<String>,
+    pub timeout: Duration,
+    pub has_target: bool,
+}
+
+/// One file's result: the journey when it is valid, and what other files are checked against.
+pub struct Built {
+    pub journey: Option<Journey>,
+    pub name: String,
+    pub depends_on: Vec<String>,
+}
+
+/// Reports template or expression problems, pointing into the scalar at `path`.
+pub fn report(ctx: &mut FileCtx, path: &str, text: &str, problems: Vec<Problem>) {
+    for p in problems {
+        ctx.push_in(p.severity, path, text, p.offset, p.message, p.hint);
+    }
+}
+
+/// Journey and step names: `[a-z0-9][a-z0-9_.-]*` (they become metric labels and file-safe ids).
+pub fn check_name(ctx: &mut FileCtx, path: &str, name: &str, what: &str) -> bool {
+    let ok = name.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "_.-".contains(c));
+    if !ok {
+        let slug: String = name
+            .to_lowercase()
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() || "_.-".contains(c) { c } else { '-' })
+            .collect();
+        let slug = slug.trim_matches(|c: char| !c.is_ascii_alphanumeric()).to_string();
+        let mut hint = "use a-z, 0-9, `_`, `.` and `-`, starting with a letter or digit".to_string();
+        if !slug.is_empty() {
+            hint.push_str(&format!(", e.g. `{slug}`"));
+        }
+        ctx.error(path, format!("invalid {what} name `{name}`"), Some(hint));
+    }
+    ok
+}
+
+/// Names used as identifiers in templates (vars, secrets, data sources, captures).
+pub fn check_ident(ctx: &mut FileCtx, path: &str, name: &str, what: &str) -> bool {
+    let ok = name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if !ok {
+        let hint = "use letters, digits and `_`, starting with a letter or `_`".to_string();
+        ctx.error_key(path, format!("invalid {what} name `{name}`"), Some(hint));
+        return false;
+    }
+    if RESERVED.contains(&name) && what != "var" && what != "secret" {
+        ctx.error_key(path, format!("`{name}` is reserved and cannot name a {what}"), None);
+        return false;
+    }
+    true
+}
+
+/// A duration field; reports and returns `None` when it does not parse or is zero.
+pub fn duration(ctx: &mut FileCtx, path: &str, text: &str) -> Option<Duration> {
+    match parse_duration(text) {
+        Ok(d) if d.is_zero() => {
+            ctx.error(path, "must be longer than 0s", None);
+            None
+        }
+        Ok(d) => Some(d),
+        Err(e) => {
+            ctx.error(path, e, None);
+            None
+        }
+    }
+}
+
+fn template(ctx: &mut FileCtx, path: &str, text: &str, names: &Names, env: &mut Env) -> Option<Template> {
+    let mut problems = Vec::new();
+    let t = templates::compile(text, names, env, &mut problems);
+    report(ctx, path, text, problems);
+    t
+}
+
+pub fn build_journey(ctx: &mut FileCtx, raw: RawJourney, bytes: &[u8], opts: &LoadOptions) -> Built {
+    let dir = ctx.file.parent().map(Path::to_path_buf).unwrap_or_default();
+    let mut env = Env::new(opts);
+    let mut hasher = DefaultHasher::new();
+    bytes.hash(&mut hasher);
+
+    check_name(ctx, "name", &raw.name, "journey");
+    for (i, dep) in raw.depends_on.iter().enumerate() {
+        check_name(ctx, &index_path("depends_on", i), dep, "journey");
+    }
+
+    // Timing and load.
+    let every = raw.every.as_ref().map_or(Some(DEFAULT_EVERY), |e| duration(ctx, "every", &e.0));
+    let users = raw.users.unwrap_or(1);
+    if users == 0 {
+        ctx.error("users", "users must be at least 1", None);
+    }
+    let timeout = match &raw.timeout {
+        Some(t) => duration(ctx, "timeout", &t.0),
+        None => every.map(|e| e.min(MAX_DEFAULT_TIMEOUT)),
+    };
+    if let (Some(t), Some(e)) = (timeout, every) {
+        if t > e {
+            let msg = format!(
+                "timeout {} is longer than every {}: a run could overlap the next one",
+                format_duration(t),
+                format_duration(e)
+            );
+            ctx.error("timeout", msg, Some("lower `timeout` or raise `every`".into()));
+        }
+    }
+    let load = load_model(ctx, &raw, users);
+
+    // Vars (env only), secrets, data.
+    let mut vars = Vec::new();
+    let env_only = Names { env_only: true, ..Names::default() };
+    for (k, v) in &raw.vars.0 {
+        let path = key_path("vars", k);
+        if !check_ident(ctx, &path, k, "var") {
+            continue;
+        }
+        // A var whose template failed is still defined (empty), so its uses do not report it again.
+        let text: String = template(ctx, &path, &v.0, &env_only, &mut env)
+            .map(|t| {
+                t.parts.iter().filter_map(|p| if let Part::Lit(s) = p { Some(s.as_str()) } else { None }).collect()
+            })
+            .unwrap_or_default();
+        vars.push((k.clone(), text));
+    }
+    let mut secrets = Vec::new();
+    for (name, s) in &raw.secrets.0 {
+        let path = key_path("secrets", name);
+        if !check_ident(ctx, &path, name, "secret") {
+            continue;
+        }
+        let value = secret_value(ctx, &path, name, s, &dir, opts);
+        value.hash(&mut hasher);
+        if !value.is_empty() {
+            ctx.secrets.push(value.clone());
+            if value.len() < crate::redact::MIN_SECRET_LEN {
+                let msg = format!(
+                    "secret `{name}` is shorter than {} characters, so it is not redacted",
+                    crate::redact::MIN_SECRET_LEN
+                );
+                ctx.warn(&path, msg, None);
+            }
+        }
+        secrets.push(Secret { name: name.clone(), value });
+    }
+    let mut data = Vec::new();
+    let mut broken_data = Vec::new();
+    for (name, d) in &raw.data.0 {
+        let path = key_path("data", name);
+        if !check_ident(ctx, &path, name, "data source") {
+            continue;
+        }
+        let csv_path = key_path(&path, "csv");
+        match read_csv(&dir.join(&d.csv), &d.csv) {
+            Ok(csv) => {
+                csv.bytes.hash(&mut hasher);
+                let pick = match d.pick.unwrap_or(RawPick::Unique) {
+                    RawPick::Unique => Pick::Unique,
+                    RawPick::Sequential => Pick::Sequential,
+                    RawPick::Random => Pick::Random,
+                };
+                if pick == Pick::Unique {
+                    let (need, why) = rows_needed(users, &load);
+                    if csv.rows.len() < need as usize {
+                        let msg = format!(
+                            "data source `{name}` has {} rows, but `pick: unique` needs at least {need} ({why})",
+                            csv.rows.len()
+                        );
+                        let hint = format!(
+                            "each concurrent user leases its own row: add rows to {}, lower the user count, or use pick: sequential",
+                            d.csv
+                        );
+                        ctx.error(&csv_path, msg, Some(hint));
+                    }
+                }
+                data.push(DataSource { name: name.clone(), columns: csv.columns, rows: Arc::new(csv.rows), pick });
+            }
+            Err((msg, hint)) => {
+                ctx.error(&csv_path, msg, hint);
+                broken_data.push(name.clone());
+            }
+        }
+    }
+
+    let scope_names: Vec<String> = secrets.iter().map(|s| s.name.clone()).collect();
+    let scope_data: Vec<(String, Vec<String>)> = data.iter().map(|d| (d.name.clone(), d.columns.clone())).collect();
+    let names = Names {
+        env_only: false,
+        vars: &vars,
+        secrets: &scope_names,
+        data: &scope_data,
+        broken_data: &broken_data,
+        captures: &[],
+        this_step: &[],
+        later: &[],
+    };
+    let target = raw.target.as_ref().and_then(|t| {
+        let compiled = template(ctx, "target", &t.0, &names, &mut env)?;
+        if compiled.is_literal() {
+            let text = compiled.render(&crate::template::Scope { secrets: &[], rows: &[], captures: &[] });
+            if !text.is_empty() && !text.starts_with("http://") && !text.starts_with("https://") {
+                let msg = format!("target `{text}` is not an http:// or https:// URL");
+                ctx.error("target", msg, Some("write it like https://shop.example.com".into()));
+            }
+        }
+        Some(compiled)
+    });
+    let defaults = request_defaults(ctx, raw.defaults.as_ref(), &names, &mut env, timeout);
+    let scope = Scope {
+        vars: vars.clone(),
+        secret_names: scope_names.clone(),
+        data: scope_data.clone(),
+        broken_data: broken_data.clone(),
+        timeout: timeout.unwrap_or(Duration::MAX),
+        has_target: raw.target.is_some(),
+    };
+    let steps = build_steps(ctx, raw.steps, &scope, &defaults, &mut env);
+
+    for (name, value) in &env.used {
+        (name, value).hash(&mut hasher);
+    }
+    let journey = match (every, timeout) {
+        (Some(every), Some(timeout)) if !ctx.has_errors() => Some(Journey {
+            name: raw.name.clone(),
+            description: raw.description.unwrap_or_default(),
+            tags: raw.tags,
+            source: ctx.file.clone(),
+            fingerprint: hasher.finish(),
+            target,
+            every,
+            users,
+            load,
+            timeout,
+            defaults,
+            vars,
+            data,
+            secrets,
+            steps: steps.steps,
+            capture_slots: steps.capture_slots,
+            secret_captures: steps.secret_captures,
+            depends_on: raw.depends_on.clone(),
+        }),
+        _ => None,
+    };
+    Built { journey, name: raw.name, depends_on: raw.depends_on }
+}
+
+fn secret_value(
+    ctx: &mut FileCtx,
+    path: &str,
+    name: &str,
+    s: &super::raw::RawSecret,
+    dir: &Path,
+    opts: &LoadOptions,
+) -> String {
+    let missing = |ctx: &mut FileCtx, at: &str, msg: String, hint: String| {
+        if opts.strict_env {
+            ctx.error(at, msg, Some(hint));
+        } else {
+            ctx.warn(at, format!("{msg}; using an empty value"), Some(hint));
+        }
+    };
+    match (&s.env, &s.file) {
+        (Some(var), None) => opts.lookup_env(var).unwrap_or_else(|| {
+            let msg = format!("secret `{name}`: environment variable `{var}` is not set");
+            missing(ctx, &key_path(path, "env"), msg, format!("set {var} in the environment journeyd runs in"));
+            String::new()
+        }),
+        (None, Some(file)) => read_secret_file(&dir.join(file)).unwrap_or_else(|e| {
+            let why = if e.kind() == std::io::ErrorKind::NotFound { "not found".to_string() } else { e.to_string() };
+            let msg = format!("secret `{name}`: file `{file}` {why}");
+            missing(ctx, &key_path(path, "file"), msg, "secret file paths are relative to the journey file".into());
+            String::new()
+        }),
+        (Some(_), Some(_)) => {
+            ctx.error_key(&key_path(path, "file"), "a secret comes from `env` or `file`, not both", None);
+            String::new()
+        }
+        (None, None) => {
+            let hint = format!("write {name}: {{ env: VAR }} or {name}: {{ file: path }}");
+            ctx.error(path, format!("secret `{name}` needs `env` or `file`"), Some(hint));
+            String::new()
+        }
+    }
+}
+
+fn load_model(ctx: &mut FileCtx, raw: &RawJourney, users: u32) -> LoadModel {
+    if raw.max_users.is_some() && raw.rate.is_none() {
+        let hint = "max_users caps concurrent users for an arrival rate: add `rate: 10/s`, or remove it";
+        ctx.error_key("max_users", "`max_users` only applies with `rate`", Some(hint.into()));
+    }
+    match (&raw.rate, &raw.stages) {
+        (Some(_), Some(_)) => {
+            ctx.error_key(
+                "stages",
+                "`rate` and `stages` cannot be used together",
+                Some("a journey has one load model".into()),
+            );
+            LoadModel::Closed { users }
+        }
+        (Some(rate), None) => {
+            let max_users = raw.max_users.unwrap_or(DEFAULT_MAX_USERS);
+            if max_users == 0 {
+                ctx.error("max_users", "max_users must be at least 1", None);
+            }
+            match parse_rate(&rate.0) {
+                Ok(r) => LoadModel::Open { rate_per_sec: r, max_users },
+                Err(e) => {
+                    ctx.error("rate", e, None);
+                    LoadModel::Closed { users }
+                }
+            }
+        }
+        (None, Some(stages)) => {
+            if stages.is_empty() {
+                ctx.error("stages", "`stages` is empty", Some("add a stage: - { rate: 10/s, for: 1m }".into()));
+            }
+            let built =
+                stages.iter().enumerate().filter_map(|(i, s)| stage(ctx, &index_path("stages", i), s)).collect();
+            LoadModel::Stages(built)
+        }
+        (None, None) => LoadModel::Closed { users },
+    }
+}
+
+fn stage(ctx: &mut FileCtx, path: &str, s: &RawStage) -> Option<Stage> {
+    let d = duration(ctx, &key_path(path, "for"), &s.duration.0);
+    let target = match (&s.rate, s.users) {
+        (Some(rate), None) => match parse_rate(&rate.0) {
+            Ok(r) => StageTarget::Rate(r),
+            Err(e) => {
+                ctx.error(&key_path(path, "rate"), e, None);
+                return None;
+            }
+        },
+        (None, Some(0)) => {
+            ctx.error(&key_path(path, "users"), "users must be at least 1", None);
+            return None;
+        }
+        (None, Some(u)) => StageTarget::Users(u),
+        (Some(_), Some(_)) => {
+            ctx.error_key(&key_path(path, "users"), "a stage sets `rate` or `users`, not both", None);
+            return None;
+        }
+        (None, None) => {
+            ctx.error(path, "a stage needs `rate` or `users`", Some("- { rate: 10/s, for: 30s }".into()));
+            return None;
+        }
+    };
+    Some(Stage { target, duration: d? })
+}
+
+/// How many rows `pick: unique` needs: one per user that can be in flight at once.
+fn rows_needed(users: u32, load: &LoadModel) -> (u32, String) {
+    let mut need = (users, format!("users: {users}"));
+    match load {
+        LoadModel::Closed { .. } => {}
+        LoadModel::Open { max_users, .. } => {
+            if *max_users > need.0 {
+                need = (*max_users, format!("max_users: {max_users}"));
+            }
+        }
+        LoadModel::Stages(stages) => {
+            for s in stages {
+                if let StageTarget::Users(u) = s.target {
+                    if u > need.0 {
+                        need = (u, format!("a stage with {u} users"));
+                    }
+                }
+            }
+        }
+    }
+    need
+}
+
+fn request_defaults(
+    ctx: &mut FileCtx,
+    raw: Option<&RawDefaults>,
+    names: &Names,
+    env: &mut Env,
+    journey_timeout: Option<Duration>,
+) -> RequestDefaults {
+    let mut out = RequestDefaults::default();
+    let Some(raw) = raw else { return out };
+    for (k, v) in &raw.headers.0 {
+        let path = key_path("defaults.headers", k);
+        if let Some(t) = template(ctx, &path, &v.0, names, env) {
+            out.headers.push((k.clone(), t));
+        }
+    }
+    if let Some(r) = raw.redirects {
+        out.max_redirects = r.0;
+    }
+    if let Some(t) = &raw.timeout {
+        out.step_timeout = duration(ctx, "defaults.timeout", &t.0);
+        if let (Some(d), Some(j)) = (out.step_timeout, journey_timeout) {
+            if d > j {
+                let msg = format!(
+                    "default step timeout {} is longer than the journey timeout {}",
+                    format_duration(d),
+                    format_duration(j)
+                );
+                ctx.error("defaults.timeout", msg, Some("lower it, or raise the journey's `timeout`".into()));
+            }
+        }
+    }
+    out.tls_skip_verify = raw.tls_skip_verify.unwrap_or(false);
+    out.max_body_bytes = match &raw.max_body {
+        None => DEFAULT_MAX_BODY_BYTES,
+        Some(s) => match parse_bytes(&s.0).map(usize::try_from) {
+            Ok(Ok(n)) if n > 0 => n,
+            Ok(_) => {
+                ctx.error("defaults.max_body", "max_body must be more than 0 bytes", None);
+                DEFAULT_MAX_BODY_BYTES
+            }
+            Err(e) => {
+                ctx.error("defaults.max_body", e, None);
+                DEFAULT_MAX_BODY_BYTES
+            }
+        },
+    };
+    out
+}

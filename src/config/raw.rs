@@ -1,0 +1,301 @@
+//! The journey file as written: serde types, strict (`deny_unknown_fields` everywhere).
+//!
+//! Values that need a location-aware check (durations, rates, templates, check expressions) are kept as
+//! text here and validated in `build`, so every bad one is reported, not just the first.
+
+use std::fmt;
+use std::marker::PhantomData;
+
+use serde::de::{self, Deserializer, MapAccess, Visitor};
+use serde::Deserialize;
+
+/// A journey file: one journey.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawJourney {
+    pub name: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub tags: Vec<String>,
+    pub target: Option<Scalar>,
+    pub every: Option<Scalar>,
+    pub users: Option<u32>,
+    pub timeout: Option<Scalar>,
+    pub rate: Option<Scalar>,
+    pub max_users: Option<u32>,
+    pub stages: Option<Vec<RawStage>>,
+    #[serde(default)]
+    pub vars: OrderedMap<Scalar>,
+    #[serde(default)]
+    pub data: OrderedMap<RawData>,
+    #[serde(default)]
+    pub secrets: OrderedMap<RawSecret>,
+    #[serde(default)]
+    pub depends_on: Vec<String>,
+    pub defaults: Option<RawDefaults>,
+    pub steps: Vec<RawStep>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawStage {
+    pub rate: Option<Scalar>,
+    pub users: Option<u32>,
+    #[serde(rename = "for")]
+    pub duration: Scalar,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawData {
+    pub csv: String,
+    pub pick: Option<RawPick>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RawPick {
+    Unique,
+    Sequential,
+    Random,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSecret {
+    pub env: Option<String>,
+    pub file: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDefaults {
+    #[serde(default)]
+    pub headers: OrderedMap<Scalar>,
+    pub redirects: Option<Redirects>,
+    pub timeout: Option<Scalar>,
+    pub tls_skip_verify: Option<bool>,
+    pub max_body: Option<Scalar>,
+}
+
+/// The request methods that can be written as a key (`post: /api/login`), in the order they are checked.
+pub const METHOD_KEYS: [&str; 7] = ["get", "post", "put", "patch", "delete", "head", "options"];
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawStep {
+    pub name: String,
+    pub get: Option<Scalar>,
+    pub post: Option<Scalar>,
+    pub put: Option<Scalar>,
+    pub patch: Option<Scalar>,
+    pub delete: Option<Scalar>,
+    pub head: Option<Scalar>,
+    pub options: Option<Scalar>,
+    pub method: Option<String>,
+    pub url: Option<Scalar>,
+    #[serde(default)]
+    pub headers: OrderedMap<Scalar>,
+    #[serde(default)]
+    pub query: OrderedMap<Scalar>,
+    pub json: Option<serde_yaml::Value>,
+    pub form: Option<OrderedMap<Scalar>>,
+    pub body: Option<Scalar>,
+    pub content_type: Option<String>,
+    pub timeout: Option<Scalar>,
+    pub redirects: Option<Redirects>,
+    #[serde(default)]
+    pub expect: Vec<RawCheck>,
+    #[serde(default)]
+    pub capture: OrderedMap<RawCapture>,
+    pub think: Option<Scalar>,
+}
+
+impl RawStep {
+    /// The `(key, url)` pairs of the method keys that are set.
+    pub fn method_keys(&self) -> Vec<(&'static str, &Scalar)> {
+        let values = [&self.get, &self.post, &self.put, &self.patch, &self.delete, &self.head, &self.options];
+        METHOD_KEYS.iter().zip(values).filter_map(|(k, v)| v.as_ref().map(|v| (*k, v))).collect()
+    }
+}
+
+/// An `expect` entry: `"status == 200"` or `{check: "…", soft: true}`.
+#[derive(Debug)]
+pub enum RawCheck {
+    Text(String),
+    Full(RawCheckMap),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCheckMap {
+    pub check: String,
+    #[serde(default)]
+    pub soft: bool,
+}
+
+impl RawCheck {
+    pub fn text(&self) -> &str {
+        match self {
+            RawCheck::Text(t) => t,
+            RawCheck::Full(m) => &m.check,
+        }
+    }
+
+    pub fn soft(&self) -> bool {
+        matches!(self, RawCheck::Full(RawCheckMap { soft: true, .. }))
+    }
+
+    /// The YAML path suffix of the expression text (the entry itself, or its `check` key).
+    pub fn text_suffix(&self) -> &'static str {
+        match self {
+            RawCheck::Text(_) => "",
+            RawCheck::Full(_) => ".check",
+        }
+    }
+}
+
+/// A `capture` entry: shorthand `json.cart_id` or a map.
+#[derive(Debug)]
+pub enum RawCapture {
+    Short(String),
+    Full(RawCaptureMap),
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCaptureMap {
+    pub json: Option<String>,
+    pub header: Option<String>,
+    pub cookie: Option<String>,
+    pub status: Option<bool>,
+    pub regex: Option<String>,
+    pub group: Option<usize>,
+    #[serde(default)]
+    pub secret: bool,
+}
+
+/// `redirects: 5` or `redirects: false` (no following).
+#[derive(Debug, Clone, Copy)]
+pub struct Redirects(pub u32);
+
+/// A scalar kept as text: strings as written, numbers and booleans in their YAML spelling. Template fields
+/// accept `page: 1`; duration fields see `30` and can say "add a unit".
+#[derive(Debug, Clone, PartialEq)]
+pub struct Scalar(pub String);
+
+/// A mapping that keeps its keys in file order (headers, query parameters and form fields are sent in
+/// the order written).
+#[derive(Debug)]
+pub struct OrderedMap<V>(pub Vec<(String, V)>);
+
+impl<V> Default for OrderedMap<V> {
+    fn default() -> Self {
+        OrderedMap(Vec::new())
+    }
+}
+
+impl<'de> Deserialize<'de> for Scalar {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Scalar;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a string, number or boolean")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Scalar, E> {
+                Ok(Scalar(v.to_string()))
+            }
+            fn visit_string<E: de::Error>(self, v: String) -> Result<Scalar, E> {
+                Ok(Scalar(v))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Scalar, E> {
+                Ok(Scalar(v.to_string()))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Scalar, E> {
+                Ok(Scalar(v.to_string()))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Scalar, E> {
+                Ok(Scalar(v.to_string()))
+            }
+            fn visit_bool<E: de::Error>(self, v: bool) -> Result<Scalar, E> {
+                Ok(Scalar(v.to_string()))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+impl<'de, V: Deserialize<'de>> Deserialize<'de> for OrderedMap<V> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Vis<V>(PhantomData<V>);
+        impl<'de, V: Deserialize<'de>> Visitor<'de> for Vis<V> {
+            type Value = OrderedMap<V>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a mapping")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<OrderedMap<V>, A::Error> {
+                let mut out = Vec::new();
+                while let Some((k, v)) = map.next_entry::<Scalar, V>()? {
+                    out.push((k.0, v));
+                }
+                Ok(OrderedMap(out))
+            }
+        }
+        d.deserialize_map(Vis(PhantomData))
+    }
+}
+
+impl<'de> Deserialize<'de> for Redirects {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Redirects;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a number of redirects to follow, or false")
+            }
+            fn visit_bool<E: de::Error>(self, v: bool) -> Result<Redirects, E> {
+                if v {
+                    Err(E::custom("`redirects: true` is ambiguous; give the most to follow (e.g. 10), or false"))
+                } else {
+                    Ok(Redirects(0))
+                }
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Redirects, E> {
+                u32::try_from(v).map(Redirects).map_err(|_| E::custom("too many redirects"))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Redirects, E> {
+                u64::try_from(v).map_err(|_| E::custom("redirects cannot be negative")).and_then(|v| self.visit_u64(v))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// String shorthand or a map with the full form: shared by `expect` and `capture` entries.
+macro_rules! string_or_map {
+    ($ty:ident, $short:ident, $full:ident, $map:ty, $what:literal) => {
+        impl<'de> Deserialize<'de> for $ty {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                struct V;
+                impl<'de> Visitor<'de> for V {
+                    type Value = $ty;
+                    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                        f.write_str($what)
+                    }
+                    fn visit_str<E: de::Error>(self, v: &str) -> Result<$ty, E> {
+                        Ok($ty::$short(v.to_string()))
+                    }
+                    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<$ty, A::Error> {
+                        <$map>::deserialize(de::value::MapAccessDeserializer::new(map)).map($ty::$full)
+                    }
+                }
+                d.deserialize_any(V)
+            }
+        }
+    };
+}
+
+string_or_map!(RawCheck, Text, Full, RawCheckMap, "a check like `status == 200`, or {check: …, soft: true}");
+string_or_map!(RawCapture, Short, Full, RawCaptureMap, "a capture like `json.id`, or {json: …} / {regex: …}");

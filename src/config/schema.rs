@@ -1,0 +1,275 @@
+//! The JSON Schema (draft-07, which the YAML language server reads) of a journey file, built by hand so
+//! every key carries a description written for people. `docs/journey.schema.json` is this, checked in; a
+//! test fails when they differ, and another when a key of the serde types is missing here.
+
+use serde_json::{json, Value};
+
+const DURATION: &str = r"^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h|d))+$";
+const RATE: &str = r"^[0-9]+(\.[0-9]+)?/(s|m|h)$";
+const NAME: &str = r"^[a-z0-9][a-z0-9_.-]*$";
+const IDENT: &str = r"^[A-Za-z_][A-Za-z0-9_]*$";
+
+fn string(description: &str) -> Value {
+    json!({ "type": "string", "description": description })
+}
+
+fn reference(def: &str, description: &str) -> Value {
+    // draft-07 ignores siblings of $ref, so the description goes through allOf.
+    json!({ "allOf": [{ "$ref": format!("#/definitions/{def}") }], "description": description })
+}
+
+fn template_map(description: &str) -> Value {
+    json!({ "type": "object", "description": description, "additionalProperties": { "$ref": "#/definitions/template" } })
+}
+
+/// The schema of one journey file.
+pub fn json_schema() -> Value {
+    let methods: Vec<Value> = super::raw::METHOD_KEYS.iter().map(|m| json!({ "required": [m] })).collect();
+    let mut step_properties = serde_json::Map::new();
+    step_properties.insert(
+        "name".into(),
+        json!({
+            "type": "string", "pattern": NAME,
+            "description": "Unique within the journey; the `step` label of metrics. a-z, 0-9, `_`, `.`, `-`."
+        }),
+    );
+    for m in super::raw::METHOD_KEYS {
+        let text = format!(
+            "Send a {} request to this URL template (a path joined to `target`, or an absolute URL).",
+            m.to_uppercase()
+        );
+        step_properties.insert(m.into(), reference("template", &text));
+    }
+    let rest = json!({
+        "method": string("Any HTTP method (upper-cased), used with `url` instead of a method key: method: PURGE."),
+        "url": reference("template", "The URL template for `method`."),
+        "headers": template_map("Request headers: name → template. Added to (and overriding) `defaults.headers`."),
+        "query": template_map("Query parameters appended to the URL: name → template (percent-encoded when sent)."),
+        "json": { "description": "A JSON body: any YAML value; string values are templates. Sets Content-Type: application/json." },
+        "form": template_map("A form body (application/x-www-form-urlencoded): field → template."),
+        "body": reference("template", "A raw body template; pair with `content_type`."),
+        "content_type": string("Content-Type of a raw `body`."),
+        "timeout": reference("duration", "Deadline for this step (request, redirects and body); at most the journey timeout."),
+        "redirects": reference("redirects", "Redirects to follow: a number, or false for none. Default from `defaults.redirects` (10)."),
+        "expect": {
+            "type": "array", "items": { "$ref": "#/definitions/check" },
+            "description": "Checks on the response, in order; the first failing hard check fails the journey."
+        },
+        "capture": {
+            "type": "object", "additionalProperties": { "$ref": "#/definitions/capture" },
+            "propertyNames": { "pattern": IDENT },
+            "description": "Values taken from the response for later steps: name → source. Use as {{ name }}."
+        },
+        "think": {
+            "type": "string", "pattern": r"^[^.]+(\.\.[^.]+)?$",
+            "description": "Pause after the step: a duration (500ms) or a uniform random range (100ms..2s)."
+        }
+    });
+    if let Value::Object(rest) = rest {
+        step_properties.extend(rest);
+    }
+    json!({
+        "$schema": "http://json-schema.org/draft-07/schema#",
+        "title": "journeyd journey",
+        "description": "One synthetic user journey: a named sequence of HTTP steps with checks and captures. See docs/journeys.md.",
+        "type": "object",
+        "additionalProperties": false,
+        "required": ["name", "steps"],
+        "properties": {
+            "name": { "type": "string", "pattern": NAME, "description": "Unique across all journey files; the `journey` label of metrics. a-z, 0-9, `_`, `.`, `-`." },
+            "description": string("What the journey proves, for people reading alerts and the status page."),
+            "tags": { "type": "array", "items": { "type": "string" }, "description": "Free-form tags for selecting journeys (`verify --tag`); never metric labels." },
+            "target": reference("template", "Base URL that step paths are joined onto, e.g. \"{{ env.SHOP_URL }}\". Optional when every step uses an absolute URL."),
+            "every": reference("duration", "How often the monitor starts a run. Default 60s."),
+            "users": { "type": "integer", "minimum": 1, "description": "Virtual users per monitor run (closed model). Default 1." },
+            "timeout": reference("duration", "Deadline for a whole run, from its intended start. Default: every, at most 30s. Must not exceed `every`."),
+            "rate": reference("rate", "Open load model for verify and benchmarks: start iterations at this rate (50/s, 120/m, 10/h) whatever the site does."),
+            "max_users": { "type": "integer", "minimum": 1, "description": "With `rate`: most iterations in flight at once. Default 100." },
+            "stages": {
+                "type": "array", "minItems": 1, "items": { "$ref": "#/definitions/stage" },
+                "description": "Staged load model for verify and benchmarks: each stage holds a rate or a user count for a while. Not with `rate`."
+            },
+            "vars": {
+                "type": "object", "additionalProperties": { "$ref": "#/definitions/template" }, "propertyNames": { "pattern": IDENT },
+                "description": "Named constants, rendered at load time; may use env only. Use as {{ vars.name }}."
+            },
+            "data": {
+                "type": "object", "additionalProperties": { "$ref": "#/definitions/data_source" }, "propertyNames": { "pattern": IDENT },
+                "description": "CSV data sources: name → file. Use a column as {{ name.column }}."
+            },
+            "secrets": {
+                "type": "object", "additionalProperties": { "$ref": "#/definitions/secret" }, "propertyNames": { "pattern": IDENT },
+                "description": "Secret values from the environment or files; redacted from every output. Use as {{ secrets.name }}."
+            },
+            "depends_on": {
+                "type": "array", "items": { "type": "string", "pattern": NAME },
+                "description": "Journeys this one depends on: while one of them fails, this journey's alerts are suppressed."
+            },
+            "defaults": { "$ref": "#/definitions/defaults" },
+            "steps": { "type": "array", "minItems": 1, "items": { "$ref": "#/definitions/step" }, "description": "The HTTP steps, run in order." }
+        },
+        "definitions": {
+            "duration": { "type": "string", "pattern": DURATION, "description": "A duration with a unit: 250ms, 30s, 2m, 1h, 1d, 1.5s, 500us, 1m30s." },
+            "rate": { "type": "string", "pattern": RATE, "description": "Iterations per second, minute or hour: 50/s, 120/m, 10/h." },
+            "template": {
+                "type": ["string", "number", "boolean"],
+                "description": "Text with {{ }} expressions: env.NAME, vars.name, secrets.name, <source>.<column>, a capture name, or a helper: uuid(), random_int(1, 100), timestamp(), timestamp_ms(), now_rfc3339(), urlencode(x)."
+            },
+            "redirects": {
+                "description": "A number of redirects to follow, or false for none.",
+                "oneOf": [{ "type": "integer", "minimum": 0 }, { "const": false }]
+            },
+            "stage": {
+                "type": "object", "additionalProperties": false, "required": ["for"],
+                "oneOf": [{ "required": ["rate"] }, { "required": ["users"] }],
+                "description": "One load stage: a rate or a user count, held for a duration.",
+                "properties": {
+                    "rate": reference("rate", "Arrival rate during this stage."),
+                    "users": { "type": "integer", "minimum": 1, "description": "Virtual users during this stage." },
+                    "for": reference("duration", "How long the stage lasts.")
+                }
+            },
+            "data_source": {
+                "type": "object", "additionalProperties": false, "required": ["csv"],
+                "description": "A CSV file whose header row names the columns.",
+                "properties": {
+                    "csv": string("Path to the CSV file, relative to the journey file."),
+                    "pick": {
+                        "enum": ["unique", "sequential", "random"],
+                        "description": "How a virtual user gets a row: unique (leased, never shared by concurrent users; needs a row per user), sequential (round robin), random. Default unique."
+                    }
+                }
+            },
+            "secret": {
+                "type": "object", "additionalProperties": false,
+                "oneOf": [{ "required": ["env"] }, { "required": ["file"] }],
+                "description": "Where a secret comes from: an environment variable or a file.",
+                "properties": {
+                    "env": string("Environment variable holding the secret."),
+                    "file": string("File holding the secret (one trailing newline is dropped), relative to the journey file.")
+                }
+            },
+            "defaults": {
+                "type": "object", "additionalProperties": false,
+                "description": "Request options for every step, overridable per step.",
+                "properties": {
+                    "headers": template_map("Headers sent by every step: name → template."),
+                    "redirects": reference("redirects", "Redirects each step follows: a number, or false. Default 10."),
+                    "timeout": reference("duration", "Deadline of a step that sets none; at most the journey timeout."),
+                    "tls_skip_verify": { "type": "boolean", "description": "Accept invalid TLS certificates. An explicit opt-out, shown in metrics. Default false." },
+                    "max_body": {
+                        "type": ["string", "integer"], "pattern": r"^[0-9]+(\.[0-9]+)?\s*(B|KiB|MiB|GiB|kB|KB|MB|GB)?$",
+                        "description": "Largest response body read; a larger one fails the step. Default 10MiB."
+                    }
+                }
+            },
+            "step": {
+                "type": "object", "additionalProperties": false, "required": ["name"],
+                "description": "One HTTP request: exactly one of get/post/put/patch/delete/head/options, or method + url.",
+                "oneOf": methods.into_iter().chain([json!({ "required": ["method", "url"] })]).collect::<Vec<_>>(),
+                "not": { "anyOf": [{ "required": ["json", "form"] }, { "required": ["json", "body"] }, { "required": ["form", "body"] }] },
+                "properties": step_properties
+            },
+            "check": {
+                "description": "A check: `<subject> <op> [<literal>]`, e.g. status == 200, json.price > 0, 'header.content-type contains \"json\"', duration < 2s. Or {check: …, soft: true}.",
+                "oneOf": [
+                    { "type": "string" },
+                    {
+                        "type": "object", "additionalProperties": false, "required": ["check"],
+                        "properties": {
+                            "check": string("The check expression."),
+                            "soft": { "type": "boolean", "description": "A failing soft check marks the run degraded but does not stop the journey." }
+                        }
+                    }
+                ]
+            },
+            "capture": {
+                "description": "Where a captured value comes from: json.<path>, header.<Name>, cookie.<name> or status; or a mapping.",
+                "oneOf": [
+                    { "type": "string", "pattern": r"^(status|json([.\[].*)?|header\..+|cookie\..+)$" },
+                    {
+                        "type": "object", "additionalProperties": false,
+                        "oneOf": [{ "required": ["json"] }, { "required": ["header"] }, { "required": ["cookie"] }, { "required": ["status"] }, { "required": ["regex"] }],
+                        "properties": {
+                            "json": string("A JSON path into the response body: token, items[0].sku."),
+                            "header": string("A response header name (case-insensitive)."),
+                            "cookie": string("A cookie set by the response."),
+                            "status": { "const": true, "description": "Capture the status code." },
+                            "regex": string("A regex on the body; the value is group 1 if the regex has groups, else the whole match."),
+                            "group": { "type": "integer", "minimum": 0, "description": "With `regex`: which capture group to take." },
+                            "secret": { "type": "boolean", "description": "Redact this value like a secret (session tokens)." }
+                        }
+                    }
+                ]
+            }
+        }
+    })
+}
+
+/// The schema as pretty JSON with a trailing newline: the content of `docs/journey.schema.json`.
+pub fn schema_text() -> String {
+    let mut text = serde_json::to_string_pretty(&json_schema()).unwrap_or_default();
+    text.push('\n');
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::raw;
+    use serde::de::DeserializeOwned;
+
+    /// The field names serde accepts for `T`, read from its "unknown field" error.
+    fn serde_fields<T: DeserializeOwned + std::fmt::Debug>() -> Vec<String> {
+        let err = serde_yaml::from_str::<T>("zz_not_a_field: 1").unwrap_err().to_string();
+        err.split('`').skip(3).step_by(2).map(str::to_string).collect()
+    }
+
+    fn schema_fields(schema: &Value, pointer: &str) -> Vec<String> {
+        let mut keys: Vec<String> = schema.pointer(pointer).unwrap().as_object().unwrap().keys().cloned().collect();
+        keys.sort();
+        keys
+    }
+
+    #[test]
+    fn schema_describes_every_serde_field() {
+        let schema = json_schema();
+        let cases = [
+            (serde_fields::<raw::RawJourney>(), "/properties"),
+            (serde_fields::<raw::RawStep>(), "/definitions/step/properties"),
+            (serde_fields::<raw::RawStage>(), "/definitions/stage/properties"),
+            (serde_fields::<raw::RawData>(), "/definitions/data_source/properties"),
+            (serde_fields::<raw::RawSecret>(), "/definitions/secret/properties"),
+            (serde_fields::<raw::RawDefaults>(), "/definitions/defaults/properties"),
+            (serde_fields::<raw::RawCheckMap>(), "/definitions/check/oneOf/1/properties"),
+            (serde_fields::<raw::RawCaptureMap>(), "/definitions/capture/oneOf/1/properties"),
+        ];
+        for (mut fields, pointer) in cases {
+            assert!(!fields.is_empty(), "no fields read for {pointer}");
+            fields.sort();
+            assert_eq!(fields, schema_fields(&schema, pointer), "{pointer}");
+        }
+    }
+
+    #[test]
+    fn every_property_has_a_description() {
+        fn walk(v: &Value, path: &str) {
+            if let Some(props) = v.get("properties").and_then(Value::as_object) {
+                for (k, p) in props {
+                    let described = p.get("description").is_some()
+                        || p.get("$ref").and_then(Value::as_str) == Some("#/definitions/defaults");
+                    assert!(described, "{path}.{k} has no description");
+                    walk(p, &format!("{path}.{k}"));
+                }
+            }
+            for key in ["definitions", "oneOf"] {
+                match v.get(key) {
+                    Some(Value::Object(m)) => m.iter().for_each(|(k, d)| walk(d, &format!("{path}.{k}"))),
+                    Some(Value::Array(a)) => a.iter().enumerate().for_each(|(i, d)| walk(d, &format!("{path}[{i}]"))),
+                    _ => {}
+                }
+            }
+        }
+        walk(&json_schema(), "");
+    }
+}

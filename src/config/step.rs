@@ -1,0 +1,385 @@
+//! Steps: request, body, checks, captures and think time, with capture slots resolved in step order.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use super::build::{check_ident, check_name, duration, report, Scope};
+use super::diag::FileCtx;
+use super::expr::parse_check;
+use super::position::{index_path, key_path};
+use super::raw::{RawCapture, RawCaptureMap, RawStep};
+use super::templates::{self, Env, Names};
+use super::units::{format_duration, parse_duration};
+use crate::model::{Body, Capture, Check, JsonTemplate, RequestDefaults, Step, Think};
+use crate::template::Template;
+
+/// The steps of one journey, with the number of capture slots they use and which slots are secret.
+pub struct Steps {
+    pub steps: Vec<Step>,
+    pub capture_slots: usize,
+    pub secret_captures: Vec<usize>,
+}
+
+pub fn build_steps(
+    ctx: &mut FileCtx,
+    raw: Vec<RawStep>,
+    scope: &Scope,
+    defaults: &RequestDefaults,
+    env: &mut Env,
+) -> Steps {
+    if raw.is_empty() {
+        ctx.error(
+            "steps",
+            "a journey needs at least one step",
+            Some("add a step, e.g. `- { name: home, get: / }`".into()),
+        );
+    }
+    // First pass: step names, and one slot per capture name in order of first definition.
+    let mut first_def: HashMap<&str, (usize, usize)> = HashMap::new();
+    let mut slot_names: Vec<&str> = Vec::new();
+    let mut step_names: HashMap<&str, usize> = HashMap::new();
+    let mut secret_captures = Vec::new();
+    for (i, step) in raw.iter().enumerate() {
+        let path = key_path(&index_path("steps", i), "name");
+        check_name(ctx, &path, &step.name, "step");
+        if let Some(first) = step_names.get(step.name.as_str()) {
+            let line = ctx.index.value(&key_path(&index_path("steps", *first), "name")).line;
+            let hint = format!("step names are labels and must be unique; the first `{}` is on line {line}", step.name);
+            ctx.error(&path, format!("duplicate step name `{}`", step.name), Some(hint));
+        } else {
+            step_names.insert(&step.name, i);
+        }
+        for (name, capture) in &step.capture.0 {
+            let cpath = key_path(&key_path(&index_path("steps", i), "capture"), name);
+            if !check_ident(ctx, &cpath, name, "capture") {
+                continue;
+            }
+            let slot = match first_def.get(name.as_str()) {
+                Some((_, slot)) => *slot,
+                None => {
+                    first_def.insert(name, (i, slot_names.len()));
+                    slot_names.push(name);
+                    slot_names.len() - 1
+                }
+            };
+            if matches!(capture, RawCapture::Full(RawCaptureMap { secret: true, .. }))
+                && !secret_captures.contains(&slot)
+            {
+                secret_captures.push(slot);
+            }
+        }
+    }
+    secret_captures.sort_unstable();
+
+    let mut steps = Vec::new();
+    for (i, step) in raw.iter().enumerate() {
+        let available: Vec<(String, usize)> =
+            slot_names.iter().filter(|n| first_def[**n].0 < i).map(|n| (n.to_string(), first_def[*n].1)).collect();
+        let this_step: Vec<String> =
+            slot_names.iter().filter(|n| first_def[**n].0 == i).map(|n| n.to_string()).collect();
+        let later: Vec<(String, String)> = slot_names
+            .iter()
+            .filter(|n| first_def[**n].0 > i)
+            .map(|n| (n.to_string(), raw[first_def[*n].0].name.clone()))
+            .collect();
+        let names = Names {
+            env_only: false,
+            vars: &scope.vars,
+            secrets: &scope.secret_names,
+            data: &scope.data,
+            broken_data: &scope.broken_data,
+            captures: &available,
+            this_step: &this_step,
+            later: &later,
+        };
+        let mut b = StepBuilder { ctx, env, names: &names, path: index_path("steps", i), ok: true };
+        if let Some(s) = b.step(step, scope, defaults, &first_def) {
+            steps.push(s);
+        }
+    }
+    Steps { steps, capture_slots: slot_names.len(), secret_captures }
+}
+
+pub(super) struct StepBuilder<'c, 'e, 'o, 'n> {
+    pub ctx: &'c mut FileCtx,
+    env: &'e mut Env<'o>,
+    names: &'n Names<'n>,
+    /// `steps[i]`
+    path: String,
+    /// False once this step has an error: no `Step` is built from it.
+    pub ok: bool,
+}
+
+impl StepBuilder<'_, '_, '_, '_> {
+    fn at(&self, key: &str) -> String {
+        key_path(&self.path, key)
+    }
+
+    pub(super) fn error(&mut self, path: &str, message: impl Into<String>, hint: Option<String>) {
+        self.ok = false;
+        self.ctx.error(path, message, hint);
+    }
+
+    pub(super) fn error_key(&mut self, path: &str, message: impl Into<String>, hint: Option<String>) {
+        self.ok = false;
+        self.ctx.error_key(path, message, hint);
+    }
+
+    fn template(&mut self, path: &str, text: &str) -> Option<Template> {
+        let mut problems = Vec::new();
+        let t = templates::compile(text, self.names, self.env, &mut problems);
+        self.ok &= t.is_some();
+        report(self.ctx, path, text, problems);
+        t
+    }
+
+    fn template_map(&mut self, key: &str, map: &[(String, super::raw::Scalar)]) -> Vec<(String, Template)> {
+        let mut out = Vec::new();
+        for (k, v) in map {
+            let path = key_path(&self.at(key), k);
+            if let Some(t) = self.template(&path, &v.0) {
+                out.push((k.clone(), t));
+            }
+        }
+        out
+    }
+
+    fn step(
+        &mut self,
+        raw: &RawStep,
+        scope: &Scope,
+        defaults: &RequestDefaults,
+        first_def: &HashMap<&str, (usize, usize)>,
+    ) -> Option<Step> {
+        let (method, url) = self.request(raw, scope.has_target)?;
+        for (name, _) in &raw.headers.0 {
+            if !is_token(name) {
+                let path = key_path(&self.at("headers"), name);
+                self.error_key(&path, format!("`{name}` is not a valid header name"), None);
+            }
+        }
+        let headers = self.template_map("headers", &raw.headers.0);
+        let query = self.template_map("query", &raw.query.0);
+        let body = self.body(raw);
+        let timeout = raw.timeout.as_ref().and_then(|t| {
+            let d = duration(self.ctx, &self.at("timeout"), &t.0)?;
+            if d > scope.timeout {
+                let msg = format!(
+                    "step timeout {} is longer than the journey timeout {}",
+                    format_duration(d),
+                    format_duration(scope.timeout)
+                );
+                self.error(&self.at("timeout"), msg, Some("lower it, or raise the journey's `timeout`".into()));
+            }
+            Some(d)
+        });
+        let max_redirects = raw.redirects.map_or(defaults.max_redirects, |r| r.0);
+        let mut expect = Vec::new();
+        for (k, check) in raw.expect.iter().enumerate() {
+            let path = format!("{}{}", index_path(&self.at("expect"), k), check.text_suffix());
+            let mut problems = Vec::new();
+            let parsed = parse_check(check.text(), self.names, self.env, &mut problems);
+            self.ok &= parsed.is_some();
+            report(self.ctx, &path, check.text(), problems);
+            if let Some((subject, predicate)) = parsed {
+                expect.push(Check { text: check.text().to_string(), subject, predicate, soft: check.soft() });
+            }
+        }
+        let mut capture = Vec::new();
+        for (name, raw_capture) in &raw.capture.0 {
+            let Some(&(_, slot)) = first_def.get(name.as_str()) else {
+                continue;
+            };
+            let path = key_path(&self.at("capture"), name);
+            if let Some((source, secret)) = self.capture(&path, raw_capture) {
+                capture.push(Capture { name: name.clone(), slot, source, secret });
+            }
+        }
+        let think = raw.think.as_ref().and_then(|t| self.think(&t.0));
+        if !self.ok {
+            return None;
+        }
+        Some(Step {
+            name: raw.name.clone(),
+            method,
+            url,
+            headers,
+            query,
+            body,
+            timeout,
+            max_redirects,
+            expect,
+            capture,
+            think,
+        })
+    }
+
+    /// The method and URL: exactly one of `get: …` (etc.) or `method:` + `url:`.
+    fn request(&mut self, raw: &RawStep, has_target: bool) -> Option<(String, Template)> {
+        let keys = raw.method_keys();
+        let step = &raw.name;
+        if keys.len() > 1 {
+            let (first, second) = (keys[0].0, keys[1].0);
+            let msg = format!("step `{step}` has two methods: `{first}` and `{second}`");
+            self.error_key(&self.at(second), msg, Some("a step sends one request; split it into two steps".into()));
+            return None;
+        }
+        let (method, url, url_path) = match (keys.first(), &raw.method, &raw.url) {
+            (Some((key, url)), None, None) => (key.to_uppercase(), url.0.clone(), self.at(key)),
+            (Some((key, _)), m, _) => {
+                let other = if m.is_some() { "method" } else { "url" };
+                let msg = format!("use either `{key}: <url>` or `method` + `url`, not both");
+                self.error_key(&self.at(other), msg, None);
+                return None;
+            }
+            (None, Some(m), Some(u)) => {
+                if !is_token(m) {
+                    self.error(&self.at("method"), format!("`{m}` is not a valid HTTP method"), None);
+                    return None;
+                }
+                (m.to_uppercase(), u.0.clone(), self.at("url"))
+            }
+            (None, Some(_), None) => {
+                self.error_key(&self.at("method"), "`method` needs a `url`", None);
+                return None;
+            }
+            (None, None, Some(_)) => {
+                let hint = "or write the method as the key: get: /path".to_string();
+                self.error_key(&self.at("url"), "`url` needs a `method`", Some(hint));
+                return None;
+            }
+            (None, None, None) => {
+                let msg = format!("step `{step}` has no request");
+                let hint = "add one of get, post, put, patch, delete, head or options with a URL, e.g. get: /health";
+                self.error(&self.path.clone(), msg, Some(hint.into()));
+                return None;
+            }
+        };
+        let template = self.template(&url_path, &url)?;
+        let absolute = ["http://", "https://", "{{"].iter().any(|p| url.starts_with(p));
+        if !absolute && !has_target {
+            let msg = format!("`{url}` is a relative URL but the journey has no `target`");
+            let hint = "add `target: https://…` to the journey, or write an absolute URL".to_string();
+            self.error(&url_path, msg, Some(hint));
+            return None;
+        }
+        Some((method, template))
+    }
+
+    fn body(&mut self, raw: &RawStep) -> Option<Body> {
+        let set: Vec<&str> = [("json", raw.json.is_some()), ("form", raw.form.is_some()), ("body", raw.body.is_some())]
+            .iter()
+            .filter(|(_, on)| *on)
+            .map(|(k, _)| *k)
+            .collect();
+        if set.len() > 1 {
+            let msg = format!("`{}` and `{}` cannot be used together", set[0], set[1]);
+            self.error_key(&self.at(set[1]), msg, Some("a step has one body: json, form or body".into()));
+            return None;
+        }
+        if raw.content_type.is_some() && raw.body.is_none() {
+            let hint = "json and form bodies set their own Content-Type; set a header to override it";
+            self.error_key(&self.at("content_type"), "`content_type` only applies to `body`", Some(hint.into()));
+        }
+        if let Some(json) = &raw.json {
+            let path = self.at("json");
+            return self.json(&path, json).map(Body::Json);
+        }
+        if let Some(form) = &raw.form {
+            return Some(Body::Form(self.template_map("form", &form.0)));
+        }
+        let text = raw.body.as_ref()?;
+        let text = self.template(&self.at("body"), &text.0)?;
+        Some(Body::Raw { text, content_type: raw.content_type.clone() })
+    }
+
+    fn json(&mut self, path: &str, value: &serde_yaml::Value) -> Option<JsonTemplate> {
+        use serde_yaml::Value as V;
+        Some(match value {
+            V::Null => JsonTemplate::Null,
+            V::Bool(b) => JsonTemplate::Bool(*b),
+            V::Number(n) => {
+                let number = if let Some(i) = n.as_i64() {
+                    serde_json::Number::from(i)
+                } else if let Some(u) = n.as_u64() {
+                    serde_json::Number::from(u)
+                } else {
+                    match n.as_f64().and_then(serde_json::Number::from_f64) {
+                        Some(f) => f,
+                        None => {
+                            self.error(path, format!("{n} cannot be written as JSON"), None);
+                            return None;
+                        }
+                    }
+                };
+                JsonTemplate::Number(number)
+            }
+            V::String(s) => JsonTemplate::String(self.template(path, s)?),
+            V::Sequence(items) => {
+                let mut out = Vec::new();
+                for (i, item) in items.iter().enumerate() {
+                    out.extend(self.json(&index_path(path, i), item));
+                }
+                (out.len() == items.len()).then_some(JsonTemplate::Array(out))?
+            }
+            V::Mapping(map) => {
+                let mut out = Vec::new();
+                for (k, v) in map {
+                    let key = match k {
+                        V::String(s) => s.clone(),
+                        V::Number(n) => n.to_string(),
+                        V::Bool(b) => b.to_string(),
+                        _ => {
+                            self.error(path, "JSON object keys must be strings", None);
+                            continue;
+                        }
+                    };
+                    if let Some(t) = self.json(&key_path(path, &key), v) {
+                        out.push((key, t));
+                    }
+                }
+                (out.len() == map.len()).then_some(JsonTemplate::Object(out))?
+            }
+            V::Tagged(_) => {
+                self.error(path, "YAML tags are not supported in a json body", None);
+                return None;
+            }
+        })
+    }
+
+    fn think(&mut self, text: &str) -> Option<Think> {
+        let path = self.at("think");
+        let (min, max) = match text.split_once("..") {
+            Some((a, b)) => (self.think_part(&path, a)?, self.think_part(&path, b)?),
+            None => {
+                let d = self.think_part(&path, text)?;
+                (d, d)
+            }
+        };
+        if min > max {
+            let msg = format!("think range {text} runs backwards");
+            self.error(
+                &path,
+                msg,
+                Some(format!("write it low..high: {}..{}", format_duration(max), format_duration(min))),
+            );
+            return None;
+        }
+        Some(Think { min, max })
+    }
+
+    fn think_part(&mut self, path: &str, text: &str) -> Option<Duration> {
+        match parse_duration(text) {
+            Ok(d) => Some(d),
+            Err(e) => {
+                self.error(path, format!("invalid think time: {e}"), Some("write 500ms, or a range 100ms..2s".into()));
+                None
+            }
+        }
+    }
+}
+
+/// An HTTP token (method or header name): visible ASCII without separators.
+fn is_token(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+}

@@ -1,0 +1,336 @@
+//! Evaluating `expect` checks and taking captures from a response.
+
+use std::borrow::Cow;
+use std::cell::OnceCell;
+use std::time::Duration;
+
+use reqwest::header::HeaderMap;
+use serde_json::Value;
+
+use crate::model::{CaptureSource, Check, CmpOp, JsonPath, Literal, PathSeg, Predicate, StatusPattern, Subject};
+use crate::template::Scope;
+
+/// Longest actual value quoted in evidence.
+const MAX_ACTUAL: usize = 200;
+
+/// What checks and captures can look at.
+pub struct ResponseView<'a> {
+    pub status: u16,
+    pub headers: &'a HeaderMap,
+    pub body: &'a [u8],
+    /// The step's response time (from its intended start).
+    pub response_time: Duration,
+    /// The `Cookie` header the user's jar holds for the final URL (`a=1; b=2`).
+    pub cookies: Option<String>,
+    /// The body parsed as JSON, at most once, only if a check or capture asks.
+    json: OnceCell<Result<Value, String>>,
+}
+
+/// Why a check failed: the actual value seen (unredacted; the caller redacts).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Mismatch {
+    pub actual: String,
+}
+
+impl<'a> ResponseView<'a> {
+    pub fn new(
+        status: u16,
+        headers: &'a HeaderMap,
+        body: &'a [u8],
+        response_time: Duration,
+        cookies: Option<String>,
+    ) -> Self {
+        ResponseView { status, headers, body, response_time, cookies, json: OnceCell::new() }
+    }
+
+    fn json(&self) -> &Result<Value, String> {
+        self.json.get_or_init(|| serde_json::from_slice(self.body).map_err(|e| format!("body is not JSON ({e})")))
+    }
+
+    fn header(&self, name: &str) -> Option<Cow<'_, str>> {
+        let mut values = self.headers.get_all(name).iter().peekable();
+        let first = values.next()?;
+        if values.peek().is_none() {
+            return Some(String::from_utf8_lossy(first.as_bytes()));
+        }
+        let mut all = String::from_utf8_lossy(first.as_bytes()).into_owned();
+        for v in values {
+            all.push_str(", ");
+            all.push_str(&String::from_utf8_lossy(v.as_bytes()));
+        }
+        Some(Cow::Owned(all))
+    }
+
+    fn cookie(&self, name: &str) -> Option<String> {
+        // Prefer what this response set; fall back to what the jar holds for the URL.
+        for v in self.headers.get_all(reqwest::header::SET_COOKIE) {
+            let text = String::from_utf8_lossy(v.as_bytes());
+            let pair = text.split(';').next().unwrap_or("");
+            if let Some((k, val)) = pair.split_once('=') {
+                if k.trim() == name {
+                    return Some(val.trim().to_string());
+                }
+            }
+        }
+        let jar = self.cookies.as_deref()?;
+        jar.split(';').find_map(|pair| {
+            let (k, v) = pair.split_once('=')?;
+            (k.trim() == name).then(|| v.trim().to_string())
+        })
+    }
+}
+
+/// The value a subject resolves to.
+enum Actual<'v> {
+    Missing(String),
+    Number(f64),
+    Text(Cow<'v, str>),
+    Json(&'v Value),
+}
+
+impl Actual<'_> {
+    fn describe(&self) -> String {
+        let text = match self {
+            Actual::Missing(why) => return why.clone(),
+            Actual::Number(n) => format_number(*n),
+            Actual::Text(t) => format!("{:?}", t.as_ref()),
+            Actual::Json(v) => v.to_string(),
+        };
+        truncate(&text, MAX_ACTUAL)
+    }
+
+    fn as_number(&self) -> Option<f64> {
+        match self {
+            Actual::Number(n) => Some(*n),
+            Actual::Json(Value::Number(n)) => n.as_f64(),
+            Actual::Json(Value::String(s)) => s.trim().parse().ok(),
+            Actual::Text(t) => t.trim().parse().ok(),
+            _ => None,
+        }
+    }
+
+    fn as_text(&self) -> Option<Cow<'_, str>> {
+        match self {
+            Actual::Missing(_) => None,
+            Actual::Number(n) => Some(Cow::Owned(format_number(*n))),
+            Actual::Text(t) => Some(Cow::Borrowed(t.as_ref())),
+            Actual::Json(Value::String(s)) => Some(Cow::Borrowed(s.as_str())),
+            Actual::Json(v) => Some(Cow::Owned(v.to_string())),
+        }
+    }
+}
+
+fn format_number(n: f64) -> String {
+    if n.fract() == 0.0 && n.abs() < 1e15 {
+        format!("{}", n as i64)
+    } else {
+        format!("{n}")
+    }
+}
+
+pub fn truncate(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_string();
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &text[..end])
+}
+
+/// Walks a JSON path.
+pub fn select<'v>(root: &'v Value, path: &JsonPath) -> Option<&'v Value> {
+    let mut cur = root;
+    for seg in &path.0 {
+        cur = match (seg, cur) {
+            (PathSeg::Key(k), Value::Object(map)) => map.get(k)?,
+            (PathSeg::Index(i), Value::Array(items)) => items.get(*i)?,
+            // `items.0` written as a key on an array.
+            (PathSeg::Key(k), Value::Array(items)) => items.get(k.parse::<usize>().ok()?)?,
+            _ => return None,
+        };
+    }
+    Some(cur)
+}
+
+fn resolve<'v>(view: &'v ResponseView<'_>, subject: &Subject) -> Actual<'v> {
+    match subject {
+        Subject::Status => Actual::Number(f64::from(view.status)),
+        Subject::Duration => Actual::Number(view.response_time.as_secs_f64()),
+        Subject::Body => Actual::Text(String::from_utf8_lossy(view.body)),
+        Subject::Header(name) => match view.header(name) {
+            Some(v) => Actual::Text(v),
+            None => Actual::Missing(format!("no header {name}")),
+        },
+        Subject::Cookie(name) => match view.cookie(name) {
+            Some(v) => Actual::Text(Cow::Owned(v)),
+            None => Actual::Missing(format!("no cookie {name}")),
+        },
+        Subject::Json(path) => match view.json() {
+            Err(e) => Actual::Missing(format!("{e}: {}", excerpt_of(view.body, 120))),
+            Ok(root) => match select(root, path) {
+                Some(v) => Actual::Json(v),
+                None if path.0.is_empty() => Actual::Json(root),
+                None => Actual::Missing(format!("json.{path} is absent")),
+            },
+        },
+    }
+}
+
+/// Evaluates one check. `Err` carries the actual value for evidence.
+pub fn evaluate(check: &Check, view: &ResponseView<'_>, scope: &Scope<'_>) -> Result<(), Mismatch> {
+    let actual = resolve(view, &check.subject);
+    let ok = match &check.predicate {
+        Predicate::StatusIn(patterns) => patterns.iter().any(|p| p.matches(view.status)),
+        Predicate::StatusNotIn(patterns) => !patterns.iter().any(|p: &StatusPattern| p.matches(view.status)),
+        Predicate::Exists => !matches!(actual, Actual::Missing(_)),
+        Predicate::NotExists => matches!(actual, Actual::Missing(_)),
+        Predicate::Compare(op, lit) => compare(&actual, *op, lit, scope),
+        Predicate::Contains(lit) => contains(&actual, lit, scope),
+        Predicate::Matches(re) => actual.as_text().is_some_and(|t| re.is_match(&t)),
+        Predicate::Length(op, n) => length(&actual).is_some_and(|len| cmp_f64(len as f64, *op, *n)),
+    };
+    if ok {
+        return Ok(());
+    }
+    let described = match (&check.predicate, &actual) {
+        (Predicate::Length(..), a) => match length(a) {
+            Some(len) => format!("length {len}"),
+            None => a.describe(),
+        },
+        (_, a) => a.describe(),
+    };
+    Err(Mismatch { actual: described })
+}
+
+fn length(actual: &Actual<'_>) -> Option<usize> {
+    match actual {
+        Actual::Json(Value::Array(a)) => Some(a.len()),
+        Actual::Json(Value::Object(o)) => Some(o.len()),
+        Actual::Json(Value::String(s)) => Some(s.chars().count()),
+        Actual::Text(t) => Some(t.chars().count()),
+        _ => None,
+    }
+}
+
+fn cmp_f64(a: f64, op: CmpOp, b: f64) -> bool {
+    match op {
+        CmpOp::Eq => (a - b).abs() <= f64::EPSILON * a.abs().max(b.abs()).max(1.0),
+        CmpOp::Ne => !cmp_f64(a, CmpOp::Eq, b),
+        CmpOp::Lt => a < b,
+        CmpOp::Le => a <= b,
+        CmpOp::Gt => a > b,
+        CmpOp::Ge => a >= b,
+    }
+}
+
+fn cmp_ord<T: PartialOrd>(a: &T, op: CmpOp, b: &T) -> bool {
+    match op {
+        CmpOp::Eq => a == b,
+        CmpOp::Ne => a != b,
+        CmpOp::Lt => a < b,
+        CmpOp::Le => a <= b,
+        CmpOp::Gt => a > b,
+        CmpOp::Ge => a >= b,
+    }
+}
+
+fn compare(actual: &Actual<'_>, op: CmpOp, lit: &Literal, scope: &Scope<'_>) -> bool {
+    if let Actual::Missing(_) = actual {
+        // A missing value equals nothing, differs from everything.
+        return op == CmpOp::Ne;
+    }
+    match lit {
+        Literal::Duration(d) => actual.as_number().is_some_and(|a| cmp_f64(a, op, d.as_secs_f64())),
+        Literal::Number(n) => actual.as_number().is_some_and(|a| cmp_f64(a, op, *n)),
+        Literal::Null => {
+            let is_null = matches!(actual, Actual::Json(Value::Null));
+            match op {
+                CmpOp::Eq => is_null,
+                CmpOp::Ne => !is_null,
+                _ => false,
+            }
+        }
+        Literal::Bool(b) => {
+            let v = match actual {
+                Actual::Json(Value::Bool(v)) => Some(*v),
+                other => other.as_text().and_then(|t| t.parse::<bool>().ok()),
+            };
+            match op {
+                CmpOp::Eq => v == Some(*b),
+                CmpOp::Ne => v != Some(*b),
+                _ => false,
+            }
+        }
+        Literal::String(s) => compare_text(actual, op, s),
+        Literal::Template(t) => {
+            let rendered = t.render(scope);
+            match (rendered.trim().parse::<f64>(), actual.as_number()) {
+                (Ok(n), Some(a)) => cmp_f64(a, op, n),
+                _ => compare_text(actual, op, &rendered),
+            }
+        }
+    }
+}
+
+fn compare_text(actual: &Actual<'_>, op: CmpOp, expected: &str) -> bool {
+    actual.as_text().is_some_and(|t| cmp_ord(&t.as_ref(), op, &expected))
+}
+
+fn contains(actual: &Actual<'_>, lit: &Literal, scope: &Scope<'_>) -> bool {
+    let needle: Cow<'_, str> = match lit {
+        Literal::String(s) => Cow::Borrowed(s),
+        Literal::Template(t) => t.render(scope),
+        Literal::Number(n) => Cow::Owned(format_number(*n)),
+        Literal::Bool(b) => Cow::Owned(b.to_string()),
+        Literal::Null => Cow::Borrowed("null"),
+        Literal::Duration(_) => return false,
+    };
+    match actual {
+        Actual::Json(Value::Array(items)) => items.iter().any(|item| match (item, lit) {
+            (Value::String(s), _) => s == needle.as_ref(),
+            (Value::Number(n), _) => n.as_f64().is_some_and(|n| needle.parse::<f64>().ok() == Some(n)),
+            (Value::Bool(b), _) => needle.parse::<bool>().ok() == Some(*b),
+            (Value::Null, _) => needle == "null",
+            // Arrays and objects inside arrays are compared by their compact JSON text.
+            (other, _) => serde_json::to_string(other).is_ok_and(|text| text == needle),
+        }),
+        Actual::Json(Value::Object(map)) => map.contains_key(needle.as_ref()),
+        other => other.as_text().is_some_and(|t| t.contains(needle.as_ref())),
+    }
+}
+
+/// Takes a capture's value from the response. `None` when the source has nothing.
+pub fn capture(source: &CaptureSource, view: &ResponseView<'_>) -> Result<String, String> {
+    match source {
+        CaptureSource::Status => Ok(view.status.to_string()),
+        CaptureSource::Header(name) => {
+            view.header(name).map(Cow::into_owned).ok_or_else(|| format!("no header {name}"))
+        }
+        CaptureSource::Cookie(name) => view.cookie(name).ok_or_else(|| format!("no cookie {name}")),
+        CaptureSource::Json(path) => match view.json() {
+            Err(e) => Err(format!("{e}: {}", excerpt_of(view.body, 120))),
+            Ok(root) => match select(root, path) {
+                Some(Value::String(s)) => Ok(s.clone()),
+                Some(Value::Null) | None => Err(format!("json.{path} is absent")),
+                Some(v) => Ok(v.to_string()),
+            },
+        },
+        CaptureSource::Regex { regex, group } => {
+            let text = String::from_utf8_lossy(view.body);
+            let caps = regex.captures(&text).ok_or_else(|| format!("regex {:?} did not match", regex.as_str()))?;
+            caps.get(*group)
+                .map(|m| m.as_str().to_string())
+                .ok_or_else(|| format!("regex {:?} group {group} did not participate", regex.as_str()))
+        }
+    }
+}
+
+/// A one-line excerpt of a body: lossy UTF-8, whitespace collapsed, truncated.
+pub fn excerpt_of(body: &[u8], max: usize) -> String {
+    let slice = &body[..body.len().min(max * 4)];
+    let text = String::from_utf8_lossy(slice);
+    let collapsed: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    truncate(&collapsed, max)
+}

@@ -1,0 +1,467 @@
+//! One iteration: one virtual user walks the journey once.
+//!
+//! The step pipeline is fixed — build the request, send it (following redirects with the user's cookies),
+//! read the body under a cap, check the status, run the other checks, take the captures, think — and the
+//! result is a `RunOutcome`, never an `Err`: a broken site is data.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use reqwest::cookie::{CookieStore, Jar};
+use reqwest::header::{HeaderValue, CONTENT_TYPE, COOKIE, LOCATION, SET_COOKIE};
+use reqwest::{Method, StatusCode, Url};
+use tokio::time::timeout_at;
+use tokio_util::sync::CancellationToken;
+
+use crate::http::{self, PhaseRecorder};
+use crate::model::{Body, Predicate, Step, Subject};
+use crate::outcome::{Failure, Phases, Reason, RunOutcome, RunStatus, StepOutcome};
+use crate::redact::Redactor;
+use crate::runner::checks::{self, excerpt_of, ResponseView};
+use crate::runner::leases::{Lease, NoFreeRow};
+use crate::runner::plan::{HeaderTemplate, Plan};
+use crate::template::Scope;
+
+/// Longest body excerpt kept as evidence.
+const EXCERPT: usize = 300;
+
+/// One virtual user: its data rows, captures and phase recorder. Cookies are per iteration (a fresh
+/// customer each time, as a monitor wants), so a stale session cannot mask a broken login.
+#[derive(Debug)]
+pub struct VirtualUser {
+    pub id: u64,
+    lease: Lease,
+    captures: Vec<Option<String>>,
+    recorder: Arc<PhaseRecorder>,
+    /// The journey's redactor plus this user's secret captures.
+    redactor: Redactor,
+}
+
+impl VirtualUser {
+    pub fn new(plan: &Plan, id: u64) -> Result<VirtualUser, NoFreeRow> {
+        Ok(VirtualUser {
+            id,
+            lease: plan.pools.lease()?,
+            captures: vec![None; plan.journey.capture_slots],
+            recorder: Arc::new(PhaseRecorder::default()),
+            redactor: plan.redactor.clone(),
+        })
+    }
+}
+
+/// How a step ended, before it is folded into the outcome.
+enum StepEnd {
+    Passed,
+    Failed(Box<Failure>),
+    Cancelled,
+}
+
+/// Runs one iteration that was due at `intended`. `cancel` aborts it (shutdown): the outcome is `Cancelled`.
+pub async fn run_iteration(
+    plan: &Plan,
+    vu: &mut VirtualUser,
+    intended: Instant,
+    cancel: &CancellationToken,
+) -> RunOutcome {
+    let journey = &plan.journey;
+    let started = Instant::now();
+    let start_delay = started.saturating_duration_since(intended);
+    let wall_start = SystemTime::now() - start_delay;
+    let deadline = intended + journey.timeout;
+    let trace_id: u128 = rand::random();
+    let jar = Jar::default();
+    vu.captures.iter_mut().for_each(|c| *c = None);
+    vu.lease.advance();
+
+    let mut outcome = RunOutcome {
+        journey: Arc::clone(&plan.name),
+        intended_start: intended,
+        start_delay,
+        wall_start,
+        duration: Duration::ZERO,
+        service_time: Duration::ZERO,
+        status: RunStatus::Passed,
+        steps: Vec::with_capacity(journey.steps.len()),
+        soft_failures: Vec::new(),
+    };
+
+    let mut step_intended = intended;
+    for (index, step) in journey.steps.iter().enumerate() {
+        let mut so = StepOutcome { index, ..StepOutcome::default() };
+        let end = tokio::select! {
+            biased;
+            _ = cancel.cancelled() => StepEnd::Cancelled,
+            end = run_step(plan, vu, &jar, index, step, step_intended, deadline, trace_id, &mut so, &mut outcome.soft_failures) => end,
+        };
+        outcome.service_time += so.service_time;
+        outcome.duration = Instant::now().saturating_duration_since(intended);
+        so.passed = matches!(end, StepEnd::Passed);
+        outcome.steps.push(so);
+        match end {
+            StepEnd::Passed => {}
+            StepEnd::Failed(f) => {
+                outcome.status = RunStatus::Failed(f);
+                return outcome;
+            }
+            StepEnd::Cancelled => {
+                outcome.status = RunStatus::Cancelled;
+                return outcome;
+            }
+        }
+        if let Some(think) = step.think {
+            if index + 1 < journey.steps.len() {
+                let pause = if think.max > think.min { rand::random_range(think.min..=think.max) } else { think.min };
+                tokio::select! {
+                    _ = cancel.cancelled() => {
+                        outcome.status = RunStatus::Cancelled;
+                        return outcome;
+                    }
+                    _ = tokio::time::sleep(pause) => {}
+                }
+            }
+        }
+        step_intended = Instant::now();
+    }
+    outcome
+}
+
+/// The request as sent, for redirects and evidence.
+struct Exchange {
+    status: StatusCode,
+    headers: reqwest::header::HeaderMap,
+    body: Vec<u8>,
+    final_url: Url,
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn run_step(
+    plan: &Plan,
+    vu: &mut VirtualUser,
+    jar: &Jar,
+    index: usize,
+    step: &Step,
+    step_intended: Instant,
+    journey_deadline: Instant,
+    trace_id: u128,
+    so: &mut StepOutcome,
+    soft_failures: &mut Vec<crate::outcome::Failure>,
+) -> StepEnd {
+    let journey = &plan.journey;
+    let rows = vu.lease.row_slices();
+    let scope = Scope { secrets: &journey.secrets, rows: &rows, captures: &vu.captures };
+    let fail = |reason: Reason, message: String| failure(&vu.redactor, index, step, reason, message);
+
+    // Build the request.
+    let url_text = step.url.render(&scope);
+    let url = match resolve_url(plan, &scope, &url_text) {
+        Ok(url) => url,
+        Err(message) => return StepEnd::Failed(fail(Reason::Connect, message)),
+    };
+    let mut url = url;
+    if !step.query.is_empty() {
+        let mut pairs = url.query_pairs_mut();
+        for (k, v) in &step.query {
+            pairs.append_pair(k, &v.render(&scope));
+        }
+    }
+    let request_line = format!("{} {}", step.method, url);
+    let (body_bytes, content_type) = render_body(step.body.as_ref(), &scope);
+    let step_timeout = step.timeout.or(journey.defaults.step_timeout);
+    let deadline = match step_timeout {
+        Some(t) => journey_deadline.min(Instant::now() + t),
+        None => journey_deadline,
+    };
+    let plan_step = &plan.steps[index];
+    let mut headers = reqwest::header::HeaderMap::with_capacity(plan_step.headers.len() + 2);
+    for (name, value) in &plan_step.headers {
+        let v = match value {
+            HeaderTemplate::Static(v) => v.clone(),
+            HeaderTemplate::Dynamic(t) => match HeaderValue::from_str(&t.render(&scope)) {
+                Ok(v) => v,
+                Err(_) => {
+                    let message = format!("header {name} renders to a value that is not a valid header");
+                    return StepEnd::Failed(fail(Reason::Check, message));
+                }
+            },
+        };
+        headers.insert(name.clone(), v);
+    }
+    if let Some(ct) = content_type {
+        if !headers.contains_key(CONTENT_TYPE) {
+            headers.insert(CONTENT_TYPE, ct);
+        }
+    }
+    let span_id: u64 = rand::random::<u64>() | 1;
+    let traceparent = format!("00-{trace_id:032x}-{span_id:016x}-01");
+    headers.insert("traceparent", HeaderValue::from_str(&traceparent).expect("hex is a valid header"));
+
+    // Send, following redirects, reading the body, all under one deadline.
+    let sent = Instant::now();
+    let exchange = timeout_at(
+        deadline.into(),
+        send_following(plan, vu, jar, &plan_step.method, url, headers, body_bytes, step.max_redirects, so),
+    )
+    .await;
+    let done = Instant::now();
+    so.service_time = done - sent;
+    so.response_time = done.saturating_duration_since(step_intended);
+    let exchange = match exchange {
+        Err(_) => {
+            let which = if step_timeout.is_some_and(|t| deadline < journey_deadline || t == Duration::ZERO) {
+                format!("step timeout {}", fmt_duration(step_timeout.unwrap_or_default()))
+            } else {
+                format!("journey timeout {}", fmt_duration(journey.timeout))
+            };
+            let mut f = fail(Reason::Timeout, format!("no complete response before the {which}"));
+            f.request = Some(vu.redactor.redact_owned(request_line));
+            return StepEnd::Failed(f);
+        }
+        Ok(Err(mut f)) => {
+            f.step = index;
+            f.step_name = step.name.clone();
+            f.message = vu.redactor.redact_owned(f.message);
+            f.excerpt = f.excerpt.map(|e| vu.redactor.redact_owned(e));
+            f.request = Some(vu.redactor.redact_owned(request_line));
+            return StepEnd::Failed(f);
+        }
+        Ok(Ok(ex)) => ex,
+    };
+    so.status = Some(exchange.status.as_u16());
+    so.body_bytes = exchange.body.len() as u64;
+
+    // Captures are taken first, so secret values (a session token) are known to the redactor before any
+    // evidence is written; they are stored only if the whole step passes, so a failed step leaves no half state.
+    let cookies = jar.cookies(&exchange.final_url).map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+    let view =
+        ResponseView::new(exchange.status.as_u16(), &exchange.headers, &exchange.body, so.response_time, cookies);
+    let captured: Vec<Result<String, String>> =
+        step.capture.iter().map(|c| checks::capture(&c.source, &view)).collect();
+    for (cap, value) in step.capture.iter().zip(&captured) {
+        if let (true, Ok(v)) = (cap.secret, value) {
+            vu.redactor.add(v);
+        }
+    }
+    let redactor = &vu.redactor;
+    let evidence = |reason: Reason, message: String, check: Option<&str>, actual: Option<String>| {
+        let mut f = failure(redactor, index, step, reason, message);
+        f.check = check.map(str::to_string);
+        f.actual = actual.map(|a| redactor.redact_owned(a));
+        f.request = Some(redactor.redact_owned(request_line.clone()));
+        f.status = Some(exchange.status.as_u16());
+        f.excerpt = Some(redactor.redact_owned(excerpt_of(&exchange.body, EXCERPT)));
+        f
+    };
+
+    // Checks: status first (reason `status`), then the rest (reason `check`), then the captures' verdict.
+    let is_status = |c: &&crate::model::Check| {
+        matches!(c.subject, Subject::Status)
+            || matches!(c.predicate, Predicate::StatusIn(_) | Predicate::StatusNotIn(_))
+    };
+    let ordered = step.expect.iter().filter(is_status).chain(step.expect.iter().filter(|c| !is_status(c)));
+    for check in ordered {
+        if let Err(m) = checks::evaluate(check, &view, &scope) {
+            let reason = if is_status(&check) { Reason::Status } else { Reason::Check };
+            let f = evidence(reason, format!("expected {}", check.text), Some(&check.text), Some(m.actual));
+            if check.soft {
+                soft_failures.push(*f);
+                continue;
+            }
+            return StepEnd::Failed(f);
+        }
+    }
+    for (cap, value) in step.capture.iter().zip(&captured) {
+        if let Err(why) = value {
+            let message = format!("capture {}: {why}", cap.name);
+            return StepEnd::Failed(evidence(Reason::Capture, message, None, None));
+        }
+    }
+    drop(view);
+    for (cap, value) in step.capture.iter().zip(captured) {
+        if let Ok(v) = value {
+            vu.captures[cap.slot] = Some(v);
+        }
+    }
+    StepEnd::Passed
+}
+
+fn failure(redactor: &Redactor, index: usize, step: &Step, reason: Reason, message: String) -> Box<Failure> {
+    Box::new(Failure::new(index, &step.name, reason, redactor.redact_owned(message)))
+}
+
+fn resolve_url(plan: &Plan, scope: &Scope<'_>, text: &str) -> Result<Url, String> {
+    if text.contains("://") {
+        return Url::parse(text).map_err(|e| format!("invalid URL {text:?}: {e}"));
+    }
+    let Some(target) = &plan.journey.target else {
+        return Err(format!("{text:?} is a path, and the journey has no target to join it to"));
+    };
+    let base = target.render(scope);
+    let joined = format!("{}/{}", base.trim_end_matches('/'), text.trim_start_matches('/'));
+    Url::parse(&joined).map_err(|e| format!("invalid URL {joined:?}: {e} (is the target set?)"))
+}
+
+fn render_body(body: Option<&Body>, scope: &Scope<'_>) -> (Option<Vec<u8>>, Option<HeaderValue>) {
+    match body {
+        None => (None, None),
+        Some(Body::Json(t)) => (Some(t.render(scope)), Some(HeaderValue::from_static("application/json"))),
+        Some(Body::Form(fields)) => {
+            let mut out = String::new();
+            for (i, (k, v)) in fields.iter().enumerate() {
+                if i > 0 {
+                    out.push('&');
+                }
+                crate::template::url_encode_into(k, &mut out);
+                out.push('=');
+                crate::template::url_encode_into(&v.render(scope), &mut out);
+            }
+            (Some(out.into_bytes()), Some(HeaderValue::from_static("application/x-www-form-urlencoded")))
+        }
+        Some(Body::Raw { text, content_type }) => {
+            let ct = content_type
+                .as_deref()
+                .and_then(|c| HeaderValue::from_str(c).ok())
+                .unwrap_or_else(|| HeaderValue::from_static("text/plain; charset=utf-8"));
+            (Some(text.render(scope).into_owned().into_bytes()), Some(ct))
+        }
+    }
+}
+
+/// Sends the request and follows redirects up to `max_redirects`, applying the jar on every hop.
+#[allow(clippy::too_many_arguments)]
+async fn send_following(
+    plan: &Plan,
+    vu: &VirtualUser,
+    jar: &Jar,
+    method: &Method,
+    mut url: Url,
+    headers: reqwest::header::HeaderMap,
+    mut body: Option<Vec<u8>>,
+    max_redirects: u32,
+    so: &mut StepOutcome,
+) -> Result<Exchange, Box<Failure>> {
+    let mut method = method.clone();
+    let mut visited: Vec<Url> = Vec::new();
+    loop {
+        let mut req = plan.client.request(method.clone(), url.clone()).headers(headers.clone());
+        if let Some(cookie) = jar.cookies(&url) {
+            req = req.header(COOKIE, cookie);
+        }
+        if let Some(b) = &body {
+            req = req.body(b.clone());
+        }
+        vu.recorder.reset();
+        let hop_started = Instant::now();
+        let response = http::with_recorder(Arc::clone(&vu.recorder), req.send()).await;
+        let headers_at = Instant::now();
+        let response = match response {
+            Ok(r) => r,
+            Err(e) => {
+                let (reason, message) = http::classify(&e);
+                return Err(Box::new(Failure::new(0, "", reason, message)));
+            }
+        };
+        let mut set_cookies = response.headers().get_all(SET_COOKIE).iter().peekable();
+        if set_cookies.peek().is_some() {
+            jar.set_cookies(&mut set_cookies, &url);
+        }
+        let status = response.status();
+        let location = response.headers().get(LOCATION).and_then(|l| l.to_str().ok()).map(str::to_string);
+        if status.is_redirection() && max_redirects > 0 {
+            if let Some(location) = location {
+                let next = url.join(&location).map_err(|e| {
+                    Box::new(Failure::new(0, "", Reason::Redirect, format!("invalid Location {location:?}: {e}")))
+                })?;
+                visited.push(url.clone());
+                if so.redirects >= max_redirects {
+                    let looped = visited.contains(&next);
+                    let message = if looped {
+                        format!("redirect loop: {} redirects, back to {}", so.redirects + 1, next.path())
+                    } else {
+                        format!("more than {max_redirects} redirects (last to {})", next.path())
+                    };
+                    let mut f = Failure::new(0, "", Reason::Redirect, message);
+                    f.status = Some(status.as_u16());
+                    return Err(Box::new(f));
+                }
+                so.redirects += 1;
+                if matches!(status, StatusCode::SEE_OTHER)
+                    || (matches!(status, StatusCode::MOVED_PERMANENTLY | StatusCode::FOUND) && method == Method::POST)
+                {
+                    method = Method::GET;
+                    body = None;
+                }
+                url = next;
+                continue;
+            }
+        }
+        let response_headers = response.headers().clone();
+        let body = read_capped(response, plan.journey.defaults.max_body_bytes).await.map_err(
+            |(reason, message, partial)| {
+                let mut f = Failure::new(0, "", reason, message);
+                f.status = Some(status.as_u16());
+                f.excerpt = Some(excerpt_of(&partial, EXCERPT));
+                Box::new(f)
+            },
+        )?;
+        let done = Instant::now();
+        let rec = &vu.recorder;
+        let setup = rec.dns() + rec.connect() + rec.tls();
+        so.phases = Phases {
+            dns: rec.dns(),
+            connect: rec.connect(),
+            tls: rec.tls(),
+            waiting: (headers_at - hop_started).saturating_sub(setup),
+            transfer: done - headers_at,
+            reused: !rec.new_connection() && rec.dns().is_zero(),
+        };
+        return Ok(Exchange { status, headers: response_headers, body, final_url: url });
+    }
+}
+
+/// Reads the body chunk by chunk (after decompression), failing once it exceeds `cap`: a 100 MB page or a
+/// gzip bomb costs at most `cap` bytes of memory per user.
+async fn read_capped(mut response: reqwest::Response, cap: usize) -> Result<Vec<u8>, (Reason, String, Vec<u8>)> {
+    let hint = response.content_length().unwrap_or(0).min(cap as u64) as usize;
+    let mut body = Vec::with_capacity(hint.min(64 * 1024));
+    loop {
+        match response.chunk().await {
+            Ok(Some(chunk)) => {
+                if body.len() + chunk.len() > cap {
+                    let message = format!("response body larger than the {} cap (max_body)", fmt_bytes(cap));
+                    body.extend_from_slice(&chunk[..cap.saturating_sub(body.len()).min(chunk.len())]);
+                    return Err((Reason::Body, message, body));
+                }
+                body.extend_from_slice(&chunk);
+            }
+            Ok(None) => return Ok(body),
+            Err(e) => {
+                // A reset or truncated body after the headers arrived: the body is what broke.
+                let (_, message) = http::classify(&e);
+                return Err((Reason::Body, format!("reading the body: {message}"), body));
+            }
+        }
+    }
+}
+
+pub fn fmt_duration(d: Duration) -> String {
+    let ms = d.as_millis();
+    if ms == 0 {
+        format!("{}µs", d.as_micros())
+    } else if ms < 1000 {
+        format!("{ms}ms")
+    } else if ms % 1000 == 0 {
+        format!("{}s", ms / 1000)
+    } else {
+        format!("{:.3}s", d.as_secs_f64())
+    }
+}
+
+fn fmt_bytes(n: usize) -> String {
+    if n >= 1 << 20 && n % (1 << 20) == 0 {
+        format!("{}MiB", n >> 20)
+    } else if n >= 1 << 10 && n % (1 << 10) == 0 {
+        format!("{}KiB", n >> 10)
+    } else {
+        format!("{n}B")
+    }
+}

@@ -1,0 +1,214 @@
+//! The monitor: one scheduler task per journey, running it every `every` with `users` virtual users.
+//!
+//! Schedules are open-loop at low rate: each run has an intended start on a fixed grid, latency counts from
+//! it, a run still in flight at the next tick is never stacked on (the tick is counted as missed), and after a
+//! stall or clock jump the grid moves forward instead of firing a burst of catch-up runs. Journeys with the
+//! same interval are spread over it by a hash of their name, so they do not all fire at the same instant.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::http::Clients;
+use crate::model::Suite;
+use crate::pipeline::Event;
+use crate::runner::iteration::{run_iteration, VirtualUser};
+use crate::runner::plan::{Plan, PlanError};
+
+/// The first run of a journey happens within this long of the start (or its interval, if shorter), so a
+/// freshly started monitor reports quickly; later runs keep the journey's own phase.
+const MAX_FIRST_DELAY: Duration = Duration::from_secs(10);
+
+struct Scheduled {
+    fingerprint: u64,
+    /// Stops scheduling new runs (shutdown, reload): in-flight runs may finish.
+    stop: CancellationToken,
+    /// Cancels in-flight runs (end of the grace period, or a changed journey whose old steps no longer
+    /// match the new definition).
+    cancel: CancellationToken,
+    task: JoinHandle<()>,
+}
+
+/// Runs a suite on schedule; `apply` swaps in a new suite, keeping unchanged journeys' schedules.
+pub struct Monitor {
+    clients: Clients,
+    events: mpsc::Sender<Event>,
+    tasks: HashMap<String, Scheduled>,
+    /// Parent of every journey's cancel token: shutdown cancels all in-flight runs with one call.
+    cancel_all: CancellationToken,
+}
+
+impl Monitor {
+    pub fn new(clients: Clients, events: mpsc::Sender<Event>) -> Monitor {
+        Monitor { clients, events, tasks: HashMap::new(), cancel_all: CancellationToken::new() }
+    }
+
+    /// Number of journeys scheduled.
+    pub fn len(&self) -> usize {
+        self.tasks.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.tasks.is_empty()
+    }
+
+    /// Starts, keeps, replaces and stops schedulers so that exactly the journeys in `suite` run, one
+    /// scheduler each. Unchanged journeys (same fingerprint) keep their task, phase and in-flight run.
+    pub async fn apply(&mut self, suite: Suite) -> Result<(), PlanError> {
+        // Prepare everything first: a journey that cannot be prepared leaves the running set untouched.
+        let mut plans = Vec::new();
+        for j in &suite.journeys {
+            let unchanged = self.tasks.get(&j.name).is_some_and(|t| t.fingerprint == j.fingerprint);
+            if !unchanged {
+                plans.push(Arc::new(Plan::new(Arc::clone(j), &self.clients)?));
+            }
+        }
+        // Sinks learn about the new suite before any outcome of a new journey can arrive.
+        let _ = self.events.send(Event::Suite(suite.clone())).await;
+        let keep: Vec<&str> = suite.journeys.iter().map(|j| j.name.as_str()).collect();
+        let removed: Vec<String> = self.tasks.keys().filter(|n| !keep.contains(&n.as_str())).cloned().collect();
+        for name in removed {
+            if let Some(t) = self.tasks.remove(&name) {
+                t.stop.cancel();
+                t.cancel.cancel();
+            }
+        }
+        for plan in plans {
+            if let Some(old) = self.tasks.remove(&plan.journey.name) {
+                old.stop.cancel();
+                old.cancel.cancel();
+            }
+            let stop = CancellationToken::new();
+            let cancel = self.cancel_all.child_token();
+            let task = tokio::spawn(schedule(Arc::clone(&plan), self.events.clone(), stop.clone(), cancel.clone()));
+            self.tasks.insert(
+                plan.journey.name.clone(),
+                Scheduled { fingerprint: plan.journey.fingerprint, stop, cancel, task },
+            );
+        }
+        Ok(())
+    }
+
+    /// Stops starting runs, lets in-flight runs finish for up to `grace`, then cancels the rest (they are
+    /// recorded as cancelled, never as failures) and waits for every task to end.
+    pub async fn shutdown(mut self, grace: Duration) {
+        for t in self.tasks.values() {
+            t.stop.cancel();
+        }
+        let mut handles: Vec<JoinHandle<()>> = self.tasks.drain().map(|(_, t)| t.task).collect();
+        let all = futures_util::future::join_all(handles.iter_mut());
+        if tokio::time::timeout(grace, all).await.is_err() {
+            tracing::info!(grace_ms = grace.as_millis() as u64, "grace period over: cancelling in-flight runs");
+            self.cancel_all.cancel();
+            for h in handles {
+                let _ = h.await;
+            }
+        }
+    }
+}
+
+/// Where in its interval a journey runs: stable across restarts and replicas (so HA pairs probe at the
+/// same moments and shards stay spread), different between journeys.
+pub fn phase_offset(name: &str, every: Duration) -> Duration {
+    let window = every.min(MAX_FIRST_DELAY);
+    if window.is_zero() {
+        return Duration::ZERO;
+    }
+    // FNV-1a: the same phase from every build and on every replica (std's hasher may change between
+    // Rust releases).
+    let hash = name.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3));
+    let nanos = (hash % window.as_nanos() as u64).max(1);
+    Duration::from_nanos(nanos)
+}
+
+async fn schedule(plan: Arc<Plan>, events: mpsc::Sender<Event>, stop: CancellationToken, cancel: CancellationToken) {
+    let every = plan.journey.every;
+    let mut next = Instant::now() + phase_offset(&plan.journey.name, every);
+    let mut in_flight: Option<JoinHandle<()>> = None;
+    let mut user_ids = 0u64;
+    loop {
+        tokio::select! {
+            biased;
+            _ = stop.cancelled() => break,
+            _ = tokio::time::sleep_until(next) => {}
+        }
+        let intended = next;
+        let now = Instant::now();
+        next += every;
+        if next <= now {
+            // Stalled or suspended for more than an interval: move the grid forward, no catch-up burst.
+            let behind = now - next;
+            let skip = behind.as_nanos() / every.as_nanos().max(1) + 1;
+            next += every * u32::try_from(skip).unwrap_or(u32::MAX);
+        }
+        if in_flight.as_ref().is_some_and(|h| !h.is_finished()) {
+            let _ = events.send(Event::Missed { journey: Arc::clone(&plan.name) }).await;
+            continue;
+        }
+        let late = now.saturating_duration_since(intended);
+        if late > Duration::from_millis(100) {
+            let _ = events.send(Event::Late { journey: Arc::clone(&plan.name), by: late }).await;
+        }
+        let first_id = user_ids;
+        user_ids += u64::from(plan.journey.users);
+        in_flight = Some(tokio::spawn(run_once(
+            Arc::clone(&plan),
+            events.clone(),
+            intended.into_std(),
+            first_id,
+            cancel.clone(),
+        )));
+    }
+    if let Some(h) = in_flight {
+        let _ = h.await;
+    }
+}
+
+/// One scheduled run: `users` virtual users walk the journey concurrently.
+async fn run_once(
+    plan: Arc<Plan>,
+    events: mpsc::Sender<Event>,
+    intended: std::time::Instant,
+    first_id: u64,
+    cancel: CancellationToken,
+) {
+    let users = (0..u64::from(plan.journey.users)).map(|i| {
+        let plan = Arc::clone(&plan);
+        let events = events.clone();
+        let cancel = cancel.clone();
+        async move {
+            let mut vu = match VirtualUser::new(&plan, first_id + i) {
+                Ok(vu) => vu,
+                Err(e) => {
+                    tracing::error!(journey = %plan.journey.name, "cannot start a virtual user: {e}");
+                    return;
+                }
+            };
+            let outcome = run_iteration(&plan, &mut vu, intended, &cancel).await;
+            let _ = events.send(Event::Outcome(outcome)).await;
+        }
+    });
+    futures_util::future::join_all(users).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn phase_offsets_are_stable_spread_and_bounded() {
+        let every = Duration::from_secs(30);
+        let a = phase_offset("checkout", every);
+        assert_eq!(a, phase_offset("checkout", every));
+        assert!(a <= MAX_FIRST_DELAY);
+        let offsets: std::collections::HashSet<Duration> =
+            (0..100).map(|i| phase_offset(&format!("j{i}"), every)).collect();
+        assert!(offsets.len() > 90, "100 journeys should get (almost) 100 distinct phases");
+        assert!(phase_offset("x", Duration::from_secs(2)) <= Duration::from_secs(2));
+    }
+}

@@ -1,0 +1,175 @@
+//! The binary as users and scripts meet it: help, exit codes, printed URLs, /metrics, signals.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use journeyd::shop::{self, ShopOptions};
+
+fn bin() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_journeyd"));
+    c.env_remove("JOURNEYD_LOG").env_remove("RUST_LOG");
+    c
+}
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+#[test]
+fn help_lists_every_subcommand_and_version_prints() {
+    let out = bin().arg("--help").output().unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    for cmd in ["run", "check", "demo", "shop"] {
+        assert!(text.contains(cmd), "help lacks {cmd}:\n{text}");
+    }
+    let out = bin().arg("--version").output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains(env!("CARGO_PKG_VERSION")));
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    let out = bin().arg("frobnicate").output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let out = bin().args(["run", "--listen", "not-an-address"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn check_passes_on_the_bundled_journeys_and_fails_with_locations_on_a_broken_file() {
+    let out = bin().args(["check"]).arg(repo().join("journeys")).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("ok: 4 journeys"));
+
+    let dir = tempdir("check-broken");
+    std::fs::write(
+        dir.join("bad.yml"),
+        "name: bad\ntarget: http://127.0.0.1:1\nsteps:\n  - name: one\n    get: /\n    expect: [ status => 200 ]\n",
+    )
+    .unwrap();
+    let out = bin().arg("check").arg(&dir).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("bad.yml:6:"), "no file:line:col in:\n{err}");
+}
+
+fn tempdir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("journeyd-test-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Reads stdout lines until one starts with `prefix`; returns the rest of the line.
+fn wait_for_line(child: &mut Child, prefix: &str) -> String {
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = BufReader::new(stdout).lines();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        if let Some(rest) = line.strip_prefix(prefix) {
+            let rest = rest.trim().to_string();
+            // Keep draining stdout so the child never blocks on a full pipe.
+            std::thread::spawn(move || for _ in lines {});
+            return rest;
+        }
+    }
+    panic!("the child exited without printing {prefix:?}");
+}
+
+fn get(url: &str) -> String {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async { reqwest::get(url).await.unwrap().text().await.unwrap() })
+}
+
+fn sigterm(child: &Child) {
+    let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+}
+
+fn write_fast_journeys(dir: &Path) {
+    std::fs::write(
+        dir.join("fast.yml"),
+        "name: fast\ntarget: \"{{ env.SHOP_URL }}\"\nevery: 1s\ntimeout: 1s\nsteps:\n  - name: price\n    get: /api/products/SKU-1001\n    expect: [ status == 200 ]\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("broken.yml"),
+        "name: broken\ntarget: \"{{ env.SHOP_URL }}\"\nevery: 1s\ntimeout: 1s\nsteps:\n  - name: missing\n    get: /api/products/SKU-0000\n    expect: [ status == 200 ]\n",
+    )
+    .unwrap();
+}
+
+#[test]
+fn run_prints_its_metrics_url_exports_journey_metrics_and_stops_on_sigterm() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let shop = rt.block_on(shop::spawn(ShopOptions::default())).unwrap();
+    let dir = tempdir("run");
+    write_fast_journeys(&dir);
+    let mut child = bin()
+        .args(["run", "--listen", "127.0.0.1:0", "--grace", "2s"])
+        .arg(&dir)
+        .env("SHOP_URL", shop.url())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let url = wait_for_line(&mut child, "metrics:");
+    assert!(url.starts_with("http://127.0.0.1:") && url.ends_with("/metrics"), "{url}");
+
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut body = String::new();
+    while Instant::now() < deadline {
+        body = get(&url);
+        if body.contains("journey_success{journey=\"fast\"} 1")
+            && body.contains("journey_step_failures_total{journey=\"broken\",reason=\"status\",step=\"missing\"}")
+        {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(body.contains("journey_success{journey=\"fast\"} 1"), "{body}");
+    assert!(body.contains("journey_success{journey=\"broken\"} 0"), "{body}");
+    assert!(
+        body.contains("journey_step_duration_seconds_bucket{journey=\"fast\",step=\"price\",le=\"0.005\"}"),
+        "{body}"
+    );
+    assert!(
+        body.contains("journey_step_failures_total{journey=\"broken\",reason=\"status\",step=\"missing\"}"),
+        "{body}"
+    );
+    assert!(body.contains("journeyd_build_info{"), "{body}");
+    assert!(!body.contains("SKU-0000"), "label values must not come from URLs");
+    let healthy = get(&url.replace("/metrics", "/-/healthy"));
+    assert!(healthy.contains("healthy"));
+
+    sigterm(&child);
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(0));
+}
+
+#[test]
+fn run_refuses_to_start_on_a_bad_config_with_exit_2() {
+    let dir = tempdir("run-bad");
+    std::fs::write(dir.join("x.yml"), "name: x\nsteps: []\n").unwrap();
+    let out = bin().args(["run", "--listen", "127.0.0.1:0"]).arg(&dir).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("x.yml:"));
+}
+
+#[test]
+fn demo_runs_the_bundled_journeys_and_shows_them_up() {
+    let out = bin()
+        .args(["demo", "--listen", "127.0.0.1:0", "--every", "1s", "--duration", "6s"])
+        .current_dir(std::env::temp_dir())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("metrics: http://127.0.0.1:"), "{text}");
+    assert!(text.contains("shop:"), "{text}");
+    for j in ["checkout", "price-view", "account", "login"] {
+        let line = text.lines().rev().find(|l| l.starts_with(j)).unwrap_or_else(|| panic!("no row for {j}:\n{text}"));
+        assert!(line.contains("up"), "{j} is not up:\n{text}");
+    }
+}
