@@ -17,6 +17,7 @@
 //! - `pipeline` — the one consumer of outcomes: feeds every event to the sinks (metrics, alerts, reports).
 //! - `metrics`  — the aggregator that owns the histograms, and the Prometheus registry.
 //! - `server`   — `/metrics`, `/-/healthy`, `/-/ready`.
+//! - `shard`    — `--shard i/n`: a stable share of journeys, users or iterations, with no coordination.
 //! - `shop`     — the embedded demo shop with fault injection (a target; never imported by the monitor).
 
 pub mod cli;
@@ -29,6 +30,7 @@ pub mod pipeline;
 pub mod redact;
 pub mod runner;
 pub mod server;
+pub mod shard;
 pub mod shop;
 pub mod template;
 

@@ -1,7 +1,19 @@
 //! `journeyd check`: load everything, print every problem, exit 2 on any error.
 
-use crate::cli::{CheckArgs, Exit};
+use crate::cli::Exit;
 use crate::config::{self, LoadOptions, Severity};
+use clap::Args;
+use std::path::PathBuf;
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Journey files or directories.
+    #[arg(default_value = "journeys")]
+    pub paths: Vec<PathBuf>,
+    /// Treat missing environment variables and secret files as errors (as `run` does).
+    #[arg(long)]
+    pub strict: bool,
+}
 
 pub fn run(args: &CheckArgs) -> Exit {
     let opts = LoadOptions { strict_env: args.strict, ..LoadOptions::default() };

@@ -1,6 +1,7 @@
 //! `journeyd run`: the monitor daemon — load, schedule, serve, reload on SIGHUP or `POST /-/reload`, and
 //! shut down without loss on SIGTERM/SIGINT.
 
+use clap::Args;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
@@ -10,7 +11,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::cli::{Exit, RunArgs};
+use crate::cli::{parse_duration_arg, Exit};
 use crate::config::{self, Diagnostics, LoadOptions};
 use crate::http::Clients;
 use crate::metrics::{Metrics, MetricsSink, StatsTable};
@@ -18,6 +19,19 @@ use crate::model::Suite;
 use crate::pipeline::{self, Event, Sink};
 use crate::runner::Monitor;
 use crate::server::{self, ReloadRequest, ServerState};
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Journey files or directories (a directory contributes its *.yml and *.yaml files).
+    #[arg(default_value = "journeys")]
+    pub paths: Vec<PathBuf>,
+    /// Address for /metrics, /-/healthy, /-/ready and /-/reload.
+    #[arg(long, default_value = "127.0.0.1:9898", env = "JOURNEYD_LISTEN")]
+    pub listen: SocketAddr,
+    /// On SIGTERM/SIGINT, how long in-flight runs may finish before they are cancelled.
+    #[arg(long, default_value = "10s", value_parser = parse_duration_arg)]
+    pub grace: Duration,
+}
 
 /// What a daemon-like command needs to start.
 pub struct DaemonConfig {

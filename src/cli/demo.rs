@@ -1,7 +1,9 @@
 //! `journeyd demo` (the embedded shop plus the monitor on the bundled journeys, with a live summary) and
 //! `journeyd shop` (the shop alone).
 
+use clap::Args;
 use std::io::IsTerminal;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,12 +11,48 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use crate::cli::daemon::{termination, Daemon, DaemonConfig};
-use crate::cli::{DemoArgs, Exit, ShopArgs};
+use crate::cli::{parse_duration_arg, Exit};
 use crate::config::LoadOptions;
 use crate::metrics::StatsTable;
 use crate::model::Suite;
 use crate::runner::iteration::fmt_duration;
 use crate::shop::{self, ShopOptions};
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Address for the monitor's /metrics.
+    #[arg(long, default_value = "127.0.0.1:9898")]
+    pub listen: SocketAddr,
+    /// Address for the demo shop (port 0: any free port).
+    #[arg(long, default_value = "127.0.0.1:0")]
+    pub shop_listen: SocketAddr,
+    /// Run every journey this often (the bundled files say 15–30s; a demo wants to show results sooner).
+    #[arg(long, default_value = "5s", value_parser = parse_duration_arg)]
+    pub every: Duration,
+    /// Faults to inject from the start, e.g. `checkout=status:503` (see `journeyd shop --help`).
+    #[arg(long = "fault", value_name = "ROUTE=SPEC")]
+    pub faults: Vec<String>,
+    /// Stop after this long (default: run until Ctrl-C).
+    #[arg(long, value_parser = parse_duration_arg)]
+    pub duration: Option<Duration>,
+    /// Journey files or directories (default: the bundled journeys).
+    pub paths: Vec<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ShopArgs {
+    /// Address to serve the shop on.
+    #[arg(long, default_value = "127.0.0.1:8080", env = "SHOP_LISTEN")]
+    pub listen: SocketAddr,
+    /// The password every test account accepts.
+    #[arg(long, env = "SHOP_PASSWORD", default_value = crate::shop::DEMO_PASSWORD, hide_env_values = true)]
+    pub password: String,
+    /// Inject a fault from the start: ROUTE=SPEC[,SPEC…], e.g. `checkout=status:503`,
+    /// `product=latency:300ms`, `login=error-rate:0.5`, `account=hang`, `cart=reset`, `*=stall:1s/5s`.
+    /// Change faults at run time with the admin API (`PUT /admin/faults/ROUTE`).
+    #[arg(long = "fault", value_name = "ROUTE=SPEC")]
+    pub faults: Vec<String>,
+}
 
 /// The bundled journeys, compiled in so `demo` works from any directory.
 const BUNDLED: &[(&str, &str)] = &[

@@ -5,15 +5,20 @@ mod check;
 mod daemon;
 mod demo;
 mod logging;
+mod report;
+mod schema;
+mod verify;
 
-use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Parser, Subcommand, ValueEnum};
 
+pub use check::CheckArgs;
+pub use daemon::RunArgs;
+pub use demo::{DemoArgs, ShopArgs};
 pub use logging::LogFormat;
+pub use report::ReportArgs;
+pub use verify::VerifyArgs;
 
 /// Exit codes are an interface: scripts and CI/CD gates depend on them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,65 +69,12 @@ pub enum Command {
     Demo(DemoArgs),
     /// Serve the demo shop alone (a target for journeys, tests and benchmarks).
     Shop(ShopArgs),
-}
-
-#[derive(Debug, Args)]
-pub struct RunArgs {
-    /// Journey files or directories (a directory contributes its *.yml and *.yaml files).
-    #[arg(default_value = "journeys")]
-    pub paths: Vec<PathBuf>,
-    /// Address for /metrics, /-/healthy, /-/ready and /-/reload.
-    #[arg(long, default_value = "127.0.0.1:9898", env = "JOURNEYD_LISTEN")]
-    pub listen: SocketAddr,
-    /// On SIGTERM/SIGINT, how long in-flight runs may finish before they are cancelled.
-    #[arg(long, default_value = "10s", value_parser = parse_duration_arg)]
-    pub grace: Duration,
-}
-
-#[derive(Debug, Args)]
-pub struct CheckArgs {
-    /// Journey files or directories.
-    #[arg(default_value = "journeys")]
-    pub paths: Vec<PathBuf>,
-    /// Treat missing environment variables and secret files as errors (as `run` does).
-    #[arg(long)]
-    pub strict: bool,
-}
-
-#[derive(Debug, Args)]
-pub struct DemoArgs {
-    /// Address for the monitor's /metrics.
-    #[arg(long, default_value = "127.0.0.1:9898")]
-    pub listen: SocketAddr,
-    /// Address for the demo shop (port 0: any free port).
-    #[arg(long, default_value = "127.0.0.1:0")]
-    pub shop_listen: SocketAddr,
-    /// Run every journey this often (the bundled files say 15–30s; a demo wants to show results sooner).
-    #[arg(long, default_value = "5s", value_parser = parse_duration_arg)]
-    pub every: Duration,
-    /// Faults to inject from the start, e.g. `checkout=status:503` (see `journeyd shop --help`).
-    #[arg(long = "fault", value_name = "ROUTE=SPEC")]
-    pub faults: Vec<String>,
-    /// Stop after this long (default: run until Ctrl-C).
-    #[arg(long, value_parser = parse_duration_arg)]
-    pub duration: Option<Duration>,
-    /// Journey files or directories (default: the bundled journeys).
-    pub paths: Vec<PathBuf>,
-}
-
-#[derive(Debug, Args)]
-pub struct ShopArgs {
-    /// Address to serve the shop on.
-    #[arg(long, default_value = "127.0.0.1:8080", env = "SHOP_LISTEN")]
-    pub listen: SocketAddr,
-    /// The password every test account accepts.
-    #[arg(long, env = "SHOP_PASSWORD", default_value = crate::shop::DEMO_PASSWORD, hide_env_values = true)]
-    pub password: String,
-    /// Inject a fault from the start: ROUTE=SPEC[,SPEC…], e.g. `checkout=status:503`,
-    /// `product=latency:300ms`, `login=error-rate:0.5`, `account=hang`, `cart=reset`, `*=stall:1s/5s`.
-    /// Change faults at run time with the admin API (`PUT /admin/faults/ROUTE`).
-    #[arg(long = "fault", value_name = "ROUTE=SPEC")]
-    pub faults: Vec<String>,
+    /// The post-deploy gate: run journeys now, judge thresholds, exit non-zero on failure or regression.
+    Verify(VerifyArgs),
+    /// Work with `verify` reports (merge shard reports).
+    Report(ReportArgs),
+    /// Print the JSON Schema of the journey format (for editors' YAML language server).
+    Schema,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -131,7 +83,7 @@ pub enum OutputFormat {
     Json,
 }
 
-fn parse_duration_arg(s: &str) -> Result<Duration, String> {
+pub(crate) fn parse_duration_arg(s: &str) -> Result<std::time::Duration, String> {
     crate::config::parse_duration(s)
 }
 
@@ -153,6 +105,8 @@ pub fn main() -> ExitCode {
     }
     let exit = match cli.command {
         Command::Check(args) => check::run(&args),
+        Command::Report(args) => report::run(args),
+        Command::Schema => schema::run(),
         command => {
             let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
                 Ok(rt) => rt,
@@ -166,7 +120,8 @@ pub fn main() -> ExitCode {
                     Command::Run(args) => daemon::run(args).await,
                     Command::Demo(args) => demo::run(args).await,
                     Command::Shop(args) => demo::shop(args).await,
-                    Command::Check(_) => unreachable!("handled above"),
+                    Command::Verify(args) => verify::run(args).await,
+                    Command::Check(_) | Command::Report(_) | Command::Schema => unreachable!("handled above"),
                 }
             })
         }

@@ -62,7 +62,12 @@ fn found_words(found: &str) -> String {
 pub fn report(ctx: &mut FileCtx, e: &serde_yaml::Error) {
     let (path, message) = split(e);
     let serde_pos = e.location().map(|l| Pos { line: l.line(), col: l.column() });
-    let name = path.rsplit(['.', '[']).next().unwrap_or("").trim_end_matches(']');
+    // The key the value belongs to: `expect` for `steps[0].expect[1]`.
+    let mut keyed = path.as_str();
+    while let Some(i) = keyed.strip_suffix(']').and_then(|k| k.rfind('[')) {
+        keyed = &keyed[..i];
+    }
+    let name = keyed.rsplit('.').next().unwrap_or("");
     let fallback = serde_pos.unwrap_or_else(|| ctx.index.value(&path));
     let (at, message, hint) = if message.starts_with("unknown field `") {
         let field = first_quoted(&message).to_string();
@@ -109,8 +114,7 @@ pub fn report(ctx: &mut FileCtx, e: &serde_yaml::Error) {
     } else if message.contains("more than one document") {
         (fallback, "this file holds more than one YAML document".into(), Some("put one journey per file".into()))
     } else {
-        let msg = if path.is_empty() { message } else { format!("{path}: {message}") };
-        past_the_end(ctx, fallback, msg)
+        past_the_end(ctx, fallback, message)
     };
     ctx.push(Severity::Error, at, message, hint);
 }
