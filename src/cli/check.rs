@@ -19,8 +19,8 @@ pub fn run(args: &CheckArgs) -> Exit {
     let opts = LoadOptions { strict_env: args.strict, ..LoadOptions::default() };
     match config::load(&args.paths, &opts) {
         Ok(loaded) => {
-            for w in &loaded.warnings {
-                eprintln!("{w}");
+            if !loaded.warnings.is_empty() {
+                eprint!("{}", config::render(&loaded.warnings));
             }
             let n = loaded.suite.journeys.len();
             let steps: usize = loaded.suite.journeys.iter().map(|j| j.steps.len()).sum();
@@ -35,9 +35,7 @@ pub fn run(args: &CheckArgs) -> Exit {
             Exit::Pass
         }
         Err(diags) => {
-            for d in &diags.0 {
-                eprintln!("{d}");
-            }
+            eprint!("{}", config::render(&diags.0));
             let errors = diags.0.iter().filter(|d| d.severity == Severity::Error).count();
             let mut files: Vec<_> = diags.0.iter().filter(|d| d.severity == Severity::Error).map(|d| &d.file).collect();
             files.sort();

@@ -9,47 +9,65 @@ use std::marker::PhantomData;
 use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde::Deserialize;
 
-/// A journey file: one journey.
+/// A journey file: one journey. The meaning of each key is in `docs/journeys.md` and the JSON Schema.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawJourney {
+    /// Unique across files; becomes the `journey` metric label.
     pub name: String,
     #[serde(default)]
     pub description: Option<String>,
     #[serde(default)]
     pub tags: Vec<String>,
+    /// Base URL template; optional when every step URL is absolute.
     pub target: Option<Scalar>,
+    /// Duration text; default 60s.
     pub every: Option<Scalar>,
+    /// Monitor users per run; default 1.
     pub users: Option<u32>,
+    /// Duration text; default min(every, 30s).
     pub timeout: Option<Scalar>,
+    /// Rate text (`50/s`): the open load model.
     pub rate: Option<Scalar>,
+    /// With `rate`: most iterations in flight; default 100.
     pub max_users: Option<u32>,
+    /// The staged load model.
     pub stages: Option<Vec<RawStage>>,
+    /// Name → template using env only.
     #[serde(default)]
     pub vars: OrderedMap<Scalar>,
+    /// Name → CSV source.
     #[serde(default)]
     pub data: OrderedMap<RawData>,
+    /// Name → where the secret comes from.
     #[serde(default)]
     pub secrets: OrderedMap<RawSecret>,
+    /// Journey names, checked across files.
     #[serde(default)]
     pub depends_on: Vec<String>,
     pub defaults: Option<RawDefaults>,
     pub steps: Vec<RawStep>,
 }
 
+/// One load stage: a rate or a user count, for a duration.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawStage {
+    /// Rate text (`10/s`).
     pub rate: Option<Scalar>,
     pub users: Option<u32>,
+    /// Duration text; `for` is a Rust keyword.
     #[serde(rename = "for")]
     pub duration: Scalar,
 }
 
+/// A CSV data source.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawData {
+    /// Path relative to the journey file.
     pub csv: String,
+    /// Default unique.
     pub pick: Option<RawPick>,
 }
 
@@ -61,31 +79,43 @@ pub enum RawPick {
     Random,
 }
 
+/// Where a secret comes from: exactly one of the two.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawSecret {
+    /// Environment variable name.
     pub env: Option<String>,
+    /// File path, relative to the journey file.
     pub file: Option<String>,
 }
 
+/// Request options for every step.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawDefaults {
+    /// Header name → template.
     #[serde(default)]
     pub headers: OrderedMap<Scalar>,
+    /// Default 10.
     pub redirects: Option<Redirects>,
+    /// Duration text: the timeout of a step that sets none.
     pub timeout: Option<Scalar>,
     pub tls_skip_verify: Option<bool>,
+    /// Size text (`10MiB`); default 10 MiB.
     pub max_body: Option<Scalar>,
 }
 
 /// The request methods that can be written as a key (`post: /api/login`), in the order they are checked.
 pub const METHOD_KEYS: [&str; 7] = ["get", "post", "put", "patch", "delete", "head", "options"];
 
+/// One step. Exactly one method key, or `method` + `url`, is checked in `step`, where the error can say
+/// which keys clash.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawStep {
+    /// Unique within the journey; becomes the `step` metric label.
     pub name: String,
+    /// URL templates, one per method key.
     pub get: Option<Scalar>,
     pub post: Option<Scalar>,
     pub put: Option<Scalar>,
@@ -93,22 +123,32 @@ pub struct RawStep {
     pub delete: Option<Scalar>,
     pub head: Option<Scalar>,
     pub options: Option<Scalar>,
+    /// Any other method token, with `url`.
     pub method: Option<String>,
     pub url: Option<Scalar>,
+    /// Header name → template.
     #[serde(default)]
     pub headers: OrderedMap<Scalar>,
+    /// Query parameter → template.
     #[serde(default)]
     pub query: OrderedMap<Scalar>,
+    /// Any YAML value; string leaves are templates.
     pub json: Option<serde_yaml::Value>,
+    /// Form field → template.
     pub form: Option<OrderedMap<Scalar>>,
+    /// Raw body template.
     pub body: Option<Scalar>,
+    /// Content-Type of a raw `body`.
     pub content_type: Option<String>,
+    /// Duration text, at most the journey timeout.
     pub timeout: Option<Scalar>,
     pub redirects: Option<Redirects>,
     #[serde(default)]
     pub expect: Vec<RawCheck>,
+    /// Capture name → source, in file order (slots are assigned in that order).
     #[serde(default)]
     pub capture: OrderedMap<RawCapture>,
+    /// `500ms` or `100ms..2s`.
     pub think: Option<Scalar>,
 }
 
@@ -130,7 +170,9 @@ pub enum RawCheck {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawCheckMap {
+    /// The expression.
     pub check: String,
+    /// A failing soft check degrades the run without stopping it.
     #[serde(default)]
     pub soft: bool,
 }
@@ -166,12 +208,19 @@ pub enum RawCapture {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawCaptureMap {
+    /// A JSON path (`token`, `items[0].sku`).
     pub json: Option<String>,
+    /// A response header name.
     pub header: Option<String>,
+    /// A cookie name.
     pub cookie: Option<String>,
+    /// `true` captures the status code.
     pub status: Option<bool>,
+    /// A regex on the body.
     pub regex: Option<String>,
+    /// With `regex`: the group to take (default 1 if the regex has groups, else 0).
     pub group: Option<usize>,
+    /// Redact the captured value like a secret.
     #[serde(default)]
     pub secret: bool,
 }

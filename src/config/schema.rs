@@ -5,6 +5,7 @@
 use serde_json::{json, Value};
 
 const DURATION: &str = r"^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h|d))+$";
+const THINK: &str = r"^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h|d))+(\.\.([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h|d))+)?$";
 const RATE: &str = r"^[0-9]+(\.[0-9]+)?/(s|m|h)$";
 const NAME: &str = r"^[a-z0-9][a-z0-9_.-]*$";
 const IDENT: &str = r"^[A-Za-z_][A-Za-z0-9_]*$";
@@ -61,7 +62,7 @@ pub fn json_schema() -> Value {
             "description": "Values taken from the response for later steps: name → source. Use as {{ name }}."
         },
         "think": {
-            "type": "string", "pattern": r"^[^.]+(\.\.[^.]+)?$",
+            "type": "string", "pattern": THINK,
             "description": "Pause after the step: a duration (500ms) or a uniform random range (100ms..2s)."
         }
     });
