@@ -8,12 +8,16 @@ Interface assumed (phase 1; the lead is building it):
 - `journeyd verify --target URL --rate 200/s --max-users 2000 --for 30s --report out.json FILE` (open model).
 - `journeyd run --listen 127.0.0.1:PORT DIR` (the monitor).
 - The JSON report has per-journey and per-step `runs`, `failures`, `requests` and latency quantiles in
-  seconds (`p50`, `p90`, `p99`, `max`).
+  seconds (`p50`, `p90`, `p99`, `max`) — the shape the brief announced — or, as `verify --report` writes
+  it today (schema_version 1): `journeys` keyed by name with `runs`, `failed`, a `duration` histogram
+  (`{count, buckets: [[value_us, count], …]}`) and `steps` with `runs`, `failed` and a `response`
+  histogram. Both are read; quantiles are taken from the histogram when no quantile keys are present.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import subprocess
 from dataclasses import dataclass
@@ -23,6 +27,8 @@ REPO = Path(__file__).resolve().parents[2]
 
 # Where the JSON report may keep quantiles: directly on the journey/step, or in a nested object.
 _QUANTILE_HOMES = ("latency", "latency_seconds", "duration", "duration_seconds")
+# Where it may keep an HDR histogram of microseconds instead (journey: `duration`, step: `response`).
+_HIST_HOMES = ("duration", "response", "latency")
 # Keys a report may use for the measured wall time of the whole run, in seconds.
 _ELAPSED_KEYS = ("elapsed_seconds", "duration_seconds", "elapsed", "wall_seconds")
 
@@ -43,12 +49,13 @@ def build(log: Path) -> str | None:
     return None if rc == 0 else f"cargo build --release failed (exit {rc}); see {log}"
 
 
-def _help_ok(*sub: str) -> bool:
+def _help_ok(sub: str, flags: tuple[str, ...]) -> bool:
+    """`journeyd SUB --help` works and lists every flag the harness passes (a stub subcommand does not)."""
     try:
-        r = subprocess.run([str(binary()), *sub, "--help"], capture_output=True, timeout=20)
+        r = subprocess.run([str(binary()), sub, "--help"], capture_output=True, text=True, timeout=20)
     except (OSError, subprocess.TimeoutExpired):
         return False
-    return r.returncode == 0
+    return r.returncode == 0 and all(f in r.stdout for f in flags)
 
 
 @dataclass
@@ -61,7 +68,7 @@ class Capabilities:
     version: str
 
     def missing(self, what: str) -> str:
-        return f"journeyd: not yet available (`journeyd {what}` missing in {binary()})"
+        return f"journeyd: not yet available (`journeyd {what}` or one of its flags is missing in {binary()})"
 
 
 def probe() -> Capabilities:
@@ -74,9 +81,9 @@ def probe() -> Capabilities:
             version = "unknown"
     exists = binary().exists()
     return Capabilities(
-        shop=exists and _help_ok("shop"),
-        verify=exists and _help_ok("verify"),
-        run=exists and _help_ok("run"),
+        shop=exists and _help_ok("shop", ("--listen", "--password", "--fault")),
+        verify=exists and _help_ok("verify", ("--target", "--users", "--rate", "--max-users", "--for", "--report")),
+        run=exists and _help_ok("run", ("--listen",)),
         version=version,
     )
 
@@ -133,6 +140,8 @@ class Stats:
     p90: float | None
     p99: float | None
     max: float | None
+    # Open-model arrivals that could not start because every --max-users slot was busy.
+    dropped: int | None = None
 
 
 @dataclass
@@ -187,8 +196,6 @@ def _named(container, name: str) -> dict | None:
         for item in container:
             if isinstance(item, dict) and item.get("name") == name:
                 return item
-        if len(container) == 1 and isinstance(container[0], dict):
-            return container[0]
     return None
 
 
@@ -205,12 +212,43 @@ def _int(obj: dict, key: str) -> int | None:
 
 
 def _stats(obj: dict) -> Stats:
+    failures = _int(obj, "failures")
+    if failures is None:
+        failures = _int(obj, "failed")
+    requests = _int(obj, "requests")
+    if requests is None and isinstance(obj.get("steps"), list):
+        # One request per step run (redirects aside): the sum of the steps' runs.
+        counts = [s.get("runs") for s in obj["steps"] if isinstance(s, dict)]
+        requests = sum(counts) if counts and all(isinstance(c, int) for c in counts) else None
+    buckets = next((obj[h]["buckets"] for h in _HIST_HOMES
+                    if isinstance(obj.get(h), dict) and isinstance(obj[h].get("buckets"), list)), None)
+
+    def q(key: str, quantile: float) -> float | None:
+        v = _num(obj, key)
+        return v if v is not None or buckets is None else hist_quantile(buckets, quantile)
+
     return Stats(
         runs=_int(obj, "runs"),
-        failures=_int(obj, "failures"),
-        requests=_int(obj, "requests"),
-        p50=_num(obj, "p50"),
-        p90=_num(obj, "p90"),
-        p99=_num(obj, "p99"),
-        max=_num(obj, "max"),
+        failures=failures,
+        requests=requests,
+        p50=q("p50", 0.50),
+        p90=q("p90", 0.90),
+        p99=q("p99", 0.99),
+        max=q("max", 1.0),
+        dropped=_int(obj, "dropped"),
     )
+
+
+def hist_quantile(buckets: list, quantile: float) -> float | None:
+    """The value at `quantile` of `[[value_us, count], …]` (ascending), in seconds, the way hdrhistogram
+    answers it: the first bucket where the running count reaches max(1, ceil(quantile × total))."""
+    total = sum(c for _, c in buckets)
+    if total == 0:
+        return None
+    need = max(1, math.ceil(quantile * total))
+    seen = 0
+    for value_us, count in buckets:
+        seen += count
+        if seen >= need:
+            return value_us / 1e6
+    return buckets[-1][0] / 1e6

@@ -153,9 +153,6 @@ def parse_oha(out: Path) -> Figures:
         errors=errors,
     )
     f.rps = f.requests / total if total else None
-    aborted = doc.get("errorDistribution", {}).get("aborted due to deadline")
-    if aborted:
-        f.notes.append(f"{aborted} in flight at the deadline (aborted)")
     return f
 
 
@@ -196,6 +193,10 @@ def parse_drill(stdout: str) -> Figures:
         errors=int(all_failed.group(1)) if all_failed else 0,
     )
     f.rps = f.requests / f.elapsed_s if f.elapsed_s else None
+    for attr, label in (("p50", "Median time per request"), ("p99", "99.0'th percentile")):
+        m = re.search(rf"^{label}\s+(\d+)ms", text, re.M)
+        if m:
+            setattr(f, attr, int(m.group(1)) / 1000)
     return f
 
 
@@ -211,7 +212,13 @@ def artillery_argv(shop_url: str, users: int, out: Path) -> list[str]:
 
 
 def artillery_env(seconds: float, password: str) -> dict[str, str]:
-    return {"BENCH_SECONDS": f"{seconds:g}", "SHOP_PASSWORD": password, "ARTILLERY_DISABLE_TELEMETRY": "true"}
+    return {
+        "BENCH_SECONDS": f"{seconds:g}",
+        "SHOP_PASSWORD": password,
+        "ARTILLERY_DISABLE_TELEMETRY": "true",
+        # Artillery phones home even with telemetry disabled; this preload makes that a no-op.
+        "NODE_OPTIONS": f"--require {PEERS_DIR / 'artillery-no-telemetry.js'}",
+    }
 
 
 def parse_artillery(out: Path) -> Figures:
@@ -247,7 +254,7 @@ def parse_artillery(out: Path) -> Figures:
 def locust_argv(shop_url: str, users: int, seconds: float, json_prefix: Path) -> list[str]:
     return [
         "locust", "-f", str(PEERS_DIR / "locustfile.py"), "--headless", "--only-summary",
-        "-u", str(users), "-r", str(users), "-t", f"{max(1, round(seconds))}s", "--stop-timeout", "5",
+        "-u", str(users), "-r", str(max(users, 1)), "-t", f"{max(1, round(seconds))}s", "--stop-timeout", "5",
         "--host", shop_url, "--json-file", str(json_prefix), "--loglevel", "WARNING",
     ]
 

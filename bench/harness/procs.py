@@ -91,11 +91,12 @@ def run_measured(
             start_new_session=True,
         )
 
+        killer = threading.Timer(10.0, _signal_group, (proc.pid, signal.SIGKILL))
+        killer.daemon = True
+
         def stop() -> None:
             timed_out.set()
             _signal_group(proc.pid, signal.SIGINT)
-            killer = threading.Timer(10.0, _signal_group, (proc.pid, signal.SIGKILL))
-            killer.daemon = True
             killer.start()
 
         timer = threading.Timer(timeout_s, stop)
@@ -103,6 +104,7 @@ def run_measured(
         timer.start()
         _, status, ru = os.wait4(proc.pid, 0)
         timer.cancel()
+        killer.cancel()
         wall = time.monotonic() - start
         proc.returncode = os.waitstatus_to_exitcode(status)
     return Run(

@@ -57,6 +57,11 @@ def _ratio(tool: float | None, base: float | None) -> str:
     return f"{tool / base:.2f}×"
 
 
+def cell(text: str) -> str:
+    """Free text (statuses, tool output) made safe inside a Markdown table cell."""
+    return " ".join(text.replace("|", "/").split())
+
+
 def _mib(kib: int | None) -> str:
     return "–" if kib is None else f"{kib / 1024:.1f} MiB"
 
@@ -116,7 +121,7 @@ def _single_get(s: Settings, results: list[GetResult], skips: list[str]) -> list
             base = next((m for m in res.rows if m.tool == "journeyd" and m.ok), None)
             for m in res.rows:
                 if not m.ok:
-                    out.append(f"| {res.conns:,} | {m.tool} | {m.status} ||||||||||")
+                    out.append(f"| {res.conns:,} | {m.tool} | {cell(m.status)} ||||||||||")
                     continue
                 f = m.figures
                 is_base = m is base
@@ -160,7 +165,7 @@ def _journeys(s: Settings, rows: list[Measured], skips: list[str]) -> list[str]:
     notes = []
     for m in rows:
         if not m.ok:
-            out.append(f"| {m.tool} | {m.status} |||||||||")
+            out.append(f"| {m.tool} | {cell(m.status)} |||||||||")
             continue
         f = m.figures
         elapsed = f.elapsed_s or m.run.wall_s
@@ -194,23 +199,28 @@ def _stall(s: Settings, rows: list[Measured], skips: list[str]) -> list[str]:
         out.append("")
     if not rows:
         return out
-    out.append("| generator | requests | achieved rate | p50 | p90 | p99 | p90 ÷ truth | p99 ÷ truth |")
-    out.append("|---|---:|---:|---:|---:|---:|---:|---:|")
-    out.append(f"| **truth** | | {s.stall_rate}/s | ~0 | {_lat(STALL_TRUTH['p90'])} | {_lat(STALL_TRUTH['p99'])} "
-               "| 1.00× | 1.00× |")
+    out.append("| generator | requests | p50 | p90 | p99 | p90 ÷ truth | p99 ÷ truth |")
+    out.append("|---|---:|---:|---:|---:|---:|---:|")
+    out.append(f"| **truth** at {s.stall_rate}/s | {s.stall_rate * s.stall_seconds:,.0f} | ~0 | "
+               f"{_lat(STALL_TRUTH['p90'])} | {_lat(STALL_TRUTH['p99'])} | 1.00× | 1.00× |")
+    notes = []
     for m in rows:
         if not m.ok:
-            out.append(f"| {m.tool} | {m.status} |||||||")
+            out.append(f"| {m.tool} | {cell(m.status)} ||||||")
             continue
         f = m.figures
         out.append(
-            f"| {m.tool} | {_num(f.requests)} | {_num(_rps(m), 0)}/s | {_lat(f.p50)} | {_lat(f.p90)} | {_lat(f.p99)} | "
+            f"| {m.tool} | {_num(f.requests)} | {_lat(f.p50)} | {_lat(f.p90)} | {_lat(f.p99)} | "
             f"{_ratio(f.p90, STALL_TRUTH['p90'])} | {_ratio(f.p99, STALL_TRUTH['p99'])} |"
         )
-    return out + [
-        "",
-        "oha's `--latency-correction` (\"Correct latency to avoid coordinated omission problem. It's ignored if -q "
-        "is not set.\") measures each request from when the rate schedule meant to send it.",
+        notes += [f"{m.tool}: {n}" for n in f.notes]
+    return out + [""] + [f"- {n}" for n in notes] + [
+        "- oha's `--latency-correction` (\"Correct latency to avoid coordinated omission problem. It's ignored if "
+        "-q is not set.\") measures each request from when the rate schedule meant to send it.",
+        "- wrk is a closed loop but does not print raw latencies: before printing, it back-fills each slow "
+        "sample with the requests a connection would have sent at its average pace (`stats_correct` in wrk.c, "
+        "interval = run time ÷ requests per connection), so its percentiles are corrected estimates — in the "
+        "single-GET tables too.",
         "",
     ]
 
@@ -233,7 +243,8 @@ def _monitor(s: Settings, res: MonitorResult | None, skips: list[str]) -> list[s
         return out + ["- no samples were taken", ""]
     cpu = [c for _, c, _ in res.samples]
     rss = [r for _, _, r in res.samples]
-    steady = [c for t, c, _ in res.samples if t > 10]
+    # Start-up (loading 1,000 files, first runs all due at once) is excluded when the run is long enough.
+    steady = [c for t, c, _ in res.samples if t > 10] if res.seconds > 20 else []
     expected = res.journeys * res.seconds / 10
     out += [
         "| samples | CPU % mean | CPU % max | CPU % mean after 10 s | RSS mean | RSS max | VmHWM | journey runs (/metrics) "

@@ -84,10 +84,15 @@ def _measure(s: Settings, tool: str, label: str, argv: list[str], timeout_s: flo
     except (peers.ParseError, journeyd.ReportError) as e:
         tail = (run.stderr.strip() or run.stdout.strip()).splitlines()[-3:]
         m.status = f"failed: {e} (exit {run.rc}; {' | '.join(tail)})"
+    if m.figures is not None and run.rc != 0:
+        # journeyd verify exits 1 when a journey failed its checks, Locust when any request failed: the
+        # figures still stand, and the failures are counted in them.
+        m.figures.notes.append(f"exited {run.rc}")
     if run.timed_out:
         m.status = f"timed out after {timeout_s:.0f}s (stopped by the harness)" + (
             "" if m.figures is None else "; figures are partial")
-    s.say(f"  {label}: {m.status}" + (f", {m.figures.requests} requests" if m.figures else ""))
+    s.say(f"  {label}: {m.status}" + (f", {m.figures.requests} requests" if m.figures else "")
+          + f" ({run.wall_s:.1f} s wall, {run.cpu_s:.2f} CPU-s)")
     time.sleep(s.settle_s)
     return m
 
@@ -99,10 +104,13 @@ def _journeyd_get_figures(report: Path, seconds: float):
         requests = rep.journey.requests if rep.journey.requests is not None else rep.journey.runs
         elapsed = rep.elapsed_s or seconds
         failures = rep.journey.failures or 0
-        return peers.Figures(
+        f = peers.Figures(
             requests=requests, elapsed_s=elapsed, rps=(requests / elapsed) if requests is not None else None,
             p50=step.p50, p90=step.p90, p99=step.p99, errors=failures,
         )
+        if rep.journey.dropped:
+            f.notes.append(f"{rep.journey.dropped} arrivals dropped (every --max-users slot busy)")
+        return f
     return parse
 
 
@@ -206,15 +214,20 @@ def journeys(s: Settings, caps: journeyd.Capabilities) -> tuple[list[Measured], 
         rows.append(_drill_journeys(s, shop, timeout))
         if peers.available("artillery"):
             out = s.workdir / "journey-artillery.json"
-            rows.append(_measure(s, "artillery", "journey-artillery", peers.artillery_argv(shop.url, users, out),
-                                 timeout, lambda r: peers.parse_artillery(out), shop,
-                                 env=peers.artillery_env(secs, s.password)))
+            m = _measure(s, "artillery", "journey-artillery", peers.artillery_argv(shop.url, users, out),
+                         timeout, lambda r: peers.parse_artillery(out), shop, env=peers.artillery_env(secs, s.password))
+            # The same command with a deadline already passed: every virtual user starts and stops at once.
+            _startup_note(s, m, "artillery", peers.artillery_argv(shop.url, users, s.workdir / "startup-artillery.json"),
+                          peers.artillery_env(0, s.password))
+            rows.append(m)
         else:
             rows.append(Measured("artillery", status=peers.skipped("artillery")))
         if peers.available("locust"):
             prefix = s.workdir / "journey-locust"
-            rows.append(_measure(s, "locust", "journey-locust", peers.locust_argv(shop.url, users, secs, prefix),
-                                 timeout, lambda r: peers.parse_locust(prefix), shop, env=env))
+            m = _measure(s, "locust", "journey-locust", peers.locust_argv(shop.url, users, secs, prefix),
+                         timeout, lambda r: peers.parse_locust(prefix), shop, env=env)
+            _startup_note(s, m, "locust", peers.locust_argv(shop.url, 0, 1, s.workdir / "startup-locust"), env)
+            rows.append(m)
         else:
             rows.append(Measured("locust", status=peers.skipped("locust")))
     finally:
@@ -222,23 +235,37 @@ def journeys(s: Settings, caps: journeyd.Capabilities) -> tuple[list[Measured], 
     return rows, []
 
 
+def _startup_note(s: Settings, m: Measured, tool: str, argv: list[str], env: dict[str, str]) -> None:
+    """Interpreters pay seconds of CPU just to start; a run with no work shows how much (full mode only)."""
+    if s.quick or not m.ok or m.figures.journeys is None:
+        return
+    run = run_measured(argv, core=s.gen_core, timeout_s=90, workdir=s.workdir, env=env, label=f"startup-{tool}")
+    rest = m.run.cpu_s - run.cpu_s
+    without = f"; without it {m.figures.journeys / rest:,.1f} journeys per CPU-s" if rest > 0 else ""
+    m.figures.notes.append(f"start-up with no work costs {run.cpu_s:.2f} CPU-s (included above{without})")
+    time.sleep(s.settle_s)
+
+
 def _drill_journeys(s: Settings, shop: Server, timeout: float) -> Measured:
     """drill runs a count of iterations, not a duration: a short calibration run sizes the real one."""
     if not peers.available("drill"):
         return Measured("drill", status=peers.skipped("drill"))
     users = s.journey_users
+    cal_iterations = users * (20 if s.quick else 50)
     cal = _measure(s, "drill", "journey-drill-calibrate", peers.drill_argv(), timeout,
                    lambda r: peers.parse_drill(r.stdout), shop,
-                   env=peers.drill_env(shop.url, users, users * 20, s.password))
-    if not cal.ok or not cal.figures.journeys or not cal.figures.elapsed_s:
+                   env=peers.drill_env(shop.url, users, cal_iterations, s.password))
+    if not cal.ok or not cal.figures.journeys:
         return cal
-    rate = cal.figures.journeys / cal.figures.elapsed_s
+    # drill prints its run time to 0.1 s only; the harness's wall time (start-up included) is finer.
+    rate = cal.figures.journeys / cal.run.wall_s
     iterations = max(users, int(rate * s.journey_seconds))
     m = _measure(s, "drill", "journey-drill", peers.drill_argv(), timeout + s.journey_seconds * 2,
                  lambda r: peers.parse_drill(r.stdout), shop,
                  env=peers.drill_env(shop.url, users, iterations, s.password))
     if m.figures:
-        m.figures.notes.append(f"{iterations} iterations, sized from a {users * 20}-iteration calibration run")
+        m.figures.notes.append(f"{iterations:,} iterations, sized from a {cal_iterations:,}-iteration calibration "
+                               f"run to last about {s.journey_seconds:g} s")
     return m
 
 
@@ -289,6 +316,10 @@ def stall(s: Settings, caps: journeyd.Capabilities) -> tuple[list[Measured], lis
             rows.append(Measured("oha", status=peers.skipped("oha")))
     finally:
         shop.stop()
+    for m in rows:
+        if m.ok:
+            s.say(f"  {m.tool}: p90 {m.figures.p90 or 0:.3f}s p99 {m.figures.p99 or 0:.3f}s "
+                  f"(truth {STALL_TRUTH['p90']}s / {STALL_TRUTH['p99']}s)")
     return rows, []
 
 
