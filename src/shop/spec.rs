@@ -79,39 +79,14 @@ pub(crate) fn parse_stall(text: &str) -> Result<Stall, String> {
     Stall::new(parse_duration(w)?, parse_duration(p)?)
 }
 
-/// `300ms`, `1s`, `1.5s`, `2m`, `1h`: rounded to whole milliseconds.
+/// Durations use the journey format's parser (`300ms`, `1.5s`, `1m30s`), so flags, the admin API and journey
+/// files accept the same spellings.
 pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
-    let t = text.trim();
-    let bad = || format!("duration `{t}` is not valid: use a number with ms, s, m or h, e.g. 300ms or 1.5s");
-    let (num, unit_ms) = if let Some(n) = t.strip_suffix("ms") {
-        (n, 1.0)
-    } else if let Some(n) = t.strip_suffix('s') {
-        (n, 1_000.0)
-    } else if let Some(n) = t.strip_suffix('m') {
-        (n, 60_000.0)
-    } else if let Some(n) = t.strip_suffix('h') {
-        (n, 3_600_000.0)
-    } else {
-        return Err(bad());
-    };
-    if num.is_empty() || !num.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
-        return Err(bad());
-    }
-    let value: f64 = num.parse().map_err(|_| bad())?;
-    let ms = (value * unit_ms).round();
-    if ms > 86_400_000.0 {
-        return Err(format!("duration `{t}` is longer than a day; use something shorter"));
-    }
-    Ok(Duration::from_millis(ms as u64))
+    crate::config::parse_duration(text.trim())
 }
 
 pub(crate) fn fmt_duration(d: Duration) -> String {
-    let ms = d.as_millis();
-    if ms > 0 && ms % 1_000 == 0 {
-        format!("{}s", ms / 1_000)
-    } else {
-        format!("{ms}ms")
-    }
+    crate::config::format_duration(d)
 }
 
 /// A body for `PUT /admin/faults/{route}`: every field present replaces the stored one; `null` (or
@@ -213,8 +188,8 @@ mod tests {
             ("cart=status", "needs a value: status:CODE"),
             ("cart=status:abc", "not a number"),
             ("cart=status:99", "200..=599"),
-            ("cart=latency:3", "use a number with ms, s, m or h"),
-            ("cart=latency:-3ms", "use a number with ms, s, m or h"),
+            ("cart=latency:3", "has no unit"),
+            ("cart=latency:-3ms", "invalid duration"),
             ("cart=error-rate:1.5", "0.0..=1.0"),
             ("cart=hang:yes", "takes no value"),
             ("cart=stall:1s", "WINDOW/PERIOD"),
