@@ -15,11 +15,19 @@
 //!   data leases, the monitor scheduler.
 //! - `outcome`  — RunOutcome / StepOutcome / Failure: plain data sent from workers to consumers.
 //! - `pipeline` — the one consumer of outcomes: feeds every event to the sinks (metrics, alerts, reports).
+//! - `alert`    — journeyd's own alerts: state machine with hysteresis, degraded, SLO burn rates, latency,
+//!   maintenance, dependency suppression; delivery to Alertmanager, webhooks and Slack without loss.
+//! - `settings` — the settings file: alert defaults, external labels and URL, maintenance, receivers.
 //! - `metrics`  — the aggregator that owns the histograms, and the Prometheus registry.
-//! - `server`   — `/metrics`, `/-/healthy`, `/-/ready`.
+//! - `report`   — verify reports: histograms stored losslessly, thresholds, baseline comparison (Mann-Whitney
+//!   U), shard merges, terminal summary, JUnit, Markdown, Pushgateway.
+//! - `server`   — `/metrics`, `/-/healthy`, `/-/ready`, `/-/reload`; merges the status routes.
+//! - `status`   — the status page at `/` and `/api/v1/*`: a bounded per-minute history fed by a sink.
+//! - `webconfig` — `--web-config`: TLS and basic auth in the exporter-toolkit web-config format.
 //! - `shard`    — `--shard i/n`: a stable share of journeys, users or iterations, with no coordination.
 //! - `shop`     — the embedded demo shop with fault injection (a target; never imported by the monitor).
 
+pub mod alert;
 pub mod cli;
 pub mod config;
 pub mod http;
@@ -28,11 +36,15 @@ pub mod model;
 pub mod outcome;
 pub mod pipeline;
 pub mod redact;
+pub mod report;
 pub mod runner;
 pub mod server;
+pub mod settings;
 pub mod shard;
 pub mod shop;
+pub mod status;
 pub mod template;
+pub mod webconfig;
 
 /// The version string shown by `--version`, in the User-Agent and in `journeyd_build_info`.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

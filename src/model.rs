@@ -63,6 +63,44 @@ pub struct Journey {
     pub secret_captures: Vec<usize>,
     /// Journeys this one depends on (alert suppression).
     pub depends_on: Vec<String>,
+    /// Alert rules (`alerts:` and `slo:`); unset values take the settings file's defaults.
+    pub alerts: AlertRules,
+    /// `verify` thresholds written in the file (`p99 < 800ms`), without a scope: they apply to this journey.
+    /// Checked at load time by the threshold parser; the monitor ignores them.
+    pub thresholds: Vec<String>,
+}
+
+/// A journey's own alert rules. `None` means "the settings file's default".
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AlertRules {
+    /// Consecutive failed runs before JourneyDown fires (one flaky run pages no one).
+    pub failure_threshold: Option<u32>,
+    /// Consecutive good runs before JourneyDown resolves (no flapping on one lucky run).
+    pub success_threshold: Option<u32>,
+    /// Latency budgets: a run over one is degraded; the quantile over the window over it raises JourneyLatency.
+    pub latency: Vec<LatencyRule>,
+    /// Availability objective with multi-window burn-rate alerts.
+    pub slo: Option<Slo>,
+}
+
+/// A latency budget for one step, or the whole journey when `step` is `None`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LatencyRule {
+    pub step: Option<String>,
+    /// 0 < quantile <= 1 (0.99 for p99).
+    pub quantile: f64,
+    pub budget: Duration,
+    /// How far back the quantile looks.
+    pub window: Duration,
+}
+
+/// `slo: { availability: 99.9%, window: 30d }`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Slo {
+    /// The objective as a ratio (0.999).
+    pub objective: f64,
+    /// The compliance window the error budget is counted over.
+    pub window: Duration,
 }
 
 impl Journey {
@@ -178,6 +216,8 @@ pub struct Step {
     pub capture: Vec<Capture>,
     /// Pause after the step before the next one.
     pub think: Option<Think>,
+    /// `verify` thresholds for this step, like the journey's (checked at load time).
+    pub thresholds: Vec<String>,
 }
 
 #[derive(Debug, Clone)]

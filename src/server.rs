@@ -1,6 +1,7 @@
 //! The daemon's HTTP endpoints: `/metrics`, `/-/healthy`, `/-/ready`, `POST /-/reload`.
 //!
-//! Other modules add routes (status page, APIs) by merging their routers into [`router`]'s.
+//! Other modules add routes (the status page and `/api/v1/*`, alerts) by merging their routers into
+//! [`router`]'s; `webconfig` then wraps the whole app (basic auth, TLS), so every route is covered.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;

@@ -5,12 +5,14 @@ use clap::Args;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use crate::alert::{AlertHandle, Clock};
 use crate::cli::{parse_duration_arg, Exit};
 use crate::config::{self, Diagnostics, LoadOptions};
 use crate::http::Clients;
@@ -19,19 +21,51 @@ use crate::model::Suite;
 use crate::pipeline::{self, Event, Sink};
 use crate::runner::Monitor;
 use crate::server::{self, ReloadRequest, ServerState};
+use crate::shard::Shard;
+use crate::status::{self, StateSource, Status, StatusBoard, StatusSink};
+use crate::webconfig::WebConfig;
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
     /// Journey files or directories (a directory contributes its *.yml and *.yaml files).
     #[arg(default_value = "journeys")]
     pub paths: Vec<PathBuf>,
-    /// Address for /metrics, /-/healthy, /-/ready and /-/reload.
+    /// Address for the status page (/), /api/v1/*, /metrics, /-/healthy, /-/ready and /-/reload.
     #[arg(long, default_value = "127.0.0.1:9898", env = "JOURNEYD_LISTEN")]
     pub listen: SocketAddr,
     /// On SIGTERM/SIGINT, how long in-flight runs may finish before they are cancelled.
     #[arg(long, default_value = "10s", value_parser = parse_duration_arg)]
     pub grace: Duration,
+    /// Run only this shard's journeys: `i/n` with 0 <= i < n, or a StatefulSet pod name and the count
+    /// (`journeyd-2/3`). Every replica computes the same partition from the journey names.
+    #[arg(long, default_value = "0/1", env = "JOURNEYD_SHARD")]
+    pub shard: Shard,
+    /// TLS and basic auth for every endpoint, in the Prometheus exporter-toolkit web-config format
+    /// (see docs/operations.md).
+    #[arg(long, value_name = "FILE", env = "JOURNEYD_WEB_CONFIG")]
+    pub web_config: Option<PathBuf>,
+    /// Alert settings: defaults, external labels, maintenance windows, receivers (see docs/alerting.md).
+    #[arg(long, value_name = "FILE", env = "JOURNEYD_SETTINGS")]
+    pub settings: Option<PathBuf>,
 }
+
+/// What `run` adds to a [`DaemonConfig`]; the defaults are what `demo` uses.
+#[derive(Default)]
+pub struct RunOptions {
+    /// Only journeys this shard owns are scheduled (at start and on every reload).
+    pub shard: Option<Shard>,
+    /// TLS and basic auth for the HTTP endpoints.
+    pub web: WebConfig,
+    /// Where the status page gets journey states; `None`: the alert state machine (hysteresis, maintenance).
+    pub state_source: Option<Arc<dyn StateSource>>,
+    /// More consumers of outcomes (alerts), fed after the metrics and status sinks.
+    pub sinks: Vec<Box<dyn Sink>>,
+    /// Alert settings (`--settings`); `None`: defaults, no receivers (alerts show in metrics only).
+    pub settings: Option<Arc<crate::settings::Settings>>,
+}
+
+/// On shutdown, how long receivers may take to deliver pending alert notifications.
+const ALERT_DRAIN: Duration = Duration::from_secs(5);
 
 /// What a daemon-like command needs to start.
 pub struct DaemonConfig {
@@ -50,6 +84,12 @@ pub struct Daemon {
     pub metrics: Metrics,
     pub stats: StatsTable,
     pub addr: SocketAddr,
+    /// `http` or `https`, for the URLs printed at start.
+    pub scheme: &'static str,
+    pub status: Status,
+    shard: Shard,
+    /// `journeyd_schedulers`: scheduler tasks running, one per journey (a reload storm must not add any).
+    schedulers: prometheus::IntGauge,
     monitor: Monitor,
     events: mpsc::Sender<Event>,
     pipeline: JoinHandle<Vec<Box<dyn Sink>>>,
@@ -57,22 +97,56 @@ pub struct Daemon {
     server: JoinHandle<std::io::Result<()>>,
     state: ServerState,
     reloads: mpsc::Receiver<ReloadRequest>,
+    /// journeyd's own alerting: drained on shutdown so pending notifications are delivered.
+    alerts: AlertHandle,
 }
 
 pub fn print_diagnostics(d: &Diagnostics) {
-    for diag in &d.0 {
-        eprintln!("{diag}");
-    }
+    eprint!("{}", config::render(&d.0));
 }
 
 fn now_seconds() -> f64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0)
 }
 
+/// The suite as it will run: adjusted (demo intervals), then cut down to this shard's journeys.
+fn prepare(cfg: &DaemonConfig, shard: Shard, suite: Suite) -> Suite {
+    let suite = match cfg.adjust {
+        Some(f) => f(suite, cfg),
+        None => suite,
+    };
+    Suite { journeys: suite.journeys.into_iter().filter(|j| shard.owns_name(&j.name)).collect() }
+}
+
+/// Registers the daemon's own gauges: the scheduler count and which shard this replica runs.
+fn daemon_gauges(metrics: &Metrics, shard: Shard) -> prometheus::IntGauge {
+    let schedulers = prometheus::IntGauge::new(
+        "journeyd_schedulers",
+        "Journey schedulers running: exactly one per journey this replica owns.",
+    )
+    .expect("static");
+    let info = prometheus::IntGaugeVec::new(
+        prometheus::Opts::new("journeyd_shard_info", "The shard this replica runs (i/n); the value is always 1."),
+        &["shard"],
+    )
+    .expect("static");
+    info.with_label_values(&[shard.to_string().as_str()]).set(1);
+    // A fresh registry per daemon: registration can only fail on a programming error, which tests catch.
+    let _ = metrics.registry.register(Box::new(schedulers.clone()));
+    let _ = metrics.registry.register(Box::new(info));
+    schedulers
+}
+
 impl Daemon {
     /// Loads the configuration, binds the listener, starts everything. Errors are printed; the exit code
     /// says why it could not start.
     pub async fn start(cfg: DaemonConfig) -> Result<Daemon, Exit> {
+        Daemon::start_with(cfg, RunOptions::default()).await
+    }
+
+    /// [`Daemon::start`] with sharding, web security, a state source and extra sinks.
+    pub async fn start_with(cfg: DaemonConfig, opts: RunOptions) -> Result<Daemon, Exit> {
+        let shard = opts.shard.unwrap_or(Shard::ALL);
         let loaded = match config::load(&cfg.paths, &cfg.load) {
             Ok(l) => l,
             Err(d) => {
@@ -84,10 +158,11 @@ impl Daemon {
         for w in &loaded.warnings {
             eprintln!("{w}");
         }
-        let suite = match cfg.adjust {
-            Some(f) => f(loaded.suite, &cfg),
-            None => loaded.suite,
-        };
+        let total = loaded.suite.journeys.len();
+        let suite = prepare(&cfg, shard, loaded.suite);
+        if shard.count > 1 {
+            tracing::info!(%shard, owned = suite.journeys.len(), total, "sharded: running this shard's journeys");
+        }
         let listener = match tokio::net::TcpListener::bind(cfg.listen).await {
             Ok(l) => l,
             Err(e) => {
@@ -104,9 +179,26 @@ impl Daemon {
             }
         };
         let metrics = Metrics::new();
+        let settings = opts.settings.unwrap_or_default();
+        let base_url = format!("{}://{addr}/", opts.web.scheme());
+        let alerts = match AlertHandle::start(settings, &metrics.registry, &base_url, Clock::system()) {
+            Ok(a) => a,
+            Err(e) => {
+                eprintln!("journeyd: {e}");
+                return Err(Exit::Usage);
+            }
+        };
         let stats = StatsTable::new();
         let (events, rx) = pipeline::channel();
-        let sinks: Vec<Box<dyn Sink>> = vec![Box::new(MetricsSink::new(metrics.clone(), stats.clone()))];
+        let schedulers = daemon_gauges(&metrics, shard);
+        let board = StatusBoard::new();
+        let mut status = Status::new(board.clone(), shard);
+        let source = opts.state_source.unwrap_or_else(|| Arc::new(alerts.clone()));
+        status = status.with_source(source);
+        let mut sinks: Vec<Box<dyn Sink>> =
+            vec![Box::new(MetricsSink::new(metrics.clone(), stats.clone())), Box::new(StatusSink::new(board))];
+        sinks.push(Box::new(alerts.sink()));
+        sinks.extend(opts.sinks);
         let pipeline = tokio::spawn(pipeline::run(rx, sinks));
         let mut monitor = Monitor::new(clients, events.clone());
         if let Err(e) = monitor.apply(suite).await {
@@ -115,15 +207,37 @@ impl Daemon {
         }
         metrics.reload_success.set(1);
         metrics.reload_timestamp.set(now_seconds());
+        schedulers.set(monitor.len() as i64);
+        status.schedulers.store(monitor.len(), Ordering::Release);
 
         let (reload_tx, reloads) = mpsc::channel(4);
         let mut state = ServerState::new(metrics.clone());
         state.reload = Some(reload_tx);
         state.ready.store(true, Ordering::Release);
         let server_stop = CancellationToken::new();
-        let app = server::router(state.clone());
-        let server = tokio::spawn(server::serve(listener, app, server_stop.clone()));
-        Ok(Daemon { cfg, metrics, stats, addr, monitor, events, pipeline, server_stop, server, state, reloads })
+        let app = server::router(state.clone()).merge(status::router(status.clone())).merge(alerts.router());
+        let scheme = opts.web.scheme();
+        let web = opts.web;
+        let stop = server_stop.clone();
+        let server = tokio::spawn(async move { web.serve(listener, app, stop).await });
+        Ok(Daemon {
+            cfg,
+            metrics,
+            stats,
+            addr,
+            scheme,
+            status,
+            shard,
+            schedulers,
+            monitor,
+            events,
+            pipeline,
+            server_stop,
+            server,
+            state,
+            reloads,
+            alerts,
+        })
     }
 
     /// Re-reads every file. A bad configuration is rejected with its diagnostics and the running one keeps
@@ -138,10 +252,7 @@ impl Daemon {
                 return Err(text.join("\n"));
             }
         };
-        let suite = match self.cfg.adjust {
-            Some(f) => f(loaded.suite, &self.cfg),
-            None => loaded.suite,
-        };
+        let suite = prepare(&self.cfg, self.shard, loaded.suite);
         let n = suite.journeys.len();
         if let Err(e) = self.monitor.apply(suite).await {
             self.metrics.reload_success.set(0);
@@ -150,6 +261,8 @@ impl Daemon {
         }
         self.metrics.reload_success.set(1);
         self.metrics.reload_timestamp.set(now_seconds());
+        self.schedulers.set(self.monitor.len() as i64);
+        self.status.schedulers.store(self.monitor.len(), Ordering::Release);
         tracing::info!(journeys = n, "configuration reloaded");
         Ok(())
     }
@@ -178,10 +291,29 @@ impl Daemon {
         self.state.ready.store(false, Ordering::Release);
         tracing::info!(grace_ms = self.cfg.grace.as_millis() as u64, "shutting down: no new runs");
         self.monitor.shutdown(self.cfg.grace).await;
+        self.schedulers.set(0);
         drop(self.events);
+        // The pipeline ends after every outcome (cancelled ones included) is recorded and each sink's
+        // `finish` ran (alert notifications flushed): only then may the process exit.
         let _ = self.pipeline.await;
+        self.alerts.drain(ALERT_DRAIN).await;
+        // The last word on every journey, read from the exported counters (the process is about to go,
+        // so this log line is the only place they can still be seen).
+        for journey in self.stats.snapshot().keys() {
+            let count = |outcome: &str| {
+                self.metrics.runs.get_metric_with_label_values(&[journey.as_str(), outcome]).map_or(0, |c| c.get())
+            };
+            tracing::info!(
+                journey = %journey,
+                success = count("success"),
+                failure = count("failure"),
+                cancelled = count("cancelled"),
+                "final counts"
+            );
+        }
         self.server_stop.cancel();
         let _ = self.server.await;
+        tracing::info!("stopped");
         Exit::Pass
     }
 }
@@ -230,6 +362,27 @@ pub async fn termination() {
 }
 
 pub async fn run(args: RunArgs) -> Exit {
+    let web = match &args.web_config {
+        Some(path) => match WebConfig::load(path) {
+            Ok(w) => w,
+            Err(e) => {
+                eprintln!("journeyd: --web-config: {e}");
+                return Exit::Usage;
+            }
+        },
+        None => WebConfig::default(),
+    };
+    let settings = match &args.settings {
+        Some(path) => match crate::settings::Settings::load(path) {
+            Ok(s) => Some(Arc::new(s)),
+            Err(e) => {
+                eprintln!("journeyd: --settings: {e}");
+                return Exit::Usage;
+            }
+        },
+        None => None,
+    };
+    let opts = RunOptions { shard: Some(args.shard), web, settings, ..RunOptions::default() };
     let cfg = DaemonConfig {
         paths: args.paths,
         load: LoadOptions { strict_env: true, ..LoadOptions::default() },
@@ -238,11 +391,17 @@ pub async fn run(args: RunArgs) -> Exit {
         adjust: None,
         every_override: None,
     };
-    let daemon = match Daemon::start(cfg).await {
+    let daemon = match Daemon::start_with(cfg, opts).await {
         Ok(d) => d,
         Err(code) => return code,
     };
-    println!("metrics: http://{}/metrics", daemon.addr);
-    tracing::info!(journeys = daemon.stats.snapshot().len(), addr = %daemon.addr, "journeyd running");
+    println!("metrics: {}://{}/metrics", daemon.scheme, daemon.addr);
+    println!("status:  {}://{}/", daemon.scheme, daemon.addr);
+    tracing::info!(
+        journeys = daemon.stats.snapshot().len(),
+        addr = %daemon.addr,
+        shard = %daemon.shard,
+        "journeyd running"
+    );
     daemon.run_until(termination()).await
 }

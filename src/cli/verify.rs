@@ -1,18 +1,405 @@
-//! `journeyd verify`: the post-deploy gate. (Being written: see issue 5.)
+//! `journeyd verify`: the post-deploy gate. Runs the selected journeys now as load, judges thresholds and
+//! the baseline, prints the summary, writes the reports, and answers with its exit code:
+//! 0 passed, 1 a threshold failed / a journey failed / a regression, 2 usage or config error,
+//! 3 the target was unreachable (every completed run failed at its first step with no HTTP response).
+//! See docs/verify.md.
+
+use std::collections::BTreeMap;
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use clap::Args;
+use tokio_util::sync::CancellationToken;
 
-use crate::cli::Exit;
+use crate::cli::daemon::{print_diagnostics, termination};
+use crate::cli::{parse_duration_arg, Exit};
+use crate::config::{self, LoadOptions, Severity};
+use crate::http::Clients;
+use crate::model::{Journey, LoadModel, Suite, Template};
+use crate::pipeline::{self, Event, Sink};
+use crate::report::text::{progress_line, summary, Style};
+use crate::report::threshold::{self, check_scopes, Threshold};
+use crate::report::{formats, push, FailFast, Report, ReportSink};
+use crate::runner::load::{drive, LoadSpec, Stop};
+use crate::runner::Plan;
+use crate::shard::Shard;
+
+/// `--fail-fast`: a journey whose first this-many completed runs all failed has failed hard.
+pub const FAIL_FAST_RUNS: u64 = 5;
+/// `--fail-fast`: …or whose completed runs (at least one) all failed this long after the start.
+pub const FAIL_FAST_WINDOW: Duration = Duration::from_secs(5);
+/// Without `--for` or `--iterations`, a closed-model journey runs this many iterations per virtual user.
+pub const DEFAULT_ITERATIONS_PER_USER: u64 = 3;
+/// Without `--for` or `--iterations`, an arrival-rate journey runs this long.
+pub const DEFAULT_OPEN_DURATION: Duration = Duration::from_secs(10);
 
 #[derive(Debug, Args)]
+#[command(after_help = "Exit codes: 0 passed; 1 a threshold failed, a journey failed or a latency/availability \
+regression against --baseline; 2 usage or configuration error; 3 the target was unreachable (every completed run \
+failed at its first step with a connect, DNS or TLS error). Details: docs/verify.md")]
 pub struct VerifyArgs {
     /// Journey files or directories.
     #[arg(default_value = "journeys")]
-    pub paths: Vec<std::path::PathBuf>,
+    pub paths: Vec<PathBuf>,
+    /// Base URL that replaces every journey's `target` (e.g. the canary: https://canary.example).
+    #[arg(long, value_name = "URL")]
+    pub target: Option<String>,
+    /// Run only this journey (repeatable; a journey is selected when named or tagged).
+    #[arg(long = "journey", value_name = "NAME")]
+    pub journeys: Vec<String>,
+    /// Run only journeys carrying this tag (repeatable).
+    #[arg(long = "tag", value_name = "TAG")]
+    pub tags: Vec<String>,
+    /// Run for this long (e.g. 2m). With --iterations too, whichever comes first.
+    #[arg(long = "for", value_name = "DURATION", value_parser = parse_duration_arg)]
+    pub duration: Option<Duration>,
+    /// Iterations per journey (split over shards). Default without --for: 3 per virtual user (closed
+    /// model), or 10s of arrivals (with a rate).
+    #[arg(long, value_name = "N")]
+    pub iterations: Option<u64>,
+    /// Virtual users looping back to back (closed model), replacing each journey's own load model.
+    #[arg(long, value_name = "N", conflicts_with = "rate")]
+    pub users: Option<u32>,
+    /// Arrival rate (open model), e.g. 20/s, replacing each journey's own load model.
+    #[arg(long, value_name = "RATE", value_parser = parse_rate_arg)]
+    pub rate: Option<f64>,
+    /// With --rate: most iterations in flight (default: rate × journey timeout, 1..=10000).
+    #[arg(long, value_name = "N", requires = "rate")]
+    pub max_users: Option<u32>,
+    /// A threshold, e.g. 'availability >= 99.5%', 'p99 < 800ms', 'checkout.login: p50 < 200ms',
+    /// 'failures{reason=timeout} == 0' (repeatable).
+    #[arg(long = "threshold", value_name = "EXPR")]
+    pub thresholds: Vec<String>,
+    /// Stop as soon as a journey fails hard: its first 5 completed runs all failed, or every completed run
+    /// failed 5s after the start.
+    #[arg(long)]
+    pub fail_fast: bool,
+    /// Baseline, report files and the Pushgateway (boxed: they are many and the command enum stays small).
+    #[command(flatten)]
+    pub outputs: Box<Outputs>,
+    /// Run shard i of n: a stable share of the virtual users or iterations; merge with `report merge`.
+    #[arg(long, value_name = "i/n", default_value = "0/1")]
+    pub shard: Shard,
+    /// No progress line.
+    #[arg(long)]
+    pub no_progress: bool,
+    /// An environment value for the journey files, overriding the process environment (repeatable).
+    #[arg(long = "env", value_name = "K=V", value_parser = parse_env)]
+    pub env: Vec<(String, String)>,
+}
+
+/// Where results go (and the baseline they are compared with).
+#[derive(Debug, Args)]
+pub struct Outputs {
+    /// Compare with an earlier report (written by --save-baseline or --report).
+    #[arg(long, value_name = "FILE")]
+    pub baseline: Option<PathBuf>,
+    /// Write this run's report as a baseline for a later --baseline.
+    #[arg(long, value_name = "FILE")]
+    pub save_baseline: Option<PathBuf>,
+    /// Write the JSON report (schema_version 1, docs/verify.md).
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
+    /// Write a JUnit XML report (a test case per journey and per threshold).
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+    /// Write a Markdown summary (for a pull-request or deploy comment).
+    #[arg(long, value_name = "FILE")]
+    pub markdown: Option<PathBuf>,
+    /// Push the verdict to this Prometheus Pushgateway (needs --deploy).
+    #[arg(long, value_name = "URL", requires = "deploy")]
+    pub pushgateway: Option<String>,
+    /// The `deploy` label of the pushed series (a version, a commit).
+    #[arg(long, value_name = "LABEL", requires = "pushgateway")]
+    pub deploy: Option<String>,
+}
+
+fn parse_rate_arg(s: &str) -> Result<f64, String> {
+    config::parse_rate(s)
+}
+
+fn parse_env(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
+        _ => Err(format!("expected K=V, got {s:?}")),
+    }
+}
+
+fn usage(msg: impl std::fmt::Display) -> Exit {
+    eprintln!("journeyd verify: {msg}");
+    Exit::Usage
+}
+
+/// Loads the journey files. With `--target`, an unset variable used only in `target:` lines is not an
+/// error (the target is replaced anyway).
+fn load(args: &VerifyArgs) -> Result<Suite, Exit> {
+    let mut opts = LoadOptions { strict_env: true, ..LoadOptions::default() };
+    opts.env.extend(args.env.iter().cloned());
+    let mut result = config::load(&args.paths, &opts);
+    if let (Err(d), Some(target)) = (&result, &args.target) {
+        let target_env: Option<Vec<String>> = d
+            .0
+            .iter()
+            .filter(|x| x.severity == Severity::Error)
+            .map(|x| {
+                let on_target = x.snippet.as_deref().is_some_and(|s| s.trim_start().starts_with("target:"));
+                let var = x.message.strip_prefix("environment variable `").and_then(|m| m.strip_suffix("` is not set"));
+                var.filter(|_| on_target).map(str::to_string)
+            })
+            .collect();
+        if let Some(vars) = target_env {
+            for v in vars {
+                opts.env.insert(v, target.clone());
+            }
+            result = config::load(&args.paths, &opts);
+        }
+    }
+    match result {
+        Ok(l) => {
+            for w in &l.warnings {
+                eprintln!("{w}");
+            }
+            Ok(l.suite)
+        }
+        Err(d) => {
+            print_diagnostics(&d);
+            eprintln!("journeyd verify: configuration has errors (run `journeyd check` for details)");
+            Err(Exit::Usage)
+        }
+    }
+}
+
+/// Picks the journeys named or tagged, and applies `--target`, `--users`, `--rate`.
+fn select(args: &VerifyArgs, suite: Suite) -> Result<Vec<Arc<Journey>>, Exit> {
+    for name in &args.journeys {
+        if suite.get(name).is_none() {
+            let names: Vec<&str> = suite.journeys.iter().map(|j| j.name.as_str()).collect();
+            return Err(usage(format!("no journey named {name:?}; the files define: {}", names.join(", "))));
+        }
+    }
+    let all = args.journeys.is_empty() && args.tags.is_empty();
+    let mut out = Vec::new();
+    for j in suite.journeys {
+        if !(all || args.journeys.contains(&j.name) || j.tags.iter().any(|t| args.tags.contains(t))) {
+            continue;
+        }
+        let mut j = (*j).clone();
+        if let Some(t) = &args.target {
+            j.target = Some(Template::literal(t.trim_end_matches('/')));
+        }
+        if let Some(users) = args.users {
+            j.load = LoadModel::Closed { users };
+        }
+        // A closed-model shard runs the users it owns: with fewer users than shards some shard would own
+        // none, yet still owe its share of the iterations. Every shard gets at least one user.
+        if let LoadModel::Closed { users } = &mut j.load {
+            if *users < args.shard.count {
+                eprintln!(
+                    "journeyd verify: journey {:?}: {} virtual user(s) for {} shards; running {} (one per shard)",
+                    j.name, users, args.shard.count, args.shard.count
+                );
+                *users = args.shard.count;
+            }
+        }
+        if let Some(rate) = args.rate {
+            let max_users =
+                args.max_users.unwrap_or_else(|| (rate * j.timeout.as_secs_f64()).ceil().clamp(1.0, 10_000.0) as u32);
+            j.load = LoadModel::Open { rate_per_sec: rate, max_users };
+        }
+        out.push(Arc::new(j));
+    }
+    if out.is_empty() {
+        return Err(usage(format!("no journey carries the tag(s) {}", args.tags.join(", "))));
+    }
+    Ok(out)
+}
+
+/// When a journey's drive stops.
+fn stop_for(args: &VerifyArgs, j: &Journey) -> Stop {
+    match (args.duration, args.iterations) {
+        (Some(d), Some(n)) => Stop::Either(d, n),
+        (Some(d), None) => Stop::After(d),
+        (None, Some(n)) => Stop::Iterations(n),
+        (None, None) => match &j.load {
+            LoadModel::Closed { users } => Stop::Iterations(DEFAULT_ITERATIONS_PER_USER * u64::from(*users)),
+            LoadModel::Open { .. } => Stop::After(DEFAULT_OPEN_DURATION),
+            LoadModel::Stages(stages) => Stop::After(stages.iter().map(|s| s.duration).sum()),
+        },
+    }
+}
+
+/// Parses the journey files' thresholds and `--threshold`s, and checks their scopes against the selected
+/// journeys. Returns them with their texts (scoped), for the report.
+fn thresholds(args: &VerifyArgs, journeys: &[Arc<Journey>]) -> Result<(Vec<Threshold>, Vec<String>), Exit> {
+    let mut out = Vec::new();
+    let mut specs = threshold::file_specs(journeys);
+    specs.extend(args.thresholds.iter().cloned());
+    for text in &specs {
+        match threshold::parse(text) {
+            Ok(t) => out.push(t),
+            Err(e) => return Err(usage(e)),
+        }
+    }
+    let names: BTreeMap<String, Vec<String>> =
+        journeys.iter().map(|j| (j.name.clone(), j.steps.iter().map(|s| s.name.clone()).collect())).collect();
+    threshold::resolve_scopes(&mut out, &names);
+    check_scopes(&out, &names).map_err(usage)?;
+    Ok((out, specs))
+}
+
+fn unix_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+}
+
+/// Shows the progress line until `done` fires: redrawn in place on a terminal, a plain line every 10s
+/// otherwise (CI logs).
+async fn show_progress(sink: ReportSink, start: Instant, done: CancellationToken) {
+    let tty = std::io::stderr().is_terminal();
+    let mut tick = tokio::time::interval(if tty { Duration::from_millis(250) } else { Duration::from_secs(10) });
+    tick.tick().await;
+    loop {
+        tokio::select! {
+            _ = done.cancelled() => break,
+            _ = tick.tick() => {
+                let line = progress_line(start.elapsed(), &sink.progress());
+                if tty { eprint!("\r\x1b[2K{line}") } else { eprintln!("{line}") }
+            }
+        }
+    }
+    if tty {
+        eprint!("\r\x1b[2K");
+    }
 }
 
 pub async fn run(args: VerifyArgs) -> Exit {
-    let _ = args;
-    eprintln!("journeyd verify: not available yet");
-    Exit::Usage
+    if let Some(t) = &args.target {
+        match reqwest::Url::parse(t) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {}
+            _ => return usage(format!("--target {t:?} is not an http(s) URL (e.g. https://canary.example)")),
+        }
+    }
+    if args.iterations == Some(0) {
+        return usage("--iterations must be at least 1");
+    }
+    if args.users == Some(0) || args.max_users == Some(0) {
+        return usage("--users and --max-users must be at least 1");
+    }
+    let suite = match load(&args) {
+        Ok(s) => s,
+        Err(e) => return e,
+    };
+    let journeys = match select(&args, suite) {
+        Ok(j) => j,
+        Err(e) => return e,
+    };
+    let (thresholds, specs) = match thresholds(&args, &journeys) {
+        Ok(t) => t,
+        Err(e) => return e,
+    };
+    let baseline = match &args.outputs.baseline {
+        Some(p) => match Report::read(p) {
+            Ok(r) => Some(r),
+            Err(e) => return usage(e),
+        },
+        None => None,
+    };
+    let clients = match Clients::new() {
+        Ok(c) => c,
+        Err(e) => return usage(e),
+    };
+    let mut plans = Vec::new();
+    for j in &journeys {
+        match Plan::new(Arc::clone(j), &clients) {
+            Ok(p) => plans.push(Arc::new(p)),
+            Err(e) => return usage(e),
+        }
+    }
+
+    // Run.
+    let started_ms = unix_ms();
+    let start = Instant::now();
+    let cancel = CancellationToken::new();
+    let fail_fast = args.fail_fast.then(|| FailFast {
+        min_runs: FAIL_FAST_RUNS,
+        window: FAIL_FAST_WINDOW,
+        start,
+        cancel: cancel.clone(),
+    });
+    let sink = ReportSink::new(started_ms, fail_fast);
+    sink.add_journeys(&journeys);
+    let (events, rx) = pipeline::channel();
+    let sinks: Vec<Box<dyn Sink>> = vec![Box::new(sink.clone())];
+    let pipeline_task = tokio::spawn(pipeline::run(rx, sinks));
+    let _ = events.send(Event::Suite(Suite { journeys: journeys.clone() })).await;
+    let done = CancellationToken::new();
+    let progress = (!args.no_progress).then(|| tokio::spawn(show_progress(sink.clone(), start, done.clone())));
+    let mut drives = tokio::task::JoinSet::new();
+    for (plan, j) in plans.into_iter().zip(&journeys) {
+        let spec = LoadSpec { model: j.load.clone(), stop: stop_for(&args, j), shard: args.shard };
+        drives.spawn(drive(plan, spec, events.clone(), cancel.clone()));
+    }
+    drop(events);
+    let interrupted = tokio::select! {
+        _ = async { while drives.join_next().await.is_some() {} } => false,
+        _ = termination() => {
+            cancel.cancel();
+            while drives.join_next().await.is_some() {}
+            true
+        }
+    };
+    let _ = pipeline_task.await;
+    done.cancel();
+    if let Some(p) = progress {
+        let _ = p.await;
+    }
+
+    // Judge and report.
+    let mut report = sink.report();
+    report.elapsed_seconds = start.elapsed().as_secs_f64();
+    report.target = args.target.clone();
+    report.shards = vec![args.shard.to_string()];
+    report.threshold_specs = specs;
+    report.stopped_early = if interrupted { Some("interrupted (SIGINT/SIGTERM)".into()) } else { sink.tripped() };
+    report.judge(&thresholds, baseline.as_ref());
+    if interrupted {
+        report.passed = false;
+    }
+    let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").map_or(true, |v| v.is_empty());
+    print!("{}", summary(&report, Style { color }));
+    let mut write_failed = false;
+    let mut write = |path: &Option<PathBuf>, what: &str, text: Result<String, String>| {
+        let Some(path) = path else { return };
+        let result = text.and_then(|t| std::fs::write(path, t).map_err(|e| e.to_string()));
+        if let Err(e) = result {
+            eprintln!("journeyd verify: cannot write the {what} to {}: {e}", path.display());
+            write_failed = true;
+        }
+    };
+    let json = serde_json::to_string_pretty(&report).map(|mut s| {
+        s.push('\n');
+        s
+    });
+    let json = json.map_err(|e| e.to_string());
+    write(&args.outputs.report, "report", json.clone());
+    write(&args.outputs.save_baseline, "baseline", json);
+    write(&args.outputs.junit, "JUnit report", Ok(formats::junit(&report)));
+    write(&args.outputs.markdown, "Markdown summary", Ok(formats::markdown(&report)));
+    if let (Some(url), Some(deploy)) = (&args.outputs.pushgateway, &args.outputs.deploy) {
+        let client = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().unwrap_or_default();
+        if let Err(e) = push::push(&client, url, deploy, &report).await {
+            eprintln!("journeyd verify: {e}");
+            write_failed = true;
+        }
+    }
+    if report.unreachable {
+        Exit::Unreachable
+    } else if !report.passed {
+        Exit::Fail
+    } else if write_failed {
+        Exit::Usage
+    } else {
+        Exit::Pass
+    }
 }

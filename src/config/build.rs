@@ -8,11 +8,12 @@ use std::time::Duration;
 use super::data::{read_csv, read_secret_file};
 use super::diag::FileCtx;
 use super::position::{index_path, key_path};
-use super::raw::{RawDefaults, RawJourney, RawPick, RawStage};
+use super::raw::{RawDefaults, RawJourney, RawPick, RawStage, Scalar};
 use super::step::build_steps;
 use super::templates::{self, Env, Names, Problem};
 use super::units::{format_duration, parse_bytes, parse_duration, parse_rate};
 use super::LoadOptions;
+use super::Severity;
 use crate::model::{
     DataSource, Journey, LoadModel, Pick, RequestDefaults, Secret, Stage, StageTarget, DEFAULT_MAX_BODY_BYTES,
 };
@@ -38,6 +39,30 @@ pub struct Built {
     pub journey: Option<Journey>,
     pub name: String,
     pub depends_on: Vec<String>,
+}
+
+/// Checks `verify` thresholds written under a journey or step (at `path`): each must parse, without a
+/// scope (the place it is written is its scope). Returns the texts, and whether all of them were valid.
+pub fn check_thresholds(ctx: &mut FileCtx, path: &str, raw: &[Scalar]) -> (Vec<String>, bool) {
+    let mut out = Vec::new();
+    let mut ok = true;
+    for (k, t) in raw.iter().enumerate() {
+        let at = index_path(path, k);
+        match crate::report::threshold::parse(&t.0) {
+            Ok(parsed) if parsed.journey.is_some() => {
+                let hint =
+                    format!("write `{}` here; a `journey:` or `journey.step:` scope is for --threshold", parsed.expr);
+                ctx.push_in(Severity::Error, &at, &t.0, 0, "a threshold in a journey file takes no scope", Some(hint));
+                ok = false;
+            }
+            Ok(_) => out.push(t.0.trim().to_string()),
+            Err(e) => {
+                ctx.push_in(Severity::Error, &at, &t.0, e.column, e.message, e.hint);
+                ok = false;
+            }
+        }
+    }
+    (out, ok)
 }
 
 /// Reports template or expression problems, pointing into the scalar at `path`.
@@ -245,6 +270,9 @@ pub fn build_journey(ctx: &mut FileCtx, raw: RawJourney, bytes: &[u8], opts: &Lo
         timeout: timeout.unwrap_or(Duration::MAX),
         has_target: raw.target.is_some(),
     };
+    let step_names: Vec<String> = raw.steps.iter().map(|s| s.name.clone()).collect();
+    let alerts = super::alerts::build_alerts(ctx, raw.alerts.as_ref(), raw.slo.as_ref(), &step_names);
+    let (thresholds, _) = check_thresholds(ctx, "thresholds", &raw.thresholds);
     let steps = build_steps(ctx, raw.steps, &scope, &defaults, &mut env);
 
     for (name, value) in &env.used {
@@ -270,6 +298,8 @@ pub fn build_journey(ctx: &mut FileCtx, raw: RawJourney, bytes: &[u8], opts: &Lo
             capture_slots: steps.capture_slots,
             secret_captures: steps.secret_captures,
             depends_on: raw.depends_on.clone(),
+            alerts,
+            thresholds,
         }),
         _ => None,
     };

@@ -9,6 +9,7 @@
 //! diagnostics), `data` (CSV and secret files), `capture` (capture sources), `scan` (small lexers shared by
 //! templates and checks), `schema` (the JSON Schema editors use).
 
+mod alerts;
 mod build;
 mod capture;
 mod data;
@@ -30,8 +31,10 @@ use std::sync::Arc;
 
 use crate::model::Suite;
 
+pub use alerts::{parse_objective, parse_quantile};
 pub use diag::render;
 pub use schema::{json_schema, schema_text};
+pub use suggest::did_you_mean;
 pub use units::{format_duration, parse_bytes, parse_duration, parse_rate};
 
 use build::Built;

@@ -45,8 +45,52 @@ pub struct RawJourney {
     /// Journey names, checked across files.
     #[serde(default)]
     pub depends_on: Vec<String>,
+    /// Alert rules (thresholds, latency budgets); see docs/alerting.md.
+    pub alerts: Option<RawAlerts>,
+    /// Availability objective: `{ availability: 99.9%, window: 30d }`.
+    pub slo: Option<RawSlo>,
     pub defaults: Option<RawDefaults>,
     pub steps: Vec<RawStep>,
+    /// `verify` thresholds for the journey (`p99 < 800ms`), checked by `report::threshold::parse`.
+    #[serde(default)]
+    pub thresholds: Vec<Scalar>,
+}
+
+/// `alerts:` — unset values take the settings file's defaults.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAlerts {
+    /// Consecutive failed runs before JourneyDown fires.
+    pub failure_threshold: Option<u32>,
+    /// Consecutive good runs before it resolves.
+    pub success_threshold: Option<u32>,
+    /// Latency budgets per step or for the whole journey.
+    #[serde(default)]
+    pub latency: Vec<RawLatency>,
+}
+
+/// One latency budget.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLatency {
+    /// A step name; absent: the whole journey.
+    pub step: Option<String>,
+    /// `p99`, `p95`, `0.999`; default p99.
+    pub quantile: Option<Scalar>,
+    /// Duration text.
+    pub budget: Scalar,
+    /// Duration text; default 5m.
+    pub window: Option<Scalar>,
+}
+
+/// `slo:`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSlo {
+    /// `99.9%` or `0.999`.
+    pub availability: Scalar,
+    /// Duration text; default 30d.
+    pub window: Option<Scalar>,
 }
 
 /// One load stage: a rate or a user count, for a duration.
@@ -150,6 +194,9 @@ pub struct RawStep {
     pub capture: OrderedMap<RawCapture>,
     /// `500ms` or `100ms..2s`.
     pub think: Option<Scalar>,
+    /// `verify` thresholds for this step.
+    #[serde(default)]
+    pub thresholds: Vec<Scalar>,
 }
 
 impl RawStep {

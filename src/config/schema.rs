@@ -69,7 +69,7 @@ pub fn json_schema() -> Value {
     if let Value::Object(rest) = rest {
         step_properties.extend(rest);
     }
-    json!({
+    let mut schema = json!({
         "$schema": "http://json-schema.org/draft-07/schema#",
         "title": "journeyd journey",
         "description": "One synthetic user journey: a named sequence of HTTP steps with checks and captures. See docs/journeys.md.",
@@ -204,7 +204,68 @@ pub fn json_schema() -> Value {
                 ]
             }
         }
-    })
+    });
+    add_alert_keys(&mut schema);
+    add_threshold_keys(&mut schema);
+    schema
+}
+
+/// `thresholds:` on the journey and on each step: `journeyd verify` thresholds (docs/verify.md).
+fn add_threshold_keys(schema: &mut Value) {
+    let list = |what: &str| {
+        json!({
+            "type": "array",
+            "items": { "type": "string", "pattern": r"^\s*[a-z][a-z0-9._]*(\{[^}]*\})?\s*(<=|>=|==|!=|<|>)\s*\S.*$" },
+            "description": format!("`journeyd verify` thresholds for {what}, e.g. 'p99 < 800ms', 'availability >= 99.5%', 'failures{{reason=timeout}} == 0'. See docs/verify.md.")
+        })
+    };
+    if let Some(props) = schema.get_mut("properties").and_then(Value::as_object_mut) {
+        props.insert("thresholds".into(), list("this journey (whole-iteration response time)"));
+    }
+    if let Some(props) = schema.pointer_mut("/definitions/step/properties").and_then(Value::as_object_mut) {
+        props.insert("thresholds".into(), list("this step (its response time)"));
+    }
+}
+
+/// `alerts:` and `slo:` (added after the main literal, which is at `json!`'s recursion limit).
+fn add_alert_keys(schema: &mut Value) {
+    let alerts = json!({
+        "type": "object", "additionalProperties": false,
+        "description": "Alert rules for this journey; unset values take the settings file's defaults. See docs/alerting.md.",
+        "properties": {
+            "failure_threshold": { "type": "integer", "minimum": 1, "description": "Consecutive failed runs before JourneyDown fires (default from the settings file, 3)." },
+            "success_threshold": { "type": "integer", "minimum": 1, "description": "Consecutive good runs before JourneyDown resolves (default from the settings file, 2)." },
+            "latency": {
+                "type": "array", "items": { "$ref": "#/definitions/latency_rule" },
+                "description": "Latency budgets: a run over a budget is degraded; the quantile over the window above it raises JourneyLatency."
+            }
+        }
+    });
+    let slo = json!({
+        "type": "object", "additionalProperties": false, "required": ["availability"],
+        "description": "Availability objective with multi-window burn-rate alerts (page: 14.4× over 1h and 5m; ticket: 6× over 6h and 30m).",
+        "properties": {
+            "availability": { "type": ["string", "number"], "pattern": r"^[0-9]+(\.[0-9]+)?%?$", "description": "The objective: 99.9% or 0.999." },
+            "window": reference("duration", "The compliance window the error budget is counted over (1h to 90d; default 30d).")
+        }
+    });
+    let rule = json!({
+        "type": "object", "additionalProperties": false, "required": ["budget"],
+        "description": "A latency budget for one step or the whole journey.",
+        "properties": {
+            "step": { "type": "string", "pattern": NAME, "description": "A step of this journey; absent: the whole journey's response time." },
+            "quantile": { "type": ["string", "number"], "description": "p99 (default), p95, p99.9, or a ratio like 0.99." },
+            "budget": reference("duration", "The response time the quantile must stay under."),
+            "window": reference("duration", "How far back the quantile looks (default 5m, at most 6h).")
+        }
+    });
+    if let Some(props) = schema.get_mut("properties").and_then(Value::as_object_mut) {
+        props.insert("alerts".into(), alerts);
+        props.insert("slo".into(), slo);
+    }
+    if let Some(defs) = schema.get_mut("definitions").and_then(Value::as_object_mut) {
+        defs.insert("latency_rule".into(), rule);
+    }
 }
 
 /// The schema as pretty JSON with a trailing newline: the content of `docs/journey.schema.json`.
@@ -244,6 +305,9 @@ mod tests {
             (serde_fields::<raw::RawDefaults>(), "/definitions/defaults/properties"),
             (serde_fields::<raw::RawCheckMap>(), "/definitions/check/oneOf/1/properties"),
             (serde_fields::<raw::RawCaptureMap>(), "/definitions/capture/oneOf/1/properties"),
+            (serde_fields::<raw::RawAlerts>(), "/properties/alerts/properties"),
+            (serde_fields::<raw::RawSlo>(), "/properties/slo/properties"),
+            (serde_fields::<raw::RawLatency>(), "/definitions/latency_rule/properties"),
         ];
         for (mut fields, pointer) in cases {
             assert!(!fields.is_empty(), "no fields read for {pointer}");

@@ -196,6 +196,9 @@ impl StepBuilder<'_, '_, '_, '_> {
             }
         }
         let think = raw.think.as_ref().and_then(|t| self.think(&t.0));
+        let (thresholds, thresholds_ok) =
+            super::build::check_thresholds(self.ctx, &self.at("thresholds"), &raw.thresholds);
+        self.ok &= thresholds_ok;
         if !self.ok {
             return None;
         }
@@ -211,6 +214,7 @@ impl StepBuilder<'_, '_, '_, '_> {
             expect,
             capture,
             think,
+            thresholds,
         })
     }
 

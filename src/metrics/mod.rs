@@ -4,18 +4,31 @@
 //! `_total` counters, and label values only from names in the journey files (journey, step) or closed sets
 //! (outcome, reason, phase) — never URLs or response data.
 
+mod handles;
 mod process;
 mod sink;
 pub mod stats;
+pub mod window;
 
 use prometheus::{GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry};
 
 pub use sink::MetricsSink;
 pub use stats::{JourneySummary, StatsTable};
+pub use window::Windows;
 
 /// Histogram buckets (seconds) for every latency histogram. Fixed and documented so that `sum by (le)`
 /// across replicas and shards is valid.
 pub const LATENCY_BUCKETS: &[f64] = &[0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0];
+
+/// Buckets (seconds) of `journey_step_phase_seconds`: finer at the bottom, where connect and DNS on a LAN
+/// live (100 µs – 5 ms), then the latency buckets. Fixed for the same reason.
+pub const PHASE_BUCKETS: &[f64] = &[
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+];
+
+/// The `phase` label values of `journey_step_phase_seconds`. `tls` is not among them: reqwest does not expose
+/// the boundary between TCP connect and the TLS handshake, so for https `connect` includes the handshake.
+pub const PHASES: [&str; 4] = ["dns", "connect", "waiting", "transfer"];
 
 /// Every metric family journeyd exports. Cloning is cheap (handles into the same registry).
 #[derive(Clone)]
@@ -25,6 +38,16 @@ pub struct Metrics {
     pub runs: IntCounterVec,
     pub duration: HistogramVec,
     pub step_duration: HistogramVec,
+    /// Request sent → response complete, summed over a journey's steps (think time and waits excluded).
+    pub service: HistogramVec,
+    pub step_service: HistogramVec,
+    /// Per-phase time of a step's last request; a pooled connection observes 0 for dns and connect.
+    pub step_phase: HistogramVec,
+    /// Requests by whether they opened a new connection or reused a pooled one.
+    pub step_requests: IntCounterVec,
+    pub late: IntCounterVec,
+    /// Sliding-window HDRs behind the `*_latency_window_seconds` gauges (computed at scrape time).
+    pub windows: Windows,
     pub step_failures: IntCounterVec,
     pub step_success: IntGaugeVec,
     pub step_status: IntGaugeVec,
@@ -46,6 +69,10 @@ fn opts(name: &str, help: &str) -> Opts {
 fn histogram(name: &str, help: &str, labels: &[&str]) -> HistogramVec {
     HistogramVec::new(HistogramOpts::new(name, help).buckets(LATENCY_BUCKETS.to_vec()), labels)
         .expect("static histogram definition")
+}
+
+fn counter(name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+    IntCounterVec::new(opts(name, help), labels).expect("static counter definition")
 }
 
 impl Metrics {
@@ -75,6 +102,37 @@ impl Metrics {
                 "Step response time, from the step's intended start to the response being complete.",
                 &["journey", "step"],
             ),
+            service: histogram(
+                "journey_service_seconds",
+                "Journey service time: the sum of its steps' request-sent-to-response-complete times.",
+                &["journey"],
+            ),
+            step_service: histogram(
+                "journey_step_service_seconds",
+                "Step service time, from the request being sent to the response being complete.",
+                &["journey", "step"],
+            ),
+            step_phase: HistogramVec::new(
+                HistogramOpts::new(
+                    "journey_step_phase_seconds",
+                    "Time of a step's last request by phase (dns, connect, waiting, transfer); for https, connect \
+                     includes the TLS handshake. A reused connection observes 0 for dns and connect.",
+                )
+                .buckets(PHASE_BUCKETS.to_vec()),
+                &["journey", "step", "phase"],
+            )
+            .expect("static histogram definition"),
+            step_requests: counter(
+                "journey_step_requests_total",
+                "Step requests (the last of each step) by connection: new or reused from the pool.",
+                &["journey", "step", "connection"],
+            ),
+            late: counter(
+                "journey_schedule_late_total",
+                "Monitor runs that started more than 100ms after their scheduled time (machine or runtime stalls).",
+                &["journey"],
+            ),
+            windows: Windows::default(),
             step_failures: IntCounterVec::new(
                 opts(
                     "journey_step_failures_total",
@@ -150,6 +208,12 @@ impl Metrics {
             Box::new(m.runs.clone()),
             Box::new(m.duration.clone()),
             Box::new(m.step_duration.clone()),
+            Box::new(m.service.clone()),
+            Box::new(m.step_service.clone()),
+            Box::new(m.step_phase.clone()),
+            Box::new(m.step_requests.clone()),
+            Box::new(m.late.clone()),
+            Box::new(window::WindowCollector::new(m.windows.clone())),
             Box::new(m.step_failures.clone()),
             Box::new(m.step_success.clone()),
             Box::new(m.step_status.clone()),

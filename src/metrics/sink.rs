@@ -2,9 +2,10 @@
 //! a log line, so the log and the counters cannot drift apart.
 
 use std::collections::HashMap;
-use std::time::{Duration, UNIX_EPOCH};
+use std::time::{Duration, Instant, UNIX_EPOCH};
 
-use crate::metrics::{Metrics, StatsTable};
+use crate::metrics::handles::JourneyHandles;
+use crate::metrics::{Metrics, StatsTable, PHASES};
 use crate::model::{Journey, Suite};
 use crate::outcome::{Failure, Reason, RunOutcome, RunStatus};
 use crate::pipeline::Sink;
@@ -15,11 +16,13 @@ pub struct MetricsSink {
     /// Step names of each journey as last exported, so a reload can remove the series of removed journeys
     /// and steps (Prometheus would otherwise keep showing them forever).
     exported: HashMap<String, Vec<String>>,
+    /// Each journey's metric children, resolved once per suite instead of once per sample.
+    handles: HashMap<String, JourneyHandles>,
 }
 
 impl MetricsSink {
     pub fn new(metrics: Metrics, stats: StatsTable) -> MetricsSink {
-        MetricsSink { metrics, stats, exported: HashMap::new() }
+        MetricsSink { metrics, stats, exported: HashMap::new(), handles: HashMap::new() }
     }
 
     fn forget(&self, journey: &str, steps: &[String]) {
@@ -34,6 +37,9 @@ impl MetricsSink {
         let _ = m.dropped.remove_label_values(&[journey]);
         let _ = m.start_delay.remove_label_values(&[journey]);
         let _ = m.tls_skip_verify.remove_label_values(&[journey]);
+        let _ = m.service.remove_label_values(&[journey]);
+        let _ = m.late.remove_label_values(&[journey]);
+        m.windows.forget(journey);
         for step in steps {
             self.forget_step(journey, step);
         }
@@ -44,6 +50,13 @@ impl MetricsSink {
         let _ = m.step_duration.remove_label_values(&[journey, step]);
         let _ = m.step_success.remove_label_values(&[journey, step]);
         let _ = m.step_status.remove_label_values(&[journey, step]);
+        let _ = m.step_service.remove_label_values(&[journey, step]);
+        for phase in PHASES {
+            let _ = m.step_phase.remove_label_values(&[journey, step, phase]);
+        }
+        for connection in ["new", "reused"] {
+            let _ = m.step_requests.remove_label_values(&[journey, step, connection]);
+        }
         for reason in Reason::ALL {
             let _ = m.step_failures.remove_label_values(&[journey, step, reason.as_str()]);
         }
@@ -81,6 +94,7 @@ impl Sink for MetricsSink {
                 m.runs.with_label_values(&[j.name.as_str(), outcome]);
             }
             m.missed.with_label_values(&[j.name.as_str()]);
+            m.late.with_label_values(&[j.name.as_str()]);
             m.tls_skip_verify.with_label_values(&[j.name.as_str()]).set(i64::from(j.defaults.tls_skip_verify));
             if let Some(old) = self.exported.get(&j.name) {
                 for gone in old.iter().filter(|s| !steps.contains(s)) {
@@ -95,6 +109,8 @@ impl Sink for MetricsSink {
             }
         }
         self.exported = now;
+        // Series were created or removed above: resolve the children again.
+        self.handles = suite.journeys.iter().map(|j| (j.name.clone(), JourneyHandles::new(m, j))).collect();
         m.journeys.set(suite.journeys.len() as i64);
         self.stats.set_journeys(&suite.journeys);
     }
@@ -102,12 +118,16 @@ impl Sink for MetricsSink {
     fn outcome(&mut self, journey: &Journey, o: &RunOutcome) {
         let m = &self.metrics;
         let name = journey.name.as_str();
+        if !self.handles.contains_key(name) {
+            self.handles.insert(journey.name.clone(), JourneyHandles::new(m, journey));
+        }
+        let Some(h) = self.handles.get(name) else { return };
         let outcome = match &o.status {
-            RunStatus::Passed => "success",
-            RunStatus::Failed(_) => "failure",
-            RunStatus::Cancelled => "cancelled",
+            RunStatus::Passed => 0,
+            RunStatus::Failed(_) => 1,
+            RunStatus::Cancelled => 2,
         };
-        m.runs.with_label_values(&[name, outcome]).inc();
+        h.runs[outcome].inc();
         self.stats.record(o);
         for f in &o.soft_failures {
             record_failure(m, journey, f, true);
@@ -116,17 +136,29 @@ impl Sink for MetricsSink {
             // Cancelled by shutdown or reload: not evidence about the site.
             return;
         }
-        m.success.with_label_values(&[name]).set(i64::from(o.passed()));
-        m.duration.with_label_values(&[name]).observe(o.duration.as_secs_f64());
-        m.start_delay.with_label_values(&[name]).observe(o.start_delay.as_secs_f64());
+        h.success.set(i64::from(o.passed()));
+        let now = Instant::now();
+        h.duration.observe(o.duration.as_secs_f64());
+        h.service.observe(o.service_time.as_secs_f64());
+        m.windows.record(name, None, o.duration, now);
+        h.start_delay.observe(o.start_delay.as_secs_f64());
         let wall = o.wall_start.duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO);
-        m.last_run.with_label_values(&[name]).set(wall.as_secs_f64());
+        h.last_run.set(wall.as_secs_f64());
         for so in &o.steps {
-            let Some(step) = journey.steps.get(so.index) else { continue };
-            let labels = [name, step.name.as_str()];
-            m.step_duration.with_label_values(&labels).observe(so.response_time.as_secs_f64());
-            m.step_success.with_label_values(&labels).set(i64::from(so.passed));
-            m.step_status.with_label_values(&labels).set(i64::from(so.status.unwrap_or(0)));
+            let (Some(step), Some(sh)) = (journey.steps.get(so.index), h.steps.get(so.index)) else { continue };
+            sh.duration.observe(so.response_time.as_secs_f64());
+            sh.service.observe(so.service_time.as_secs_f64());
+            m.windows.record(name, Some((so.index, step.name.as_str())), so.response_time, now);
+            sh.success.set(i64::from(so.passed));
+            sh.status.set(i64::from(so.status.unwrap_or(0)));
+            if so.status.is_some() {
+                // Phases are known only when a response arrived; a transport error has none to split.
+                let p = &so.phases;
+                for (hist, d) in sh.phases.iter().zip([p.dns, p.connect, p.waiting, p.transfer]) {
+                    hist.observe(d.as_secs_f64());
+                }
+                sh.requests[usize::from(p.reused)].inc();
+            }
         }
         if let RunStatus::Failed(f) = &o.status {
             record_failure(m, journey, f, false);
@@ -145,6 +177,7 @@ impl Sink for MetricsSink {
     }
 
     fn late(&mut self, journey: &Journey, by: Duration) {
+        self.metrics.late.with_label_values(&[journey.name.as_str()]).inc();
         tracing::debug!(journey = %journey.name, late_ms = by.as_millis() as u64, "run started late");
     }
 }

@@ -192,8 +192,7 @@ async fn run_step(
         }
     }
     let span_id: u64 = rand::random::<u64>() | 1;
-    let traceparent = format!("00-{trace_id:032x}-{span_id:016x}-01");
-    headers.insert("traceparent", HeaderValue::from_str(&traceparent).expect("hex is a valid header"));
+    headers.insert("traceparent", http::traceparent(trace_id, span_id));
 
     // Send, following redirects, reading the body, all under one deadline.
     let sent = Instant::now();
@@ -353,7 +352,7 @@ async fn send_following(
         let hop_started = Instant::now();
         let response = http::with_recorder(Arc::clone(&vu.recorder), req.send()).await;
         let headers_at = Instant::now();
-        let response = match response {
+        let mut response = match response {
             Ok(r) => r,
             Err(e) => {
                 let (reason, message) = http::classify(&e);
@@ -394,7 +393,8 @@ async fn send_following(
                 continue;
             }
         }
-        let response_headers = response.headers().clone();
+        // Taken, not cloned: the body decoder was chosen when the response arrived.
+        let response_headers = std::mem::take(response.headers_mut());
         let body = read_capped(response, plan.journey.defaults.max_body_bytes).await.map_err(
             |(reason, message, partial)| {
                 let mut f = Failure::new(0, "", reason, message);

@@ -4,6 +4,7 @@
 pub mod checks;
 pub mod iteration;
 pub mod leases;
+pub mod load;
 pub mod monitor;
 pub mod plan;
 

@@ -105,7 +105,9 @@ impl Monitor {
         if tokio::time::timeout(grace, all).await.is_err() {
             tracing::info!(grace_ms = grace.as_millis() as u64, "grace period over: cancelling in-flight runs");
             self.cancel_all.cancel();
-            for h in handles {
+            // A handle that finished during the grace period was already consumed by `join_all`: polling
+            // it again panics ("JoinHandle polled after completion"), so only unfinished ones are awaited.
+            for h in handles.into_iter().filter(|h| !h.is_finished()) {
                 let _ = h.await;
             }
         }
@@ -126,6 +128,31 @@ pub fn phase_offset(name: &str, every: Duration) -> Duration {
     Duration::from_nanos(nanos)
 }
 
+/// A run that starts more than this after its tick is reported late (`journey_schedule_late_total`): timer
+/// jitter stays below it, a stalled machine or runtime does not.
+pub const LATE_AFTER: Duration = Duration::from_millis(100);
+
+/// What the scheduler does at a tick that was due at `intended` and is handled at `now`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Tick {
+    /// The next tick on the grid, always after `now`: after a stall longer than an interval the grid moves
+    /// forward instead of firing a burst of catch-up runs.
+    pub next: Instant,
+    /// How late this run starts, when later than [`LATE_AFTER`].
+    pub late: Option<Duration>,
+}
+
+pub fn tick(intended: Instant, now: Instant, every: Duration) -> Tick {
+    let mut next = intended + every;
+    if next <= now {
+        let behind = now - next;
+        let skip = behind.as_nanos() / every.as_nanos().max(1) + 1;
+        next += every * u32::try_from(skip).unwrap_or(u32::MAX);
+    }
+    let late = now.saturating_duration_since(intended);
+    Tick { next, late: (late > LATE_AFTER).then_some(late) }
+}
+
 async fn schedule(plan: Arc<Plan>, events: mpsc::Sender<Event>, stop: CancellationToken, cancel: CancellationToken) {
     let every = plan.journey.every;
     let mut next = Instant::now() + phase_offset(&plan.journey.name, every);
@@ -138,21 +165,14 @@ async fn schedule(plan: Arc<Plan>, events: mpsc::Sender<Event>, stop: Cancellati
             _ = tokio::time::sleep_until(next) => {}
         }
         let intended = next;
-        let now = Instant::now();
-        next += every;
-        if next <= now {
-            // Stalled or suspended for more than an interval: move the grid forward, no catch-up burst.
-            let behind = now - next;
-            let skip = behind.as_nanos() / every.as_nanos().max(1) + 1;
-            next += every * u32::try_from(skip).unwrap_or(u32::MAX);
-        }
+        let t = tick(intended, Instant::now(), every);
+        next = t.next;
         if in_flight.as_ref().is_some_and(|h| !h.is_finished()) {
             let _ = events.send(Event::Missed { journey: Arc::clone(&plan.name) }).await;
             continue;
         }
-        let late = now.saturating_duration_since(intended);
-        if late > Duration::from_millis(100) {
-            let _ = events.send(Event::Late { journey: Arc::clone(&plan.name), by: late }).await;
+        if let Some(by) = t.late {
+            let _ = events.send(Event::Late { journey: Arc::clone(&plan.name), by }).await;
         }
         let first_id = user_ids;
         user_ids += u64::from(plan.journey.users);

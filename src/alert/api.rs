@@ -1,0 +1,92 @@
+//! `/api/v1/maintenance` (ad hoc windows: POST, GET, DELETE) and `/api/v1/alerts` (journey states and
+//! firing alerts), merged into the daemon's router.
+
+use std::time::Duration;
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::AlertHandle;
+use crate::config::parse_duration;
+
+/// Longest ad hoc window: longer ones are forgotten maintenance, not maintenance.
+const MAX_WINDOW: Duration = Duration::from_secs(7 * 86_400);
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MaintenanceRequest {
+    /// A journey name, or `*` for all.
+    pub journey: String,
+    /// `30m`, `2h`.
+    pub duration: String,
+    #[serde(default)]
+    pub reason: String,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct AlertsQuery {
+    pub journey: Option<String>,
+}
+
+pub fn router(handle: AlertHandle) -> Router {
+    Router::new()
+        .route("/api/v1/maintenance", get(list).post(create))
+        .route("/api/v1/maintenance/{id}", delete(remove))
+        .route("/api/v1/alerts", get(alerts))
+        .with_state(handle)
+}
+
+fn error(status: StatusCode, message: String) -> Response {
+    (status, Json(json!({ "error": message }))).into_response()
+}
+
+async fn create(
+    State(h): State<AlertHandle>,
+    body: Result<Json<MaintenanceRequest>, axum::extract::rejection::JsonRejection>,
+) -> Response {
+    let Json(req) = match body {
+        Ok(b) => b,
+        Err(e) => {
+            let hint = r#"send {"journey": "checkout" | "*", "duration": "30m", "reason": "..."}"#;
+            return error(StatusCode::BAD_REQUEST, format!("{}; {hint}", e.body_text()));
+        }
+    };
+    let duration = match parse_duration(&req.duration) {
+        Ok(d) if !d.is_zero() && d <= MAX_WINDOW => d,
+        Ok(_) => return error(StatusCode::BAD_REQUEST, "duration must be between 1s and 7d".into()),
+        Err(e) => return error(StatusCode::BAD_REQUEST, e),
+    };
+    match h.add_maintenance(&req.journey, duration, &req.reason) {
+        Ok(view) => (StatusCode::CREATED, Json(view)).into_response(),
+        Err(msg) => error(StatusCode::NOT_FOUND, msg),
+    }
+}
+
+async fn list(State(h): State<AlertHandle>) -> Response {
+    Json(json!({ "windows": h.maintenance_windows() })).into_response()
+}
+
+async fn remove(State(h): State<AlertHandle>, Path(id): Path<u64>) -> Response {
+    if h.end_maintenance(id) {
+        StatusCode::NO_CONTENT.into_response()
+    } else {
+        error(
+            StatusCode::NOT_FOUND,
+            format!("no open maintenance window has id {id} (GET /api/v1/maintenance lists them)"),
+        )
+    }
+}
+
+async fn alerts(State(h): State<AlertHandle>, Query(q): Query<AlertsQuery>) -> Response {
+    let (mut journeys, mut alerts) = h.snapshot();
+    if let Some(j) = &q.journey {
+        journeys.retain(|v| &v.journey == j);
+        alerts.retain(|a| a["labels"]["journey"] == j.as_str());
+    }
+    Json(json!({ "journeys": journeys, "alerts": alerts })).into_response()
+}

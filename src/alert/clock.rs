@@ -1,0 +1,94 @@
+//! Wall-clock arithmetic the alert engine needs without a date crate: RFC 3339 timestamps for
+//! Alertmanager, and the UTC weekday and time of day for maintenance windows.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use tokio::time::Instant;
+
+/// Wall time derived from the (pausable) tokio clock: tests pause time and pick the date; production
+/// anchors it to the system clock at start.
+#[derive(Debug, Clone, Copy)]
+pub struct Clock {
+    /// The tokio instant that corresponds to `wall_origin`.
+    origin: Instant,
+    wall_origin: SystemTime,
+}
+
+impl Clock {
+    /// Anchored to the system clock now.
+    pub fn system() -> Clock {
+        Clock { origin: Instant::now(), wall_origin: SystemTime::now() }
+    }
+
+    /// Anchored at a chosen wall time (tests).
+    pub fn at(wall: SystemTime) -> Clock {
+        Clock { origin: Instant::now(), wall_origin: wall }
+    }
+
+    pub fn wall(&self, now: Instant) -> SystemTime {
+        self.wall_origin + now.saturating_duration_since(self.origin)
+    }
+}
+
+fn unix(t: SystemTime) -> Duration {
+    t.duration_since(UNIX_EPOCH).unwrap_or_default()
+}
+
+/// (year, month, day) of days since 1970-01-01 (Howard Hinnant's civil_from_days).
+fn civil(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
+/// `2026-11-29T17:05:03.250Z`.
+pub fn rfc3339(t: SystemTime) -> String {
+    let d = unix(t);
+    let secs = d.as_secs() as i64;
+    let (y, mo, day) = civil(secs.div_euclid(86_400));
+    let sod = secs.rem_euclid(86_400);
+    format!(
+        "{y:04}-{mo:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
+        sod / 3600,
+        sod % 3600 / 60,
+        sod % 60,
+        d.subsec_millis()
+    )
+}
+
+/// Day of the week in UTC, 0 = Monday … 6 = Sunday.
+pub fn weekday(t: SystemTime) -> u8 {
+    // 1970-01-01 was a Thursday (3).
+    ((unix(t).as_secs() / 86_400 + 3) % 7) as u8
+}
+
+/// Start of the UTC day containing `t`.
+pub fn midnight(t: SystemTime) -> SystemTime {
+    let s = unix(t).as_secs();
+    UNIX_EPOCH + Duration::from_secs(s - s % 86_400)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_and_weekdays_match_known_dates() {
+        // 2026-11-30 is a Monday.
+        let t = UNIX_EPOCH + Duration::from_millis(1_796_000_000_250);
+        assert_eq!(rfc3339(t), "2026-11-30T00:53:20.250Z");
+        assert_eq!(weekday(t), 0);
+        assert_eq!(rfc3339(UNIX_EPOCH), "1970-01-01T00:00:00.000Z");
+        assert_eq!(weekday(UNIX_EPOCH), 3);
+        let leap = UNIX_EPOCH + Duration::from_secs(951_782_400); // 2000-02-29
+        assert_eq!(rfc3339(leap), "2000-02-29T00:00:00.000Z");
+        assert_eq!(rfc3339(midnight(t + Duration::from_secs(3600))), "2026-11-30T00:00:00.000Z");
+    }
+}

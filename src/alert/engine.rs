@@ -1,0 +1,424 @@
+//! The alert engine: one tracker per journey, turned into the alerts receivers should know about.
+//!
+//! `reconcile` is the one place alerts change: it computes what should fire (hysteresis, SLO, latency),
+//! removes what maintenance or a down dependency holds back, compares with what receivers were told, and
+//! returns the differences as notices. It runs after every outcome and on a one-second tick (windows open
+//! and close, latency samples age out).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use serde::Serialize;
+use tokio::time::Instant;
+
+use super::clock::{rfc3339, Clock};
+use super::maintenance::Maintenance;
+use super::metrics::{AlertMetrics, STATES};
+use super::notify::{Alert, AlertName, Notice, NoticeKind};
+use super::rules::{Health, Tracker};
+use super::slo::WINDOWS;
+use crate::model::{Journey, Suite};
+use crate::outcome::{Failure, RunOutcome};
+use crate::settings::Settings;
+
+/// A journey's state for the status page and `GET /api/v1/alerts`.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct JourneyView {
+    pub journey: String,
+    /// up, degraded, down, maintenance or unknown.
+    pub state: &'static str,
+    /// The journey this one's alerts are held for, when one it depends on is down.
+    pub suppressed_by: Option<String>,
+    pub maintenance: Option<String>,
+    /// Alerts receivers were told are firing.
+    pub firing: Vec<String>,
+}
+
+pub struct Engine {
+    settings: Arc<Settings>,
+    /// Base of `generatorURL`, ending in `/`.
+    base_url: String,
+    clock: Clock,
+    /// SLO buckets count from here.
+    started: Instant,
+    trackers: BTreeMap<String, Tracker>,
+    /// Per journey: the alerts receivers were last told are firing.
+    active: BTreeMap<String, BTreeMap<AlertName, Alert>>,
+    /// Per journey: why its alerts are held (maintenance reason or `depends on X, which is down`).
+    held: BTreeMap<String, (Option<String>, Option<String>)>,
+    pub maintenance: Maintenance,
+    metrics: AlertMetrics,
+    /// Per journey: its state and when it entered it (the status page shows "down since").
+    since: BTreeMap<String, (&'static str, SystemTime)>,
+}
+
+/// Alert text for one failure: the evidence lines a person needs, already redacted by the runner.
+fn evidence(f: &Failure) -> String {
+    let mut lines = Vec::new();
+    if let Some(r) = &f.request {
+        lines.push(format!("request: {r}"));
+    }
+    if let Some(s) = f.status {
+        lines.push(format!("status: {s}"));
+    }
+    if let Some(c) = &f.check {
+        lines.push(format!("check: {c}"));
+    }
+    if let Some(a) = &f.actual {
+        lines.push(format!("actual: {a}"));
+    }
+    if let Some(e) = &f.excerpt {
+        lines.push(format!("body: {e}"));
+    }
+    lines.join("\n")
+}
+
+impl Engine {
+    pub fn new(settings: Arc<Settings>, base_url: &str, clock: Clock, metrics: AlertMetrics) -> Engine {
+        let mut base_url = settings.external_url.clone().unwrap_or_else(|| base_url.to_string());
+        if !base_url.ends_with('/') {
+            base_url.push('/');
+        }
+        Engine {
+            maintenance: Maintenance::new(settings.maintenance.clone()),
+            settings,
+            base_url,
+            clock,
+            started: Instant::now(),
+            trackers: BTreeMap::new(),
+            active: BTreeMap::new(),
+            held: BTreeMap::new(),
+            metrics,
+            since: BTreeMap::new(),
+        }
+    }
+
+    pub fn wall(&self, now: Instant) -> SystemTime {
+        self.clock.wall(now)
+    }
+
+    pub fn has_journey(&self, name: &str) -> bool {
+        self.trackers.contains_key(name)
+    }
+
+    /// A new suite: unchanged journeys (same fingerprint) keep their state; changed ones start over;
+    /// removed ones resolve their alerts and lose their series.
+    pub fn suite_changed(&mut self, suite: &Suite, now: Instant) -> Vec<Notice> {
+        let mut next = BTreeMap::new();
+        for j in &suite.journeys {
+            let tracker = match self.trackers.remove(&j.name) {
+                Some(mut t) if t.journey.fingerprint == j.fingerprint => {
+                    t.journey = Arc::clone(j);
+                    t
+                }
+                _ => Tracker::new(Arc::clone(j), &self.settings.defaults),
+            };
+            if tracker.slo.is_none() {
+                self.metrics.forget_slo(&j.name);
+            }
+            next.insert(j.name.clone(), tracker);
+        }
+        for gone in self.trackers.keys() {
+            self.metrics.forget(gone);
+        }
+        self.trackers = next;
+        self.reconcile(now)
+    }
+
+    /// One finished run.
+    pub fn outcome(&mut self, journey: &Journey, o: &RunOutcome, now: Instant) -> Vec<Notice> {
+        let elapsed = now.saturating_duration_since(self.started);
+        if !self.trackers.contains_key(&journey.name) {
+            let t = Tracker::new(Arc::new(journey.clone()), &self.settings.defaults);
+            self.trackers.insert(journey.name.clone(), t);
+        }
+        if let Some(t) = self.trackers.get_mut(&journey.name) {
+            t.record(o, now, elapsed);
+        }
+        self.reconcile(now)
+    }
+
+    /// What should be firing for one journey, before maintenance and dependencies.
+    fn wanted(&mut self, name: &str, now: Instant) -> BTreeMap<AlertName, (String, BTreeMap<String, String>)> {
+        let elapsed = now.saturating_duration_since(self.started);
+        let sev = &self.settings.defaults.severity;
+        let mut out = BTreeMap::new();
+        let Some(t) = self.trackers.get_mut(name) else { return out };
+        if t.down {
+            let mut ann = BTreeMap::new();
+            let threshold = t.failure_threshold();
+            let mut summary = format!("journey {name} is down: {threshold} or more runs in a row failed");
+            if let Some(f) = &t.last_failure {
+                summary = format!("journey {name} is down: step {:?} fails ({})", f.step_name, f.reason);
+                ann.insert("step".into(), f.step_name.clone());
+                ann.insert("reason".into(), f.reason.as_str().to_string());
+                ann.insert("description".into(), f.to_string());
+                ann.insert("evidence".into(), evidence(f));
+            }
+            ann.insert("summary".into(), summary);
+            out.insert(AlertName::Down, (sev.down.clone(), ann));
+        } else if t.degraded {
+            let why = t.last_degradation.clone().unwrap_or_default();
+            let mut ann = BTreeMap::new();
+            ann.insert("summary".into(), format!("journey {name} is degraded: it passes, but {why}"));
+            ann.insert("description".into(), why);
+            out.insert(AlertName::Degraded, (sev.degraded.clone(), ann));
+        }
+        if let Some(st) = t.slo_status(elapsed) {
+            let slo = t.slo.as_ref().map(|s| s.slo).expect("slo status implies slo");
+            let m = &self.metrics;
+            m.objective.with_label_values(&[name]).set(slo.objective);
+            m.budget_remaining.with_label_values(&[name]).set(st.budget_remaining);
+            for (i, (w, _)) in WINDOWS.iter().enumerate() {
+                m.burn_rate.with_label_values(&[name, w]).set(st.burn[i]);
+            }
+            let pct = format!("{}%", (slo.objective * 100_000.0).round() / 1000.0);
+            // Annotations stay the same while the alert fires (numbers move every run; they are in the
+            // metrics), so receivers are not re-notified on every run.
+            let window = crate::config::format_duration(slo.window);
+            if st.fast_burn() {
+                let mut ann = BTreeMap::new();
+                ann.insert(
+                    "summary".into(),
+                    format!("journey {name} burns its {pct} error budget over 14.4× too fast (1h and 5m)"),
+                );
+                ann.insert(
+                    "description".into(),
+                    format!(
+                        "at this rate 2% of the {window} error budget is gone every hour; see journey_slo_burn_rate"
+                    ),
+                );
+                out.insert(AlertName::SloBurnFast, (sev.slo_fast.clone(), ann));
+            }
+            if st.slow_burn() {
+                let mut ann = BTreeMap::new();
+                ann.insert(
+                    "summary".into(),
+                    format!("journey {name} burns its {pct} error budget over 6× too fast (6h and 30m)"),
+                );
+                ann.insert(
+                    "description".into(),
+                    format!(
+                        "at this rate 5% of the {window} error budget is gone every 6 hours; see journey_slo_burn_rate"
+                    ),
+                );
+                out.insert(AlertName::SloBurnSlow, (sev.slo_slow.clone(), ann));
+            }
+        }
+        let breaches = t.latency_breaches(now);
+        if !breaches.is_empty() {
+            let mut ann = BTreeMap::new();
+            ann.insert("summary".into(), format!("journey {name} is slow: {}", breaches[0]));
+            ann.insert("description".into(), breaches.join("\n"));
+            out.insert(AlertName::Latency, (sev.latency.clone(), ann));
+        }
+        out
+    }
+
+    fn alert(&self, name: &str, alert: AlertName, severity: String, annotations: BTreeMap<String, String>) -> Alert {
+        let mut labels = self.settings.external_labels.clone();
+        labels.insert("alertname".into(), alert.as_str().into());
+        labels.insert("journey".into(), name.into());
+        labels.insert("severity".into(), severity);
+        Alert {
+            labels,
+            annotations,
+            starts_at: SystemTime::UNIX_EPOCH,
+            ends_at: None,
+            generator_url: format!("{}api/v1/alerts?journey={name}", self.base_url),
+        }
+    }
+
+    /// Brings receivers' view in line with the trackers; returns what changed.
+    pub fn reconcile(&mut self, now: Instant) -> Vec<Notice> {
+        let wall = self.clock.wall(now);
+        self.maintenance.prune(now);
+        let names: Vec<String> = self.trackers.keys().cloned().collect();
+        let down: BTreeSet<String> =
+            self.trackers.iter().filter(|(_, t)| t.health() == Health::Down).map(|(n, _)| n.clone()).collect();
+        let failing: BTreeSet<String> =
+            self.trackers.iter().filter(|(_, t)| t.failing()).map(|(n, _)| n.clone()).collect();
+        let wanted: BTreeMap<String, _> = names.iter().map(|n| (n.clone(), self.wanted(n, now))).collect();
+        // Dependents held back because of each down journey, for its alert's annotations.
+        let mut holding: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        let mut notices = Vec::new();
+        let mut held = BTreeMap::new();
+        for name in &names {
+            let t = &self.trackers[name];
+            let maint = self.maintenance.active_for(name, now, wall);
+            // A dependency that is down holds every alert. One that is failing but not yet down holds
+            // alerts that have not fired yet: when both break together, the dependent (more users, a
+            // lower threshold, an earlier tick) must not page before the dependency's verdict is in.
+            let mut dep = t.journey.depends_on.iter().find(|d| down.contains(*d)).cloned();
+            if dep.is_none() {
+                let active = self.active.get(name);
+                let new_alert = wanted[name].keys().any(|k| !active.is_some_and(|a| a.contains_key(k)));
+                if new_alert {
+                    dep = t.journey.depends_on.iter().find(|d| failing.contains(*d)).cloned();
+                }
+            }
+            if let Some(d) = &dep {
+                if !wanted[name].is_empty() {
+                    holding.entry(d.clone()).or_default().push(name.clone());
+                }
+            }
+            held.insert(name.clone(), (maint, dep));
+        }
+        for name in &names {
+            let (maint, dep) = held[name].clone();
+            let mut desired = match (&maint, &dep) {
+                (Some(_), _) => BTreeMap::new(),
+                (None, Some(d)) if down.contains(d) => BTreeMap::new(),
+                // Failing dependency: keep what already fires, hold the rest.
+                (None, Some(_)) => {
+                    let active = self.active.get(name);
+                    let mut w = wanted[name].clone();
+                    w.retain(|k, _| active.is_some_and(|a| a.contains_key(k)));
+                    w
+                }
+                (None, None) => wanted[name].clone(),
+            };
+            if let (Some(held_back), Some((_, ann))) = (holding.get(name), desired.get_mut(&AlertName::Down)) {
+                ann.insert("suppressing".into(), format!("alerts of {} (they depend on {name})", held_back.join(", ")));
+            }
+            let why_held = maint.as_ref().map(|m| format!("in maintenance: {m}")).or_else(|| {
+                dep.as_ref().map(|d| {
+                    let how = if down.contains(d) { "down" } else { "failing" };
+                    format!("depends on {d}, which is {how}")
+                })
+            });
+            let mut active = self.active.remove(name).unwrap_or_default();
+            // Resolve what should no longer fire.
+            let stale: Vec<AlertName> = active.keys().filter(|k| !desired.contains_key(k)).copied().collect();
+            for k in stale {
+                let mut a = active.remove(&k).expect("listed");
+                a.ends_at = Some(wall);
+                if let Some(why) = &why_held {
+                    a.annotations.insert("suppressed_by".into(), why.clone());
+                }
+                notices.push(Notice { kind: NoticeKind::Resolved, alert: a });
+            }
+            for (k, (severity, ann)) in desired {
+                match active.get_mut(&k) {
+                    Some(a) if a.annotations == ann => {}
+                    Some(a) => {
+                        a.annotations = ann;
+                        notices.push(Notice { kind: NoticeKind::Update, alert: a.clone() });
+                    }
+                    None => {
+                        let mut a = self.alert(name, k, severity, ann);
+                        a.starts_at = wall;
+                        notices.push(Notice { kind: NoticeKind::Firing, alert: a.clone() });
+                        active.insert(k, a);
+                    }
+                }
+            }
+            self.export(name, maint.is_some(), dep.is_some(), &active);
+            let state = self.state_name(name, maint.is_some());
+            if self.since.get(name).map(|(s, _)| *s) != Some(state) {
+                self.since.insert(name.clone(), (state, wall));
+            }
+            self.active.insert(name.clone(), active);
+        }
+        // Journeys removed by a reload: resolve whatever they still had firing.
+        let gone: Vec<String> = self.active.keys().filter(|n| !self.trackers.contains_key(*n)).cloned().collect();
+        for name in gone {
+            for (_, mut a) in self.active.remove(&name).unwrap_or_default() {
+                a.ends_at = Some(wall);
+                a.annotations.insert("suppressed_by".into(), "the journey was removed from the configuration".into());
+                notices.push(Notice { kind: NoticeKind::Resolved, alert: a });
+            }
+        }
+        self.since.retain(|n, _| self.trackers.contains_key(n));
+        self.held = held;
+        notices
+    }
+
+    fn export(&self, name: &str, maintenance: bool, suppressed: bool, active: &BTreeMap<AlertName, Alert>) {
+        let m = &self.metrics;
+        let state = self.state_name(name, maintenance);
+        for s in STATES {
+            m.state.with_label_values(&[name, s]).set(i64::from(s == state));
+        }
+        for a in AlertName::ALL {
+            m.firing.with_label_values(&[name, a.as_str()]).set(i64::from(active.contains_key(&a)));
+        }
+        m.suppressed.with_label_values(&[name]).set(i64::from(suppressed));
+        m.maintenance.with_label_values(&[name]).set(i64::from(maintenance));
+    }
+
+    fn state_name(&self, name: &str, maintenance: bool) -> &'static str {
+        if maintenance {
+            return "maintenance";
+        }
+        match self.trackers.get(name).map(Tracker::health) {
+            Some(Health::Up) => "up",
+            Some(Health::Degraded) => "degraded",
+            Some(Health::Down) => "down",
+            Some(Health::Unknown) | None => "unknown",
+        }
+    }
+
+    /// Every journey's state, as of the last reconcile.
+    pub fn views(&self) -> Vec<JourneyView> {
+        self.trackers
+            .keys()
+            .map(|name| {
+                let (maint, dep) = self.held.get(name).cloned().unwrap_or_default();
+                JourneyView {
+                    journey: name.clone(),
+                    state: self.state_name(name, maint.is_some()),
+                    suppressed_by: dep,
+                    maintenance: maint,
+                    firing: self
+                        .active
+                        .get(name)
+                        .map(|a| a.keys().map(|k| k.as_str().to_string()).collect())
+                        .unwrap_or_default(),
+                }
+            })
+            .collect()
+    }
+
+    /// One journey's state, since when, and why (for the status page).
+    pub fn state_of(&self, name: &str) -> Option<(&'static str, SystemTime, Option<String>)> {
+        let t = self.trackers.get(name)?;
+        let (maint, dep) = self.held.get(name).cloned().unwrap_or_default();
+        let (state, since) = self.since.get(name).copied()?;
+        let reason = maint
+            .map(|m| format!("in maintenance: {m}"))
+            .or_else(|| {
+                self.active
+                    .get(name)
+                    .and_then(|a| a.values().next())
+                    .and_then(|a| a.annotations.get("summary").cloned())
+            })
+            .or_else(|| dep.map(|d| format!("alerts held: depends on {d}, which is down")))
+            .or_else(|| match t.health() {
+                Health::Down => t.last_failure.as_ref().map(ToString::to_string),
+                Health::Degraded => t.last_degradation.clone(),
+                _ => None,
+            });
+        Some((state, since, reason))
+    }
+
+    /// Alerts receivers were told are firing, for `GET /api/v1/alerts`.
+    pub fn firing(&self) -> Vec<serde_json::Value> {
+        self.active
+            .values()
+            .flat_map(|m| m.values())
+            .map(|a| {
+                serde_json::json!({
+                    "labels": a.labels, "annotations": a.annotations,
+                    "startsAt": rfc3339(a.starts_at), "generatorURL": a.generator_url,
+                })
+            })
+            .collect()
+    }
+
+    /// How long the engine has run (tests).
+    pub fn uptime(&self, now: Instant) -> Duration {
+        now.saturating_duration_since(self.started)
+    }
+}

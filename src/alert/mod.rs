@@ -1,0 +1,269 @@
+//! journeyd's own alerting: rules and state machine per journey, SLO burn rates, maintenance windows,
+//! dependency suppression, and delivery to Alertmanager, webhooks and Slack without losing alerts.
+//!
+//! Files: `rules` (one journey's state machine), `slo` (time-bucketed counts and burn rates), `engine`
+//! (all journeys → alerts, the one place alerts change), `maintenance` (weekly and ad hoc windows),
+//! `notify` (alerts and wire formats), `delivery` (per-receiver outboxes, retries, coalescing), `api`
+//! (HTTP routes), `metrics`, `clock` (wall time on the pausable clock).
+//!
+//! The pipeline feeds [`AlertSink`] (a `Sink`: it never waits on I/O); the engine's notices go to one
+//! [`delivery::Outbox`] per receiver, drained by its own task.
+
+pub mod api;
+pub mod clock;
+pub mod delivery;
+pub mod engine;
+pub mod maintenance;
+pub mod metrics;
+pub mod notify;
+pub mod rules;
+pub mod slo;
+
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+pub use clock::Clock;
+pub use delivery::Outbox;
+pub use engine::{Engine, JourneyView};
+pub use maintenance::WindowView;
+pub use metrics::AlertMetrics;
+pub use notify::{Alert, AlertName, Notice, NoticeKind};
+
+use crate::model::{Journey, Suite};
+use crate::outcome::RunOutcome;
+use crate::pipeline::Sink;
+use crate::settings::Settings;
+
+/// Why alerting could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum AlertError {
+    #[error("cannot register the alert metrics: {0}")]
+    Metrics(#[from] prometheus::Error),
+    #[error("cannot build the HTTP client for alert delivery: {0}")]
+    Client(#[from] reqwest::Error),
+}
+
+struct Shared {
+    engine: Mutex<Engine>,
+    outboxes: Vec<Arc<Outbox>>,
+    /// Stops the tick and starts the final flush of every outbox.
+    stop: CancellationToken,
+    tasks: Mutex<Vec<JoinHandle<()>>>,
+}
+
+/// The running alert engine and its delivery tasks. Cheap to clone.
+#[derive(Clone)]
+pub struct AlertHandle {
+    shared: Arc<Shared>,
+}
+
+impl AlertHandle {
+    /// Starts the engine, one delivery task per receiver and the one-second tick. `base_url` is the
+    /// `generatorURL` base when the settings set no `external_url` (`http://<listen>/`).
+    pub fn start(
+        settings: Arc<Settings>,
+        registry: &prometheus::Registry,
+        base_url: &str,
+        clock: Clock,
+    ) -> Result<AlertHandle, AlertError> {
+        let metrics = AlertMetrics::register(registry)?;
+        let client =
+            reqwest::Client::builder().timeout(settings.delivery.timeout).user_agent(crate::user_agent()).build()?;
+        let outboxes: Vec<Arc<Outbox>> = settings
+            .receivers
+            .iter()
+            .map(|r| Arc::new(Outbox::new(r.clone(), settings.delivery.queue_capacity, metrics.clone())))
+            .collect();
+        let engine = Engine::new(Arc::clone(&settings), base_url, clock, metrics);
+        let stop = CancellationToken::new();
+        let mut tasks = Vec::new();
+        for o in &outboxes {
+            tasks.push(tokio::spawn(delivery::run(
+                Arc::clone(o),
+                client.clone(),
+                settings.delivery.clone(),
+                clock,
+                stop.clone(),
+            )));
+        }
+        let handle = AlertHandle {
+            shared: Arc::new(Shared { engine: Mutex::new(engine), outboxes, stop, tasks: Mutex::new(Vec::new()) }),
+        };
+        tasks.push(tokio::spawn(tick(handle.clone())));
+        *handle.shared.tasks.lock().unwrap_or_else(|e| e.into_inner()) = tasks;
+        Ok(handle)
+    }
+
+    fn engine(&self) -> MutexGuard<'_, Engine> {
+        self.shared.engine.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn dispatch(&self, notices: Vec<Notice>, now: Instant) {
+        for n in &notices {
+            tracing::info!(
+                alertname = n.alert.label("alertname"),
+                journey = n.alert.label("journey"),
+                severity = n.alert.label("severity"),
+                kind = ?n.kind,
+                summary = n.alert.annotations.get("summary").map_or("", String::as_str),
+                suppressed_by = n.alert.annotations.get("suppressed_by").map_or("", String::as_str),
+                "alert"
+            );
+            for o in &self.shared.outboxes {
+                o.push(n, now);
+            }
+        }
+    }
+
+    /// Runs `f` on the engine and delivers the notices it returns.
+    fn apply(&self, f: impl FnOnce(&mut Engine, Instant) -> Vec<Notice>) {
+        let now = Instant::now();
+        let notices = f(&mut self.engine(), now);
+        self.dispatch(notices, now);
+    }
+
+    /// The pipeline sink that feeds this engine.
+    pub fn sink(&self) -> AlertSink {
+        AlertSink { handle: self.clone() }
+    }
+
+    /// The HTTP routes (`/api/v1/maintenance`, `/api/v1/alerts`).
+    pub fn router(&self) -> axum::Router {
+        api::router(self.clone())
+    }
+
+    /// Opens an ad hoc maintenance window for a journey (or `*`).
+    pub fn add_maintenance(&self, journey: &str, duration: Duration, reason: &str) -> Result<WindowView, String> {
+        let mut view = None;
+        let mut err = None;
+        self.apply(|e, now| {
+            if journey != "*" && !e.has_journey(journey) {
+                err = Some(format!("no journey is named `{journey}` (use `*` for every journey)"));
+                return Vec::new();
+            }
+            let wall = e.wall(now);
+            let w = e.maintenance.add(journey, duration, reason, now, wall);
+            tracing::info!(id = w.id, journey, reason, duration_s = duration.as_secs(), "maintenance window opened");
+            view = Some(w.view());
+            e.reconcile(now)
+        });
+        match (view, err) {
+            (Some(v), _) => Ok(v),
+            (None, e) => Err(e.unwrap_or_default()),
+        }
+    }
+
+    /// Ends an ad hoc window early.
+    pub fn end_maintenance(&self, id: u64) -> bool {
+        let mut found = false;
+        self.apply(|e, now| {
+            found = e.maintenance.remove(id);
+            if found {
+                tracing::info!(id, "maintenance window ended early");
+            }
+            e.reconcile(now)
+        });
+        found
+    }
+
+    pub fn maintenance_windows(&self) -> Vec<WindowView> {
+        let now = Instant::now();
+        let e = self.engine();
+        e.maintenance.list(now, e.wall(now))
+    }
+
+    /// Journey states and firing alerts.
+    pub fn snapshot(&self) -> (Vec<JourneyView>, Vec<serde_json::Value>) {
+        let e = self.engine();
+        (e.views(), e.firing())
+    }
+
+    /// One journey's state: up, degraded, down, maintenance or unknown.
+    pub fn state(&self, journey: &str) -> Option<&'static str> {
+        self.engine().views().into_iter().find(|v| v.journey == journey).map(|v| v.state)
+    }
+
+    /// Re-evaluates now (tests; the tick does this every second).
+    pub fn reconcile(&self) {
+        self.apply(|e, now| e.reconcile(now));
+    }
+
+    /// Notifications not yet delivered, per receiver name.
+    pub fn pending(&self) -> Vec<(String, usize)> {
+        self.shared.outboxes.iter().map(|o| (o.config.name.clone(), o.pending())).collect()
+    }
+
+    /// Stops the tick and lets every receiver deliver what is pending, for at most `within`.
+    pub async fn drain(&self, within: Duration) {
+        self.shared.stop.cancel();
+        let tasks = std::mem::take(&mut *self.shared.tasks.lock().unwrap_or_else(|e| e.into_inner()));
+        let aborts: Vec<_> = tasks.iter().map(JoinHandle::abort_handle).collect();
+        let all = futures_util::future::join_all(tasks);
+        if tokio::time::timeout(within, all).await.is_err() {
+            for (name, n) in self.pending() {
+                if n > 0 {
+                    tracing::error!(receiver = %name, pending = n, "shutting down with undelivered notifications");
+                }
+            }
+            aborts.iter().for_each(tokio::task::AbortHandle::abort);
+        }
+    }
+}
+
+/// The status page shows the state machine's view: hysteresis, maintenance and all.
+impl crate::status::StateSource for AlertHandle {
+    fn state(&self, journey: &str) -> Option<crate::status::StateView> {
+        use crate::status::JourneyState;
+        let (state, since, reason) = self.engine().state_of(journey)?;
+        let state = match state {
+            "up" => JourneyState::Up,
+            "degraded" => JourneyState::Degraded,
+            "down" => JourneyState::Down,
+            "maintenance" => JourneyState::Maintenance,
+            _ => JourneyState::Unknown,
+        };
+        Some(crate::status::StateView {
+            state,
+            since: Some(since),
+            reason,
+            maintenance: state == JourneyState::Maintenance,
+        })
+    }
+}
+
+/// Re-evaluates once a second: maintenance windows open and close, latency samples age out.
+async fn tick(handle: AlertHandle) {
+    let mut every = tokio::time::interval(Duration::from_secs(1));
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = handle.shared.stop.cancelled() => return,
+            _ = every.tick() => handle.reconcile(),
+        }
+    }
+}
+
+/// Feeds outcomes to the engine. Never waits on I/O: notices go to outboxes.
+pub struct AlertSink {
+    handle: AlertHandle,
+}
+
+impl Sink for AlertSink {
+    fn suite_changed(&mut self, suite: &Suite) {
+        self.handle.apply(|e, now| e.suite_changed(suite, now));
+    }
+
+    fn outcome(&mut self, journey: &Journey, outcome: &RunOutcome) {
+        self.handle.apply(|e, now| e.outcome(journey, outcome, now));
+    }
+
+    /// The pipeline ended (shutdown): receivers start their final delivery; the daemon waits for it with
+    /// [`AlertHandle::drain`].
+    fn finish(&mut self) {
+        self.handle.shared.stop.cancel();
+    }
+}

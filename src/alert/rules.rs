@@ -1,0 +1,239 @@
+//! One journey's alert state machine: down/up with hysteresis, degraded, latency windows and SLO counts.
+//!
+//! Plain data updated by outcomes; the engine turns it into alerts. No I/O, no clocks of its own: callers
+//! pass the time, so tests drive it with paused time.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use super::slo::{SloCounts, SloStatus};
+use crate::config::format_duration;
+use crate::model::{Journey, LatencyRule};
+use crate::outcome::{Failure, RunOutcome, RunStatus};
+use crate::settings::AlertDefaults;
+
+/// A journey's state as people see it (`journey_state{state}`), before maintenance is applied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Health {
+    /// No run has finished yet.
+    Unknown,
+    Up,
+    Degraded,
+    Down,
+}
+
+/// Most samples one latency window keeps (a fast journey in a long window): the oldest go first.
+const MAX_SAMPLES: usize = 4096;
+
+#[derive(Debug, Clone)]
+struct LatencyWindow {
+    rule: LatencyRule,
+    /// Step index, or `None` for the whole journey.
+    step: Option<usize>,
+    samples: VecDeque<(Instant, Duration)>,
+}
+
+impl LatencyWindow {
+    fn sample(&self, o: &RunOutcome) -> Option<Duration> {
+        match self.step {
+            Some(i) => o.steps.iter().find(|s| s.index == i).map(|s| s.response_time),
+            None => o.passed().then_some(o.duration),
+        }
+    }
+
+    fn what(&self, journey: &Journey) -> String {
+        match self.step {
+            Some(i) => format!("step {:?}", journey.steps.get(i).map_or("?", |s| s.name.as_str())),
+            None => "the journey".to_string(),
+        }
+    }
+
+    fn quantile(&mut self, now: Instant) -> Option<Duration> {
+        while self.samples.front().is_some_and(|(t, _)| now.saturating_duration_since(*t) > self.rule.window) {
+            self.samples.pop_front();
+        }
+        if self.samples.is_empty() {
+            return None;
+        }
+        let mut v: Vec<Duration> = self.samples.iter().map(|(_, d)| *d).collect();
+        v.sort_unstable();
+        let rank = (self.rule.quantile * v.len() as f64).ceil() as usize;
+        Some(v[rank.clamp(1, v.len()) - 1])
+    }
+}
+
+/// The state of one journey.
+#[derive(Debug, Clone)]
+pub struct Tracker {
+    /// The journey as last loaded (step names for messages, `depends_on`, its rules).
+    pub journey: Arc<Journey>,
+    /// The journey's own threshold, else the settings default: resolved once, not on every outcome.
+    failure_threshold: u32,
+    success_threshold: u32,
+    /// Consecutive failed runs (reset by any pass).
+    fail_streak: u32,
+    /// Consecutive passed runs, degraded or not (reset by any failure).
+    pass_streak: u32,
+    /// Consecutive degraded runs.
+    degraded_streak: u32,
+    /// Consecutive clean runs (passed, not degraded).
+    clean_streak: u32,
+    /// A run finished since (re)load: `unknown` until then.
+    seen: bool,
+    /// JourneyDown's condition (after hysteresis).
+    pub down: bool,
+    /// JourneyDegraded's condition (after hysteresis).
+    pub degraded: bool,
+    /// Evidence for JourneyDown: the latest failure.
+    pub last_failure: Option<Failure>,
+    /// Why the latest degraded run was degraded.
+    pub last_degradation: Option<String>,
+    pub slo: Option<SloCounts>,
+    latency: Vec<LatencyWindow>,
+}
+
+impl Tracker {
+    pub fn new(journey: Arc<Journey>, defaults: &AlertDefaults) -> Tracker {
+        let rules = &journey.alerts;
+        let latency = rules
+            .latency
+            .iter()
+            .map(|r| LatencyWindow {
+                rule: r.clone(),
+                step: r.step.as_deref().and_then(|s| journey.step_index(s)),
+                samples: VecDeque::new(),
+            })
+            .collect();
+        Tracker {
+            failure_threshold: rules.failure_threshold.unwrap_or(defaults.failure_threshold).max(1),
+            success_threshold: rules.success_threshold.unwrap_or(defaults.success_threshold).max(1),
+            slo: rules.slo.map(SloCounts::new),
+            journey,
+            fail_streak: 0,
+            pass_streak: 0,
+            degraded_streak: 0,
+            clean_streak: 0,
+            seen: false,
+            down: false,
+            degraded: false,
+            last_failure: None,
+            last_degradation: None,
+            latency,
+        }
+    }
+
+    pub fn failure_threshold(&self) -> u32 {
+        self.failure_threshold
+    }
+
+    /// Feeds one outcome at `now`; `elapsed` is the time since the engine started (SLO buckets).
+    pub fn record(&mut self, o: &RunOutcome, now: Instant, elapsed: Duration) {
+        let failure = match &o.status {
+            RunStatus::Cancelled => return,
+            RunStatus::Failed(f) => Some(f),
+            RunStatus::Passed => None,
+        };
+        self.seen = true;
+        if let Some(slo) = &mut self.slo {
+            slo.record(elapsed, failure.is_none());
+        }
+        let mut breach = None;
+        for w in &mut self.latency {
+            if let Some(d) = w.sample(o) {
+                if w.samples.len() == MAX_SAMPLES {
+                    w.samples.pop_front();
+                }
+                w.samples.push_back((now, d));
+                if d > w.rule.budget && breach.is_none() {
+                    breach = Some(format!(
+                        "{} took {}, over its {} budget",
+                        w.what(&self.journey),
+                        format_duration(round_ms(d)),
+                        format_duration(w.rule.budget)
+                    ));
+                }
+            }
+        }
+        if let Some(f) = failure {
+            self.fail_streak += 1;
+            self.pass_streak = 0;
+            self.degraded_streak = 0;
+            self.clean_streak = 0;
+            self.last_failure = Some((**f).clone());
+            if self.fail_streak >= self.failure_threshold {
+                self.down = true;
+                self.degraded = false;
+            }
+            return;
+        }
+        self.fail_streak = 0;
+        self.pass_streak += 1;
+        if self.down && self.pass_streak >= self.success_threshold {
+            self.down = false;
+        }
+        let soft = o.soft_failures.first().map(|f| format!("soft check failed: {f}"));
+        match soft.or(breach) {
+            Some(why) => {
+                self.degraded_streak += 1;
+                self.clean_streak = 0;
+                self.last_degradation = Some(why);
+                if self.degraded_streak >= self.failure_threshold && !self.down {
+                    self.degraded = true;
+                }
+            }
+            None => {
+                self.clean_streak += 1;
+                self.degraded_streak = 0;
+                if self.clean_streak >= self.success_threshold {
+                    self.degraded = false;
+                }
+            }
+        }
+    }
+
+    /// Down, or its latest iteration failed (it may be on its way down).
+    pub fn failing(&self) -> bool {
+        self.down || self.fail_streak > 0
+    }
+
+    pub fn health(&self) -> Health {
+        match (self.seen, self.down, self.degraded) {
+            (false, _, _) => Health::Unknown,
+            (_, true, _) => Health::Down,
+            (_, _, true) => Health::Degraded,
+            _ => Health::Up,
+        }
+    }
+
+    /// Latency rules whose quantile over their window is above budget, described for people.
+    pub fn latency_breaches(&mut self, now: Instant) -> Vec<String> {
+        let journey = Arc::clone(&self.journey);
+        let mut out = Vec::new();
+        for w in &mut self.latency {
+            if let Some(q) = w.quantile(now) {
+                if q > w.rule.budget {
+                    // No measured value here: it changes every run and would re-notify receivers.
+                    out.push(format!(
+                        "p{} of {} over {} is above its {} budget",
+                        w.rule.quantile * 100.0,
+                        w.what(&journey),
+                        format_duration(w.rule.window),
+                        format_duration(w.rule.budget)
+                    ));
+                }
+            }
+        }
+        out
+    }
+
+    pub fn slo_status(&self, elapsed: Duration) -> Option<SloStatus> {
+        self.slo.as_ref().map(|s| s.status(elapsed))
+    }
+}
+
+fn round_ms(d: Duration) -> Duration {
+    Duration::from_millis(d.as_millis() as u64)
+}

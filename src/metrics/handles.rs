@@ -1,0 +1,61 @@
+//! Pre-resolved metric children of one journey and its steps, so recording an outcome does not hash label
+//! values for every sample (`with_label_values` hashes and takes a read lock per call).
+
+use prometheus::{Gauge, Histogram, IntCounter, IntGauge};
+
+use crate::metrics::{Metrics, PHASES};
+use crate::model::Journey;
+
+pub(crate) struct JourneyHandles {
+    /// `journey_runs_total` by outcome: success, failure, cancelled.
+    pub runs: [IntCounter; 3],
+    pub success: IntGauge,
+    pub duration: Histogram,
+    pub service: Histogram,
+    pub start_delay: Histogram,
+    pub last_run: Gauge,
+    /// Indexed like the journey's steps.
+    pub steps: Vec<StepHandles>,
+}
+
+pub(crate) struct StepHandles {
+    pub duration: Histogram,
+    pub service: Histogram,
+    pub success: IntGauge,
+    pub status: IntGauge,
+    /// In the order of [`PHASES`].
+    pub phases: [Histogram; 4],
+    /// `journey_step_requests_total` for new and reused connections.
+    pub requests: [IntCounter; 2],
+}
+
+impl JourneyHandles {
+    pub fn new(m: &Metrics, journey: &Journey) -> JourneyHandles {
+        let name = journey.name.as_str();
+        let steps = journey
+            .steps
+            .iter()
+            .map(|step| {
+                let labels = [name, step.name.as_str()];
+                StepHandles {
+                    duration: m.step_duration.with_label_values(&labels),
+                    service: m.step_service.with_label_values(&labels),
+                    success: m.step_success.with_label_values(&labels),
+                    status: m.step_status.with_label_values(&labels),
+                    phases: PHASES.map(|p| m.step_phase.with_label_values(&[name, step.name.as_str(), p])),
+                    requests: ["new", "reused"]
+                        .map(|c| m.step_requests.with_label_values(&[name, step.name.as_str(), c])),
+                }
+            })
+            .collect();
+        JourneyHandles {
+            runs: ["success", "failure", "cancelled"].map(|o| m.runs.with_label_values(&[name, o])),
+            success: m.success.with_label_values(&[name]),
+            duration: m.duration.with_label_values(&[name]),
+            service: m.service.with_label_values(&[name]),
+            start_delay: m.start_delay.with_label_values(&[name]),
+            last_run: m.last_run.with_label_values(&[name]),
+            steps,
+        }
+    }
+}

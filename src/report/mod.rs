@@ -1,0 +1,252 @@
+//! Verify reports: what `journeyd verify` found, as data that people, CI systems and later runs read.
+//!
+//! Files: `hist` (histograms stored losslessly), `sink` (the pipeline sink that builds a report from
+//! outcomes), `threshold` (the threshold language and its evaluation), `baseline` (comparison with an
+//! earlier report: Mann-Whitney U on the exact histograms), `merge` (shard reports into one), `text`
+//! (the terminal summary and progress line), `formats` (JUnit XML, Markdown), `push` (Pushgateway).
+//!
+//! A report never imports the runner: it is built from outcomes only.
+
+pub mod baseline;
+pub mod formats;
+pub mod hist;
+pub mod merge;
+pub mod push;
+pub mod sink;
+pub mod text;
+pub mod threshold;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+pub use baseline::{compare, Comparison, Delta};
+pub use hist::Hist;
+pub use merge::{merge, MergeError};
+pub use sink::{FailFast, ReportSink};
+pub use threshold::{evaluate, Threshold, ThresholdError, Verdict};
+
+/// Bumped on any incompatible change to the JSON layout; readers refuse other versions.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// One verify run (or several shards merged): everything needed to judge it again or compare against it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Report {
+    pub schema_version: u32,
+    /// The journeyd version that wrote it.
+    pub journeyd_version: String,
+    /// When the run started, RFC 3339 UTC (the earliest shard's, after a merge).
+    pub started_at: String,
+    /// Same instant as milliseconds since the epoch, for ordering.
+    pub started_unix_ms: u64,
+    /// Wall time of the run (the longest shard's, after a merge).
+    pub elapsed_seconds: f64,
+    /// `--target`, when one was given.
+    pub target: Option<String>,
+    /// The shards this report covers (`0/1` for an unsharded run).
+    pub shards: Vec<String>,
+    /// Why the run stopped before its planned end (`--fail-fast`, interrupted), if it did.
+    pub stopped_early: Option<String>,
+    /// Every threshold in force, as written with its scope, so `report merge` can judge again.
+    pub threshold_specs: Vec<String>,
+    pub journeys: BTreeMap<String, JourneyReport>,
+    /// Threshold verdicts (filled in by `finish`).
+    pub verdicts: Vec<Verdict>,
+    /// The comparison with `--baseline`, when one was given.
+    pub comparison: Option<Comparison>,
+    /// Every run of every journey failed at its first step without an HTTP response (see docs/verify.md).
+    pub unreachable: bool,
+    /// The gate's answer: every threshold passed and no regression was found.
+    pub passed: bool,
+}
+
+/// One journey's results.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JourneyReport {
+    /// Completed runs (passed + failed; cancelled runs are neither).
+    pub runs: u64,
+    pub failed: u64,
+    /// Runs stopped by the end of the run or `--fail-fast` before they finished.
+    pub cancelled: u64,
+    /// Open-model arrivals that could not start (every `max_users` busy).
+    pub dropped: u64,
+    /// Failed runs that got no HTTP response at their first step (connect, dns, tls).
+    pub unreachable_runs: u64,
+    /// Whole-iteration response time (from the intended start, think time included).
+    pub duration: Hist,
+    /// Failures by reason, with the earliest evidence.
+    pub failures: BTreeMap<String, FailureCount>,
+    pub steps: Vec<StepReport>,
+}
+
+impl JourneyReport {
+    /// Passed runs / completed runs; `None` with no completed runs.
+    pub fn availability(&self) -> Option<f64> {
+        (self.runs > 0).then(|| (self.runs - self.failed) as f64 / self.runs as f64)
+    }
+}
+
+/// One step's results.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StepReport {
+    pub name: String,
+    /// Times the step ran (a step after a failing one does not run).
+    pub runs: u64,
+    pub failed: u64,
+    /// From the step's intended start to its response being complete.
+    pub response: Hist,
+    /// Failures of runs that failed at this step, by reason.
+    pub failures: BTreeMap<String, FailureCount>,
+}
+
+impl StepReport {
+    pub fn availability(&self) -> Option<f64> {
+        (self.runs > 0).then(|| (self.runs - self.failed) as f64 / self.runs as f64)
+    }
+}
+
+/// How often a reason occurred, and the first time it did.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FailureCount {
+    pub count: u64,
+    pub first: Evidence,
+}
+
+/// Redacted evidence of one failure (copied from `outcome::Failure`, which is redacted at the source).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Evidence {
+    /// Wall-clock start of the failed run, ms since the epoch: "first" means earliest, so merges agree.
+    pub at_unix_ms: u64,
+    pub step: String,
+    pub message: String,
+    pub check: Option<String>,
+    pub actual: Option<String>,
+    pub request: Option<String>,
+    pub status: Option<u16>,
+    pub excerpt: Option<String>,
+}
+
+impl Evidence {
+    /// One line for terminals and Markdown.
+    pub fn line(&self) -> String {
+        let mut s = format!("step {:?}: {}", self.step, self.message);
+        // Messages often say the check and the value already; do not repeat them.
+        if let Some(c) = self.check.as_ref().filter(|c| !self.message.contains(c.as_str())) {
+            s.push_str(&format!("; expected {c}"));
+        }
+        if let Some(a) = self.actual.as_ref().filter(|a| !self.message.contains(a.as_str())) {
+            s.push_str(&format!(", got {a}"));
+        }
+        if let Some(r) = &self.request {
+            s.push_str(&format!(" [{r}"));
+            if let Some(st) = self.status {
+                s.push_str(&format!(" → {st}"));
+            }
+            s.push(']');
+        }
+        if let Some(e) = &self.excerpt {
+            let e: String = e.chars().take(120).collect();
+            s.push_str(&format!(" body: {:?}", e));
+        }
+        s
+    }
+}
+
+/// Adds `count` occurrences with `evidence` into a reason table, keeping the earliest evidence.
+pub(crate) fn add_failure(table: &mut BTreeMap<String, FailureCount>, reason: &str, count: u64, evidence: &Evidence) {
+    match table.get_mut(reason) {
+        Some(fc) => {
+            fc.count += count;
+            if *evidence < fc.first {
+                fc.first = evidence.clone();
+            }
+        }
+        None => {
+            table.insert(reason.to_string(), FailureCount { count, first: evidence.clone() });
+        }
+    }
+}
+
+/// Errors reading a report file.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    #[error("{path}: cannot read: {source}")]
+    Io { path: String, source: std::io::Error },
+    #[error("{path}: not a journeyd verify report: {source}")]
+    Json { path: String, source: serde_json::Error },
+    #[error("{path}: report schema_version {found} is not supported (this journeyd reads {SCHEMA_VERSION}); re-run verify with this version")]
+    Version { path: String, found: u64 },
+}
+
+impl Report {
+    /// A report with no journeys yet.
+    pub fn empty(started_unix_ms: u64) -> Report {
+        Report {
+            schema_version: SCHEMA_VERSION,
+            journeyd_version: crate::VERSION.to_string(),
+            started_at: crate::template::rfc3339(started_unix_ms / 1000),
+            started_unix_ms,
+            elapsed_seconds: 0.0,
+            target: None,
+            shards: vec!["0/1".to_string()],
+            stopped_early: None,
+            threshold_specs: Vec::new(),
+            journeys: BTreeMap::new(),
+            verdicts: Vec::new(),
+            comparison: None,
+            unreachable: false,
+            passed: false,
+        }
+    }
+
+    /// Reads a report, checking the schema version before anything else.
+    pub fn read(path: &Path) -> Result<Report, ReadError> {
+        let p = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| ReadError::Io { path: p.clone(), source })?;
+        let value: serde_json::Value =
+            serde_json::from_str(&text).map_err(|source| ReadError::Json { path: p.clone(), source })?;
+        let found = value.get("schema_version").and_then(serde_json::Value::as_u64).unwrap_or(0);
+        if found != u64::from(SCHEMA_VERSION) {
+            return Err(ReadError::Version { path: p, found });
+        }
+        serde_json::from_value(value).map_err(|source| ReadError::Json { path: p, source })
+    }
+
+    pub fn write(&self, path: &Path) -> std::io::Result<()> {
+        let mut text = serde_json::to_string_pretty(self).map_err(std::io::Error::other)?;
+        text.push('\n');
+        std::fs::write(path, text)
+    }
+
+    /// Every completed run of every journey failed at its first step with no HTTP response.
+    pub fn all_unreachable(&self) -> bool {
+        let runs: u64 = self.journeys.values().map(|j| j.runs).sum();
+        let unreachable: u64 = self.journeys.values().map(|j| j.unreachable_runs).sum();
+        runs > 0 && unreachable == runs
+    }
+
+    /// Judges the report: evaluates `thresholds` (already parsed from `threshold_specs`), compares with
+    /// `baseline`, and sets `verdicts`, `comparison`, `unreachable` and `passed`.
+    pub fn judge(&mut self, thresholds: &[Threshold], baseline: Option<&Report>) {
+        self.verdicts = evaluate(self, thresholds);
+        self.comparison = baseline.map(|b| compare(b, self));
+        self.unreachable = self.all_unreachable();
+        let regressions = self.comparison.as_ref().map_or(0, |c| c.regressions());
+        self.passed = self.verdicts.iter().all(|v| v.passed) && regressions == 0 && !self.unreachable;
+    }
+
+    /// Whether one journey passed: its thresholds (and its steps') and its comparison rows.
+    pub fn journey_passed(&self, journey: &str) -> bool {
+        self.verdicts.iter().filter(|v| v.journey == journey).all(|v| v.passed)
+            && self
+                .comparison
+                .as_ref()
+                .map_or(true, |c| c.deltas.iter().filter(|d| d.journey == journey).all(|d| !d.regression))
+    }
+}

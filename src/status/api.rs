@@ -1,0 +1,187 @@
+//! `/api/v1/journeys` and `/api/v1/failures`: the status board as JSON, and the views the page renders.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use axum::extract::{Query, State};
+use axum::Json;
+use serde::{Deserialize, Serialize};
+
+use super::history::{minute_of, StepMinute, AVAILABILITY_MINUTES, FAILURES_KEPT};
+use super::{FailureRecord, JourneyState, LastOutcome, Status};
+
+/// One journey as the API and the page show it.
+#[derive(Debug, Clone, Serialize)]
+pub struct JourneyView {
+    pub name: String,
+    pub description: String,
+    pub state: JourneyState,
+    /// RFC 3339, when the journey entered its state.
+    pub state_since: Option<String>,
+    pub state_reason: Option<String>,
+    pub maintenance: bool,
+    /// Share of completed runs that passed in the last hour (0–1); null without runs.
+    pub availability_1h: Option<f64>,
+    pub availability_24h: Option<f64>,
+    pub runs_1h: u64,
+    pub failures_1h: u64,
+    pub last_run: Option<LastRunView>,
+    pub last_failure: Option<FailureView>,
+    pub steps: Vec<StepView>,
+    /// Per step, per minute p50/p99 over the plot window (the page's SVG); not serialized.
+    #[serde(skip)]
+    pub plot: Vec<Vec<StepMinute>>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct LastRunView {
+    pub at: String,
+    /// `passed`, `degraded` or `failed`.
+    pub outcome: &'static str,
+    pub duration_seconds: f64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct StepView {
+    pub name: String,
+    pub runs: u64,
+    pub p50_seconds: Option<f64>,
+    pub p99_seconds: Option<f64>,
+}
+
+/// One failure with its (already redacted) evidence.
+#[derive(Debug, Clone, Serialize)]
+pub struct FailureView {
+    pub journey: String,
+    pub at: String,
+    /// A soft check: the run passed, degraded.
+    pub soft: bool,
+    pub step: String,
+    pub reason: &'static str,
+    pub message: String,
+    pub check: Option<String>,
+    pub actual: Option<String>,
+    pub request: Option<String>,
+    pub status: Option<u16>,
+    pub excerpt: Option<String>,
+}
+
+pub(crate) fn rfc3339(t: SystemTime) -> String {
+    crate::template::rfc3339(t.duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO).as_secs())
+}
+
+impl From<&FailureRecord> for FailureView {
+    fn from(r: &FailureRecord) -> FailureView {
+        let f = &r.failure;
+        FailureView {
+            journey: r.journey.clone(),
+            at: rfc3339(r.at),
+            soft: r.soft,
+            step: f.step_name.clone(),
+            reason: f.reason.as_str(),
+            message: f.message.clone(),
+            check: f.check.clone(),
+            actual: f.actual.clone(),
+            request: f.request.clone(),
+            status: f.status,
+            excerpt: f.excerpt.clone(),
+        }
+    }
+}
+
+/// Every journey, sorted by name, as of `now`. The board lock is released before the state source is
+/// asked, so a source may read the board itself.
+pub fn journey_views(status: &Status, now: SystemTime) -> Vec<JourneyView> {
+    let now_minute = minute_of(now);
+    let mut views: Vec<JourneyView> = {
+        let b = status.board.lock();
+        b.journeys
+            .values()
+            .map(|h| {
+                let (passed, failed) = h.runs_in(now_minute, 60);
+                JourneyView {
+                    name: h.name.clone(),
+                    description: h.description.clone(),
+                    state: JourneyState::Unknown,
+                    state_since: None,
+                    state_reason: None,
+                    maintenance: false,
+                    availability_1h: h.availability(now_minute, 60),
+                    availability_24h: h.availability(now_minute, AVAILABILITY_MINUTES),
+                    runs_1h: passed + failed,
+                    failures_1h: failed,
+                    last_run: h.last_run.as_ref().map(|r| LastRunView {
+                        at: rfc3339(r.at),
+                        outcome: match r.outcome {
+                            LastOutcome::Passed => "passed",
+                            LastOutcome::Degraded => "degraded",
+                            LastOutcome::Failed => "failed",
+                        },
+                        duration_seconds: r.duration.as_secs_f64(),
+                    }),
+                    last_failure: h.last_failure.as_ref().map(FailureView::from),
+                    steps: h
+                        .steps
+                        .iter()
+                        .map(|s| StepView {
+                            name: s.name.clone(),
+                            runs: s.runs(),
+                            p50_seconds: s.p50().map(|d| d.as_secs_f64()),
+                            p99_seconds: s.p99().map(|d| d.as_secs_f64()),
+                        })
+                        .collect(),
+                    plot: h.steps.iter().map(|s| s.plot(now_minute)).collect(),
+                }
+            })
+            .collect()
+    };
+    for v in &mut views {
+        if let Some(s) = status.source.state(&v.name) {
+            v.state = if s.maintenance { JourneyState::Maintenance } else { s.state };
+            v.state_since = s.since.map(rfc3339);
+            v.state_reason = s.reason;
+            v.maintenance = s.maintenance;
+        }
+    }
+    views
+}
+
+/// The last `limit` failures across journeys, newest first.
+pub fn failure_views(status: &Status, limit: usize) -> Vec<FailureView> {
+    status.board.lock().failures.iter().rev().take(limit).map(FailureView::from).collect()
+}
+
+#[derive(Debug, Serialize)]
+pub struct JourneysReply {
+    /// This replica's shard (`i/n`); `0/1` when not sharded.
+    pub shard: String,
+    /// Schedulers running now: exactly one per journey.
+    pub schedulers: usize,
+    pub generated_at: String,
+    pub journeys: Vec<JourneyView>,
+}
+
+pub(super) async fn journeys(State(status): State<Status>) -> Json<JourneysReply> {
+    let now = SystemTime::now();
+    Json(JourneysReply {
+        shard: status.shard.to_string(),
+        schedulers: status.schedulers(),
+        generated_at: rfc3339(now),
+        journeys: journey_views(&status, now),
+    })
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct FailuresQuery {
+    /// How many failures (default 20, at most the number kept).
+    limit: Option<usize>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct FailuresReply {
+    pub failures: Vec<FailureView>,
+}
+
+pub(super) async fn failures(State(status): State<Status>, Query(q): Query<FailuresQuery>) -> Json<FailuresReply> {
+    let limit = q.limit.unwrap_or(20).min(FAILURES_KEPT);
+    Json(FailuresReply { failures: failure_views(&status, limit) })
+}

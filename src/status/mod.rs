@@ -1,0 +1,157 @@
+//! The status page at `/` and its JSON API (`/api/v1/journeys`, `/api/v1/failures`).
+//!
+//! [`StatusSink`] keeps a bounded history from outcomes; the handlers copy what they need out of it and
+//! render. A journey's state comes from a pluggable [`StateSource`]: by default the last run decides (down
+//! if it failed, degraded if it passed with soft failures, up otherwise); the alert state machine can take
+//! over by implementing the trait.
+
+mod api;
+pub mod history;
+mod page;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use axum::routing::get;
+use axum::Router;
+
+pub use api::{FailureView, JourneyView, StepView};
+pub use history::{Board, FailureRecord, LastOutcome, StatusBoard, StatusSink};
+
+use crate::shard::Shard;
+
+/// What the page shows for a journey.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum JourneyState {
+    Up,
+    Degraded,
+    Down,
+    Maintenance,
+    /// No completed run yet.
+    Unknown,
+}
+
+impl JourneyState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JourneyState::Up => "up",
+            JourneyState::Degraded => "degraded",
+            JourneyState::Down => "down",
+            JourneyState::Maintenance => "maintenance",
+            JourneyState::Unknown => "unknown",
+        }
+    }
+}
+
+/// A journey's state as a [`StateSource`] sees it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StateView {
+    pub state: JourneyState,
+    /// When the journey entered this state, if known.
+    pub since: Option<SystemTime>,
+    /// Why, in one line (the failure, or the alert's summary).
+    pub reason: Option<String>,
+    /// In a maintenance window: failures are expected and not alerted on.
+    pub maintenance: bool,
+}
+
+/// Where journey states come from. `None`: the source knows nothing about this journey (shown as unknown).
+pub trait StateSource: Send + Sync {
+    fn state(&self, journey: &str) -> Option<StateView>;
+}
+
+/// The default source: the last completed run decides.
+#[derive(Debug, Clone)]
+pub struct LastRunState {
+    board: StatusBoard,
+}
+
+impl LastRunState {
+    pub fn new(board: StatusBoard) -> LastRunState {
+        LastRunState { board }
+    }
+}
+
+impl StateSource for LastRunState {
+    fn state(&self, journey: &str) -> Option<StateView> {
+        let b = self.board.lock();
+        let last = b.journeys.get(journey)?.last_run.as_ref()?;
+        let state = match last.outcome {
+            LastOutcome::Passed => JourneyState::Up,
+            LastOutcome::Degraded => JourneyState::Degraded,
+            LastOutcome::Failed => JourneyState::Down,
+        };
+        Some(StateView { state, since: Some(last.since), reason: last.reason.clone(), maintenance: false })
+    }
+}
+
+/// Everything the status handlers need. Cheap to clone.
+#[derive(Clone)]
+pub struct Status {
+    pub board: StatusBoard,
+    pub source: Arc<dyn StateSource>,
+    /// This replica's share of the journeys, shown on the page and in the API.
+    pub shard: Shard,
+    /// Schedulers running now (one per journey), kept current by the daemon.
+    pub schedulers: Arc<AtomicUsize>,
+}
+
+impl Status {
+    /// A status with the default last-run state source.
+    pub fn new(board: StatusBoard, shard: Shard) -> Status {
+        let source = Arc::new(LastRunState::new(board.clone()));
+        Status { board, source, shard, schedulers: Arc::new(AtomicUsize::new(0)) }
+    }
+
+    /// Replaces the state source (the alert state machine).
+    pub fn with_source(mut self, source: Arc<dyn StateSource>) -> Status {
+        self.source = source;
+        self
+    }
+
+    pub fn schedulers(&self) -> usize {
+        self.schedulers.load(Ordering::Acquire)
+    }
+}
+
+/// `/`, `/api/v1/journeys`, `/api/v1/failures`.
+pub fn router(status: Status) -> Router {
+    Router::new()
+        .route("/", get(page::index))
+        .route("/api/v1/journeys", get(api::journeys))
+        .route("/api/v1/failures", get(api::failures))
+        .with_state(status)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Suite;
+    use crate::outcome::{Failure, Reason};
+    use history::tests::{journey, outcome};
+
+    #[test]
+    fn the_last_run_decides_the_default_state() {
+        let board = StatusBoard::new();
+        board.set_suite(&Suite { journeys: vec![journey("a", &["home"], 1)] });
+        let source = LastRunState::new(board.clone());
+        assert_eq!(source.state("a"), None, "no run yet: unknown");
+        let t0 = SystemTime::now();
+        board.record(&outcome("a", t0, false, 5));
+        assert_eq!(source.state("a").unwrap().state, JourneyState::Up);
+        let mut soft = outcome("a", t0, false, 5);
+        soft.soft_failures.push(Failure::new(0, "home", Reason::Check, "slow banner"));
+        board.record(&soft);
+        let v = source.state("a").unwrap();
+        assert_eq!(v.state, JourneyState::Degraded);
+        assert!(v.reason.unwrap().contains("slow banner"));
+        board.record(&outcome("a", t0 + std::time::Duration::from_secs(1), true, 5));
+        board.record(&outcome("a", t0 + std::time::Duration::from_secs(2), true, 5));
+        let v = source.state("a").unwrap();
+        assert_eq!(v.state, JourneyState::Down);
+        assert!(v.since.unwrap() < t0 + std::time::Duration::from_secs(2), "since the first failure");
+        assert!(!v.maintenance);
+    }
+}

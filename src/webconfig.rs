@@ -1,0 +1,468 @@
+//! `--web-config FILE`: TLS and basic auth for the daemon's HTTP endpoints, in the Prometheus
+//! exporter-toolkit web-config format operators already have for Prometheus and the exporters.
+//!
+//! ```yaml
+//! tls_server_config: { cert_file: server.crt, key_file: server.key }
+//! basic_auth_users: { alice: $2y$10$... }   # bcrypt hashes
+//! ```
+//!
+//! As in exporter-toolkit, the settings apply to every route (`/-/healthy` included), relative file paths
+//! are relative to the web-config file, and unknown keys are errors.
+
+use std::collections::BTreeMap;
+use std::io;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderName, HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::Router;
+use serde::Deserialize;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
+use tokio_rustls::rustls;
+use tokio_rustls::server::TlsStream;
+use tokio_rustls::TlsAcceptor;
+
+/// Why a web-config file cannot be used. Each message names the file and what to change.
+#[derive(Debug, thiserror::Error)]
+pub enum WebConfigError {
+    #[error("{path}: cannot read: {source}")]
+    Read { path: PathBuf, source: io::Error },
+    #[error("{path}:{line}:{column}: {message} (see docs/operations.md, \"Web endpoint security\")")]
+    Parse { path: PathBuf, line: usize, column: usize, message: String },
+    #[error("{path}: {message}")]
+    Invalid { path: PathBuf, message: String },
+    #[error("{path}: TLS certificate or key {file}: {message}")]
+    Tls { path: PathBuf, file: PathBuf, message: String },
+}
+
+/// The file as written (exporter-toolkit field names).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawWebConfig {
+    /// Serve HTTPS instead of HTTP.
+    #[serde(default)]
+    tls_server_config: Option<RawTls>,
+    /// Response headers and protocol options.
+    #[serde(default)]
+    http_server_config: Option<RawHttp>,
+    /// User name → bcrypt hash. Empty: no authentication.
+    #[serde(default)]
+    basic_auth_users: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTls {
+    /// PEM certificate chain, server certificate first.
+    #[serde(default)]
+    cert_file: Option<PathBuf>,
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1).
+    #[serde(default)]
+    key_file: Option<PathBuf>,
+    /// Only `NoClientCert` (the default) is supported: client-certificate auth belongs in a proxy for now.
+    #[serde(default)]
+    client_auth_type: Option<String>,
+    #[serde(default)]
+    client_ca_file: Option<PathBuf>,
+    /// `TLS12` (default) or `TLS13`.
+    #[serde(default)]
+    min_version: Option<String>,
+    #[serde(default)]
+    max_version: Option<String>,
+    /// Accepted for compatibility and ignored: rustls only offers modern suites and curves.
+    #[serde(default)]
+    cipher_suites: Option<Vec<String>>,
+    #[serde(default)]
+    curve_preferences: Option<Vec<String>>,
+    #[serde(default)]
+    prefer_server_cipher_suites: Option<bool>,
+    #[serde(default)]
+    client_allowed_sans: Option<Vec<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawHttp {
+    /// Accepted for compatibility; journeyd serves HTTP/1.1 only.
+    #[serde(default)]
+    http2: Option<bool>,
+    /// Extra headers on every response (e.g. `Strict-Transport-Security`).
+    #[serde(default)]
+    headers: BTreeMap<String, String>,
+}
+
+/// A validated web configuration: what the server applies to every route.
+#[derive(Clone, Default)]
+pub struct WebConfig {
+    /// `None`: plain HTTP.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// User name → bcrypt hash; empty means no authentication.
+    pub users: Arc<BTreeMap<String, String>>,
+    /// Added to every response.
+    pub headers: Arc<Vec<(HeaderName, HeaderValue)>>,
+}
+
+impl std::fmt::Debug for WebConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebConfig")
+            .field("tls", &self.tls.is_some())
+            .field("users", &self.users.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+impl WebConfig {
+    /// Reads and validates a web-config file: certificates and keys are loaded and every hash is checked
+    /// now, so a mistake stops the daemon at start instead of failing every scrape later.
+    pub fn load(path: &Path) -> Result<WebConfig, WebConfigError> {
+        let text =
+            std::fs::read_to_string(path).map_err(|source| WebConfigError::Read { path: path.into(), source })?;
+        WebConfig::parse(&text, path)
+    }
+
+    /// Parses `text` as if read from `path` (relative certificate paths resolve against its directory).
+    pub fn parse(text: &str, path: &Path) -> Result<WebConfig, WebConfigError> {
+        let raw: RawWebConfig = if text.trim().is_empty() {
+            RawWebConfig::default()
+        } else {
+            serde_yaml::from_str(text).map_err(|e| {
+                let (line, column) = e.location().map_or((1, 1), |l| (l.line(), l.column()));
+                WebConfigError::Parse { path: path.into(), line, column, message: e.to_string() }
+            })?
+        };
+        let invalid = |message: String| WebConfigError::Invalid { path: path.into(), message };
+        let dir = path.parent().unwrap_or(Path::new("."));
+        let tls = match raw.tls_server_config {
+            Some(t) => Some(Arc::new(tls_config(t, dir, path)?)),
+            None => None,
+        };
+        for (user, hash) in &raw.basic_auth_users {
+            if user.contains(':') {
+                return Err(invalid(format!(
+                    "basic_auth_users: user name {user:?} contains ':' (not allowed in basic auth)"
+                )));
+            }
+            if bcrypt::verify("", hash).is_err() {
+                return Err(invalid(format!(
+                    "basic_auth_users.{user}: not a bcrypt hash (expected $2y$/$2b$/$2a$…; create one with `htpasswd -nbBC 10 \"\" PASSWORD | tr -d ':\\n'`)"
+                )));
+            }
+        }
+        let mut headers = Vec::new();
+        if let Some(http) = raw.http_server_config {
+            if http.http2 == Some(true) {
+                tracing::warn!(file = %path.display(), "http_server_config.http2 is ignored: journeyd serves HTTP/1.1");
+            }
+            for (k, v) in http.headers {
+                let name = HeaderName::try_from(k.as_str())
+                    .map_err(|_| invalid(format!("http_server_config.headers: invalid header name {k:?}")))?;
+                let value = HeaderValue::try_from(v.as_str())
+                    .map_err(|_| invalid(format!("http_server_config.headers.{k}: invalid header value")))?;
+                headers.push((name, value));
+            }
+        }
+        Ok(WebConfig { tls, users: Arc::new(raw.basic_auth_users), headers: Arc::new(headers) })
+    }
+
+    /// The URL scheme clients use.
+    pub fn scheme(&self) -> &'static str {
+        if self.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        }
+    }
+
+    /// Wraps `app` with basic auth (when users are configured) and the configured response headers.
+    pub fn secure(&self, app: Router) -> Router {
+        let mut app = app;
+        if !self.users.is_empty() {
+            let auth = Arc::new(Auth { users: Arc::clone(&self.users), decoy: OnceLock::new() });
+            app = app.layer(axum::middleware::from_fn_with_state(auth, basic_auth));
+        }
+        // Outermost, so that 401 replies carry the headers too (as in exporter-toolkit).
+        if !self.headers.is_empty() {
+            let headers = Arc::clone(&self.headers);
+            app = app.layer(axum::middleware::from_fn(move |req: Request, next: Next| {
+                let headers = Arc::clone(&headers);
+                async move {
+                    let mut resp = next.run(req).await;
+                    for (k, v) in headers.iter() {
+                        resp.headers_mut().insert(k.clone(), v.clone());
+                    }
+                    resp
+                }
+            }));
+        }
+        app
+    }
+
+    /// Serves `app` on `listener` (HTTP or HTTPS as configured) until `shutdown` is cancelled.
+    pub async fn serve(
+        &self,
+        listener: TcpListener,
+        app: Router,
+        shutdown: tokio_util::sync::CancellationToken,
+    ) -> io::Result<()> {
+        let app = self.secure(app);
+        match &self.tls {
+            None => crate::server::serve(listener, app, shutdown).await,
+            Some(tls) => {
+                let tls = TlsListener::new(listener, TlsAcceptor::from(Arc::clone(tls)), shutdown.clone())?;
+                axum::serve(tls, app).with_graceful_shutdown(async move { shutdown.cancelled().await }).await
+            }
+        }
+    }
+}
+
+fn tls_config(t: RawTls, dir: &Path, path: &Path) -> Result<rustls::ServerConfig, WebConfigError> {
+    let invalid = |message: String| WebConfigError::Invalid { path: path.into(), message };
+    match t.client_auth_type.as_deref() {
+        None | Some("") | Some("NoClientCert") => {}
+        Some(other) => {
+            return Err(invalid(format!(
+                "tls_server_config.client_auth_type {other:?} is not supported (only NoClientCert); terminate client-certificate TLS in a proxy"
+            )))
+        }
+    }
+    if t.client_ca_file.is_some() || t.client_allowed_sans.is_some() {
+        return Err(invalid(
+            "tls_server_config.client_ca_file / client_allowed_sans need client certificates, which journeyd does not support; remove them".into(),
+        ));
+    }
+    if t.cipher_suites.is_some() || t.curve_preferences.is_some() || t.prefer_server_cipher_suites.is_some() {
+        tracing::warn!(file = %path.display(), "tls_server_config: cipher_suites, curve_preferences and prefer_server_cipher_suites are ignored (rustls offers only modern suites)");
+    }
+    let version = |v: &Option<String>, field: &str| -> Result<Option<u8>, WebConfigError> {
+        match v.as_deref() {
+            None | Some("") => Ok(None),
+            Some("TLS12") => Ok(Some(12)),
+            Some("TLS13") => Ok(Some(13)),
+            Some(other) => Err(invalid(format!(
+                "tls_server_config.{field} {other:?} is not supported: use TLS12 or TLS13 (older versions are insecure)"
+            ))),
+        }
+    };
+    let min = version(&t.min_version, "min_version")?.unwrap_or(12);
+    let max = version(&t.max_version, "max_version")?.unwrap_or(13);
+    let mut versions: Vec<&'static rustls::SupportedProtocolVersion> = Vec::new();
+    if min <= 12 && max >= 12 {
+        versions.push(&rustls::version::TLS12);
+    }
+    if min <= 13 && max >= 13 {
+        versions.push(&rustls::version::TLS13);
+    }
+    if versions.is_empty() {
+        return Err(invalid("tls_server_config: min_version is above max_version".into()));
+    }
+    let (Some(cert_file), Some(key_file)) = (t.cert_file, t.key_file) else {
+        return Err(invalid("tls_server_config needs both cert_file and key_file".into()));
+    };
+    let cert_file = dir.join(cert_file);
+    let key_file = dir.join(key_file);
+    let tls_err = |file: &Path, message: String| WebConfigError::Tls { path: path.into(), file: file.into(), message };
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&cert_file)
+        .and_then(|it| it.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| tls_err(&cert_file, format!("cannot read PEM certificates: {e}")))?;
+    if certs.is_empty() {
+        return Err(tls_err(&cert_file, "no CERTIFICATE block found".into()));
+    }
+    let key = PrivateKeyDer::from_pem_file(&key_file)
+        .map_err(|e| tls_err(&key_file, format!("cannot read a PEM private key: {e}")))?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_protocol_versions(&versions)
+        .map_err(|e| invalid(format!("tls_server_config: {e}")))?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(|e| tls_err(&cert_file, format!("certificate and key do not fit together: {e}")))?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(config)
+}
+
+/// The users and a decoy hash.
+struct Auth {
+    users: Arc<BTreeMap<String, String>>,
+    /// Checked for unknown users, at the cost of the configured hashes, so a wrong user name takes as long
+    /// as a wrong password and response times do not reveal which user names exist. Made on first use.
+    decoy: OnceLock<String>,
+}
+
+impl Auth {
+    fn decoy(&self) -> &str {
+        self.decoy.get_or_init(|| {
+            let cost = self
+                .users
+                .values()
+                .next()
+                .and_then(|h| h.get(4..6))
+                .and_then(|c| c.parse().ok())
+                .unwrap_or(bcrypt::DEFAULT_COST);
+            bcrypt::hash("journeyd: no such user", cost).unwrap_or_default()
+        })
+    }
+}
+
+async fn basic_auth(State(auth): State<Arc<Auth>>, req: Request, next: Next) -> Response {
+    let creds = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Basic ").or_else(|| v.strip_prefix("basic ")))
+        .and_then(|b64| base64_decode(b64.trim()))
+        .and_then(|bytes| String::from_utf8(bytes).ok());
+    let ok = match creds.as_deref().and_then(|c| c.split_once(':')) {
+        Some((user, password)) => {
+            let (user, password, auth) = (user.to_string(), password.to_string(), Arc::clone(&auth));
+            // bcrypt is deliberately slow (tens of ms): keep it off the async workers.
+            tokio::task::spawn_blocking(move || match auth.users.get(&user) {
+                Some(hash) => bcrypt::verify(&password, hash).unwrap_or(false),
+                None => {
+                    let _ = bcrypt::verify(&password, auth.decoy());
+                    false
+                }
+            })
+            .await
+            .unwrap_or(false)
+        }
+        None => false,
+    };
+    if ok {
+        next.run(req).await
+    } else {
+        (StatusCode::UNAUTHORIZED, [(header::WWW_AUTHENTICATE, "Basic")], "Unauthorized\n").into_response()
+    }
+}
+
+/// Standard base64 (RFC 4648, with or without padding); `None` on anything else.
+fn base64_decode(s: &str) -> Option<Vec<u8>> {
+    let value = |c: u8| -> Option<u32> {
+        Some(match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' => 62,
+            b'/' => 63,
+            _ => return None,
+        } as u32)
+    };
+    let s = s.trim_end_matches('=').as_bytes();
+    if s.len() % 4 == 1 {
+        return None;
+    }
+    let mut out = Vec::with_capacity(s.len() * 3 / 4);
+    for chunk in s.chunks(4) {
+        let mut acc = 0u32;
+        for (i, &c) in chunk.iter().enumerate() {
+            acc |= value(c)? << (18 - 6 * i);
+        }
+        let bytes = acc.to_be_bytes();
+        out.extend_from_slice(&bytes[1..chunk.len()]);
+    }
+    Some(out)
+}
+
+/// How long a client may take to finish the TLS handshake before its connection is dropped.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A listener that hands axum finished TLS connections. Handshakes run in their own tasks, so one slow or
+/// silent client cannot hold up the accept loop.
+pub struct TlsListener {
+    /// Completed handshakes, from the accept task.
+    ready: mpsc::Receiver<(TlsStream<TcpStream>, SocketAddr)>,
+    local: SocketAddr,
+}
+
+impl TlsListener {
+    pub fn new(
+        listener: TcpListener,
+        acceptor: TlsAcceptor,
+        stop: tokio_util::sync::CancellationToken,
+    ) -> io::Result<TlsListener> {
+        let local = listener.local_addr()?;
+        let (tx, ready) = mpsc::channel(64);
+        tokio::spawn(async move {
+            loop {
+                let (tcp, peer) = tokio::select! {
+                    _ = stop.cancelled() => return,
+                    r = listener.accept() => match r {
+                        Ok(c) => c,
+                        Err(e) => {
+                            // Out of file descriptors and the like: back off instead of spinning.
+                            tracing::warn!("accept failed: {e}");
+                            tokio::time::sleep(Duration::from_millis(100)).await;
+                            continue;
+                        }
+                    },
+                };
+                let acceptor = acceptor.clone();
+                let tx = tx.clone();
+                tokio::spawn(async move {
+                    match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+                        Ok(Ok(tls)) => {
+                            let _ = tx.send((tls, peer)).await;
+                        }
+                        Ok(Err(e)) => tracing::debug!(%peer, "TLS handshake failed: {e}"),
+                        Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+                    }
+                });
+            }
+        });
+        Ok(TlsListener { ready, local })
+    }
+}
+
+impl axum::serve::Listener for TlsListener {
+    type Io = TlsStream<TcpStream>;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        match self.ready.recv().await {
+            Some(conn) => conn,
+            // The accept task ended (shutdown): never yield another connection.
+            None => std::future::pending().await,
+        }
+    }
+
+    fn local_addr(&self) -> io::Result<Self::Addr> {
+        Ok(self.local)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64_round_trips_the_basic_auth_alphabet() {
+        assert_eq!(base64_decode("YWxpY2U6c2VjcmV0").unwrap(), b"alice:secret");
+        assert_eq!(base64_decode("YQ==").unwrap(), b"a");
+        assert_eq!(base64_decode("YWI=").unwrap(), b"ab");
+        assert!(base64_decode("!!!!").is_none());
+        assert!(base64_decode("Y").is_none());
+    }
+
+    #[test]
+    fn rejects_unknown_keys_with_a_location_and_bad_hashes_by_user() {
+        let p = Path::new("/etc/journeyd/web.yml");
+        let err = WebConfig::parse("basic_auth_users:\n  alice: x\nbasic_auth_user: {}\n", p).unwrap_err();
+        assert!(err.to_string().starts_with("/etc/journeyd/web.yml:3:"), "{err}");
+        let err = WebConfig::parse("basic_auth_users:\n  alice: plaintext\n", p).unwrap_err();
+        assert!(err.to_string().contains("basic_auth_users.alice: not a bcrypt hash"), "{err}");
+        let err = WebConfig::parse("tls_server_config:\n  cert_file: a.crt\n", p).unwrap_err();
+        assert!(err.to_string().contains("needs both cert_file and key_file"), "{err}");
+        let err =
+            WebConfig::parse("tls_server_config:\n  client_auth_type: RequireAndVerifyClientCert\n", p).unwrap_err();
+        assert!(err.to_string().contains("not supported"), "{err}");
+        let ok = WebConfig::parse("", p).unwrap();
+        assert!(ok.tls.is_none() && ok.users.is_empty());
+    }
+}

@@ -1,0 +1,253 @@
+//! The alert state machine, driven with paused time: hysteresis, degraded, dependency suppression,
+//! maintenance, SLO burn rates, latency windows, and state across reloads.
+
+mod alerts;
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use alerts::*;
+use journeyd::alert::{AlertMetrics, Clock, Engine, Notice};
+use journeyd::settings::Settings;
+use tokio::time::{advance, Instant};
+
+struct Rig {
+    engine: Engine,
+    registry: prometheus::Registry,
+    suite: journeyd::model::Suite,
+}
+
+impl Rig {
+    fn new(files: &[(&str, String)], settings: &str, wall: SystemTime) -> Rig {
+        let files: Vec<(&str, &str)> = files.iter().map(|(n, t)| (*n, t.as_str())).collect();
+        let suite = suite(&files);
+        let settings = Settings::parse(std::path::Path::new("s.yml"), settings).unwrap();
+        let registry = prometheus::Registry::new();
+        let metrics = AlertMetrics::register(&registry).unwrap();
+        let mut engine = Engine::new(Arc::new(settings), "http://127.0.0.1:9898/", Clock::at(wall), metrics);
+        assert!(engine.suite_changed(&suite, Instant::now()).is_empty());
+        Rig { engine, registry, suite }
+    }
+
+    fn feed(&mut self, o: journeyd::outcome::RunOutcome) -> Vec<Notice> {
+        let j = get(&self.suite, &o.journey);
+        self.engine.outcome(&j, &o, Instant::now())
+    }
+
+    fn metric(&self, series: &str) -> Option<f64> {
+        metric(&self.registry, series)
+    }
+}
+
+fn names(notices: &[Notice]) -> Vec<String> {
+    notices
+        .iter()
+        .map(|n| format!("{:?} {} {}", n.kind, n.alert.label("alertname"), n.alert.label("journey")))
+        .collect()
+}
+
+fn one(files: &[(&str, &str)]) -> Vec<(&'static str, String)> {
+    files
+        .iter()
+        .map(|(n, extra)| (Box::leak(format!("{n}.yml").into_boxed_str()) as &str, journey_yaml(n, extra)))
+        .collect()
+}
+
+// Sunday 2026-11-29 00:00 UTC.
+const SUNDAY: u64 = 1_796_000_000 - 86_400 - 3200;
+
+#[tokio::test(start_paused = true)]
+async fn down_fires_after_n_failures_and_resolves_after_m_passes() {
+    let mut r = Rig::new(&one(&[("shop", "")]), "external_labels: { cluster: eu1 }", SystemTime::now());
+    assert_eq!(r.metric(r#"journey_state{journey="shop",state="unknown"}"#), Some(1.0));
+    assert!(r.feed(fail("shop")).is_empty());
+    assert!(r.feed(fail("shop")).is_empty());
+    // A cancelled run is neither: the streak goes on.
+    assert!(r.feed(cancelled("shop")).is_empty());
+    // Until the threshold, the state machine still says up: one flaky run is not an outage.
+    assert_eq!(r.metric(r#"journey_state{journey="shop",state="up"}"#), Some(1.0));
+    let n = r.feed(fail("shop"));
+    assert_eq!(names(&n), ["Firing JourneyDown shop"]);
+    let a = &n[0].alert;
+    assert_eq!(a.label("severity"), "page");
+    assert_eq!(a.label("cluster"), "eu1");
+    assert_eq!(a.annotations["step"], "home");
+    assert_eq!(a.annotations["reason"], "status");
+    assert!(
+        a.annotations["evidence"].contains("status: 503") && a.annotations["evidence"].contains("upstream unavailable")
+    );
+    assert!(a.annotations["summary"].contains("shop is down"));
+    assert_eq!(a.generator_url, "http://127.0.0.1:9898/api/v1/alerts?journey=shop");
+    assert_eq!(r.metric(r#"journey_state{journey="shop",state="down"}"#), Some(1.0));
+    assert_eq!(r.metric(r#"journey_alert_firing{alertname="JourneyDown",journey="shop"}"#), Some(1.0));
+    // More failures do not fire again.
+    assert!(r.feed(fail("shop")).is_empty());
+    // One pass is not enough; a failure in between restarts the count.
+    assert!(r.feed(pass("shop")).is_empty());
+    assert!(r.feed(fail("shop")).is_empty());
+    assert!(r.feed(pass("shop")).is_empty());
+    let n = r.feed(pass("shop"));
+    assert_eq!(names(&n), ["Resolved JourneyDown shop"]);
+    assert!(n[0].alert.ends_at.is_some());
+    assert_eq!(r.metric(r#"journey_state{journey="shop",state="up"}"#), Some(1.0));
+    assert_eq!(r.metric(r#"journey_alert_firing{alertname="JourneyDown",journey="shop"}"#), Some(0.0));
+}
+
+#[tokio::test(start_paused = true)]
+async fn journey_thresholds_override_the_settings_defaults() {
+    let files = one(&[("shop", "alerts: { failure_threshold: 1, success_threshold: 1 }")]);
+    let mut r = Rig::new(&files, "defaults: { failure_threshold: 5 }", SystemTime::now());
+    assert_eq!(names(&r.feed(fail("shop"))), ["Firing JourneyDown shop"]);
+    assert_eq!(names(&r.feed(pass("shop"))), ["Resolved JourneyDown shop"]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn soft_failures_and_slow_steps_degrade_with_their_own_severity() {
+    let files = one(&[("shop", "alerts:\n  latency: [{ step: home, budget: 200ms, window: 1m }]")]);
+    let mut r = Rig::new(&files, "defaults: { failure_threshold: 2, success_threshold: 2 }", SystemTime::now());
+    assert!(r.feed(soft("shop")).is_empty());
+    let n = r.feed(slow("shop", 500));
+    let fired = names(&n);
+    assert!(fired.contains(&"Firing JourneyDegraded shop".to_string()), "{fired:?}");
+    let degraded = n.iter().find(|n| n.alert.label("alertname") == "JourneyDegraded").unwrap();
+    assert_eq!(degraded.alert.label("severity"), "warning");
+    assert!(degraded.alert.annotations["description"].contains("over its 200ms budget"), "{degraded:?}");
+    assert_eq!(r.metric(r#"journey_state{journey="shop",state="degraded"}"#), Some(1.0));
+    // The p99 over the last minute is 500ms: JourneyLatency fires too.
+    assert!(fired.contains(&"Firing JourneyLatency shop".to_string()), "{fired:?}");
+    // Clean runs: degraded resolves after two; latency once the slow sample leaves the window.
+    assert!(!names(&r.feed(pass("shop"))).contains(&"Resolved JourneyDegraded shop".to_string()));
+    assert!(names(&r.feed(pass("shop"))).contains(&"Resolved JourneyDegraded shop".to_string()));
+    advance(Duration::from_secs(61)).await;
+    assert_eq!(names(&r.engine.reconcile(Instant::now())), ["Resolved JourneyLatency shop"]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_down_dependency_suppresses_its_dependents_and_says_why() {
+    let files = one(&[("login", ""), ("account", "depends_on: [login]")]);
+    let mut r = Rig::new(&files, "", SystemTime::now());
+    for _ in 0..2 {
+        assert!(r.feed(fail("account")).is_empty());
+        assert!(r.feed(fail("login")).is_empty());
+    }
+    // account reaches its threshold first, but login is failing too: account waits for login's verdict.
+    assert!(r.feed(fail("account")).is_empty());
+    let held = r.engine.views().into_iter().find(|v| v.journey == "account").unwrap();
+    assert_eq!(held.suppressed_by.as_deref(), Some("login"));
+    // login is down: one outage, one page, which names what it holds back.
+    let n = r.feed(fail("login"));
+    assert_eq!(names(&n), ["Firing JourneyDown login"]);
+    assert!(n[0].alert.annotations["suppressing"].contains("account"));
+    assert_eq!(r.metric(r#"journey_alert_suppressed{journey="account"}"#), Some(1.0));
+    assert_eq!(r.metric(r#"journey_alert_firing{alertname="JourneyDown",journey="account"}"#), Some(0.0));
+    assert!(r.feed(fail("account")).is_empty());
+    let view = r.engine.views().into_iter().find(|v| v.journey == "account").unwrap();
+    assert_eq!(view.suppressed_by.as_deref(), Some("login"));
+    assert_eq!(view.state, "down");
+    // login recovers, account is still broken: now account pages on its own.
+    r.feed(pass("login"));
+    let n = r.feed(pass("login"));
+    assert_eq!(names(&n), ["Firing JourneyDown account", "Resolved JourneyDown login"]);
+    assert_eq!(r.metric(r#"journey_alert_suppressed{journey="account"}"#), Some(0.0));
+    // account already pages; one flaky login failure does not withdraw it (only a down login would).
+    assert!(r.feed(fail("login")).is_empty());
+    assert!(r.feed(fail("account")).is_empty());
+    r.feed(fail("login"));
+    let n = r.feed(fail("login"));
+    assert_eq!(names(&n), ["Resolved JourneyDown account", "Firing JourneyDown login"]);
+    assert_eq!(n[0].alert.annotations["suppressed_by"], "depends on login, which is down");
+}
+
+#[tokio::test(start_paused = true)]
+async fn ad_hoc_maintenance_holds_alerts_until_it_ends() {
+    let mut r = Rig::new(&one(&[("shop", "")]), "", SystemTime::now());
+    for _ in 0..2 {
+        r.feed(fail("shop"));
+    }
+    assert_eq!(names(&r.feed(fail("shop"))), ["Firing JourneyDown shop"]);
+    let now = Instant::now();
+    let wall = r.engine.wall(now);
+    r.engine.maintenance.add("*", Duration::from_secs(1800), "deploying v2", now, wall);
+    let n = r.engine.reconcile(now);
+    assert_eq!(names(&n), ["Resolved JourneyDown shop"]);
+    assert_eq!(n[0].alert.annotations["suppressed_by"], "in maintenance: deploying v2");
+    assert_eq!(r.metric(r#"journey_maintenance{journey="shop"}"#), Some(1.0));
+    assert_eq!(r.metric(r#"journey_state{journey="shop",state="maintenance"}"#), Some(1.0));
+    assert!(r.feed(fail("shop")).is_empty());
+    advance(Duration::from_secs(1799)).await;
+    assert!(r.engine.reconcile(Instant::now()).is_empty());
+    advance(Duration::from_secs(1)).await;
+    // Still failing when the window closes: the alert comes back.
+    assert_eq!(names(&r.engine.reconcile(Instant::now())), ["Firing JourneyDown shop"]);
+    assert_eq!(r.metric(r#"journey_maintenance{journey="shop"}"#), Some(0.0));
+}
+
+#[tokio::test(start_paused = true)]
+async fn weekly_maintenance_from_the_settings_file_follows_the_wall_clock() {
+    let settings = r#"maintenance: [{ journeys: [shop], days: [sun], start: "02:00", duration: 1h, reason: backups }]"#;
+    // 01:59:30 on a Sunday.
+    let wall = UNIX_EPOCH + Duration::from_secs(SUNDAY + 2 * 3600 - 30);
+    let mut r = Rig::new(&one(&[("shop", ""), ("other", "")]), settings, wall);
+    for _ in 0..2 {
+        r.feed(fail("shop"));
+    }
+    advance(Duration::from_secs(31)).await;
+    assert!(r.feed(fail("shop")).is_empty(), "02:00:01 is inside the window");
+    assert_eq!(r.metric(r#"journey_maintenance{journey="shop"}"#), Some(1.0));
+    assert_eq!(r.metric(r#"journey_maintenance{journey="other"}"#), Some(0.0));
+    advance(Duration::from_secs(3600)).await;
+    assert_eq!(names(&r.engine.reconcile(Instant::now())), ["Firing JourneyDown shop"]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn slo_burn_rates_page_fast_and_ticket_slow() {
+    let files = one(&[("shop", "slo: { availability: 99%, window: 1d }")]);
+    let mut r = Rig::new(&files, "defaults: { failure_threshold: 1000 }", SystemTime::now());
+    // Six hours at 1 failure in 12 runs (8.3% errors = burn 8.3): slow burn only.
+    let mut fired = Vec::new();
+    for i in 0..720 {
+        let o = if i % 12 == 0 { fail("shop") } else { pass("shop") };
+        fired.extend(names(&r.feed(o)));
+        advance(Duration::from_secs(30)).await;
+    }
+    assert!(fired.contains(&"Firing JourneySLOBurnSlow shop".to_string()), "{fired:?}");
+    assert!(!fired.iter().any(|f| f.contains("BurnFast")), "{fired:?}");
+    let burn6h = r.metric(r#"journey_slo_burn_rate{journey="shop",window="6h"}"#).unwrap();
+    assert!((burn6h - 100.0 / 12.0).abs() < 0.5, "{burn6h}");
+    assert_eq!(r.metric(r#"journey_slo_objective_ratio{journey="shop"}"#), Some(0.99));
+    let budget = r.metric(r#"journey_slo_error_budget_remaining_ratio{journey="shop"}"#).unwrap();
+    assert!(budget < 0.0, "{budget}");
+    // Then a hard outage: everything fails, the fast burn pages within minutes.
+    let mut fired = Vec::new();
+    for _ in 0..10 {
+        fired.extend(names(&r.feed(fail("shop"))));
+        advance(Duration::from_secs(30)).await;
+    }
+    assert!(fired.contains(&"Firing JourneySLOBurnFast shop".to_string()), "{fired:?}");
+    let n = r.engine.reconcile(Instant::now());
+    assert!(n.is_empty(), "{:?}", names(&n));
+    let fast = r.engine.firing().into_iter().find(|a| a["labels"]["alertname"] == "JourneySLOBurnFast").unwrap();
+    assert_eq!(fast["labels"]["severity"], "page");
+}
+
+#[tokio::test(start_paused = true)]
+async fn unchanged_journeys_keep_their_alerts_across_a_reload() {
+    let files = one(&[("shop", ""), ("gone", "")]);
+    let mut r = Rig::new(&files, "", SystemTime::now());
+    for _ in 0..3 {
+        r.feed(fail("shop"));
+        r.feed(fail("gone"));
+    }
+    // The same files again: same fingerprints, nothing changes, the alert stays.
+    let same = suite(&[("shop.yml", &journey_yaml("shop", ""))]);
+    let n = r.engine.suite_changed(&same, Instant::now());
+    assert_eq!(names(&n), ["Resolved JourneyDown gone"]);
+    assert_eq!(r.metric(r#"journey_state{journey="gone",state="down"}"#), None);
+    let views = r.engine.views();
+    assert_eq!(views.len(), 1);
+    assert_eq!(views[0].firing, ["JourneyDown"]);
+    // A changed journey starts over.
+    let changed = suite(&[("shop.yml", &journey_yaml("shop", "description: edited"))]);
+    let n = r.engine.suite_changed(&changed, Instant::now());
+    assert_eq!(names(&n), ["Resolved JourneyDown shop"]);
+}

@@ -1,0 +1,187 @@
+//! Shared by the daemon tests (reload, shutdown, status page, web config): the real `journeyd run` binary
+//! as a child process, its printed URL, its JSON log, signals, and a counting HTTP target on port 0.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::extract::{Path as AxPath, State};
+use axum::routing::get;
+use axum::Router;
+
+/// Upper bound for anything we wait for, only so a broken daemon cannot hang the suite. Never a claim
+/// about how fast anything is.
+pub const PATIENCE: Duration = Duration::from_secs(90);
+
+pub fn tempdir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("journeyd-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Writes a file atomically (temp file + rename), so a concurrent reload never reads half of it.
+pub fn write_atomic(path: &Path, text: &str) {
+    let tmp = path.with_extension("tmp-write");
+    std::fs::write(&tmp, text).unwrap();
+    std::fs::rename(&tmp, path).unwrap();
+}
+
+/// A `journeyd run` child: stdout is read for its URL, stderr (JSON log lines) goes to a file.
+pub struct Daemon {
+    pub child: Child,
+    /// `http://127.0.0.1:PORT` (or https).
+    pub base: String,
+    pub log: PathBuf,
+}
+
+impl Daemon {
+    /// Starts `journeyd --log-format json run --listen 127.0.0.1:0 ARGS…` and waits for its `metrics:` line.
+    pub fn start(name: &str, args: &[&str], env: &[(&str, &str)]) -> Daemon {
+        let log = std::env::temp_dir().join(format!("journeyd-{name}-{}.log", std::process::id()));
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_journeyd"));
+        cmd.env_remove("JOURNEYD_LOG")
+            .env_remove("RUST_LOG")
+            .env_remove("JOURNEYD_SHARD")
+            .env_remove("JOURNEYD_WEB_CONFIG")
+            .args(["--log-format", "json", "run", "--listen", "127.0.0.1:0"])
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&log).unwrap());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let mut lines = BufReader::new(stdout).lines();
+        let mut base = None;
+        for line in lines.by_ref() {
+            let line = line.unwrap();
+            if let Some(url) = line.strip_prefix("metrics:") {
+                base = Some(url.trim().trim_end_matches("/metrics").to_string());
+                break;
+            }
+        }
+        // Keep draining stdout so the child never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        let Some(base) = base else {
+            let _ = child.wait();
+            panic!("journeyd exited without printing its URL:\n{}", std::fs::read_to_string(&log).unwrap_or_default());
+        };
+        Daemon { child, base, log }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub fn signal(&self, sig: &str) {
+        let ok = Command::new("kill").args([&format!("-{sig}"), &self.child.id().to_string()]).status().unwrap();
+        assert!(ok.success(), "kill -{sig} failed");
+    }
+
+    /// Waits for the process to exit (bounded by `PATIENCE` only to keep a broken build from hanging).
+    pub fn wait_exit(&mut self) -> ExitStatus {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "journeyd did not exit; log:\n{}", self.log_text());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// The JSON log lines whose message is `message`.
+    pub fn log_events(&self, message: &str) -> Vec<serde_json::Value> {
+        self.log_text()
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter(|v| v["message"] == message)
+            .collect()
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// Polls `check` until it returns `Some`, panicking with `what` after `PATIENCE`. This waits for the
+/// daemon to reach a state; it asserts nothing about timing.
+pub async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "gave up waiting for: {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+pub async fn get_text(client: &reqwest::Client, url: &str) -> String {
+    client.get(url).send().await.unwrap().text().await.unwrap()
+}
+
+/// The value of one exposition line, e.g. `journey_runs_total{journey="a",outcome="success"}`.
+pub fn metric(body: &str, series: &str) -> Option<f64> {
+    body.lines().find_map(|l| l.strip_prefix(series).and_then(|rest| rest.trim().parse().ok()))
+}
+
+/// An HTTP target that counts requests per path: `GET /hit/{name}` answers 200 and counts.
+#[derive(Clone, Default)]
+pub struct Counter {
+    pub hits: Arc<Mutex<HashMap<String, u64>>>,
+}
+
+impl Counter {
+    pub fn get(&self, name: &str) -> u64 {
+        self.hits.lock().unwrap().get(name).copied().unwrap_or(0)
+    }
+
+    pub fn total(&self) -> u64 {
+        self.hits.lock().unwrap().values().sum()
+    }
+}
+
+/// Serves a [`Counter`] on 127.0.0.1:0; returns it and the base URL.
+pub async fn counting_target() -> (Counter, String) {
+    let counter = Counter::default();
+    let app = Router::new()
+        .route(
+            "/hit/{name}",
+            get(|State(c): State<Counter>, AxPath(name): AxPath<String>| async move {
+                *c.hits.lock().unwrap().entry(name).or_default() += 1;
+                "ok"
+            }),
+        )
+        .with_state(counter.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (counter, url)
+}
+
+/// A journey file that GETs `/hit/{name}` on `$TARGET` every `every`.
+pub fn counting_journey(name: &str, every: &str, description: &str) -> String {
+    format!(
+        "name: {name}\ndescription: {description:?}\ntarget: \"{{{{ env.TARGET }}}}\"\nevery: {every}\ntimeout: {every}\nsteps:\n  - name: hit\n    get: /hit/{name}\n    expect: [ status == 200 ]\n"
+    )
+}
