@@ -7,6 +7,7 @@ pub mod leases;
 pub mod load;
 pub mod monitor;
 pub mod plan;
+mod profile;
 
 pub use iteration::{run_iteration, VirtualUser};
 pub use monitor::Monitor;
