@@ -12,67 +12,28 @@ fn options() -> LoadOptions {
         ("SHOP_URL".to_string(), "http://127.0.0.1:9".to_string()),
         ("SHOP_PASSWORD".to_string(), "test-password".to_string()),
     ]);
-    LoadOptions {
-        env,
-        strict_env: true,
-    }
+    LoadOptions { env, strict_env: true }
 }
 
 fn steps(loaded: &config::Loaded, journey: &str) -> Vec<String> {
-    loaded
-        .suite
-        .get(journey)
-        .unwrap()
-        .steps
-        .iter()
-        .map(|s| format!("{} {}", s.method, s.url.source))
-        .collect()
+    loaded.suite.get(journey).unwrap().steps.iter().map(|s| format!("{} {}", s.method, s.url.source)).collect()
 }
 
 #[test]
 fn bundled_journeys_load_with_the_expected_steps() {
-    let loaded =
-        config::load(&[PathBuf::from("journeys")], &options()).unwrap_or_else(|d| panic!("{d}"));
-    assert!(
-        loaded.warnings.is_empty(),
-        "{}",
-        config::render(&loaded.warnings)
-    );
-    let names: Vec<&str> = loaded
-        .suite
-        .journeys
-        .iter()
-        .map(|j| j.name.as_str())
-        .collect();
+    let loaded = config::load(&[PathBuf::from("journeys")], &options()).unwrap_or_else(|d| panic!("{d}"));
+    assert!(loaded.warnings.is_empty(), "{}", config::render(&loaded.warnings));
+    let names: Vec<&str> = loaded.suite.journeys.iter().map(|j| j.name.as_str()).collect();
     assert_eq!(names, ["account", "checkout", "login", "price-view"]);
-    assert_eq!(
-        steps(&loaded, "account"),
-        ["POST /api/login", "GET /api/account"]
-    );
+    assert_eq!(steps(&loaded, "account"), ["POST /api/login", "GET /api/account"]);
     assert_eq!(
         steps(&loaded, "checkout"),
-        [
-            "POST /api/login",
-            "GET /api/products/SKU-1001",
-            "POST /api/cart/items",
-            "POST /api/checkout"
-        ]
+        ["POST /api/login", "GET /api/products/SKU-1001", "POST /api/cart/items", "POST /api/checkout"]
     );
-    assert_eq!(
-        steps(&loaded, "login"),
-        ["POST /api/login", "GET /api/account"]
-    );
-    assert_eq!(
-        steps(&loaded, "price-view"),
-        ["GET /products/SKU-1001", "GET /api/products/SKU-1001"]
-    );
+    assert_eq!(steps(&loaded, "login"), ["POST /api/login", "GET /api/account"]);
+    assert_eq!(steps(&loaded, "price-view"), ["GET /products/SKU-1001", "GET /api/products/SKU-1001"]);
     for j in &loaded.suite.journeys {
-        assert_eq!(
-            j.target.as_ref().unwrap().parts,
-            vec![Part::Lit("http://127.0.0.1:9".into())],
-            "{}",
-            j.name
-        );
+        assert_eq!(j.target.as_ref().unwrap().parts, vec![Part::Lit("http://127.0.0.1:9".into())], "{}", j.name);
     }
 }
 
@@ -80,25 +41,14 @@ fn bundled_journeys_load_with_the_expected_steps() {
 fn checkout_is_wired_through_captures_data_and_secrets() {
     let loaded = config::load(&[PathBuf::from("journeys")], &options()).unwrap();
     let j = loaded.suite.get("checkout").unwrap();
-    assert_eq!(
-        (j.users, j.every.as_secs(), j.timeout.as_secs()),
-        (2, 30, 20)
-    );
+    assert_eq!((j.users, j.every.as_secs(), j.timeout.as_secs()), (2, 30, 20));
     assert_eq!(j.depends_on, ["login"]);
     assert_eq!((j.data[0].rows.len(), j.data[0].pick), (32, Pick::Unique));
     assert_eq!(j.secrets[0].value, "test-password");
-    assert_eq!(
-        (j.capture_slots, j.secret_captures.as_slice()),
-        (2, &[0][..])
-    );
+    assert_eq!((j.capture_slots, j.secret_captures.as_slice()), (2, &[0][..]));
     let auth = &j.steps[1].headers[0];
-    assert_eq!(
-        (auth.0.as_str(), &auth.1.parts[1]),
-        ("Authorization", &Part::Expr(Expr::Capture(0)))
-    );
-    assert!(
-        matches!(j.steps[1].expect[2].predicate, Predicate::Compare(_, Literal::Duration(d)) if d.as_secs() == 2)
-    );
+    assert_eq!((auth.0.as_str(), &auth.1.parts[1]), ("Authorization", &Part::Expr(Expr::Capture(0))));
+    assert!(matches!(j.steps[1].expect[2].predicate, Predicate::Compare(_, Literal::Duration(d)) if d.as_secs() == 2));
     assert!(matches!(j.steps[2].expect[1].predicate, Predicate::Length(_, n) if n == 1.0));
     let think = j.steps[2].think.unwrap();
     assert_eq!((think.min.as_millis(), think.max.as_millis()), (100, 500));
@@ -110,21 +60,12 @@ fn price_view_compares_the_page_price_with_the_api() {
     let j = loaded.suite.get("price-view").unwrap();
     let page = &j.steps[0];
     assert!(matches!(&page.expect[1].subject, Subject::Header(h) if h == "content-type"));
-    assert!(matches!(
-        &page.capture[0].source,
-        CaptureSource::Regex { group: 1, .. }
-    ));
+    assert!(matches!(&page.capture[0].source, CaptureSource::Regex { group: 1, .. }));
     let api = &j.steps[1];
-    assert!(
-        matches!(&api.expect[0].predicate, Predicate::StatusIn(p) if p == &[StatusPattern::Class(2)])
-    );
-    let Predicate::Compare(_, Literal::Template(t)) = &api.expect[1].predicate else {
-        panic!("template literal")
-    };
+    assert!(matches!(&api.expect[0].predicate, Predicate::StatusIn(p) if p == &[StatusPattern::Class(2)]));
+    let Predicate::Compare(_, Literal::Template(t)) = &api.expect[1].predicate else { panic!("template literal") };
     assert_eq!(t.parts, vec![Part::Expr(Expr::Capture(0))]);
-    assert!(
-        matches!(&api.expect[2].predicate, Predicate::Compare(_, Literal::String(s)) if s == "EUR")
-    );
+    assert!(matches!(&api.expect[2].predicate, Predicate::Compare(_, Literal::String(s)) if s == "EUR"));
     assert_eq!(api.query[0].0, "currency");
 }
 
@@ -134,8 +75,7 @@ fn each_bundled_file_also_loads_alone() {
         let path = entry.unwrap().path();
         if path.extension().is_some_and(|e| e == "yml") {
             let text = std::fs::read_to_string(&path).unwrap();
-            let loaded =
-                config::load_str(&path, &text, &options()).unwrap_or_else(|d| panic!("{d}"));
+            let loaded = config::load_str(&path, &text, &options()).unwrap_or_else(|d| panic!("{d}"));
             assert_eq!(loaded.suite.journeys.len(), 1);
         }
     }

@@ -14,15 +14,9 @@ const DIR: &str = "tests/data/invalid";
 fn options() -> LoadOptions {
     let env = HashMap::from([
         ("SHOP_URL".to_string(), "http://127.0.0.1:9".to_string()),
-        (
-            "SHOP_PASSWORD".to_string(),
-            "correct-horse-battery".to_string(),
-        ),
+        ("SHOP_PASSWORD".to_string(), "correct-horse-battery".to_string()),
     ]);
-    LoadOptions {
-        env,
-        strict_env: true,
-    }
+    LoadOptions { env, strict_env: true }
 }
 
 fn cases() -> Vec<PathBuf> {
@@ -65,11 +59,7 @@ fn diff(expected: &str, actual: &str) -> String {
 fn invalid_files_print_the_expected_diagnostics() {
     let bless = std::env::var("BLESS").is_ok_and(|v| v == "1");
     let cases = cases();
-    assert!(
-        cases.len() >= 20,
-        "expected at least 20 cases in {DIR}, found {}",
-        cases.len()
-    );
+    assert!(cases.len() >= 20, "expected at least 20 cases in {DIR}, found {}", cases.len());
     let mut failures = Vec::new();
     for case in &cases {
         let actual = match config::load(std::slice::from_ref(case), &options()) {
@@ -83,25 +73,15 @@ fn invalid_files_print_the_expected_diagnostics() {
         }
         match std::fs::read_to_string(&golden) {
             Ok(expected) if expected == actual => {}
-            Ok(expected) => failures.push(format!(
-                "{}:\n{}",
-                golden.display(),
-                diff(&expected, &actual)
-            )),
-            Err(_) => failures.push(format!(
-                "{} is missing; it would be:\n{actual}",
-                golden.display()
-            )),
+            Ok(expected) => failures.push(format!("{}:\n{}", golden.display(), diff(&expected, &actual))),
+            Err(_) => failures.push(format!("{} is missing; it would be:\n{actual}", golden.display())),
         }
     }
     // A golden without a case is stale.
     for entry in std::fs::read_dir(DIR).unwrap() {
         let p = entry.unwrap().path();
         if p.extension().is_some_and(|e| e == "err") && !cases.iter().any(|c| golden_path(c) == p) {
-            failures.push(format!(
-                "{} has no matching .yml file or directory",
-                p.display()
-            ));
+            failures.push(format!("{} has no matching .yml file or directory", p.display()));
         }
     }
     assert!(
@@ -115,10 +95,6 @@ fn invalid_files_print_the_expected_diagnostics() {
 #[test]
 fn every_case_fails_to_load() {
     for case in &cases() {
-        assert!(
-            config::load(std::slice::from_ref(case), &options()).is_err(),
-            "{} loaded",
-            case.display()
-        );
+        assert!(config::load(std::slice::from_ref(case), &options()).is_err(), "{} loaded", case.display());
     }
 }
