@@ -10,9 +10,10 @@
 //! - `model`    — the validated Journey / Step / Check / Capture the runner executes; no I/O.
 //! - `template` — `{{ … }}` interpolation, compiled once at load time.
 //! - `redact`   — masks secret values in everything a person or machine reads.
-//! - `http`     — the shared reqwest clients, DNS timing resolver, error classification.
+//! - `http`     — the shared reqwest clients, phase timing (resolver and connector layer), error
+//!   classification into reasons.
 //! - `runner`   — one journey iteration (the step pipeline), checks and captures, virtual users and
-//!   data leases, the monitor scheduler.
+//!   data leases, the monitor scheduler, and the load engine (closed, open-loop arrivals, stages).
 //! - `outcome`  — RunOutcome / StepOutcome / Failure: plain data sent from workers to consumers.
 //! - `pipeline` — the one consumer of outcomes: feeds every event to the sinks (metrics, alerts, reports).
 //! - `alert`    — journeyd's own alerts: state machine with hysteresis, degraded, SLO burn rates, latency,

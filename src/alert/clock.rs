@@ -34,25 +34,11 @@ fn unix(t: SystemTime) -> Duration {
     t.duration_since(UNIX_EPOCH).unwrap_or_default()
 }
 
-/// (year, month, day) of days since 1970-01-01 (Howard Hinnant's civil_from_days).
-fn civil(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
-}
-
 /// `2026-11-29T17:05:03.250Z`.
 pub fn rfc3339(t: SystemTime) -> String {
     let d = unix(t);
     let secs = d.as_secs() as i64;
-    let (y, mo, day) = civil(secs.div_euclid(86_400));
+    let (y, mo, day) = crate::template::civil_from_days(secs.div_euclid(86_400));
     let sod = secs.rem_euclid(86_400);
     format!(
         "{y:04}-{mo:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",

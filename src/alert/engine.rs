@@ -47,6 +47,8 @@ pub struct Engine {
     active: BTreeMap<String, BTreeMap<AlertName, Alert>>,
     /// Per journey: why its alerts are held (maintenance reason or `depends on X, which is down`).
     held: BTreeMap<String, (Option<String>, Option<String>)>,
+    /// Journeys naming each journey in `depends_on`, so an outcome reconciles only what it can affect.
+    dependents: BTreeMap<String, Vec<String>>,
     pub maintenance: Maintenance,
     metrics: AlertMetrics,
     /// Per journey: its state and when it entered it (the status page shows "down since").
@@ -89,6 +91,7 @@ impl Engine {
             trackers: BTreeMap::new(),
             active: BTreeMap::new(),
             held: BTreeMap::new(),
+            dependents: BTreeMap::new(),
             metrics,
             since: BTreeMap::new(),
         }
@@ -123,6 +126,7 @@ impl Engine {
             self.metrics.forget(gone);
         }
         self.trackers = next;
+        self.index_dependents();
         self.reconcile(now)
     }
 
@@ -132,11 +136,44 @@ impl Engine {
         if !self.trackers.contains_key(&journey.name) {
             let t = Tracker::new(Arc::new(journey.clone()), &self.settings.defaults);
             self.trackers.insert(journey.name.clone(), t);
+            self.index_dependents();
         }
         if let Some(t) = self.trackers.get_mut(&journey.name) {
             t.record(o, now, elapsed);
         }
-        self.reconcile(now)
+        // Only this journey and those whose alerts depend on it can change now; the once-a-second tick
+        // reconciles everything (time-driven changes). A full pass per outcome cost O(journeys) per run:
+        // 60% of a core for 1,000 journeys every 10 s.
+        let scope = self.scope_of(&journey.name);
+        self.reconcile_names(now, Some(scope))
+    }
+
+    fn index_dependents(&mut self) {
+        self.dependents.clear();
+        for (name, t) in &self.trackers {
+            for d in &t.journey.depends_on {
+                self.dependents.entry(d.clone()).or_default().push(name.clone());
+            }
+        }
+    }
+
+    /// A journey, its dependencies, and (transitively) every journey that depends on one of those: the
+    /// journeys whose alerts, holds or `suppressing` annotations an outcome of `journey` can change.
+    fn scope_of(&self, journey: &str) -> BTreeSet<String> {
+        let mut scope = BTreeSet::from([journey.to_string()]);
+        if let Some(t) = self.trackers.get(journey) {
+            scope.extend(t.journey.depends_on.iter().cloned());
+        }
+        let mut queue: Vec<String> = scope.iter().cloned().collect();
+        while let Some(name) = queue.pop() {
+            for dependent in self.dependents.get(&name).into_iter().flatten() {
+                if scope.insert(dependent.clone()) {
+                    queue.push(dependent.clone());
+                }
+            }
+        }
+        scope.retain(|n| self.trackers.contains_key(n));
+        scope
     }
 
     /// What should be firing for one journey, before maintenance and dependencies.
@@ -232,9 +269,18 @@ impl Engine {
 
     /// Brings receivers' view in line with the trackers; returns what changed.
     pub fn reconcile(&mut self, now: Instant) -> Vec<Notice> {
+        self.reconcile_names(now, None)
+    }
+
+    /// `reconcile` for the journeys in `scope` (all when `None`).
+    fn reconcile_names(&mut self, now: Instant, scope: Option<BTreeSet<String>>) -> Vec<Notice> {
         let wall = self.clock.wall(now);
         self.maintenance.prune(now);
-        let names: Vec<String> = self.trackers.keys().cloned().collect();
+        let full = scope.is_none();
+        let names: Vec<String> = match scope {
+            Some(names) => names.into_iter().collect(),
+            None => self.trackers.keys().cloned().collect(),
+        };
         let down: BTreeSet<String> =
             self.trackers.iter().filter(|(_, t)| t.health() == Health::Down).map(|(n, _)| n.clone()).collect();
         let failing: BTreeSet<String> =
@@ -320,6 +366,10 @@ impl Engine {
                 self.since.insert(name.clone(), (state, wall));
             }
             self.active.insert(name.clone(), active);
+        }
+        if !full {
+            self.held.extend(held);
+            return notices;
         }
         // Journeys removed by a reload: resolve whatever they still had firing.
         let gone: Vec<String> = self.active.keys().filter(|n| !self.trackers.contains_key(*n)).cloned().collect();

@@ -18,6 +18,7 @@ use axum::Router;
 
 pub use api::{FailureView, JourneyView, StepView};
 pub use history::{Board, FailureRecord, LastOutcome, StatusBoard, StatusSink};
+pub use page::escape;
 
 use crate::shard::Shard;
 
