@@ -317,3 +317,18 @@ async fn drive_runs_the_real_pipeline_and_sends_one_outcome_per_iteration() {
     assert_eq!(dropped, stats.dropped);
     assert_eq!(stats.started + stats.dropped, 12);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_closed_shard_that_owns_no_users_ends_instead_of_waiting_forever() {
+    let fake = Fake::new(|_| ms(5));
+    let s = LoadSpec {
+        model: LoadModel::Closed { users: 1 },
+        stop: Stop::Iterations(4),
+        shard: Shard { index: 1, count: 2 },
+    };
+    // Paused time: if `drive` waited forever, the guard's timer would fire (time auto-advances when idle).
+    let stats = tokio::time::timeout(Duration::from_secs(3600), run(&fake, &s)).await;
+    let stats = stats.expect("a shard with no users must end, not hang");
+    assert_eq!(stats.started, 0);
+    assert!(fake.starts().is_empty());
+}

@@ -369,6 +369,11 @@ async fn closed<R: Runner>(
         }
         let offset = Instant::now().saturating_duration_since(ctx.start);
         let next = curve.next_change(offset).map(|o| ctx.start + o);
+        // This shard owns none of the users the curve wants, and the curve will not change: nothing can run,
+        // so waiting for the deadline (or forever, with an iteration budget and no deadline) would only hang.
+        if tasks.is_empty() && next.is_none() {
+            break;
+        }
         let wake = match (next, ctx.end) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
