@@ -7,6 +7,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
+use bytes::Bytes;
 use reqwest::cookie::{CookieStore, Jar};
 use reqwest::header::{HeaderValue, CONTENT_TYPE, COOKIE, LOCATION, SET_COOKIE};
 use reqwest::{Method, StatusCode, Url};
@@ -198,7 +199,17 @@ async fn run_step(
     let sent = Instant::now();
     let exchange = timeout_at(
         deadline.into(),
-        send_following(plan, vu, jar, &plan_step.method, url, headers, body_bytes, step.max_redirects, so),
+        send_following(
+            plan,
+            vu,
+            jar,
+            &plan_step.method,
+            url,
+            headers,
+            body_bytes.map(Bytes::from),
+            step.max_redirects,
+            so,
+        ),
     )
     .await;
     let done = Instant::now();
@@ -334,7 +345,8 @@ async fn send_following(
     method: &Method,
     mut url: Url,
     headers: reqwest::header::HeaderMap,
-    mut body: Option<Vec<u8>>,
+    // `Bytes`: each hop's request shares the rendered body instead of copying it.
+    mut body: Option<Bytes>,
     max_redirects: u32,
     so: &mut StepOutcome,
 ) -> Result<Exchange, Box<Failure>> {

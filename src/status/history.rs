@@ -6,8 +6,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use hdrhistogram::Histogram;
-
+use crate::metrics::stats::Latency;
 use crate::model::{Journey, Suite};
 use crate::outcome::{Failure, RunOutcome, RunStatus};
 use crate::pipeline::Sink;
@@ -71,59 +70,42 @@ pub struct StepMinute {
     pub count: u64,
 }
 
-/// Highest latency recorded exactly (µs): one hour; longer values are clamped.
-const MAX_MICROS: u64 = 3_600_000_000;
-
-fn histogram() -> Histogram<u64> {
-    // Two significant figures: a few KB per histogram, plenty for a plot and a p99 on a status page.
-    Histogram::new_with_bounds(1, MAX_MICROS, 2).expect("static bounds")
-}
-
-fn record(h: &mut Histogram<u64>, d: Duration) {
-    let us = u64::try_from(d.as_micros()).unwrap_or(u64::MAX).clamp(1, MAX_MICROS);
-    h.saturating_record(us);
-}
-
-fn quantile(h: &Histogram<u64>, q: f64) -> Duration {
-    Duration::from_micros(h.value_at_quantile(q))
-}
-
 #[derive(Debug, Clone)]
 pub struct StepHistory {
     pub name: String,
     /// The minute being filled; closed into `minutes` when a later minute starts.
-    current: Option<(u64, Histogram<u64>)>,
+    current: Option<(u64, Latency)>,
     /// Closed minutes, oldest first, at most `PLOT_MINUTES` of them.
     minutes: VecDeque<StepMinute>,
     /// Every response time since the journey (or this step) appeared: the API's p50/p99.
-    overall: Histogram<u64>,
+    overall: Latency,
 }
 
 impl StepHistory {
     fn new(name: &str) -> StepHistory {
-        StepHistory { name: name.to_string(), current: None, minutes: VecDeque::new(), overall: histogram() }
+        StepHistory { name: name.to_string(), current: None, minutes: VecDeque::new(), overall: Latency::default() }
     }
 
     fn record(&mut self, minute: u64, d: Duration) {
-        record(&mut self.overall, d);
+        self.overall.record(d);
         match &mut self.current {
-            Some((m, h)) if *m == minute => record(h, d),
+            Some((m, h)) if *m == minute => h.record(d),
             // A late outcome for a minute already closed: counted overall, not re-plotted.
             Some((m, _)) if *m > minute => {}
             _ => {
                 if let Some((m, h)) = self.current.take() {
                     self.minutes.push_back(StepMinute {
                         minute: m,
-                        p50: quantile(&h, 0.5),
-                        p99: quantile(&h, 0.99),
-                        count: h.len(),
+                        p50: h.quantile(0.5),
+                        p99: h.quantile(0.99),
+                        count: h.count(),
                     });
                     while self.minutes.front().is_some_and(|f| f.minute + PLOT_MINUTES <= minute) {
                         self.minutes.pop_front();
                     }
                 }
-                let mut h = histogram();
-                record(&mut h, d);
+                let mut h = Latency::default();
+                h.record(d);
                 self.current = Some((minute, h));
             }
         }
@@ -135,22 +117,22 @@ impl StepHistory {
         let mut out: Vec<StepMinute> = self.minutes.iter().filter(|m| m.minute >= from).copied().collect();
         if let Some((m, h)) = &self.current {
             if *m >= from {
-                out.push(StepMinute { minute: *m, p50: quantile(h, 0.5), p99: quantile(h, 0.99), count: h.len() });
+                out.push(StepMinute { minute: *m, p50: h.quantile(0.5), p99: h.quantile(0.99), count: h.count() });
             }
         }
         out
     }
 
     pub fn p50(&self) -> Option<Duration> {
-        (!self.overall.is_empty()).then(|| quantile(&self.overall, 0.5))
+        (self.overall.count() > 0).then(|| self.overall.quantile(0.5))
     }
 
     pub fn p99(&self) -> Option<Duration> {
-        (!self.overall.is_empty()).then(|| quantile(&self.overall, 0.99))
+        (self.overall.count() > 0).then(|| self.overall.quantile(0.99))
     }
 
     pub fn runs(&self) -> u64 {
-        self.overall.len()
+        self.overall.count()
     }
 }
 
