@@ -4,18 +4,18 @@
 //! read the body under a cap, check the status, run the other checks, take the captures, think — and the
 //! result is a `RunOutcome`, never an `Err`: a broken site is data.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 use reqwest::cookie::{CookieStore, Jar};
-use reqwest::header::{HeaderValue, CONTENT_TYPE, COOKIE, LOCATION, SET_COOKIE};
+use reqwest::header::{HeaderMap, HeaderValue, CONTENT_TYPE, COOKIE, LOCATION, SET_COOKIE};
 use reqwest::{Method, StatusCode, Url};
 use tokio::time::timeout_at;
 use tokio_util::sync::CancellationToken;
 
-use crate::http::{self, PhaseRecorder};
-use crate::model::{Body, Predicate, Step, Subject};
+use crate::http::{self, h1, PhaseRecorder};
+use crate::model::{Body, Journey, Predicate, Step, Subject};
 use crate::outcome::{Failure, Phases, Reason, RunOutcome, RunStatus, StepOutcome};
 use crate::redact::Redactor;
 use crate::runner::checks::{self, excerpt_of, ResponseView};
@@ -34,6 +34,8 @@ pub struct VirtualUser {
     lease: Lease,
     captures: Vec<Option<String>>,
     recorder: Arc<PhaseRecorder>,
+    /// This user's plain-http connection (one, kept alive between requests like a browser tab's).
+    h1: h1::Client,
     /// The journey's redactor plus this user's secret captures.
     redactor: Redactor,
 }
@@ -45,6 +47,7 @@ impl VirtualUser {
             lease: plan.pools.lease()?,
             captures: vec![None; plan.journey.capture_slots],
             recorder: Arc::new(PhaseRecorder::default()),
+            h1: h1::Client::default(),
             redactor: plan.redactor.clone(),
         })
     }
@@ -70,7 +73,8 @@ pub async fn run_iteration(
     let wall_start = SystemTime::now() - start_delay;
     let deadline = intended + journey.timeout;
     let trace_id: u128 = rand::random();
-    let jar = Jar::default();
+    // Created on the first Set-Cookie: most steps of most journeys have none to send.
+    let jar: OnceLock<Jar> = OnceLock::new();
     vu.captures.iter_mut().for_each(|c| *c = None);
     vu.lease.advance();
 
@@ -95,7 +99,8 @@ pub async fn run_iteration(
             end = run_step(plan, vu, &jar, index, step, step_intended, deadline, trace_id, &mut so, &mut outcome.soft_failures) => end,
         };
         outcome.service_time += so.service_time;
-        outcome.duration = Instant::now().saturating_duration_since(intended);
+        let step_done = Instant::now();
+        outcome.duration = step_done.saturating_duration_since(intended);
         so.passed = matches!(end, StepEnd::Passed);
         outcome.steps.push(so);
         match end {
@@ -109,6 +114,7 @@ pub async fn run_iteration(
                 return outcome;
             }
         }
+        step_intended = step_done;
         if let Some(think) = step.think {
             if index + 1 < journey.steps.len() {
                 let pause = if think.max > think.min { rand::random_range(think.min..=think.max) } else { think.min };
@@ -119,9 +125,9 @@ pub async fn run_iteration(
                     }
                     _ = tokio::time::sleep(pause) => {}
                 }
+                step_intended = Instant::now();
             }
         }
-        step_intended = Instant::now();
     }
     outcome
 }
@@ -132,13 +138,15 @@ struct Exchange {
     headers: reqwest::header::HeaderMap,
     body: Vec<u8>,
     final_url: Url,
+    /// When the body was complete.
+    done: Instant,
 }
 
 #[allow(clippy::too_many_arguments)]
 async fn run_step(
     plan: &Plan,
     vu: &mut VirtualUser,
-    jar: &Jar,
+    jar: &OnceLock<Jar>,
     index: usize,
     step: &Step,
     step_intended: Instant,
@@ -153,26 +161,29 @@ async fn run_step(
     let fail = |reason: Reason, message: String| failure(&vu.redactor, index, step, reason, message);
 
     // Build the request.
-    let url_text = step.url.render(&scope);
-    let url = match resolve_url(plan, &scope, &url_text) {
+    let plan_step = &plan.steps[index];
+    let url = match &plan_step.url {
+        Some(url) => Ok(url.clone()),
+        None => resolve_url(journey, &scope, &step.url.render(&scope)),
+    };
+    let mut url = match url {
         Ok(url) => url,
         Err(message) => return StepEnd::Failed(fail(Reason::Connect, message)),
     };
-    let mut url = url;
     if !step.query.is_empty() {
         let mut pairs = url.query_pairs_mut();
         for (k, v) in &step.query {
             pairs.append_pair(k, &v.render(&scope));
         }
     }
-    let request_line = format!("{} {}", step.method, url);
+    let request_line = || format!("{} {}", step.method, url);
     let (body_bytes, content_type) = render_body(step.body.as_ref(), &scope);
     let step_timeout = step.timeout.or(journey.defaults.step_timeout);
+    let sent = Instant::now();
     let deadline = match step_timeout {
-        Some(t) => journey_deadline.min(Instant::now() + t),
+        Some(t) => journey_deadline.min(sent + t),
         None => journey_deadline,
     };
-    let plan_step = &plan.steps[index];
     let mut headers = reqwest::header::HeaderMap::with_capacity(plan_step.headers.len() + 2);
     for (name, value) in &plan_step.headers {
         let v = match value {
@@ -196,23 +207,26 @@ async fn run_step(
     headers.insert("traceparent", http::traceparent(trace_id, span_id));
 
     // Send, following redirects, reading the body, all under one deadline.
-    let sent = Instant::now();
     let exchange = timeout_at(
         deadline.into(),
         send_following(
             plan,
-            vu,
+            (&mut vu.h1, &vu.recorder),
             jar,
             &plan_step.method,
-            url,
+            &url,
             headers,
             body_bytes.map(Bytes::from),
             step.max_redirects,
+            sent,
             so,
         ),
     )
     .await;
-    let done = Instant::now();
+    let done = match &exchange {
+        Ok(Ok(ex)) => ex.done,
+        _ => Instant::now(),
+    };
     so.service_time = done - sent;
     so.response_time = done.saturating_duration_since(step_intended);
     let exchange = match exchange {
@@ -223,7 +237,7 @@ async fn run_step(
                 format!("journey timeout {}", fmt_duration(journey.timeout))
             };
             let mut f = fail(Reason::Timeout, format!("no complete response before the {which}"));
-            f.request = Some(vu.redactor.redact_owned(request_line));
+            f.request = Some(vu.redactor.redact_owned(request_line()));
             return StepEnd::Failed(f);
         }
         Ok(Err(mut f)) => {
@@ -231,7 +245,7 @@ async fn run_step(
             f.step_name = step.name.clone();
             f.message = vu.redactor.redact_owned(f.message);
             f.excerpt = f.excerpt.map(|e| vu.redactor.redact_owned(e));
-            f.request = Some(vu.redactor.redact_owned(request_line));
+            f.request = Some(vu.redactor.redact_owned(request_line()));
             return StepEnd::Failed(f);
         }
         Ok(Ok(ex)) => ex,
@@ -241,7 +255,10 @@ async fn run_step(
 
     // Captures are taken first, so secret values (a session token) are known to the redactor before any
     // evidence is written; they are stored only if the whole step passes, so a failed step leaves no half state.
-    let cookies = jar.cookies(&exchange.final_url).map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+    let cookies = jar
+        .get()
+        .and_then(|j| j.cookies(&exchange.final_url))
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
     let view =
         ResponseView::new(exchange.status.as_u16(), &exchange.headers, &exchange.body, so.response_time, cookies);
     let captured: Vec<Result<String, String>> =
@@ -256,7 +273,7 @@ async fn run_step(
         let mut f = failure(redactor, index, step, reason, message);
         f.check = check.map(str::to_string);
         f.actual = actual.map(|a| redactor.redact_owned(a));
-        f.request = Some(redactor.redact_owned(request_line.clone()));
+        f.request = Some(redactor.redact_owned(request_line()));
         f.status = Some(exchange.status.as_u16());
         f.excerpt = Some(redactor.redact_owned(excerpt_of(&exchange.body, EXCERPT)));
         f
@@ -298,11 +315,11 @@ fn failure(redactor: &Redactor, index: usize, step: &Step, reason: Reason, messa
     Box::new(Failure::new(index, &step.name, reason, redactor.redact_owned(message)))
 }
 
-fn resolve_url(plan: &Plan, scope: &Scope<'_>, text: &str) -> Result<Url, String> {
+pub(crate) fn resolve_url(journey: &Journey, scope: &Scope<'_>, text: &str) -> Result<Url, String> {
     if text.contains("://") {
         return Url::parse(text).map_err(|e| format!("invalid URL {text:?}: {e}"));
     }
-    let Some(target) = &plan.journey.target else {
+    let Some(target) = &journey.target else {
         return Err(format!("{text:?} is a path, and the journey has no target to join it to"));
     };
     let base = target.render(scope);
@@ -336,50 +353,68 @@ fn render_body(body: Option<&Body>, scope: &Scope<'_>) -> (Option<Vec<u8>>, Opti
     }
 }
 
+/// One hop's response: the head, and the body read (h1) or still to read (reqwest).
+struct Hop {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: HopBody,
+    started: Instant,
+    head_at: Instant,
+    phases: Phases,
+}
+
+enum HopBody {
+    Read(Vec<u8>),
+    Pending(reqwest::Response),
+}
+
 /// Sends the request and follows redirects up to `max_redirects`, applying the jar on every hop.
 #[allow(clippy::too_many_arguments)]
 async fn send_following(
     plan: &Plan,
-    vu: &VirtualUser,
-    jar: &Jar,
+    // The user's connection and phase recorder (the rest of the user is borrowed by the step's scope).
+    (h1_client, recorder): (&mut h1::Client, &Arc<PhaseRecorder>),
+    jar: &OnceLock<Jar>,
     method: &Method,
-    mut url: Url,
-    headers: reqwest::header::HeaderMap,
+    first: &Url,
+    headers: HeaderMap,
     // `Bytes`: each hop's request shares the rendered body instead of copying it.
     mut body: Option<Bytes>,
     max_redirects: u32,
+    // When the first hop starts (the step's send time); later hops take their own.
+    mut hop_started: Instant,
     so: &mut StepOutcome,
 ) -> Result<Exchange, Box<Failure>> {
     let mut method = method.clone();
     let mut visited: Vec<Url> = Vec::new();
+    // Owned only once a redirect moves away from the step's URL.
+    let mut moved: Option<Url> = None;
     loop {
-        let mut req = plan.client.request(method.clone(), url.clone()).headers(headers.clone());
-        if let Some(cookie) = jar.cookies(&url) {
-            req = req.header(COOKIE, cookie);
-        }
-        if let Some(b) = &body {
-            req = req.body(b.clone());
-        }
-        vu.recorder.reset();
-        let hop_started = Instant::now();
-        let response = http::with_recorder(Arc::clone(&vu.recorder), req.send()).await;
-        let headers_at = Instant::now();
-        let mut response = match response {
-            Ok(r) => r,
-            Err(e) => {
-                let (reason, message) = http::classify(&e);
-                return Err(Box::new(Failure::new(0, "", reason, message)));
+        let url = moved.as_ref().unwrap_or(first);
+        let cookie = jar.get().and_then(|j| j.cookies(url));
+        let target = if plan.plain_h1 { h1::Target::of(url) } else { None };
+        let hop = match target {
+            Some(target) => {
+                let request = h1::Request {
+                    method: &method,
+                    target,
+                    headers: &headers,
+                    cookie: cookie.as_ref(),
+                    body: body.as_deref(),
+                    max_body: plan.journey.defaults.max_body_bytes,
+                };
+                send_h1(h1_client, &request, hop_started).await?
             }
+            None => send_reqwest(plan, recorder, &method, url, &headers, cookie, body.clone(), hop_started).await?,
         };
-        let mut set_cookies = response.headers().get_all(SET_COOKIE).iter().peekable();
+        let mut set_cookies = hop.headers.get_all(SET_COOKIE).iter().peekable();
         if set_cookies.peek().is_some() {
-            jar.set_cookies(&mut set_cookies, &url);
+            jar.get_or_init(Jar::default).set_cookies(&mut set_cookies, url);
         }
-        let status = response.status();
-        let location = response.headers().get(LOCATION).and_then(|l| l.to_str().ok()).map(str::to_string);
+        let status = hop.status;
         if status.is_redirection() && max_redirects > 0 {
-            if let Some(location) = location {
-                let next = url.join(&location).map_err(|e| {
+            if let Some(location) = hop.headers.get(LOCATION).and_then(|l| l.to_str().ok()) {
+                let next = url.join(location).map_err(|e| {
                     Box::new(Failure::new(0, "", Reason::Redirect, format!("invalid Location {location:?}: {e}")))
                 })?;
                 visited.push(url.clone());
@@ -401,33 +436,93 @@ async fn send_following(
                     method = Method::GET;
                     body = None;
                 }
-                url = next;
+                moved = Some(next);
+                hop_started = Instant::now();
                 continue;
             }
         }
-        // Taken, not cloned: the body decoder was chosen when the response arrived.
-        let response_headers = std::mem::take(response.headers_mut());
-        let body = read_capped(response, plan.journey.defaults.max_body_bytes).await.map_err(
-            |(reason, message, partial)| {
-                let mut f = Failure::new(0, "", reason, message);
-                f.status = Some(status.as_u16());
-                f.excerpt = Some(excerpt_of(&partial, EXCERPT));
-                Box::new(f)
-            },
-        )?;
-        let done = Instant::now();
-        let rec = &vu.recorder;
-        let setup = rec.dns() + rec.connect() + rec.tls();
-        so.phases = Phases {
-            dns: rec.dns(),
-            connect: rec.connect(),
-            tls: rec.tls(),
-            waiting: (headers_at - hop_started).saturating_sub(setup),
-            transfer: done - headers_at,
-            reused: !rec.new_connection() && rec.dns().is_zero(),
+        let body = match hop.body {
+            HopBody::Read(body) => body,
+            HopBody::Pending(response) => read_capped(response, plan.journey.defaults.max_body_bytes).await.map_err(
+                |(reason, message, partial)| {
+                    let mut f = Failure::new(0, "", reason, message);
+                    f.status = Some(status.as_u16());
+                    f.excerpt = Some(excerpt_of(&partial, EXCERPT));
+                    Box::new(f)
+                },
+            )?,
         };
-        return Ok(Exchange { status, headers: response_headers, body, final_url: url });
+        let done = Instant::now();
+        let setup = hop.phases.dns + hop.phases.connect + hop.phases.tls;
+        so.phases = Phases {
+            waiting: (hop.head_at - hop.started).saturating_sub(setup),
+            transfer: done - hop.head_at,
+            ..hop.phases
+        };
+        let final_url = moved.unwrap_or_else(|| first.clone());
+        return Ok(Exchange { status, headers: hop.headers, body, final_url, done });
     }
+}
+
+/// One hop on the user's own HTTP/1.1 connection; the body is read too (the connection is reused after it).
+async fn send_h1(client: &mut h1::Client, request: &h1::Request<'_>, started: Instant) -> Result<Hop, Box<Failure>> {
+    match client.send(request).await {
+        Ok(r) => Ok(Hop {
+            status: r.status,
+            headers: r.headers,
+            body: HopBody::Read(r.body),
+            started,
+            head_at: r.head_at,
+            phases: Phases { dns: r.dns, connect: r.connect, reused: r.reused, ..Phases::default() },
+        }),
+        Err(h1::Error::Body { status, message, partial }) => {
+            let mut f = Failure::new(0, "", Reason::Body, message);
+            f.status = Some(status.as_u16());
+            f.excerpt = Some(excerpt_of(&partial, EXCERPT));
+            Err(Box::new(f))
+        }
+        Err(e) => Err(Box::new(Failure::new(0, "", e.reason(), e.to_string()))),
+    }
+}
+
+/// One hop on the shared reqwest client (https, or everything with `JOURNEYD_PLAIN_HTTP=reqwest`); the body
+/// is left to read once the runner knows it is not a redirect.
+#[allow(clippy::too_many_arguments)]
+async fn send_reqwest(
+    plan: &Plan,
+    recorder: &Arc<PhaseRecorder>,
+    method: &Method,
+    url: &Url,
+    headers: &HeaderMap,
+    cookie: Option<HeaderValue>,
+    body: Option<Bytes>,
+    started: Instant,
+) -> Result<Hop, Box<Failure>> {
+    let mut req = plan.client.request(method.clone(), url.clone()).headers(headers.clone());
+    if let Some(cookie) = cookie {
+        req = req.header(COOKIE, cookie);
+    }
+    if let Some(b) = body {
+        req = req.body(b);
+    }
+    recorder.reset();
+    let response = http::with_recorder(Arc::clone(recorder), req.send()).await;
+    let head_at = Instant::now();
+    let mut response = response.map_err(|e| {
+        let (reason, message) = http::classify(&e);
+        Box::new(Failure::new(0, "", reason, message))
+    })?;
+    let rec = recorder;
+    let phases = Phases {
+        dns: rec.dns(),
+        connect: rec.connect(),
+        tls: rec.tls(),
+        reused: !rec.new_connection() && rec.dns().is_zero(),
+        ..Phases::default()
+    };
+    // Taken, not cloned: the body decoder was chosen when the response arrived.
+    let headers = std::mem::take(response.headers_mut());
+    Ok(Hop { status: response.status(), headers, body: HopBody::Pending(response), started, head_at, phases })
 }
 
 /// Reads the body chunk by chunk (after decompression), failing once it exceeds `cap`: a 100 MB page or a
@@ -468,7 +563,7 @@ pub fn fmt_duration(d: Duration) -> String {
     }
 }
 
-fn fmt_bytes(n: usize) -> String {
+pub(crate) fn fmt_bytes(n: usize) -> String {
     if n >= 1 << 20 && n % (1 << 20) == 0 {
         format!("{}MiB", n >> 20)
     } else if n >= 1 << 10 && n % (1 << 10) == 0 {

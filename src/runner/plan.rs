@@ -21,12 +21,16 @@ pub struct Plan {
     /// Masks the journey's secrets; each virtual user extends a clone with its secret captures.
     pub redactor: Redactor,
     pub client: reqwest::Client,
+    /// Plain `http` requests go through the per-user [`crate::http::h1`] client.
+    pub plain_h1: bool,
     pub(crate) steps: Vec<StepPlan>,
 }
 
 #[derive(Debug)]
 pub(crate) struct StepPlan {
     pub method: Method,
+    /// The URL, parsed once, when neither it nor the journey's target has a template in it.
+    pub url: Option<reqwest::Url>,
     /// Journey default headers first, then the step's (a step header replaces a default of the same name).
     pub headers: Vec<(HeaderName, HeaderTemplate)>,
 }
@@ -79,7 +83,8 @@ impl Plan {
                 headers.retain(|(n, _)| n != header);
                 headers.push((header, template));
             }
-            steps.push(StepPlan { method, headers });
+            let url = fixed_url(&journey, step);
+            steps.push(StepPlan { method, url, headers });
         }
         let redactor = Redactor::new(journey.secrets.iter().map(|s| s.value.as_str()));
         Ok(Plan {
@@ -87,8 +92,18 @@ impl Plan {
             pools: RowPools::new(&journey.data),
             redactor,
             client: clients.for_journey(journey.defaults.tls_skip_verify).clone(),
+            plain_h1: clients.plain_h1,
             steps,
             journey,
         })
     }
+}
+
+/// The step's URL when it is the same for every request (literal target and path), parsed once.
+fn fixed_url(journey: &Journey, step: &crate::model::Step) -> Option<reqwest::Url> {
+    let empty = crate::template::Scope { secrets: &[], rows: &[], captures: &[] };
+    if !step.url.is_literal() || journey.target.as_ref().is_some_and(|t| !t.is_literal()) {
+        return None;
+    }
+    crate::runner::iteration::resolve_url(journey, &empty, &step.url.render(&empty)).ok()
 }

@@ -1,9 +1,11 @@
 //! The HTTP clients journeys run on, DNS timing, and the classification of transport errors into reasons.
 //!
-//! One pair of reqwest clients (certificate-verifying and, for journeys that opt out, not) is shared by every
-//! virtual user: connection pools are shared, cookies are not (each virtual user has its own jar, applied by
-//! the runner), and redirects are followed by the runner so that every hop gets the user's cookies and a
-//! redirect loop is reported as such.
+//! Plain `http` steps go through [`h1`], a lean HTTP/1.1 client with one keep-alive connection per virtual
+//! user (see there for why). `https` steps — and every step when `JOURNEYD_PLAIN_HTTP=reqwest` is set, the
+//! escape hatch should a server and `h1` disagree — use one pair of reqwest clients (certificate-verifying
+//! and, for journeys that opt out, not) shared by every virtual user: their connection pools are shared,
+//! cookies are not (each virtual user has its own jar, applied by the runner). Redirects are followed by the
+//! runner on both paths, so that every hop gets the user's cookies and a redirect loop is reported as such.
 
 use std::error::Error as StdError;
 use std::net::SocketAddr;
@@ -14,6 +16,8 @@ use std::time::{Duration, Instant};
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 
 use crate::outcome::Reason;
+
+pub mod h1;
 
 /// Why building the clients failed (TLS backend initialisation; rare, fatal).
 #[derive(Debug, thiserror::Error)]
@@ -27,11 +31,14 @@ pub struct Clients {
     pub verified: reqwest::Client,
     /// Accepts any certificate: only for journeys with `tls_skip_verify: true`, which metrics make visible.
     pub insecure: reqwest::Client,
+    /// Plain `http` steps use [`h1`] (false only with `JOURNEYD_PLAIN_HTTP=reqwest`).
+    pub plain_h1: bool,
 }
 
 impl Clients {
     pub fn new() -> Result<Clients, ClientError> {
-        Ok(Clients { verified: build(false)?, insecure: build(true)? })
+        let plain_h1 = !std::env::var("JOURNEYD_PLAIN_HTTP").is_ok_and(|v| v.eq_ignore_ascii_case("reqwest"));
+        Ok(Clients { verified: build(false)?, insecure: build(true)?, plain_h1 })
     }
 
     pub fn for_journey(&self, tls_skip_verify: bool) -> &reqwest::Client {

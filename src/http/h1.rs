@@ -1,0 +1,676 @@
+//! A lean HTTP/1.1 client for plain-`http` steps: one keep-alive connection per virtual user, driven inside
+//! the user's own task.
+//!
+//! Why it exists: on the single-GET benchmark reqwest cost ~29 µs of CPU per request against wrk's ~9.5
+//! (bench/RESULTS.md), and the profile put most of it in machinery a virtual user does not need — the shared
+//! pool and its checkout, a connector service cloned per request, a connection task per socket fed through a
+//! channel, a second URL parse. A virtual user is one browser tab: one connection, one request at a time. So
+//! this client writes the request head straight into a reused buffer, parses the response with `httparse`
+//! (the parser hyper itself uses) and reads the body in the same task. TLS (`https`) stays on reqwest.
+//!
+//! What it does, like reqwest did for these steps: `Host`, `User-Agent`, `Accept: */*` and
+//! `Accept-Encoding: gzip` unless the step sets them; gzip bodies decoded (with the body cap applied after
+//! decoding, so a gzip bomb costs at most the cap); content-length, chunked and read-to-close framing; 1xx
+//! interim responses skipped; keep-alive unless either side says `close` or the framing forbids it. A kept
+//! connection idle for more than [`IDLE_REUSE`] is closed rather than reused (servers time idle ones out),
+//! and one found closed by the server is detected before reuse. If a reused connection still fails before a
+//! single response byte arrives (the server closed it as the request was written), the request is sent once
+//! more on a new connection — what browsers do, and safe, because no byte of a response means it was not
+//! answered.
+//!
+//! Timeouts are not handled here: the runner wraps the whole exchange in its deadline, and dropping the
+//! future drops the connection (it is only put back into the user's slot after a complete response).
+
+use std::io;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use bytes::{Buf, BytesMut};
+use reqwest::header::{
+    HeaderMap, HeaderName, HeaderValue, ACCEPT, ACCEPT_ENCODING, CONNECTION, CONTENT_ENCODING, CONTENT_LENGTH, HOST,
+    TRANSFER_ENCODING, USER_AGENT,
+};
+use reqwest::{Method, StatusCode, Url};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use crate::outcome::Reason;
+
+/// A kept connection idle longer than this is closed instead of reused (reqwest's pool used the same).
+pub const IDLE_REUSE: Duration = Duration::from_secs(30);
+/// A kept connection idle at least this long is checked for a close by the server before it is reused.
+const PROBE_AFTER: Duration = Duration::from_secs(1);
+/// Largest response head (status line and headers) accepted.
+const HEAD_LIMIT: usize = 64 * 1024;
+/// Most response headers accepted.
+const MAX_HEADERS: usize = 128;
+/// Read buffer kept per user between requests; a larger one (a big head) is given back after the response.
+const KEEP_BUFFER: usize = 16 * 1024;
+/// Bodies up to this size are written in the same `write` as the head.
+const INLINE_BODY: usize = 16 * 1024;
+
+/// What a request goes to, taken from its URL without copying.
+#[derive(Debug)]
+pub struct Target<'a> {
+    /// Host as in the URL (IPv6 in brackets), for the connection key.
+    host: &'a str,
+    port: u16,
+    /// `host[:port]`, for the `Host` header.
+    authority: &'a str,
+    /// Path and query, for the request line.
+    path_and_query: &'a str,
+    url: &'a Url,
+}
+
+impl<'a> Target<'a> {
+    /// The target of an `http` URL; `None` for any other scheme.
+    pub fn of(url: &'a Url) -> Option<Target<'a>> {
+        use url::Position;
+        if url.scheme() != "http" {
+            return None;
+        }
+        Some(Target {
+            host: url.host_str()?,
+            port: url.port_or_known_default()?,
+            authority: &url[Position::BeforeHost..Position::AfterPort],
+            path_and_query: &url[Position::BeforePath..Position::AfterQuery],
+            url,
+        })
+    }
+}
+
+/// One request.
+#[derive(Debug)]
+pub struct Request<'a> {
+    pub method: &'a Method,
+    pub target: Target<'a>,
+    pub headers: &'a HeaderMap,
+    pub cookie: Option<&'a HeaderValue>,
+    pub body: Option<&'a [u8]>,
+    /// Largest body accepted, after decoding.
+    pub max_body: usize,
+}
+
+/// A complete response.
+#[derive(Debug)]
+pub struct Response {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Vec<u8>,
+    /// When the response head was complete.
+    pub head_at: Instant,
+    /// Name resolution and TCP connect of a new connection; zero on a reused one.
+    pub dns: Duration,
+    pub connect: Duration,
+    pub reused: bool,
+}
+
+/// Why a request got no complete response.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("dns: cannot resolve {host}: {source}")]
+    Dns { host: String, source: io::Error },
+    #[error("cannot connect: tcp connect error: {0}")]
+    Connect(io::Error),
+    /// The connection broke before any byte of a response (write failed, reset, closed).
+    #[error("{0}")]
+    NoResponse(String),
+    /// Something that is not a valid HTTP/1 response.
+    #[error("invalid HTTP response: {0}")]
+    Invalid(String),
+    /// The head arrived; the body did not (truncated, reset, over the cap, not decodable).
+    #[error("{message}")]
+    Body { status: StatusCode, message: String, partial: Vec<u8> },
+}
+
+impl Error {
+    pub fn reason(&self) -> Reason {
+        match self {
+            Error::Dns { .. } => Reason::Dns,
+            Error::Connect(_) | Error::NoResponse(_) | Error::Invalid(_) => Reason::Connect,
+            Error::Body { .. } => Reason::Body,
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Conn {
+    stream: TcpStream,
+    host: String,
+    port: u16,
+    idle_since: Instant,
+}
+
+/// One virtual user's HTTP/1.1 client: its kept connection and buffers.
+#[derive(Debug, Default)]
+pub struct Client {
+    conn: Option<Conn>,
+    read: BytesMut,
+    write: Vec<u8>,
+}
+
+/// How the body is delimited.
+enum Framing {
+    None,
+    Length(u64),
+    Chunked,
+    Close,
+}
+
+impl Client {
+    /// Sends `req` and reads the complete response.
+    pub async fn send(&mut self, req: &Request<'_>) -> Result<Response, Error> {
+        if let Some(conn) = self.take_kept(&req.target) {
+            match self.exchange(conn, req, Duration::ZERO, Duration::ZERO, true).await {
+                // Closed under us as we wrote: the request was not answered, so send it on a new connection.
+                Err(Error::NoResponse(_)) => {}
+                other => return other,
+            }
+        }
+        let (conn, dns, connect) = open(&req.target).await?;
+        self.exchange(conn, req, dns, connect, false).await
+    }
+
+    /// The kept connection if it goes to `target`, has not idled too long and the server has not closed it.
+    fn take_kept(&mut self, target: &Target<'_>) -> Option<Conn> {
+        let conn = self.conn.take()?;
+        let idle = conn.idle_since.elapsed();
+        if conn.port != target.port || conn.host != target.host || idle > IDLE_REUSE {
+            return None;
+        }
+        // Back to back (a load test), the probe's system call would cost more than the rare retry it saves.
+        if idle < PROBE_AFTER {
+            return Some(conn);
+        }
+        // A closed (or chattering) connection is dropped.
+        let mut probe = [0u8; 1];
+        match conn.stream.try_read(&mut probe) {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Some(conn),
+            _ => None,
+        }
+    }
+
+    async fn exchange(
+        &mut self,
+        mut conn: Conn,
+        req: &Request<'_>,
+        dns: Duration,
+        connect: Duration,
+        reused: bool,
+    ) -> Result<Response, Error> {
+        self.write_head(req);
+        let inline = req.body.is_some_and(|b| b.len() <= INLINE_BODY);
+        if inline {
+            self.write.extend_from_slice(req.body.unwrap_or_default());
+        }
+        let sent = match conn.stream.write_all(&self.write).await {
+            Ok(()) if !inline => match req.body {
+                Some(body) => conn.stream.write_all(body).await,
+                None => Ok(()),
+            },
+            other => other,
+        };
+        if let Err(e) = sent {
+            return Err(Error::NoResponse(format!("connection closed while sending the request: {e}")));
+        }
+
+        self.read.clear();
+        let (status, headers, close) = self.read_head(&mut conn.stream, reused).await?;
+        let head_at = Instant::now();
+        let framing = framing(req.method, status, &headers)?;
+        let keep = !close && !matches!(framing, Framing::Close) && !asks_close(req.headers);
+        let mut body = match framing {
+            Framing::None => Vec::new(),
+            Framing::Length(n) => self.read_length(&mut conn.stream, n, req.max_body, status).await?,
+            Framing::Chunked => self.read_chunked(&mut conn.stream, req.max_body, status).await?,
+            Framing::Close => self.read_to_close(&mut conn.stream, req.max_body, status).await?,
+        };
+        let mut headers = headers;
+        if is_gzip(&headers) && !body.is_empty() {
+            body =
+                gunzip(&body, req.max_body).map_err(|(message, partial)| Error::Body { status, message, partial })?;
+            headers.remove(CONTENT_ENCODING);
+            headers.remove(CONTENT_LENGTH);
+        }
+        // Bytes past the response mean the server is not speaking request/response: do not reuse it.
+        if keep && self.read.is_empty() {
+            conn.idle_since = head_at;
+            self.conn = Some(conn);
+        }
+        if self.read.capacity() > KEEP_BUFFER {
+            self.read = BytesMut::new();
+        }
+        Ok(Response { status, headers, body, head_at, dns, connect, reused })
+    }
+
+    fn write_head(&mut self, req: &Request<'_>) {
+        let w = &mut self.write;
+        w.clear();
+        w.extend_from_slice(req.method.as_str().as_bytes());
+        w.push(b' ');
+        w.extend_from_slice(req.target.path_and_query.as_bytes());
+        w.extend_from_slice(b" HTTP/1.1\r\n");
+        if !req.headers.contains_key(HOST) {
+            line(w, b"host", req.target.authority.as_bytes());
+        }
+        for (name, value) in req.headers {
+            line(w, name.as_str().as_bytes(), value.as_bytes());
+        }
+        if let Some(cookie) = req.cookie {
+            line(w, b"cookie", cookie.as_bytes());
+        }
+        if !req.headers.contains_key(USER_AGENT) {
+            line(w, b"user-agent", crate::user_agent().as_bytes());
+        }
+        if !req.headers.contains_key(ACCEPT) {
+            line(w, b"accept", b"*/*");
+        }
+        if !req.headers.contains_key(ACCEPT_ENCODING) {
+            line(w, b"accept-encoding", b"gzip");
+        }
+        let length = match req.body {
+            Some(b) => Some(b.len()),
+            None if matches!(*req.method, Method::POST | Method::PUT | Method::PATCH) => Some(0),
+            None => None,
+        };
+        if let Some(n) = length {
+            w.extend_from_slice(b"content-length: ");
+            w.extend_from_slice(n.to_string().as_bytes());
+            w.extend_from_slice(b"\r\n");
+        }
+        w.extend_from_slice(b"\r\n");
+    }
+
+    /// Reads until a final (non-1xx) response head is complete; returns it with whether the server asked to
+    /// close. The head's bytes are consumed from the read buffer; what follows (body bytes) stays.
+    async fn read_head(
+        &mut self,
+        stream: &mut TcpStream,
+        reused: bool,
+    ) -> Result<(StatusCode, HeaderMap, bool), Error> {
+        loop {
+            if !self.read.is_empty() {
+                let mut slots = [httparse::EMPTY_HEADER; MAX_HEADERS];
+                let mut parsed = httparse::Response::new(&mut slots);
+                match parsed.parse(&self.read) {
+                    Ok(httparse::Status::Complete(len)) => {
+                        let code = parsed.code.unwrap_or(0);
+                        let status = StatusCode::from_u16(code)
+                            .map_err(|_| Error::Invalid(format!("status code {code} is out of range")))?;
+                        let http10 = parsed.version == Some(0);
+                        let mut headers = HeaderMap::with_capacity(parsed.headers.len());
+                        for h in parsed.headers.iter() {
+                            let name = HeaderName::from_bytes(h.name.as_bytes())
+                                .map_err(|_| Error::Invalid(format!("invalid header name {:?}", h.name)))?;
+                            let value = HeaderValue::from_bytes(h.value)
+                                .map_err(|_| Error::Invalid(format!("invalid value for header {name}")))?;
+                            headers.append(name, value);
+                        }
+                        self.read.advance(len);
+                        // 1xx (other than 101, which a plain request never asks for) precede the real response.
+                        if status.is_informational() && status != StatusCode::SWITCHING_PROTOCOLS {
+                            continue;
+                        }
+                        let close = asks_close(&headers) || (http10 && !keeps_alive(&headers));
+                        return Ok((status, headers, close));
+                    }
+                    Ok(httparse::Status::Partial) if self.read.len() > HEAD_LIMIT => {
+                        return Err(Error::Invalid("response head larger than 64KiB".into()));
+                    }
+                    Ok(httparse::Status::Partial) => {}
+                    Err(httparse::Error::TooManyHeaders) => {
+                        return Err(Error::Invalid(format!("more than {MAX_HEADERS} response headers")));
+                    }
+                    Err(e) => return Err(Error::Invalid(e.to_string())),
+                }
+            }
+            let got = self.read.len();
+            self.read.reserve(4096);
+            match stream.read_buf(&mut self.read).await {
+                Ok(0) if got == 0 => {
+                    let on = if reused { "a reused connection" } else { "the connection" };
+                    return Err(Error::NoResponse(format!("{on} was closed before a response arrived")));
+                }
+                Ok(0) => return Err(Error::Invalid("connection closed in the middle of the response head".into())),
+                Ok(_) => {}
+                Err(e) if got == 0 => {
+                    return Err(Error::NoResponse(format!("connection error before a response arrived: {e}")));
+                }
+                Err(e) => return Err(Error::Invalid(format!("connection error in the response head: {e}"))),
+            }
+        }
+    }
+
+    async fn read_length(
+        &mut self,
+        stream: &mut TcpStream,
+        length: u64,
+        cap: usize,
+        status: StatusCode,
+    ) -> Result<Vec<u8>, Error> {
+        let want = usize::try_from(length).unwrap_or(usize::MAX);
+        let mut body = Vec::with_capacity(want.min(cap).min(64 * 1024));
+        let take = self.read.len().min(want);
+        body.extend_from_slice(&self.read[..take]);
+        self.read.advance(take);
+        while body.len() < want {
+            if body.len() >= cap {
+                return Err(too_large(status, cap, body));
+            }
+            body.reserve((want - body.len()).min(cap - body.len()).min(64 * 1024));
+            let room = (want - body.len()).min(body.capacity() - body.len());
+            match (&mut *stream).take(room as u64).read_buf(&mut body).await {
+                Ok(0) => {
+                    let message = format!("reading the body: connection closed after {} of {want} bytes", body.len());
+                    return Err(Error::Body { status, message, partial: body });
+                }
+                Ok(_) => {}
+                Err(e) => return Err(body_error(status, e, body)),
+            }
+        }
+        if body.len() > cap {
+            return Err(too_large(status, cap, body));
+        }
+        Ok(body)
+    }
+
+    async fn read_to_close(
+        &mut self,
+        stream: &mut TcpStream,
+        cap: usize,
+        status: StatusCode,
+    ) -> Result<Vec<u8>, Error> {
+        let mut body = Vec::with_capacity(self.read.len().max(8 * 1024).min(cap));
+        body.extend_from_slice(&self.read);
+        self.read.clear();
+        loop {
+            if body.len() > cap {
+                return Err(too_large(status, cap, body));
+            }
+            body.reserve(8 * 1024);
+            match stream.read_buf(&mut body).await {
+                Ok(0) => return Ok(body),
+                Ok(_) => {}
+                Err(e) => return Err(body_error(status, e, body)),
+            }
+        }
+    }
+
+    async fn read_chunked(&mut self, stream: &mut TcpStream, cap: usize, status: StatusCode) -> Result<Vec<u8>, Error> {
+        let mut body = Vec::new();
+        loop {
+            // The chunk-size line.
+            let size = loop {
+                match httparse::parse_chunk_size(&self.read) {
+                    Ok(httparse::Status::Complete((used, size))) => {
+                        self.read.advance(used);
+                        break size;
+                    }
+                    Ok(httparse::Status::Partial) => {
+                        if let Err(e) = self.fill(stream).await {
+                            return Err(truncated(status, e, body));
+                        }
+                    }
+                    Err(_) => {
+                        let message = "reading the body: invalid chunk size line".to_string();
+                        return Err(Error::Body { status, message, partial: body });
+                    }
+                }
+            };
+            if size == 0 {
+                break;
+            }
+            let size = usize::try_from(size).unwrap_or(usize::MAX);
+            if body.len().saturating_add(size) > cap {
+                // Keep what fits as evidence, then stop: a larger body is the failure.
+                let fits = cap - body.len();
+                let from_buffer = self.read.len().min(fits);
+                body.extend_from_slice(&self.read[..from_buffer]);
+                return Err(too_large(status, cap, body));
+            }
+            // The chunk's data, then its CRLF.
+            let mut left = size;
+            while left > 0 {
+                if self.read.is_empty() {
+                    if let Err(e) = self.fill(stream).await {
+                        return Err(truncated(status, e, body));
+                    }
+                }
+                let n = self.read.len().min(left);
+                body.extend_from_slice(&self.read[..n]);
+                self.read.advance(n);
+                left -= n;
+            }
+            while self.read.len() < 2 {
+                if let Err(e) = self.fill(stream).await {
+                    return Err(truncated(status, e, body));
+                }
+            }
+            if &self.read[..2] != b"\r\n" {
+                let message = "reading the body: chunk data longer than its size".to_string();
+                return Err(Error::Body { status, message, partial: body });
+            }
+            self.read.advance(2);
+        }
+        // Trailers (usually none), up to the empty line.
+        loop {
+            let mut slots = [httparse::EMPTY_HEADER; 16];
+            match httparse::parse_headers(&self.read, &mut slots) {
+                Ok(httparse::Status::Complete((used, _))) => {
+                    self.read.advance(used);
+                    return Ok(body);
+                }
+                Ok(httparse::Status::Partial) if self.read.len() <= HEAD_LIMIT => {
+                    if let Err(e) = self.fill(stream).await {
+                        return Err(truncated(status, e, body));
+                    }
+                }
+                _ => {
+                    let message = "reading the body: invalid chunked trailer".to_string();
+                    return Err(Error::Body { status, message, partial: body });
+                }
+            }
+        }
+    }
+
+    /// Reads more into the buffer; end of stream is an error here (the message is not complete).
+    async fn fill(&mut self, stream: &mut TcpStream) -> io::Result<()> {
+        self.read.reserve(8 * 1024);
+        match stream.read_buf(&mut self.read).await? {
+            0 => Err(io::Error::new(io::ErrorKind::UnexpectedEof, "connection closed in the middle of the body")),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Resolves and connects, timing both.
+async fn open(target: &Target<'_>) -> Result<(Conn, Duration, Duration), Error> {
+    let started = Instant::now();
+    let addrs: Vec<SocketAddr> = match target.url.host() {
+        Some(url::Host::Ipv4(ip)) => vec![SocketAddr::new(ip.into(), target.port)],
+        Some(url::Host::Ipv6(ip)) => vec![SocketAddr::new(ip.into(), target.port)],
+        _ => {
+            let found = tokio::net::lookup_host((target.host, target.port)).await;
+            match found {
+                Ok(a) => {
+                    let addrs: Vec<SocketAddr> = a.collect();
+                    if addrs.is_empty() {
+                        let source = io::Error::new(io::ErrorKind::NotFound, "no addresses");
+                        return Err(Error::Dns { host: target.host.to_string(), source });
+                    }
+                    addrs
+                }
+                Err(source) => return Err(Error::Dns { host: target.host.to_string(), source }),
+            }
+        }
+    };
+    let dns = started.elapsed();
+    let mut last = None;
+    for addr in addrs {
+        match TcpStream::connect(addr).await {
+            Ok(stream) => {
+                let _ = stream.set_nodelay(true);
+                let connect = started.elapsed() - dns;
+                let conn = Conn { stream, host: target.host.to_string(), port: target.port, idle_since: started };
+                return Ok((conn, dns, connect));
+            }
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(Error::Connect(last.unwrap_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no address to connect to"))))
+}
+
+fn line(w: &mut Vec<u8>, name: &[u8], value: &[u8]) {
+    w.extend_from_slice(name);
+    w.extend_from_slice(b": ");
+    w.extend_from_slice(value);
+    w.extend_from_slice(b"\r\n");
+}
+
+/// RFC 9112 §6.3: how the body of a response to `method` with `status` and `headers` is delimited.
+fn framing(method: &Method, status: StatusCode, headers: &HeaderMap) -> Result<Framing, Error> {
+    if *method == Method::HEAD
+        || status.is_informational()
+        || status == StatusCode::NO_CONTENT
+        || status == StatusCode::NOT_MODIFIED
+    {
+        return Ok(Framing::None);
+    }
+    if let Some(te) = headers.get_all(TRANSFER_ENCODING).iter().next_back() {
+        let chunked = te
+            .to_str()
+            .ok()
+            .and_then(|t| t.rsplit(',').next())
+            .is_some_and(|t| t.trim().eq_ignore_ascii_case("chunked"));
+        return Ok(if chunked { Framing::Chunked } else { Framing::Close });
+    }
+    let mut lengths = headers.get_all(CONTENT_LENGTH).iter();
+    match lengths.next() {
+        None => Ok(Framing::Close),
+        Some(first) => {
+            let n: u64 = first
+                .to_str()
+                .ok()
+                .and_then(|t| t.trim().parse().ok())
+                .ok_or_else(|| Error::Invalid(format!("invalid content-length {first:?}")))?;
+            if lengths.any(|other| other != first) {
+                return Err(Error::Invalid("conflicting content-length headers".into()));
+            }
+            Ok(Framing::Length(n))
+        }
+    }
+}
+
+fn has_token(headers: &HeaderMap, token: &str) -> bool {
+    headers
+        .get_all(CONNECTION)
+        .iter()
+        .any(|v| v.to_str().is_ok_and(|t| t.split(',').any(|part| part.trim().eq_ignore_ascii_case(token))))
+}
+
+fn asks_close(headers: &HeaderMap) -> bool {
+    has_token(headers, "close")
+}
+
+fn keeps_alive(headers: &HeaderMap) -> bool {
+    has_token(headers, "keep-alive")
+}
+
+fn is_gzip(headers: &HeaderMap) -> bool {
+    headers.get(CONTENT_ENCODING).and_then(|v| v.to_str().ok()).is_some_and(|v| {
+        let v = v.trim();
+        v.eq_ignore_ascii_case("gzip") || v.eq_ignore_ascii_case("x-gzip")
+    })
+}
+
+/// Decodes a gzip body, stopping past `cap` decoded bytes: a bomb costs at most the cap.
+fn gunzip(compressed: &[u8], cap: usize) -> Result<Vec<u8>, (String, Vec<u8>)> {
+    use std::io::Read;
+    let mut out = Vec::with_capacity((compressed.len() * 4).min(cap).min(1 << 20));
+    let mut decoder = flate2::read::GzDecoder::new(compressed).take(cap as u64 + 1);
+    match decoder.read_to_end(&mut out) {
+        Ok(_) if out.len() > cap => {
+            out.truncate(cap);
+            Err((cap_message(cap), out))
+        }
+        Ok(_) => Ok(out),
+        Err(e) => Err((format!("error decoding the response body: {e}"), out)),
+    }
+}
+
+pub fn cap_message(cap: usize) -> String {
+    format!("response body larger than the {} cap (max_body)", crate::runner::iteration::fmt_bytes(cap))
+}
+
+fn too_large(status: StatusCode, cap: usize, mut partial: Vec<u8>) -> Error {
+    partial.truncate(cap);
+    Error::Body { status, message: cap_message(cap), partial }
+}
+
+fn body_error(status: StatusCode, e: io::Error, partial: Vec<u8>) -> Error {
+    Error::Body { status, message: format!("reading the body: {e}"), partial }
+}
+
+fn truncated(status: StatusCode, e: io::Error, partial: Vec<u8>) -> Error {
+    body_error(status, e, partial)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.append(HeaderName::from_bytes(k.as_bytes()).unwrap(), HeaderValue::from_str(v).unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn framing_follows_rfc_9112() {
+        let ok = StatusCode::OK;
+        assert!(matches!(framing(&Method::HEAD, ok, &headers(&[("content-length", "5")])), Ok(Framing::None)));
+        assert!(matches!(framing(&Method::GET, StatusCode::NO_CONTENT, &headers(&[])), Ok(Framing::None)));
+        assert!(matches!(framing(&Method::GET, StatusCode::NOT_MODIFIED, &headers(&[])), Ok(Framing::None)));
+        assert!(matches!(framing(&Method::GET, ok, &headers(&[("content-length", "5")])), Ok(Framing::Length(5))));
+        let chunked = headers(&[("transfer-encoding", "gzip, chunked"), ("content-length", "5")]);
+        assert!(matches!(framing(&Method::GET, ok, &chunked), Ok(Framing::Chunked)));
+        assert!(matches!(framing(&Method::GET, ok, &headers(&[("transfer-encoding", "gzip")])), Ok(Framing::Close)));
+        assert!(matches!(framing(&Method::GET, ok, &headers(&[])), Ok(Framing::Close)));
+        assert!(framing(&Method::GET, ok, &headers(&[("content-length", "x")])).is_err());
+        let conflicting = headers(&[("content-length", "5"), ("content-length", "6")]);
+        assert!(framing(&Method::GET, ok, &conflicting).is_err());
+    }
+
+    #[test]
+    fn connection_tokens_are_case_insensitive_lists() {
+        assert!(asks_close(&headers(&[("connection", "Upgrade, Close")])));
+        assert!(!asks_close(&headers(&[("connection", "keep-alive")])));
+        assert!(keeps_alive(&headers(&[("connection", "Keep-Alive")])));
+    }
+
+    #[test]
+    fn target_of_an_http_url_borrows_its_parts() {
+        let url = Url::parse("http://[::1]:8080/a/b?x=1&y=2#frag").unwrap();
+        let t = Target::of(&url).unwrap();
+        assert_eq!((t.host, t.port, t.authority, t.path_and_query), ("[::1]", 8080, "[::1]:8080", "/a/b?x=1&y=2"));
+        let url = Url::parse("http://example.com").unwrap();
+        let t = Target::of(&url).unwrap();
+        assert_eq!((t.port, t.authority, t.path_and_query), (80, "example.com", "/"));
+        assert!(Target::of(&Url::parse("https://example.com/").unwrap()).is_none());
+    }
+
+    #[test]
+    fn gunzip_stops_at_the_cap() {
+        use std::io::Write;
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        enc.write_all(&vec![b'a'; 100_000]).unwrap();
+        let gz = enc.finish().unwrap();
+        assert_eq!(gunzip(&gz, 200_000).unwrap().len(), 100_000);
+        let (message, partial) = gunzip(&gz, 1024).unwrap_err();
+        assert!(message.contains("1KiB cap"), "{message}");
+        assert_eq!(partial.len(), 1024);
+        assert!(gunzip(b"not gzip", 1024).unwrap_err().0.contains("decoding"));
+    }
+}
