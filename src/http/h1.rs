@@ -31,7 +31,7 @@ use reqwest::header::{
     TRANSFER_ENCODING, USER_AGENT,
 };
 use reqwest::{Method, StatusCode, Url};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncReadExt, AsyncWriteExt, Interest};
 use tokio::net::TcpStream;
 
 use crate::outcome::Reason;
@@ -198,6 +198,10 @@ impl Client {
         connect: Duration,
         reused: bool,
     ) -> Result<Response, Error> {
+        // Whatever made the socket readable before this request (the last response, read in full) is stale:
+        // forgetting it saves the read that would only return EAGAIN; the response's own event wakes us.
+        // No response to this request can exist yet, so no wakeup is lost (a close by the peer stays flagged).
+        let _ = conn.stream.try_io(Interest::READABLE, || Err::<(), _>(io::ErrorKind::WouldBlock.into()));
         self.write_head(req);
         let inline = req.body.is_some_and(|b| b.len() <= INLINE_BODY);
         if inline {
@@ -298,15 +302,23 @@ impl Client {
                         let status = StatusCode::from_u16(code)
                             .map_err(|_| Error::Invalid(format!("status code {code} is out of range")))?;
                         let http10 = parsed.version == Some(0);
-                        let mut headers = HeaderMap::with_capacity(parsed.headers.len());
+                        // Values are slices of the head's own bytes (no copy per header): offsets now, the
+                        // shared bytes once the parser's borrow of the buffer ends.
+                        let base = self.read.as_ptr() as usize;
+                        let mut fields = Vec::with_capacity(parsed.headers.len());
                         for h in parsed.headers.iter() {
                             let name = HeaderName::from_bytes(h.name.as_bytes())
                                 .map_err(|_| Error::Invalid(format!("invalid header name {:?}", h.name)))?;
-                            let value = HeaderValue::from_bytes(h.value)
+                            let start = h.value.as_ptr() as usize - base;
+                            fields.push((name, start..start + h.value.len()));
+                        }
+                        let head = self.read.split_to(len).freeze();
+                        let mut headers = HeaderMap::with_capacity(fields.len());
+                        for (name, range) in fields {
+                            let value = HeaderValue::from_maybe_shared(head.slice(range))
                                 .map_err(|_| Error::Invalid(format!("invalid value for header {name}")))?;
                             headers.append(name, value);
                         }
-                        self.read.advance(len);
                         // 1xx (other than 101, which a plain request never asks for) precede the real response.
                         if status.is_informational() && status != StatusCode::SWITCHING_PROTOCOLS {
                             continue;
