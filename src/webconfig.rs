@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use std::io;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, OnceLock, RwLock};
 use std::time::Duration;
 
 use axum::extract::{Request, State};
@@ -106,6 +106,8 @@ pub struct WebConfig {
     pub users: Arc<BTreeMap<String, String>>,
     /// Added to every response.
     pub headers: Arc<Vec<(HeaderName, HeaderValue)>>,
+    /// `users` with their decoy hash, made once per configuration.
+    auth: Arc<Auth>,
 }
 
 impl std::fmt::Debug for WebConfig {
@@ -167,7 +169,9 @@ impl WebConfig {
                 headers.push((name, value));
             }
         }
-        Ok(WebConfig { tls, users: Arc::new(raw.basic_auth_users), headers: Arc::new(headers) })
+        let users = Arc::new(raw.basic_auth_users);
+        let auth = Arc::new(Auth { users: Arc::clone(&users), decoy: OnceLock::new() });
+        Ok(WebConfig { tls, users, headers: Arc::new(headers), auth })
     }
 
     /// The URL scheme clients use.
@@ -178,29 +182,57 @@ impl WebConfig {
             "http"
         }
     }
+}
 
-    /// Wraps `app` with basic auth (when users are configured) and the configured response headers.
+/// The web configuration in force, swapped by the daemon's reload: basic auth and headers are read per
+/// request and the certificate per TLS handshake, so a rotated certificate or password applies on `SIGHUP`
+/// or `POST /-/reload` without a restart (exporter-toolkit re-reads its file on every connection; journeyd
+/// re-reads it with the other files, and a bad file is rejected like a bad journey).
+#[derive(Clone, Default)]
+pub struct LiveWebConfig {
+    path: Option<PathBuf>,
+    current: Arc<RwLock<WebConfig>>,
+}
+
+impl LiveWebConfig {
+    /// `initial`, loaded from `path` (`None`: no file, plain HTTP without auth, nothing to reload).
+    pub fn new(path: Option<PathBuf>, initial: WebConfig) -> LiveWebConfig {
+        LiveWebConfig { path, current: Arc::new(RwLock::new(initial)) }
+    }
+
+    pub fn current(&self) -> WebConfig {
+        self.current.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Reads the file again and validates it, without applying it (see [`LiveWebConfig::install`]).
+    /// Switching between HTTP and HTTPS is refused: the printed URLs and every scraper would be wrong.
+    pub fn reread(&self) -> Result<Option<WebConfig>, WebConfigError> {
+        let Some(path) = &self.path else { return Ok(None) };
+        let next = WebConfig::load(path)?;
+        if next.scheme() != self.current().scheme() {
+            let message = format!(
+                "switching between http and https ({} → {}) needs a restart; the file was not applied",
+                self.current().scheme(),
+                next.scheme()
+            );
+            return Err(WebConfigError::Invalid { path: path.clone(), message });
+        }
+        Ok(Some(next))
+    }
+
+    pub fn install(&self, next: WebConfig) {
+        *self.current.write().unwrap_or_else(|e| e.into_inner()) = next;
+    }
+
+    /// The URL scheme clients use.
+    pub fn scheme(&self) -> &'static str {
+        self.current().scheme()
+    }
+
+    /// Wraps `app` with basic auth (when users are configured) and the configured response headers, both as
+    /// configured at the time of each request.
     pub fn secure(&self, app: Router) -> Router {
-        let mut app = app;
-        if !self.users.is_empty() {
-            let auth = Arc::new(Auth { users: Arc::clone(&self.users), decoy: OnceLock::new() });
-            app = app.layer(axum::middleware::from_fn_with_state(auth, basic_auth));
-        }
-        // Outermost, so that 401 replies carry the headers too (as in exporter-toolkit).
-        if !self.headers.is_empty() {
-            let headers = Arc::clone(&self.headers);
-            app = app.layer(axum::middleware::from_fn(move |req: Request, next: Next| {
-                let headers = Arc::clone(&headers);
-                async move {
-                    let mut resp = next.run(req).await;
-                    for (k, v) in headers.iter() {
-                        resp.headers_mut().insert(k.clone(), v.clone());
-                    }
-                    resp
-                }
-            }));
-        }
-        app
+        app.layer(axum::middleware::from_fn_with_state(self.clone(), guard))
     }
 
     /// Serves `app` on `listener` (HTTP or HTTPS as configured) until `shutdown` is cancelled.
@@ -211,14 +243,24 @@ impl WebConfig {
         shutdown: tokio_util::sync::CancellationToken,
     ) -> io::Result<()> {
         let app = self.secure(app);
-        match &self.tls {
-            None => crate::server::serve(listener, app, shutdown).await,
-            Some(tls) => {
-                let tls = TlsListener::new(listener, TlsAcceptor::from(Arc::clone(tls)), shutdown.clone())?;
-                axum::serve(tls, app).with_graceful_shutdown(async move { shutdown.cancelled().await }).await
-            }
+        if self.current().tls.is_none() {
+            return crate::server::serve(listener, app, shutdown).await;
         }
+        let tls = TlsListener::new(listener, self.clone(), shutdown.clone())?;
+        axum::serve(tls, app).with_graceful_shutdown(async move { shutdown.cancelled().await }).await
     }
+}
+
+/// Basic auth, then the configured headers — outermost, so that 401 replies carry them too (as in
+/// exporter-toolkit).
+async fn guard(State(live): State<LiveWebConfig>, req: Request, next: Next) -> Response {
+    let cfg = live.current();
+    let mut resp =
+        if cfg.users.is_empty() { next.run(req).await } else { basic_auth(Arc::clone(&cfg.auth), req, next).await };
+    for (k, v) in cfg.headers.iter() {
+        resp.headers_mut().insert(k.clone(), v.clone());
+    }
+    resp
 }
 
 fn tls_config(t: RawTls, dir: &Path, path: &Path) -> Result<rustls::ServerConfig, WebConfigError> {
@@ -289,6 +331,7 @@ fn tls_config(t: RawTls, dir: &Path, path: &Path) -> Result<rustls::ServerConfig
 }
 
 /// The users and a decoy hash.
+#[derive(Default)]
 struct Auth {
     users: Arc<BTreeMap<String, String>>,
     /// Checked for unknown users, at the cost of the configured hashes, so a wrong user name takes as long
@@ -311,7 +354,7 @@ impl Auth {
     }
 }
 
-async fn basic_auth(State(auth): State<Arc<Auth>>, req: Request, next: Next) -> Response {
+async fn basic_auth(auth: Arc<Auth>, req: Request, next: Next) -> Response {
     let creds = req
         .headers()
         .get(header::AUTHORIZATION)
@@ -384,7 +427,7 @@ pub struct TlsListener {
 impl TlsListener {
     pub fn new(
         listener: TcpListener,
-        acceptor: TlsAcceptor,
+        live: LiveWebConfig,
         stop: tokio_util::sync::CancellationToken,
     ) -> io::Result<TlsListener> {
         let local = listener.local_addr()?;
@@ -403,7 +446,9 @@ impl TlsListener {
                         }
                     },
                 };
-                let acceptor = acceptor.clone();
+                // The certificate in force now: a reload that rotated it applies to the next handshake.
+                let Some(config) = live.current().tls else { continue };
+                let acceptor = TlsAcceptor::from(config);
                 let tx = tx.clone();
                 tokio::spawn(async move {
                     match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {

@@ -104,3 +104,50 @@ fn a_broken_web_config_stops_the_daemon_at_start_with_exit_2() {
         assert!(err.contains(expected), "{file}: expected {expected:?} in:\n{err}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_applies_a_changed_web_config_and_rejects_a_broken_one() {
+    let (dir, cert_pem) = web_setup("webconfig-reload", "first pass");
+    let web = dir.join("web.yml");
+    let d = Daemon::start(
+        "webconfig-reload",
+        &["--web-config", web.to_str().unwrap(), dir.join("journeys").to_str().unwrap()],
+        &[],
+    );
+    let https = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(cert_pem.as_bytes()).unwrap())
+        .build()
+        .unwrap();
+    let status = |user: &'static str, password: &'static str| {
+        let (https, url) = (https.clone(), d.url("/metrics"));
+        async move { https.get(url).basic_auth(user, Some(password)).send().await.unwrap().status().as_u16() }
+    };
+    let reload = |user: &'static str, password: &'static str| {
+        let (https, url) = (https.clone(), d.url("/-/reload"));
+        async move { https.post(url).basic_auth(user, Some(password)).send().await.unwrap().status().as_u16() }
+    };
+    assert_eq!(status("alice", "first pass").await, 200);
+
+    // Rotate: bob replaces alice (same certificate files).
+    let hash = bcrypt::hash("second pass", 4).unwrap();
+    let rotated = format!(
+        "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\nbasic_auth_users:\n  bob: {hash}\n"
+    );
+    write_atomic(&web, &rotated);
+    assert_eq!(reload("alice", "first pass").await, 200);
+    assert_eq!(status("alice", "first pass").await, 401, "the old user is gone after the reload");
+    assert_eq!(status("bob", "second pass").await, 200, "the new user works without a restart");
+
+    // A broken file is rejected and the running configuration keeps going.
+    write_atomic(&web, "basic_auth_users:\n  bob: not-a-hash\n");
+    assert_ne!(reload("bob", "second pass").await, 200);
+    assert_eq!(status("bob", "second pass").await, 200);
+    let metrics = https.get(d.url("/metrics")).basic_auth("bob", Some("second pass")).send().await.unwrap();
+    let text = metrics.text().await.unwrap();
+    assert!(text.contains("journeyd_config_last_reload_successful 0"), "a rejected reload is visible");
+    // So is a switch from https to plain http, which would invalidate every scrape URL.
+    write_atomic(&web, &format!("basic_auth_users:\n  bob: {hash}\n"));
+    assert_ne!(reload("bob", "second pass").await, 200);
+    assert!(d.log_text().contains("needs a restart"), "{}", d.log_text());
+    assert_eq!(status("bob", "second pass").await, 200, "still https, still bob");
+}

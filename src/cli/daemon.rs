@@ -23,7 +23,7 @@ use crate::runner::Monitor;
 use crate::server::{self, ReloadRequest, ServerState};
 use crate::shard::Shard;
 use crate::status::{self, StateSource, Status, StatusBoard, StatusSink};
-use crate::webconfig::WebConfig;
+use crate::webconfig::{LiveWebConfig, WebConfig};
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
@@ -56,6 +56,8 @@ pub struct RunOptions {
     pub shard: Option<Shard>,
     /// TLS and basic auth for the HTTP endpoints.
     pub web: WebConfig,
+    /// The `--web-config` file `web` came from, re-read on every reload.
+    pub web_path: Option<PathBuf>,
     /// Where the status page gets journey states; `None`: the alert state machine (hysteresis, maintenance).
     pub state_source: Option<Arc<dyn StateSource>>,
     /// More consumers of outcomes (alerts), fed after the metrics and status sinks.
@@ -99,6 +101,8 @@ pub struct Daemon {
     reloads: mpsc::Receiver<ReloadRequest>,
     /// journeyd's own alerting: drained on shutdown so pending notifications are delivered.
     alerts: AlertHandle,
+    /// The web configuration the server reads per request and handshake; swapped by a reload.
+    web: LiveWebConfig,
 }
 
 pub fn print_diagnostics(d: &Diagnostics) {
@@ -180,7 +184,8 @@ impl Daemon {
         };
         let metrics = Metrics::new();
         let settings = opts.settings.unwrap_or_default();
-        let base_url = format!("{}://{addr}/", opts.web.scheme());
+        let web = LiveWebConfig::new(opts.web_path, opts.web);
+        let base_url = format!("{}://{addr}/", web.scheme());
         let alerts = match AlertHandle::start(settings, &metrics.registry, &base_url, Clock::system()) {
             Ok(a) => a,
             Err(e) => {
@@ -216,10 +221,10 @@ impl Daemon {
         state.ready.store(true, Ordering::Release);
         let server_stop = CancellationToken::new();
         let app = server::router(state.clone()).merge(status::router(status.clone())).merge(alerts.router());
-        let scheme = opts.web.scheme();
-        let web = opts.web;
+        let scheme = web.scheme();
         let stop = server_stop.clone();
-        let server = tokio::spawn(async move { web.serve(listener, app, stop).await });
+        let serving = web.clone();
+        let server = tokio::spawn(async move { serving.serve(listener, app, stop).await });
         Ok(Daemon {
             cfg,
             metrics,
@@ -237,12 +242,22 @@ impl Daemon {
             state,
             reloads,
             alerts,
+            web,
         })
     }
 
     /// Re-reads every file. A bad configuration is rejected with its diagnostics and the running one keeps
     /// going; `journeyd_config_last_reload_successful` says which happened.
     pub async fn reload(&mut self) -> Result<(), String> {
+        // Every file is read and validated before anything is applied: all of them, or none.
+        let web = match self.web.reread() {
+            Ok(w) => w,
+            Err(e) => {
+                self.metrics.reload_success.set(0);
+                tracing::error!("reload rejected; the previous configuration keeps running: --web-config: {e}");
+                return Err(format!("--web-config: {e}"));
+            }
+        };
         let loaded = match config::load(&self.cfg.paths, &self.cfg.load) {
             Ok(l) => l,
             Err(d) => {
@@ -258,6 +273,9 @@ impl Daemon {
             self.metrics.reload_success.set(0);
             tracing::error!("reload rejected: {e}");
             return Err(e.to_string());
+        }
+        if let Some(web) = web {
+            self.web.install(web);
         }
         self.metrics.reload_success.set(1);
         self.metrics.reload_timestamp.set(now_seconds());
@@ -382,7 +400,13 @@ pub async fn run(args: RunArgs) -> Exit {
         },
         None => None,
     };
-    let opts = RunOptions { shard: Some(args.shard), web, settings, ..RunOptions::default() };
+    let opts = RunOptions {
+        shard: Some(args.shard),
+        web,
+        web_path: args.web_config.clone(),
+        settings,
+        ..RunOptions::default()
+    };
     let cfg = DaemonConfig {
         paths: args.paths,
         load: LoadOptions { strict_env: true, ..LoadOptions::default() },
