@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 use bytes::{Buf, BytesMut};
 use reqwest::header::{
     HeaderMap, HeaderName, HeaderValue, ACCEPT, ACCEPT_ENCODING, CONNECTION, CONTENT_ENCODING, CONTENT_LENGTH, HOST,
-    TRANSFER_ENCODING, USER_AGENT,
+    USER_AGENT,
 };
 use reqwest::{Method, StatusCode, Url};
 use tokio::io::{AsyncReadExt, AsyncWriteExt, Interest};
@@ -147,6 +147,8 @@ pub struct Client {
     conn: Option<Conn>,
     read: BytesMut,
     write: Vec<u8>,
+    /// The request being sent says `connection: close`.
+    close_asked: bool,
 }
 
 /// How the body is delimited.
@@ -219,10 +221,10 @@ impl Client {
         }
 
         self.read.clear();
-        let (status, headers, close) = self.read_head(&mut conn.stream, reused).await?;
+        let (status, headers, head) = self.read_head(&mut conn.stream, reused).await?;
         let head_at = Instant::now();
-        let framing = framing(req.method, status, &headers)?;
-        let keep = !close && !matches!(framing, Framing::Close) && !asks_close(req.headers);
+        let framing = framing(req.method, status, &head)?;
+        let keep = !head.close && !matches!(framing, Framing::Close) && !self.close_asked;
         let mut body = match framing {
             Framing::None => Vec::new(),
             Framing::Length(n) => self.read_length(&mut conn.stream, n, req.max_body, status).await?,
@@ -230,7 +232,7 @@ impl Client {
             Framing::Close => self.read_to_close(&mut conn.stream, req.max_body, status).await?,
         };
         let mut headers = headers;
-        if is_gzip(&headers) && !body.is_empty() {
+        if head.gzip && !body.is_empty() {
             body =
                 gunzip(&body, req.max_body).map_err(|(message, partial)| Error::Body { status, message, partial })?;
             headers.remove(CONTENT_ENCODING);
@@ -254,22 +256,36 @@ impl Client {
         w.push(b' ');
         w.extend_from_slice(req.target.path_and_query.as_bytes());
         w.extend_from_slice(b" HTTP/1.1\r\n");
-        if !req.headers.contains_key(HOST) {
-            line(w, b"host", req.target.authority.as_bytes());
-        }
+        // One pass over the step's headers, noting which defaults they replace (no lookups).
+        let (mut host, mut agent, mut accept, mut encoding, mut close) = (false, false, false, false, false);
         for (name, value) in req.headers {
+            if *name == HOST {
+                host = true;
+            } else if *name == USER_AGENT {
+                agent = true;
+            } else if *name == ACCEPT {
+                accept = true;
+            } else if *name == ACCEPT_ENCODING {
+                encoding = true;
+            } else if *name == CONNECTION {
+                close |= has_token(value.as_bytes(), "close");
+            }
             line(w, name.as_str().as_bytes(), value.as_bytes());
+        }
+        self.close_asked = close;
+        if !host {
+            line(w, b"host", req.target.authority.as_bytes());
         }
         if let Some(cookie) = req.cookie {
             line(w, b"cookie", cookie.as_bytes());
         }
-        if !req.headers.contains_key(USER_AGENT) {
+        if !agent {
             line(w, b"user-agent", crate::user_agent().as_bytes());
         }
-        if !req.headers.contains_key(ACCEPT) {
+        if !accept {
             line(w, b"accept", b"*/*");
         }
-        if !req.headers.contains_key(ACCEPT_ENCODING) {
+        if !encoding {
             line(w, b"accept-encoding", b"gzip");
         }
         let length = match req.body {
@@ -291,7 +307,7 @@ impl Client {
         &mut self,
         stream: &mut TcpStream,
         reused: bool,
-    ) -> Result<(StatusCode, HeaderMap, bool), Error> {
+    ) -> Result<(StatusCode, HeaderMap, Head), Error> {
         loop {
             if !self.read.is_empty() {
                 let mut slots = [httparse::EMPTY_HEADER; MAX_HEADERS];
@@ -305,6 +321,8 @@ impl Client {
                         // Values are slices of the head's own bytes (no copy per header): offsets now, the
                         // shared bytes once the parser's borrow of the buffer ends.
                         let base = self.read.as_ptr() as usize;
+                        let mut info = Head::scan(parsed.headers.iter().map(|h| (h.name, h.value)))?;
+                        info.close |= http10 && !info.keep_alive;
                         let mut fields = Vec::with_capacity(parsed.headers.len());
                         for h in parsed.headers.iter() {
                             let name = HeaderName::from_bytes(h.name.as_bytes())
@@ -323,8 +341,7 @@ impl Client {
                         if status.is_informational() && status != StatusCode::SWITCHING_PROTOCOLS {
                             continue;
                         }
-                        let close = asks_close(&headers) || (http10 && !keeps_alive(&headers));
-                        return Ok((status, headers, close));
+                        return Ok((status, headers, info));
                     }
                     Ok(httparse::Status::Partial) if self.read.len() > HEAD_LIMIT => {
                         return Err(Error::Invalid("response head larger than 64KiB".into()));
@@ -539,8 +556,49 @@ fn line(w: &mut Vec<u8>, name: &[u8], value: &[u8]) {
     w.extend_from_slice(b"\r\n");
 }
 
-/// RFC 9112 §6.3: how the body of a response to `method` with `status` and `headers` is delimited.
-fn framing(method: &Method, status: StatusCode, headers: &HeaderMap) -> Result<Framing, Error> {
+/// What the response head says about framing and the connection, gathered in one pass over its fields.
+#[derive(Debug, Default)]
+struct Head {
+    /// `connection: close` (or HTTP/1.0 without keep-alive, added by the caller).
+    close: bool,
+    keep_alive: bool,
+    /// `content-encoding: gzip`.
+    gzip: bool,
+    /// `transfer-encoding` was sent; `true` when its final coding is `chunked`.
+    chunked: Option<bool>,
+    /// `content-length`, when sent (several must agree).
+    length: Option<u64>,
+}
+
+impl Head {
+    fn scan<'a>(fields: impl Iterator<Item = (&'a str, &'a [u8])>) -> Result<Head, Error> {
+        let mut head = Head::default();
+        for (name, value) in fields {
+            if name.eq_ignore_ascii_case("transfer-encoding") {
+                let last = value.rsplit(|&b| b == b',').next().unwrap_or_default();
+                head.chunked = Some(last.trim_ascii().eq_ignore_ascii_case(b"chunked"));
+            } else if name.eq_ignore_ascii_case("content-length") {
+                let n: u64 = std::str::from_utf8(value).ok().and_then(|t| t.trim().parse().ok()).ok_or_else(|| {
+                    Error::Invalid(format!("invalid content-length {:?}", String::from_utf8_lossy(value)))
+                })?;
+                if head.length.is_some_and(|m| m != n) {
+                    return Err(Error::Invalid("conflicting content-length headers".into()));
+                }
+                head.length = Some(n);
+            } else if name.eq_ignore_ascii_case("connection") {
+                head.close |= has_token(value, "close");
+                head.keep_alive |= has_token(value, "keep-alive");
+            } else if name.eq_ignore_ascii_case("content-encoding") {
+                let v = value.trim_ascii();
+                head.gzip = v.eq_ignore_ascii_case(b"gzip") || v.eq_ignore_ascii_case(b"x-gzip");
+            }
+        }
+        Ok(head)
+    }
+}
+
+/// RFC 9112 §6.3: how the body of a response to `method` with `status` and `head` is delimited.
+fn framing(method: &Method, status: StatusCode, head: &Head) -> Result<Framing, Error> {
     if *method == Method::HEAD
         || status.is_informational()
         || status == StatusCode::NO_CONTENT
@@ -548,51 +606,17 @@ fn framing(method: &Method, status: StatusCode, headers: &HeaderMap) -> Result<F
     {
         return Ok(Framing::None);
     }
-    if let Some(te) = headers.get_all(TRANSFER_ENCODING).iter().next_back() {
-        let chunked = te
-            .to_str()
-            .ok()
-            .and_then(|t| t.rsplit(',').next())
-            .is_some_and(|t| t.trim().eq_ignore_ascii_case("chunked"));
-        return Ok(if chunked { Framing::Chunked } else { Framing::Close });
-    }
-    let mut lengths = headers.get_all(CONTENT_LENGTH).iter();
-    match lengths.next() {
-        None => Ok(Framing::Close),
-        Some(first) => {
-            let n: u64 = first
-                .to_str()
-                .ok()
-                .and_then(|t| t.trim().parse().ok())
-                .ok_or_else(|| Error::Invalid(format!("invalid content-length {first:?}")))?;
-            if lengths.any(|other| other != first) {
-                return Err(Error::Invalid("conflicting content-length headers".into()));
-            }
-            Ok(Framing::Length(n))
-        }
-    }
-}
-
-fn has_token(headers: &HeaderMap, token: &str) -> bool {
-    headers
-        .get_all(CONNECTION)
-        .iter()
-        .any(|v| v.to_str().is_ok_and(|t| t.split(',').any(|part| part.trim().eq_ignore_ascii_case(token))))
-}
-
-fn asks_close(headers: &HeaderMap) -> bool {
-    has_token(headers, "close")
-}
-
-fn keeps_alive(headers: &HeaderMap) -> bool {
-    has_token(headers, "keep-alive")
-}
-
-fn is_gzip(headers: &HeaderMap) -> bool {
-    headers.get(CONTENT_ENCODING).and_then(|v| v.to_str().ok()).is_some_and(|v| {
-        let v = v.trim();
-        v.eq_ignore_ascii_case("gzip") || v.eq_ignore_ascii_case("x-gzip")
+    Ok(match (head.chunked, head.length) {
+        (Some(true), _) => Framing::Chunked,
+        (Some(false), _) => Framing::Close,
+        (None, Some(n)) => Framing::Length(n),
+        (None, None) => Framing::Close,
     })
+}
+
+/// A comma-separated header value contains `token` (case-insensitive).
+fn has_token(value: &[u8], token: &str) -> bool {
+    value.split(|&b| b == b',').any(|part| part.trim_ascii().eq_ignore_ascii_case(token.as_bytes()))
 }
 
 /// Decodes a gzip body, stopping past `cap` decoded bytes: a bomb costs at most the cap.
@@ -631,35 +655,39 @@ fn truncated(status: StatusCode, e: io::Error, partial: Vec<u8>) -> Error {
 mod tests {
     use super::*;
 
-    fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
-        let mut h = HeaderMap::new();
-        for (k, v) in pairs {
-            h.append(HeaderName::from_bytes(k.as_bytes()).unwrap(), HeaderValue::from_str(v).unwrap());
-        }
-        h
+    fn head(pairs: &[(&str, &str)]) -> Result<Head, Error> {
+        Head::scan(pairs.iter().map(|(k, v)| (*k, v.as_bytes())))
+    }
+
+    fn frame(method: Method, status: StatusCode, pairs: &[(&str, &str)]) -> Result<Framing, Error> {
+        framing(&method, status, &head(pairs)?)
     }
 
     #[test]
     fn framing_follows_rfc_9112() {
         let ok = StatusCode::OK;
-        assert!(matches!(framing(&Method::HEAD, ok, &headers(&[("content-length", "5")])), Ok(Framing::None)));
-        assert!(matches!(framing(&Method::GET, StatusCode::NO_CONTENT, &headers(&[])), Ok(Framing::None)));
-        assert!(matches!(framing(&Method::GET, StatusCode::NOT_MODIFIED, &headers(&[])), Ok(Framing::None)));
-        assert!(matches!(framing(&Method::GET, ok, &headers(&[("content-length", "5")])), Ok(Framing::Length(5))));
-        let chunked = headers(&[("transfer-encoding", "gzip, chunked"), ("content-length", "5")]);
-        assert!(matches!(framing(&Method::GET, ok, &chunked), Ok(Framing::Chunked)));
-        assert!(matches!(framing(&Method::GET, ok, &headers(&[("transfer-encoding", "gzip")])), Ok(Framing::Close)));
-        assert!(matches!(framing(&Method::GET, ok, &headers(&[])), Ok(Framing::Close)));
-        assert!(framing(&Method::GET, ok, &headers(&[("content-length", "x")])).is_err());
-        let conflicting = headers(&[("content-length", "5"), ("content-length", "6")]);
-        assert!(framing(&Method::GET, ok, &conflicting).is_err());
+        assert!(matches!(frame(Method::HEAD, ok, &[("content-length", "5")]), Ok(Framing::None)));
+        assert!(matches!(frame(Method::GET, StatusCode::NO_CONTENT, &[]), Ok(Framing::None)));
+        assert!(matches!(frame(Method::GET, StatusCode::NOT_MODIFIED, &[]), Ok(Framing::None)));
+        assert!(matches!(frame(Method::GET, ok, &[("Content-Length", "5")]), Ok(Framing::Length(5))));
+        let chunked = [("transfer-encoding", "gzip, chunked"), ("content-length", "5")];
+        assert!(matches!(frame(Method::GET, ok, &chunked), Ok(Framing::Chunked)));
+        assert!(matches!(frame(Method::GET, ok, &[("transfer-encoding", "gzip")]), Ok(Framing::Close)));
+        assert!(matches!(frame(Method::GET, ok, &[]), Ok(Framing::Close)));
+        assert!(frame(Method::GET, ok, &[("content-length", "x")]).is_err());
+        assert!(frame(Method::GET, ok, &[("content-length", "5"), ("content-length", "6")]).is_err());
+        assert!(matches!(
+            frame(Method::GET, ok, &[("content-length", "5"), ("content-length", "5")]),
+            Ok(Framing::Length(5))
+        ));
     }
 
     #[test]
-    fn connection_tokens_are_case_insensitive_lists() {
-        assert!(asks_close(&headers(&[("connection", "Upgrade, Close")])));
-        assert!(!asks_close(&headers(&[("connection", "keep-alive")])));
-        assert!(keeps_alive(&headers(&[("connection", "Keep-Alive")])));
+    fn connection_and_encoding_tokens_are_case_insensitive() {
+        let h = head(&[("Connection", "Upgrade, Close"), ("Content-Encoding", " GZIP ")]).unwrap();
+        assert!(h.close && !h.keep_alive && h.gzip);
+        let h = head(&[("connection", "Keep-Alive"), ("content-encoding", "br")]).unwrap();
+        assert!(!h.close && h.keep_alive && !h.gzip);
     }
 
     #[test]

@@ -94,10 +94,12 @@ pub async fn run_iteration(
     let mut step_intended = intended;
     for (index, step) in journey.steps.iter().enumerate() {
         let mut so = StepOutcome { index, ..StepOutcome::default() };
+        // The step is polled first: its last poll (the response arrived) completes without touching the
+        // token, whose check takes a lock; a cancellation still wakes the task and ends a stuck step.
         let end = tokio::select! {
             biased;
-            _ = cancel.cancelled() => StepEnd::Cancelled,
             end = run_step(plan, vu, &jar, index, step, step_intended, deadline, trace_id, &mut so, &mut outcome.soft_failures) => end,
+            _ = cancel.cancelled() => StepEnd::Cancelled,
         };
         outcome.service_time += so.service_time;
         let step_done = Instant::now();
