@@ -144,6 +144,15 @@ pub struct RequestDefaults {
     pub tls_skip_verify: bool,
     /// Cap on a response body; a larger body fails the step with reason `body`.
     pub max_body_bytes: usize,
+    /// CA certificates trusted besides the system's (a private CA), read and checked at load.
+    pub tls_ca: Option<Arc<TlsCa>>,
+}
+
+/// The `tls_ca` file of a journey: its path (the cache key for the HTTP client that trusts it) and PEM text.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct TlsCa {
+    pub path: std::path::PathBuf,
+    pub pem: Vec<u8>,
 }
 
 impl Default for RequestDefaults {
@@ -154,6 +163,7 @@ impl Default for RequestDefaults {
             step_timeout: None,
             tls_skip_verify: false,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            tls_ca: None,
         }
     }
 }

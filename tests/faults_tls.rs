@@ -1,7 +1,8 @@
 //! Fault matrix, TLS rows: self-signed, expired and wrong-host certificates fail with reason `tls` by
 //! default and pass only with the journey's explicit `defaults: { tls_skip_verify: true }`, which
 //! `/metrics` shows as `journey_tls_skip_verify{journey=…} 1`. Certificates are generated in the test
-//! (rcgen) and served in-process (tokio-rustls) on 127.0.0.1:0.
+//! (rcgen) and served in-process (tokio-rustls) on 127.0.0.1:0. A private CA (`defaults: { tls_ca: FILE }`)
+//! is trusted without turning verification off, and still checks the host name.
 
 mod common;
 
@@ -43,6 +44,10 @@ fn certificate(kind: Bad) -> (CertificateDer<'static>, PrivateKeyDer<'static>) {
 /// An HTTPS server on 127.0.0.1:0 answering 200 "tls ok"; returns `https://localhost:PORT`.
 async fn serve_tls(kind: Bad) -> String {
     let (cert, key) = certificate(kind);
+    serve_cert(cert, key).await
+}
+
+async fn serve_cert(cert: CertificateDer<'static>, key: PrivateKeyDer<'static>) -> String {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let config = ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
@@ -112,4 +117,73 @@ fn the_opt_out_is_visible_in_metrics_per_journey() {
     let text = metrics.encode();
     assert!(text.contains("journey_tls_skip_verify{journey=\"insecure\"} 1"), "{text}");
     assert!(text.contains("journey_tls_skip_verify{journey=\"strict\"} 0"), "{text}");
+}
+
+/// A private CA and a certificate it signed for `host`.
+fn private_ca_and_leaf(host: &str) -> (String, CertificateDer<'static>, PrivateKeyDer<'static>) {
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    ca.distinguished_name.push(rcgen::DnType::CommonName, "journeyd test CA");
+    ca.key_usages = vec![rcgen::KeyUsagePurpose::KeyCertSign, rcgen::KeyUsagePurpose::DigitalSignature];
+    let ca_cert = ca.self_signed(&ca_key).unwrap();
+    let key = rcgen::KeyPair::generate().unwrap();
+    let leaf = rcgen::CertificateParams::new(vec![host.to_string()]).unwrap();
+    let cert = leaf.signed_by(&key, &ca_cert, &ca_key).unwrap();
+    (ca_cert.pem(), cert.der().clone(), PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())))
+}
+
+fn ca_journey(url: &str, ca_file: Option<&std::path::Path>) -> Arc<journeyd::model::Journey> {
+    let defaults = ca_file.map(|p| format!("defaults: {{ tls_ca: \"{}\" }}\n", p.display())).unwrap_or_default();
+    let yaml = format!(
+        "name: private-ca\n{defaults}steps:\n  - name: only\n    get: \"{{{{ env.U }}}}/\"\n    expect: [ body == \"tls ok\" ]\n"
+    );
+    journey(&yaml, &[("U", url)])
+}
+
+#[tokio::test]
+async fn a_private_ca_is_trusted_with_tls_ca_and_the_host_name_is_still_checked() {
+    let dir = std::env::temp_dir().join(format!("journeyd-tls-ca-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+
+    let (ca_pem, cert, key) = private_ca_and_leaf("localhost");
+    let ca_file = dir.join("ca.pem");
+    std::fs::write(&ca_file, &ca_pem).unwrap();
+    let url = serve_cert(cert, key).await;
+    let o = run_once(&ca_journey(&url, Some(&ca_file))).await;
+    assert!(o.passed(), "signed by the trusted CA: {}", describe(&o));
+    let o = run_once(&ca_journey(&url, None)).await;
+    let f = o.failure().expect("without tls_ca the private CA is unknown");
+    assert_eq!(f.reason, Reason::Tls, "{}", describe(&o));
+    assert!(f.message.contains("UnknownIssuer"), "{}", f.message);
+
+    // The same CA, a certificate for another name: the name check alone rejects it.
+    let (other_ca_pem, cert, key) = private_ca_and_leaf("not-this-host.example");
+    let other_ca = dir.join("other-ca.pem");
+    std::fs::write(&other_ca, &other_ca_pem).unwrap();
+    let url = serve_cert(cert, key).await;
+    let o = run_once(&ca_journey(&url, Some(&other_ca))).await;
+    let f = o.failure().expect("a certificate for another host must fail");
+    assert_eq!(f.reason, Reason::Tls, "{}", describe(&o));
+    assert!(f.message.contains("not valid for name"), "the failure is the host name: {}", f.message);
+    println!("matrix: wrong host name (trusted CA) -> {}: {}", f.reason, f.message);
+}
+
+#[test]
+fn a_tls_ca_file_without_certificates_is_a_load_error_with_its_location() {
+    let dir = std::env::temp_dir().join(format!("journeyd-tls-ca-bad-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let empty = dir.join("empty.pem");
+    std::fs::write(&empty, "not a certificate\n").unwrap();
+    let file = dir.join("j.yml");
+    for (ca, want) in
+        [(empty.display().to_string(), "no PEM certificate"), ("missing.pem".into(), "cannot read missing.pem")]
+    {
+        let yaml =
+            format!("name: j\ndefaults:\n  tls_ca: \"{ca}\"\nsteps:\n  - name: only\n    get: https://localhost/\n");
+        let err = journeyd::config::load_str(&file, &yaml, &journeyd::config::LoadOptions::default()).unwrap_err();
+        let text = journeyd::config::render(&err.0);
+        assert!(text.contains(want), "{text}");
+        assert!(text.contains("j.yml:3:"), "points at the tls_ca line: {text}");
+    }
 }

@@ -261,7 +261,10 @@ pub fn build_journey(ctx: &mut FileCtx, raw: RawJourney, bytes: &[u8], opts: &Lo
         }
         Some(compiled)
     });
-    let defaults = request_defaults(ctx, raw.defaults.as_ref(), &names, &mut env, timeout);
+    let defaults = request_defaults(ctx, raw.defaults.as_ref(), &names, &mut env, timeout, &dir);
+    if let Some(ca) = &defaults.tls_ca {
+        ca.pem.hash(&mut hasher);
+    }
     let scope = Scope {
         vars: vars.clone(),
         secret_names: scope_names.clone(),
@@ -440,6 +443,7 @@ fn request_defaults(
     names: &Names,
     env: &mut Env,
     journey_timeout: Option<Duration>,
+    dir: &Path,
 ) -> RequestDefaults {
     let mut out = RequestDefaults::default();
     let Some(raw) = raw else { return out };
@@ -466,6 +470,26 @@ fn request_defaults(
         }
     }
     out.tls_skip_verify = raw.tls_skip_verify.unwrap_or(false);
+    if let Some(file) = &raw.tls_ca {
+        let path = dir.join(file);
+        match std::fs::read(&path) {
+            Ok(pem) => match reqwest::Certificate::from_pem_bundle(&pem) {
+                Ok(certs) if !certs.is_empty() => {
+                    out.tls_ca = Some(std::sync::Arc::new(crate::model::TlsCa { path, pem }));
+                }
+                _ => ctx.error(
+                    "defaults.tls_ca",
+                    format!("{file}: no PEM certificate in it"),
+                    Some("give a PEM file with the CA certificate(s): -----BEGIN CERTIFICATE-----".into()),
+                ),
+            },
+            Err(e) => ctx.error(
+                "defaults.tls_ca",
+                format!("cannot read {file}: {e}"),
+                Some("the path is relative to the journey file".into()),
+            ),
+        }
+    }
     out.max_body_bytes = match &raw.max_body {
         None => DEFAULT_MAX_BODY_BYTES,
         Some(s) => match parse_bytes(&s.0).map(usize::try_from) {

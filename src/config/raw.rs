@@ -145,6 +145,8 @@ pub struct RawDefaults {
     /// Duration text: the timeout of a step that sets none.
     pub timeout: Option<Scalar>,
     pub tls_skip_verify: Option<bool>,
+    /// PEM file of CA certificates to trust besides the system's, relative to the journey file.
+    pub tls_ca: Option<String>,
     /// Size text (`10MiB`); default 10 MiB.
     pub max_body: Option<Scalar>,
 }

@@ -158,6 +158,7 @@ pub fn json_schema() -> Value {
                     "redirects": reference("redirects", "Redirects each step follows: a number, or false. Default 10."),
                     "timeout": reference("duration", "Deadline of a step that sets none; at most the journey timeout."),
                     "tls_skip_verify": { "type": "boolean", "description": "Accept invalid TLS certificates. An explicit opt-out, shown in metrics. Default false." },
+                    "tls_ca": { "type": "string", "description": "PEM file of CA certificates trusted besides the system's (a private CA), relative to the journey file. Certificates are still verified, host name included." },
                     "max_body": {
                         "type": ["string", "integer"], "pattern": r"^[0-9]+(\.[0-9]+)?\s*(B|KiB|MiB|GiB|kB|KB|MB|GB)?$",
                         "description": "Largest response body read; a larger one fails the step. Default 10MiB."

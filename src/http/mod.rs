@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 
+use crate::model::TlsCa;
 use crate::outcome::Reason;
 
 pub mod h1;
@@ -33,25 +34,43 @@ pub struct Clients {
     pub insecure: reqwest::Client,
     /// Plain `http` steps use [`h1`] (false only with `JOURNEYD_PLAIN_HTTP=reqwest`).
     pub plain_h1: bool,
+    /// Clients that also trust a journey's `tls_ca`, one per distinct file, made when a plan first needs one.
+    with_ca: Arc<std::sync::Mutex<std::collections::HashMap<TlsCa, reqwest::Client>>>,
 }
 
 impl Clients {
     pub fn new() -> Result<Clients, ClientError> {
         let plain_h1 = !std::env::var("JOURNEYD_PLAIN_HTTP").is_ok_and(|v| v.eq_ignore_ascii_case("reqwest"));
-        Ok(Clients { verified: build(false)?, insecure: build(true)?, plain_h1 })
+        Ok(Clients { verified: build(false, None)?, insecure: build(true, None)?, plain_h1, with_ca: Arc::default() })
     }
 
-    pub fn for_journey(&self, tls_skip_verify: bool) -> &reqwest::Client {
-        if tls_skip_verify {
-            &self.insecure
-        } else {
-            &self.verified
+    /// The client for a journey's TLS settings: skipping verification wins over a CA file.
+    pub fn for_journey(&self, tls_skip_verify: bool, ca: Option<&TlsCa>) -> Result<reqwest::Client, ClientError> {
+        match (tls_skip_verify, ca) {
+            (true, _) => Ok(self.insecure.clone()),
+            (false, None) => Ok(self.verified.clone()),
+            (false, Some(ca)) => {
+                let mut cache = self.with_ca.lock().unwrap_or_else(|e| e.into_inner());
+                if let Some(c) = cache.get(ca) {
+                    return Ok(c.clone());
+                }
+                let client = build(false, Some(ca))?;
+                cache.insert(ca.clone(), client.clone());
+                Ok(client)
+            }
         }
     }
 }
 
-fn build(insecure: bool) -> Result<reqwest::Client, reqwest::Error> {
-    reqwest::Client::builder()
+fn build(insecure: bool, ca: Option<&TlsCa>) -> Result<reqwest::Client, reqwest::Error> {
+    let mut builder = reqwest::Client::builder();
+    if let Some(ca) = ca {
+        // Added to the built-in roots (checked at load, so an empty bundle cannot get here).
+        for cert in reqwest::Certificate::from_pem_bundle(&ca.pem)? {
+            builder = builder.add_root_certificate(cert);
+        }
+    }
+    builder
         .user_agent(crate::user_agent())
         // The runner follows redirects itself: per-user cookies on every hop, per-step limits, loop detection.
         .redirect(reqwest::redirect::Policy::none())

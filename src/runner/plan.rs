@@ -51,6 +51,8 @@ pub enum PlanError {
     HeaderValue { journey: String, step: String, name: String },
     #[error("journey {journey}: step {step}: invalid method {method:?}")]
     Method { journey: String, step: String, method: String },
+    #[error("journey {journey}: {message}")]
+    Client { journey: String, message: String },
 }
 
 impl Plan {
@@ -91,7 +93,9 @@ impl Plan {
             name: Arc::from(journey.name.as_str()),
             pools: RowPools::new(&journey.data),
             redactor,
-            client: clients.for_journey(journey.defaults.tls_skip_verify).clone(),
+            client: clients
+                .for_journey(journey.defaults.tls_skip_verify, journey.defaults.tls_ca.as_deref())
+                .map_err(|e| PlanError::Client { journey: journey.name.clone(), message: e.to_string() })?,
             plain_h1: clients.plain_h1,
             steps,
             journey,
