@@ -197,7 +197,7 @@ async fn exported_histograms_match_the_hdr_counts_and_pass_promtool() {
     let text = metrics.encode();
 
     let js = stats.get("shop").unwrap();
-    let hdr = &js.steps[0].response.0;
+    let hdr = js.steps[0].response.histogram();
     for &le in LATENCY_BUCKETS {
         let below = hdr
             .iter_recorded()

@@ -197,7 +197,7 @@ impl Daemon {
         let (events, rx) = pipeline::channel();
         let schedulers = daemon_gauges(&metrics, shard);
         let board = StatusBoard::new();
-        let mut status = Status::new(board.clone(), shard);
+        let mut status = Status::new(board.clone(), shard).with_stats(stats.clone());
         let source = opts.state_source.unwrap_or_else(|| Arc::new(alerts.clone()));
         status = status.with_source(source);
         let mut sinks: Vec<Box<dyn Sink>> =
@@ -317,7 +317,7 @@ impl Daemon {
         self.alerts.drain(ALERT_DRAIN).await;
         // The last word on every journey, read from the exported counters (the process is about to go,
         // so this log line is the only place they can still be seen).
-        for journey in self.stats.snapshot().keys() {
+        for journey in self.stats.names() {
             let count = |outcome: &str| {
                 self.metrics.runs.get_metric_with_label_values(&[journey.as_str(), outcome]).map_or(0, |c| c.get())
             };
@@ -422,7 +422,7 @@ pub async fn run(args: RunArgs) -> Exit {
     println!("metrics: {}://{}/metrics", daemon.scheme, daemon.addr);
     println!("status:  {}://{}/", daemon.scheme, daemon.addr);
     tracing::info!(
-        journeys = daemon.stats.snapshot().len(),
+        journeys = daemon.stats.names().len(),
         addr = %daemon.addr,
         shard = %daemon.shard,
         "journeyd running"

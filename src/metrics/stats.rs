@@ -16,38 +16,115 @@ use crate::outcome::{Failure, RunOutcome, RunStatus};
 /// Highest latency recorded (µs): one hour. Longer values are clamped (and still counted).
 const MAX_MICROS: u64 = 3_600_000_000;
 
+/// Samples a [`Latency`] keeps raw (4 bytes each) before it becomes an HDR histogram.
+const SPARSE_MAX: usize = 128;
+
 /// A latency histogram in microseconds: HDR at 2 significant figures (values within 1%), `u32` counts, sized
 /// to the largest value seen. About 7 KB for latencies under a second, so a monitor of 1,000 four-step
 /// journeys keeps its ~10,000 histograms in ~70 MB; at 3 figures over 1 µs–1 h each would take 188 KB
 /// (1.9 GB). The sliding windows (`window.rs`) keep 3 figures: they are few and short-lived.
+///
+/// Until it holds [`SPARSE_MAX`] samples it keeps them raw and answers exactly what the HDR histogram would
+/// (same rank, same bucket bound): a monitor's per-minute histograms hold a handful of samples and must not
+/// pay for a whole HDR each.
 #[derive(Debug, Clone)]
-pub struct Latency(pub Histogram<u32>);
+pub struct Latency(Repr);
+
+#[derive(Debug, Clone)]
+enum Repr {
+    /// Microseconds (clamped to [`MAX_MICROS`], which fits in a `u32`), unsorted.
+    Sparse(Vec<u32>),
+    Dense(Box<Histogram<u32>>),
+}
 
 impl Default for Latency {
     fn default() -> Self {
-        Latency(Histogram::new(2).expect("static precision"))
+        Latency(Repr::Sparse(Vec::new()))
+    }
+}
+
+fn new_hdr() -> Histogram<u32> {
+    Histogram::new(2).expect("static precision")
+}
+
+/// An empty histogram of the same precision, for its bucket arithmetic (`highest_equivalent`).
+fn shape() -> &'static Histogram<u32> {
+    static SHAPE: std::sync::OnceLock<Histogram<u32>> = std::sync::OnceLock::new();
+    SHAPE.get_or_init(new_hdr)
+}
+
+fn record_hdr(h: &mut Histogram<u32>, us: u64) {
+    // `record` grows the histogram to the value (bounded by the clamp); `saturating_record` would not.
+    if h.record(us).is_err() {
+        h.saturating_record(us);
     }
 }
 
 impl Latency {
     pub fn record(&mut self, d: Duration) {
         let us = u64::try_from(d.as_micros()).unwrap_or(u64::MAX).clamp(1, MAX_MICROS);
-        // `record` grows the histogram to the value (bounded by the clamp); `saturating_record` would not.
-        if self.0.record(us).is_err() {
-            self.0.saturating_record(us);
+        match &mut self.0 {
+            Repr::Sparse(v) if v.len() < SPARSE_MAX => v.push(us as u32),
+            Repr::Sparse(v) => {
+                let mut h = new_hdr();
+                for &x in v.iter() {
+                    record_hdr(&mut h, u64::from(x));
+                }
+                record_hdr(&mut h, us);
+                self.0 = Repr::Dense(Box::new(h));
+            }
+            Repr::Dense(h) => record_hdr(h, us),
         }
     }
 
+    /// HDR's `value_at_quantile`: the bucket bound of the sample at rank ⌈q·n⌉ (at least 1); 0 when empty.
     pub fn quantile(&self, q: f64) -> Duration {
-        Duration::from_micros(self.0.value_at_quantile(q))
+        let us = match &self.0 {
+            Repr::Dense(h) => h.value_at_quantile(q),
+            Repr::Sparse(v) if v.is_empty() => 0,
+            Repr::Sparse(v) => {
+                let q = q.min(1.0);
+                let rank = ((q * v.len() as f64).ceil() as usize).clamp(1, v.len());
+                let mut sorted = v.clone();
+                let (_, &mut value, _) = sorted.select_nth_unstable(rank - 1);
+                let value = u64::from(value);
+                if q == 0.0 {
+                    shape().lowest_equivalent(value)
+                } else {
+                    shape().highest_equivalent(value)
+                }
+            }
+        };
+        Duration::from_micros(us)
     }
 
     pub fn max(&self) -> Duration {
-        Duration::from_micros(self.0.max())
+        let us = match &self.0 {
+            Repr::Dense(h) => h.max(),
+            Repr::Sparse(v) => v.iter().max().map_or(0, |&m| shape().highest_equivalent(u64::from(m))),
+        };
+        Duration::from_micros(us)
     }
 
     pub fn count(&self) -> u64 {
-        self.0.len()
+        match &self.0 {
+            Repr::Dense(h) => h.len(),
+            Repr::Sparse(v) => v.len() as u64,
+        }
+    }
+
+    /// The samples as an HDR histogram (built on demand while they are kept raw).
+    pub fn histogram(&self) -> std::borrow::Cow<'_, Histogram<u32>> {
+        match &self.0 {
+            Repr::Dense(h) => std::borrow::Cow::Borrowed(h),
+            Repr::Sparse(v) => {
+                let mut h = new_hdr();
+                for &x in v {
+                    record_hdr(&mut h, u64::from(x));
+                }
+                std::borrow::Cow::Owned(h)
+            }
+        }
     }
 }
 
@@ -164,6 +241,16 @@ impl StatsTable {
         self.lock().get(journey).cloned()
     }
 
+    /// Runs `f` on one journey's stats under the lock, without copying them.
+    pub fn with<R>(&self, journey: &str, f: impl FnOnce(&JourneyStats) -> R) -> Option<R> {
+        self.lock().get(journey).map(f)
+    }
+
+    /// The journeys' names, sorted.
+    pub fn names(&self) -> Vec<String> {
+        self.lock().keys().cloned().collect()
+    }
+
     /// A copy of everything (reports).
     pub fn snapshot(&self) -> BTreeMap<String, JourneyStats> {
         self.lock().clone()
@@ -199,12 +286,40 @@ mod tests {
         for ms in 1..=1000u64 {
             l.record(Duration::from_millis(ms));
         }
-        let bytes = l.0.distinct_values() * std::mem::size_of::<u32>();
+        let bytes = l.histogram().distinct_values() * std::mem::size_of::<u32>();
         assert!(bytes <= 8 * 1024, "{bytes} bytes for latencies up to 1 s");
         let p99 = l.quantile(0.99).as_secs_f64();
         assert!((p99 - 0.990).abs() <= 0.0099, "p99 {p99} within 1% of 990 ms");
         l.record(Duration::from_secs(7200));
-        assert_eq!(l.max(), Duration::from_micros(l.0.highest_equivalent(MAX_MICROS)), "clamped at one hour");
+        assert_eq!(l.max(), Duration::from_micros(l.histogram().highest_equivalent(MAX_MICROS)), "clamped at one hour");
         assert_eq!(l.count(), 1001);
+    }
+
+    /// Raw samples answer exactly what the HDR histogram answers, before and after the switch.
+    #[test]
+    fn sparse_and_dense_latencies_give_the_same_quantiles() {
+        let quantiles = [0.0, 0.01, 0.25, 0.5, 0.9, 0.99, 0.999, 1.0, 1.5];
+        let mut l = Latency::default();
+        let mut hdr = new_hdr();
+        assert_eq!((l.quantile(0.5), l.max(), l.count()), (Duration::ZERO, Duration::ZERO, 0));
+        // A spread with repeats, outliers and values sharing HDR buckets; 7,200 s is clamped to one hour.
+        let samples = (1..=300u64).map(|i| Duration::from_micros((i * 7919) % 250_000 + 1 + (i % 3) * 10_000_000));
+        for (n, d) in samples.chain([Duration::from_secs(7200), Duration::ZERO]).enumerate() {
+            l.record(d);
+            record_hdr(&mut hdr, u64::try_from(d.as_micros()).unwrap().clamp(1, MAX_MICROS));
+            let sparse = matches!(l.0, Repr::Sparse(_));
+            assert_eq!(sparse, n < SPARSE_MAX, "raw up to {SPARSE_MAX} samples, then HDR");
+            for q in quantiles {
+                assert_eq!(
+                    l.quantile(q),
+                    Duration::from_micros(hdr.value_at_quantile(q)),
+                    "q={q} after {} samples",
+                    n + 1
+                );
+            }
+            assert_eq!(l.max(), Duration::from_micros(hdr.max()));
+            assert_eq!(l.count(), hdr.len());
+            assert_eq!(*l.histogram(), hdr);
+        }
     }
 }

@@ -119,15 +119,11 @@ pub fn journey_views(status: &Status, now: SystemTime) -> Vec<JourneyView> {
                         duration_seconds: r.duration.as_secs_f64(),
                     }),
                     last_failure: h.last_failure.as_ref().map(FailureView::from),
+                    // Filled from the stats table below, once the board lock is released.
                     steps: h
                         .steps
                         .iter()
-                        .map(|s| StepView {
-                            name: s.name.clone(),
-                            runs: s.runs(),
-                            p50_seconds: s.p50().map(|d| d.as_secs_f64()),
-                            p99_seconds: s.p99().map(|d| d.as_secs_f64()),
-                        })
+                        .map(|s| StepView { name: s.name.clone(), runs: 0, p50_seconds: None, p99_seconds: None })
                         .collect(),
                     plot: h.steps.iter().map(|s| s.plot(now_minute)).collect(),
                 }
@@ -135,6 +131,14 @@ pub fn journey_views(status: &Status, now: SystemTime) -> Vec<JourneyView> {
             .collect()
     };
     for v in &mut views {
+        status.stats.with(&v.name, |js| {
+            for (view, st) in v.steps.iter_mut().zip(&js.steps).filter(|(view, st)| view.name == st.name) {
+                let n = st.response.count();
+                view.runs = n;
+                view.p50_seconds = (n > 0).then(|| st.response.quantile(0.5).as_secs_f64());
+                view.p99_seconds = (n > 0).then(|| st.response.quantile(0.99).as_secs_f64());
+            }
+        });
         if let Some(s) = status.source.state(&v.name) {
             v.state = if s.maintenance { JourneyState::Maintenance } else { s.state };
             v.state_since = s.since.map(rfc3339);

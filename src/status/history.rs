@@ -56,7 +56,6 @@ pub struct FailureRecord {
 /// Passed and failed runs that started in one minute.
 #[derive(Debug, Clone, Copy, Default)]
 struct MinuteCount {
-    minute: u64,
     passed: u32,
     failed: u32,
 }
@@ -75,22 +74,21 @@ pub struct StepHistory {
     pub name: String,
     /// The minute being filled; closed into `minutes` when a later minute starts.
     current: Option<(u64, Latency)>,
-    /// Closed minutes, oldest first, at most `PLOT_MINUTES` of them.
+    /// Closed minutes, oldest first, at most `PLOT_MINUTES` of them. The API's overall runs, p50 and p99
+    /// come from the metrics' `StatsTable`, which records the same response times (a copy here cost an HDR
+    /// histogram per step).
     minutes: VecDeque<StepMinute>,
-    /// Every response time since the journey (or this step) appeared: the API's p50/p99.
-    overall: Latency,
 }
 
 impl StepHistory {
     fn new(name: &str) -> StepHistory {
-        StepHistory { name: name.to_string(), current: None, minutes: VecDeque::new(), overall: Latency::default() }
+        StepHistory { name: name.to_string(), current: None, minutes: VecDeque::new() }
     }
 
     fn record(&mut self, minute: u64, d: Duration) {
-        self.overall.record(d);
         match &mut self.current {
             Some((m, h)) if *m == minute => h.record(d),
-            // A late outcome for a minute already closed: counted overall, not re-plotted.
+            // A late outcome for a minute already closed: not re-plotted.
             Some((m, _)) if *m > minute => {}
             _ => {
                 if let Some((m, h)) = self.current.take() {
@@ -122,18 +120,6 @@ impl StepHistory {
         }
         out
     }
-
-    pub fn p50(&self) -> Option<Duration> {
-        (self.overall.count() > 0).then(|| self.overall.quantile(0.5))
-    }
-
-    pub fn p99(&self) -> Option<Duration> {
-        (self.overall.count() > 0).then(|| self.overall.quantile(0.99))
-    }
-
-    pub fn runs(&self) -> u64 {
-        self.overall.count()
-    }
 }
 
 #[derive(Debug, Clone)]
@@ -142,9 +128,12 @@ pub struct JourneyHistory {
     pub description: String,
     /// Fingerprint when last loaded: a changed journey restarts its step latency history.
     fingerprint: u64,
-    /// Ring of `AVAILABILITY_MINUTES` buckets indexed by minute modulo its length; a slot holding an older
-    /// minute is stale and reset on write.
-    counts: Vec<MinuteCount>,
+    /// One bucket per minute from `first_minute` on, oldest first, at most `AVAILABILITY_MINUTES` of them.
+    /// Grows with uptime instead of being allocated whole (1,440 tagged buckets were 23 KB per journey, a
+    /// quarter of a 1,000-journey monitor's heap), and needs no per-bucket minute tag.
+    counts: VecDeque<MinuteCount>,
+    /// The minute of `counts[0]`.
+    first_minute: u64,
     pub steps: Vec<StepHistory>,
     pub last_run: Option<LastRun>,
     pub last_failure: Option<FailureRecord>,
@@ -156,7 +145,8 @@ impl JourneyHistory {
             name: j.name.clone(),
             description: j.description.clone(),
             fingerprint: j.fingerprint,
-            counts: Vec::new(),
+            counts: VecDeque::new(),
+            first_minute: 0,
             steps: j.steps.iter().map(|s| StepHistory::new(&s.name)).collect(),
             last_run: None,
             last_failure: None,
@@ -165,20 +155,39 @@ impl JourneyHistory {
 
     fn count(&mut self, minute: u64, passed: bool) {
         if self.counts.is_empty() {
-            self.counts = vec![MinuteCount::default(); AVAILABILITY_MINUTES as usize];
+            self.first_minute = minute;
         }
-        let slot = &mut self.counts[(minute % AVAILABILITY_MINUTES) as usize];
-        if slot.minute != minute {
-            if slot.minute > minute {
-                return; // older than the ring holds
+        if minute < self.first_minute {
+            // Older than the first bucket: kept only while the window still covers it.
+            let newest = self.first_minute + self.counts.len() as u64 - 1;
+            if newest - minute >= AVAILABILITY_MINUTES {
+                return;
             }
-            *slot = MinuteCount { minute, passed: 0, failed: 0 };
+            for _ in minute..self.first_minute {
+                self.counts.push_front(MinuteCount::default());
+            }
+            self.first_minute = minute;
         }
+        let next = self.first_minute + self.counts.len() as u64;
+        if minute >= next + AVAILABILITY_MINUTES {
+            // A day or more without runs (or a clock jump): nothing before is in the window any more.
+            self.counts.clear();
+            self.first_minute = minute;
+        }
+        let index = (minute - self.first_minute) as usize;
+        if index >= self.counts.len() {
+            self.counts.resize(index + 1, MinuteCount::default());
+        }
+        let c = &mut self.counts[index];
         if passed {
-            slot.passed += 1;
+            c.passed += 1;
         } else {
-            slot.failed += 1;
+            c.failed += 1;
         }
+        // Minutes that fell out of the window go.
+        let excess = self.counts.len().saturating_sub(AVAILABILITY_MINUTES as usize);
+        self.counts.drain(..excess);
+        self.first_minute += excess as u64;
     }
 
     /// (passed, failed) runs that started in the `minutes` minutes up to and including `now_minute`.
@@ -186,8 +195,9 @@ impl JourneyHistory {
         let from = now_minute.saturating_sub(minutes.saturating_sub(1));
         self.counts
             .iter()
-            .filter(|c| (c.passed > 0 || c.failed > 0) && c.minute >= from && c.minute <= now_minute)
-            .fold((0, 0), |(p, f), c| (p + u64::from(c.passed), f + u64::from(c.failed)))
+            .zip(self.first_minute..)
+            .filter(|(_, m)| *m >= from && *m <= now_minute)
+            .fold((0, 0), |(p, f), (c, _)| (p + u64::from(c.passed), f + u64::from(c.failed)))
     }
 
     /// The share of runs that passed (degraded counts as passed) over the last `minutes`; `None` without runs.
@@ -369,9 +379,27 @@ pub(crate) mod tests {
         assert_eq!(h.availability(now, AVAILABILITY_MINUTES), Some(3.0 / 7.0));
         // A day later, nothing of it counts.
         assert_eq!(h.availability(now + AVAILABILITY_MINUTES, AVAILABILITY_MINUTES), None);
-        assert_eq!(h.counts.len() as u64, AVAILABILITY_MINUTES, "bounded by the window, not by runs");
+        assert_eq!(h.counts.len() as u64, 91, "one bucket per minute since the first run");
         assert_eq!(b.failures.len(), 4);
         assert_eq!(h.last_run.as_ref().unwrap().outcome, LastOutcome::Failed);
+        drop(b);
+        // A run a minute for two days: the buckets stop at the window, and the old failures leave it.
+        for m in 1..=2 * AVAILABILITY_MINUTES {
+            board.record(&outcome("shop", t0 + Duration::from_secs(m * 60), false, 10));
+        }
+        let b = board.lock();
+        let h = &b.journeys["shop"];
+        assert_eq!(h.counts.len() as u64, AVAILABILITY_MINUTES, "bounded by the window, not by runs");
+        let later = now + 2 * AVAILABILITY_MINUTES;
+        assert_eq!(h.runs_in(later, AVAILABILITY_MINUTES), (AVAILABILITY_MINUTES, 0));
+        assert_eq!(h.runs_in(later, 60), (60, 0));
+        drop(b);
+        // After a day without runs (or a clock jump) only the new run counts.
+        board.record(&outcome("shop", t0 + Duration::from_secs(5 * AVAILABILITY_MINUTES * 60), true, 10));
+        let b = board.lock();
+        let h = &b.journeys["shop"];
+        assert_eq!(h.counts.len(), 1);
+        assert_eq!(h.runs_in(now + 5 * AVAILABILITY_MINUTES, AVAILABILITY_MINUTES), (0, 1));
     }
 
     #[test]
@@ -388,7 +416,6 @@ pub(crate) mod tests {
         assert!(s.minutes.len() as u64 <= PLOT_MINUTES);
         assert_eq!(plot.last().unwrap().minute, now);
         assert!(plot.iter().all(|p| p.count == 2 && p.p99 >= p.p50));
-        assert_eq!(s.runs(), 2 * (PLOT_MINUTES + 50));
     }
 
     #[test]
@@ -400,7 +427,7 @@ pub(crate) mod tests {
         board.record(&outcome("b", t0, true, 5));
         board.set_suite(&Suite { journeys: vec![journey("a", &["home"], 1), journey("c", &["x"], 1)] });
         let b = board.lock();
-        assert_eq!(b.journeys["a"].steps[0].runs(), 1);
+        assert_eq!(b.journeys["a"].steps[0].plot(minute_of(t0)).len(), 1);
         assert!(!b.journeys.contains_key("b"));
         assert!(b.failures.iter().all(|f| f.journey != "b"));
         assert!(b.journeys["c"].last_run.is_none());

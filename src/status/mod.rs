@@ -20,6 +20,7 @@ pub use api::{FailureView, JourneyView, StepView};
 pub use history::{Board, FailureRecord, LastOutcome, StatusBoard, StatusSink};
 pub use page::escape;
 
+use crate::metrics::StatsTable;
 use crate::shard::Shard;
 
 /// What the page shows for a journey.
@@ -97,18 +98,26 @@ pub struct Status {
     pub shard: Shard,
     /// Schedulers running now (one per journey), kept current by the daemon.
     pub schedulers: Arc<AtomicUsize>,
+    /// Per-step runs and latency since start, written by the metrics sink (empty unless `with_stats`).
+    pub stats: StatsTable,
 }
 
 impl Status {
     /// A status with the default last-run state source.
     pub fn new(board: StatusBoard, shard: Shard) -> Status {
         let source = Arc::new(LastRunState::new(board.clone()));
-        Status { board, source, shard, schedulers: Arc::new(AtomicUsize::new(0)) }
+        Status { board, source, shard, schedulers: Arc::new(AtomicUsize::new(0)), stats: StatsTable::new() }
     }
 
     /// Replaces the state source (the alert state machine).
     pub fn with_source(mut self, source: Arc<dyn StateSource>) -> Status {
         self.source = source;
+        self
+    }
+
+    /// Reads steps' runs, p50 and p99 from the metrics sink's table.
+    pub fn with_stats(mut self, stats: StatsTable) -> Status {
+        self.stats = stats;
         self
     }
 
