@@ -57,6 +57,10 @@ pub struct Cli {
     /// Log filter, e.g. `info`, `warn,journeyd=debug`.
     #[arg(long, global = true, default_value = "info", env = "JOURNEYD_LOG")]
     pub log_level: String,
+    /// Worker threads of the async runtime (default: one per CPU). `1` runs everything on one thread: the
+    /// least CPU for a monitor of many low-rate journeys, which wakes often and briefly.
+    #[arg(long, global = true, env = "JOURNEYD_THREADS", value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub threads: Option<u16>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -108,7 +112,15 @@ pub fn main() -> ExitCode {
         Command::Report(args) => report::run(args),
         Command::Schema => schema::run(),
         command => {
-            let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+            // One thread: tokio's current-thread scheduler (no work stealing, no cross-thread wake-ups).
+            let mut builder = match cli.threads {
+                Some(1) => tokio::runtime::Builder::new_current_thread(),
+                _ => tokio::runtime::Builder::new_multi_thread(),
+            };
+            if let Some(n) = cli.threads.filter(|&n| n > 1) {
+                builder.worker_threads(usize::from(n));
+            }
+            let runtime = match builder.enable_all().build() {
                 Ok(rt) => rt,
                 Err(e) => {
                     eprintln!("journeyd: cannot start the async runtime: {e}");
