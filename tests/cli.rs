@@ -173,3 +173,21 @@ fn demo_runs_the_bundled_journeys_and_shows_them_up() {
         assert!(line.contains("up"), "{j} is not up:\n{text}");
     }
 }
+
+#[test]
+fn threads_one_runs_on_a_single_thread_and_zero_is_a_usage_error() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let shop = rt.block_on(shop::spawn(ShopOptions::default())).unwrap();
+    let dir = tempdir("threads");
+    write_fast_journeys(&dir);
+    let out = bin()
+        .args(["--threads", "1", "verify", "--journey", "fast", "--iterations", "20"])
+        .arg(&dir)
+        .env("SHOP_URL", shop.url())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = bin().args(["--threads", "0", "check"]).arg(&dir).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--threads"));
+}
