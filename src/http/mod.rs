@@ -20,6 +20,21 @@ use crate::outcome::Reason;
 
 pub mod h1;
 
+/// The failure message of a body over its cap, the same on both client paths.
+pub fn body_cap_message(cap: usize) -> String {
+    format!("response body larger than the {} cap (max_body)", fmt_bytes(cap))
+}
+
+fn fmt_bytes(n: usize) -> String {
+    if n >= 1 << 20 && n % (1 << 20) == 0 {
+        format!("{}MiB", n >> 20)
+    } else if n >= 1 << 10 && n % (1 << 10) == 0 {
+        format!("{}KiB", n >> 10)
+    } else {
+        format!("{n}B")
+    }
+}
+
 /// Why building the clients failed (TLS backend initialisation; rare, fatal).
 #[derive(Debug, thiserror::Error)]
 #[error("cannot build the HTTP client: {0}")]

@@ -538,7 +538,7 @@ async fn read_capped(mut response: reqwest::Response, cap: usize) -> Result<Vec<
         match response.chunk().await {
             Ok(Some(chunk)) => {
                 if body.len() + chunk.len() > cap {
-                    let message = format!("response body larger than the {} cap (max_body)", fmt_bytes(cap));
+                    let message = http::body_cap_message(cap);
                     body.extend_from_slice(&chunk[..cap.saturating_sub(body.len()).min(chunk.len())]);
                     return Err((Reason::Body, message, body));
                 }
@@ -564,15 +564,5 @@ pub fn fmt_duration(d: Duration) -> String {
         format!("{}s", ms / 1000)
     } else {
         format!("{:.3}s", d.as_secs_f64())
-    }
-}
-
-pub(crate) fn fmt_bytes(n: usize) -> String {
-    if n >= 1 << 20 && n % (1 << 20) == 0 {
-        format!("{}MiB", n >> 20)
-    } else if n >= 1 << 10 && n % (1 << 10) == 0 {
-        format!("{}KiB", n >> 10)
-    } else {
-        format!("{n}B")
     }
 }

@@ -1,0 +1,308 @@
+//! The response body: how it is delimited (RFC 9112 §6.3, from one pass over the head's fields), reading it
+//! under the cap for each framing (content-length, chunked with trailers, read-to-close), and gzip decoding
+//! with the cap applied to the decoded bytes.
+
+use std::io;
+
+use bytes::Buf;
+use reqwest::{Method, StatusCode};
+use tokio::io::AsyncReadExt;
+use tokio::net::TcpStream;
+
+use super::{Client, Error, HEAD_LIMIT};
+
+/// How the body is delimited.
+pub(super) enum Framing {
+    None,
+    Length(u64),
+    Chunked,
+    Close,
+}
+
+impl Client {
+    pub(super) async fn read_length(
+        &mut self,
+        stream: &mut TcpStream,
+        length: u64,
+        cap: usize,
+        status: StatusCode,
+    ) -> Result<Vec<u8>, Error> {
+        let want = usize::try_from(length).unwrap_or(usize::MAX);
+        let mut body = Vec::with_capacity(want.min(cap).min(64 * 1024));
+        let take = self.read.len().min(want);
+        body.extend_from_slice(&self.read[..take]);
+        self.read.advance(take);
+        while body.len() < want {
+            if body.len() >= cap {
+                return Err(too_large(status, cap, body));
+            }
+            body.reserve((want - body.len()).min(cap - body.len()).min(64 * 1024));
+            let room = (want - body.len()).min(body.capacity() - body.len());
+            match (&mut *stream).take(room as u64).read_buf(&mut body).await {
+                Ok(0) => {
+                    let message = format!("reading the body: connection closed after {} of {want} bytes", body.len());
+                    return Err(Error::Body { status, message, partial: body });
+                }
+                Ok(_) => {}
+                Err(e) => return Err(body_error(status, e, body)),
+            }
+        }
+        if body.len() > cap {
+            return Err(too_large(status, cap, body));
+        }
+        Ok(body)
+    }
+
+    pub(super) async fn read_to_close(
+        &mut self,
+        stream: &mut TcpStream,
+        cap: usize,
+        status: StatusCode,
+    ) -> Result<Vec<u8>, Error> {
+        let mut body = Vec::with_capacity(self.read.len().max(8 * 1024).min(cap));
+        body.extend_from_slice(&self.read);
+        self.read.clear();
+        loop {
+            if body.len() > cap {
+                return Err(too_large(status, cap, body));
+            }
+            body.reserve(8 * 1024);
+            match stream.read_buf(&mut body).await {
+                Ok(0) => return Ok(body),
+                Ok(_) => {}
+                Err(e) => return Err(body_error(status, e, body)),
+            }
+        }
+    }
+
+    pub(super) async fn read_chunked(
+        &mut self,
+        stream: &mut TcpStream,
+        cap: usize,
+        status: StatusCode,
+    ) -> Result<Vec<u8>, Error> {
+        let mut body = Vec::new();
+        loop {
+            // The chunk-size line.
+            let size = loop {
+                match httparse::parse_chunk_size(&self.read) {
+                    Ok(httparse::Status::Complete((used, size))) => {
+                        self.read.advance(used);
+                        break size;
+                    }
+                    Ok(httparse::Status::Partial) => {
+                        if let Err(e) = self.fill(stream).await {
+                            return Err(body_error(status, e, body));
+                        }
+                    }
+                    Err(_) => {
+                        let message = "reading the body: invalid chunk size line".to_string();
+                        return Err(Error::Body { status, message, partial: body });
+                    }
+                }
+            };
+            if size == 0 {
+                break;
+            }
+            let size = usize::try_from(size).unwrap_or(usize::MAX);
+            if body.len().saturating_add(size) > cap {
+                // Keep what fits as evidence, then stop: a larger body is the failure.
+                let fits = cap - body.len();
+                let from_buffer = self.read.len().min(fits);
+                body.extend_from_slice(&self.read[..from_buffer]);
+                return Err(too_large(status, cap, body));
+            }
+            // The chunk's data, then its CRLF.
+            let mut left = size;
+            while left > 0 {
+                if self.read.is_empty() {
+                    if let Err(e) = self.fill(stream).await {
+                        return Err(body_error(status, e, body));
+                    }
+                }
+                let n = self.read.len().min(left);
+                body.extend_from_slice(&self.read[..n]);
+                self.read.advance(n);
+                left -= n;
+            }
+            while self.read.len() < 2 {
+                if let Err(e) = self.fill(stream).await {
+                    return Err(body_error(status, e, body));
+                }
+            }
+            if &self.read[..2] != b"\r\n" {
+                let message = "reading the body: chunk data longer than its size".to_string();
+                return Err(Error::Body { status, message, partial: body });
+            }
+            self.read.advance(2);
+        }
+        // Trailers (usually none), up to the empty line.
+        loop {
+            let mut slots = [httparse::EMPTY_HEADER; 16];
+            match httparse::parse_headers(&self.read, &mut slots) {
+                Ok(httparse::Status::Complete((used, _))) => {
+                    self.read.advance(used);
+                    return Ok(body);
+                }
+                Ok(httparse::Status::Partial) if self.read.len() <= HEAD_LIMIT => {
+                    if let Err(e) = self.fill(stream).await {
+                        return Err(body_error(status, e, body));
+                    }
+                }
+                _ => {
+                    let message = "reading the body: invalid chunked trailer".to_string();
+                    return Err(Error::Body { status, message, partial: body });
+                }
+            }
+        }
+    }
+
+    /// Reads more into the buffer; end of stream is an error here (the message is not complete).
+    async fn fill(&mut self, stream: &mut TcpStream) -> io::Result<()> {
+        self.read.reserve(8 * 1024);
+        match stream.read_buf(&mut self.read).await? {
+            0 => Err(io::Error::new(io::ErrorKind::UnexpectedEof, "connection closed in the middle of the body")),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// What the response head says about framing and the connection, gathered in one pass over its fields.
+#[derive(Debug, Default)]
+pub(super) struct Head {
+    /// `connection: close` (or HTTP/1.0 without keep-alive, added by the caller).
+    pub(super) close: bool,
+    pub(super) keep_alive: bool,
+    /// `content-encoding: gzip`.
+    pub(super) gzip: bool,
+    /// `transfer-encoding` was sent; `true` when its final coding is `chunked`.
+    pub(super) chunked: Option<bool>,
+    /// `content-length`, when sent (several must agree).
+    pub(super) length: Option<u64>,
+}
+
+impl Head {
+    pub(super) fn scan<'a>(fields: impl Iterator<Item = (&'a str, &'a [u8])>) -> Result<Head, Error> {
+        let mut head = Head::default();
+        for (name, value) in fields {
+            if name.eq_ignore_ascii_case("transfer-encoding") {
+                let last = value.rsplit(|&b| b == b',').next().unwrap_or_default();
+                head.chunked = Some(last.trim_ascii().eq_ignore_ascii_case(b"chunked"));
+            } else if name.eq_ignore_ascii_case("content-length") {
+                let n: u64 = std::str::from_utf8(value).ok().and_then(|t| t.trim().parse().ok()).ok_or_else(|| {
+                    Error::Invalid(format!("invalid content-length {:?}", String::from_utf8_lossy(value)))
+                })?;
+                if head.length.is_some_and(|m| m != n) {
+                    return Err(Error::Invalid("conflicting content-length headers".into()));
+                }
+                head.length = Some(n);
+            } else if name.eq_ignore_ascii_case("connection") {
+                head.close |= has_token(value, "close");
+                head.keep_alive |= has_token(value, "keep-alive");
+            } else if name.eq_ignore_ascii_case("content-encoding") {
+                let v = value.trim_ascii();
+                head.gzip = v.eq_ignore_ascii_case(b"gzip") || v.eq_ignore_ascii_case(b"x-gzip");
+            }
+        }
+        Ok(head)
+    }
+}
+
+/// RFC 9112 §6.3: how the body of a response to `method` with `status` and `head` is delimited.
+pub(super) fn framing(method: &Method, status: StatusCode, head: &Head) -> Result<Framing, Error> {
+    if *method == Method::HEAD
+        || status.is_informational()
+        || status == StatusCode::NO_CONTENT
+        || status == StatusCode::NOT_MODIFIED
+    {
+        return Ok(Framing::None);
+    }
+    Ok(match (head.chunked, head.length) {
+        (Some(true), _) => Framing::Chunked,
+        (Some(false), _) => Framing::Close,
+        (None, Some(n)) => Framing::Length(n),
+        (None, None) => Framing::Close,
+    })
+}
+
+/// A comma-separated header value contains `token` (case-insensitive).
+pub(super) fn has_token(value: &[u8], token: &str) -> bool {
+    value.split(|&b| b == b',').any(|part| part.trim_ascii().eq_ignore_ascii_case(token.as_bytes()))
+}
+
+/// Decodes a gzip body, stopping past `cap` decoded bytes: a bomb costs at most the cap.
+pub(super) fn gunzip(compressed: &[u8], cap: usize) -> Result<Vec<u8>, (String, Vec<u8>)> {
+    use std::io::Read;
+    let mut out = Vec::with_capacity((compressed.len() * 4).min(cap).min(1 << 20));
+    let mut decoder = flate2::read::GzDecoder::new(compressed).take(cap as u64 + 1);
+    match decoder.read_to_end(&mut out) {
+        Ok(_) if out.len() > cap => {
+            out.truncate(cap);
+            Err((crate::http::body_cap_message(cap), out))
+        }
+        Ok(_) => Ok(out),
+        Err(e) => Err((format!("error decoding the response body: {e}"), out)),
+    }
+}
+
+pub(super) fn too_large(status: StatusCode, cap: usize, mut partial: Vec<u8>) -> Error {
+    partial.truncate(cap);
+    Error::Body { status, message: crate::http::body_cap_message(cap), partial }
+}
+
+pub(super) fn body_error(status: StatusCode, e: io::Error, partial: Vec<u8>) -> Error {
+    Error::Body { status, message: format!("reading the body: {e}"), partial }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn head(pairs: &[(&str, &str)]) -> Result<Head, Error> {
+        Head::scan(pairs.iter().map(|(k, v)| (*k, v.as_bytes())))
+    }
+
+    fn frame(method: Method, status: StatusCode, pairs: &[(&str, &str)]) -> Result<Framing, Error> {
+        framing(&method, status, &head(pairs)?)
+    }
+
+    #[test]
+    fn framing_follows_rfc_9112() {
+        let ok = StatusCode::OK;
+        assert!(matches!(frame(Method::HEAD, ok, &[("content-length", "5")]), Ok(Framing::None)));
+        assert!(matches!(frame(Method::GET, StatusCode::NO_CONTENT, &[]), Ok(Framing::None)));
+        assert!(matches!(frame(Method::GET, StatusCode::NOT_MODIFIED, &[]), Ok(Framing::None)));
+        assert!(matches!(frame(Method::GET, ok, &[("Content-Length", "5")]), Ok(Framing::Length(5))));
+        let chunked = [("transfer-encoding", "gzip, chunked"), ("content-length", "5")];
+        assert!(matches!(frame(Method::GET, ok, &chunked), Ok(Framing::Chunked)));
+        assert!(matches!(frame(Method::GET, ok, &[("transfer-encoding", "gzip")]), Ok(Framing::Close)));
+        assert!(matches!(frame(Method::GET, ok, &[]), Ok(Framing::Close)));
+        assert!(frame(Method::GET, ok, &[("content-length", "x")]).is_err());
+        assert!(frame(Method::GET, ok, &[("content-length", "5"), ("content-length", "6")]).is_err());
+        assert!(matches!(
+            frame(Method::GET, ok, &[("content-length", "5"), ("content-length", "5")]),
+            Ok(Framing::Length(5))
+        ));
+    }
+
+    #[test]
+    fn connection_and_encoding_tokens_are_case_insensitive() {
+        let h = head(&[("Connection", "Upgrade, Close"), ("Content-Encoding", " GZIP ")]).unwrap();
+        assert!(h.close && !h.keep_alive && h.gzip);
+        let h = head(&[("connection", "Keep-Alive"), ("content-encoding", "br")]).unwrap();
+        assert!(!h.close && h.keep_alive && !h.gzip);
+    }
+
+    #[test]
+    fn gunzip_stops_at_the_cap() {
+        use std::io::Write;
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        enc.write_all(&vec![b'a'; 100_000]).unwrap();
+        let gz = enc.finish().unwrap();
+        assert_eq!(gunzip(&gz, 200_000).unwrap().len(), 100_000);
+        let (message, partial) = gunzip(&gz, 1024).unwrap_err();
+        assert!(message.contains("1KiB cap"), "{message}");
+        assert_eq!(partial.len(), 1024);
+        assert!(gunzip(b"not gzip", 1024).unwrap_err().0.contains("decoding"));
+    }
+}
