@@ -4,7 +4,9 @@ use std::borrow::Cow;
 use std::cell::OnceCell;
 use std::time::Duration;
 
+use reqwest::cookie::{CookieStore, Jar};
 use reqwest::header::HeaderMap;
+use reqwest::Url;
 use serde_json::Value;
 
 use crate::model::{CaptureSource, Check, CmpOp, JsonPath, Literal, PathSeg, Predicate, StatusPattern, Subject};
@@ -20,8 +22,11 @@ pub struct ResponseView<'a> {
     pub body: &'a [u8],
     /// The step's response time (from its intended start).
     pub response_time: Duration,
-    /// The `Cookie` header the user's jar holds for the final URL (`a=1; b=2`).
-    pub cookies: Option<String>,
+    /// The user's jar and the final URL, for cookie checks.
+    jar: Option<(&'a Jar, &'a Url)>,
+    /// The `Cookie` header the jar holds for the final URL (`a=1; b=2`), looked up at most once and only
+    /// if a check or capture asks: matching cookies to a URL normalises domains, which is not free.
+    cookies: OnceCell<Option<String>>,
     /// The body parsed as JSON, at most once, only if a check or capture asks.
     json: OnceCell<Result<Value, String>>,
 }
@@ -38,9 +43,9 @@ impl<'a> ResponseView<'a> {
         headers: &'a HeaderMap,
         body: &'a [u8],
         response_time: Duration,
-        cookies: Option<String>,
+        jar: Option<(&'a Jar, &'a Url)>,
     ) -> Self {
-        ResponseView { status, headers, body, response_time, cookies, json: OnceCell::new() }
+        ResponseView { status, headers, body, response_time, jar, cookies: OnceCell::new(), json: OnceCell::new() }
     }
 
     fn json(&self) -> &Result<Value, String> {
@@ -72,7 +77,13 @@ impl<'a> ResponseView<'a> {
                 }
             }
         }
-        let jar = self.cookies.as_deref()?;
+        let jar = self
+            .cookies
+            .get_or_init(|| {
+                let (jar, url) = self.jar?;
+                jar.cookies(url).map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+            })
+            .as_deref()?;
         jar.split(';').find_map(|pair| {
             let (k, v) = pair.split_once('=')?;
             (k.trim() == name).then(|| v.trim().to_string())

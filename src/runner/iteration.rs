@@ -77,6 +77,7 @@ pub async fn run_iteration(
     // Created on the first Set-Cookie: most steps of most journeys have none to send.
     let jar: OnceLock<Jar> = OnceLock::new();
     vu.captures.iter_mut().for_each(|c| *c = None);
+    vu.redactor.next_iteration();
     vu.lease.advance();
 
     let mut outcome = RunOutcome {
@@ -259,12 +260,8 @@ async fn run_step(
 
     // Captures are taken first, so secret values (a session token) are known to the redactor before any
     // evidence is written; they are stored only if the whole step passes, so a failed step leaves no half state.
-    let cookies = jar
-        .get()
-        .and_then(|j| j.cookies(&exchange.final_url))
-        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
-    let view =
-        ResponseView::new(exchange.status.as_u16(), &exchange.headers, &exchange.body, so.response_time, cookies);
+    let jar = jar.get().map(|j| (j, &exchange.final_url));
+    let view = ResponseView::new(exchange.status.as_u16(), &exchange.headers, &exchange.body, so.response_time, jar);
     let captured: Vec<Result<String, String>> =
         step.capture.iter().map(|c| checks::capture(&c.source, &view)).collect();
     for (cap, value) in step.capture.iter().zip(&captured) {
