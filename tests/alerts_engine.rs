@@ -119,7 +119,27 @@ async fn soft_failures_and_slow_steps_degrade_with_their_own_severity() {
     assert!(!names(&r.feed(pass("shop"))).contains(&"Resolved JourneyDegraded shop".to_string()));
     assert!(names(&r.feed(pass("shop"))).contains(&"Resolved JourneyDegraded shop".to_string()));
     advance(Duration::from_secs(61)).await;
-    assert_eq!(names(&r.engine.reconcile(Instant::now())), ["Resolved JourneyLatency shop"]);
+    // The once-a-second tick, not an outcome, notices the window emptied.
+    assert_eq!(names(&r.engine.tick(Instant::now())), ["Resolved JourneyLatency shop"]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_tick_passes_over_quiet_journeys_and_keeps_time_driven_ones() {
+    let files = one(&[("quiet", ""), ("slow", "alerts:\n  latency: [{ step: home, budget: 200ms, window: 1m }]")]);
+    let mut r = Rig::new(&files, "", SystemTime::now());
+    for _ in 0..3 {
+        r.feed(fail("quiet"));
+    }
+    assert_eq!(r.engine.views().iter().find(|v| v.journey == "quiet").unwrap().firing, ["JourneyDown"]);
+    assert!(names(&r.feed(slow("slow", 500))).contains(&"Firing JourneyLatency slow".to_string()));
+    advance(Duration::from_secs(30)).await;
+    assert!(r.engine.tick(Instant::now()).is_empty());
+    advance(Duration::from_secs(31)).await;
+    // Only the latency alert moves with the clock; the quiet journey's alert stands until an outcome.
+    assert_eq!(names(&r.engine.tick(Instant::now())), ["Resolved JourneyLatency slow"]);
+    assert_eq!(r.metric(r#"journey_alert_firing{alertname="JourneyDown",journey="quiet"}"#), Some(1.0));
+    assert_eq!(names(&r.feed(pass("quiet"))), Vec::<String>::new());
+    assert_eq!(names(&r.feed(pass("quiet"))), ["Resolved JourneyDown quiet"]);
 }
 
 #[tokio::test(start_paused = true)]
@@ -175,10 +195,11 @@ async fn ad_hoc_maintenance_holds_alerts_until_it_ends() {
     assert_eq!(r.metric(r#"journey_state{journey="shop",state="maintenance"}"#), Some(1.0));
     assert!(r.feed(fail("shop")).is_empty());
     advance(Duration::from_secs(1799)).await;
-    assert!(r.engine.reconcile(Instant::now()).is_empty());
+    assert!(r.engine.tick(Instant::now()).is_empty());
     advance(Duration::from_secs(1)).await;
-    // Still failing when the window closes: the alert comes back.
-    assert_eq!(names(&r.engine.reconcile(Instant::now())), ["Firing JourneyDown shop"]);
+    // Still failing when the window closes: the tick brings the alert back (no outcome needed).
+    assert_eq!(names(&r.engine.tick(Instant::now())), ["Firing JourneyDown shop"]);
+    assert!(r.engine.tick(Instant::now()).is_empty());
     assert_eq!(r.metric(r#"journey_maintenance{journey="shop"}"#), Some(0.0));
 }
 

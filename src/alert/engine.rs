@@ -295,6 +295,28 @@ impl Engine {
         self.reconcile_names(now, None)
     }
 
+    /// The once-a-second pass: what time alone can change. Outcomes reconcile their own journeys, so
+    /// only journeys with SLO or latency rules (and those their alerts' holds involve) can change between
+    /// outcomes, plus every journey while a maintenance window exists and those still held by one that
+    /// closed. A full pass over 1,000 quiet journeys every second was a tenth of the monitor's CPU.
+    pub fn tick(&mut self, now: Instant) -> Vec<Notice> {
+        self.maintenance.prune(now);
+        if !self.maintenance.is_empty() {
+            return self.reconcile(now);
+        }
+        let mut scope = BTreeSet::new();
+        for (name, t) in &self.trackers {
+            let released = self.held.get(name).is_some_and(|(maint, _)| maint.is_some());
+            if (t.time_dependent() || released) && !scope.contains(name) {
+                scope.extend(self.scope_of(name));
+            }
+        }
+        if scope.is_empty() {
+            return Vec::new();
+        }
+        self.reconcile_names(now, Some(scope))
+    }
+
     /// `reconcile` for the journeys in `scope` (all when `None`).
     fn reconcile_names(&mut self, now: Instant, scope: Option<BTreeSet<String>>) -> Vec<Notice> {
         let wall = self.clock.wall(now);

@@ -63,6 +63,11 @@ impl Maintenance {
         Maintenance { recurring, adhoc: Vec::new(), next_id: 1 }
     }
 
+    /// No window of either kind: no journey can enter or leave maintenance by the clock.
+    pub fn is_empty(&self) -> bool {
+        self.adhoc.is_empty() && self.recurring.is_empty()
+    }
+
     /// Why `journey` is in maintenance now, or `None`.
     pub fn active_for(&self, journey: &str, now: Instant, wall: SystemTime) -> Option<String> {
         if let Some(a) = self.adhoc.iter().find(|a| now < a.until && matches(&a.journey, journey)) {

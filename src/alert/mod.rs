@@ -242,7 +242,7 @@ async fn tick(handle: AlertHandle) {
     loop {
         tokio::select! {
             _ = handle.shared.stop.cancelled() => return,
-            _ = every.tick() => handle.reconcile(),
+            _ = every.tick() => handle.apply(|e, now| e.tick(now)),
         }
     }
 }

@@ -125,6 +125,12 @@ impl Tracker {
         }
     }
 
+    /// Whether time alone can change what this journey wants fired: SLO burn rates move as buckets age
+    /// and latency samples leave their window. Without either, only an outcome can.
+    pub fn time_dependent(&self) -> bool {
+        self.slo.is_some() || !self.latency.is_empty()
+    }
+
     pub fn failure_threshold(&self) -> u32 {
         self.failure_threshold
     }
