@@ -63,6 +63,12 @@ impl Maintenance {
         Maintenance { recurring, adhoc: Vec::new(), next_id: 1 }
     }
 
+    /// The settings file's weekly windows changed (reload): ad hoc windows, opened through the API by a
+    /// person, are kept.
+    pub fn set_recurring(&mut self, recurring: Vec<RecurringWindow>) {
+        self.recurring = recurring;
+    }
+
     /// Why `journey` is in maintenance now, or `None`.
     pub fn active_for(&self, journey: &str, now: Instant, wall: SystemTime) -> Option<String> {
         if let Some(a) = self.adhoc.iter().find(|a| now < a.until && matches(&a.journey, journey)) {
