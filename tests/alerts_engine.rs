@@ -279,10 +279,8 @@ async fn reloaded_thresholds_apply_to_the_kept_streaks_of_unchanged_journeys() {
     assert_eq!(names(&r.feed(fail("pinned"))), ["Firing JourneyDown pinned"]);
     // A success threshold lowered below the passes already seen recovers at once.
     assert!(r.feed(pass("shop")).is_empty());
-    let n = r.engine.settings_changed(
-        settings("defaults: { failure_threshold: 2, success_threshold: 1 }"),
-        Instant::now(),
-    );
+    let n =
+        r.engine.settings_changed(settings("defaults: { failure_threshold: 2, success_threshold: 1 }"), Instant::now());
     assert_eq!(names(&n), ["Resolved JourneyDown shop"]);
 }
 
