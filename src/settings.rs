@@ -1,8 +1,9 @@
 //! The settings file (`journeyd run --settings FILE`): alert defaults for every journey, labels and links
 //! added to every alert, recurring maintenance windows, and where alerts are delivered.
 //!
-//! Journey files say *what* to check; this file says *who hears about it*. It is read once at start.
-//! Errors name the file, the line and column serde saw, and what to write instead.
+//! Journey files say *what* to check; this file says *who hears about it*. It is read at start and on
+//! every reload. Errors name the file, the line and column of the offending value, and what to write
+//! instead.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -17,13 +18,13 @@ pub enum SettingsError {
     Read { path: PathBuf, source: std::io::Error },
     #[error("{path}:{line}:{column}: {message}")]
     Parse { path: PathBuf, line: usize, column: usize, message: String },
-    #[error("{path}: `{field}`: {message}")]
-    Invalid { path: PathBuf, field: String, message: String },
+    #[error("{path}:{line}:{column}: `{field}`: {message}")]
+    Invalid { path: PathBuf, line: usize, column: usize, field: String, message: String },
 }
 
 /// Validated settings. `Settings::default()` is what journeyd uses without a settings file: no receivers,
 /// so alerts only show in metrics and on the status page.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Settings {
     /// Base of the `generatorURL` link in every alert; `None`: `http://<listen>/`.
     pub external_url: Option<String>,
@@ -258,10 +259,18 @@ impl Settings {
                 SettingsError::Parse { path: path.to_path_buf(), line, column, message }
             })?
         };
-        let invalid = |field: &str, message: String| SettingsError::Invalid {
-            path: path.to_path_buf(),
-            field: field.to_string(),
-            message,
+        // Semantic errors are found after serde is done: the position index locates the value they are
+        // about (a label name: its key).
+        let index = crate::config::PosIndex::build(text);
+        let invalid = |field: &str, message: String| {
+            let pos = if field.starts_with("external_labels.") { index.key(field) } else { index.value(field) };
+            SettingsError::Invalid {
+                path: path.to_path_buf(),
+                line: pos.line,
+                column: pos.col,
+                field: field.to_string(),
+                message,
+            }
         };
         let dur = |field: &str, text: &Option<String>, default: Duration| -> Result<Duration, SettingsError> {
             match text {
@@ -286,7 +295,7 @@ impl Settings {
             if !ok || ["alertname", "journey", "severity"].contains(&k.as_str()) {
                 let why =
                     if ok { "is set by journeyd itself" } else { "is not a valid label name ([a-zA-Z_][a-zA-Z0-9_]*)" };
-                return Err(invalid("external_labels", format!("label `{k}` {why}")));
+                return Err(invalid(&format!("external_labels.{k}"), format!("label `{k}` {why}")));
             }
         }
         s.external_labels = raw.external_labels;
@@ -327,14 +336,14 @@ impl Settings {
                 }
             }
             let mut days = Vec::new();
-            for d in &w.days {
+            for (j, d) in w.days.iter().enumerate() {
                 let lower = d.to_ascii_lowercase();
                 let key = lower.get(..3).unwrap_or(&lower);
                 match DAYS.iter().position(|x| *x == key) {
                     Some(n) => days.push(n as u8),
                     None => {
                         let msg = format!("unknown day `{d}`; use {}", DAYS.join(", "));
-                        return Err(invalid(&format!("{field}.days"), msg));
+                        return Err(invalid(&format!("{field}.days[{j}]"), msg));
                     }
                 }
             }
@@ -472,5 +481,21 @@ delivery: { max_backoff: 2s }
         assert!(e.contains("set by journeyd"), "{e}");
         let e = parse("receivers: { webhook: [{ url: 'x' }, ] }").unwrap_err().to_string();
         assert!(e.contains("http://"), "{e}");
+    }
+
+    #[test]
+    fn errors_found_after_parsing_point_at_the_value() {
+        let e = parse("external_url: https://x/\ndefaults:\n  failure_threshold: 0\n").unwrap_err().to_string();
+        assert_eq!(e, "settings.yml:3:22: `defaults.failure_threshold`: must be at least 1");
+        let e =
+            parse("maintenance:\n  - { days: [sun, snday], start: '02:00', duration: 1h }\n").unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "settings.yml:2:19: `maintenance[0].days[1]`: unknown day `snday`; use mon, tue, wed, thu, fri, sat, sun"
+        );
+        let e = parse("external_labels:\n  cluster: eu1\n  severity: x\n").unwrap_err().to_string();
+        assert!(e.starts_with("settings.yml:3:3: `external_labels.severity`:"), "{e}");
+        let e = parse("receivers:\n  webhook:\n    - url: ftp://x\n").unwrap_err().to_string();
+        assert!(e.starts_with("settings.yml:3:12: `receivers.webhook[0].url`:"), "{e}");
     }
 }

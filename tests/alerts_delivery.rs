@@ -4,60 +4,18 @@
 
 mod alerts;
 
-use std::collections::VecDeque;
-use std::sync::atomic::{AtomicU16, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
 
 use alerts::*;
-use axum::extract::State;
-use axum::http::StatusCode;
-use axum::routing::post;
-use axum::{Json, Router};
 use journeyd::alert::clock::rfc3339;
 use journeyd::alert::{AlertHandle, Clock};
 use journeyd::model::Suite;
 use journeyd::pipeline::Sink;
 use journeyd::settings::Settings;
 use serde_json::Value;
-use tokio::sync::mpsc;
 use tokio::time::Instant;
-
-/// A receiver that answers the scripted statuses first, then `default`, and reports every request.
-#[derive(Clone)]
-struct Receiver {
-    script: Arc<Mutex<VecDeque<u16>>>,
-    default: Arc<AtomicU16>,
-    hits: mpsc::UnboundedSender<Hit>,
-}
-
-#[derive(Debug)]
-struct Hit {
-    path: String,
-    status: u16,
-    body: Value,
-    at: Instant,
-}
-
-async fn receive(State(r): State<Receiver>, uri: axum::http::Uri, Json(body): Json<Value>) -> StatusCode {
-    let status = r.script.lock().unwrap().pop_front().unwrap_or_else(|| r.default.load(Ordering::SeqCst));
-    let _ = r.hits.send(Hit { path: uri.path().to_string(), status, body, at: Instant::now() });
-    StatusCode::from_u16(status).unwrap()
-}
-
-async fn receiver(script: &[u16], default: u16) -> (String, Receiver, mpsc::UnboundedReceiver<Hit>) {
-    let (tx, rx) = mpsc::unbounded_channel();
-    let r = Receiver {
-        script: Arc::new(Mutex::new(script.iter().copied().collect())),
-        default: Arc::new(AtomicU16::new(default)),
-        hits: tx,
-    };
-    let app = Router::new().route("/{*path}", post(receive)).with_state(r.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    (url, r, rx)
-}
 
 // Sunday 2026-11-29 00:00 UTC.
 const SUNDAY: u64 = 1_796_000_000 - 86_400 - 3200;
@@ -99,18 +57,6 @@ impl Rig {
     fn dropped(&self, receiver: &str) -> f64 {
         metric(&self.registry, &format!(r#"journeyd_notifications_dropped_total{{receiver="{receiver}"}}"#)).unwrap()
     }
-}
-
-/// Lets the delivery task finish what it does after the receiver answered (count, ack): yields until
-/// `done` holds. Paused time does not move while tasks are runnable.
-async fn settle(mut done: impl FnMut() -> bool) {
-    for _ in 0..10_000 {
-        if done() {
-            return;
-        }
-        tokio::task::yield_now().await;
-    }
-    panic!("the delivery task did not settle");
 }
 
 /// An RFC 3339 timestamp to the second (paused time still moves a few ms while sockets are polled).

@@ -272,3 +272,89 @@ async fn unchanged_journeys_keep_their_alerts_across_a_reload() {
     let n = r.engine.suite_changed(&changed, Instant::now());
     assert_eq!(names(&n), ["Resolved JourneyDown shop"]);
 }
+
+fn settings(text: &str) -> Arc<Settings> {
+    Arc::new(Settings::parse(std::path::Path::new("s.yml"), text).unwrap())
+}
+
+#[tokio::test(start_paused = true)]
+async fn reloaded_thresholds_apply_to_the_kept_streaks_of_unchanged_journeys() {
+    let files = one(&[("shop", ""), ("slow", ""), ("pinned", "alerts: { failure_threshold: 5 }")]);
+    let mut r = Rig::new(&files, "", SystemTime::now());
+    for j in ["shop", "slow", "pinned"] {
+        assert!(r.feed(fail(j)).is_empty());
+        assert!(r.feed(fail(j)).is_empty());
+    }
+    // Raised from 3 to 4: nothing fires, and the two failures before the reload still count.
+    assert!(r.engine.settings_changed(settings("defaults: { failure_threshold: 4 }"), Instant::now()).is_empty());
+    assert!(r.feed(fail("shop")).is_empty());
+    assert_eq!(names(&r.feed(fail("shop"))), ["Firing JourneyDown shop"]);
+    // Lowered to 2: `slow` has failed twice in a row, so it is down now; `pinned` keeps its own 5.
+    let n = r.engine.settings_changed(settings("defaults: { failure_threshold: 2 }"), Instant::now());
+    assert_eq!(names(&n), ["Firing JourneyDown slow"]);
+    assert!(n[0].alert.annotations["evidence"].contains("status: 503"), "the kept evidence: {:?}", n[0]);
+    assert_eq!(r.metric(r#"journey_state{journey="slow",state="down"}"#), Some(1.0));
+    assert_eq!(r.metric(r#"journey_state{journey="pinned",state="up"}"#), Some(1.0));
+    assert!(r.feed(fail("pinned")).is_empty());
+    assert!(r.feed(fail("pinned")).is_empty());
+    assert_eq!(names(&r.feed(fail("pinned"))), ["Firing JourneyDown pinned"]);
+    // A success threshold lowered below the passes already seen recovers at once.
+    assert!(r.feed(pass("shop")).is_empty());
+    let n =
+        r.engine.settings_changed(settings("defaults: { failure_threshold: 2, success_threshold: 1 }"), Instant::now());
+    assert_eq!(names(&n), ["Resolved JourneyDown shop"]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn changed_labels_resolve_the_old_identity_and_fire_the_new_one() {
+    let mut r = Rig::new(&one(&[("shop", "")]), "external_labels: { cluster: eu1 }", SystemTime::now());
+    for _ in 0..2 {
+        r.feed(fail("shop"));
+    }
+    let started = r.feed(fail("shop"))[0].alert.starts_at;
+    advance(Duration::from_secs(10)).await;
+    let next = "external_labels: { cluster: eu2 }\ndefaults: { severity: { down: critical } }";
+    let n = r.engine.settings_changed(settings(next), Instant::now());
+    assert_eq!(names(&n), ["Resolved JourneyDown shop", "Firing JourneyDown shop"]);
+    let (old, new) = (&n[0].alert, &n[1].alert);
+    assert_eq!((old.label("cluster"), old.label("severity")), ("eu1", "page"));
+    assert!(old.ends_at.is_some());
+    assert!(old.annotations["suppressed_by"].contains("labels"), "{old:?}");
+    assert_eq!((new.label("cluster"), new.label("severity")), ("eu2", "critical"));
+    assert_eq!(new.ends_at, None);
+    assert_eq!(new.starts_at, started, "the outage started when it started");
+    assert_eq!(r.engine.firing()[0]["labels"]["cluster"], "eu2");
+    // A new external_url keeps the identity: the link is updated.
+    let linked = format!("external_url: https://journeyd.example/\n{next}");
+    let n = r.engine.settings_changed(settings(&linked), Instant::now());
+    assert_eq!(names(&n), ["Update JourneyDown shop"]);
+    assert_eq!(n[0].alert.generator_url, "https://journeyd.example/api/v1/alerts?journey=shop");
+    assert!(r.engine.settings_changed(settings(&linked), Instant::now()).is_empty());
+    // Dropping it falls back to journeyd's own address.
+    let n = r.engine.settings_changed(settings(next), Instant::now());
+    assert_eq!(n[0].alert.generator_url, "http://127.0.0.1:9898/api/v1/alerts?journey=shop");
+}
+
+#[tokio::test(start_paused = true)]
+async fn reloaded_weekly_windows_apply_at_once_and_ad_hoc_windows_stay() {
+    // 02:30 on a Sunday.
+    let wall = UNIX_EPOCH + Duration::from_secs(SUNDAY + 2 * 3600 + 1800);
+    let mut r = Rig::new(&one(&[("shop", ""), ("other", "")]), "", wall);
+    for _ in 0..3 {
+        r.feed(fail("shop"));
+        r.feed(fail("other"));
+    }
+    let now = Instant::now();
+    r.engine.maintenance.add("other", Duration::from_secs(3600), "deploying", now, r.engine.wall(now));
+    assert_eq!(names(&r.engine.reconcile(now)), ["Resolved JourneyDown other"]);
+    let weekly = r#"maintenance: [{ journeys: [shop], days: [sun], start: "02:00", duration: 1h, reason: backups }]"#;
+    let n = r.engine.settings_changed(settings(weekly), Instant::now());
+    assert_eq!(names(&n), ["Resolved JourneyDown shop"]);
+    assert_eq!(n[0].alert.annotations["suppressed_by"], "in maintenance: backups");
+    assert_eq!(r.metric(r#"journey_maintenance{journey="shop"}"#), Some(1.0));
+    // The window is gone from the file: shop pages again; the ad hoc window on `other` is untouched.
+    let n = r.engine.settings_changed(settings(""), Instant::now());
+    assert_eq!(names(&n), ["Firing JourneyDown shop"]);
+    assert_eq!(r.metric(r#"journey_maintenance{journey="other"}"#), Some(1.0));
+    assert_eq!(r.engine.maintenance.list(Instant::now(), r.engine.wall(Instant::now())).len(), 1);
+}

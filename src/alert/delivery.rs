@@ -11,14 +11,18 @@
 //!
 //! A 4xx answer (other than 429) will not get better by retrying: the message is dropped with an error log
 //! and counted. Everything else (connection refused, timeouts, 5xx, 429) is retried.
+//!
+//! The HTTP client and the delivery settings are shared through a [`Transport`] every task reads per
+//! attempt, so a reload that changes them applies to receivers that keep their outbox.
 
 use std::collections::{BTreeMap, VecDeque};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rand::Rng;
 use serde_json::Value;
-use tokio::sync::Notify;
+use tokio::sync::{watch, Notify};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
@@ -56,11 +60,26 @@ struct State {
     firing: BTreeMap<String, (Alert, Instant)>,
 }
 
+/// What every delivery task sends with.
+pub struct Transport {
+    /// Shared by all receivers (one connection pool); rebuilt only when `delivery.timeout` changes.
+    pub client: reqwest::Client,
+    pub delivery: DeliveryConfig,
+}
+
+impl Transport {
+    pub fn new(delivery: DeliveryConfig) -> Result<Transport, reqwest::Error> {
+        let client = reqwest::Client::builder().timeout(delivery.timeout).user_agent(crate::user_agent()).build()?;
+        Ok(Transport { client, delivery })
+    }
+}
+
 /// One receiver's pending notifications.
 pub struct Outbox {
     pub config: ReceiverConfig,
-    /// Webhook/Slack queue bound: memory stays bounded however long a receiver is down.
-    capacity: usize,
+    /// Webhook/Slack queue bound: memory stays bounded however long a receiver is down. Atomic: a reload
+    /// changes it for outboxes it keeps.
+    capacity: AtomicUsize,
     /// A std mutex: held for a few map operations, never across an await, so the engine never waits on I/O.
     state: Mutex<State>,
     /// Wakes the delivery task when a notice arrives (a stored permit means no wake-up is lost).
@@ -96,7 +115,19 @@ pub enum SendError {
 impl Outbox {
     pub fn new(config: ReceiverConfig, capacity: usize, metrics: AlertMetrics) -> Outbox {
         metrics.init_receiver(&config.name);
-        Outbox { config, capacity: capacity.max(1), state: Mutex::new(State::default()), wake: Notify::new(), metrics }
+        Outbox {
+            config,
+            capacity: AtomicUsize::new(capacity.max(1)),
+            state: Mutex::new(State::default()),
+            wake: Notify::new(),
+            metrics,
+        }
+    }
+
+    /// A new `delivery.queue_capacity` (reload): a smaller queue drops its oldest messages now, counted.
+    pub fn set_capacity(&self, capacity: usize) {
+        self.capacity.store(capacity.max(1), Ordering::Relaxed);
+        self.trim(&mut self.lock(), 0);
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
@@ -140,19 +171,44 @@ impl Outbox {
     fn enqueue(&self, st: &mut State, alert: Alert, reminder: bool) {
         st.version += 1;
         let m = Message { seq: st.version, alert, reminder };
-        if st.queue.len() >= self.capacity {
-            if let Some(old) = st.queue.pop_front() {
-                self.metrics.dropped.with_label_values(&[&self.config.name]).inc();
-                tracing::error!(
-                    receiver = %self.config.name,
-                    alertname = old.alert.label("alertname"),
-                    journey = old.alert.label("journey"),
-                    "notification queue full ({} messages): dropped the oldest",
-                    self.capacity
-                );
-            }
-        }
+        self.trim(st, 1);
         st.queue.push_back(m);
+    }
+
+    /// Drops the oldest queued messages until `room` more fit.
+    fn trim(&self, st: &mut State, room: usize) {
+        let capacity = self.capacity.load(Ordering::Relaxed);
+        while st.queue.len() + room > capacity {
+            let Some(old) = st.queue.pop_front() else { return };
+            self.metrics.dropped.with_label_values(&[&self.config.name]).inc();
+            tracing::error!(
+                receiver = %self.config.name,
+                alertname = old.alert.label("alertname"),
+                journey = old.alert.label("journey"),
+                "notification queue full ({capacity} messages): dropped the oldest"
+            );
+        }
+    }
+
+    /// Gives up on everything pending: the receiver was removed by a reload and did not take it in time.
+    /// Logged and counted in `journeyd_notifications_dropped_total`.
+    pub fn abandon(&self) {
+        let n = {
+            let mut st = self.lock();
+            let n = st.alerts.values().filter(|e| e.dirty).count() + st.queue.len();
+            st.alerts.clear();
+            st.queue.clear();
+            st.firing.clear();
+            n
+        };
+        if n > 0 {
+            self.metrics.dropped.with_label_values(&[&self.config.name]).inc_by(n as u64);
+            tracing::error!(
+                receiver = %self.config.name,
+                dropped = n,
+                "receiver removed from the settings with notifications it did not take in time: dropped them"
+            );
+        }
     }
 
     /// Timers that fell due: Alertmanager re-sends, webhook reminders.
@@ -318,11 +374,10 @@ fn endpoint(cfg: &ReceiverConfig) -> String {
 }
 
 /// Delivers one receiver's notices until `stop`; then delivers what is still pending (the caller bounds
-/// how long it waits for that).
+/// how long it waits for that). Each attempt uses the transport current at that moment.
 pub async fn run(
     outbox: Arc<Outbox>,
-    client: reqwest::Client,
-    delivery: DeliveryConfig,
+    transport: watch::Receiver<Arc<Transport>>,
     clock: Clock,
     stop: CancellationToken,
 ) {
@@ -355,7 +410,8 @@ pub async fn run(
                 Batch::Message(m) if cfg.kind == ReceiverKind::Slack => slack_body(&m.alert, m.reminder),
                 Batch::Message(m) => webhook_body(&cfg.name, &m.alert, m.reminder),
             };
-            let result = post(&client, &url, &body).await;
+            let current = Arc::clone(&transport.borrow());
+            let result = post(&current.client, &url, &body).await;
             outbox.record(&result, batch.len(), attempt);
             match result {
                 Ok(()) | Err(SendError::Permanent(_)) => {
@@ -363,7 +419,7 @@ pub async fn run(
                     attempt = 0;
                 }
                 Err(SendError::Retry(_)) => {
-                    let wait = backoff(attempt, delivery.initial_backoff, delivery.max_backoff);
+                    let wait = backoff(attempt, current.delivery.initial_backoff, current.delivery.max_backoff);
                     attempt = attempt.saturating_add(1);
                     if closing {
                         tokio::time::sleep(wait).await;

@@ -20,7 +20,7 @@ use super::rules::{Health, Tracker};
 use super::slo::WINDOWS;
 use crate::model::{Journey, Suite};
 use crate::outcome::{Failure, RunOutcome};
-use crate::settings::Settings;
+use crate::settings::{Settings, Severities};
 
 /// A journey's state for the status page and `GET /api/v1/alerts`.
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -39,6 +39,8 @@ pub struct Engine {
     settings: Arc<Settings>,
     /// Base of `generatorURL`, ending in `/`.
     base_url: String,
+    /// `http://<listen>/`: the base when the settings set no `external_url`, kept for reloads that drop it.
+    listen_url: String,
     clock: Clock,
     /// SLO buckets count from here.
     started: Instant,
@@ -97,16 +99,33 @@ fn evidence(f: &Failure) -> String {
     lines.join("\n")
 }
 
+/// The `severity` label of one alert.
+fn severity_of(sev: &Severities, alert: AlertName) -> &str {
+    match alert {
+        AlertName::Down => &sev.down,
+        AlertName::Degraded => &sev.degraded,
+        AlertName::SloBurnFast => &sev.slo_fast,
+        AlertName::SloBurnSlow => &sev.slo_slow,
+        AlertName::Latency => &sev.latency,
+    }
+}
+
+/// The `generatorURL` base: `external_url`, else journeyd's own address; ends in `/`.
+fn base_url(settings: &Settings, listen_url: &str) -> String {
+    let mut base = settings.external_url.clone().unwrap_or_else(|| listen_url.to_string());
+    if !base.ends_with('/') {
+        base.push('/');
+    }
+    base
+}
+
 impl Engine {
-    pub fn new(settings: Arc<Settings>, base_url: &str, clock: Clock, metrics: AlertMetrics) -> Engine {
-        let mut base_url = settings.external_url.clone().unwrap_or_else(|| base_url.to_string());
-        if !base_url.ends_with('/') {
-            base_url.push('/');
-        }
+    pub fn new(settings: Arc<Settings>, listen_url: &str, clock: Clock, metrics: AlertMetrics) -> Engine {
         Engine {
             maintenance: Maintenance::new(settings.maintenance.clone()),
+            base_url: base_url(&settings, listen_url),
+            listen_url: listen_url.to_string(),
             settings,
-            base_url,
             clock,
             started: Instant::now(),
             trackers: BTreeMap::new(),
@@ -125,6 +144,52 @@ impl Engine {
 
     pub fn has_journey(&self, name: &str) -> bool {
         self.trackers.contains_key(name)
+    }
+
+    /// The settings in force.
+    pub fn settings(&self) -> &Arc<Settings> {
+        &self.settings
+    }
+
+    /// A reloaded settings file. Trackers keep their streaks and health and judge by the new thresholds
+    /// from now on; the new weekly windows replace the old (ad hoc ones stay). Receivers are told what
+    /// changed: alerts that stop or start firing, and every firing alert whose labels changed
+    /// (`external_labels`, a severity) resolves under the labels receivers know and fires under the new
+    /// ones, so Alertmanager holds no stale copy until it times out. A new `generatorURL` alone is an
+    /// update (labels are the identity).
+    pub fn settings_changed(&mut self, settings: Arc<Settings>, now: Instant) -> Vec<Notice> {
+        self.base_url = base_url(&settings, &self.listen_url);
+        self.maintenance.set_recurring(settings.maintenance.clone());
+        for t in self.trackers.values_mut() {
+            t.set_defaults(&settings.defaults);
+        }
+        self.settings = settings;
+        // What the new thresholds and windows stop is resolved under the labels it fired with.
+        let mut notices = self.reconcile(now);
+        let wall = self.clock.wall(now);
+        let mut active = std::mem::take(&mut self.active);
+        for (name, alerts) in &mut active {
+            for (k, a) in alerts.iter_mut() {
+                let severity = severity_of(&self.settings.defaults.severity, *k).to_string();
+                let mut next = self.alert(name, *k, severity, a.annotations.clone());
+                next.starts_at = a.starts_at;
+                if next.labels != a.labels {
+                    let mut old = std::mem::replace(a, next.clone());
+                    old.ends_at = Some(wall);
+                    old.annotations.insert(
+                        "suppressed_by".into(),
+                        "the settings changed this alert's labels; it fires on under the new ones".into(),
+                    );
+                    notices.push(Notice { kind: NoticeKind::Resolved, alert: old });
+                    notices.push(Notice { kind: NoticeKind::Firing, alert: next });
+                } else if next.generator_url != a.generator_url {
+                    *a = next.clone();
+                    notices.push(Notice { kind: NoticeKind::Update, alert: next });
+                }
+            }
+        }
+        self.active = active;
+        notices
     }
 
     /// A new suite: unchanged journeys (same fingerprint) keep their state; changed ones start over;
@@ -217,13 +282,13 @@ impl Engine {
                 ann.insert("evidence".into(), evidence(f));
             }
             ann.insert("summary".into(), summary);
-            out.insert(AlertName::Down, (sev.down.clone(), ann));
+            out.insert(AlertName::Down, (severity_of(sev, AlertName::Down).to_string(), ann));
         } else if t.degraded {
             let why = t.last_degradation.clone().unwrap_or_default();
             let mut ann = BTreeMap::new();
             ann.insert("summary".into(), format!("journey {name} is degraded: it passes, but {why}"));
             ann.insert("description".into(), why);
-            out.insert(AlertName::Degraded, (sev.degraded.clone(), ann));
+            out.insert(AlertName::Degraded, (severity_of(sev, AlertName::Degraded).to_string(), ann));
         }
         if let Some(st) = t.slo_status(elapsed) {
             let slo = t.slo.as_ref().map(|s| s.slo).expect("slo status implies slo");
@@ -249,7 +314,7 @@ impl Engine {
                         "at this rate 2% of the {window} error budget is gone every hour; see journey_slo_burn_rate"
                     ),
                 );
-                out.insert(AlertName::SloBurnFast, (sev.slo_fast.clone(), ann));
+                out.insert(AlertName::SloBurnFast, (severity_of(sev, AlertName::SloBurnFast).to_string(), ann));
             }
             if st.slow_burn() {
                 let mut ann = BTreeMap::new();
@@ -263,7 +328,7 @@ impl Engine {
                         "at this rate 5% of the {window} error budget is gone every 6 hours; see journey_slo_burn_rate"
                     ),
                 );
-                out.insert(AlertName::SloBurnSlow, (sev.slo_slow.clone(), ann));
+                out.insert(AlertName::SloBurnSlow, (severity_of(sev, AlertName::SloBurnSlow).to_string(), ann));
             }
         }
         let breaches = t.latency_breaches(now);
@@ -271,7 +336,7 @@ impl Engine {
             let mut ann = BTreeMap::new();
             ann.insert("summary".into(), format!("journey {name} is slow: {}", breaches[0]));
             ann.insert("description".into(), breaches.join("\n"));
-            out.insert(AlertName::Latency, (sev.latency.clone(), ann));
+            out.insert(AlertName::Latency, (severity_of(sev, AlertName::Latency).to_string(), ann));
         }
         out
     }
@@ -505,6 +570,11 @@ impl Engine {
                 _ => None,
             });
         Some((state, since, reason))
+    }
+
+    /// Every alert receivers were told is firing: what a receiver added by a reload is told at once.
+    pub fn firing_alerts(&self) -> Vec<Alert> {
+        self.active.values().flat_map(|m| m.values().cloned()).collect()
     }
 
     /// Alerts receivers were told are firing, for `GET /api/v1/alerts`.

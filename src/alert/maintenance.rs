@@ -68,6 +68,12 @@ impl Maintenance {
         self.adhoc.is_empty() && self.recurring.is_empty()
     }
 
+    /// The settings file's weekly windows changed (reload): ad hoc windows, opened through the API by a
+    /// person, are kept.
+    pub fn set_recurring(&mut self, recurring: Vec<RecurringWindow>) {
+        self.recurring = recurring;
+    }
+
     /// Why `journey` is in maintenance now, or `None`.
     pub fn active_for(&self, journey: &str, now: Instant, wall: SystemTime) -> Option<String> {
         if let Some(a) = self.adhoc.iter().find(|a| now < a.until && matches(&a.journey, journey)) {

@@ -3,11 +3,13 @@
 //!
 //! Files: `rules` (one journey's state machine), `slo` (time-bucketed counts and burn rates), `engine`
 //! (all journeys → alerts, the one place alerts change), `maintenance` (weekly and ad hoc windows),
-//! `notify` (alerts and wire formats), `delivery` (per-receiver outboxes, retries, coalescing), `api`
-//! (HTTP routes), `metrics`, `clock` (wall time on the pausable clock).
+//! `notify` (alerts and wire formats), `delivery` (per-receiver outboxes, retries, coalescing),
+//! `receivers` (the running set, changed in place by a reload), `api` (HTTP routes), `metrics`, `clock`
+//! (wall time on the pausable clock).
 //!
 //! The pipeline feeds [`AlertSink`] (a `Sink`: it never waits on I/O); the engine's notices go to one
-//! [`delivery::Outbox`] per receiver, drained by its own task.
+//! [`delivery::Outbox`] per receiver, drained by its own task. A reloaded settings file is
+//! [`AlertHandle::prepare`]d (everything that can fail) and then applied, which cannot fail.
 
 pub mod api;
 pub mod clock;
@@ -16,6 +18,7 @@ pub mod engine;
 pub mod maintenance;
 pub mod metrics;
 pub mod notify;
+pub mod receivers;
 pub mod rules;
 pub mod slo;
 
@@ -27,7 +30,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 pub use clock::Clock;
-pub use delivery::Outbox;
+pub use delivery::{Outbox, Transport};
 pub use engine::{Engine, JourneyView};
 pub use maintenance::WindowView;
 pub use metrics::AlertMetrics;
@@ -37,6 +40,7 @@ use crate::model::{Journey, Suite};
 use crate::outcome::RunOutcome;
 use crate::pipeline::Sink;
 use crate::settings::Settings;
+use receivers::Receivers;
 
 /// Why alerting could not start.
 #[derive(Debug, thiserror::Error)]
@@ -49,10 +53,20 @@ pub enum AlertError {
 
 struct Shared {
     engine: Mutex<Engine>,
-    outboxes: Vec<Arc<Outbox>>,
+    /// Locked while `engine` is held, never the other way round: notices reach the outboxes in the order
+    /// the engine made them, and a reload cannot slip between the two (a resolve overtaking its firing).
+    receivers: Mutex<Receivers>,
     /// Stops the tick and starts the final flush of every outbox.
     stop: CancellationToken,
-    tasks: Mutex<Vec<JoinHandle<()>>>,
+    tick: Mutex<Option<JoinHandle<()>>>,
+}
+
+/// A settings file read by a reload, with everything applying it needs already built, so that applying it
+/// cannot fail (all files of a reload apply, or none).
+pub struct NewSettings {
+    settings: Arc<Settings>,
+    /// A new client (the timeout changed) or delivery section; `None`: the current one stays.
+    transport: Option<Transport>,
 }
 
 /// The running alert engine and its delivery tasks. Cheap to clone.
@@ -71,30 +85,22 @@ impl AlertHandle {
         clock: Clock,
     ) -> Result<AlertHandle, AlertError> {
         let metrics = AlertMetrics::register(registry)?;
-        let client =
-            reqwest::Client::builder().timeout(settings.delivery.timeout).user_agent(crate::user_agent()).build()?;
-        let outboxes: Vec<Arc<Outbox>> = settings
-            .receivers
-            .iter()
-            .map(|r| Arc::new(Outbox::new(r.clone(), settings.delivery.queue_capacity, metrics.clone())))
-            .collect();
-        let engine = Engine::new(Arc::clone(&settings), base_url, clock, metrics);
         let stop = CancellationToken::new();
-        let mut tasks = Vec::new();
-        for o in &outboxes {
-            tasks.push(tokio::spawn(delivery::run(
-                Arc::clone(o),
-                client.clone(),
-                settings.delivery.clone(),
-                clock,
-                stop.clone(),
-            )));
+        let transport = Transport::new(settings.delivery.clone())?;
+        let mut receivers = Receivers::new(transport, stop.clone(), clock, metrics.clone());
+        for outbox in receivers.reconfigure(&settings.receivers, None) {
+            receivers.start(outbox);
         }
+        let engine = Engine::new(settings, base_url, clock, metrics);
         let handle = AlertHandle {
-            shared: Arc::new(Shared { engine: Mutex::new(engine), outboxes, stop, tasks: Mutex::new(Vec::new()) }),
+            shared: Arc::new(Shared {
+                engine: Mutex::new(engine),
+                receivers: Mutex::new(receivers),
+                stop,
+                tick: Mutex::new(None),
+            }),
         };
-        tasks.push(tokio::spawn(tick(handle.clone())));
-        *handle.shared.tasks.lock().unwrap_or_else(|e| e.into_inner()) = tasks;
+        *handle.shared.tick.lock().unwrap_or_else(|e| e.into_inner()) = Some(tokio::spawn(tick(handle.clone())));
         Ok(handle)
     }
 
@@ -102,28 +108,54 @@ impl AlertHandle {
         self.shared.engine.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn dispatch(&self, notices: Vec<Notice>, now: Instant) {
-        for n in &notices {
-            tracing::info!(
-                alertname = n.alert.label("alertname"),
-                journey = n.alert.label("journey"),
-                severity = n.alert.label("severity"),
-                kind = ?n.kind,
-                summary = n.alert.annotations.get("summary").map_or("", String::as_str),
-                suppressed_by = n.alert.annotations.get("suppressed_by").map_or("", String::as_str),
-                "alert"
-            );
-            for o in &self.shared.outboxes {
-                o.push(n, now);
-            }
-        }
+    fn receivers(&self) -> MutexGuard<'_, Receivers> {
+        self.shared.receivers.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Runs `f` on the engine and delivers the notices it returns.
+    /// Checks and builds what applying `settings` needs; nothing changes yet.
+    pub fn prepare(&self, settings: Settings) -> Result<NewSettings, AlertError> {
+        let current = self.receivers().transport();
+        let transport = if settings.delivery == current.delivery {
+            None
+        } else if settings.delivery.timeout == current.delivery.timeout {
+            // The client (and its open connections) can stay: backoff and capacity are read per use.
+            Some(Transport { client: current.client.clone(), delivery: settings.delivery.clone() })
+        } else {
+            Some(Transport::new(settings.delivery.clone())?)
+        };
+        Ok(NewSettings { settings: Arc::new(settings), transport })
+    }
+
+    /// Applies a reloaded settings file (see [`Engine::settings_changed`] and [`receivers`]). Receivers
+    /// that stay are told what changed; new ones are told every alert firing now, so they are not blind
+    /// until the next change. An unchanged file changes nothing.
+    pub fn apply_settings(&self, new: NewSettings) {
+        let now = Instant::now();
+        let mut engine = self.engine();
+        if **engine.settings() == *new.settings {
+            return;
+        }
+        let notices = engine.settings_changed(Arc::clone(&new.settings), now);
+        let mut receivers = self.receivers();
+        let added = receivers.reconfigure(&new.settings.receivers, new.transport);
+        dispatch(&receivers, &notices, now);
+        let firing = engine.firing_alerts();
+        for outbox in added {
+            for alert in &firing {
+                outbox.push(&Notice { kind: NoticeKind::Firing, alert: alert.clone() }, now);
+            }
+            tracing::info!(receiver = %outbox.config.name, firing = firing.len(), "receiver started");
+            receivers.start(outbox);
+        }
+        tracing::info!(receivers = receivers.outboxes().count(), "alert settings applied");
+    }
+
+    /// Runs `f` on the engine and delivers the notices it returns, under the engine lock (see `Shared`).
     fn apply(&self, f: impl FnOnce(&mut Engine, Instant) -> Vec<Notice>) {
         let now = Instant::now();
-        let notices = f(&mut self.engine(), now);
-        self.dispatch(notices, now);
+        let mut engine = self.engine();
+        let notices = f(&mut engine, now);
+        dispatch(&self.receivers(), &notices, now);
     }
 
     /// The pipeline sink that feeds this engine.
@@ -194,13 +226,14 @@ impl AlertHandle {
 
     /// Notifications not yet delivered, per receiver name.
     pub fn pending(&self) -> Vec<(String, usize)> {
-        self.shared.outboxes.iter().map(|o| (o.config.name.clone(), o.pending())).collect()
+        self.receivers().outboxes().map(|o| (o.config.name.clone(), o.pending())).collect()
     }
 
     /// Stops the tick and lets every receiver deliver what is pending, for at most `within`.
     pub async fn drain(&self, within: Duration) {
         self.shared.stop.cancel();
-        let tasks = std::mem::take(&mut *self.shared.tasks.lock().unwrap_or_else(|e| e.into_inner()));
+        let mut tasks = self.receivers().take_tasks();
+        tasks.extend(self.shared.tick.lock().unwrap_or_else(|e| e.into_inner()).take());
         let aborts: Vec<_> = tasks.iter().map(JoinHandle::abort_handle).collect();
         let all = futures_util::future::join_all(tasks);
         if tokio::time::timeout(within, all).await.is_err() {
@@ -232,6 +265,24 @@ impl crate::status::StateSource for AlertHandle {
             reason,
             maintenance: state == JourneyState::Maintenance,
         })
+    }
+}
+
+/// Logs each notice and hands it to every running receiver.
+fn dispatch(receivers: &Receivers, notices: &[Notice], now: Instant) {
+    for n in notices {
+        tracing::info!(
+            alertname = n.alert.label("alertname"),
+            journey = n.alert.label("journey"),
+            severity = n.alert.label("severity"),
+            kind = ?n.kind,
+            summary = n.alert.annotations.get("summary").map_or("", String::as_str),
+            suppressed_by = n.alert.annotations.get("suppressed_by").map_or("", String::as_str),
+            "alert"
+        );
+        for o in receivers.outboxes() {
+            o.push(n, now);
+        }
     }
 }
 

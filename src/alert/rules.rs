@@ -107,9 +107,9 @@ impl Tracker {
                 samples: VecDeque::new(),
             })
             .collect();
-        Tracker {
-            failure_threshold: rules.failure_threshold.unwrap_or(defaults.failure_threshold).max(1),
-            success_threshold: rules.success_threshold.unwrap_or(defaults.success_threshold).max(1),
+        let mut t = Tracker {
+            failure_threshold: 0,
+            success_threshold: 0,
             slo: rules.slo.map(SloCounts::new),
             journey,
             fail_streak: 0,
@@ -122,6 +122,24 @@ impl Tracker {
             last_failure: None,
             last_degradation: None,
             latency,
+        };
+        t.resolve_thresholds(defaults);
+        t
+    }
+
+    fn resolve_thresholds(&mut self, defaults: &AlertDefaults) {
+        let rules = &self.journey.alerts;
+        self.failure_threshold = rules.failure_threshold.unwrap_or(defaults.failure_threshold).max(1);
+        self.success_threshold = rules.success_threshold.unwrap_or(defaults.success_threshold).max(1);
+    }
+
+    /// The settings' defaults changed (reload): the streaks and health are kept, the thresholds resolved
+    /// again (the journey's own still win) and applied to the kept streaks at once, as the next outcome
+    /// would: two failures in a row take a journey down now if the threshold became 2.
+    pub fn set_defaults(&mut self, defaults: &AlertDefaults) {
+        self.resolve_thresholds(defaults);
+        if self.seen {
+            self.judge();
         }
     }
 
@@ -133,6 +151,23 @@ impl Tracker {
 
     pub fn failure_threshold(&self) -> u32 {
         self.failure_threshold
+    }
+
+    /// The hysteresis: what the streaks say about down and degraded under the current thresholds.
+    fn judge(&mut self) {
+        if self.fail_streak >= self.failure_threshold {
+            self.down = true;
+            self.degraded = false;
+        }
+        if self.down && self.pass_streak >= self.success_threshold {
+            self.down = false;
+        }
+        if self.degraded_streak >= self.failure_threshold && !self.down {
+            self.degraded = true;
+        }
+        if self.clean_streak >= self.success_threshold {
+            self.degraded = false;
+        }
     }
 
     /// Feeds one outcome at `now`; `elapsed` is the time since the engine started (SLO buckets).
@@ -169,35 +204,23 @@ impl Tracker {
             self.degraded_streak = 0;
             self.clean_streak = 0;
             self.last_failure = Some((**f).clone());
-            if self.fail_streak >= self.failure_threshold {
-                self.down = true;
-                self.degraded = false;
-            }
-            return;
-        }
-        self.fail_streak = 0;
-        self.pass_streak += 1;
-        if self.down && self.pass_streak >= self.success_threshold {
-            self.down = false;
-        }
-        let soft = o.soft_failures.first().map(|f| format!("soft check failed: {f}"));
-        match soft.or(breach) {
-            Some(why) => {
-                self.degraded_streak += 1;
-                self.clean_streak = 0;
-                self.last_degradation = Some(why);
-                if self.degraded_streak >= self.failure_threshold && !self.down {
-                    self.degraded = true;
+        } else {
+            self.fail_streak = 0;
+            self.pass_streak += 1;
+            let soft = o.soft_failures.first().map(|f| format!("soft check failed: {f}"));
+            match soft.or(breach) {
+                Some(why) => {
+                    self.degraded_streak += 1;
+                    self.clean_streak = 0;
+                    self.last_degradation = Some(why);
                 }
-            }
-            None => {
-                self.clean_streak += 1;
-                self.degraded_streak = 0;
-                if self.clean_streak >= self.success_threshold {
-                    self.degraded = false;
+                None => {
+                    self.clean_streak += 1;
+                    self.degraded_streak = 0;
                 }
             }
         }
+        self.judge();
     }
 
     /// Down, or its latest iteration failed (it may be on its way down).

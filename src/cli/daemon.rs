@@ -12,7 +12,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::alert::{AlertHandle, Clock};
+use crate::alert::{AlertHandle, Clock, NewSettings};
 use crate::cli::{parse_duration_arg, Exit};
 use crate::config::{self, Diagnostics, LoadOptions};
 use crate::http::Clients;
@@ -21,6 +21,7 @@ use crate::model::Suite;
 use crate::pipeline::{self, Event, Sink};
 use crate::runner::Monitor;
 use crate::server::{self, ReloadRequest, ServerState};
+use crate::settings::Settings;
 use crate::shard::Shard;
 use crate::status::{self, StateSource, Status, StatusBoard, StatusSink};
 use crate::webconfig::{LiveWebConfig, WebConfig};
@@ -45,6 +46,7 @@ pub struct RunArgs {
     #[arg(long, value_name = "FILE", env = "JOURNEYD_WEB_CONFIG")]
     pub web_config: Option<PathBuf>,
     /// Alert settings: defaults, external labels, maintenance windows, receivers (see docs/alerting.md).
+    /// Re-read on every reload.
     #[arg(long, value_name = "FILE", env = "JOURNEYD_SETTINGS")]
     pub settings: Option<PathBuf>,
 }
@@ -63,7 +65,9 @@ pub struct RunOptions {
     /// More consumers of outcomes (alerts), fed after the metrics and status sinks.
     pub sinks: Vec<Box<dyn Sink>>,
     /// Alert settings (`--settings`); `None`: defaults, no receivers (alerts show in metrics only).
-    pub settings: Option<Arc<crate::settings::Settings>>,
+    pub settings: Option<Arc<Settings>>,
+    /// The `--settings` file `settings` came from, re-read on every reload.
+    pub settings_path: Option<PathBuf>,
 }
 
 /// On shutdown, how long receivers may take to deliver pending alert notifications.
@@ -103,6 +107,8 @@ pub struct Daemon {
     alerts: AlertHandle,
     /// The web configuration the server reads per request and handshake; swapped by a reload.
     web: LiveWebConfig,
+    /// The `--settings` file, re-read by every reload; `None`: the settings given at start stay.
+    settings_path: Option<PathBuf>,
 }
 
 pub fn print_diagnostics(d: &Diagnostics) {
@@ -243,6 +249,7 @@ impl Daemon {
             reloads,
             alerts,
             web,
+            settings_path: opts.settings_path,
         })
     }
 
@@ -256,6 +263,14 @@ impl Daemon {
                 self.metrics.reload_success.set(0);
                 tracing::error!("reload rejected; the previous configuration keeps running: --web-config: {e}");
                 return Err(format!("--web-config: {e}"));
+            }
+        };
+        let settings = match self.reread_settings() {
+            Ok(s) => s,
+            Err(e) => {
+                self.metrics.reload_success.set(0);
+                tracing::error!("reload rejected; the previous configuration keeps running: --settings: {e}");
+                return Err(format!("--settings: {e}"));
             }
         };
         let loaded = match config::load(&self.cfg.paths, &self.cfg.load) {
@@ -277,12 +292,22 @@ impl Daemon {
         if let Some(web) = web {
             self.web.install(web);
         }
+        if let Some(settings) = settings {
+            self.alerts.apply_settings(settings);
+        }
         self.metrics.reload_success.set(1);
         self.metrics.reload_timestamp.set(now_seconds());
         self.schedulers.set(self.monitor.len() as i64);
         self.status.schedulers.store(self.monitor.len(), Ordering::Release);
         tracing::info!(journeys = n, "configuration reloaded");
         Ok(())
+    }
+
+    /// Reads the `--settings` file and builds what applying it needs, without applying anything.
+    fn reread_settings(&self) -> Result<Option<NewSettings>, String> {
+        let Some(path) = &self.settings_path else { return Ok(None) };
+        let settings = Settings::load(path).map_err(|e| e.to_string())?;
+        self.alerts.prepare(settings).map(Some).map_err(|e| e.to_string())
     }
 
     /// Serves reload requests (SIGHUP, HTTP) until `stop` fires, then shuts down.
@@ -391,7 +416,7 @@ pub async fn run(args: RunArgs) -> Exit {
         None => WebConfig::default(),
     };
     let settings = match &args.settings {
-        Some(path) => match crate::settings::Settings::load(path) {
+        Some(path) => match Settings::load(path) {
             Ok(s) => Some(Arc::new(s)),
             Err(e) => {
                 eprintln!("journeyd: --settings: {e}");
@@ -405,6 +430,7 @@ pub async fn run(args: RunArgs) -> Exit {
         web,
         web_path: args.web_config.clone(),
         settings,
+        settings_path: args.settings.clone(),
         ..RunOptions::default()
     };
     let cfg = DaemonConfig {

@@ -33,6 +33,8 @@ use crate::model::Suite;
 
 pub use alerts::{parse_objective, parse_quantile};
 pub use diag::render;
+/// The settings file locates its own errors with the same index.
+pub(crate) use position::PosIndex;
 pub use schema::{json_schema, schema_text};
 pub use suggest::did_you_mean;
 pub use units::{format_duration, parse_bytes, parse_duration, parse_rate};

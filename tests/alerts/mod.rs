@@ -1,9 +1,20 @@
-//! Helpers shared by the alert tests: journeys from YAML text, outcomes, metric values.
+//! Helpers shared by the alert tests: journeys from YAML text, outcomes, metric values, and a receiver on
+//! 127.0.0.1:0 that fails on purpose.
 #![allow(dead_code)]
 
+use std::collections::VecDeque;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::atomic::AtomicU16;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::post;
+use axum::{Json, Router};
+use serde_json::Value;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
 
 use journeyd::config::{self, LoadOptions};
 use journeyd::model::{Journey, Suite};
@@ -83,4 +94,53 @@ pub fn cancelled(journey: &str) -> RunOutcome {
 pub fn metric(registry: &prometheus::Registry, series: &str) -> Option<f64> {
     let text = prometheus::TextEncoder::new().encode_to_string(&registry.gather()).unwrap();
     text.lines().find_map(|l| l.strip_prefix(series).and_then(|v| v.strip_prefix(' ')).map(|v| v.parse().unwrap()))
+}
+
+/// A receiver that answers the scripted statuses first, then `default`, and reports every request.
+#[derive(Clone)]
+pub struct Receiver {
+    pub script: Arc<Mutex<VecDeque<u16>>>,
+    pub default: Arc<AtomicU16>,
+    pub hits: mpsc::UnboundedSender<Hit>,
+}
+
+#[derive(Debug)]
+pub struct Hit {
+    pub path: String,
+    pub status: u16,
+    pub body: Value,
+    pub at: Instant,
+}
+
+pub async fn receive(State(r): State<Receiver>, uri: axum::http::Uri, Json(body): Json<Value>) -> StatusCode {
+    let status =
+        r.script.lock().unwrap().pop_front().unwrap_or_else(|| r.default.load(std::sync::atomic::Ordering::SeqCst));
+    let _ = r.hits.send(Hit { path: uri.path().to_string(), status, body, at: Instant::now() });
+    StatusCode::from_u16(status).unwrap()
+}
+
+pub async fn receiver(script: &[u16], default: u16) -> (String, Receiver, mpsc::UnboundedReceiver<Hit>) {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let r = Receiver {
+        script: Arc::new(Mutex::new(script.iter().copied().collect())),
+        default: Arc::new(AtomicU16::new(default)),
+        hits: tx,
+    };
+    let app = Router::new().route("/{*path}", post(receive)).with_state(r.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (url, r, rx)
+}
+
+/// Lets the delivery task finish what it does after the receiver answered (count, ack): yields until
+/// `done` holds. Paused time does not move while tasks are runnable.
+pub async fn settle(mut done: impl FnMut() -> bool) {
+    for _ in 0..10_000 {
+        if done() {
+            return;
+        }
+        tokio::task::yield_now().await;
+    }
+    panic!("the delivery task did not settle");
 }
