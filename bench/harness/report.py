@@ -257,7 +257,49 @@ def _monitor(s: Settings, res: MonitorResult | None, skips: list[str]) -> list[s
         f"Shop CPU meanwhile: {_num(res.shop_cpu_pct, 1)}% of its core.",
         "",
     ]
+    out += _monitor_compare(res)
     return out
+
+
+def _steady_cpu(res: MonitorResult) -> float | None:
+    steady = [c for t, c, _ in res.samples if t > 10]
+    return mean(steady) if steady else None
+
+
+def _monitor_compare(res: MonitorResult) -> list[str]:
+    """The same journeys on one runtime thread, and what the traffic alone costs a bare load generator."""
+    if res.one_thread is None and res.floor is None:
+        return []
+    rate = res.journeys / 10
+    out = [
+        f"The same load side by side: {rate:,.0f} runs per second, each on a new TCP connection (a monitor "
+        "run opens its own, as blackbox_exporter's probes do, so a site that stops accepting connections is "
+        f"seen). The floor is oha sending just those GETs (`-q {rate:.0f} --disable-keepalive`): no schedule, "
+        "checks, histograms or alerting.",
+        "",
+        "| run | CPU % of one core (steady) | µs CPU per run | note |",
+        "|---|---:|---:|---|",
+    ]
+
+    def row(label: str, pct: float | None, note: str) -> str:
+        per_run = f"{pct / 100 / rate * 1e6:,.0f}" if pct is not None else "–"
+        return f"| {label} | {(f'{pct:.2f}%' if pct is not None else '–')} | {per_run} | {note} |"
+
+    out.append(row("journeyd run (default runtime)", _steady_cpu(res), f"{len(res.samples)} s sampled"))
+    if res.one_thread is not None:
+        o = res.one_thread
+        note = f"{len(o.samples)} s sampled" if o.status == "ok" else o.status
+        out.append(row("journeyd --threads 1 run", _steady_cpu(o), note))
+    if res.floor is not None:
+        f = res.floor
+        if f.ok and f.run is not None and f.run.wall_s > 0:
+            pct = 100.0 * f.run.cpu_s / f.run.wall_s
+            rps = f.figures.requests / f.run.wall_s if f.figures and f.figures.requests else None
+            out.append(row("oha (floor: the GETs alone)", pct,
+                           f"{_num(rps, 1)} req/s; CPU over the whole run (start-up included)"))
+        else:
+            out.append(row("oha (floor: the GETs alone)", None, f.status))
+    return out + [""]
 
 
 def write(path: Path, s: Settings, versions: dict[str, str], sections: dict, started: dt.datetime,

@@ -335,6 +335,10 @@ class MonitorResult:
     runs_seen: float | None
     shop_cpu_pct: float | None
     status: str = "ok"
+    # The same journeys on a one-thread runtime (`--threads 1`): a steady-state CPU figure, or why not.
+    one_thread: "MonitorResult | None" = None
+    # The floor: oha sending the same traffic (journeys/10 GETs per second, a new connection each).
+    floor: "Measured | None" = None
 
 
 def monitor(s: Settings, caps: journeyd.Capabilities) -> tuple[MonitorResult | None, list[str]]:
@@ -351,20 +355,38 @@ def monitor(s: Settings, caps: journeyd.Capabilities) -> tuple[MonitorResult | N
         shop = start_shop(s.workdir, s.target_core, s.password, label="shop-monitor")
     except TargetError as e:
         return None, [f"skipped: monitor overhead — {e}"]
+    try:
+        s.say(f"monitor overhead: {s.monitor_journeys} journeys every 10s for {s.monitor_seconds:g}s")
+        res = _monitor_run(s, shop, jdir, [], s.monitor_seconds, "journeyd-run")
+        if res.status == "ok" and not s.quick:
+            short = min(60.0, s.monitor_seconds)
+            time.sleep(s.settle_s)
+            s.say(f"monitor overhead: the same with --threads 1 for {short:g}s")
+            res.one_thread = _monitor_run(s, shop, jdir, ["--threads", "1"], short, "journeyd-run-1thread")
+            time.sleep(s.settle_s)
+            res.floor = _monitor_floor(s, shop, short)
+        return res, []
+    finally:
+        shop.stop()
+
+
+def _monitor_run(s: Settings, shop: Server, jdir: Path, flags: list[str], seconds: float,
+                 label: str) -> MonitorResult:
     port = free_port()
-    log = s.workdir / "monitor.log"
-    s.say(f"monitor overhead: {s.monitor_journeys} journeys every 10s for {s.monitor_seconds:g}s")
-    proc = spawn_server("journeyd-run", journeyd.monitor_argv(port, jdir), core=s.gen_core, log_path=log,
-                        env={"TARGET": shop.url})
+    log = s.workdir / f"{label}.log"
+    argv = journeyd.monitor_argv(port, jdir)
+    argv[1:1] = flags
+    proc = spawn_server(label, argv, core=s.gen_core, log_path=log, env={"TARGET": shop.url})
     mon = Server(name="journeyd run", proc=proc, url=f"http://127.0.0.1:{port}", log_path=log)
     try:
         if not wait_http(mon.url + "/-/healthy", proc, timeout_s=60):
-            return None, [f"failed: monitor overhead — `journeyd run` did not come up: {mon.log_tail()}"]
+            return MonitorResult(s.monitor_journeys, seconds, [], None, None, None,
+                                 f"failed: `journeyd run` did not come up: {mon.log_tail()}")
         shop_window = CpuWindow(shop)
         samples = []
         start = last_t = time.monotonic()
         last_ticks = proc_ticks([proc.pid])
-        while time.monotonic() - start < s.monitor_seconds and proc.poll() is None:
+        while time.monotonic() - start < seconds and proc.poll() is None:
             time.sleep(1.0)
             now, ticks, rss = time.monotonic(), proc_ticks([proc.pid]), rss_kib(proc.pid)
             if rss is None:
@@ -374,11 +396,21 @@ def monitor(s: Settings, caps: journeyd.Capabilities) -> tuple[MonitorResult | N
         hwm = _vm_hwm(proc.pid)
         runs = _runs_from_metrics(mon.url + "/metrics")
         status = "ok" if proc.poll() is None else f"failed: journeyd run exited early: {mon.log_tail()}"
-        return MonitorResult(s.monitor_journeys, s.monitor_seconds, samples, hwm, runs, shop_window.percent(),
-                             status), []
+        return MonitorResult(s.monitor_journeys, seconds, samples, hwm, runs, shop_window.percent(), status)
     finally:
         mon.stop()
-        shop.stop()
+
+
+def _monitor_floor(s: Settings, shop: Server, seconds: float) -> Measured:
+    """What the monitor's traffic alone costs: oha at journeys/10 GETs per second, each on a new connection
+    (as every monitor run opens one). No scheduling, checks, metrics or alerting: a floor, not a peer."""
+    if not peers.available("oha"):
+        return Measured("oha", status=peers.skipped("oha"))
+    rate = max(1, s.monitor_journeys // 10)
+    out = s.workdir / "monitor-floor-oha.json"
+    argv = peers.oha_argv(shop.url + "/static/hello", 50, seconds, out, qps=rate)
+    argv[-1:-1] = ["--disable-keepalive"]  # the URL stays last
+    return _measure(s, "oha", "monitor-floor-oha", argv, seconds + 60, lambda r: peers.parse_oha(out), shop)
 
 
 def _vm_hwm(pid: int) -> int | None:
