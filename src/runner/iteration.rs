@@ -141,7 +141,8 @@ struct Exchange {
     status: StatusCode,
     headers: reqwest::header::HeaderMap,
     body: Vec<u8>,
-    final_url: Url,
+    /// Where a redirect led; `None`: the step's own URL answered (no copy of it per request).
+    moved: Option<Url>,
     /// When the body was complete.
     done: Instant,
 }
@@ -260,7 +261,7 @@ async fn run_step(
 
     // Captures are taken first, so secret values (a session token) are known to the redactor before any
     // evidence is written; they are stored only if the whole step passes, so a failed step leaves no half state.
-    let jar = jar.get().map(|j| (j, &exchange.final_url));
+    let jar = jar.get().map(|j| (j, exchange.moved.as_ref().unwrap_or(&url)));
     let view = ResponseView::new(exchange.status.as_u16(), &exchange.headers, &exchange.body, so.response_time, jar);
     let captured: Vec<Result<String, String>> =
         step.capture.iter().map(|c| checks::capture(&c.source, &view)).collect();
@@ -460,8 +461,7 @@ async fn send_following(
             transfer: done - hop.head_at,
             ..hop.phases
         };
-        let final_url = moved.unwrap_or_else(|| first.clone());
-        return Ok(Exchange { status, headers: hop.headers, body, final_url, done });
+        return Ok(Exchange { status, headers: hop.headers, body, moved, done });
     }
 }
 
