@@ -170,8 +170,7 @@ impl Engine {
         let mut active = std::mem::take(&mut self.active);
         for (name, alerts) in &mut active {
             for (k, a) in alerts.iter_mut() {
-                let severity = severity_of(&self.settings.defaults.severity, *k).to_string();
-                let mut next = self.alert(name, *k, severity, a.annotations.clone());
+                let mut next = self.alert(name, *k, a.annotations.clone());
                 next.starts_at = a.starts_at;
                 if next.labels != a.labels {
                     let mut old = std::mem::replace(a, next.clone());
@@ -265,9 +264,8 @@ impl Engine {
     }
 
     /// What should be firing for one journey, before maintenance and dependencies.
-    fn wanted(&mut self, name: &str, now: Instant) -> BTreeMap<AlertName, (String, BTreeMap<String, String>)> {
+    fn wanted(&mut self, name: &str, now: Instant) -> BTreeMap<AlertName, BTreeMap<String, String>> {
         let elapsed = now.saturating_duration_since(self.started);
-        let sev = &self.settings.defaults.severity;
         let mut out = BTreeMap::new();
         let Some(t) = self.trackers.get_mut(name) else { return out };
         if t.down {
@@ -282,13 +280,13 @@ impl Engine {
                 ann.insert("evidence".into(), evidence(f));
             }
             ann.insert("summary".into(), summary);
-            out.insert(AlertName::Down, (severity_of(sev, AlertName::Down).to_string(), ann));
+            out.insert(AlertName::Down, ann);
         } else if t.degraded {
             let why = t.last_degradation.clone().unwrap_or_default();
             let mut ann = BTreeMap::new();
             ann.insert("summary".into(), format!("journey {name} is degraded: it passes, but {why}"));
             ann.insert("description".into(), why);
-            out.insert(AlertName::Degraded, (severity_of(sev, AlertName::Degraded).to_string(), ann));
+            out.insert(AlertName::Degraded, ann);
         }
         if let Some(st) = t.slo_status(elapsed) {
             let slo = t.slo.as_ref().map(|s| s.slo).expect("slo status implies slo");
@@ -314,7 +312,7 @@ impl Engine {
                         "at this rate 2% of the {window} error budget is gone every hour; see journey_slo_burn_rate"
                     ),
                 );
-                out.insert(AlertName::SloBurnFast, (severity_of(sev, AlertName::SloBurnFast).to_string(), ann));
+                out.insert(AlertName::SloBurnFast, ann);
             }
             if st.slow_burn() {
                 let mut ann = BTreeMap::new();
@@ -328,7 +326,7 @@ impl Engine {
                         "at this rate 5% of the {window} error budget is gone every 6 hours; see journey_slo_burn_rate"
                     ),
                 );
-                out.insert(AlertName::SloBurnSlow, (severity_of(sev, AlertName::SloBurnSlow).to_string(), ann));
+                out.insert(AlertName::SloBurnSlow, ann);
             }
         }
         let breaches = t.latency_breaches(now);
@@ -336,12 +334,14 @@ impl Engine {
             let mut ann = BTreeMap::new();
             ann.insert("summary".into(), format!("journey {name} is slow: {}", breaches[0]));
             ann.insert("description".into(), breaches.join("\n"));
-            out.insert(AlertName::Latency, (severity_of(sev, AlertName::Latency).to_string(), ann));
+            out.insert(AlertName::Latency, ann);
         }
         out
     }
 
-    fn alert(&self, name: &str, alert: AlertName, severity: String, annotations: BTreeMap<String, String>) -> Alert {
+    /// The alert as receivers see it; its severity comes from the settings in force.
+    fn alert(&self, name: &str, alert: AlertName, annotations: BTreeMap<String, String>) -> Alert {
+        let severity = severity_of(&self.settings.defaults.severity, alert).to_string();
         let mut labels = self.settings.external_labels.clone();
         labels.insert("alertname".into(), alert.as_str().into());
         labels.insert("journey".into(), name.into());
@@ -434,7 +434,7 @@ impl Engine {
                 }
                 (None, None) => wanted[name].clone(),
             };
-            if let (Some(held_back), Some((_, ann))) = (holding.get(name), desired.get_mut(&AlertName::Down)) {
+            if let (Some(held_back), Some(ann)) = (holding.get(name), desired.get_mut(&AlertName::Down)) {
                 ann.insert("suppressing".into(), format!("alerts of {} (they depend on {name})", held_back.join(", ")));
             }
             let why_held = maint.as_ref().map(|m| format!("in maintenance: {m}")).or_else(|| {
@@ -454,7 +454,7 @@ impl Engine {
                 }
                 notices.push(Notice { kind: NoticeKind::Resolved, alert: a });
             }
-            for (k, (severity, ann)) in desired {
+            for (k, ann) in desired {
                 match active.get_mut(&k) {
                     Some(a) if a.annotations == ann => {}
                     Some(a) => {
@@ -462,7 +462,7 @@ impl Engine {
                         notices.push(Notice { kind: NoticeKind::Update, alert: a.clone() });
                     }
                     None => {
-                        let mut a = self.alert(name, k, severity, ann);
+                        let mut a = self.alert(name, k, ann);
                         a.starts_at = wall;
                         notices.push(Notice { kind: NoticeKind::Firing, alert: a.clone() });
                         active.insert(k, a);
