@@ -5,57 +5,20 @@
 mod alerts;
 
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
 
 use alerts::*;
 use journeyd::alert::clock::rfc3339;
-use journeyd::alert::{AlertHandle, Clock};
-use journeyd::model::Suite;
 use journeyd::pipeline::Sink;
-use journeyd::settings::Settings;
 use serde_json::Value;
 use tokio::time::Instant;
 
-// Sunday 2026-11-29 00:00 UTC.
-const SUNDAY: u64 = 1_796_000_000 - 86_400 - 3200;
+type Rig = HandleRig;
 
-struct Rig {
-    handle: AlertHandle,
-    sink: journeyd::alert::AlertSink,
-    suite: Suite,
-    registry: prometheus::Registry,
-}
-
-impl Rig {
-    fn new(settings: &str, journeys: &[&str]) -> Rig {
-        let files: Vec<(String, String)> = journeys
-            .iter()
-            .map(|n| (format!("{n}.yml"), journey_yaml(n, "alerts: { failure_threshold: 1, success_threshold: 1 }")))
-            .collect();
-        let files: Vec<(&str, &str)> = files.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
-        let suite = suite(&files);
-        let settings = Arc::new(Settings::parse(std::path::Path::new("s.yml"), settings).unwrap());
-        let registry = prometheus::Registry::new();
-        let clock = Clock::at(UNIX_EPOCH + Duration::from_secs(SUNDAY));
-        let handle = AlertHandle::start(settings, &registry, "http://journeyd.test/", clock).unwrap();
-        let mut sink = handle.sink();
-        sink.suite_changed(&suite);
-        Rig { handle, sink, suite, registry }
-    }
-
-    fn feed(&mut self, o: journeyd::outcome::RunOutcome) {
-        let j = get(&self.suite, &o.journey);
-        self.sink.outcome(&j, &o);
-    }
-
+impl HandleRig {
     fn count(&self, receiver: &str, result: &str) -> f64 {
         let series = format!(r#"journeyd_notifications_total{{receiver="{receiver}",result="{result}"}}"#);
         metric(&self.registry, &series).unwrap()
-    }
-
-    fn dropped(&self, receiver: &str) -> f64 {
-        metric(&self.registry, &format!(r#"journeyd_notifications_dropped_total{{receiver="{receiver}"}}"#)).unwrap()
     }
 }
 

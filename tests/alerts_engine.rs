@@ -21,7 +21,7 @@ impl Rig {
     fn new(files: &[(&str, String)], settings: &str, wall: SystemTime) -> Rig {
         let files: Vec<(&str, &str)> = files.iter().map(|(n, t)| (*n, t.as_str())).collect();
         let suite = suite(&files);
-        let settings = Settings::parse(std::path::Path::new("s.yml"), settings).unwrap();
+        let settings = parse_settings(settings);
         let registry = prometheus::Registry::new();
         let metrics = AlertMetrics::register(&registry).unwrap();
         let mut engine = Engine::new(Arc::new(settings), "http://127.0.0.1:9898/", Clock::at(wall), metrics);
@@ -52,9 +52,6 @@ fn one(files: &[(&str, &str)]) -> Vec<(&'static str, String)> {
         .map(|(n, extra)| (Box::leak(format!("{n}.yml").into_boxed_str()) as &str, journey_yaml(n, extra)))
         .collect()
 }
-
-// Sunday 2026-11-29 00:00 UTC.
-const SUNDAY: u64 = 1_796_000_000 - 86_400 - 3200;
 
 #[tokio::test(start_paused = true)]
 async fn down_fires_after_n_failures_and_resolves_after_m_passes() {
@@ -274,7 +271,7 @@ async fn unchanged_journeys_keep_their_alerts_across_a_reload() {
 }
 
 fn settings(text: &str) -> Arc<Settings> {
-    Arc::new(Settings::parse(std::path::Path::new("s.yml"), text).unwrap())
+    Arc::new(parse_settings(text))
 }
 
 #[tokio::test(start_paused = true)]

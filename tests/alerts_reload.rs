@@ -5,59 +5,22 @@
 mod alerts;
 
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
-use std::time::{Duration, UNIX_EPOCH};
+use std::time::Duration;
 
 use alerts::*;
 use journeyd::alert::receivers::RETIRE_WITHIN;
-use journeyd::alert::{AlertHandle, AlertSink, Clock};
-use journeyd::model::Suite;
-use journeyd::pipeline::Sink;
-use journeyd::settings::Settings;
 use tokio::sync::mpsc;
 
-// Sunday 2026-11-29 00:00 UTC.
-const SUNDAY: u64 = 1_796_000_000 - 86_400 - 3200;
+type Rig = HandleRig;
 
-struct Rig {
-    handle: AlertHandle,
-    sink: AlertSink,
-    suite: Suite,
-    registry: prometheus::Registry,
-}
-
-fn parse(text: &str) -> Settings {
-    Settings::parse(std::path::Path::new("s.yml"), text).unwrap()
-}
-
-impl Rig {
-    fn new(settings: &str) -> Rig {
-        let suite =
-            suite(&[("shop.yml", &journey_yaml("shop", "alerts: { failure_threshold: 1, success_threshold: 1 }"))]);
-        let registry = prometheus::Registry::new();
-        let clock = Clock::at(UNIX_EPOCH + Duration::from_secs(SUNDAY));
-        let handle = AlertHandle::start(Arc::new(parse(settings)), &registry, "http://journeyd.test/", clock).unwrap();
-        let mut sink = handle.sink();
-        sink.suite_changed(&suite);
-        Rig { handle, sink, suite, registry }
-    }
-
-    fn feed(&mut self, o: journeyd::outcome::RunOutcome) {
-        let j = get(&self.suite, &o.journey);
-        self.sink.outcome(&j, &o);
-    }
-
+impl HandleRig {
     fn reload(&self, settings: &str) {
-        let new = self.handle.prepare(parse(settings)).unwrap();
+        let new = self.handle.prepare(parse_settings(settings)).unwrap();
         self.handle.apply_settings(new);
     }
 
     fn receivers(&self) -> Vec<String> {
         self.handle.pending().into_iter().map(|(name, _)| name).collect()
-    }
-
-    fn dropped(&self, receiver: &str) -> f64 {
-        metric(&self.registry, &format!(r#"journeyd_notifications_dropped_total{{receiver="{receiver}"}}"#)).unwrap()
     }
 }
 
@@ -74,7 +37,7 @@ fn webhook(h: &Hit) -> String {
 #[tokio::test(start_paused = true)]
 async fn an_added_receiver_hears_what_fires_and_a_removed_one_hears_nothing_more() {
     let (url, _r, mut hits) = receiver(&[], 200).await;
-    let mut rig = Rig::new(&format!("receivers: {{ webhook: [{{ name: a, url: '{url}/a' }}] }}"));
+    let mut rig = Rig::new(&format!("receivers: {{ webhook: [{{ name: a, url: '{url}/a' }}] }}"), &["shop"]);
     rig.feed(fail("shop"));
     assert_eq!(webhook(&hits.recv().await.unwrap()), "/a firing shop");
     settle(|| rig.handle.pending() == [("a".to_string(), 0)]).await;
@@ -100,7 +63,7 @@ async fn an_added_receiver_hears_what_fires_and_a_removed_one_hears_nothing_more
 async fn an_unchanged_receiver_keeps_its_queue_and_an_unchanged_file_changes_nothing() {
     let (url, r, mut hits) = receiver(&[], 503).await;
     let first = format!("receivers: {{ webhook: [{{ name: a, url: '{url}/a' }}] }}\ndelivery: {{ max_backoff: 1s }}");
-    let mut rig = Rig::new(&first);
+    let mut rig = Rig::new(&first, &["shop"]);
     rig.feed(fail("shop"));
     assert_eq!(hits.recv().await.unwrap().status, 503);
     assert_eq!(rig.handle.pending(), [("a".to_string(), 1)]);
@@ -134,7 +97,7 @@ async fn an_unchanged_receiver_keeps_its_queue_and_an_unchanged_file_changes_not
 #[tokio::test(start_paused = true)]
 async fn a_removed_receiver_that_cannot_deliver_is_given_up_on_and_counted() {
     let (url, _r, mut hits) = receiver(&[], 503).await;
-    let mut rig = Rig::new(&format!("receivers: {{ webhook: [{{ name: a, url: '{url}/a' }}] }}"));
+    let mut rig = Rig::new(&format!("receivers: {{ webhook: [{{ name: a, url: '{url}/a' }}] }}"), &["shop"]);
     rig.feed(fail("shop"));
     assert_eq!(hits.recv().await.unwrap().status, 503);
     rig.reload("");
@@ -151,7 +114,7 @@ async fn a_removed_receiver_that_cannot_deliver_is_given_up_on_and_counted() {
 async fn alertmanager_sees_the_old_identity_resolved_and_the_new_one_firing() {
     let (url, _r, mut hits) = receiver(&[], 200).await;
     let am = format!("receivers: {{ alertmanager: [{{ name: am, url: '{url}' }}] }}");
-    let mut rig = Rig::new(&format!("external_labels: {{ cluster: eu1 }}\n{am}"));
+    let mut rig = Rig::new(&format!("external_labels: {{ cluster: eu1 }}\n{am}"), &["shop"]);
     rig.feed(fail("shop"));
     let first = hits.recv().await.unwrap();
     assert_eq!(first.body[0]["labels"]["cluster"], "eu1");

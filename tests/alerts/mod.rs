@@ -16,9 +16,54 @@ use serde_json::Value;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
+use journeyd::alert::{AlertHandle, AlertSink, Clock};
 use journeyd::config::{self, LoadOptions};
 use journeyd::model::{Journey, Suite};
 use journeyd::outcome::{Failure, Reason, RunOutcome, RunStatus, StepOutcome};
+use journeyd::pipeline::Sink;
+use journeyd::settings::Settings;
+
+/// Sunday 2026-11-29 00:00 UTC: the wall clock the alert tests start from.
+pub const SUNDAY: u64 = 1_796_000_000 - 86_400 - 3200;
+
+pub fn parse_settings(text: &str) -> Settings {
+    Settings::parse(std::path::Path::new("s.yml"), text).unwrap()
+}
+
+/// Running alerting (engine, receivers, tick), fed through its pipeline sink, on a clock set to [`SUNDAY`].
+pub struct HandleRig {
+    pub handle: AlertHandle,
+    pub sink: AlertSink,
+    pub suite: Suite,
+    pub registry: prometheus::Registry,
+}
+
+impl HandleRig {
+    /// `journeys`: one-step journeys that go down after one failure and up after one pass.
+    pub fn new(settings: &str, journeys: &[&str]) -> HandleRig {
+        let rules = "alerts: { failure_threshold: 1, success_threshold: 1 }";
+        let files: Vec<(String, String)> =
+            journeys.iter().map(|n| (format!("{n}.yml"), journey_yaml(n, rules))).collect();
+        let files: Vec<(&str, &str)> = files.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+        let suite = suite(&files);
+        let registry = prometheus::Registry::new();
+        let clock = Clock::at(std::time::UNIX_EPOCH + Duration::from_secs(SUNDAY));
+        let settings = Arc::new(parse_settings(settings));
+        let handle = AlertHandle::start(settings, &registry, "http://journeyd.test/", clock).unwrap();
+        let mut sink = handle.sink();
+        sink.suite_changed(&suite);
+        HandleRig { handle, sink, suite, registry }
+    }
+
+    pub fn feed(&mut self, o: RunOutcome) {
+        let j = get(&self.suite, &o.journey);
+        self.sink.outcome(&j, &o);
+    }
+
+    pub fn dropped(&self, receiver: &str) -> f64 {
+        metric(&self.registry, &format!(r#"journeyd_notifications_dropped_total{{receiver="{receiver}"}}"#)).unwrap()
+    }
+}
 
 /// Loads journeys from `(file name, yaml)` pairs written to a fresh directory.
 pub fn suite(files: &[(&str, &str)]) -> Suite {
