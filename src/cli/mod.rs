@@ -57,8 +57,8 @@ pub struct Cli {
     /// Log filter, e.g. `info`, `warn,journeyd=debug`.
     #[arg(long, global = true, default_value = "info", env = "JOURNEYD_LOG")]
     pub log_level: String,
-    /// Worker threads of the async runtime (default: one per CPU). `1` runs everything on one thread: the
-    /// least CPU for a monitor of many low-rate journeys, which wakes often and briefly.
+    /// Worker threads of the async runtime (default: one per CPU). `1` runs everything on one thread, so
+    /// journeyd uses at most one core (a sidecar's share).
     #[arg(long, global = true, env = "JOURNEYD_THREADS", value_parser = clap::value_parser!(u16).range(1..=1024))]
     pub threads: Option<u16>,
 }
