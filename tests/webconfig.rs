@@ -34,7 +34,13 @@ async fn tls_and_basic_auth_protect_every_route() {
     let web = dir.join("web.yml");
     let d = Daemon::start(
         "webconfig",
-        &["--enable-lifecycle", "--enable-admin-api", "--web-config", web.to_str().unwrap(), dir.join("journeys").to_str().unwrap()],
+        &[
+            "--enable-lifecycle",
+            "--enable-admin-api",
+            "--web-config",
+            web.to_str().unwrap(),
+            dir.join("journeys").to_str().unwrap(),
+        ],
         &[],
     );
     assert!(d.base.starts_with("https://127.0.0.1:"), "{}", d.base);
@@ -123,7 +129,13 @@ async fn a_reload_applies_a_changed_web_config_and_rejects_a_broken_one() {
     let web = dir.join("web.yml");
     let d = Daemon::start(
         "webconfig-reload",
-        &["--enable-lifecycle", "--enable-admin-api", "--web-config", web.to_str().unwrap(), dir.join("journeys").to_str().unwrap()],
+        &[
+            "--enable-lifecycle",
+            "--enable-admin-api",
+            "--web-config",
+            web.to_str().unwrap(),
+            dir.join("journeys").to_str().unwrap(),
+        ],
         &[],
     );
     let https = reqwest::Client::builder()

@@ -268,7 +268,10 @@ mod tests {
         let mut m = Maintenance::new(vec![]);
         let t0 = Instant::now();
         let hour = Duration::from_secs(3600);
-        assert_eq!(m.add("*", MAX_WINDOW + Duration::from_secs(1), "", t0, at(SUNDAY)).unwrap_err(), WindowError::Duration);
+        assert_eq!(
+            m.add("*", MAX_WINDOW + Duration::from_secs(1), "", t0, at(SUNDAY)).unwrap_err(),
+            WindowError::Duration
+        );
         assert_eq!(m.add("*", Duration::ZERO, "", t0, at(SUNDAY)).unwrap_err(), WindowError::Duration);
         let long = "x".repeat(MAX_REASON_BYTES + 1);
         assert_eq!(m.add("*", hour, &long, t0, at(SUNDAY)).unwrap_err(), WindowError::ReasonTooLong(1025));

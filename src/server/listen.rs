@@ -62,8 +62,8 @@ pub struct ConnectionMetrics {
 impl ConnectionMetrics {
     /// Registers the metrics (and `journeyd_http_connections_limit`) in `registry`.
     pub fn register(registry: &Registry, opts: &ServeOptions) -> ConnectionMetrics {
-        let open = IntGauge::new("journeyd_http_connections", "Connections open on journeyd's HTTP port.")
-            .expect("static");
+        let open =
+            IntGauge::new("journeyd_http_connections", "Connections open on journeyd's HTTP port.").expect("static");
         let limit = IntGauge::new(
             "journeyd_http_connections_limit",
             "Connections journeyd's HTTP port keeps open at most (--max-connections).",
