@@ -34,6 +34,9 @@ pub struct ServeOptions {
     pub handshake_timeout: Duration,
 }
 
+/// On shutdown, how long open connections may take to finish the request they are answering.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// Tokio's semaphore cannot hold more permits than this, and shutdown acquires them all as one `u32`.
 pub const MAX_CONNECTIONS_LIMIT: usize = 65_535;
 
@@ -134,8 +137,12 @@ pub async fn serve(
             drop(open);
         });
     }
-    // Every permit back means every connection has finished.
-    let _ = permits.acquire_many(max as u32).await;
+    // Every permit back means every connection has finished. Bounded: hyper has no timeout for a request
+    // body, and a client trickling one must not hold the process after its work is done.
+    let drained = tokio::time::timeout(DRAIN_TIMEOUT, permits.acquire_many(max as u32)).await;
+    if drained.is_err() {
+        tracing::debug!("connections still open at shutdown were dropped");
+    }
     Ok(())
 }
 
