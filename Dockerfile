@@ -42,4 +42,8 @@ COPY journeys/ /etc/journeyd/journeys/
 USER 65532:65532
 EXPOSE 9898
 ENTRYPOINT ["/journeyd"]
+# All interfaces, so Prometheus can scrape; the write endpoints (POST /-/reload, maintenance windows) stay
+# off. Switch them on only with a --web-config that sets basic_auth_users (docs/operations.md, "Exposing
+# journeyd safely"): JOURNEYD_ENABLE_LIFECYCLE=true, JOURNEYD_ENABLE_ADMIN_API=true,
+# JOURNEYD_WEB_CONFIG=/path/web.yml.
 CMD ["run", "--listen", "0.0.0.0:9898", "/etc/journeyd/journeys"]

@@ -25,9 +25,12 @@
 //! - `metrics`  — the aggregator that owns the histograms, and the Prometheus registry.
 //! - `report`   — verify reports: histograms stored losslessly, thresholds, baseline comparison (Mann-Whitney
 //!   U), shard merges, terminal summary, JUnit, Markdown, Pushgateway.
-//! - `server`   — `/metrics`, `/-/healthy`, `/-/ready`, `/-/reload`; merges the status routes.
+//! - `server`   — `/metrics`, `/-/healthy`, `/-/ready`, `/-/reload`; merges the status routes; the one gate
+//!   in front of every write route (flags, JSON, same site, body limit); the accept loop (connection cap,
+//!   header-read and idle timeouts, plain or TLS).
 //! - `status`   — the status page at `/` and `/api/v1/*`: a bounded per-minute history fed by a sink.
-//! - `webconfig` — `--web-config`: TLS and basic auth in the exporter-toolkit web-config format.
+//! - `webconfig` — `--web-config`: TLS and basic auth in the exporter-toolkit web-config format, with
+//!   bcrypt verdicts cached.
 //! - `shard`    — `--shard i/n`: a stable share of journeys, users or iterations, with no coordination.
 //! - `shop`     — the embedded demo shop with fault injection (a target; never imported by the monitor).
 

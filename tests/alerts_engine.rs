@@ -184,7 +184,7 @@ async fn ad_hoc_maintenance_holds_alerts_until_it_ends() {
     assert_eq!(names(&r.feed(fail("shop"))), ["Firing JourneyDown shop"]);
     let now = Instant::now();
     let wall = r.engine.wall(now);
-    r.engine.maintenance.add("*", Duration::from_secs(1800), "deploying v2", now, wall);
+    r.engine.maintenance.add("*", Duration::from_secs(1800), "deploying v2", now, wall).unwrap();
     let n = r.engine.reconcile(now);
     assert_eq!(names(&n), ["Resolved JourneyDown shop"]);
     assert_eq!(n[0].alert.annotations["suppressed_by"], "in maintenance: deploying v2");
@@ -342,7 +342,7 @@ async fn reloaded_weekly_windows_apply_at_once_and_ad_hoc_windows_stay() {
         r.feed(fail("other"));
     }
     let now = Instant::now();
-    r.engine.maintenance.add("other", Duration::from_secs(3600), "deploying", now, r.engine.wall(now));
+    r.engine.maintenance.add("other", Duration::from_secs(3600), "deploying", now, r.engine.wall(now)).unwrap();
     assert_eq!(names(&r.engine.reconcile(now)), ["Resolved JourneyDown other"]);
     let weekly = r#"maintenance: [{ journeys: [shop], days: [sun], start: "02:00", duration: 1h, reason: backups }]"#;
     let n = r.engine.settings_changed(settings(weekly), Instant::now());

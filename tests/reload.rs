@@ -18,7 +18,7 @@ async fn reload_keeps_unchanged_journeys_starts_new_ones_forgets_removed_ones_an
     let dir = tempdir("reload");
     write_atomic(&dir.join("keep.yml"), &counting_journey("keep", "1s", "stays"));
     write_atomic(&dir.join("gone.yml"), &counting_journey("gone", "1s", "removed by the reload"));
-    let d = Daemon::start("reload", &[dir.to_str().unwrap()], &[("TARGET", &target)]);
+    let d = Daemon::start("reload", &["--enable-lifecycle", dir.to_str().unwrap()], &[("TARGET", &target)]);
     let http = reqwest::Client::new();
     let metrics_url = d.url("/metrics");
 
@@ -101,7 +101,7 @@ async fn a_storm_of_reloads_leaves_exactly_one_scheduler_per_journey() {
     for name in ["a", "b", "c"] {
         write_atomic(&dir.join(format!("{name}.yml")), &counting_journey(name, "1s", "v0"));
     }
-    let d = Daemon::start("reload-storm", &[dir.to_str().unwrap()], &[("TARGET", &target)]);
+    let d = Daemon::start("reload-storm", &["--enable-lifecycle", dir.to_str().unwrap()], &[("TARGET", &target)]);
     let http = reqwest::Client::new();
     eventually("every journey ran", || async { ["a", "b", "c"].iter().all(|n| counter.get(n) >= 1).then_some(()) })
         .await;

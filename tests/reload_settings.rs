@@ -84,7 +84,7 @@ async fn reload_rereads_the_settings_file_receivers_labels_and_all() {
     write_atomic(&settings, &only_a);
     let d = Daemon::start(
         "reload-settings",
-        &["--settings", settings.to_str().unwrap(), journeys.to_str().unwrap()],
+        &["--enable-lifecycle", "--settings", settings.to_str().unwrap(), journeys.to_str().unwrap()],
         &[("TARGET", &target)],
     );
     let http = reqwest::Client::new();

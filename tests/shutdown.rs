@@ -1,6 +1,6 @@
 //! Shutdown of the real daemon against the demo shop with a slow route: on SIGTERM no new runs start, an
 //! in-flight run shorter than the grace period finishes, a longer one is cancelled (counted as cancelled,
-//! never as a failure), and the process exits 0.
+//! never as a failure), and the process exits 0. A second signal during the grace period ends it at once.
 
 mod daemon_support;
 
@@ -88,4 +88,24 @@ async fn an_in_flight_run_longer_than_the_grace_period_is_cancelled_not_failed()
     assert_eq!(status.code(), Some(0), "log:\n{}", d.log_text());
     assert_eq!(final_counts(&d, &name), (0, 0, 1), "cancelled, not failed");
     assert!(!d.log_text().contains("step failed"), "a cancelled run is never logged as a failure:\n{}", d.log_text());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_signal_during_the_grace_period_forces_an_exit_with_128_plus_the_signal() {
+    let name = early_name("forced", Duration::from_secs(30));
+    // A hanging route and a grace period longer than any patience: only the second signal can end it.
+    let (mut d, mut connections) = start("product=hang", &name, "30s", "1h").await;
+    connections.recv().await.expect("the journey's request reaches the shop");
+    d.signal("TERM");
+    daemon_support::eventually("the daemon is in its grace period", || async {
+        (!d.log_events("shutting down: no new runs").is_empty()).then_some(())
+    })
+    .await;
+    d.signal("INT");
+    let status = tokio::task::block_in_place(|| d.wait_exit());
+    assert_eq!(status.code(), Some(130), "128 + SIGINT; log:\n{}", d.log_text());
+    let forced = d.log_events("second signal during shutdown: exiting now");
+    assert_eq!(forced.len(), 1, "the forced exit is logged; log:\n{}", d.log_text());
+    assert_eq!(forced[0]["signal"], "SIGINT");
+    assert!(d.log_events("final counts").is_empty(), "the grace period was cut short");
 }

@@ -34,7 +34,13 @@ async fn tls_and_basic_auth_protect_every_route() {
     let web = dir.join("web.yml");
     let d = Daemon::start(
         "webconfig",
-        &["--web-config", web.to_str().unwrap(), dir.join("journeys").to_str().unwrap()],
+        &[
+            "--enable-lifecycle",
+            "--enable-admin-api",
+            "--web-config",
+            web.to_str().unwrap(),
+            dir.join("journeys").to_str().unwrap(),
+        ],
         &[],
     );
     assert!(d.base.starts_with("https://127.0.0.1:"), "{}", d.base);
@@ -63,6 +69,18 @@ async fn tls_and_basic_auth_protect_every_route() {
     assert_eq!(reload.status(), 401, "reload needs credentials too");
     let reload = https.post(d.url("/-/reload")).basic_auth("alice", Some("s3cret pass")).send().await.unwrap();
     assert_eq!(reload.status(), 200);
+    // The admin API behind the same credentials: how the shipped examples enable it.
+    let window = serde_json::json!({ "journey": "j", "duration": "5m", "reason": "webconfig test" });
+    let open = https.post(d.url("/api/v1/maintenance")).json(&window).send().await.unwrap();
+    assert_eq!(open.status(), 401, "the admin API needs credentials too");
+    let open = https
+        .post(d.url("/api/v1/maintenance"))
+        .basic_auth("alice", Some("s3cret pass"))
+        .json(&window)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(open.status(), 201);
 
     // Plain HTTP on the TLS port gets no answer.
     let plain = reqwest::Client::new();
@@ -111,7 +129,13 @@ async fn a_reload_applies_a_changed_web_config_and_rejects_a_broken_one() {
     let web = dir.join("web.yml");
     let d = Daemon::start(
         "webconfig-reload",
-        &["--web-config", web.to_str().unwrap(), dir.join("journeys").to_str().unwrap()],
+        &[
+            "--enable-lifecycle",
+            "--enable-admin-api",
+            "--web-config",
+            web.to_str().unwrap(),
+            dir.join("journeys").to_str().unwrap(),
+        ],
         &[],
     );
     let https = reqwest::Client::builder()

@@ -19,7 +19,9 @@ Schema validation (kubernetes-validate, run by .ci/deploy-check) checks each obj
   report-0 … report-(N-1);
 - Services select the pods of some workload and their targetPorts exist there; a StatefulSet's serviceName
   is a headless Service;
-- the ServiceMonitor selects Services by their labels and scrapes a port they name (`http`).
+- the ServiceMonitor selects Services by their labels and scrapes a port they name (`http`);
+- journeyd's write endpoints (`--enable-lifecycle`, `--enable-admin-api`, or their JOURNEYD_* variables) are
+  only switched on together with `--web-config`, and a web-config Secret defined here sets basic_auth_users.
 Exit 0 clean, 1 problems found.
 """
 
@@ -61,7 +63,9 @@ def is_journeyd(container):
 
 # journeyd flags that take a value (the rest of the arguments are journey paths).
 VALUE_FLAGS = {"--listen", "--shard", "--report", "--settings", "--web-config", "--output", "--grace",
-               "--log-format", "--log-level"}
+               "--log-format", "--log-level", "--max-connections"}
+# Flags that open journeyd's write endpoints, and the environment variables that do the same.
+WRITE_FLAGS = {"--enable-lifecycle": "JOURNEYD_ENABLE_LIFECYCLE", "--enable-admin-api": "JOURNEYD_ENABLE_ADMIN_API"}
 
 
 def positional(args):
@@ -230,6 +234,8 @@ def check_journeyd(cw, wl, c, args, ports, env, mounts, pod, configmaps, secrets
             if got.get("path") != path or got.get("port") not in ("http", ports.get("http")):
                 add("%s: %s must be GET %s on port http (got %r)" % (cw, probe, path, got))
 
+    out.extend(check_write_endpoints(cw, args, env, mounts, secrets))
+
     # Sharding: the N in --shard must be the number of pods that split the journeys.
     if "--shard" in args:
         shard = args[args.index("--shard") + 1]
@@ -281,6 +287,34 @@ def check_journeyd(cw, wl, c, args, ports, env, mounts, pod, configmaps, secrets
     return out
 
 
+def check_write_endpoints(cw, args, env, mounts, secrets):
+    """Reload and maintenance windows silence the pager: never on a port anyone can reach without a password."""
+    out = []
+    truthy = lambda e: str(e.get("value", "")).lower() in ("true", "1", "yes", "on") if e else False
+    opened = [f for f, var in WRITE_FLAGS.items() if f in args or truthy(env.get(var))]
+    if not opened:
+        return out
+    web = args[args.index("--web-config") + 1] if "--web-config" in args else env.get("JOURNEYD_WEB_CONFIG", {}).get("value")
+    if not web:
+        out.append("%s: %s without --web-config: anyone who reaches the port could reload or silence alerts; "
+                   "add --web-config with basic_auth_users (web-config.example.yaml)" % (cw, " and ".join(opened)))
+        return out
+    # The file's Secret, when it is defined here: it must set users.
+    directory, _, fname = web.rpartition("/")
+    vol = mounts.get(directory, {})
+    sname = vol.get("secret", {}).get("secretName")
+    if sname in secrets:
+        key = next((i["key"] for i in vol["secret"].get("items", []) if i["path"] == fname), fname)
+        try:
+            users = (yaml.safe_load(secrets[sname].get(key) or "") or {}).get("basic_auth_users")
+        except yaml.YAMLError:
+            users = None
+        if not users:
+            out.append("%s: %s with --web-config %s, but Secret %s key %s sets no basic_auth_users"
+                       % (cw, " and ".join(opened), web, sname, key))
+    return out
+
+
 def self_test(docs):
     """Applies one mistake at a time and requires the checker to report it."""
 
@@ -317,7 +351,29 @@ def self_test(docs):
         ("ServiceMonitor jobLabel", lambda: find("ServiceMonitor")["spec"].update({"jobLabel": "app.kubernetes.io/name"})),
         ("kind", lambda: find("Service", "shop").update({"apiVersion": "apps/v1"})),
         ("$(VAR)", lambda: setarg(jd(find("StatefulSet")), "--shard", "$(ORDINAL)/3")),
+        ("write API without --web-config", lambda: jd(find("StatefulSet"))["args"].insert(1, "--enable-admin-api")),
+        ("lifecycle by env without --web-config",
+         lambda: jd(find("Deployment"))["env"].append({"name": "JOURNEYD_ENABLE_LIFECYCLE", "value": "true"})),
+        ("web-config without users", lambda: enable_writes_with_web_config(users=False)),
     ]
+
+    def enable_writes_with_web_config(users):
+        """The recipe of web-config.example.yaml applied to the StatefulSet, with or without its users."""
+        sts, secret = find("StatefulSet"), find("Secret", "journeyd-web-config")
+        c = jd(sts)
+        c["args"][1:1] = ["--enable-lifecycle", "--enable-admin-api", "--web-config", "/etc/journeyd/web/web.yml"]
+        c.setdefault("volumeMounts", []).append({"name": "web-config", "mountPath": "/etc/journeyd/web", "readOnly": True})
+        sts["spec"]["template"]["spec"]["volumes"].append({"name": "web-config", "secret": {"secretName": "journeyd-web-config"}})
+        if not users:
+            secret["stringData"]["web.yml"] = "http_server_config:\n  headers: {X-Frame-Options: deny}\n"
+
+    # The recipe itself must pass: a checker that refuses every use of the write API proves nothing.
+    pristine_for_recipe = copy.deepcopy(docs)
+    enable_writes_with_web_config(users=True)
+    recipe = check(docs)
+    if recipe:
+        print("  SELF-TEST the documented write-API recipe is refused: %s" % recipe)
+    docs[:] = pristine_for_recipe
     pristine = copy.deepcopy(docs)
     failed = 0
     for name, mutate in mutations:
@@ -333,7 +389,7 @@ def self_test(docs):
             failed += 1
     docs[:] = pristine
     print("  self-test: %d of %d deliberate mistakes caught" % (len(mutations) - failed, len(mutations)))
-    return failed
+    return failed + (1 if recipe else 0)
 
 
 def main(argv):

@@ -47,6 +47,9 @@ METRICS = {
     "journeyd_config_last_reload_success_timestamp_seconds": ("gauge", ()),
     "journeyd_notifications_total": ("counter", ("receiver", "result")),
     "journeyd_notifications_dropped_total": ("counter", ("receiver",)),
+    "journeyd_http_connections": ("gauge", ()),
+    "journeyd_http_connections_limit": ("gauge", ()),
+    "journeyd_http_connections_rejected_total": ("counter", ()),
 }
 
 # Labels Prometheus adds to every scraped series (static configs, the Prometheus Operator's defaults).

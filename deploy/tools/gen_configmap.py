@@ -28,8 +28,9 @@ HEADER = """\
 # journeys because they name it relative to their own file.
 #
 # Kubernetes updates a mounted ConfigMap in place (within about a minute); journeyd picks the change up on
-# SIGHUP or `POST /-/reload`, e.g. from a config-reloader sidecar, and keeps the old journeys if the new
-# files do not load (alert: JourneydConfigReloadFailed).
+# SIGHUP (e.g. from a config-reloader sidecar sharing the pod's process namespace), or on `POST /-/reload`
+# when started with --enable-lifecycle behind a --web-config with basic auth (web-config.example.yaml), and
+# keeps the old journeys if the new files do not load (alert: JourneydConfigReloadFailed).
 """ % SECRETS_DIR
 
 

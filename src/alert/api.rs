@@ -1,7 +1,6 @@
 //! `/api/v1/maintenance` (ad hoc windows: POST, GET, DELETE) and `/api/v1/alerts` (journey states and
-//! firing alerts), merged into the daemon's router.
-
-use std::time::Duration;
+//! firing alerts), merged into the daemon's router. The writes are served only with `--enable-admin-api`,
+//! JSON only and same-site only: `server::writes` gates them for the whole daemon.
 
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -11,11 +10,8 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::AlertHandle;
+use super::{AlertHandle, WindowError};
 use crate::config::parse_duration;
-
-/// Longest ad hoc window: longer ones are forgotten maintenance, not maintenance.
-const MAX_WINDOW: Duration = Duration::from_secs(7 * 86_400);
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -52,18 +48,30 @@ async fn create(
     let Json(req) = match body {
         Ok(b) => b,
         Err(e) => {
+            // 413 over the body limit and 415 without the JSON content type say more than 400; every
+            // other rejection (syntax, unknown or missing fields) stays 400, as it always was.
+            let status = match e.status() {
+                s @ (StatusCode::PAYLOAD_TOO_LARGE | StatusCode::UNSUPPORTED_MEDIA_TYPE) => s,
+                _ => StatusCode::BAD_REQUEST,
+            };
             let hint = r#"send {"journey": "checkout" | "*", "duration": "30m", "reason": "..."}"#;
-            return error(StatusCode::BAD_REQUEST, format!("{}; {hint}", e.body_text()));
+            return error(status, format!("{}; {hint}", e.body_text()));
         }
     };
     let duration = match parse_duration(&req.duration) {
-        Ok(d) if !d.is_zero() && d <= MAX_WINDOW => d,
-        Ok(_) => return error(StatusCode::BAD_REQUEST, "duration must be between 1s and 7d".into()),
+        Ok(d) => d,
         Err(e) => return error(StatusCode::BAD_REQUEST, e),
     };
     match h.add_maintenance(&req.journey, duration, &req.reason) {
         Ok(view) => (StatusCode::CREATED, Json(view)).into_response(),
-        Err(msg) => error(StatusCode::NOT_FOUND, msg),
+        Err(e) => {
+            let status = match e {
+                WindowError::UnknownJourney(_) => StatusCode::NOT_FOUND,
+                WindowError::TooMany => StatusCode::CONFLICT,
+                WindowError::Duration | WindowError::ReasonTooLong(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            };
+            error(status, e.to_string())
+        }
     }
 }
 

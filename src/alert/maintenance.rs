@@ -10,6 +10,32 @@ use tokio::time::Instant;
 use super::clock::{midnight, rfc3339, weekday};
 use crate::settings::RecurringWindow;
 
+/// Ad hoc windows open at once. A window holds the pager for every journey it names, so a hundred is
+/// already more than a person could follow; without a cap, re-opening windows grew the daemon without
+/// bound (measured: 300 windows with 1.9 MB reasons took it from 12 MB to 608 MB).
+pub const MAX_OPEN_WINDOWS: usize = 100;
+
+/// Longest ad hoc window. Unlike an Alertmanager silence, a window resolves alerts that are firing, so a
+/// long one is a pager switched off: planned work longer than a day belongs in the settings file's weekly
+/// windows (reviewed with the rest of the configuration), or is re-opened the next day by a person.
+pub const MAX_WINDOW: Duration = Duration::from_secs(86_400);
+
+/// Longest reason, in bytes: it is logged, listed by the API and sent to receivers with every held alert.
+pub const MAX_REASON_BYTES: usize = 1024;
+
+/// Why an ad hoc window was not opened. Each message says what to send instead.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WindowError {
+    #[error("no journey is named `{0}` (use `*` for every journey)")]
+    UnknownJourney(String),
+    #[error("duration must be between 1s and 24h; for longer planned work add a weekly window to the settings file, or open another window when this one ends")]
+    Duration,
+    #[error("reason is {0} bytes; at most 1024 are kept (put a link to the change ticket, not the ticket)")]
+    ReasonTooLong(usize),
+    #[error("{MAX_OPEN_WINDOWS} ad hoc maintenance windows are open, the most allowed: end one with DELETE /api/v1/maintenance/{{id}} (GET /api/v1/maintenance lists them) or use `*` for every journey")]
+    TooMany,
+}
+
 /// An ad hoc window opened through `POST /api/v1/maintenance`.
 #[derive(Debug, Clone)]
 pub struct AdHoc {
@@ -96,7 +122,25 @@ impl Maintenance {
         })
     }
 
-    pub fn add(&mut self, journey: &str, duration: Duration, reason: &str, now: Instant, wall: SystemTime) -> AdHoc {
+    /// Opens an ad hoc window, within the limits above (the caller has checked that `journey` exists).
+    pub fn add(
+        &mut self,
+        journey: &str,
+        duration: Duration,
+        reason: &str,
+        now: Instant,
+        wall: SystemTime,
+    ) -> Result<AdHoc, WindowError> {
+        if duration.is_zero() || duration > MAX_WINDOW {
+            return Err(WindowError::Duration);
+        }
+        if reason.len() > MAX_REASON_BYTES {
+            return Err(WindowError::ReasonTooLong(reason.len()));
+        }
+        self.prune(now);
+        if self.adhoc.len() >= MAX_OPEN_WINDOWS {
+            return Err(WindowError::TooMany);
+        }
         let a = AdHoc {
             id: self.next_id,
             journey: journey.to_string(),
@@ -107,7 +151,7 @@ impl Maintenance {
         };
         self.next_id += 1;
         self.adhoc.push(a.clone());
-        a
+        Ok(a)
     }
 
     /// Ends an ad hoc window early. False when no such window is open.
@@ -206,8 +250,8 @@ mod tests {
     async fn ad_hoc_windows_expire_and_can_be_ended_early() {
         let mut m = Maintenance::new(vec![]);
         let t0 = Instant::now();
-        let a = m.add("*", Duration::from_secs(60), "deploy", t0, at(SUNDAY));
-        let b = m.add("login", Duration::from_secs(600), "", t0, at(SUNDAY));
+        let a = m.add("*", Duration::from_secs(60), "deploy", t0, at(SUNDAY)).unwrap();
+        let b = m.add("login", Duration::from_secs(600), "", t0, at(SUNDAY)).unwrap();
         assert_eq!(m.active_for("checkout", t0, at(SUNDAY)).as_deref(), Some("deploy"));
         tokio::time::advance(Duration::from_secs(61)).await;
         let t1 = Instant::now();
@@ -217,5 +261,27 @@ mod tests {
         assert!(m.remove(b.id));
         assert!(!m.remove(b.id));
         assert!(m.active_for("login", t1, at(SUNDAY)).is_none());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn ad_hoc_windows_are_bounded_in_number_length_and_reason() {
+        let mut m = Maintenance::new(vec![]);
+        let t0 = Instant::now();
+        let hour = Duration::from_secs(3600);
+        assert_eq!(
+            m.add("*", MAX_WINDOW + Duration::from_secs(1), "", t0, at(SUNDAY)).unwrap_err(),
+            WindowError::Duration
+        );
+        assert_eq!(m.add("*", Duration::ZERO, "", t0, at(SUNDAY)).unwrap_err(), WindowError::Duration);
+        let long = "x".repeat(MAX_REASON_BYTES + 1);
+        assert_eq!(m.add("*", hour, &long, t0, at(SUNDAY)).unwrap_err(), WindowError::ReasonTooLong(1025));
+        assert!(m.add("*", MAX_WINDOW, &long[1..], t0, at(SUNDAY)).is_ok(), "the limits themselves are allowed");
+        for _ in 1..MAX_OPEN_WINDOWS {
+            m.add("login", hour, "", t0, at(SUNDAY)).unwrap();
+        }
+        assert_eq!(m.add("login", hour, "", t0, at(SUNDAY)).unwrap_err(), WindowError::TooMany);
+        // Expired windows no longer count.
+        tokio::time::advance(hour).await;
+        assert!(m.add("login", hour, "", Instant::now(), at(SUNDAY)).is_ok());
     }
 }

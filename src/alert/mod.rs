@@ -32,7 +32,7 @@ use tokio_util::sync::CancellationToken;
 pub use clock::Clock;
 pub use delivery::{Outbox, Transport};
 pub use engine::{Engine, JourneyView};
-pub use maintenance::WindowView;
+pub use maintenance::{WindowError, WindowView};
 pub use metrics::AlertMetrics;
 pub use notify::{Alert, AlertName, Notice, NoticeKind};
 
@@ -168,25 +168,20 @@ impl AlertHandle {
         api::router(self.clone())
     }
 
-    /// Opens an ad hoc maintenance window for a journey (or `*`).
-    pub fn add_maintenance(&self, journey: &str, duration: Duration, reason: &str) -> Result<WindowView, String> {
-        let mut view = None;
-        let mut err = None;
+    /// Opens an ad hoc maintenance window for a journey (or `*`), within the limits of [`maintenance`].
+    pub fn add_maintenance(&self, journey: &str, duration: Duration, reason: &str) -> Result<WindowView, WindowError> {
+        let mut result = Err(WindowError::UnknownJourney(journey.to_string()));
         self.apply(|e, now| {
             if journey != "*" && !e.has_journey(journey) {
-                err = Some(format!("no journey is named `{journey}` (use `*` for every journey)"));
                 return Vec::new();
             }
             let wall = e.wall(now);
-            let w = e.maintenance.add(journey, duration, reason, now, wall);
+            result = e.maintenance.add(journey, duration, reason, now, wall).map(|w| w.view());
+            let Ok(w) = &result else { return Vec::new() };
             tracing::info!(id = w.id, journey, reason, duration_s = duration.as_secs(), "maintenance window opened");
-            view = Some(w.view());
             e.reconcile(now)
         });
-        match (view, err) {
-            (Some(v), _) => Ok(v),
-            (None, e) => Err(e.unwrap_or_default()),
-        }
+        result
     }
 
     /// Ends an ad hoc window early.

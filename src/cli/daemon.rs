@@ -20,7 +20,7 @@ use crate::metrics::{Metrics, MetricsSink, StatsTable};
 use crate::model::Suite;
 use crate::pipeline::{self, Event, Sink};
 use crate::runner::Monitor;
-use crate::server::{self, ReloadRequest, ServerState};
+use crate::server::{self, ConnectionMetrics, ReloadRequest, ServeOptions, ServerState, WriteAccess};
 use crate::settings::Settings;
 use crate::shard::Shard;
 use crate::status::{self, StateSource, Status, StatusBoard, StatusSink};
@@ -31,7 +31,8 @@ pub struct RunArgs {
     /// Journey files or directories (a directory contributes its *.yml and *.yaml files).
     #[arg(default_value = "journeys")]
     pub paths: Vec<PathBuf>,
-    /// Address for the status page (/), /api/v1/*, /metrics, /-/healthy, /-/ready and /-/reload.
+    /// Address for the status page (/), /api/v1/*, /metrics, /-/healthy, /-/ready and /-/reload. Keep the
+    /// loopback default unless the port is protected (docs/operations.md, "Exposing journeyd safely").
     #[arg(long, default_value = "127.0.0.1:9898", env = "JOURNEYD_LISTEN")]
     pub listen: SocketAddr,
     /// On SIGTERM/SIGINT, how long in-flight runs may finish before they are cancelled.
@@ -49,6 +50,36 @@ pub struct RunArgs {
     /// Re-read on every reload.
     #[arg(long, value_name = "FILE", env = "JOURNEYD_SETTINGS")]
     pub settings: Option<PathBuf>,
+    #[command(flatten)]
+    pub web: WebArgs,
+}
+
+/// What the HTTP port serves beyond reads, and how many connections it keeps (`run` and `demo`).
+#[derive(Debug, Clone, Args)]
+pub struct WebArgs {
+    /// Serve `POST|PUT /-/reload` (off: 403; SIGHUP reloads either way). Use with a --web-config that
+    /// sets basic_auth_users whenever the port is reachable from other hosts.
+    #[arg(long, env = "JOURNEYD_ENABLE_LIFECYCLE")]
+    pub enable_lifecycle: bool,
+    /// Serve the write API: open and end maintenance windows (`POST /api/v1/maintenance`, `DELETE
+    /// /api/v1/maintenance/ID`); off: 403. Use with a --web-config that sets basic_auth_users.
+    #[arg(long, env = "JOURNEYD_ENABLE_ADMIN_API")]
+    pub enable_admin_api: bool,
+    /// Connections the HTTP port keeps open at once; more are closed at accept and counted in
+    /// journeyd_http_connections_rejected_total.
+    #[arg(long, default_value_t = 256, env = "JOURNEYD_MAX_CONNECTIONS",
+          value_parser = clap::value_parser!(u16).range(1..))]
+    pub max_connections: u16,
+}
+
+impl WebArgs {
+    pub fn access(&self) -> WriteAccess {
+        WriteAccess { lifecycle: self.enable_lifecycle, admin: self.enable_admin_api }
+    }
+
+    pub fn serve_options(&self) -> ServeOptions {
+        ServeOptions { max_connections: usize::from(self.max_connections), ..ServeOptions::default() }
+    }
 }
 
 /// What `run` adds to a [`DaemonConfig`]; the defaults are what `demo` uses.
@@ -68,6 +99,10 @@ pub struct RunOptions {
     pub settings: Option<Arc<Settings>>,
     /// The `--settings` file `settings` came from, re-read on every reload.
     pub settings_path: Option<PathBuf>,
+    /// Which write routes are served (`--enable-lifecycle`, `--enable-admin-api`); default: none.
+    pub access: WriteAccess,
+    /// Connection cap and timeouts of the HTTP port.
+    pub serve: ServeOptions,
 }
 
 /// On shutdown, how long receivers may take to deliver pending alert notifications.
@@ -148,13 +183,8 @@ fn daemon_gauges(metrics: &Metrics, shard: Shard) -> prometheus::IntGauge {
 }
 
 impl Daemon {
-    /// Loads the configuration, binds the listener, starts everything. Errors are printed; the exit code
-    /// says why it could not start.
-    pub async fn start(cfg: DaemonConfig) -> Result<Daemon, Exit> {
-        Daemon::start_with(cfg, RunOptions::default()).await
-    }
-
-    /// [`Daemon::start`] with sharding, web security, a state source and extra sinks.
+    /// Loads the configuration, binds the listener, starts everything, with sharding, web security, a
+    /// state source and extra sinks. Errors are printed; the exit code says why it could not start.
     pub async fn start_with(cfg: DaemonConfig, opts: RunOptions) -> Result<Daemon, Exit> {
         let shard = opts.shard.unwrap_or(Shard::ALL);
         let loaded = match config::load(&cfg.paths, &cfg.load) {
@@ -227,10 +257,13 @@ impl Daemon {
         state.ready.store(true, Ordering::Release);
         let server_stop = CancellationToken::new();
         let app = server::router(state.clone()).merge(status::router(status.clone())).merge(alerts.router());
+        let app = server::writes::guard(app, opts.access);
+        let connections = ConnectionMetrics::register(&metrics.registry, &opts.serve);
         let scheme = web.scheme();
         let stop = server_stop.clone();
         let serving = web.clone();
-        let server = tokio::spawn(async move { serving.serve(listener, app, stop).await });
+        let serve = opts.serve;
+        let server = tokio::spawn(async move { serving.serve(listener, app, serve, connections, stop).await });
         Ok(Daemon {
             cfg,
             metrics,
@@ -381,7 +414,15 @@ fn hangup_signal() -> mpsc::Receiver<()> {
     rx
 }
 
-/// Resolves on SIGTERM or SIGINT.
+/// Exit code of a shutdown cut short by a second SIGTERM/SIGINT: 128 + the signal's number, what a shell
+/// reports for a process the signal killed (130 for Ctrl-C, 143 for SIGTERM), so it is never taken for a
+/// clean stop (0) or a failed check (1). In-flight runs and pending alert notifications are lost.
+pub fn forced_exit_code(signal: i32) -> i32 {
+    128 + signal
+}
+
+/// Resolves on SIGTERM or SIGINT. From then on, a second SIGTERM or SIGINT ends the process at once, for
+/// the person who pressed Ctrl-C and does not want to wait out the grace period.
 pub async fn termination() {
     #[cfg(unix)]
     {
@@ -392,6 +433,16 @@ pub async fn termination() {
                     _ = term.recv() => tracing::info!("SIGTERM received"),
                     _ = int.recv() => tracing::info!("SIGINT received"),
                 }
+                // The handlers stay installed, so a second signal arriving before this task runs is kept.
+                tokio::spawn(async move {
+                    let (name, number) = tokio::select! {
+                        _ = term.recv() => ("SIGTERM", 15),
+                        _ = int.recv() => ("SIGINT", 2),
+                    };
+                    let code = forced_exit_code(number);
+                    tracing::warn!(signal = name, exit_code = code, "second signal during shutdown: exiting now");
+                    std::process::exit(code);
+                });
             }
             _ => {
                 let _ = tokio::signal::ctrl_c().await;
@@ -431,6 +482,8 @@ pub async fn run(args: RunArgs) -> Exit {
         web_path: args.web_config.clone(),
         settings,
         settings_path: args.settings.clone(),
+        access: args.web.access(),
+        serve: args.web.serve_options(),
         ..RunOptions::default()
     };
     let cfg = DaemonConfig {

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use crate::cli::daemon::{termination, Daemon, DaemonConfig};
+use crate::cli::daemon::{termination, Daemon, DaemonConfig, RunOptions, WebArgs};
 use crate::cli::{parse_duration_arg, Exit};
 use crate::config::LoadOptions;
 use crate::metrics::StatsTable;
@@ -37,6 +37,8 @@ pub struct DemoArgs {
     pub duration: Option<Duration>,
     /// Journey files or directories (default: the bundled journeys).
     pub paths: Vec<PathBuf>,
+    #[command(flatten)]
+    pub web: WebArgs,
 }
 
 #[derive(Debug, Args)]
@@ -178,7 +180,8 @@ pub async fn run(args: DemoArgs) -> Exit {
         adjust: Some(shorten_intervals),
         every_override: Some(args.every),
     };
-    let daemon = match Daemon::start(cfg).await {
+    let opts = RunOptions { access: args.web.access(), serve: args.web.serve_options(), ..RunOptions::default() };
+    let daemon = match Daemon::start_with(cfg, opts).await {
         Ok(d) => d,
         Err(code) => {
             shop_stop.cancel();

@@ -14,7 +14,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 
 pub use check::CheckArgs;
-pub use daemon::RunArgs;
+pub use daemon::{RunArgs, WebArgs};
 pub use demo::{DemoArgs, ShopArgs};
 pub use logging::LogFormat;
 pub use report::ReportArgs;

@@ -1,7 +1,11 @@
 //! The daemon's HTTP endpoints: `/metrics`, `/-/healthy`, `/-/ready`, `POST /-/reload`.
 //!
 //! Other modules add routes (the status page and `/api/v1/*`, alerts) by merging their routers into
-//! [`router`]'s; `webconfig` then wraps the whole app (basic auth, TLS), so every route is covered.
+//! [`router`]'s; [`writes::guard`] then gates every write route, and `webconfig` wraps the whole app (basic
+//! auth, TLS), so every route is covered. [`listen::serve`] runs the port itself (connection cap, timeouts).
+
+pub mod listen;
+pub mod writes;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -11,11 +15,12 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
-use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot};
-use tokio_util::sync::CancellationToken;
 
 use crate::metrics::Metrics;
+
+pub use listen::{ConnectionMetrics, ServeOptions};
+pub use writes::WriteAccess;
 
 /// A reload request: the reply says whether the new configuration was applied, or why not.
 pub type ReloadRequest = oneshot::Sender<Result<(), String>>;
@@ -73,9 +78,4 @@ async fn reload(State(state): State<ServerState>) -> Response {
         }
         Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n").into_response(),
     }
-}
-
-/// Serves `app` on `listener` until `shutdown` is cancelled.
-pub async fn serve(listener: TcpListener, app: Router, shutdown: CancellationToken) -> std::io::Result<()> {
-    axum::serve(listener, app).with_graceful_shutdown(async move { shutdown.cancelled().await }).await
 }

@@ -9,24 +9,26 @@
 //! As in exporter-toolkit, the settings apply to every route (`/-/healthy` included), relative file paths
 //! are relative to the web-config file, and unknown keys are errors.
 
+mod auth;
+
 use std::collections::BTreeMap;
 use std::io;
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, OnceLock, RwLock};
-use std::time::Duration;
+use std::sync::{Arc, RwLock};
 
 use axum::extract::{Request, State};
-use axum::http::{header, HeaderName, HeaderValue, StatusCode};
+use axum::http::{HeaderName, HeaderValue};
 use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::Router;
 use serde::Deserialize;
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::mpsc;
+use tokio::net::TcpListener;
 use tokio_rustls::rustls;
-use tokio_rustls::server::TlsStream;
-use tokio_rustls::TlsAcceptor;
+
+use auth::{basic_auth, Auth};
+
+use crate::server::listen::TlsSource;
+use crate::server::{ConnectionMetrics, ServeOptions};
 
 /// Why a web-config file cannot be used. Each message names the file and what to change.
 #[derive(Debug, thiserror::Error)]
@@ -170,7 +172,7 @@ impl WebConfig {
             }
         }
         let users = Arc::new(raw.basic_auth_users);
-        let auth = Arc::new(Auth { users: Arc::clone(&users), decoy: OnceLock::new() });
+        let auth = Arc::new(Auth::new(Arc::clone(&users)));
         Ok(WebConfig { tls, users, headers: Arc::new(headers), auth })
     }
 
@@ -240,14 +242,20 @@ impl LiveWebConfig {
         &self,
         listener: TcpListener,
         app: Router,
+        opts: ServeOptions,
+        metrics: ConnectionMetrics,
         shutdown: tokio_util::sync::CancellationToken,
     ) -> io::Result<()> {
         let app = self.secure(app);
-        if self.current().tls.is_none() {
-            return crate::server::serve(listener, app, shutdown).await;
-        }
-        let tls = TlsListener::new(listener, self.clone(), shutdown.clone())?;
-        axum::serve(tls, app).with_graceful_shutdown(async move { shutdown.cancelled().await }).await
+        let tls: Option<TlsSource> = match self.current().tls {
+            None => None,
+            Some(_) => {
+                let live = self.clone();
+                // The certificate in force now: a reload that rotated it applies to the next handshake.
+                Some(Arc::new(move || live.current().tls))
+            }
+        };
+        crate::server::listen::serve(listener, app, tls, opts, metrics, shutdown).await
     }
 }
 
@@ -330,170 +338,9 @@ fn tls_config(t: RawTls, dir: &Path, path: &Path) -> Result<rustls::ServerConfig
     Ok(config)
 }
 
-/// The users and a decoy hash.
-#[derive(Default)]
-struct Auth {
-    users: Arc<BTreeMap<String, String>>,
-    /// Checked for unknown users, at the cost of the configured hashes, so a wrong user name takes as long
-    /// as a wrong password and response times do not reveal which user names exist. Made on first use.
-    decoy: OnceLock<String>,
-}
-
-impl Auth {
-    fn decoy(&self) -> &str {
-        self.decoy.get_or_init(|| {
-            let cost = self
-                .users
-                .values()
-                .next()
-                .and_then(|h| h.get(4..6))
-                .and_then(|c| c.parse().ok())
-                .unwrap_or(bcrypt::DEFAULT_COST);
-            bcrypt::hash("journeyd: no such user", cost).unwrap_or_default()
-        })
-    }
-}
-
-async fn basic_auth(auth: Arc<Auth>, req: Request, next: Next) -> Response {
-    let creds = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Basic ").or_else(|| v.strip_prefix("basic ")))
-        .and_then(|b64| base64_decode(b64.trim()))
-        .and_then(|bytes| String::from_utf8(bytes).ok());
-    let ok = match creds.as_deref().and_then(|c| c.split_once(':')) {
-        Some((user, password)) => {
-            let (user, password, auth) = (user.to_string(), password.to_string(), Arc::clone(&auth));
-            // bcrypt is deliberately slow (tens of ms): keep it off the async workers.
-            tokio::task::spawn_blocking(move || match auth.users.get(&user) {
-                Some(hash) => bcrypt::verify(&password, hash).unwrap_or(false),
-                None => {
-                    let _ = bcrypt::verify(&password, auth.decoy());
-                    false
-                }
-            })
-            .await
-            .unwrap_or(false)
-        }
-        None => false,
-    };
-    if ok {
-        next.run(req).await
-    } else {
-        (StatusCode::UNAUTHORIZED, [(header::WWW_AUTHENTICATE, "Basic")], "Unauthorized\n").into_response()
-    }
-}
-
-/// Standard base64 (RFC 4648, with or without padding); `None` on anything else.
-fn base64_decode(s: &str) -> Option<Vec<u8>> {
-    let value = |c: u8| -> Option<u32> {
-        Some(match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'+' => 62,
-            b'/' => 63,
-            _ => return None,
-        } as u32)
-    };
-    let s = s.trim_end_matches('=').as_bytes();
-    if s.len() % 4 == 1 {
-        return None;
-    }
-    let mut out = Vec::with_capacity(s.len() * 3 / 4);
-    for chunk in s.chunks(4) {
-        let mut acc = 0u32;
-        for (i, &c) in chunk.iter().enumerate() {
-            acc |= value(c)? << (18 - 6 * i);
-        }
-        let bytes = acc.to_be_bytes();
-        out.extend_from_slice(&bytes[1..chunk.len()]);
-    }
-    Some(out)
-}
-
-/// How long a client may take to finish the TLS handshake before its connection is dropped.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// A listener that hands axum finished TLS connections. Handshakes run in their own tasks, so one slow or
-/// silent client cannot hold up the accept loop.
-pub struct TlsListener {
-    /// Completed handshakes, from the accept task.
-    ready: mpsc::Receiver<(TlsStream<TcpStream>, SocketAddr)>,
-    local: SocketAddr,
-}
-
-impl TlsListener {
-    pub fn new(
-        listener: TcpListener,
-        live: LiveWebConfig,
-        stop: tokio_util::sync::CancellationToken,
-    ) -> io::Result<TlsListener> {
-        let local = listener.local_addr()?;
-        let (tx, ready) = mpsc::channel(64);
-        tokio::spawn(async move {
-            loop {
-                let (tcp, peer) = tokio::select! {
-                    _ = stop.cancelled() => return,
-                    r = listener.accept() => match r {
-                        Ok(c) => c,
-                        Err(e) => {
-                            // Out of file descriptors and the like: back off instead of spinning.
-                            tracing::warn!("accept failed: {e}");
-                            tokio::time::sleep(Duration::from_millis(100)).await;
-                            continue;
-                        }
-                    },
-                };
-                // The certificate in force now: a reload that rotated it applies to the next handshake.
-                let Some(config) = live.current().tls else { continue };
-                let acceptor = TlsAcceptor::from(config);
-                let tx = tx.clone();
-                tokio::spawn(async move {
-                    match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
-                        Ok(Ok(tls)) => {
-                            let _ = tx.send((tls, peer)).await;
-                        }
-                        Ok(Err(e)) => tracing::debug!(%peer, "TLS handshake failed: {e}"),
-                        Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
-                    }
-                });
-            }
-        });
-        Ok(TlsListener { ready, local })
-    }
-}
-
-impl axum::serve::Listener for TlsListener {
-    type Io = TlsStream<TcpStream>;
-    type Addr = SocketAddr;
-
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        match self.ready.recv().await {
-            Some(conn) => conn,
-            // The accept task ended (shutdown): never yield another connection.
-            None => std::future::pending().await,
-        }
-    }
-
-    fn local_addr(&self) -> io::Result<Self::Addr> {
-        Ok(self.local)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn base64_round_trips_the_basic_auth_alphabet() {
-        assert_eq!(base64_decode("YWxpY2U6c2VjcmV0").unwrap(), b"alice:secret");
-        assert_eq!(base64_decode("YQ==").unwrap(), b"a");
-        assert_eq!(base64_decode("YWI=").unwrap(), b"ab");
-        assert!(base64_decode("!!!!").is_none());
-        assert!(base64_decode("Y").is_none());
-    }
 
     #[test]
     fn rejects_unknown_keys_with_a_location_and_bad_hashes_by_user() {
