@@ -93,6 +93,9 @@ fn evidence(f: &Failure) -> String {
     if let Some(a) = &f.actual {
         lines.push(format!("actual: {a}"));
     }
+    if !f.redirects.is_empty() {
+        lines.push(format!("redirects: {}", crate::outcome::chain_text(&f.redirects)));
+    }
     if let Some(e) = &f.excerpt {
         lines.push(format!("body: {e}"));
     }

@@ -244,6 +244,9 @@ fn failure(h: &mut String, f: &FailureView) {
     if let Some(a) = &f.actual {
         let _ = writeln!(evidence, "actual:   {a}");
     }
+    if !f.redirects.is_empty() {
+        let _ = writeln!(evidence, "redirects: {}", crate::outcome::chain_text(&f.redirects));
+    }
     if let Some(e) = &f.excerpt {
         let _ = writeln!(evidence, "body:     {e}");
     }
