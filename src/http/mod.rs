@@ -18,6 +18,7 @@ use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use crate::model::TlsCa;
 use crate::outcome::Reason;
 
+pub mod decode;
 pub mod h1;
 
 /// The failure message of a body over its cap, the same on both client paths.
