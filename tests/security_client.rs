@@ -307,7 +307,8 @@ async fn userinfo_does_not_follow_a_redirect_to_another_origin() {
     for h1 in [true, false] {
         assert!(run(&journey(yaml, &[("U", &url)]), h1).await.passed());
     }
-    assert!(a.seen().iter().all(|s| s.headers.contains_key("authorization")));
+    assert_eq!(a.seen().iter().filter(|s| s.headers.contains_key("authorization")).count(), 2);
+    assert_eq!(b.seen().len(), 2);
     assert!(b.seen().iter().all(|s| !s.headers.contains_key("authorization")), "{:?}", b.seen());
 }
 
@@ -374,4 +375,54 @@ async fn body_length_counts_bytes() {
     let yaml = "name: len\nsteps:\n  - name: go\n    get: \"{{ env.U }}/\"\n    expect: [ body length == 1 ]\n";
     let o = run(&journey(yaml, &[("U", &server.base)]), true).await;
     assert_eq!(o.failure().and_then(|f| f.actual.clone()).as_deref(), Some("length 65536"));
+}
+
+#[tokio::test]
+async fn a_header_from_a_secret_capture_does_not_follow_a_redirect_to_another_origin() {
+    let b = serve(false, |_| reply(200, &[], b"b")).await;
+    let b_base = b.base.clone();
+    let a = serve(false, move |path| match path {
+        "/login" => reply(200, &[("content-type", "application/json")], br#"{"token":"sess-5e55i0n-77"}"#),
+        _ => redirect(&format!("{b_base}/landed")),
+    })
+    .await;
+    let yaml = "name: cap\nsteps:\n  - name: login\n    get: \"{{ env.U }}/login\"\n\
+                \x20   capture: { token: { json: token, secret: true } }\n\
+                \x20 - name: go\n    get: \"{{ env.U }}/go\"\n    headers: { X-Session: \"{{ token }}\" }\n";
+    for h1 in [true, false] {
+        let o = run(&journey(yaml, &[("U", &a.base)]), h1).await;
+        assert!(o.passed(), "h1={h1}: {}", describe(&o));
+    }
+    let sent = a.seen().iter().filter(|s| s.path == "/go" && s.headers.contains_key("x-session")).count();
+    assert_eq!(sent, 2, "the step's own origin gets it: {:?}", a.seen());
+    assert_eq!(b.seen().len(), 2);
+    assert!(b.seen().iter().all(|s| !s.headers.contains_key("x-session")), "{:?}", b.seen());
+}
+
+#[test]
+fn reports_carry_the_chain_and_read_reports_written_before_it() {
+    use journeyd::outcome::RedirectHop;
+    use journeyd::report::Evidence;
+    let mut e = Evidence {
+        at_unix_ms: 1,
+        step: "go".into(),
+        message: "expected status == 200".into(),
+        check: None,
+        actual: None,
+        request: Some("GET http://a/start".into()),
+        status: Some(404),
+        excerpt: None,
+        redirects: vec![
+            RedirectHop { url: "http://a/start".into(), status: Some(302) },
+            RedirectHop { url: "http://b/missing".into(), status: Some(404) },
+        ],
+    };
+    let json = serde_json::to_value(&e).unwrap();
+    assert_eq!(json["redirects"][1], serde_json::json!({ "url": "http://b/missing", "status": 404 }));
+    assert_eq!(serde_json::from_value::<Evidence>(json).unwrap(), e);
+    assert!(e.line().contains(" redirects: http://a/start (302) → http://b/missing (404)"), "{}", e.line());
+    e.redirects.clear();
+    let json = serde_json::to_value(&e).unwrap();
+    assert!(json.get("redirects").is_none(), "no chain, no field: {json}");
+    assert_eq!(serde_json::from_value::<Evidence>(json).unwrap(), e, "a report from before the chain reads");
 }

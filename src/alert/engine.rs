@@ -599,3 +599,24 @@ impl Engine {
         now.saturating_duration_since(self.started)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::outcome::{Failure, Reason, RedirectHop};
+
+    #[test]
+    fn evidence_shows_where_redirects_led() {
+        let mut f = Failure::new(0, "home", Reason::Connect, "tcp connect error");
+        f.request = Some("GET https://a.example/start".into());
+        assert!(!super::evidence(&f).contains("redirects"), "no chain, no line");
+        f.redirects = vec![
+            RedirectHop { url: "https://a.example/start".into(), status: Some(302) },
+            RedirectHop { url: "http://169.254.169.254/latest".into(), status: None },
+        ];
+        assert_eq!(
+            super::evidence(&f),
+            "request: GET https://a.example/start\n\
+             redirects: https://a.example/start (302) → http://169.254.169.254/latest (no response)"
+        );
+    }
+}
