@@ -11,8 +11,10 @@
 //! - `template` — `{{ … }}` interpolation, compiled once at load time.
 //! - `redact`   — masks secret values in everything a person or machine reads.
 //! - `http`     — `h1`, the per-user HTTP/1.1 client plain `http` steps run on (`h1::body`: framing, body
-//!   reading under the cap, gzip); the shared reqwest clients for `https` (phase timing via resolver and
-//!   connector layer); error classification into reasons.
+//!   reading under the cap); `decode`, the content codings both clients decode (gzip, deflate) under the
+//!   cap; `credentials`, what a redirect to another origin must not carry, and URL userinfo as Basic auth;
+//!   the shared reqwest clients for `https` (phase timing via resolver and connector layer); error
+//!   classification into reasons.
 //! - `runner`   — one journey iteration (the step pipeline), checks and captures, virtual users and
 //!   data leases, the monitor scheduler, and the load engine (closed, open-loop arrivals, stages).
 //! - `outcome`  — RunOutcome / StepOutcome / Failure: plain data sent from workers to consumers.

@@ -146,6 +146,9 @@ pub struct RequestDefaults {
     pub max_body_bytes: usize,
     /// CA certificates trusted besides the system's (a private CA), read and checked at load.
     pub tls_ca: Option<Arc<TlsCa>>,
+    /// Follow a redirect from https to plain http. Off by default: such a hop would send the request (and
+    /// whatever it carries) unencrypted, so the step fails with reason `redirect` instead.
+    pub redirects_to_http: bool,
 }
 
 /// The `tls_ca` file of a journey: its path (the cache key for the HTTP client that trusts it) and PEM text.
@@ -164,6 +167,7 @@ impl Default for RequestDefaults {
             tls_skip_verify: false,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             tls_ca: None,
+            redirects_to_http: false,
         }
     }
 }

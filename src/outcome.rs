@@ -101,6 +101,43 @@ pub struct Failure {
     pub status: Option<u16>,
     /// A short excerpt of the response body, redacted.
     pub excerpt: Option<String>,
+    /// Where the step's redirects led, in order, when it followed (or refused) any: empty otherwise, since
+    /// the request line says it all.
+    pub redirects: Vec<RedirectHop>,
+}
+
+/// One request of a redirect chain: its URL (redacted, clipped, never with userinfo) and the status it got.
+///
+/// One serde type for every view of it (report JSON, status API), so the shapes cannot drift.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RedirectHop {
+    pub url: String,
+    /// `None`: no response arrived (connect failure, timeout, a body that broke).
+    pub status: Option<u16>,
+}
+
+impl RedirectHop {
+    /// Most hops kept: the first and last halves of a longer chain (`redirects:` can be set high).
+    pub const MAX: usize = 21;
+    /// Longest URL kept per hop, in bytes, after redaction.
+    pub const MAX_URL: usize = 200;
+}
+
+/// `https://a/x (302) → https://b/y (200)`: the chain on one line, for logs, alerts and reports.
+pub fn chain_text(hops: &[RedirectHop]) -> String {
+    let mut out = String::new();
+    for (i, hop) in hops.iter().enumerate() {
+        if i > 0 {
+            out.push_str(" → ");
+        }
+        out.push_str(&hop.url);
+        match hop.status {
+            Some(s) => out.push_str(&format!(" ({s})")),
+            None => out.push_str(" (no response)"),
+        }
+    }
+    out
 }
 
 impl Failure {
@@ -115,6 +152,7 @@ impl Failure {
             request: None,
             status: None,
             excerpt: None,
+            redirects: Vec::new(),
         }
     }
 }
@@ -138,7 +176,7 @@ pub enum Reason {
     Capture,
     /// The body could not be read: too large, truncated, not decodable.
     Body,
-    /// Too many redirects, or a redirect loop.
+    /// Too many redirects, a redirect loop, an invalid `Location`, or a refused https → http redirect.
     Redirect,
 }
 

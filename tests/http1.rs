@@ -124,7 +124,7 @@ async fn a_virtual_user_keeps_one_connection_across_steps_and_iterations() {
     assert!(requests[0].starts_with("GET /one HTTP/1.1\r\n"), "{}", requests[0]);
     let host = server.url.trim_start_matches("http://");
     let first = requests[0].to_ascii_lowercase();
-    for want in [format!("host: {host}\r\n"), "accept-encoding: gzip\r\n".into(), "traceparent: 00-".into()] {
+    for want in [format!("host: {host}\r\n"), "accept-encoding: gzip, deflate\r\n".into(), "traceparent: 00-".into()] {
         assert!(first.contains(&want), "{want:?} missing from {first}");
     }
     assert!(first.contains("user-agent: journeyd/"), "{first}");

@@ -93,6 +93,9 @@ fn evidence(f: &Failure) -> String {
     if let Some(a) = &f.actual {
         lines.push(format!("actual: {a}"));
     }
+    if !f.redirects.is_empty() {
+        lines.push(format!("redirects: {}", crate::outcome::chain_text(&f.redirects)));
+    }
     if let Some(e) = &f.excerpt {
         lines.push(format!("body: {e}"));
     }
@@ -594,5 +597,26 @@ impl Engine {
     /// How long the engine has run (tests).
     pub fn uptime(&self, now: Instant) -> Duration {
         now.saturating_duration_since(self.started)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::outcome::{Failure, Reason, RedirectHop};
+
+    #[test]
+    fn evidence_shows_where_redirects_led() {
+        let mut f = Failure::new(0, "home", Reason::Connect, "tcp connect error");
+        f.request = Some("GET https://a.example/start".into());
+        assert!(!super::evidence(&f).contains("redirects"), "no chain, no line");
+        f.redirects = vec![
+            RedirectHop { url: "https://a.example/start".into(), status: Some(302) },
+            RedirectHop { url: "http://169.254.169.254/latest".into(), status: None },
+        ];
+        assert_eq!(
+            super::evidence(&f),
+            "request: GET https://a.example/start\n\
+             redirects: https://a.example/start (302) → http://169.254.169.254/latest (no response)"
+        );
     }
 }

@@ -470,6 +470,7 @@ fn request_defaults(
         }
     }
     out.tls_skip_verify = raw.tls_skip_verify.unwrap_or(false);
+    out.redirects_to_http = raw.redirects_to_http.unwrap_or(false);
     if let Some(file) = &raw.tls_ca {
         let path = dir.join(file);
         match std::fs::read(&path) {

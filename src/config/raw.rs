@@ -149,6 +149,8 @@ pub struct RawDefaults {
     pub tls_ca: Option<String>,
     /// Size text (`10MiB`); default 10 MiB.
     pub max_body: Option<Scalar>,
+    /// Follow redirects from https to plain http; default false (the step fails with reason `redirect`).
+    pub redirects_to_http: Option<bool>,
 }
 
 /// The request methods that can be written as a key (`post: /api/login`), in the order they are checked.

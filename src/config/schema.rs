@@ -162,7 +162,8 @@ pub fn json_schema() -> Value {
                     "max_body": {
                         "type": ["string", "integer"], "pattern": r"^[0-9]+(\.[0-9]+)?\s*(B|KiB|MiB|GiB|kB|KB|MB|GB)?$",
                         "description": "Largest response body read; a larger one fails the step. Default 10MiB."
-                    }
+                    },
+                    "redirects_to_http": { "type": "boolean", "description": "Follow redirects from https to plain http. Off by default: the step fails with reason redirect instead. Credentials are never sent to another origin either way." }
                 }
             },
             "step": {

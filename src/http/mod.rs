@@ -5,7 +5,8 @@
 //! escape hatch should a server and `h1` disagree — use one pair of reqwest clients (certificate-verifying
 //! and, for journeys that opt out, not) shared by every virtual user: their connection pools are shared,
 //! cookies are not (each virtual user has its own jar, applied by the runner). Redirects are followed by the
-//! runner on both paths, so that every hop gets the user's cookies and a redirect loop is reported as such.
+//! runner on both paths, so that every hop gets the user's cookies and a redirect loop is reported as such,
+//! and so that one policy ([`credentials`]) keeps a step's credentials with their origin on both.
 
 use std::error::Error as StdError;
 use std::net::SocketAddr;
@@ -18,6 +19,8 @@ use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use crate::model::TlsCa;
 use crate::outcome::Reason;
 
+pub mod credentials;
+pub mod decode;
 pub mod h1;
 
 /// The failure message of a body over its cap, the same on both client paths.

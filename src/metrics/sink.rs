@@ -79,6 +79,7 @@ fn record_failure(metrics: &Metrics, journey: &Journey, f: &Failure, soft: bool)
         status = f.status.unwrap_or(0),
         request = f.request.as_deref().unwrap_or(""),
         excerpt = f.excerpt.as_deref().unwrap_or(""),
+        redirects = %crate::outcome::chain_text(&f.redirects),
         "step failed: {}",
         f.message
     );

@@ -130,6 +130,9 @@ pub struct Evidence {
     pub request: Option<String>,
     pub status: Option<u16>,
     pub excerpt: Option<String>,
+    /// Where the step's redirects led (absent when it followed none; reports written before it read as empty).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub redirects: Vec<crate::outcome::RedirectHop>,
 }
 
 impl Evidence {
@@ -149,6 +152,9 @@ impl Evidence {
                 s.push_str(&format!(" → {st}"));
             }
             s.push(']');
+        }
+        if !self.redirects.is_empty() {
+            s.push_str(&format!(" redirects: {}", crate::outcome::chain_text(&self.redirects)));
         }
         if let Some(e) = &self.excerpt {
             let e: String = e.chars().take(120).collect();

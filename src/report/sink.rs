@@ -115,6 +115,7 @@ impl ReportSink {
                 request: f.request.clone(),
                 status: f.status,
                 excerpt: f.excerpt.clone(),
+                redirects: f.redirects.clone(),
             };
             add_failure(&mut jr.failures, f.reason.as_str(), 1, &evidence);
             if let Some(sr) = jr.steps.get_mut(f.step) {

@@ -200,13 +200,15 @@ pub fn evaluate(check: &Check, view: &ResponseView<'_>, scope: &Scope<'_>) -> Re
         Predicate::Compare(op, lit) => compare(&actual, *op, lit, scope),
         Predicate::Contains(lit) => contains(&actual, lit, scope),
         Predicate::Matches(re) => actual.as_text().is_some_and(|t| re.is_match(&t)),
-        Predicate::Length(op, n) => length(&actual).is_some_and(|len| cmp_f64(len as f64, *op, *n)),
+        Predicate::Length(op, n) => {
+            length(view, &check.subject, &actual).is_some_and(|len| cmp_f64(len as f64, *op, *n))
+        }
     };
     if ok {
         return Ok(());
     }
     let described = match (&check.predicate, &actual) {
-        (Predicate::Length(..), a) => match length(a) {
+        (Predicate::Length(..), a) => match length(view, &check.subject, a) {
             Some(len) => format!("length {len}"),
             None => a.describe(),
         },
@@ -215,7 +217,12 @@ pub fn evaluate(check: &Check, view: &ResponseView<'_>, scope: &Scope<'_>) -> Re
     Err(Mismatch { actual: described })
 }
 
-fn length(actual: &Actual<'_>) -> Option<usize> {
+/// The length a `length` check compares: bytes for the body (what a user sizing a response means; a lossy
+/// text conversion would count a replacement character per invalid sequence), characters for strings.
+fn length(view: &ResponseView<'_>, subject: &Subject, actual: &Actual<'_>) -> Option<usize> {
+    if matches!(subject, Subject::Body) {
+        return Some(view.body.len());
+    }
     match actual {
         Actual::Json(Value::Array(a)) => Some(a.len()),
         Actual::Json(Value::Object(o)) => Some(o.len()),

@@ -10,14 +10,19 @@ use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 use reqwest::cookie::{CookieStore, Jar};
-use reqwest::header::{HeaderMap, HeaderValue, CONTENT_TYPE, COOKIE, LOCATION, SET_COOKIE};
+use reqwest::header::{
+    HeaderMap, HeaderName, HeaderValue, ACCEPT_ENCODING, AUTHORIZATION, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE,
+    COOKIE, LOCATION, SET_COOKIE,
+};
 use reqwest::{Method, StatusCode, Url};
 use tokio::time::timeout_at;
 use tokio_util::sync::CancellationToken;
 
+use crate::http::credentials::{self, for_other_origin, is_downgrade, origin_text, same_origin};
+use crate::http::decode::{self, Coding};
 use crate::http::{self, h1, PhaseRecorder};
 use crate::model::{Body, Journey, Predicate, Step, Subject};
-use crate::outcome::{Failure, Phases, Reason, RunOutcome, RunStatus, StepOutcome};
+use crate::outcome::{Failure, Phases, Reason, RedirectHop, RunOutcome, RunStatus, StepOutcome};
 use crate::redact::Redactor;
 use crate::runner::checks::{self, excerpt_of, ResponseView};
 use crate::runner::leases::{Lease, NoFreeRow};
@@ -182,6 +187,11 @@ async fn run_step(
             pairs.append_pair(k, &v.render(&scope));
         }
     }
+    // URL userinfo is sent as Basic auth (below), never in the URL: no request line or chain can print it.
+    let userinfo_auth = credentials::userinfo_authorization(&url);
+    if userinfo_auth.is_some() {
+        credentials::strip_userinfo(url.to_mut());
+    }
     let request_line = || format!("{} {}", step.method, url);
     let (body_bytes, content_type) = render_body(step.body.as_ref(), &scope);
     let step_timeout = step.timeout.or(journey.defaults.step_timeout);
@@ -209,24 +219,28 @@ async fn run_step(
             headers.insert(CONTENT_TYPE, ct);
         }
     }
+    if let Some(auth) = userinfo_auth {
+        if !headers.contains_key(AUTHORIZATION) {
+            headers.insert(AUTHORIZATION, auth);
+        }
+    }
     let span_id: u64 = rand::random::<u64>() | 1;
     headers.insert("traceparent", http::traceparent(trace_id, span_id));
 
-    // Send, following redirects, reading the body, all under one deadline.
+    // Send, following redirects, reading the body, all under one deadline. The trail outlives the send, so a
+    // timeout still shows where the redirects led.
+    let mut trail = Vec::new();
+    let outgoing = Outgoing {
+        method: &plan_step.method,
+        url: &url,
+        headers,
+        sensitive: &plan_step.sensitive,
+        body: body_bytes.map(Bytes::from),
+        max_redirects: step.max_redirects,
+    };
     let exchange = timeout_at(
         deadline.into(),
-        send_following(
-            plan,
-            (&mut vu.h1, &vu.recorder),
-            jar,
-            &plan_step.method,
-            &url,
-            headers,
-            body_bytes.map(Bytes::from),
-            step.max_redirects,
-            sent,
-            so,
-        ),
+        send_following(plan, (&mut vu.h1, &vu.recorder), jar, outgoing, &mut trail, sent, so),
     )
     .await;
     let done = match &exchange {
@@ -244,6 +258,7 @@ async fn run_step(
             };
             let mut f = fail(Reason::Timeout, format!("no complete response before the {which}"));
             f.request = Some(vu.redactor.redact_owned(request_line()));
+            f.redirects = chain_evidence(&vu.redactor, &trail);
             return StepEnd::Failed(f);
         }
         Ok(Err(mut f)) => {
@@ -252,6 +267,7 @@ async fn run_step(
             f.message = vu.redactor.redact_owned(f.message);
             f.excerpt = f.excerpt.map(|e| vu.redactor.redact_owned(e));
             f.request = Some(vu.redactor.redact_owned(request_line()));
+            f.redirects = chain_evidence(&vu.redactor, &trail);
             return StepEnd::Failed(f);
         }
         Ok(Ok(ex)) => ex,
@@ -278,6 +294,7 @@ async fn run_step(
         f.request = Some(redactor.redact_owned(request_line()));
         f.status = Some(exchange.status.as_u16());
         f.excerpt = Some(redactor.redact_owned(excerpt_of(&exchange.body, EXCERPT)));
+        f.redirects = chain_evidence(redactor, &trail);
         f
     };
 
@@ -315,6 +332,24 @@ async fn run_step(
 
 fn failure(redactor: &Redactor, index: usize, step: &Step, reason: Reason, message: String) -> Box<Failure> {
     Box::new(Failure::new(index, &step.name, reason, redactor.redact_owned(message)))
+}
+
+/// Each request of a redirect chain, in order, with the status it got (`None`: none yet, or none came).
+/// Empty, and never allocated, when the step's URL answered without a redirect.
+type Trail = Vec<(Option<u16>, Url)>;
+
+/// The redirect chain as evidence: each URL redacted, then clipped (so a clip cannot cut a secret in two and
+/// leave half unmasked); a chain longer than `RedirectHop::MAX` keeps its first and last hops.
+fn chain_evidence(redactor: &Redactor, trail: &Trail) -> Vec<RedirectHop> {
+    let hop = |(status, url): &(Option<u16>, Url)| RedirectHop {
+        url: checks::truncate(&redactor.redact(url.as_str()), RedirectHop::MAX_URL),
+        status: *status,
+    };
+    if trail.len() <= RedirectHop::MAX {
+        return trail.iter().map(hop).collect();
+    }
+    let half = RedirectHop::MAX / 2;
+    trail[..half].iter().chain(&trail[trail.len() - half..]).map(hop).collect()
 }
 
 pub(crate) fn resolve_url(journey: &Journey, scope: &Scope<'_>, text: &str) -> Result<Url, String> {
@@ -370,29 +405,57 @@ enum HopBody {
     Pending(reqwest::Response),
 }
 
-/// Sends the request and follows redirects up to `max_redirects`, applying the jar on every hop.
-#[allow(clippy::too_many_arguments)]
+/// What a step sends. A redirect may change the method and drop the body; a hop to another origin goes
+/// without the credentials (`http::credentials`).
+struct Outgoing<'a> {
+    method: &'a Method,
+    /// The step's URL, without userinfo: its origin is the one the credentials are for.
+    url: &'a Url,
+    headers: HeaderMap,
+    /// Headers rendered from secrets: like `Authorization`, not sent to another origin.
+    sensitive: &'a [HeaderName],
+    // `Bytes`: each hop's request shares the rendered body instead of copying it.
+    body: Option<Bytes>,
+    max_redirects: u32,
+}
+
+/// Sends the request and follows redirects up to `max_redirects`, applying the jar on every hop, keeping
+/// credentials with their origin and refusing https → http unless the journey allows it. Each request after
+/// the first redirect is written to `trail`.
 async fn send_following(
     plan: &Plan,
     // The user's connection and phase recorder (the rest of the user is borrowed by the step's scope).
     (h1_client, recorder): (&mut h1::Client, &Arc<PhaseRecorder>),
     jar: &OnceLock<Jar>,
-    method: &Method,
-    first: &Url,
-    headers: HeaderMap,
-    // `Bytes`: each hop's request shares the rendered body instead of copying it.
-    mut body: Option<Bytes>,
-    max_redirects: u32,
+    out: Outgoing<'_>,
+    trail: &mut Trail,
     // When the first hop starts (the step's send time); later hops take their own.
     mut hop_started: Instant,
     so: &mut StepOutcome,
 ) -> Result<Exchange, Box<Failure>> {
-    let mut method = method.clone();
-    let mut visited: Vec<Url> = Vec::new();
+    let first = out.url;
+    let mut method = out.method.clone();
+    let mut body = out.body;
     // Owned only once a redirect moves away from the step's URL.
     let mut moved: Option<Url> = None;
+    // The step's headers without its credentials, made on the first hop to another origin.
+    let mut foreign: Option<HeaderMap> = None;
+    let cap = plan.journey.defaults.max_body_bytes;
+    // A hop that failed: its status (if a response came) goes on the trail.
+    let failed = |trail: &mut Trail, f: Box<Failure>| {
+        if let Some(last) = trail.last_mut() {
+            last.0 = f.status;
+        }
+        f
+    };
     loop {
         let url = moved.as_ref().unwrap_or(first);
+        let headers = match &moved {
+            Some(u) if !same_origin(u, first) => {
+                foreign.get_or_insert_with(|| for_other_origin(&out.headers, out.sensitive))
+            }
+            _ => &out.headers,
+        };
         let cookie = jar.get().and_then(|j| j.cookies(url));
         let target = if plan.plain_h1 { h1::Target::of(url) } else { None };
         let hop = match target {
@@ -400,36 +463,56 @@ async fn send_following(
                 let request = h1::Request {
                     method: &method,
                     target,
-                    headers: &headers,
+                    headers,
                     cookie: cookie.as_ref(),
                     body: body.as_deref(),
-                    max_body: plan.journey.defaults.max_body_bytes,
+                    max_body: cap,
                 };
-                send_h1(h1_client, &request, hop_started).await?
+                send_h1(h1_client, &request, hop_started).await
             }
-            None => send_reqwest(plan, recorder, &method, url, &headers, cookie, body.clone(), hop_started).await?,
+            None => send_reqwest(plan, recorder, &method, url, headers, cookie, body.clone(), hop_started).await,
         };
+        let hop = hop.map_err(|f| failed(trail, f))?;
         let mut set_cookies = hop.headers.get_all(SET_COOKIE).iter().peekable();
         if set_cookies.peek().is_some() {
             jar.get_or_init(Jar::default).set_cookies(&mut set_cookies, url);
         }
         let status = hop.status;
-        if status.is_redirection() && max_redirects > 0 {
+        if status.is_redirection() && out.max_redirects > 0 {
             if let Some(location) = hop.headers.get(LOCATION).and_then(|l| l.to_str().ok()) {
-                let next = url.join(location).map_err(|e| {
-                    Box::new(Failure::new(0, "", Reason::Redirect, format!("invalid Location {location:?}: {e}")))
-                })?;
-                visited.push(url.clone());
-                if so.redirects >= max_redirects {
-                    let looped = visited.contains(&next);
-                    let message = if looped {
+                if trail.is_empty() {
+                    trail.push((None, first.clone()));
+                }
+                if let Some(last) = trail.last_mut() {
+                    last.0 = Some(status.as_u16());
+                }
+                let redirect = |message: String| {
+                    let mut f = Failure::new(0, "", Reason::Redirect, message);
+                    f.status = Some(status.as_u16());
+                    Box::new(f)
+                };
+                let mut next =
+                    url.join(location).map_err(|e| redirect(format!("invalid Location {location:?}: {e}")))?;
+                // Credentials come from the step only: userinfo in a Location is never followed with.
+                if credentials::has_userinfo(&next) {
+                    credentials::strip_userinfo(&mut next);
+                }
+                if so.redirects >= out.max_redirects {
+                    let looped = trail.iter().any(|(_, u)| *u == next);
+                    let max_redirects = out.max_redirects;
+                    return Err(redirect(if looped {
                         format!("redirect loop: {} redirects, back to {}", so.redirects + 1, next.path())
                     } else {
                         format!("more than {max_redirects} redirects (last to {})", next.path())
-                    };
-                    let mut f = Failure::new(0, "", Reason::Redirect, message);
-                    f.status = Some(status.as_u16());
-                    return Err(Box::new(f));
+                    }));
+                }
+                if is_downgrade(url, &next) && !plan.journey.defaults.redirects_to_http {
+                    return Err(redirect(format!(
+                        "refused a redirect from {} to {}: it would send the request, and anything it carries, \
+                         unencrypted (allow it with `defaults: {{ redirects_to_http: true }}`)",
+                        origin_text(url),
+                        origin_text(&next)
+                    )));
                 }
                 so.redirects += 1;
                 if matches!(status, StatusCode::SEE_OTHER)
@@ -438,22 +521,46 @@ async fn send_following(
                     method = Method::GET;
                     body = None;
                 }
+                trail.push((None, next.clone()));
                 moved = Some(next);
                 hop_started = Instant::now();
                 continue;
             }
         }
-        let body = match hop.body {
-            HopBody::Read(body) => body,
-            HopBody::Pending(response) => read_capped(response, plan.journey.defaults.max_body_bytes).await.map_err(
-                |(reason, message, partial)| {
-                    let mut f = Failure::new(0, "", reason, message);
-                    f.status = Some(status.as_u16());
-                    f.excerpt = Some(excerpt_of(&partial, EXCERPT));
-                    Box::new(f)
-                },
-            )?,
+        let body_failure = |reason: Reason, message: String, partial: &[u8]| {
+            let mut f = Failure::new(0, "", reason, message);
+            f.status = Some(status.as_u16());
+            f.excerpt = Some(excerpt_of(partial, EXCERPT));
+            Box::new(f)
         };
+        let mut headers = hop.headers;
+        let mut body = match hop.body {
+            HopBody::Read(body) => body,
+            HopBody::Pending(response) => read_capped(response, cap)
+                .await
+                .map_err(|(reason, message, partial)| failed(trail, body_failure(reason, message, &partial)))?,
+        };
+        // Both clients decode gzip; h1 deflate too. What is left is deflate on the reqwest path (decoded here,
+        // raw or zlib, which reqwest's decoder is not), or a coding neither can decode: checks must never run
+        // against compressed bytes.
+        if let Some(coding) = headers.get(CONTENT_ENCODING).filter(|_| !body.is_empty()) {
+            let decoded = match decode::coding_of(coding.as_bytes()) {
+                Ok(Coding::Identity) => Ok(body),
+                Ok(coding) => decode::decode(coding, &body, cap)
+                    .map_err(|(message, partial)| body_failure(Reason::Body, message, &partial)),
+                Err(unsupported) => {
+                    let mut f = body_failure(Reason::Body, unsupported.to_string(), &[]);
+                    f.excerpt = None;
+                    Err(f)
+                }
+            };
+            body = decoded.map_err(|f| failed(trail, f))?;
+            headers.remove(CONTENT_ENCODING);
+            headers.remove(CONTENT_LENGTH);
+        }
+        if let Some(last) = trail.last_mut() {
+            last.0 = Some(status.as_u16());
+        }
         let done = Instant::now();
         let setup = hop.phases.dns + hop.phases.connect + hop.phases.tls;
         so.phases = Phases {
@@ -461,7 +568,7 @@ async fn send_following(
             transfer: done - hop.head_at,
             ..hop.phases
         };
-        return Ok(Exchange { status, headers: hop.headers, body, moved, done });
+        return Ok(Exchange { status, headers, body, moved, done });
     }
 }
 
@@ -500,6 +607,10 @@ async fn send_reqwest(
     started: Instant,
 ) -> Result<Hop, Box<Failure>> {
     let mut req = plan.client.request(method.clone(), url.clone()).headers(headers.clone());
+    // What both clients decode (reqwest alone would ask for gzip only); the runner decodes deflate.
+    if !headers.contains_key(ACCEPT_ENCODING) {
+        req = req.header(ACCEPT_ENCODING, HeaderValue::from_static(decode::ACCEPT_ENCODING));
+    }
     if let Some(cookie) = cookie {
         req = req.header(COOKIE, cookie);
     }

@@ -33,6 +33,9 @@ pub(crate) struct StepPlan {
     pub url: Option<reqwest::Url>,
     /// Journey default headers first, then the step's (a step header replaces a default of the same name).
     pub headers: Vec<(HeaderName, HeaderTemplate)>,
+    /// Headers whose value renders from a secret or a secret capture: like `Authorization`, never sent on a
+    /// redirect to another origin (`http::credentials`).
+    pub sensitive: Vec<HeaderName>,
 }
 
 #[derive(Debug)]
@@ -65,12 +68,15 @@ impl Plan {
                 method: step.method.clone(),
             })?;
             let mut headers: Vec<(HeaderName, HeaderTemplate)> = Vec::new();
+            let mut sensitive: Vec<HeaderName> = Vec::new();
             for (name, value) in journey.defaults.headers.iter().chain(step.headers.iter()) {
                 let header = HeaderName::from_bytes(name.as_bytes()).map_err(|_| PlanError::HeaderName {
                     journey: journey.name.clone(),
                     step: step.name.clone(),
                     name: name.clone(),
                 })?;
+                let secret =
+                    value.uses_secret() || value.capture_slots().any(|slot| journey.secret_captures.contains(&slot));
                 let template = if value.is_literal() {
                     let text = value.render(&crate::template::Scope { secrets: &[], rows: &[], captures: &[] });
                     let v = HeaderValue::from_str(&text).map_err(|_| PlanError::HeaderValue {
@@ -83,10 +89,14 @@ impl Plan {
                     HeaderTemplate::Dynamic(value.clone())
                 };
                 headers.retain(|(n, _)| n != header);
+                sensitive.retain(|n| n != header);
+                if secret {
+                    sensitive.push(header.clone());
+                }
                 headers.push((header, template));
             }
             let url = fixed_url(&journey, step);
-            steps.push(StepPlan { method, url, headers });
+            steps.push(StepPlan { method, url, headers, sensitive });
         }
         let redactor = Redactor::new(journey.secrets.iter().map(|s| s.value.as_str()));
         Ok(Plan {

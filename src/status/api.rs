@@ -63,6 +63,9 @@ pub struct FailureView {
     pub request: Option<String>,
     pub status: Option<u16>,
     pub excerpt: Option<String>,
+    /// Where the step's redirects led; absent when it followed none.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub redirects: Vec<crate::outcome::RedirectHop>,
 }
 
 pub(crate) fn rfc3339(t: SystemTime) -> String {
@@ -84,6 +87,7 @@ impl From<&FailureRecord> for FailureView {
             request: f.request.clone(),
             status: f.status,
             excerpt: f.excerpt.clone(),
+            redirects: f.redirects.clone(),
         }
     }
 }

@@ -244,6 +244,9 @@ fn failure(h: &mut String, f: &FailureView) {
     if let Some(a) = &f.actual {
         let _ = writeln!(evidence, "actual:   {a}");
     }
+    if !f.redirects.is_empty() {
+        let _ = writeln!(evidence, "redirects: {}", crate::outcome::chain_text(&f.redirects));
+    }
     if let Some(e) = &f.excerpt {
         let _ = writeln!(evidence, "body:     {e}");
     }
@@ -283,5 +286,27 @@ mod tests {
         assert!(html.contains("<meta http-equiv=\"refresh\" content=\"10\">"));
         assert!(html.contains("shard 1/3"));
         assert!(html.contains("<circle"), "a plot point per step");
+    }
+
+    #[test]
+    fn page_shows_the_redirect_chain_escaped() {
+        let board = StatusBoard::new();
+        board.set_suite(&Suite { journeys: vec![journey("hop", &["home"], 1)] });
+        let now = SystemTime::now();
+        let mut o = outcome("hop", now, true, 20);
+        let mut f = Failure::new(0, "home", Reason::Connect, "tcp connect error");
+        f.redirects = vec![
+            crate::outcome::RedirectHop { url: "https://a.example/start".into(), status: Some(302) },
+            crate::outcome::RedirectHop { url: "http://169.254.169.254/<script>".into(), status: None },
+        ];
+        o.status = RunStatus::Failed(Box::new(f));
+        board.record(&o);
+        let html = render(&Status::new(board, Shard { index: 0, count: 1 }), now);
+        assert!(
+            html.contains(
+                "redirects: https://a.example/start (302) → http://169.254.169.254/&lt;script&gt; (no response)"
+            ),
+            "{html}"
+        );
     }
 }

@@ -9,8 +9,8 @@
 //! (the parser hyper itself uses) and reads the body in the same task. TLS (`https`) stays on reqwest.
 //!
 //! What it does, like reqwest did for these steps: `Host`, `User-Agent`, `Accept: */*` and
-//! `Accept-Encoding: gzip` unless the step sets them; gzip bodies decoded (with the body cap applied after
-//! decoding, so a gzip bomb costs at most the cap); content-length, chunked and read-to-close framing; 1xx
+//! `Accept-Encoding: gzip, deflate` unless the step sets them; gzip and deflate bodies decoded (with the body
+//! cap applied after decoding, so a bomb costs at most the cap; see [`crate::http::decode`]); content-length, chunked and read-to-close framing; 1xx
 //! interim responses skipped; keep-alive unless either side says `close` or the framing forbids it. A kept
 //! connection idle for more than [`IDLE_REUSE`] is closed rather than reused (servers time idle ones out),
 //! and one found closed by the server is detected before reuse. If a reused connection still fails before a
@@ -38,7 +38,8 @@ use crate::outcome::Reason;
 
 mod body;
 
-use body::{framing, gunzip, has_token, Framing, Head};
+use crate::http::decode::{self, Coding};
+use body::{framing, has_token, Framing, Head};
 
 /// A kept connection idle longer than this is closed instead of reused (reqwest's pool used the same).
 pub const IDLE_REUSE: Duration = Duration::from_secs(30);
@@ -228,9 +229,12 @@ impl Client {
             Framing::Close => self.read_to_close(&mut conn.stream, req.max_body, status).await?,
         };
         let mut headers = headers;
-        if head.gzip && !body.is_empty() {
-            body =
-                gunzip(&body, req.max_body).map_err(|(message, partial)| Error::Body { status, message, partial })?;
+        if head.coding != Coding::Identity && !body.is_empty() {
+            body = decode::decode(head.coding, &body, req.max_body).map_err(|(message, partial)| Error::Body {
+                status,
+                message,
+                partial,
+            })?;
             headers.remove(CONTENT_ENCODING);
             headers.remove(CONTENT_LENGTH);
         }
@@ -282,7 +286,7 @@ impl Client {
             line(w, b"accept", b"*/*");
         }
         if !encoding {
-            line(w, b"accept-encoding", b"gzip");
+            line(w, b"accept-encoding", decode::ACCEPT_ENCODING.as_bytes());
         }
         let length = match req.body {
             Some(b) => Some(b.len()),
