@@ -211,6 +211,11 @@ impl Redactor {
         self.all().any(|n| n.text == secret)
     }
 
+    /// The length of the longest form of any secret: how far past a window a match can reach.
+    pub fn longest(&self) -> usize {
+        self.all().map(|n| n.text.len()).max().unwrap_or(0)
+    }
+
     pub fn is_empty(&self) -> bool {
         self.needles.is_empty() && self.captured.is_empty()
     }

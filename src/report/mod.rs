@@ -151,8 +151,7 @@ impl Evidence {
             s.push(']');
         }
         if let Some(e) = &self.excerpt {
-            let e: String = e.chars().take(120).collect();
-            s.push_str(&format!(" body: {:?}", e));
+            s.push_str(&format!(" body: {:?}", crate::redact::truncate(e, 120)));
         }
         s
     }

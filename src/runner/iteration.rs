@@ -163,7 +163,6 @@ async fn run_step(
     let journey = &plan.journey;
     let rows = vu.lease.row_slices();
     let scope = Scope { secrets: &journey.secrets, rows: &rows, captures: &vu.captures };
-    let fail = |reason: Reason, message: String| failure(&vu.redactor, index, step, reason, message);
 
     // Build the request.
     let plan_step = &plan.steps[index];
@@ -174,7 +173,7 @@ async fn run_step(
     };
     let mut url = match url {
         Ok(url) => url,
-        Err(message) => return StepEnd::Failed(fail(Reason::Connect, message)),
+        Err(message) => return StepEnd::Failed(failure(&vu.redactor, index, step, Reason::Connect, message)),
     };
     if !step.query.is_empty() {
         let mut pairs = url.to_mut().query_pairs_mut();
@@ -182,6 +181,10 @@ async fn run_step(
             pairs.append_pair(k, &v.render(&scope));
         }
     }
+    // A userinfo password (`https://user:pw@host`) is a secret whether declared or not: both clients send it
+    // as Basic, a server may echo it, and the request line holds it.
+    vu.redactor.add_url_credentials(&url);
+    let fail = |reason: Reason, message: String| failure(&vu.redactor, index, step, reason, message);
     let request_line = || format!("{} {}", step.method, url);
     let (body_bytes, content_type) = render_body(step.body.as_ref(), &scope);
     let step_timeout = step.timeout.or(journey.defaults.step_timeout);
@@ -217,7 +220,7 @@ async fn run_step(
         deadline.into(),
         send_following(
             plan,
-            (&mut vu.h1, &vu.recorder),
+            (&mut vu.h1, &vu.recorder, &vu.redactor),
             jar,
             &plan_step.method,
             &url,
@@ -250,7 +253,6 @@ async fn run_step(
             f.step = index;
             f.step_name = step.name.clone();
             f.message = vu.redactor.redact_owned(f.message);
-            f.excerpt = f.excerpt.map(|e| vu.redactor.redact_owned(e));
             f.request = Some(vu.redactor.redact_owned(request_line()));
             return StepEnd::Failed(f);
         }
@@ -263,7 +265,7 @@ async fn run_step(
     // evidence is written; they are stored only if the whole step passes, so a failed step leaves no half state.
     let jar = jar.get().map(|j| (j, exchange.moved.as_ref().unwrap_or(&url)));
     let view = ResponseView::new(exchange.status.as_u16(), &exchange.headers, &exchange.body, so.response_time, jar);
-    let captured: Vec<Result<String, String>> =
+    let captured: Vec<Result<String, checks::Missed>> =
         step.capture.iter().map(|c| checks::capture(&c.source, &view)).collect();
     for (cap, value) in step.capture.iter().zip(&captured) {
         if let (true, Ok(v)) = (cap.secret, value) {
@@ -274,10 +276,10 @@ async fn run_step(
     let evidence = |reason: Reason, message: String, check: Option<&str>, actual: Option<String>| {
         let mut f = failure(redactor, index, step, reason, message);
         f.check = check.map(str::to_string);
-        f.actual = actual.map(|a| redactor.redact_owned(a));
+        f.actual = actual;
         f.request = Some(redactor.redact_owned(request_line()));
         f.status = Some(exchange.status.as_u16());
-        f.excerpt = Some(redactor.redact_owned(excerpt_of(&exchange.body, EXCERPT)));
+        f.excerpt = Some(excerpt_of(&exchange.body, EXCERPT, redactor));
         f
     };
 
@@ -288,7 +290,7 @@ async fn run_step(
     };
     let ordered = step.expect.iter().filter(is_status).chain(step.expect.iter().filter(|c| !is_status(c)));
     for check in ordered {
-        if let Err(m) = checks::evaluate(check, &view, &scope) {
+        if let Err(m) = checks::evaluate(check, &view, &scope, redactor) {
             let reason = if is_status(&check) { Reason::Status } else { Reason::Check };
             let f = evidence(reason, format!("expected {}", check.text), Some(&check.text), Some(m.actual));
             if check.soft {
@@ -300,7 +302,7 @@ async fn run_step(
     }
     for (cap, value) in step.capture.iter().zip(&captured) {
         if let Err(why) = value {
-            let message = format!("capture {}: {why}", cap.name);
+            let message = format!("capture {}: {}", cap.name, why.describe(&exchange.body, redactor));
             return StepEnd::Failed(evidence(Reason::Capture, message, None, None));
         }
     }
@@ -374,8 +376,8 @@ enum HopBody {
 #[allow(clippy::too_many_arguments)]
 async fn send_following(
     plan: &Plan,
-    // The user's connection and phase recorder (the rest of the user is borrowed by the step's scope).
-    (h1_client, recorder): (&mut h1::Client, &Arc<PhaseRecorder>),
+    // The user's connection, phase recorder and redactor (the rest of the user is borrowed by the step's scope).
+    (h1_client, recorder, redactor): (&mut h1::Client, &Arc<PhaseRecorder>, &Redactor),
     jar: &OnceLock<Jar>,
     method: &Method,
     first: &Url,
@@ -405,7 +407,7 @@ async fn send_following(
                     body: body.as_deref(),
                     max_body: plan.journey.defaults.max_body_bytes,
                 };
-                send_h1(h1_client, &request, hop_started).await?
+                send_h1(h1_client, &request, hop_started, redactor).await?
             }
             None => send_reqwest(plan, recorder, &method, url, &headers, cookie, body.clone(), hop_started).await?,
         };
@@ -449,7 +451,7 @@ async fn send_following(
                 |(reason, message, partial)| {
                     let mut f = Failure::new(0, "", reason, message);
                     f.status = Some(status.as_u16());
-                    f.excerpt = Some(excerpt_of(&partial, EXCERPT));
+                    f.excerpt = Some(excerpt_of(&partial, EXCERPT, redactor));
                     Box::new(f)
                 },
             )?,
@@ -466,7 +468,12 @@ async fn send_following(
 }
 
 /// One hop on the user's own HTTP/1.1 connection; the body is read too (the connection is reused after it).
-async fn send_h1(client: &mut h1::Client, request: &h1::Request<'_>, started: Instant) -> Result<Hop, Box<Failure>> {
+async fn send_h1(
+    client: &mut h1::Client,
+    request: &h1::Request<'_>,
+    started: Instant,
+    redactor: &Redactor,
+) -> Result<Hop, Box<Failure>> {
     match client.send(request).await {
         Ok(r) => Ok(Hop {
             status: r.status,
@@ -479,7 +486,7 @@ async fn send_h1(client: &mut h1::Client, request: &h1::Request<'_>, started: In
         Err(h1::Error::Body { status, message, partial }) => {
             let mut f = Failure::new(0, "", Reason::Body, message);
             f.status = Some(status.as_u16());
-            f.excerpt = Some(excerpt_of(&partial, EXCERPT));
+            f.excerpt = Some(excerpt_of(&partial, EXCERPT, redactor));
             Err(Box::new(f))
         }
         Err(e) => Err(Box::new(Failure::new(0, "", e.reason(), e.to_string()))),
