@@ -398,9 +398,9 @@ mod tests {
                     assert!(out.contains(MASK), "{raw:?} as {b64} not masked: {out}");
                     // Nothing left decodes to a 4-byte run of the secret.
                     for part in out.split(MASK) {
-                        let leaked = decoded_runs(part).iter().any(|b| {
-                            b.as_bytes().windows(4).any(|w| secret.as_bytes().windows(4).any(|s| s == w))
-                        });
+                        let leaked = decoded_runs(part)
+                            .iter()
+                            .any(|b| b.as_bytes().windows(4).any(|w| secret.as_bytes().windows(4).any(|s| s == w)));
                         assert!(!leaked, "{raw:?} as {b64}: {out}");
                     }
                 }
@@ -452,7 +452,10 @@ mod tests {
         // A server that re-wraps or re-indents the key, or an excerpt that collapsed the whitespace.
         let echoed = "key: MIIBVwIBADANBgkqhkiG9w0BAQEF AASCAUEwggE9AgEAAkEA0xZ";
         assert_eq!(r.redact(echoed), "key: [REDACTED] [REDACTED]");
-        assert_eq!(r.redact(r#"{"k":"-----BEGIN KEY-----\nMIIBVwIBADANBgkqhkiG9w0BAQEF"#), r#"{"k":"[REDACTED]\n[REDACTED]"#);
+        assert_eq!(
+            r.redact(r#"{"k":"-----BEGIN KEY-----\nMIIBVwIBADANBgkqhkiG9w0BAQEF"#),
+            r#"{"k":"[REDACTED]\n[REDACTED]"#
+        );
     }
 
     #[test]

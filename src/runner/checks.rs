@@ -348,9 +348,9 @@ pub fn capture(source: &CaptureSource, view: &ResponseView<'_>) -> Result<String
             let caps = regex
                 .captures(&text)
                 .ok_or_else(|| Missed::Absent(format!("regex {:?} did not match", regex.as_str())))?;
-            caps.get(*group).map(|m| m.as_str().to_string()).ok_or_else(|| {
-                Missed::Absent(format!("regex {:?} group {group} did not participate", regex.as_str()))
-            })
+            caps.get(*group)
+                .map(|m| m.as_str().to_string())
+                .ok_or_else(|| Missed::Absent(format!("regex {:?} group {group} did not participate", regex.as_str())))
         }
     }
 }
