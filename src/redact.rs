@@ -25,7 +25,7 @@ use std::borrow::Cow;
 use std::fmt::Write as _;
 use std::sync::OnceLock;
 
-use aho_corasick::{AhoCorasick, MatchKind};
+use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
 use base64::Engine as _;
 
@@ -227,7 +227,12 @@ impl Redactor {
                     return None;
                 }
                 let patterns = self.all().map(|n| n.text.as_str());
-                let built = AhoCorasick::builder().match_kind(MatchKind::LeftmostLongest).build(patterns);
+                // The NFA: a DFA searches faster but took 200 µs to build for one journey's secrets and a
+                // capture, paid again by every failing iteration that captured a token.
+                let built = AhoCorasick::builder()
+                    .kind(Some(AhoCorasickKind::NoncontiguousNFA))
+                    .match_kind(MatchKind::LeftmostLongest)
+                    .build(patterns);
                 // Only a pattern set past the automaton's size limits fails: thousands of long secrets.
                 Some(built.expect("the secrets of one journey fit an automaton"))
             })
