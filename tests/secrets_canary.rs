@@ -1,7 +1,12 @@
-//! Secrets canary: distinct canary values are planted in an env secret, a secret file, a secret capture and
-//! response bodies; journeys that pass and fail run in the real binary with trace logging (text and JSON),
-//! and the canaries must appear nowhere: not in logs at any level, `/metrics`, `check` output, or failure
-//! evidence (in-process outcomes, every field).
+//! Secrets canary: distinct canary values are planted in an env secret, a secret file, a multi-line (PEM-like)
+//! secret file, a secret capture, a `query:` value with a space and a `~`, a URL's userinfo password, a
+//! token that a response body puts across the excerpt and `actual` cut-off points, and response bodies;
+//! journeys that pass and fail run in the real binary with trace logging (text and JSON; the JSON run sends
+//! plain http through reqwest, which turns userinfo into `Authorization: Basic`), and no canary may appear
+//! in any encoding — plain, percent (RFC 3986 and form, either hex case), JSON, base64 (both alphabets,
+//! padded or not, alone and as `user:canary`), or its first six characters — in logs at any level,
+//! `/metrics`, `/api/v1/*`, the status page, alert payloads, `check` output, `verify` output and reports,
+//! the Pushgateway body, or failure evidence (in-process outcomes, every field).
 
 mod common;
 
@@ -11,23 +16,60 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{get, post};
 use axum::Router;
+use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
+use base64::Engine as _;
 use common::{echo_app, serve, suite_from};
 
-const CANARY_ENV: &str = "CANARY-env-7f3a9c1e-do-not-leak";
-const CANARY_FILE: &str = "CANARY-file-41b2d8aa-do-not-leak";
-const CANARY_TOKEN: &str = "CANARY-token-9e0c77f3-do-not-leak";
-const CANARIES: [&str; 3] = [CANARY_ENV, CANARY_FILE, CANARY_TOKEN];
+// Each canary starts with six characters found nowhere else, so a cut that leaves its start shows.
+const CANARY_ENV: &str = "cnyENV-7f3a9c1e-do-not-leak";
+const CANARY_FILE: &str = "cnyFIL-41b2d8aa-do-not-leak";
+const CANARY_TOKEN: &str = "cnyTOK-9e0c77f3-do-not-leak";
+/// Sent as a `query:` value: form encoding writes `+` and `%7E`.
+const CANARY_QUERY: &str = "cnyQRY 4d2e~8b0a-do not leak";
+/// A URL userinfo password that is no declared secret; `~` and `!` stay as they are in a URL.
+const CANARY_USERINFO: &str = "cnyUIP~5c6d!do-not-leak";
+const USER: &str = "canary-user";
+/// The body lines of a multi-line file secret.
+const CANARY_PEM: [&str; 2] = ["cnyPEMa1b2C3d4E5f6G7h8I9j0K1l2", "cnyPEMm3n4O5p6Q7r8S9t0U1v2W3x4"];
+/// 13 characters, echoed across both cut-off points: the 200-byte `actual` and the 300-byte excerpt.
+const CANARY_EDGE: &str = "cnyEDG9x2Qk7Z";
+const CANARIES: [&str; 8] =
+    [CANARY_ENV, CANARY_FILE, CANARY_TOKEN, CANARY_QUERY, CANARY_USERINFO, CANARY_PEM[0], CANARY_PEM[1], CANARY_EDGE];
 
-/// The echo app, plus a login that hands out the token canary and a page that leaks the env canary.
+fn pem() -> String {
+    format!("-----BEGIN CANARY TEST KEY-----\n{}\n{}\n-----END CANARY TEST KEY-----\n", CANARY_PEM[0], CANARY_PEM[1])
+}
+
+/// A body whose `actual` (quoted: one byte more) and excerpt are cut inside the edge canary, six characters in.
+fn edge_body() -> String {
+    let first = 200 - 1 - 6;
+    let second = 300 - 6;
+    format!("{}{CANARY_EDGE}{}{CANARY_EDGE}{}", "a".repeat(first), "b".repeat(second - first - 13), "c".repeat(40))
+}
+
+/// Authorization headers the `/basic` route received.
+static SEEN: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+/// The echo app, plus a login that hands out the token canary, a page that leaks the env canary, a mirror
+/// that fails with the request body, the edge page, and a `/basic` that echoes (and keeps) Authorization.
 fn app() -> Router {
     Router::new()
         .route("/login", post(|| async { axum::Json(serde_json::json!({ "token": CANARY_TOKEN, "ok": true })) }))
         .route(
             "/leak",
-            get(|| async {
-                (axum::http::StatusCode::INTERNAL_SERVER_ERROR, format!("stack trace: password={CANARY_ENV} failed"))
+            get(|| async { (StatusCode::INTERNAL_SERVER_ERROR, format!("stack trace: password={CANARY_ENV} failed")) }),
+        )
+        .route("/mirror", post(|body: String| async move { (StatusCode::INTERNAL_SERVER_ERROR, body) }))
+        .route("/edge", get(|| async { edge_body() }))
+        .route(
+            "/basic",
+            get(|headers: HeaderMap| async move {
+                let auth = headers.get("authorization").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+                SEEN.lock().unwrap().push(auth.clone());
+                axum::Json(serde_json::json!({ "authorization": auth }))
             }),
         )
         .merge(echo_app())
@@ -37,6 +79,7 @@ fn app() -> Router {
 fn write_journeys(dir: &Path) {
     std::fs::create_dir_all(dir).unwrap();
     std::fs::write(dir.join("secret.txt"), format!("{CANARY_FILE}\n")).unwrap();
+    std::fs::write(dir.join("key.pem"), pem()).unwrap();
     let files = [
         (
             "env-secret.yml",
@@ -101,6 +144,57 @@ steps:
 "#,
         ),
         (
+            "query-secret.yml",
+            r#"name: query-secret
+target: "{{ env.T }}"
+every: 1s
+secrets:
+  q: { env: CANARY_QUERY }
+steps:
+  - name: search
+    get: /echo/search
+    query: { q: "{{ secrets.q }}", page: "2" }
+    expect: [ json.method == "POST" ]
+"#,
+        ),
+        (
+            "userinfo.yml",
+            r#"name: userinfo
+every: 1s
+steps:
+  - name: basic
+    get: "{{ env.UI }}/basic"
+    expect: [ json.authorization == "none" ]
+"#,
+        ),
+        (
+            "pem-secret.yml",
+            r#"name: pem-secret
+target: "{{ env.T }}"
+every: 1s
+secrets:
+  key: { file: key.pem }
+steps:
+  - name: mirror
+    post: /mirror
+    body: "{{ secrets.key }}"
+    expect: [ status == 200 ]
+"#,
+        ),
+        (
+            "edge.yml",
+            r#"name: edge
+target: "{{ env.T }}"
+every: 1s
+secrets:
+  edge: { env: CANARY_EDGE }
+steps:
+  - name: edge
+    get: /edge
+    expect: [ 'body contains "{{ secrets.edge }}-nope"' ]
+"#,
+        ),
+        (
             "passes.yml",
             r#"name: passes
 target: "{{ env.T }}"
@@ -127,17 +221,76 @@ fn tempdir(name: &str) -> PathBuf {
     dir
 }
 
+const NAMES: [&str; 9] =
+    ["env-secret", "file-secret", "captured", "leaky-body", "query-secret", "userinfo", "pem-secret", "edge", "passes"];
+
+/// The userinfo URL: the target with `USER:CANARY_USERINFO@` in it.
+fn userinfo_url(target: &str) -> String {
+    target.replacen("http://", &format!("http://{USER}:{CANARY_USERINFO}@"), 1)
+}
+
+fn env_of(target: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("T", target.to_string()),
+        ("UI", userinfo_url(target)),
+        ("CANARY_ENV", CANARY_ENV.to_string()),
+        ("CANARY_QUERY", CANARY_QUERY.to_string()),
+        ("CANARY_EDGE", CANARY_EDGE.to_string()),
+    ]
+}
+
 fn bin(target: &str) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_journeyd"));
-    c.env_remove("JOURNEYD_LOG").env_remove("RUST_LOG").env("T", target).env("CANARY_ENV", CANARY_ENV);
+    c.env_remove("JOURNEYD_LOG").env_remove("RUST_LOG").env_remove("JOURNEYD_PLAIN_HTTP").envs(env_of(target));
     c
+}
+
+/// Every form a canary may take in output, written here independently of the redactor: the text and what
+/// it is.
+fn encodings(c: &str) -> Vec<(String, &'static str)> {
+    let mut rfc3986 = String::new();
+    for b in c.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            rfc3986.push(b as char);
+        } else {
+            rfc3986.push_str(&format!("%{b:02X}"));
+        }
+    }
+    let form: String = url::form_urlencoded::byte_serialize(c.as_bytes()).collect();
+    let lower = |s: &str| {
+        let mut out = s.to_string();
+        for (i, _) in s.match_indices('%') {
+            out.replace_range(i + 1..i + 3, &s[i + 1..i + 3].to_ascii_lowercase());
+        }
+        out
+    };
+    let json = serde_json::to_string(c).unwrap();
+    let mut forms = vec![
+        (c.to_string(), "plain"),
+        (c[..6].to_string(), "first six characters"),
+        (lower(&rfc3986), "percent-encoded, lowercase hex"),
+        (rfc3986, "percent-encoded"),
+        (lower(&form), "form-encoded, lowercase hex"),
+        (form, "form-encoded"),
+        (json.trim_matches('"').to_string(), "JSON-escaped"),
+    ];
+    let pair = format!("{USER}:{c}");
+    for (engine, name) in [(&STANDARD, "base64"), (&STANDARD_NO_PAD, "base64 unpadded")] {
+        forms.push((engine.encode(c), name));
+        forms.push((engine.encode(&pair), "base64 of user:canary"));
+    }
+    for (engine, name) in [(&URL_SAFE, "url-safe base64"), (&URL_SAFE_NO_PAD, "url-safe base64 unpadded")] {
+        forms.push((engine.encode(c), name));
+        forms.push((engine.encode(&pair), "url-safe base64 of user:canary"));
+    }
+    forms
 }
 
 fn assert_clean(what: &str, text: &str) {
     for c in CANARIES {
-        assert!(!text.contains(c), "{what} leaks canary {c}:\n{}", context(text, c));
-        let encoded = c.replace('-', "%2D");
-        assert!(!text.contains(&encoded), "{what} leaks an encoded canary");
+        for (form, how) in encodings(c) {
+            assert!(!text.contains(&form), "{what} leaks canary {c} ({how}: {form}):\n{}", context(text, &form));
+        }
     }
 }
 
@@ -166,10 +319,20 @@ fn runs(metrics: &str, journey: &str) -> u64 {
     metrics.lines().filter(|l| l.starts_with(&prefix)).filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok()).sum()
 }
 
-/// Runs the daemon until every journey has run 4 times and an alert was delivered to the receivers;
-/// returns (stdout+stderr, last /metrics, /api/v1/alerts).
-fn run_daemon(dir: &Path, target: &str, format: &str, pushed: &Mutex<String>) -> (String, String, String) {
-    let mut child: Child = bin(target)
+/// What a daemon run showed: stdout+stderr, and the bodies of its HTTP endpoints by path.
+struct DaemonRun {
+    logs: String,
+    endpoints: Vec<(&'static str, String)>,
+}
+
+/// Runs the daemon until every journey has run 4 times and an alert was delivered to the receivers; `reqwest`
+/// sends plain http through reqwest (`JOURNEYD_PLAIN_HTTP=reqwest`) instead of journeyd's own client.
+fn run_daemon(dir: &Path, target: &str, format: &str, reqwest: bool, pushed: &Mutex<String>) -> DaemonRun {
+    let mut command = bin(target);
+    if reqwest {
+        command.env("JOURNEYD_PLAIN_HTTP", "reqwest");
+    }
+    let mut child: Child = command
         .args(["--log-level", "trace", "--log-format", format, "run", "--listen", "127.0.0.1:0", "--grace", "1s"])
         .arg("--settings")
         .arg(dir.join("settings").join("settings.yml"))
@@ -189,19 +352,21 @@ fn run_daemon(dir: &Path, target: &str, format: &str, pushed: &Mutex<String>) ->
         let _ = BufReader::new(stderr).read_to_string(&mut s);
         s
     });
-    let names = ["env-secret", "file-secret", "captured", "leaky-body", "passes"];
     let mut metrics = String::new();
     // The daemon is a separate process: its /metrics is the readiness signal (bounded: 60 s).
     for _ in 0..600 {
         metrics = metrics_text(&addr);
-        if names.iter().all(|n| runs(&metrics, n) >= 4) && pushed.lock().unwrap().contains("JourneyDown") {
+        if NAMES.iter().all(|n| runs(&metrics, n) >= 4) && pushed.lock().unwrap().contains("JourneyDown") {
             break;
         }
         std::thread::sleep(Duration::from_millis(100));
     }
-    assert!(names.iter().all(|n| runs(&metrics, n) >= 4), "journeys did not run:\n{metrics}");
+    assert!(NAMES.iter().all(|n| runs(&metrics, n) >= 4), "journeys did not run:\n{metrics}");
     assert!(pushed.lock().unwrap().contains("JourneyDown"), "no alert was delivered");
-    let alerts = http_get(&addr, "/api/v1/alerts");
+    let mut endpoints = vec![("/metrics", metrics.clone())];
+    for path in ["/api/v1/alerts", "/api/v1/journeys", "/api/v1/failures", "/"] {
+        endpoints.push((path, http_get(&addr, path)));
+    }
     assert!(metrics.contains("journey_runs_total{journey=\"passes\",outcome=\"success\"}"), "{metrics}");
     assert!(metrics.contains("journey_runs_total{journey=\"captured\",outcome=\"failure\"}"), "{metrics}");
     let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
@@ -210,7 +375,7 @@ fn run_daemon(dir: &Path, target: &str, format: &str, pushed: &Mutex<String>) ->
     let mut rest = String::new();
     let _ = stdout.read_to_string(&mut rest);
     let logs = format!("{first}{rest}{}", err_reader.join().unwrap());
-    (logs, metrics, alerts)
+    DaemonRun { logs, endpoints }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -242,19 +407,28 @@ async fn canaries_appear_in_no_log_metric_check_output_or_evidence() {
     )
     .unwrap();
 
-    // Logs at every level, text and JSON, and /metrics, from the real daemon.
-    for format in ["text", "json"] {
+    // Logs at every level, text and JSON, /metrics, the API and the status page, from the real daemon.
+    let basic = format!("Basic {}", STANDARD.encode(format!("{USER}:{CANARY_USERINFO}")));
+    for (format, reqwest) in [("text", false), ("json", true)] {
         let d = dir.clone();
         let t = target.clone();
         let p = Arc::clone(&pushed);
-        let (logs, metrics, alerts) =
-            tokio::task::spawn_blocking(move || run_daemon(&d, &t, format, &p)).await.unwrap();
+        let run = tokio::task::spawn_blocking(move || run_daemon(&d, &t, format, reqwest, &p)).await.unwrap();
+        let logs = &run.logs;
         assert!(logs.contains("step failed"), "failures should be logged ({format}):\n{logs}");
         assert!(logs.contains("[REDACTED]"), "redaction marks where secrets were ({format})");
         assert!(logs.contains("TRACE") || logs.contains("DEBUG"), "trace/debug logging was on ({format})");
-        assert_clean(&format!("{format} logs"), &logs);
-        assert_clean("/metrics", &metrics);
-        assert_clean("/api/v1/alerts", &alerts);
+        assert_clean(&format!("{format} logs"), logs);
+        for (path, body) in &run.endpoints {
+            assert!(body.starts_with("HTTP/1.1 200"), "{path}: {body}");
+            assert_clean(path, body);
+        }
+        let failures = &run.endpoints.iter().find(|(p, _)| *p == "/api/v1/failures").unwrap().1;
+        assert!(failures.contains("[REDACTED]"), "/api/v1/failures shows where secrets were: {failures}");
+        if reqwest {
+            // The canary really went out as Basic, so the checks above could have seen it come back.
+            assert!(SEEN.lock().unwrap().contains(&basic), "reqwest sent no Basic credentials: {SEEN:?}");
+        }
     }
     let delivered = pushed.lock().unwrap().clone();
     assert!(delivered.contains("labels"), "alert payloads were delivered: {delivered:?}");
@@ -288,6 +462,7 @@ async fn canaries_appear_in_no_log_metric_check_output_or_evidence() {
     let (d, t, o, g) = (dir.clone(), target.clone(), out_dir.clone(), gateway.clone());
     let out = tokio::task::spawn_blocking(move || {
         bin(&t)
+            .env("JOURNEYD_PLAIN_HTTP", "reqwest")
             .args(["--log-level", "trace", "verify", "--iterations", "2", "--no-progress"])
             .arg("--report")
             .arg(o.join("report.json"))
@@ -319,17 +494,20 @@ async fn canaries_appear_in_no_log_metric_check_output_or_evidence() {
     assert_clean("pushgateway body", &pushed);
 
     // Every field of the failure evidence of every journey, run in-process.
-    let mut env: Vec<(&str, &str)> = vec![("T", &target), ("CANARY_ENV", CANARY_ENV)];
-    env.push(("UNUSED", "x"));
-    for file in ["env-secret.yml", "file-secret.yml", "captured.yml", "leaky-body.yml", "passes.yml"] {
-        let text = std::fs::read_to_string(dir.join(file)).unwrap();
-        let text = text.replace("file: secret.txt", &format!("file: {}", dir.join("secret.txt").display()));
+    let owned = env_of(&target);
+    let env: Vec<(&str, &str)> = owned.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    for name in NAMES {
+        let text = std::fs::read_to_string(dir.join(format!("{name}.yml"))).unwrap();
+        let text = text
+            .replace("file: secret.txt", &format!("file: {}", dir.join("secret.txt").display()))
+            .replace("file: key.pem", &format!("file: {}", dir.join("key.pem").display()));
         let suite = suite_from(&text, &env);
         let o = common::run_once(&suite.journeys[0]).await;
         let evidence = format!("{o:?} {}", o.failure().map(ToString::to_string).unwrap_or_default());
-        assert_clean(&format!("evidence of {file}"), &evidence);
-        if file != "passes.yml" {
-            assert!(o.failure().is_some(), "{file} is meant to fail");
+        assert_clean(&format!("evidence of {name}"), &evidence);
+        if name != "passes" {
+            assert!(o.failure().is_some(), "{name} is meant to fail");
+            assert!(evidence.contains("[REDACTED]"), "evidence of {name} shows where the secret was: {evidence}");
         }
     }
 }

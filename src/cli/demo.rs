@@ -251,7 +251,7 @@ fn print_table(stats: &StatsTable) {
             s.failures,
             fmt_duration(s.p50),
             fmt_duration(s.p99),
-            crate::runner::checks::truncate(&failure, 90)
+            crate::redact::truncate(&failure, 90)
         );
     }
 }

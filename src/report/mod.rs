@@ -157,8 +157,7 @@ impl Evidence {
             s.push_str(&format!(" redirects: {}", crate::outcome::chain_text(&self.redirects)));
         }
         if let Some(e) = &self.excerpt {
-            let e: String = e.chars().take(120).collect();
-            s.push_str(&format!(" body: {:?}", e));
+            s.push_str(&format!(" body: {:?}", crate::redact::truncate(e, 120)));
         }
         s
     }

@@ -10,6 +10,7 @@ use reqwest::Url;
 use serde_json::Value;
 
 use crate::model::{CaptureSource, Check, CmpOp, JsonPath, Literal, PathSeg, Predicate, StatusPattern, Subject};
+use crate::redact::Redactor;
 use crate::template::Scope;
 
 /// Longest actual value quoted in evidence.
@@ -31,10 +32,29 @@ pub struct ResponseView<'a> {
     json: OnceCell<Result<Value, String>>,
 }
 
-/// Why a check failed: the actual value seen (unredacted; the caller redacts).
+/// Why a check failed: the actual value seen, redacted before it was cut or quoted.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Mismatch {
     pub actual: String,
+}
+
+/// Why a capture found nothing. The body excerpt is written by `describe`, once the step's own secret
+/// captures are known to the redactor.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Missed {
+    /// The source is absent (no header, cookie, JSON value; the regex did not match).
+    Absent(String),
+    /// The body is not JSON: the parser's message.
+    NotJson(String),
+}
+
+impl Missed {
+    pub fn describe(&self, body: &[u8], redactor: &Redactor) -> String {
+        match self {
+            Missed::Absent(why) => why.clone(),
+            Missed::NotJson(e) => format!("{e}: {}", excerpt_of(body, 120, redactor)),
+        }
+    }
 }
 
 impl<'a> ResponseView<'a> {
@@ -100,14 +120,15 @@ enum Actual<'v> {
 }
 
 impl Actual<'_> {
-    fn describe(&self) -> String {
+    /// Redacted whole, then quoted or serialised, then cut: a secret across the cut shows nothing.
+    fn describe(&self, redactor: &Redactor) -> String {
         let text = match self {
             Actual::Missing(why) => return why.clone(),
-            Actual::Number(n) => format_number(*n),
-            Actual::Text(t) => format!("{:?}", t.as_ref()),
-            Actual::Json(v) => v.to_string(),
+            Actual::Number(n) => redactor.redact_owned(format_number(*n)),
+            Actual::Text(t) => format!("{:?}", redactor.redact(t)),
+            Actual::Json(v) => redactor.redact_owned(v.to_string()),
         };
-        truncate(&text, MAX_ACTUAL)
+        redactor.clip(&text, MAX_ACTUAL, false)
     }
 
     fn as_number(&self) -> Option<f64> {
@@ -139,17 +160,6 @@ fn format_number(n: f64) -> String {
     }
 }
 
-pub fn truncate(text: &str, max: usize) -> String {
-    if text.len() <= max {
-        return text.to_string();
-    }
-    let mut end = max;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}…", &text[..end])
-}
-
 /// Walks a JSON path.
 pub fn select<'v>(root: &'v Value, path: &JsonPath) -> Option<&'v Value> {
     let mut cur = root;
@@ -165,7 +175,7 @@ pub fn select<'v>(root: &'v Value, path: &JsonPath) -> Option<&'v Value> {
     Some(cur)
 }
 
-fn resolve<'v>(view: &'v ResponseView<'_>, subject: &Subject) -> Actual<'v> {
+fn resolve<'v>(view: &'v ResponseView<'_>, subject: &Subject, redactor: &Redactor) -> Actual<'v> {
     match subject {
         Subject::Status => Actual::Number(f64::from(view.status)),
         Subject::Duration => Actual::Number(view.response_time.as_secs_f64()),
@@ -179,7 +189,7 @@ fn resolve<'v>(view: &'v ResponseView<'_>, subject: &Subject) -> Actual<'v> {
             None => Actual::Missing(format!("no cookie {name}")),
         },
         Subject::Json(path) => match view.json() {
-            Err(e) => Actual::Missing(format!("{e}: {}", excerpt_of(view.body, 120))),
+            Err(e) => Actual::Missing(format!("{e}: {}", excerpt_of(view.body, 120, redactor))),
             Ok(root) => match select(root, path) {
                 Some(v) => Actual::Json(v),
                 None if path.0.is_empty() => Actual::Json(root),
@@ -189,9 +199,14 @@ fn resolve<'v>(view: &'v ResponseView<'_>, subject: &Subject) -> Actual<'v> {
     }
 }
 
-/// Evaluates one check. `Err` carries the actual value for evidence.
-pub fn evaluate(check: &Check, view: &ResponseView<'_>, scope: &Scope<'_>) -> Result<(), Mismatch> {
-    let actual = resolve(view, &check.subject);
+/// Evaluates one check. `Err` carries the actual value for evidence, redacted by `redactor`.
+pub fn evaluate(
+    check: &Check,
+    view: &ResponseView<'_>,
+    scope: &Scope<'_>,
+    redactor: &Redactor,
+) -> Result<(), Mismatch> {
+    let actual = resolve(view, &check.subject, redactor);
     let ok = match &check.predicate {
         Predicate::StatusIn(patterns) => patterns.iter().any(|p| p.matches(view.status)),
         Predicate::StatusNotIn(patterns) => !patterns.iter().any(|p: &StatusPattern| p.matches(view.status)),
@@ -210,9 +225,9 @@ pub fn evaluate(check: &Check, view: &ResponseView<'_>, scope: &Scope<'_>) -> Re
     let described = match (&check.predicate, &actual) {
         (Predicate::Length(..), a) => match length(view, &check.subject, a) {
             Some(len) => format!("length {len}"),
-            None => a.describe(),
+            None => a.describe(redactor),
         },
-        (_, a) => a.describe(),
+        (_, a) => a.describe(redactor),
     };
     Err(Mismatch { actual: described })
 }
@@ -319,36 +334,42 @@ fn contains(actual: &Actual<'_>, lit: &Literal, scope: &Scope<'_>) -> bool {
     }
 }
 
-/// Takes a capture's value from the response. `None` when the source has nothing.
-pub fn capture(source: &CaptureSource, view: &ResponseView<'_>) -> Result<String, String> {
+/// Takes a capture's value from the response.
+pub fn capture(source: &CaptureSource, view: &ResponseView<'_>) -> Result<String, Missed> {
     match source {
         CaptureSource::Status => Ok(view.status.to_string()),
         CaptureSource::Header(name) => {
-            view.header(name).map(Cow::into_owned).ok_or_else(|| format!("no header {name}"))
+            view.header(name).map(Cow::into_owned).ok_or_else(|| Missed::Absent(format!("no header {name}")))
         }
-        CaptureSource::Cookie(name) => view.cookie(name).ok_or_else(|| format!("no cookie {name}")),
+        CaptureSource::Cookie(name) => view.cookie(name).ok_or_else(|| Missed::Absent(format!("no cookie {name}"))),
         CaptureSource::Json(path) => match view.json() {
-            Err(e) => Err(format!("{e}: {}", excerpt_of(view.body, 120))),
+            Err(e) => Err(Missed::NotJson(e.clone())),
             Ok(root) => match select(root, path) {
                 Some(Value::String(s)) => Ok(s.clone()),
-                Some(Value::Null) | None => Err(format!("json.{path} is absent")),
+                Some(Value::Null) | None => Err(Missed::Absent(format!("json.{path} is absent"))),
                 Some(v) => Ok(v.to_string()),
             },
         },
         CaptureSource::Regex { regex, group } => {
             let text = String::from_utf8_lossy(view.body);
-            let caps = regex.captures(&text).ok_or_else(|| format!("regex {:?} did not match", regex.as_str()))?;
+            let caps = regex
+                .captures(&text)
+                .ok_or_else(|| Missed::Absent(format!("regex {:?} did not match", regex.as_str())))?;
             caps.get(*group)
                 .map(|m| m.as_str().to_string())
-                .ok_or_else(|| format!("regex {:?} group {group} did not participate", regex.as_str()))
+                .ok_or_else(|| Missed::Absent(format!("regex {:?} group {group} did not participate", regex.as_str())))
         }
     }
 }
 
-/// A one-line excerpt of a body: lossy UTF-8, whitespace collapsed, truncated.
-pub fn excerpt_of(body: &[u8], max: usize) -> String {
-    let slice = &body[..body.len().min(max * 4)];
-    let text = String::from_utf8_lossy(slice);
-    let collapsed: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
-    truncate(&collapsed, max)
+/// A one-line excerpt of a body: lossy UTF-8, redacted, whitespace collapsed, cut to `max` bytes — in that
+/// order, so a multi-line secret is still whole when it is matched and a cut never shows part of one.
+pub fn excerpt_of(body: &[u8], max: usize, redactor: &Redactor) -> String {
+    // `max * 4` bytes hold `max` characters; the longest form of a secret more, so one that starts inside
+    // them is matched whole.
+    let window = body.len().min(max * 4 + redactor.longest());
+    let text = String::from_utf8_lossy(&body[..window]);
+    let redacted = redactor.redact(&text);
+    let collapsed: String = redacted.split_whitespace().collect::<Vec<_>>().join(" ");
+    redactor.clip(&collapsed, max, window < body.len())
 }

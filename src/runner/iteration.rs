@@ -168,7 +168,6 @@ async fn run_step(
     let journey = &plan.journey;
     let rows = vu.lease.row_slices();
     let scope = Scope { secrets: &journey.secrets, rows: &rows, captures: &vu.captures };
-    let fail = |reason: Reason, message: String| failure(&vu.redactor, index, step, reason, message);
 
     // Build the request.
     let plan_step = &plan.steps[index];
@@ -179,7 +178,7 @@ async fn run_step(
     };
     let mut url = match url {
         Ok(url) => url,
-        Err(message) => return StepEnd::Failed(fail(Reason::Connect, message)),
+        Err(message) => return StepEnd::Failed(failure(&vu.redactor, index, step, Reason::Connect, message)),
     };
     if !step.query.is_empty() {
         let mut pairs = url.to_mut().query_pairs_mut();
@@ -187,11 +186,15 @@ async fn run_step(
             pairs.append_pair(k, &v.render(&scope));
         }
     }
-    // URL userinfo is sent as Basic auth (below), never in the URL: no request line or chain can print it.
+    // A userinfo password (`https://user:pw@host`) is a secret whether declared or not: a server may echo it,
+    // and its Basic form is on the wire. It is sent as Basic auth (below), never in the URL, so no request line
+    // or redirect chain can print it.
+    vu.redactor.add_url_credentials(&url);
     let userinfo_auth = credentials::userinfo_authorization(&url);
     if userinfo_auth.is_some() {
         credentials::strip_userinfo(url.to_mut());
     }
+    let fail = |reason: Reason, message: String| failure(&vu.redactor, index, step, reason, message);
     let request_line = || format!("{} {}", step.method, url);
     let (body_bytes, content_type) = render_body(step.body.as_ref(), &scope);
     let step_timeout = step.timeout.or(journey.defaults.step_timeout);
@@ -240,7 +243,7 @@ async fn run_step(
     };
     let exchange = timeout_at(
         deadline.into(),
-        send_following(plan, (&mut vu.h1, &vu.recorder), jar, outgoing, &mut trail, sent, so),
+        send_following(plan, (&mut vu.h1, &vu.recorder, &vu.redactor), jar, outgoing, &mut trail, sent, so),
     )
     .await;
     let done = match &exchange {
@@ -265,7 +268,6 @@ async fn run_step(
             f.step = index;
             f.step_name = step.name.clone();
             f.message = vu.redactor.redact_owned(f.message);
-            f.excerpt = f.excerpt.map(|e| vu.redactor.redact_owned(e));
             f.request = Some(vu.redactor.redact_owned(request_line()));
             f.redirects = chain_evidence(&vu.redactor, &trail);
             return StepEnd::Failed(f);
@@ -279,7 +281,7 @@ async fn run_step(
     // evidence is written; they are stored only if the whole step passes, so a failed step leaves no half state.
     let jar = jar.get().map(|j| (j, exchange.moved.as_ref().unwrap_or(&url)));
     let view = ResponseView::new(exchange.status.as_u16(), &exchange.headers, &exchange.body, so.response_time, jar);
-    let captured: Vec<Result<String, String>> =
+    let captured: Vec<Result<String, checks::Missed>> =
         step.capture.iter().map(|c| checks::capture(&c.source, &view)).collect();
     for (cap, value) in step.capture.iter().zip(&captured) {
         if let (true, Ok(v)) = (cap.secret, value) {
@@ -290,10 +292,10 @@ async fn run_step(
     let evidence = |reason: Reason, message: String, check: Option<&str>, actual: Option<String>| {
         let mut f = failure(redactor, index, step, reason, message);
         f.check = check.map(str::to_string);
-        f.actual = actual.map(|a| redactor.redact_owned(a));
+        f.actual = actual;
         f.request = Some(redactor.redact_owned(request_line()));
         f.status = Some(exchange.status.as_u16());
-        f.excerpt = Some(redactor.redact_owned(excerpt_of(&exchange.body, EXCERPT)));
+        f.excerpt = Some(excerpt_of(&exchange.body, EXCERPT, redactor));
         f.redirects = chain_evidence(redactor, &trail);
         f
     };
@@ -305,7 +307,7 @@ async fn run_step(
     };
     let ordered = step.expect.iter().filter(is_status).chain(step.expect.iter().filter(|c| !is_status(c)));
     for check in ordered {
-        if let Err(m) = checks::evaluate(check, &view, &scope) {
+        if let Err(m) = checks::evaluate(check, &view, &scope, redactor) {
             let reason = if is_status(&check) { Reason::Status } else { Reason::Check };
             let f = evidence(reason, format!("expected {}", check.text), Some(&check.text), Some(m.actual));
             if check.soft {
@@ -317,7 +319,7 @@ async fn run_step(
     }
     for (cap, value) in step.capture.iter().zip(&captured) {
         if let Err(why) = value {
-            let message = format!("capture {}: {why}", cap.name);
+            let message = format!("capture {}: {}", cap.name, why.describe(&exchange.body, redactor));
             return StepEnd::Failed(evidence(Reason::Capture, message, None, None));
         }
     }
@@ -342,7 +344,7 @@ type Trail = Vec<(Option<u16>, Url)>;
 /// leave half unmasked); a chain longer than `RedirectHop::MAX` keeps its first and last hops.
 fn chain_evidence(redactor: &Redactor, trail: &Trail) -> Vec<RedirectHop> {
     let hop = |(status, url): &(Option<u16>, Url)| RedirectHop {
-        url: checks::truncate(&redactor.redact(url.as_str()), RedirectHop::MAX_URL),
+        url: redactor.redact_truncate(url.as_str(), RedirectHop::MAX_URL),
         status: *status,
     };
     if trail.len() <= RedirectHop::MAX {
@@ -424,8 +426,8 @@ struct Outgoing<'a> {
 /// the first redirect is written to `trail`.
 async fn send_following(
     plan: &Plan,
-    // The user's connection and phase recorder (the rest of the user is borrowed by the step's scope).
-    (h1_client, recorder): (&mut h1::Client, &Arc<PhaseRecorder>),
+    // The user's connection, phase recorder and redactor (the rest of the user is borrowed by the step's scope).
+    (h1_client, recorder, redactor): (&mut h1::Client, &Arc<PhaseRecorder>, &Redactor),
     jar: &OnceLock<Jar>,
     out: Outgoing<'_>,
     trail: &mut Trail,
@@ -468,7 +470,7 @@ async fn send_following(
                     body: body.as_deref(),
                     max_body: cap,
                 };
-                send_h1(h1_client, &request, hop_started).await
+                send_h1(h1_client, &request, hop_started, redactor).await
             }
             None => send_reqwest(plan, recorder, &method, url, headers, cookie, body.clone(), hop_started).await,
         };
@@ -530,7 +532,7 @@ async fn send_following(
         let body_failure = |reason: Reason, message: String, partial: &[u8]| {
             let mut f = Failure::new(0, "", reason, message);
             f.status = Some(status.as_u16());
-            f.excerpt = Some(excerpt_of(partial, EXCERPT));
+            f.excerpt = Some(excerpt_of(partial, EXCERPT, redactor));
             Box::new(f)
         };
         let mut headers = hop.headers;
@@ -573,7 +575,12 @@ async fn send_following(
 }
 
 /// One hop on the user's own HTTP/1.1 connection; the body is read too (the connection is reused after it).
-async fn send_h1(client: &mut h1::Client, request: &h1::Request<'_>, started: Instant) -> Result<Hop, Box<Failure>> {
+async fn send_h1(
+    client: &mut h1::Client,
+    request: &h1::Request<'_>,
+    started: Instant,
+    redactor: &Redactor,
+) -> Result<Hop, Box<Failure>> {
     match client.send(request).await {
         Ok(r) => Ok(Hop {
             status: r.status,
@@ -586,7 +593,7 @@ async fn send_h1(client: &mut h1::Client, request: &h1::Request<'_>, started: In
         Err(h1::Error::Body { status, message, partial }) => {
             let mut f = Failure::new(0, "", Reason::Body, message);
             f.status = Some(status.as_u16());
-            f.excerpt = Some(excerpt_of(&partial, EXCERPT));
+            f.excerpt = Some(excerpt_of(&partial, EXCERPT, redactor));
             Err(Box::new(f))
         }
         Err(e) => Err(Box::new(Failure::new(0, "", e.reason(), e.to_string()))),
