@@ -99,6 +99,17 @@ impl FileCtx {
         }
     }
 
+    /// Without a position index, for text refused before it is parsed (`limits`).
+    pub fn unindexed(file: &Path, text: &str) -> FileCtx {
+        FileCtx {
+            file: file.to_path_buf(),
+            text: text.to_string(),
+            index: PosIndex::default(),
+            diags: Vec::new(),
+            secrets: Vec::new(),
+        }
+    }
+
     pub fn has_errors(&self) -> bool {
         self.diags.iter().any(|d| d.severity == Severity::Error)
     }
