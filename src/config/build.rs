@@ -472,7 +472,7 @@ fn request_defaults(
     out.tls_skip_verify = raw.tls_skip_verify.unwrap_or(false);
     if let Some(file) = &raw.tls_ca {
         let path = dir.join(file);
-        match std::fs::read(&path) {
+        match super::limits::read_capped(&path, super::limits::MAX_PEM_BYTES) {
             Ok(pem) => match reqwest::Certificate::from_pem_bundle(&pem) {
                 Ok(certs) if !certs.is_empty() => {
                     out.tls_ca = Some(std::sync::Arc::new(crate::model::TlsCa { path, pem }));

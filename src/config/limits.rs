@@ -111,7 +111,7 @@ impl YamlLimit {
         Some(match &self.kind {
             LimitKind::Depth | LimitKind::AliasDepth => "journeyd refuses YAML nested this deep before parsing \
                                                           it (deep nesting makes the parser slow); flatten the \
-                                                          value — a journey needs fewer than 10 levels"
+                                                          value: journeyd's files need fewer than 10 levels"
                 .into(),
             LimitKind::Nodes => "split the file, or move bulk test data into a CSV data source".into(),
             LimitKind::AliasNodes => "journeyd refuses YAML that amplifies (billion laughs); write the values out \
