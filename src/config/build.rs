@@ -250,7 +250,10 @@ pub fn build_journey(ctx: &mut FileCtx, raw: RawJourney, bytes: &[u8], opts: &Lo
         this_step: &[],
         later: &[],
     };
-    let target = raw.target.as_ref().and_then(|t| {
+    // `verify --target` replaces the written target, so its variables are never looked up: a variable used
+    // only there need not be set.
+    let written = raw.target.as_ref().filter(|_| opts.target_override.is_none());
+    let target = written.and_then(|t| {
         let compiled = template(ctx, "target", &t.0, &names, &mut env)?;
         if compiled.is_literal() {
             let text = compiled.render(&crate::template::Scope { secrets: &[], rows: &[], captures: &[] });
@@ -260,6 +263,9 @@ pub fn build_journey(ctx: &mut FileCtx, raw: RawJourney, bytes: &[u8], opts: &Lo
             }
         }
         Some(compiled)
+    });
+    let target = target.or_else(|| {
+        opts.target_override.as_deref().map(|t| crate::template::Template::literal(t.trim_end_matches('/')))
     });
     let defaults = request_defaults(ctx, raw.defaults.as_ref(), &names, &mut env, timeout, &dir);
     if let Some(ca) = &defaults.tls_ca {
@@ -271,7 +277,7 @@ pub fn build_journey(ctx: &mut FileCtx, raw: RawJourney, bytes: &[u8], opts: &Lo
         data: scope_data.clone(),
         broken_data: broken_data.clone(),
         timeout: timeout.unwrap_or(Duration::MAX),
-        has_target: raw.target.is_some(),
+        has_target: raw.target.is_some() || opts.target_override.is_some(),
     };
     let step_names: Vec<String> = raw.steps.iter().map(|s| s.name.clone()).collect();
     let alerts = super::alerts::build_alerts(ctx, raw.alerts.as_ref(), raw.slo.as_ref(), &step_names);

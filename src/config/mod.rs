@@ -50,6 +50,9 @@ pub struct LoadOptions {
     pub env: HashMap<String, String>,
     /// Missing env variables and secret files are errors (`run`, `verify`) rather than warnings (`check`).
     pub strict_env: bool,
+    /// `verify --target URL`: every journey's target, in place of what its file says (whose variables are
+    /// then not needed).
+    pub target_override: Option<String>,
 }
 
 impl LoadOptions {
