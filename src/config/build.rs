@@ -10,7 +10,7 @@ use super::diag::FileCtx;
 use super::position::{index_path, key_path};
 use super::raw::{RawDefaults, RawJourney, RawPick, RawStage, Scalar};
 use super::step::build_steps;
-use super::templates::{self, Env, Names, Problem};
+use super::templates::{self, DataNames, Env, Names, Problem};
 use super::units::{format_duration, parse_bytes, parse_duration, parse_rate};
 use super::LoadOptions;
 use super::Severity;
@@ -28,7 +28,7 @@ const RESERVED: [&str; 3] = ["env", "vars", "secrets"];
 pub struct Scope {
     pub vars: Vec<(String, String)>,
     pub secret_names: Vec<String>,
-    pub data: Vec<(String, Vec<String>)>,
+    pub data: Vec<DataNames>,
     pub broken_data: Vec<String>,
     pub timeout: Duration,
     pub has_target: bool,
@@ -239,7 +239,13 @@ pub fn build_journey(ctx: &mut FileCtx, raw: RawJourney, bytes: &[u8], opts: &Lo
     }
 
     let scope_names: Vec<String> = secrets.iter().map(|s| s.name.clone()).collect();
-    let scope_data: Vec<(String, Vec<String>)> = data.iter().map(|d| (d.name.clone(), d.columns.clone())).collect();
+    let scope_data: Vec<DataNames> = data
+        .iter()
+        .map(|d| {
+            let csv = raw.data.0.iter().find(|(n, _)| *n == d.name).map_or_else(String::new, |(_, r)| r.csv.clone());
+            DataNames { name: d.name.clone(), csv, columns: d.columns.clone() }
+        })
+        .collect();
     let names = Names {
         env_only: false,
         vars: &vars,
