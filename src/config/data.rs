@@ -71,7 +71,7 @@ pub fn read_csv(path: &Path, shown: &str) -> Result<CsvData, (String, Option<Str
 pub fn read_secret_file(path: &Path) -> std::io::Result<String> {
     let bytes = read_capped(path, MAX_SECRET_BYTES).map_err(|e| match e {
         ReadError::Io(e) => e,
-        too_large => std::io::Error::new(std::io::ErrorKind::FileTooLarge, too_large.to_string()),
+        too_large => std::io::Error::other(too_large.to_string()),
     })?;
     let text = String::from_utf8(bytes)
         .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidData, "is not UTF-8 text"))?;
