@@ -221,12 +221,39 @@ impl std::fmt::Display for Reason {
 impl std::fmt::Display for Failure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "step {:?} failed ({}): {}", self.step_name, self.reason, self.message)?;
-        if let Some(check) = &self.check {
-            write!(f, "; expected {check}")?;
-        }
-        if let Some(actual) = &self.actual {
-            write!(f, ", got {actual}")?;
-        }
-        Ok(())
+        f.write_str(&check_and_actual(&self.message, self.check.as_deref(), self.actual.as_deref()))
+    }
+}
+
+/// `; expected CHECK, got ACTUAL` after a failure's message, leaving out what the message already says
+/// (a failed check's message is `expected CHECK`, so printing both read `expected status == 201; expected
+/// status == 201, got 503`). Every one-line view of a failure uses this.
+pub fn check_and_actual(message: &str, check: Option<&str>, actual: Option<&str>) -> String {
+    let mut s = String::new();
+    if let Some(c) = check.filter(|c| !message.contains(c)) {
+        s.push_str(&format!("; expected {c}"));
+    }
+    if let Some(a) = actual.filter(|a| !message.contains(a)) {
+        s.push_str(&format!(", got {a}"));
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failed_check_is_said_once() {
+        let mut f = Failure::new(1, "checkout", Reason::Status, "expected status == 201");
+        f.check = Some("status == 201".into());
+        f.actual = Some("503".into());
+        assert_eq!(f.to_string(), "step \"checkout\" failed (status): expected status == 201, got 503");
+        let mut g = Failure::new(0, "login", Reason::Capture, "capture token: not found");
+        g.check = Some("json.token exists".into());
+        assert_eq!(
+            g.to_string(),
+            "step \"login\" failed (capture): capture token: not found; expected json.token exists"
+        );
     }
 }

@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::config::limits::{self, read_capped, ReadError, YamlError, MAX_YAML_BYTES};
 use crate::config::parse_duration;
 
 /// Why a settings file could not be used.
@@ -237,8 +238,19 @@ const DAYS: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
 impl Settings {
     /// Reads and validates a settings file.
     pub fn load(path: &Path) -> Result<Settings, SettingsError> {
-        let text =
-            std::fs::read_to_string(path).map_err(|source| SettingsError::Read { path: path.to_path_buf(), source })?;
+        let bytes = read_capped(path, MAX_YAML_BYTES).map_err(|e| match e {
+            ReadError::Io(source) => SettingsError::Read { path: path.to_path_buf(), source },
+            too_large @ ReadError::TooLarge { at, .. } => SettingsError::Parse {
+                path: path.to_path_buf(),
+                line: at.line,
+                column: at.col,
+                message: format!("the settings file {too_large}"),
+            },
+        })?;
+        let text = String::from_utf8(bytes).map_err(|_| SettingsError::Read {
+            path: path.to_path_buf(),
+            source: std::io::Error::new(std::io::ErrorKind::InvalidData, "stream did not contain valid UTF-8"),
+        })?;
         Settings::parse(path, &text)
     }
 
@@ -247,7 +259,19 @@ impl Settings {
         let raw: raw::Settings = if text.trim().is_empty() {
             raw::Settings::default()
         } else {
-            serde_yaml::from_str(text).map_err(|e| {
+            limits::from_str(text).map_err(|e| {
+                let e = match e {
+                    YamlError::Limit(limit) => {
+                        let (line, column) = (limit.at.line, limit.at.col);
+                        return SettingsError::Parse {
+                            path: path.to_path_buf(),
+                            line,
+                            column,
+                            message: limit.to_string(),
+                        };
+                    }
+                    YamlError::Serde(e) => e,
+                };
                 let (line, column) = e.location().map_or((0, 0), |l| (l.line(), l.column()));
                 let mut message = e.to_string();
                 if let Some(i) = message.find(" at line ") {
@@ -497,5 +521,25 @@ delivery: { max_backoff: 2s }
         assert!(e.starts_with("settings.yml:3:3: `external_labels.severity`:"), "{e}");
         let e = parse("receivers:\n  webhook:\n    - url: ftp://x\n").unwrap_err().to_string();
         assert!(e.starts_with("settings.yml:3:12: `receivers.webhook[0].url`:"), "{e}");
+    }
+
+    #[test]
+    fn input_limits_apply_before_parsing() {
+        let mut laughs = String::from("external_labels:\n  b0: &b0 [x, x, x, x, x, x, x, x, x, x]\n");
+        for i in 1..6 {
+            laughs.push_str(&format!("  b{i}: &b{i} [{}]\n", vec![format!("*b{}", i - 1); 10].join(", ")));
+        }
+        let e = parse(&laughs).unwrap_err().to_string();
+        assert!(e.starts_with("settings.yml:6:"), "{e}");
+        assert!(e.contains("aliases expand this file past 100000 nodes"), "{e}");
+        let deep = format!("external_labels: {}{}\n", "{a: ".repeat(70), "}".repeat(70));
+        assert!(parse(&deep).unwrap_err().to_string().contains("nested deeper than 64 levels"));
+        let big = std::env::temp_dir().join(format!("journeyd-settings-big-{}.yml", std::process::id()));
+        std::fs::write(&big, format!("# {}\n", "x".repeat(1 << 20))).unwrap();
+        let e = Settings::load(&big).unwrap_err().to_string();
+        assert!(
+            e.ends_with(":1:1048577: the settings file is larger than 1 MiB, the most journeyd reads from one"),
+            "{e}"
+        );
     }
 }

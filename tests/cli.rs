@@ -62,20 +62,23 @@ fn tempdir(name: &str) -> PathBuf {
     dir
 }
 
-/// Reads stdout lines until one starts with `prefix`; returns the rest of the line.
-fn wait_for_line(child: &mut Child, prefix: &str) -> String {
+/// Reads stdout lines until one starting with each prefix has been seen, in order; returns the rest of each.
+fn wait_for_lines<const N: usize>(child: &mut Child, prefixes: [&str; N]) -> [String; N] {
     let stdout = child.stdout.take().unwrap();
     let mut lines = BufReader::new(stdout).lines();
+    let mut found = Vec::new();
     for line in lines.by_ref() {
         let line = line.unwrap();
-        if let Some(rest) = line.strip_prefix(prefix) {
-            let rest = rest.trim().to_string();
-            // Keep draining stdout so the child never blocks on a full pipe.
-            std::thread::spawn(move || for _ in lines {});
-            return rest;
+        if let Some(rest) = line.strip_prefix(prefixes[found.len()]) {
+            found.push(rest.trim().to_string());
+            if found.len() == N {
+                // Keep draining stdout so the child never blocks on a full pipe.
+                std::thread::spawn(move || for _ in lines {});
+                return found.try_into().unwrap();
+            }
         }
     }
-    panic!("the child exited without printing {prefix:?}");
+    panic!("the child exited without printing {:?}", &prefixes[found.len()..]);
 }
 
 fn get(url: &str) -> String {
@@ -114,8 +117,11 @@ fn run_prints_its_metrics_url_exports_journey_metrics_and_stops_on_sigterm() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let url = wait_for_line(&mut child, "metrics:");
+    let [url, status] = wait_for_lines(&mut child, ["metrics:", "status:"]);
     assert!(url.starts_with("http://127.0.0.1:") && url.ends_with("/metrics"), "{url}");
+    assert_eq!(status, url.replace("/metrics", "/"), "the status page is on the same listener");
+    let page = get(&status);
+    assert!(page.contains("<title>journeyd"), "the status page answers there:\n{page}");
 
     let deadline = Instant::now() + Duration::from_secs(30);
     let mut body = String::new();
@@ -172,6 +178,24 @@ fn demo_runs_the_bundled_journeys_and_shows_them_up() {
         let line = text.lines().rev().find(|l| l.starts_with(j)).unwrap_or_else(|| panic!("no row for {j}:\n{text}"));
         assert!(line.contains("up"), "{j} is not up:\n{text}");
     }
+}
+
+#[test]
+fn demo_prints_the_status_page_url_next_to_the_metrics_url() {
+    let mut child = bin()
+        .args(["demo", "--listen", "127.0.0.1:0", "--every", "1s", "--duration", "60s"])
+        .current_dir(std::env::temp_dir())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let [metrics, status] = wait_for_lines(&mut child, ["metrics: ", "status:"]);
+    assert_eq!(status, metrics.replace("/metrics", "/"), "the status page is on the monitor's listener");
+    let page = get(&status);
+    assert!(page.contains("<title>journeyd"), "the status page answers there:\n{page}");
+    // Exit codes on SIGTERM are tested with `run`; this only needs the child gone.
+    child.kill().unwrap();
+    child.wait().unwrap();
 }
 
 #[test]

@@ -12,7 +12,7 @@ fn options() -> LoadOptions {
         ("SHOP_URL".to_string(), "http://127.0.0.1:9".to_string()),
         ("SHOP_PASSWORD".to_string(), "test-password".to_string()),
     ]);
-    LoadOptions { env, strict_env: true }
+    LoadOptions { env, strict_env: true, ..LoadOptions::default() }
 }
 
 fn steps(loaded: &config::Loaded, journey: &str) -> Vec<String> {

@@ -16,7 +16,7 @@ fn options() -> LoadOptions {
         ("SHOP_URL".to_string(), "http://127.0.0.1:9".to_string()),
         ("SHOP_PASSWORD".to_string(), "correct-horse-battery".to_string()),
     ]);
-    LoadOptions { env, strict_env: true }
+    LoadOptions { env, strict_env: true, ..LoadOptions::default() }
 }
 
 fn cases() -> Vec<PathBuf> {

@@ -16,7 +16,7 @@ fn options(strict: bool) -> LoadOptions {
         ("JD_FULL_REGION".to_string(), "eu-west".to_string()),
         ("JD_FULL_KEY".to_string(), "key-0123456789".to_string()),
     ]);
-    LoadOptions { env, strict_env: strict }
+    LoadOptions { env, strict_env: strict, ..LoadOptions::default() }
 }
 
 fn ms(n: u64) -> Duration {

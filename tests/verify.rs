@@ -207,6 +207,21 @@ async fn usage_and_config_errors_exit_2() {
     assert_eq!(run.code, 2, "{run:?}");
     assert!(run.stderr.contains("bad.yml:7:"), "located config error: {run:?}");
 
+    // --target makes a variable used only in `target:` unnecessary, also when another error is reported;
+    // a variable used outside `target:` is still needed.
+    let bad_env = tmp("bad_env.yml");
+    std::fs::write(
+        &bad_env,
+        "name: bad\ntarget: \"{{ env.JD_TEST_UNSET_TARGET }}\"\nevery: 10s\nsteps:\n  - name: a\n    get: /x\n    headers: { x-env: \"{{ env.JD_TEST_UNSET_HEADER }}\" }\n    expect: [ status === 200 ]\n",
+    )
+    .unwrap();
+    let run = verify(vec![s(&bad_env), "--target".into(), shop.url(), "--no-progress".into()]).await;
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(run.stderr.contains("bad_env.yml:8:"), "the other error is reported: {run:?}");
+    assert!(!run.stderr.contains("JD_TEST_UNSET_TARGET"), "the target's variable is not needed: {run:?}");
+    assert!(run.stderr.contains("bad_env.yml:7:"), "a variable used outside target: is: {run:?}");
+    assert!(run.stderr.contains("JD_TEST_UNSET_HEADER"), "{run:?}");
+
     let run = verify(base(&shop.url(), &["--users", "2", "--rate", "5/s"])).await;
     assert_eq!(run.code, 2, "conflicting flags: {run:?}");
 }

@@ -189,7 +189,8 @@ pub async fn run(args: DemoArgs) -> Exit {
         }
     };
     println!("shop:    {shop_url}");
-    println!("metrics: http://{}/metrics", daemon.addr);
+    println!("metrics: {}://{}/metrics", daemon.scheme, daemon.addr);
+    println!("status:  {}://{}/", daemon.scheme, daemon.addr);
     println!("journeys run every {}; a summary follows every 5s. Ctrl-C stops.", fmt_duration(args.every));
     println!("break checkout:  curl -X PUT {shop_url}/admin/faults/checkout -H 'content-type: application/json' -d '{{\"status\": 503}}'");
     println!("slow prices:     curl -X PUT {shop_url}/admin/faults/product -H 'content-type: application/json' -d '{{\"latency\": \"800ms\"}}'");

@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::cli::daemon::{print_diagnostics, termination};
 use crate::cli::{parse_duration_arg, Exit};
-use crate::config::{self, LoadOptions, Severity};
+use crate::config::{self, LoadOptions};
 use crate::http::Clients;
 use crate::model::{Journey, LoadModel, Suite, Template};
 use crate::pipeline::{self, Event, Sink};
@@ -132,30 +132,12 @@ fn usage(msg: impl std::fmt::Display) -> Exit {
     Exit::Usage
 }
 
-/// Loads the journey files. With `--target`, an unset variable used only in `target:` lines is not an
-/// error (the target is replaced anyway).
+/// Loads the journey files. With `--target`, a variable used only in `target:` lines need not be set (the
+/// target is replaced anyway).
 fn load(args: &VerifyArgs) -> Result<Suite, Exit> {
-    let mut opts = LoadOptions { strict_env: true, ..LoadOptions::default() };
+    let mut opts = LoadOptions { strict_env: true, target_override: args.target.clone(), ..LoadOptions::default() };
     opts.env.extend(args.env.iter().cloned());
-    let mut result = config::load(&args.paths, &opts);
-    if let (Err(d), Some(target)) = (&result, &args.target) {
-        let target_env: Option<Vec<String>> = d
-            .0
-            .iter()
-            .filter(|x| x.severity == Severity::Error)
-            .map(|x| {
-                let on_target = x.snippet.as_deref().is_some_and(|s| s.trim_start().starts_with("target:"));
-                let var = x.message.strip_prefix("environment variable `").and_then(|m| m.strip_suffix("` is not set"));
-                var.filter(|_| on_target).map(str::to_string)
-            })
-            .collect();
-        if let Some(vars) = target_env {
-            for v in vars {
-                opts.env.insert(v, target.clone());
-            }
-            result = config::load(&args.paths, &opts);
-        }
-    }
+    let result = config::load(&args.paths, &opts);
     match result {
         Ok(l) => {
             for w in &l.warnings {

@@ -10,7 +10,7 @@ use super::diag::FileCtx;
 use super::position::{index_path, key_path};
 use super::raw::{RawDefaults, RawJourney, RawPick, RawStage, Scalar};
 use super::step::build_steps;
-use super::templates::{self, Env, Names, Problem};
+use super::templates::{self, DataNames, Env, Names, Problem};
 use super::units::{format_duration, parse_bytes, parse_duration, parse_rate};
 use super::LoadOptions;
 use super::Severity;
@@ -28,7 +28,7 @@ const RESERVED: [&str; 3] = ["env", "vars", "secrets"];
 pub struct Scope {
     pub vars: Vec<(String, String)>,
     pub secret_names: Vec<String>,
-    pub data: Vec<(String, Vec<String>)>,
+    pub data: Vec<DataNames>,
     pub broken_data: Vec<String>,
     pub timeout: Duration,
     pub has_target: bool,
@@ -239,7 +239,13 @@ pub fn build_journey(ctx: &mut FileCtx, raw: RawJourney, bytes: &[u8], opts: &Lo
     }
 
     let scope_names: Vec<String> = secrets.iter().map(|s| s.name.clone()).collect();
-    let scope_data: Vec<(String, Vec<String>)> = data.iter().map(|d| (d.name.clone(), d.columns.clone())).collect();
+    let scope_data: Vec<DataNames> = data
+        .iter()
+        .map(|d| {
+            let csv = raw.data.0.iter().find(|(n, _)| *n == d.name).map_or_else(String::new, |(_, r)| r.csv.clone());
+            DataNames { name: d.name.clone(), csv, columns: d.columns.clone() }
+        })
+        .collect();
     let names = Names {
         env_only: false,
         vars: &vars,
@@ -250,7 +256,10 @@ pub fn build_journey(ctx: &mut FileCtx, raw: RawJourney, bytes: &[u8], opts: &Lo
         this_step: &[],
         later: &[],
     };
-    let target = raw.target.as_ref().and_then(|t| {
+    // `verify --target` replaces the written target, so its variables are never looked up: a variable used
+    // only there need not be set.
+    let written = raw.target.as_ref().filter(|_| opts.target_override.is_none());
+    let target = written.and_then(|t| {
         let compiled = template(ctx, "target", &t.0, &names, &mut env)?;
         if compiled.is_literal() {
             let text = compiled.render(&crate::template::Scope { secrets: &[], rows: &[], captures: &[] });
@@ -260,6 +269,9 @@ pub fn build_journey(ctx: &mut FileCtx, raw: RawJourney, bytes: &[u8], opts: &Lo
             }
         }
         Some(compiled)
+    });
+    let target = target.or_else(|| {
+        opts.target_override.as_deref().map(|t| crate::template::Template::literal(t.trim_end_matches('/')))
     });
     let defaults = request_defaults(ctx, raw.defaults.as_ref(), &names, &mut env, timeout, &dir);
     if let Some(ca) = &defaults.tls_ca {
@@ -271,7 +283,7 @@ pub fn build_journey(ctx: &mut FileCtx, raw: RawJourney, bytes: &[u8], opts: &Lo
         data: scope_data.clone(),
         broken_data: broken_data.clone(),
         timeout: timeout.unwrap_or(Duration::MAX),
-        has_target: raw.target.is_some(),
+        has_target: raw.target.is_some() || opts.target_override.is_some(),
     };
     let step_names: Vec<String> = raw.steps.iter().map(|s| s.name.clone()).collect();
     let alerts = super::alerts::build_alerts(ctx, raw.alerts.as_ref(), raw.slo.as_ref(), &step_names);
@@ -473,7 +485,7 @@ fn request_defaults(
     out.redirects_to_http = raw.redirects_to_http.unwrap_or(false);
     if let Some(file) = &raw.tls_ca {
         let path = dir.join(file);
-        match std::fs::read(&path) {
+        match super::limits::read_capped(&path, super::limits::MAX_PEM_BYTES) {
             Ok(pem) => match reqwest::Certificate::from_pem_bundle(&pem) {
                 Ok(certs) if !certs.is_empty() => {
                     out.tls_ca = Some(std::sync::Arc::new(crate::model::TlsCa { path, pem }));

@@ -2,6 +2,8 @@
 
 use std::path::Path;
 
+use super::limits::{read_capped, ReadError, MAX_CSV_BYTES, MAX_SECRET_BYTES};
+
 /// A CSV file read whole: header row, data rows, and the bytes (for the journey's fingerprint).
 #[derive(Debug)]
 pub struct CsvData {
@@ -12,12 +14,18 @@ pub struct CsvData {
 
 /// Reads `path` (already resolved against the journey file's directory). `shown` is the path as written.
 pub fn read_csv(path: &Path, shown: &str) -> Result<CsvData, (String, Option<String>)> {
-    let bytes = std::fs::read(path).map_err(|e| {
-        let why = if e.kind() == std::io::ErrorKind::NotFound { "not found".to_string() } else { e.to_string() };
-        (
-            format!("data file `{shown}` {why} (looked for {})", path.display()),
-            Some("CSV paths are relative to the journey file".to_string()),
-        )
+    let bytes = read_capped(path, MAX_CSV_BYTES).map_err(|e| match e {
+        ReadError::Io(e) => {
+            let why = if e.kind() == std::io::ErrorKind::NotFound { "not found".to_string() } else { e.to_string() };
+            (
+                format!("data file `{shown}` {why} (looked for {})", path.display()),
+                Some("CSV paths are relative to the journey file".to_string()),
+            )
+        }
+        too_large => (
+            format!("data file `{shown}` {too_large} (looked for {})", path.display()),
+            Some("split the rows across several data files, or use fewer rows".to_string()),
+        ),
     })?;
     let mut reader = csv::ReaderBuilder::new().has_headers(true).from_reader(bytes.as_slice());
     let headers = reader.headers().map_err(|e| (format!("data file `{shown}`: {e}"), None))?.clone();
@@ -61,7 +69,12 @@ pub fn read_csv(path: &Path, shown: &str) -> Result<CsvData, (String, Option<Str
 
 /// Reads a secret file, dropping one trailing newline (editors add one; the secret does not contain it).
 pub fn read_secret_file(path: &Path) -> std::io::Result<String> {
-    let text = std::fs::read_to_string(path)?;
+    let bytes = read_capped(path, MAX_SECRET_BYTES).map_err(|e| match e {
+        ReadError::Io(e) => e,
+        too_large => std::io::Error::other(too_large.to_string()),
+    })?;
+    let text = String::from_utf8(bytes)
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidData, "is not UTF-8 text"))?;
     let trimmed = text.strip_suffix("\r\n").or_else(|| text.strip_suffix('\n')).unwrap_or(&text);
     Ok(trimmed.to_string())
 }
@@ -105,5 +118,17 @@ mod tests {
         assert_eq!(read_secret_file(&write("s1", "hunter2\n")).unwrap(), "hunter2");
         assert_eq!(read_secret_file(&write("s2", "hunter2\r\n")).unwrap(), "hunter2");
         assert_eq!(read_secret_file(&write("s3", "hunter2\n\n")).unwrap(), "hunter2\n");
+    }
+
+    #[test]
+    fn files_past_their_limit_are_refused_without_reading_them_whole() {
+        let secret = read_secret_file(Path::new("/dev/zero")).unwrap_err();
+        assert_eq!(secret.to_string(), "is larger than 64 KiB, the most journeyd reads from one");
+        let (msg, hint) = read_csv(Path::new("/dev/zero"), "zero.csv").unwrap_err();
+        assert_eq!(
+            msg,
+            "data file `zero.csv` is larger than 64 MiB, the most journeyd reads from one (looked for /dev/zero)"
+        );
+        assert!(hint.unwrap().starts_with("split the rows"));
     }
 }

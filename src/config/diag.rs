@@ -37,11 +37,9 @@ impl fmt::Display for Diagnostic {
         write!(f, "{file}:{}:{}: {}: {}", self.line, self.column, self.severity, self.message)?;
         let pad = " ".repeat(self.line.to_string().len());
         if let Some(snippet) = &self.snippet {
-            let caret: String = snippet
-                .chars()
-                .take(self.column.saturating_sub(1))
-                .map(|c| if c == '\t' { '\t' } else { ' ' })
-                .collect();
+            let (snippet, column) = window(snippet, self.column);
+            let caret: String =
+                snippet.chars().take(column.saturating_sub(1)).map(|c| if c == '\t' { '\t' } else { ' ' }).collect();
             write!(f, "\n{pad} |\n{} | {snippet}\n{pad} | {caret}^", self.line)?;
         }
         if let Some(hint) = &self.hint {
@@ -49,6 +47,26 @@ impl fmt::Display for Diagnostic {
         }
         Ok(())
     }
+}
+
+/// Longest snippet printed whole. A file refused for nesting or size may be one line of megabytes.
+const SNIPPET_CHARS: usize = 200;
+
+/// The part of `line` around 1-based `column` that is printed, and the column within it.
+fn window(line: &str, column: usize) -> (String, usize) {
+    let chars: Vec<char> = line.chars().collect();
+    if chars.len() <= SNIPPET_CHARS {
+        return (line.to_string(), column);
+    }
+    let at = column.saturating_sub(1).min(chars.len());
+    let end = (at.saturating_sub(SNIPPET_CHARS / 2) + SNIPPET_CHARS).min(chars.len());
+    let start = end - SNIPPET_CHARS;
+    let mut shown: String = if start > 0 { "…".into() } else { String::new() };
+    shown.extend(&chars[start..end]);
+    if end < chars.len() {
+        shown.push('…');
+    }
+    (shown, at - start + 1 + usize::from(start > 0))
 }
 
 /// Every diagnostic, separated by blank lines (the text `journeyd check` prints, less its final newline).
@@ -94,6 +112,17 @@ impl FileCtx {
             file: file.to_path_buf(),
             text: text.to_string(),
             index: PosIndex::build(text),
+            diags: Vec::new(),
+            secrets: Vec::new(),
+        }
+    }
+
+    /// Without a position index, for text refused before it is parsed (`limits`).
+    pub fn unindexed(file: &Path, text: &str) -> FileCtx {
+        FileCtx {
+            file: file.to_path_buf(),
+            text: text.to_string(),
+            index: PosIndex::default(),
             diags: Vec::new(),
             secrets: Vec::new(),
         }
@@ -226,6 +255,19 @@ mod tests {
             d.to_string(),
             "journeys/checkout.yml:14:5: error: unknown field `psot`\n   |\n14 |     psot: /api/login\n   |     ^\n   = hint: did you mean `post`?"
         );
+    }
+
+    #[test]
+    fn a_long_line_is_shown_around_the_column() {
+        let line = format!("x: {}{}", "[".repeat(300), "]".repeat(300));
+        let d = diag(2, 259, Some(&line), None);
+        let text = d.to_string();
+        let shown = text.lines().nth(2).unwrap();
+        assert!(shown.starts_with("2 | …[[[") && shown.ends_with("]]]…"), "{shown}");
+        assert_eq!(shown.chars().count(), "2 | ".len() + SNIPPET_CHARS + 2);
+        let caret = text.lines().nth(3).unwrap();
+        assert_eq!(caret.chars().count(), "  | ".len() + 1 + SNIPPET_CHARS / 2 + 1, "{caret}");
+        assert_eq!(window("short", 3), ("short".to_string(), 3));
     }
 
     #[test]

@@ -15,6 +15,7 @@ mod capture;
 mod data;
 mod diag;
 mod expr;
+pub mod limits;
 mod position;
 mod raw;
 mod scan;
@@ -49,6 +50,9 @@ pub struct LoadOptions {
     pub env: HashMap<String, String>,
     /// Missing env variables and secret files are errors (`run`, `verify`) rather than warnings (`check`).
     pub strict_env: bool,
+    /// `verify --target URL`: every journey's target, in place of what its file says (whose variables are
+    /// then not needed).
+    pub target_override: Option<String>,
 }
 
 impl LoadOptions {
@@ -121,8 +125,17 @@ pub fn load(paths: &[PathBuf], opts: &LoadOptions) -> Result<Loaded, Diagnostics
     }
     let mut loaded = Vec::new();
     for f in &files {
-        match std::fs::read(f) {
-            Err(e) => early.push(file_diag(f, format!("cannot read: {}", io_reason(&e)), None)),
+        match limits::read_capped(f, limits::MAX_YAML_BYTES) {
+            Err(limits::ReadError::Io(e)) => early.push(file_diag(f, format!("cannot read: {}", io_reason(&e)), None)),
+            Err(e @ limits::ReadError::TooLarge { at, .. }) => early.push(Diagnostic {
+                line: at.line,
+                column: at.col,
+                ..file_diag(
+                    f,
+                    format!("journey file {e}"),
+                    Some("split it into several journey files, or move bulk test data into a CSV data source".into()),
+                )
+            }),
             Ok(bytes) => match String::from_utf8(bytes) {
                 Ok(text) => loaded.push(load_file(f, &text, opts)),
                 Err(_) => early.push(file_diag(f, "not UTF-8 text".into(), Some("save the file as UTF-8".into()))),
@@ -159,18 +172,26 @@ fn journey_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
 }
 
 fn load_file(path: &Path, text: &str, opts: &LoadOptions) -> (FileCtx, Option<Built>) {
+    // Limits first: the position index below parses the whole file too, recursively.
+    let raw = limits::from_str::<raw::RawJourney>(text);
+    if let Err(limits::YamlError::Limit(limit)) = &raw {
+        let mut ctx = FileCtx::unindexed(path, text);
+        ctx.push(Severity::Error, limit.at, limit.message(), limit.hint());
+        return (ctx, None);
+    }
     let mut ctx = FileCtx::new(path, text);
     for d in ctx.index.duplicates.clone() {
         let key = d.path.rsplit(['.', '[']).next().unwrap_or(&d.path).to_string();
         let hint = format!("the first `{key}` is on line {}", d.first.line);
         ctx.push(Severity::Error, d.second, format!("duplicate key `{key}`"), Some(hint));
     }
-    match serde_yaml::from_str::<raw::RawJourney>(text) {
+    match raw {
         Ok(raw) => {
             let built = build::build_journey(&mut ctx, raw, text.as_bytes(), opts);
             (ctx, Some(built))
         }
-        Err(e) => {
+        Err(limits::YamlError::Limit(_)) => (ctx, None),
+        Err(limits::YamlError::Serde(e)) => {
             let dir = path.parent().unwrap_or(Path::new(""));
             ctx.secrets.extend(serde_err::lenient_secrets(text, dir, opts));
             serde_err::report(&mut ctx, &e);

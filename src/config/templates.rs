@@ -19,8 +19,7 @@ pub struct Names<'a> {
     pub env_only: bool,
     pub vars: &'a [(String, String)],
     pub secrets: &'a [String],
-    /// Data source name and its columns.
-    pub data: &'a [(String, Vec<String>)],
+    pub data: &'a [DataNames],
     /// Data sources whose file could not be read (already reported): their columns resolve quietly.
     pub broken_data: &'a [String],
     /// Captures defined by earlier steps: name and slot.
@@ -29,6 +28,16 @@ pub struct Names<'a> {
     pub this_step: &'a [String],
     /// Captures first defined by a later step: name and that step's name.
     pub later: &'a [(String, String)],
+}
+
+/// A data source as templates see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DataNames {
+    pub name: String,
+    /// The CSV path as written, for hints. Hints name this file, never its content: `csv:` may point at a
+    /// file that is not data (`/etc/shadow`), whose first row would otherwise be printed as column names.
+    pub csv: String,
+    pub columns: Vec<String>,
 }
 
 pub const HELPERS: [&str; 6] = ["uuid", "random_int", "timestamp", "timestamp_ms", "now_rfc3339", "urlencode"];
@@ -375,17 +384,18 @@ impl Cx<'_, '_, '_, '_, '_> {
                 None
             }
             [source, _] if names.broken_data.contains(source) => Some(Value::Lit(String::new())),
-            [source, column] if names.data.iter().any(|(s, _)| s == source) => {
-                let (si, (_, columns)) = names.data.iter().enumerate().find(|(_, (s, _))| s == source)?;
-                if let Some(ci) = columns.iter().position(|c| c == column) {
+            [source, column] if names.data.iter().any(|d| &d.name == source) => {
+                let (si, d) = names.data.iter().enumerate().find(|(_, d)| &d.name == source)?;
+                if let Some(ci) = d.columns.iter().position(|c| c == column) {
                     return Some(Value::Expr(Expr::Data { source: si, column: ci }));
                 }
-                let mut hint = suggest::hint(column, columns.iter().map(String::as_str))
+                // A close match only: it tells no more than what was written.
+                let mut hint = suggest::hint(column, d.columns.iter().map(String::as_str))
                     .map(|h| format!("{h} "))
                     .unwrap_or_default();
                 hint.push_str(&format!(
-                    "columns of `{source}`: {}",
-                    suggest::quoted_list(columns.iter().map(String::as_str))
+                    "`{source}` has the columns named in the first row of {}; add `{column}` there or use one of them",
+                    d.csv
                 ));
                 self.err(at, format!("data source `{source}` has no column `{column}`"), Some(hint));
                 None
@@ -432,8 +442,8 @@ impl Cx<'_, '_, '_, '_, '_> {
         }
         out.extend(n.vars.iter().map(|(k, _)| format!("vars.{k}")));
         out.extend(n.secrets.iter().map(|s| format!("secrets.{s}")));
-        for (source, columns) in n.data {
-            out.extend(columns.iter().map(|c| format!("{source}.{c}")));
+        for d in n.data {
+            out.extend(d.columns.iter().map(|c| format!("{}.{c}", d.name)));
         }
         let mut seen = HashSet::new();
         out.extend(n.captures.iter().filter(|(c, _)| seen.insert(c.clone())).map(|(c, _)| c.clone()));
@@ -445,7 +455,13 @@ impl Cx<'_, '_, '_, '_, '_> {
             return "vars may only use env.NAME".to_string();
         }
         let mut all = vec!["env.NAME".to_string()];
-        all.extend(self.defined());
+        // Data columns as `source.COLUMN`, like `env.NAME`: the names come from a file's first row.
+        let columns: HashSet<String> =
+            self.names.data.iter().flat_map(|d| d.columns.iter().map(|c| format!("{}.{c}", d.name))).collect();
+        all.extend(self.defined().into_iter().filter(|n| !columns.contains(n)));
+        let sources = self.names.data.iter().map(|d| format!("{}.COLUMN", d.name));
+        let at = all.len().min(1 + self.names.vars.len() + self.names.secrets.len());
+        all.splice(at..at, sources);
         format!("defined here: {}", suggest::quoted_list(all.iter().map(String::as_str)))
     }
 }

@@ -4,7 +4,7 @@ struct Fixture {
     opts: LoadOptions,
     vars: Vec<(String, String)>,
     secrets: Vec<String>,
-    data: Vec<(String, Vec<String>)>,
+    data: Vec<DataNames>,
     captures: Vec<(String, usize)>,
     this_step: Vec<String>,
     later: Vec<(String, String)>,
@@ -18,7 +18,11 @@ impl Fixture {
             opts,
             vars: vec![("region".into(), "eu".into())],
             secrets: vec!["password".into(), "api_key".into()],
-            data: vec![("accounts".into(), vec!["email".into(), "name".into()])],
+            data: vec![DataNames {
+                name: "accounts".into(),
+                csv: "accounts.csv".into(),
+                columns: vec!["email".into(), "name".into()],
+            }],
             captures: vec![("token".into(), 0), ("cart".into(), 1)],
             this_step: vec!["order".into()],
             later: vec![("receipt".into(), "pay".into())],
@@ -130,7 +134,7 @@ fn unknown_name_lists_what_is_defined() {
         p.hint.as_deref(),
         Some(
             "did you mean `token`? defined here: `env.NAME`, `vars.region`, `secrets.password`, `secrets.api_key`, \
-             `accounts.email`, `accounts.name`, `token`, `cart`"
+             `accounts.COLUMN`, `token`, `cart`"
         )
     );
 }
@@ -150,7 +154,16 @@ fn unknown_scopes_and_columns() {
     let f = Fixture::new();
     let p = f.error("{{ accounts.emial }}");
     assert_eq!(p.message, "data source `accounts` has no column `emial`");
-    assert_eq!(p.hint.as_deref(), Some("did you mean `email`? columns of `accounts`: `email`, `name`"));
+    assert_eq!(
+        p.hint.as_deref(),
+        Some("did you mean `email`? `accounts` has the columns named in the first row of accounts.csv; add `emial` there or use one of them")
+    );
+    // Nothing of the file is shown unless it is close to what was written.
+    let p = f.error("{{ accounts.zzzzzz }}");
+    assert!(!p.hint.as_deref().unwrap().contains("email"), "{:?}", p.hint);
+    let p = f.error("{{ nope }}");
+    assert!(p.hint.as_deref().unwrap().contains("`accounts.COLUMN`"), "{:?}", p.hint);
+    assert!(!p.hint.as_deref().unwrap().contains("accounts.email"), "{:?}", p.hint);
     assert_eq!(f.error("{{ vars.regoin }}").message, "unknown var `regoin`");
     assert_eq!(f.error("{{ secrets.pw }}").message, "unknown secret `pw`");
     assert_eq!(f.error("{{ users.email }}").message, "unknown name `users.email`");

@@ -139,13 +139,7 @@ impl Evidence {
     /// One line for terminals and Markdown.
     pub fn line(&self) -> String {
         let mut s = format!("step {:?}: {}", self.step, self.message);
-        // Messages often say the check and the value already; do not repeat them.
-        if let Some(c) = self.check.as_ref().filter(|c| !self.message.contains(c.as_str())) {
-            s.push_str(&format!("; expected {c}"));
-        }
-        if let Some(a) = self.actual.as_ref().filter(|a| !self.message.contains(a.as_str())) {
-            s.push_str(&format!(", got {a}"));
-        }
+        s.push_str(&crate::outcome::check_and_actual(&self.message, self.check.as_deref(), self.actual.as_deref()));
         if let Some(r) = &self.request {
             s.push_str(&format!(" [{r}"));
             if let Some(st) = self.status {

@@ -30,6 +30,8 @@ use auth::{basic_auth, Auth};
 use crate::server::listen::TlsSource;
 use crate::server::{ConnectionMetrics, ServeOptions};
 
+use crate::config::limits::{self, read_capped, ReadError, YamlError, MAX_PEM_BYTES, MAX_YAML_BYTES};
+
 /// Why a web-config file cannot be used. Each message names the file and what to change.
 #[derive(Debug, thiserror::Error)]
 pub enum WebConfigError {
@@ -125,8 +127,19 @@ impl WebConfig {
     /// Reads and validates a web-config file: certificates and keys are loaded and every hash is checked
     /// now, so a mistake stops the daemon at start instead of failing every scrape later.
     pub fn load(path: &Path) -> Result<WebConfig, WebConfigError> {
-        let text =
-            std::fs::read_to_string(path).map_err(|source| WebConfigError::Read { path: path.into(), source })?;
+        let bytes = read_capped(path, MAX_YAML_BYTES).map_err(|e| match e {
+            ReadError::Io(source) => WebConfigError::Read { path: path.into(), source },
+            too_large @ ReadError::TooLarge { at, .. } => WebConfigError::Parse {
+                path: path.into(),
+                line: at.line,
+                column: at.col,
+                message: format!("the web-config file {too_large}"),
+            },
+        })?;
+        let text = String::from_utf8(bytes).map_err(|_| WebConfigError::Read {
+            path: path.into(),
+            source: io::Error::new(io::ErrorKind::InvalidData, "stream did not contain valid UTF-8"),
+        })?;
         WebConfig::parse(&text, path)
     }
 
@@ -135,9 +148,17 @@ impl WebConfig {
         let raw: RawWebConfig = if text.trim().is_empty() {
             RawWebConfig::default()
         } else {
-            serde_yaml::from_str(text).map_err(|e| {
-                let (line, column) = e.location().map_or((1, 1), |l| (l.line(), l.column()));
-                WebConfigError::Parse { path: path.into(), line, column, message: e.to_string() }
+            limits::from_str(text).map_err(|e| match e {
+                YamlError::Limit(limit) => WebConfigError::Parse {
+                    path: path.into(),
+                    line: limit.at.line,
+                    column: limit.at.col,
+                    message: limit.to_string(),
+                },
+                YamlError::Serde(e) => {
+                    let (line, column) = e.location().map_or((1, 1), |l| (l.line(), l.column()));
+                    WebConfigError::Parse { path: path.into(), line, column, message: e.to_string() }
+                }
             })?
         };
         let invalid = |message: String| WebConfigError::Invalid { path: path.into(), message };
@@ -319,13 +340,15 @@ fn tls_config(t: RawTls, dir: &Path, path: &Path) -> Result<rustls::ServerConfig
     let tls_err = |file: &Path, message: String| WebConfigError::Tls { path: path.into(), file: file.into(), message };
     use rustls::pki_types::pem::PemObject;
     use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&cert_file)
-        .and_then(|it| it.collect::<Result<Vec<_>, _>>())
+    let read_pem =
+        |file: &Path| read_capped(file, MAX_PEM_BYTES).map_err(|e| tls_err(file, format!("cannot read: {e}")));
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&read_pem(&cert_file)?)
+        .collect::<Result<Vec<_>, _>>()
         .map_err(|e| tls_err(&cert_file, format!("cannot read PEM certificates: {e}")))?;
     if certs.is_empty() {
         return Err(tls_err(&cert_file, "no CERTIFICATE block found".into()));
     }
-    let key = PrivateKeyDer::from_pem_file(&key_file)
+    let key = PrivateKeyDer::from_pem_slice(&read_pem(&key_file)?)
         .map_err(|e| tls_err(&key_file, format!("cannot read a PEM private key: {e}")))?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut config = rustls::ServerConfig::builder_with_provider(provider)
@@ -341,6 +364,17 @@ fn tls_config(t: RawTls, dir: &Path, path: &Path) -> Result<rustls::ServerConfig
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn input_limits_apply_before_parsing() {
+        let p = Path::new("web.yml");
+        let deep = format!("basic_auth_users: {}{}\n", "[".repeat(70), "]".repeat(70));
+        let err = WebConfig::parse(&deep, p).unwrap_err().to_string();
+        assert!(err.starts_with("web.yml:1:82: YAML nested deeper than 64 levels"), "{err}");
+        let aliases = format!("a: &a [{}]\nb: [{}]\n", vec!["x"; 1000].join(","), vec!["*a"; 100].join(","));
+        let err = WebConfig::parse(&aliases, p).unwrap_err().to_string();
+        assert!(err.contains("aliases expand this file past 100000 nodes"), "{err}");
+    }
 
     #[test]
     fn rejects_unknown_keys_with_a_location_and_bad_hashes_by_user() {
