@@ -211,6 +211,85 @@ async fn until(end: Option<Instant>) {
     }
 }
 
+/// The open model's virtual users: a pool that grows up to `cap` and reuses finished users.
+struct UserPool<U> {
+    // Each pooled user carries its own child of `cancel`: iterations wait on their user's token, so no
+    // waiter list or mutex is shared by all users on the hot path (a token's `cancelled()` registers there).
+    running: JoinSet<(U, CancellationToken)>,
+    idle: Vec<(U, CancellationToken)>,
+    /// Users in existence (idle + running).
+    users: u64,
+    /// Ids are numbered per shard so leases stay distinct.
+    next_id: u64,
+    cap: u64,
+}
+
+impl<U: Send + 'static> UserPool<U> {
+    fn new(cap: u64) -> Self {
+        UserPool { running: JoinSet::new(), idle: Vec::new(), users: 0, next_id: 0, cap }
+    }
+
+    /// Moves users whose iteration finished back to the idle list.
+    fn reap_finished(&mut self) {
+        while let Some(done) = self.running.try_join_next() {
+            reap(done, &mut self.idle, &mut self.users);
+        }
+    }
+
+    /// An idle user, or a new one while under the cap.
+    fn take<R: Runner<User = U>>(
+        &mut self,
+        runner: &Arc<R>,
+        cancel: &CancellationToken,
+    ) -> Option<(U, CancellationToken)> {
+        if let Some(u) = self.idle.pop() {
+            return Some(u);
+        }
+        if self.users >= self.cap {
+            return None;
+        }
+        let user = runner.user(self.next_id).map(|u| (u, cancel.child_token()));
+        if user.is_some() {
+            self.next_id += 1;
+            self.users += 1;
+        }
+        user
+    }
+
+    /// Every user is busy: waits for one to finish until `slot_end` (the end of this arrival's slot).
+    async fn wait_for_user<R: Runner<User = U>>(
+        &mut self,
+        runner: &Arc<R>,
+        cancel: &CancellationToken,
+        slot_end: Instant,
+    ) -> Option<(U, CancellationToken)> {
+        loop {
+            tokio::select! {
+                biased;
+                _ = cancel.cancelled() => return None,
+                done = self.running.join_next(), if !self.running.is_empty() => {
+                    if let Some(done) = done {
+                        reap(done, &mut self.idle, &mut self.users);
+                    }
+                    if let Some(user) = self.take(runner, cancel) {
+                        return Some(user);
+                    }
+                }
+                _ = tokio::time::sleep_until(slot_end) => return None,
+            }
+        }
+    }
+
+    fn start<R: Runner<User = U>>(&mut self, runner: &Arc<R>, (u, token): (U, CancellationToken), intended: Instant) {
+        let iteration = Arc::clone(runner).run(u, intended, token.clone());
+        self.running.spawn(async move { (iteration.await, token) });
+    }
+
+    async fn finish(mut self) {
+        while self.running.join_next().await.is_some() {}
+    }
+}
+
 /// The open model for one segment. `next` is the global index of the segment's first arrival.
 async fn open<R: Runner>(
     runner: &Arc<R>,
@@ -220,15 +299,8 @@ async fn open<R: Runner>(
     next: &mut u64,
     limit: Option<u64>,
 ) -> DriveStats {
-    let cap = ctx.shard.share_of(u64::from(max_users)).max(1);
+    let mut pool = UserPool::new(ctx.shard.share_of(u64::from(max_users)).max(1));
     let mut stats = DriveStats::default();
-    // Each pooled user carries its own child of `cancel`: iterations wait on their user's token, so no
-    // waiter list or mutex is shared by all users on the hot path (a token's `cancelled()` registers there).
-    let mut running: JoinSet<(R::User, CancellationToken)> = JoinSet::new();
-    let mut idle: Vec<(R::User, CancellationToken)> = Vec::new();
-    // Users in existence (idle + running); ids are numbered per shard so leases stay distinct.
-    let mut users = 0u64;
-    let mut user_ids = 0u64;
     let mut pending_drops = 0u64;
     let mut last_flush = Instant::now();
     let first = *next;
@@ -254,54 +326,20 @@ async fn open<R: Runner>(
                 _ = tokio::time::sleep_until(intended) => {}
             }
         }
-        while let Some(done) = running.try_join_next() {
-            reap(done, &mut idle, &mut users);
-        }
-        let mut user = idle.pop();
-        if user.is_none() && users < cap {
-            user = runner.user(user_ids).map(|u| (u, ctx.cancel.child_token()));
-            if user.is_some() {
-                user_ids += 1;
-                users += 1;
-            }
-        }
-        if user.is_none() && !running.is_empty() {
-            // Every user is busy: wait for one until the end of this arrival's slot.
+        pool.reap_finished();
+        let mut user = pool.take(runner, &ctx.cancel);
+        if user.is_none() && !pool.running.is_empty() {
             let rate = grid.rate_at(offset);
             let slot = if rate > 0.0 { Duration::from_secs_f64(1.0 / rate) } else { Duration::ZERO };
-            let slot_end = intended + slot;
-            loop {
-                tokio::select! {
-                    biased;
-                    _ = ctx.cancel.cancelled() => break,
-                    done = running.join_next(), if !running.is_empty() => {
-                        if let Some(done) = done {
-                            reap(done, &mut idle, &mut users);
-                        }
-                        user = idle.pop();
-                        if user.is_none() && users < cap {
-                            user = runner.user(user_ids).map(|u| (u, ctx.cancel.child_token()));
-                            if user.is_some() {
-                                user_ids += 1;
-                                users += 1;
-                            }
-                        }
-                        if user.is_some() {
-                            break;
-                        }
-                    }
-                    _ = tokio::time::sleep_until(slot_end) => break,
-                }
-            }
+            user = pool.wait_for_user(runner, &ctx.cancel, intended + slot).await;
             if ctx.cancel.is_cancelled() {
                 break;
             }
         }
         match user {
-            Some((u, token)) => {
+            Some(user) => {
                 stats.started += 1;
-                let iteration = Arc::clone(runner).run(u, intended, token.clone());
-                running.spawn(async move { (iteration.await, token) });
+                pool.start(runner, user, intended);
             }
             None => {
                 stats.dropped += 1;
@@ -320,7 +358,7 @@ async fn open<R: Runner>(
     if pending_drops > 0 {
         runner.dropped(pending_drops).await;
     }
-    while running.join_next().await.is_some() {}
+    pool.finish().await;
     stats
 }
 
