@@ -55,7 +55,7 @@ async fn run(url: String, users: u32, rate: f64, max_users: u32, seconds: u64) {
     let (tx, rx) = pipeline::channel();
     let aggregator = tokio::spawn(pipeline::run(rx, vec![Box::new(MetricsSink::new(metrics, stats.clone()))]));
     tx.send(Event::Suite(Suite { journeys: vec![Arc::clone(&journey)] })).await.unwrap();
-    let plan = Arc::new(Plan::new(journey, &Clients::new().unwrap()).unwrap());
+    let plan = Arc::new(Plan::new(journey, &Clients::new().unwrap()));
     let spec = LoadSpec { model, stop: Stop::After(Duration::from_secs(seconds)), shard: Shard::ALL };
 
     let (cpu0, t0) = (cpu_seconds(), Instant::now());

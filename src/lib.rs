@@ -34,10 +34,15 @@
 //! - `webconfig` — `--web-config`: TLS and basic auth in the exporter-toolkit web-config format, with
 //!   bcrypt verdicts cached.
 //! - `shard`    — `--shard i/n`: a stable share of journeys, users or iterations, with no coordination.
+//! - `units`    — leaf helpers imported by all: durations, rates, sizes, latency for people, RFC 3339.
+//! - `threshold` — the threshold language (`checkout: p99 < 800ms`): AST and parser with located errors.
+//! - `cmp`      — comparison operators shared by check expressions and thresholds.
+//! - `secret`   — a journey's secret value, held by the model and rendered by templates; `Debug` masks it.
 //! - `shop`     — the embedded demo shop with fault injection (a target; never imported by the monitor).
 
 pub mod alert;
 pub mod cli;
+pub mod cmp;
 pub mod config;
 pub mod http;
 pub mod metrics;
@@ -47,12 +52,15 @@ pub mod pipeline;
 pub mod redact;
 pub mod report;
 pub mod runner;
+pub mod secret;
 pub mod server;
 pub mod settings;
 pub mod shard;
 pub mod shop;
 pub mod status;
 pub mod template;
+pub mod threshold;
+pub mod units;
 pub mod webconfig;
 
 /// The version string shown by `--version`, in the User-Agent and in `journeyd_build_info`.

@@ -2,16 +2,22 @@
 //!
 //! Everything here was checked at load time by `config`: templates are compiled, check expressions parsed,
 //! captures resolved to slots, durations typed, data sources read. The runner never sees raw YAML and never
-//! has to handle a malformed journey. No I/O, no serde_yaml types, nothing else of ours is imported here
-//! except the compiled template type.
+//! has to handle a malformed journey. No I/O, no serde_yaml types; of ours, only leaf modules are imported
+//! here (compiled templates, secrets, comparison operators, thresholds). Methods and headers are the
+//! `http` crate's types (via reqwest), parsed at load.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use regex::Regex;
+use reqwest::header::{HeaderName, HeaderValue};
+use reqwest::Method;
 
+pub use crate::cmp::CmpOp;
+pub use crate::secret::Secret;
 pub use crate::template::{JsonTemplate, Template};
+pub use crate::threshold::Threshold;
 
 /// Every journey loaded from one set of files, in a stable order (sorted by name).
 #[derive(Debug, Clone, Default)]
@@ -66,8 +72,8 @@ pub struct Journey {
     /// Alert rules (`alerts:` and `slo:`); unset values take the settings file's defaults.
     pub alerts: AlertRules,
     /// `verify` thresholds written in the file (`p99 < 800ms`), without a scope: they apply to this journey.
-    /// Checked at load time by the threshold parser; the monitor ignores them.
-    pub thresholds: Vec<String>,
+    /// Parsed at load time, so `verify` cannot fail on them; the monitor ignores them.
+    pub thresholds: Vec<Threshold>,
 }
 
 /// A journey's own alert rules. `None` means "the settings file's default".
@@ -108,6 +114,16 @@ impl Journey {
     pub fn step_index(&self, name: &str) -> Option<usize> {
         self.steps.iter().position(|s| s.name == name)
     }
+
+    /// The thresholds written in this journey's file, scoped to it or to their step
+    /// (`checkout.login: p99 < 300ms`).
+    pub fn scoped_thresholds(&self) -> Vec<Threshold> {
+        let mut out: Vec<Threshold> = self.thresholds.iter().map(|t| t.scoped(&self.name, None)).collect();
+        for s in &self.steps {
+            out.extend(s.thresholds.iter().map(|t| t.scoped(&self.name, Some(&s.name))));
+        }
+        out
+    }
 }
 
 /// How iterations are started.
@@ -135,7 +151,8 @@ pub enum StageTarget {
 
 #[derive(Debug, Clone)]
 pub struct RequestDefaults {
-    pub headers: Vec<(String, Template)>,
+    /// Sent by every step unless the step sets the same header.
+    pub headers: Vec<(HeaderName, HeaderTemplate)>,
     /// How many redirects a step follows; 0 turns following off.
     pub max_redirects: u32,
     /// Per-step deadline when the step sets none.
@@ -197,29 +214,17 @@ pub enum Pick {
     Random,
 }
 
-/// A secret value. `Debug` never prints it.
-#[derive(Clone)]
-pub struct Secret {
-    pub name: String,
-    pub value: String,
-}
-
-impl std::fmt::Debug for Secret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Secret({}: ***)", self.name)
-    }
-}
-
 /// One HTTP step.
 #[derive(Debug, Clone)]
 pub struct Step {
     /// Unique within the journey; the `step` label.
     pub name: String,
-    /// Upper-case HTTP method.
-    pub method: String,
+    /// Parsed at load, so a run cannot fail on it.
+    pub method: Method,
     /// Path (joined to the journey target) or absolute URL.
     pub url: Template,
-    pub headers: Vec<(String, Template)>,
+    /// Names parsed and fixed values checked at load, so a run cannot fail on them.
+    pub headers: Vec<(HeaderName, HeaderTemplate)>,
     pub query: Vec<(String, Template)>,
     pub body: Option<Body>,
     /// Deadline for this step (request, redirects and body); `None` uses the journey default.
@@ -230,8 +235,29 @@ pub struct Step {
     pub capture: Vec<Capture>,
     /// Pause after the step before the next one.
     pub think: Option<Think>,
-    /// `verify` thresholds for this step, like the journey's (checked at load time).
-    pub thresholds: Vec<String>,
+    /// `verify` thresholds for this step, like the journey's (parsed at load time).
+    pub thresholds: Vec<Threshold>,
+}
+
+/// A header value: checked once at load when it is fixed, rendered per request when it has expressions.
+#[derive(Debug, Clone)]
+pub enum HeaderTemplate {
+    /// Built once; cloning a `HeaderValue` of static bytes does not allocate.
+    Static(HeaderValue),
+    Dynamic(Template),
+}
+
+impl HeaderTemplate {
+    /// The value renders from a secret or from one of `secret_captures` (so it is sensitive, like
+    /// `Authorization`).
+    pub fn is_secret(&self, secret_captures: &[usize]) -> bool {
+        match self {
+            HeaderTemplate::Static(_) => false,
+            HeaderTemplate::Dynamic(t) => {
+                t.uses_secret() || t.capture_slots().any(|slot| secret_captures.contains(&slot))
+            }
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -316,29 +342,6 @@ pub enum Predicate {
     StatusIn(Vec<StatusPattern>),
     /// Status not in a list of codes or classes.
     StatusNotIn(Vec<StatusPattern>),
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CmpOp {
-    Eq,
-    Ne,
-    Lt,
-    Le,
-    Gt,
-    Ge,
-}
-
-impl CmpOp {
-    pub fn symbol(self) -> &'static str {
-        match self {
-            CmpOp::Eq => "==",
-            CmpOp::Ne => "!=",
-            CmpOp::Lt => "<",
-            CmpOp::Le => "<=",
-            CmpOp::Gt => ">",
-            CmpOp::Ge => ">=",
-        }
-    }
 }
 
 /// A literal in a check expression.

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::config::limits::{self, read_capped, ReadError, YamlError, MAX_YAML_BYTES};
-use crate::config::parse_duration;
+use crate::units::parse_duration;
 
 /// Why a settings file could not be used.
 #[derive(Debug, thiserror::Error)]

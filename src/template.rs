@@ -8,7 +8,7 @@
 use std::borrow::Cow;
 use std::fmt::Write as _;
 
-use crate::model::Secret;
+use crate::secret::Secret;
 
 /// A compiled template.
 #[derive(Debug, Clone, PartialEq)]
@@ -172,31 +172,8 @@ fn render_timestamp(format: TimestampFormat, now: std::time::SystemTime, out: &m
         TimestampFormat::UnixMillis => {
             let _ = write!(out, "{}", since.as_millis());
         }
-        TimestampFormat::Rfc3339 => out.push_str(&rfc3339(since.as_secs())),
+        TimestampFormat::Rfc3339 => out.push_str(&crate::units::rfc3339(now)),
     }
-}
-
-/// Formats seconds since the epoch as RFC 3339 UTC.
-pub fn rfc3339(secs: u64) -> String {
-    let days = (secs / 86_400) as i64;
-    let rem = secs % 86_400;
-    let (year, month, day) = civil_from_days(days);
-    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z", rem / 3600, (rem / 60) % 60, rem % 60)
-}
-
-/// (year, month, day) of a count of days since 1970-01-01 (Howard Hinnant's civil_from_days): calendar
-/// dates without a date-time dependency.
-pub fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (year, month, day)
 }
 
 /// A JSON body with templates in its string values (keys are literal).
@@ -282,13 +259,6 @@ fn write_json_string(s: &str, out: &mut Vec<u8>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn rfc3339_formats_known_instants() {
-        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
-        assert_eq!(rfc3339(1_796_142_440), "2026-12-01T16:27:20Z");
-        assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
-    }
 
     #[test]
     fn url_encoding_keeps_unreserved() {

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 
 use journeyd::config::{self, LoadOptions};
-use journeyd::model::{CaptureSource, Literal, Pick, Predicate, StatusPattern, Subject};
+use journeyd::model::{CaptureSource, HeaderTemplate, Literal, Pick, Predicate, StatusPattern, Subject};
 use journeyd::template::{Expr, Part};
 
 fn options() -> LoadOptions {
@@ -47,7 +47,8 @@ fn checkout_is_wired_through_captures_data_and_secrets() {
     assert_eq!(j.secrets[0].value, "test-password");
     assert_eq!((j.capture_slots, j.secret_captures.as_slice()), (2, &[0][..]));
     let auth = &j.steps[1].headers[0];
-    assert_eq!((auth.0.as_str(), &auth.1.parts[1]), ("Authorization", &Part::Expr(Expr::Capture(0))));
+    let HeaderTemplate::Dynamic(value) = &auth.1 else { panic!("a header with a capture is rendered per request") };
+    assert_eq!((auth.0.as_str(), &value.parts[1]), ("authorization", &Part::Expr(Expr::Capture(0))));
     assert!(matches!(j.steps[1].expect[2].predicate, Predicate::Compare(_, Literal::Duration(d)) if d.as_secs() == 2));
     assert!(matches!(j.steps[2].expect[1].predicate, Predicate::Length(_, n) if n == 1.0));
     let think = j.steps[2].think.unwrap();

@@ -49,7 +49,7 @@ fn leases_never_hand_one_row_to_two_users() {
     let dir = tempdir("leases");
     let file = feeder(&dir, 2, "unique");
     let loaded = config::load(&[file], &LoadOptions::default()).unwrap();
-    let plan = Arc::new(Plan::new(Arc::clone(&loaded.suite.journeys[0]), &Clients::new().unwrap()).unwrap());
+    let plan = Arc::new(Plan::new(Arc::clone(&loaded.suite.journeys[0]), &Clients::new().unwrap()));
     let a = VirtualUser::new(&plan, 0).unwrap();
     let b = VirtualUser::new(&plan, 1).unwrap();
     assert!(VirtualUser::new(&plan, 2).is_err(), "a third user must be refused, not given a leased row");

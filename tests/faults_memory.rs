@@ -30,7 +30,7 @@ async fn memory_stays_under_baseline_plus_cap_times_concurrency() {
             "name: mem\ntimeout: 30s\nevery: 60s\ndefaults: { max_body: 1MiB }\nsteps:\n  - name: only\n    get: \"{{ env.U }}\"\n",
             &[("U", &url)],
         );
-        let plan = Arc::new(Plan::new(j, &clients).unwrap());
+        let plan = Arc::new(Plan::new(j, &clients));
         // Warm-up: one run, so lazily built state (TLS roots, pools, the runtime's buffers) is in the baseline.
         let mut vu = VirtualUser::new(&plan, 0).unwrap();
         let o = run_iteration(&plan, &mut vu, Instant::now(), &CancellationToken::new()).await;

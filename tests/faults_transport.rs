@@ -91,7 +91,7 @@ async fn a_hanging_journey_does_not_disturb_another_journeys_schedule() {
 
     let (tx, mut rx) = journeyd::pipeline::channel();
     let mut monitor = Monitor::new(Clients::new().unwrap(), tx);
-    monitor.apply(both).await.unwrap();
+    monitor.apply(both).await;
     // Count healthy runs that completed while the stuck journey's request was hanging (it hangs for 20 s).
     let (mut during_hang, mut stuck_done, mut missed) = (0, 0, 0);
     while during_hang < 15 {

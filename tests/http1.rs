@@ -97,7 +97,7 @@ fn three_steps(url: &str, extra: &str) -> Arc<journeyd::model::Journey> {
 
 /// Runs `n` iterations as one virtual user (its connection carries over between iterations).
 async fn iterations(j: &Arc<journeyd::model::Journey>, clients: &Clients, n: usize) -> Vec<RunOutcome> {
-    let plan = Plan::new(Arc::clone(j), clients).unwrap();
+    let plan = Plan::new(Arc::clone(j), clients);
     let mut vu = VirtualUser::new(&plan, 0).unwrap();
     let mut out = Vec::new();
     for _ in 0..n {
@@ -148,7 +148,7 @@ async fn a_connection_the_server_closed_silently_is_replaced_without_failing_the
     assert_eq!(server.requests.lock().unwrap().len(), 6, "no request was answered twice");
     assert!(runs.iter().flat_map(|o| &o.steps).all(|s| !s.phases.reused), "a replaced connection is new");
     // The same after an idle second, where the kept connection is probed before reuse.
-    let plan = Plan::new(Arc::clone(&j), &clients).unwrap();
+    let plan = Plan::new(Arc::clone(&j), &clients);
     let mut vu = VirtualUser::new(&plan, 0).unwrap();
     let first = run_iteration(&plan, &mut vu, Instant::now(), &CancellationToken::new()).await;
     assert!(first.passed(), "{}", describe(&first));

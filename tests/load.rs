@@ -293,7 +293,7 @@ async fn drive_runs_the_real_pipeline_and_sends_one_outcome_per_iteration() {
         "name: ping\ntarget: \"{{ env.T }}\"\nsteps:\n  - name: home\n    get: /hello\n",
         &[("T", &url)],
     );
-    let plan = Arc::new(Plan::new(Arc::clone(&j), &Clients::new().unwrap()).unwrap());
+    let plan = Arc::new(Plan::new(Arc::clone(&j), &Clients::new().unwrap()));
     let (tx, mut rx) = pipeline::channel();
     let spec = LoadSpec {
         model: LoadModel::Open { rate_per_sec: 200.0, max_users: 10 },

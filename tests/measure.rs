@@ -48,7 +48,7 @@ async fn measure(journey: &Arc<Journey>, model: LoadModel, stop: Stop) -> (Stats
     let sink = MetricsSink::new(metrics.clone(), stats.clone());
     let aggregator = tokio::spawn(pipeline::run(rx, vec![Box::new(sink)]));
     tx.send(Event::Suite(Suite { journeys: vec![Arc::clone(journey)] })).await.unwrap();
-    let plan = Arc::new(Plan::new(Arc::clone(journey), &Clients::new().unwrap()).unwrap());
+    let plan = Arc::new(Plan::new(Arc::clone(journey), &Clients::new().unwrap()));
     let spec = LoadSpec { model, stop, shard: Shard::ALL };
     load::drive(plan, spec, tx, CancellationToken::new()).await;
     aggregator.await.unwrap();
@@ -112,7 +112,7 @@ async fn phases_add_up_to_the_service_time_and_pooled_connections_have_no_connec
         "name: two\ntarget: \"{{ env.T }}\"\nsteps:\n  - name: a\n    get: /a\n  - name: b\n    post: /b\n    json: { x: 1 }\n",
         &[("T", &url)],
     );
-    let plan = Plan::new(Arc::clone(&j), &Clients::new().unwrap()).unwrap();
+    let plan = Plan::new(Arc::clone(&j), &Clients::new().unwrap());
     let mut vu = VirtualUser::new(&plan, 0).unwrap();
     let cancel = CancellationToken::new();
     let first = run_iteration(&plan, &mut vu, Instant::now(), &cancel).await;

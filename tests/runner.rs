@@ -274,7 +274,7 @@ async fn concurrent_virtual_users_never_share_an_account() {
     let suite = bundled(&shop.url());
     let j = Arc::clone(suite.get("login").unwrap());
     let clients = Clients::new().unwrap();
-    let plan = Arc::new(Plan::new(j, &clients).unwrap());
+    let plan = Arc::new(Plan::new(j, &clients));
     let rows = plan.journey.data[0].rows.len();
     let users: Vec<VirtualUser> = (0..rows as u64).map(|i| VirtualUser::new(&plan, i).unwrap()).collect();
     assert!(VirtualUser::new(&plan, 999).is_err(), "all rows are leased: one more user must be refused");
@@ -350,7 +350,7 @@ async fn cancellation_yields_cancelled_not_failure() {
         &[("T", &shop.url())],
     );
     let clients = Clients::new().unwrap();
-    let plan = Plan::new(j, &clients).unwrap();
+    let plan = Plan::new(j, &clients);
     let mut vu = VirtualUser::new(&plan, 0).unwrap();
     let cancel = CancellationToken::new();
     let c2 = cancel.clone();

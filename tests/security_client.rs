@@ -137,7 +137,7 @@ fn acceptor() -> TlsAcceptor {
 async fn run(j: &Arc<Journey>, h1: bool) -> RunOutcome {
     let mut clients = Clients::new().unwrap();
     clients.plain_h1 = h1;
-    let plan = Plan::new(Arc::clone(j), &clients).unwrap();
+    let plan = Plan::new(Arc::clone(j), &clients);
     let mut vu = VirtualUser::new(&plan, 0).unwrap();
     run_iteration(&plan, &mut vu, Instant::now(), &CancellationToken::new()).await
 }

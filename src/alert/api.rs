@@ -11,7 +11,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::{AlertHandle, WindowError};
-use crate::config::parse_duration;
+use crate::units::parse_duration;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]

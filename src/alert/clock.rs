@@ -34,20 +34,8 @@ fn unix(t: SystemTime) -> Duration {
     t.duration_since(UNIX_EPOCH).unwrap_or_default()
 }
 
-/// `2026-11-29T17:05:03.250Z`.
-pub fn rfc3339(t: SystemTime) -> String {
-    let d = unix(t);
-    let secs = d.as_secs() as i64;
-    let (y, mo, day) = crate::template::civil_from_days(secs.div_euclid(86_400));
-    let sod = secs.rem_euclid(86_400);
-    format!(
-        "{y:04}-{mo:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
-        sod / 3600,
-        sod % 3600 / 60,
-        sod % 60,
-        d.subsec_millis()
-    )
-}
+/// `2026-11-29T17:05:03.250Z`: Alertmanager and the maintenance API take milliseconds.
+pub use crate::units::rfc3339_millis as rfc3339;
 
 /// Day of the week in UTC, 0 = Monday … 6 = Sunday.
 pub fn weekday(t: SystemTime) -> u8 {

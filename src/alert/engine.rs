@@ -302,7 +302,7 @@ impl Engine {
             let pct = format!("{}%", (slo.objective * 100_000.0).round() / 1000.0);
             // Annotations stay the same while the alert fires (numbers move every run; they are in the
             // metrics), so receivers are not re-notified on every run.
-            let window = crate::config::format_duration(slo.window);
+            let window = crate::units::format_duration(slo.window);
             if st.fast_burn() {
                 let mut ann = BTreeMap::new();
                 ann.insert(

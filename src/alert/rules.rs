@@ -10,7 +10,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::slo::{SloCounts, SloStatus};
-use crate::config::format_duration;
+use crate::units::format_duration;
 use crate::model::{Journey, LatencyRule};
 use crate::outcome::{Failure, RunOutcome, RunStatus};
 use crate::settings::AlertDefaults;

@@ -242,10 +242,7 @@ impl Daemon {
         sinks.extend(opts.sinks);
         let pipeline = tokio::spawn(pipeline::run(rx, sinks));
         let mut monitor = Monitor::new(clients, events.clone());
-        if let Err(e) = monitor.apply(suite).await {
-            eprintln!("journeyd: {e}");
-            return Err(Exit::Usage);
-        }
+        monitor.apply(suite).await;
         metrics.reload_success.set(1);
         metrics.reload_timestamp.set(now_seconds());
         schedulers.set(monitor.len() as i64);
@@ -317,11 +314,7 @@ impl Daemon {
         };
         let suite = prepare(&self.cfg, self.shard, loaded.suite);
         let n = suite.journeys.len();
-        if let Err(e) = self.monitor.apply(suite).await {
-            self.metrics.reload_success.set(0);
-            tracing::error!("reload rejected: {e}");
-            return Err(e.to_string());
-        }
+        self.monitor.apply(suite).await;
         if let Some(web) = web {
             self.web.install(web);
         }

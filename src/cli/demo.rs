@@ -15,7 +15,7 @@ use crate::cli::{parse_duration_arg, Exit};
 use crate::config::LoadOptions;
 use crate::metrics::StatsTable;
 use crate::model::Suite;
-use crate::runner::iteration::fmt_duration;
+use crate::units::{format_duration, format_latency};
 use crate::shop::{self, ShopOptions};
 
 #[derive(Debug, Args)]
@@ -191,7 +191,7 @@ pub async fn run(args: DemoArgs) -> Exit {
     println!("shop:    {shop_url}");
     println!("metrics: {}://{}/metrics", daemon.scheme, daemon.addr);
     println!("status:  {}://{}/", daemon.scheme, daemon.addr);
-    println!("journeys run every {}; a summary follows every 5s. Ctrl-C stops.", fmt_duration(args.every));
+    println!("journeys run every {}; a summary follows every 5s. Ctrl-C stops.", format_duration(args.every));
     println!("break checkout:  curl -X PUT {shop_url}/admin/faults/checkout -H 'content-type: application/json' -d '{{\"status\": 503}}'");
     println!("slow prices:     curl -X PUT {shop_url}/admin/faults/product -H 'content-type: application/json' -d '{{\"latency\": \"800ms\"}}'");
     println!("repair:          curl -X DELETE {shop_url}/admin/faults");
@@ -250,8 +250,8 @@ fn print_table(stats: &StatsTable) {
             state,
             s.runs,
             s.failures,
-            fmt_duration(s.p50),
-            fmt_duration(s.p99),
+            format_latency(s.p50),
+            format_latency(s.p99),
             crate::redact::truncate(&failure, 90)
         );
     }

@@ -88,7 +88,7 @@ pub enum OutputFormat {
 }
 
 pub(crate) fn parse_duration_arg(s: &str) -> Result<std::time::Duration, String> {
-    crate::config::parse_duration(s)
+    crate::units::parse_duration(s)
 }
 
 /// Parses arguments, sets up logging, runs the command, and returns the exit code.

@@ -20,11 +20,11 @@ use crate::http::Clients;
 use crate::model::{Journey, LoadModel, Suite, Template};
 use crate::pipeline::{self, Event, Sink};
 use crate::report::text::{progress_line, summary, Style};
-use crate::report::threshold::{self, check_scopes, Threshold};
 use crate::report::{formats, push, FailFast, Report, ReportSink};
 use crate::runner::load::{drive, LoadSpec, Stop};
 use crate::runner::Plan;
 use crate::shard::Shard;
+use crate::threshold::{self, check_scopes, Threshold};
 
 /// `--fail-fast`: a journey whose first this-many completed runs all failed has failed hard.
 pub const FAIL_FAST_RUNS: u64 = 5;
@@ -117,7 +117,7 @@ pub struct Outputs {
 }
 
 fn parse_rate_arg(s: &str) -> Result<f64, String> {
-    config::parse_rate(s)
+    crate::units::parse_rate(s)
 }
 
 fn parse_env(s: &str) -> Result<(String, String), String> {
@@ -215,14 +215,11 @@ fn stop_for(args: &VerifyArgs, j: &Journey) -> Stop {
 /// Parses the journey files' thresholds and `--threshold`s, and checks their scopes against the selected
 /// journeys. Returns them with their texts (scoped), for the report.
 fn thresholds(args: &VerifyArgs, journeys: &[Arc<Journey>]) -> Result<(Vec<Threshold>, Vec<String>), Exit> {
-    let mut out = Vec::new();
-    let mut specs = threshold::file_specs(journeys);
-    specs.extend(args.thresholds.iter().cloned());
-    for text in &specs {
-        match threshold::parse(text) {
-            Ok(t) => out.push(t),
-            Err(e) => return Err(usage(e)),
-        }
+    let mut out: Vec<Threshold> = journeys.iter().flat_map(|j| j.scoped_thresholds()).collect();
+    let mut specs: Vec<String> = out.iter().map(|t| t.text.clone()).collect();
+    for text in &args.thresholds {
+        out.push(threshold::parse(text).map_err(usage)?);
+        specs.push(text.clone());
     }
     let names: BTreeMap<String, Vec<String>> =
         journeys.iter().map(|j| (j.name.clone(), j.steps.iter().map(|s| s.name.clone()).collect())).collect();
@@ -291,13 +288,7 @@ pub async fn run(args: VerifyArgs) -> Exit {
         Ok(c) => c,
         Err(e) => return usage(e),
     };
-    let mut plans = Vec::new();
-    for j in &journeys {
-        match Plan::new(Arc::clone(j), &clients) {
-            Ok(p) => plans.push(Arc::new(p)),
-            Err(e) => return usage(e),
-        }
-    }
+    let plans: Vec<Arc<Plan>> = journeys.iter().map(|j| Arc::new(Plan::new(Arc::clone(j), &clients))).collect();
 
     // Run.
     let started_ms = unix_ms();

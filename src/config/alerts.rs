@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
-use super::build::duration;
 use super::diag::FileCtx;
+use super::fields::duration;
 use super::position::{index_path, key_path};
 use super::raw::{RawAlerts, RawLatency, RawSlo};
 use super::suggest;

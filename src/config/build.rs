@@ -7,120 +7,27 @@ use std::time::Duration;
 
 use super::data::{read_csv, read_secret_file};
 use super::diag::FileCtx;
+use super::fields::{check_ident, check_name, check_thresholds, duration, header, report};
 use super::position::{index_path, key_path};
-use super::raw::{RawDefaults, RawJourney, RawPick, RawStage, Scalar};
-use super::step::build_steps;
-use super::templates::{self, DataNames, Env, Names, Problem};
-use super::units::{format_duration, parse_bytes, parse_duration, parse_rate};
+use super::raw::{RawDefaults, RawJourney, RawPick, RawStage};
+use super::step::{build_steps, Scope};
+use super::templates::{self, DataNames, Env, Names};
 use super::LoadOptions;
-use super::Severity;
 use crate::model::{
     DataSource, Journey, LoadModel, Pick, RequestDefaults, Secret, Stage, StageTarget, DEFAULT_MAX_BODY_BYTES,
 };
 use crate::template::{Part, Template};
+use crate::units::{format_duration, parse_bytes, parse_rate};
 
 const DEFAULT_EVERY: Duration = Duration::from_secs(60);
 const MAX_DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 const DEFAULT_MAX_USERS: u32 = 100;
-const RESERVED: [&str; 3] = ["env", "vars", "secrets"];
-
-/// What steps can refer to, fixed before the steps are built.
-pub struct Scope {
-    pub vars: Vec<(String, String)>,
-    pub secret_names: Vec<String>,
-    pub data: Vec<DataNames>,
-    pub broken_data: Vec<String>,
-    pub timeout: Duration,
-    pub has_target: bool,
-}
 
 /// One file's result: the journey when it is valid, and what other files are checked against.
 pub struct Built {
     pub journey: Option<Journey>,
     pub name: String,
     pub depends_on: Vec<String>,
-}
-
-/// Checks `verify` thresholds written under a journey or step (at `path`): each must parse, without a
-/// scope (the place it is written is its scope). Returns the texts, and whether all of them were valid.
-pub fn check_thresholds(ctx: &mut FileCtx, path: &str, raw: &[Scalar]) -> (Vec<String>, bool) {
-    let mut out = Vec::new();
-    let mut ok = true;
-    for (k, t) in raw.iter().enumerate() {
-        let at = index_path(path, k);
-        match crate::report::threshold::parse(&t.0) {
-            Ok(parsed) if parsed.journey.is_some() => {
-                let hint =
-                    format!("write `{}` here; a `journey:` or `journey.step:` scope is for --threshold", parsed.expr);
-                ctx.push_in(Severity::Error, &at, &t.0, 0, "a threshold in a journey file takes no scope", Some(hint));
-                ok = false;
-            }
-            Ok(_) => out.push(t.0.trim().to_string()),
-            Err(e) => {
-                ctx.push_in(Severity::Error, &at, &t.0, e.column, e.message, e.hint);
-                ok = false;
-            }
-        }
-    }
-    (out, ok)
-}
-
-/// Reports template or expression problems, pointing into the scalar at `path`.
-pub fn report(ctx: &mut FileCtx, path: &str, text: &str, problems: Vec<Problem>) {
-    for p in problems {
-        ctx.push_in(p.severity, path, text, p.offset, p.message, p.hint);
-    }
-}
-
-/// Journey and step names: `[a-z0-9][a-z0-9_.-]*` (they become metric labels and file-safe ids).
-pub fn check_name(ctx: &mut FileCtx, path: &str, name: &str, what: &str) -> bool {
-    let ok = name.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
-        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "_.-".contains(c));
-    if !ok {
-        let slug: String = name
-            .to_lowercase()
-            .chars()
-            .map(|c| if c.is_ascii_alphanumeric() || "_.-".contains(c) { c } else { '-' })
-            .collect();
-        let slug = slug.trim_matches(|c: char| !c.is_ascii_alphanumeric()).to_string();
-        let mut hint = "use a-z, 0-9, `_`, `.` and `-`, starting with a letter or digit".to_string();
-        if !slug.is_empty() {
-            hint.push_str(&format!(", e.g. `{slug}`"));
-        }
-        ctx.error(path, format!("invalid {what} name `{name}`"), Some(hint));
-    }
-    ok
-}
-
-/// Names used as identifiers in templates (vars, secrets, data sources, captures).
-pub fn check_ident(ctx: &mut FileCtx, path: &str, name: &str, what: &str) -> bool {
-    let ok = name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-    if !ok {
-        let hint = "use letters, digits and `_`, starting with a letter or `_`".to_string();
-        ctx.error_key(path, format!("invalid {what} name `{name}`"), Some(hint));
-        return false;
-    }
-    if RESERVED.contains(&name) && what != "var" && what != "secret" {
-        ctx.error_key(path, format!("`{name}` is reserved and cannot name a {what}"), None);
-        return false;
-    }
-    true
-}
-
-/// A duration field; reports and returns `None` when it does not parse or is zero.
-pub fn duration(ctx: &mut FileCtx, path: &str, text: &str) -> Option<Duration> {
-    match parse_duration(text) {
-        Ok(d) if d.is_zero() => {
-            ctx.error(path, "must be longer than 0s", None);
-            None
-        }
-        Ok(d) => Some(d),
-        Err(e) => {
-            ctx.error(path, e, None);
-            None
-        }
-    }
 }
 
 fn template(ctx: &mut FileCtx, path: &str, text: &str, names: &Names, env: &mut Env) -> Option<Template> {
@@ -461,9 +368,8 @@ fn request_defaults(
     let Some(raw) = raw else { return out };
     for (k, v) in &raw.headers.0 {
         let path = key_path("defaults.headers", k);
-        if let Some(t) = template(ctx, &path, &v.0, names, env) {
-            out.headers.push((k.clone(), t));
-        }
+        let value = template(ctx, &path, &v.0, names, env);
+        out.headers.extend(header(ctx, &path, k, value));
     }
     if let Some(r) = raw.redirects {
         out.max_redirects = r.0;
@@ -487,7 +393,8 @@ fn request_defaults(
         let path = dir.join(file);
         match super::limits::read_capped(&path, super::limits::MAX_PEM_BYTES) {
             Ok(pem) => match reqwest::Certificate::from_pem_bundle(&pem) {
-                Ok(certs) if !certs.is_empty() => {
+                // Built once here, as the runner will, so preparing the journey to run cannot fail on it.
+                Ok(certs) if !certs.is_empty() && ca_client(&certs).is_ok() => {
                     out.tls_ca = Some(std::sync::Arc::new(crate::model::TlsCa { path, pem }));
                 }
                 _ => ctx.error(
@@ -518,4 +425,12 @@ fn request_defaults(
         },
     };
     out
+}
+
+/// A client that trusts `certs` (and nothing else): fails when a certificate in the bundle is malformed.
+fn ca_client(certs: &[reqwest::Certificate]) -> reqwest::Result<reqwest::Client> {
+    certs
+        .iter()
+        .fold(reqwest::Client::builder().tls_built_in_root_certs(false), |b, c| b.add_root_certificate(c.clone()))
+        .build()
 }

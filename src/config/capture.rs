@@ -3,8 +3,8 @@
 
 use regex::Regex;
 
-use super::build::report;
 use super::expr;
+use super::fields::report;
 use super::position::key_path;
 use super::raw::{RawCapture, RawCaptureMap};
 use super::scan::{char_offset, parse_json_path, regex_error};

@@ -10,8 +10,8 @@ use regex::Regex;
 use super::scan::{char_offset, number, parse_json_path, regex_error};
 use super::suggest;
 use super::templates::{self, Env, Names, Problem};
-use super::units::parse_duration;
 use crate::model::{CmpOp, Literal, Predicate, StatusPattern, Subject};
+use crate::units::parse_duration;
 
 const SUBJECTS: [&str; 6] = ["status", "json", "header", "cookie", "body", "duration"];
 const SYMBOL_OPS: [&str; 6] = ["==", "!=", "<", "<=", ">", ">="];

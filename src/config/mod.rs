@@ -1,13 +1,14 @@
 //! Journey files: raw serde types, validation into the model with `file:line:col` diagnostics, JSON Schema.
 //!
 //! `load` reads files and directories, parses each file strictly (`raw`), validates it into a
-//! `model::Journey` (`build`, `step`, with templates compiled by `templates` and checks parsed by `expr`),
-//! then checks what spans files (unique names, `depends_on`). Every problem found is reported, located at
-//! the YAML node it is about (`position`), rustc-style (`diag`). Secret values never appear in messages.
+//! `model::Journey` (`build`, `step`, `alerts`, which share the field checks in `fields`; templates compiled
+//! by `templates`, checks parsed by `expr`, thresholds by the leaf `crate::threshold`), then checks what
+//! spans files (unique names, `depends_on`). Every problem found is reported, located at the YAML node it is
+//! about (`position`), rustc-style (`diag`). Secret values never appear in messages.
 //!
-//! Files: `units` (durations, rates, sizes), `suggest` (did you mean), `serde_err` (serde errors into
-//! diagnostics), `data` (CSV and secret files), `capture` (capture sources), `scan` (small lexers shared by
-//! templates and checks), `schema` (the JSON Schema editors use).
+//! Durations, rates and sizes are parsed by the leaf `crate::units`. Files: `suggest` (did you mean),
+//! `serde_err` (serde errors into diagnostics), `data` (CSV and secret files), `capture` (capture sources),
+//! `scan` (small lexers shared by templates and checks), `schema` (the JSON Schema editors use).
 
 mod alerts;
 mod build;
@@ -15,6 +16,7 @@ mod capture;
 mod data;
 mod diag;
 mod expr;
+mod fields;
 pub mod limits;
 mod position;
 mod raw;
@@ -24,7 +26,6 @@ mod serde_err;
 mod step;
 mod suggest;
 mod templates;
-mod units;
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -38,7 +39,6 @@ pub use diag::render;
 pub(crate) use position::PosIndex;
 pub use schema::{json_schema, schema_text};
 pub use suggest::did_you_mean;
-pub use units::{format_duration, parse_bytes, parse_duration, parse_rate};
 
 use build::Built;
 use diag::FileCtx;

@@ -3,15 +3,27 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use super::build::{check_ident, check_name, duration, report, Scope};
 use super::diag::FileCtx;
 use super::expr::parse_check;
+use super::fields::{check_ident, check_name, check_thresholds, duration, header, report};
 use super::position::{index_path, key_path};
 use super::raw::{RawCapture, RawCaptureMap, RawStep};
+use super::templates::DataNames;
 use super::templates::{self, Env, Names};
-use super::units::{format_duration, parse_duration};
 use crate::model::{Body, Capture, Check, JsonTemplate, RequestDefaults, Step, Think};
 use crate::template::Template;
+use crate::units::{format_duration, parse_duration};
+use reqwest::Method;
+
+/// What steps can refer to, fixed before the steps are built.
+pub struct Scope {
+    pub vars: Vec<(String, String)>,
+    pub secret_names: Vec<String>,
+    pub data: Vec<DataNames>,
+    pub broken_data: Vec<String>,
+    pub timeout: Duration,
+    pub has_target: bool,
+}
 
 /// The steps of one journey, with the number of capture slots they use and which slots are secret.
 pub struct Steps {
@@ -152,13 +164,15 @@ impl StepBuilder<'_, '_, '_, '_> {
         first_def: &HashMap<&str, (usize, usize)>,
     ) -> Option<Step> {
         let (method, url) = self.request(raw, scope.has_target)?;
-        for (name, _) in &raw.headers.0 {
-            if !is_token(name) {
-                let path = key_path(&self.at("headers"), name);
-                self.error_key(&path, format!("`{name}` is not a valid header name"), None);
+        let mut headers = Vec::new();
+        for (name, value) in &raw.headers.0 {
+            let path = key_path(&self.at("headers"), name);
+            let value = self.template(&path, &value.0);
+            match header(self.ctx, &path, name, value) {
+                Some(h) => headers.push(h),
+                None => self.ok = false,
             }
         }
-        let headers = self.template_map("headers", &raw.headers.0);
         let query = self.template_map("query", &raw.query.0);
         let body = self.body(raw);
         let timeout = raw.timeout.as_ref().and_then(|t| {
@@ -196,8 +210,7 @@ impl StepBuilder<'_, '_, '_, '_> {
             }
         }
         let think = raw.think.as_ref().and_then(|t| self.think(&t.0));
-        let (thresholds, thresholds_ok) =
-            super::build::check_thresholds(self.ctx, &self.at("thresholds"), &raw.thresholds);
+        let (thresholds, thresholds_ok) = check_thresholds(self.ctx, &self.at("thresholds"), &raw.thresholds);
         self.ok &= thresholds_ok;
         if !self.ok {
             return None;
@@ -219,7 +232,7 @@ impl StepBuilder<'_, '_, '_, '_> {
     }
 
     /// The method and URL: exactly one of `get: …` (etc.) or `method:` + `url:`.
-    fn request(&mut self, raw: &RawStep, has_target: bool) -> Option<(String, Template)> {
+    fn request(&mut self, raw: &RawStep, has_target: bool) -> Option<(Method, Template)> {
         let keys = raw.method_keys();
         let step = &raw.name;
         if keys.len() > 1 {
@@ -229,7 +242,7 @@ impl StepBuilder<'_, '_, '_, '_> {
             return None;
         }
         let (method, url, url_path) = match (keys.first(), &raw.method, &raw.url) {
-            (Some((key, url)), None, None) => (key.to_uppercase(), url.0.clone(), self.at(key)),
+            (Some((key, url)), None, None) => (method(&key.to_uppercase())?, url.0.clone(), self.at(key)),
             (Some((key, _)), m, _) => {
                 let other = if m.is_some() { "method" } else { "url" };
                 let msg = format!("use either `{key}: <url>` or `method` + `url`, not both");
@@ -237,11 +250,12 @@ impl StepBuilder<'_, '_, '_, '_> {
                 return None;
             }
             (None, Some(m), Some(u)) => {
-                if !is_token(m) {
+                let method = Some(m).filter(|m| is_token(m)).and_then(|m| method(&m.to_uppercase()));
+                let Some(method) = method else {
                     self.error(&self.at("method"), format!("`{m}` is not a valid HTTP method"), None);
                     return None;
-                }
-                (m.to_uppercase(), u.0.clone(), self.at("url"))
+                };
+                (method, u.0.clone(), self.at("url"))
             }
             (None, Some(_), None) => {
                 self.error_key(&self.at("method"), "`method` needs a `url`", None);
@@ -383,7 +397,12 @@ impl StepBuilder<'_, '_, '_, '_> {
     }
 }
 
-/// An HTTP token (method or header name): visible ASCII without separators.
+/// An upper-case HTTP token as a method (the `get:` … `options:` keys and every token are valid).
+fn method(upper: &str) -> Option<Method> {
+    Method::from_bytes(upper.as_bytes()).ok()
+}
+
+/// An HTTP token (a method): visible ASCII without separators.
 fn is_token(s: &str) -> bool {
     !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
 }

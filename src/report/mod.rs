@@ -189,7 +189,7 @@ impl Report {
         Report {
             schema_version: SCHEMA_VERSION,
             journeyd_version: crate::VERSION.to_string(),
-            started_at: crate::template::rfc3339(started_unix_ms / 1000),
+            started_at: crate::units::rfc3339(std::time::UNIX_EPOCH + std::time::Duration::from_millis(started_unix_ms)),
             started_unix_ms,
             elapsed_seconds: 0.0,
             target: None,

@@ -21,12 +21,12 @@ use tokio_util::sync::CancellationToken;
 use crate::http::credentials::{self, for_other_origin, is_downgrade, origin_text, same_origin};
 use crate::http::decode::{self, Coding};
 use crate::http::{self, h1, PhaseRecorder};
-use crate::model::{Body, Journey, Predicate, Step, Subject};
+use crate::model::{Body, Predicate, Step, Subject};
 use crate::outcome::{Failure, Phases, Reason, RedirectHop, RunOutcome, RunStatus, StepOutcome};
 use crate::redact::Redactor;
 use crate::runner::checks::{self, excerpt_of, ResponseView};
 use crate::runner::leases::{Lease, NoFreeRow};
-use crate::runner::plan::{HeaderTemplate, Plan};
+use crate::runner::plan::{resolve_url, HeaderTemplate, Plan};
 use crate::template::Scope;
 
 /// Longest body excerpt kept as evidence.
@@ -354,18 +354,6 @@ fn chain_evidence(redactor: &Redactor, trail: &Trail) -> Vec<RedirectHop> {
     trail[..half].iter().chain(&trail[trail.len() - half..]).map(hop).collect()
 }
 
-pub(crate) fn resolve_url(journey: &Journey, scope: &Scope<'_>, text: &str) -> Result<Url, String> {
-    if text.contains("://") {
-        return Url::parse(text).map_err(|e| format!("invalid URL {text:?}: {e}"));
-    }
-    let Some(target) = &journey.target else {
-        return Err(format!("{text:?} is a path, and the journey has no target to join it to"));
-    };
-    let base = target.render(scope);
-    let joined = format!("{}/{}", base.trim_end_matches('/'), text.trim_start_matches('/'));
-    Url::parse(&joined).map_err(|e| format!("invalid URL {joined:?}: {e} (is the target set?)"))
-}
-
 fn render_body(body: Option<&Body>, scope: &Scope<'_>) -> (Option<Vec<u8>>, Option<HeaderValue>) {
     match body {
         None => (None, None),
@@ -669,15 +657,4 @@ async fn read_capped(mut response: reqwest::Response, cap: usize) -> Result<Vec<
     }
 }
 
-pub fn fmt_duration(d: Duration) -> String {
-    let ms = d.as_millis();
-    if ms == 0 {
-        format!("{}µs", d.as_micros())
-    } else if ms < 1000 {
-        format!("{ms}ms")
-    } else if ms % 1000 == 0 {
-        format!("{}s", ms / 1000)
-    } else {
-        format!("{:.3}s", d.as_secs_f64())
-    }
-}
+pub use crate::units::format_duration as fmt_duration;

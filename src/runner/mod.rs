@@ -11,4 +11,4 @@ mod profile;
 
 pub use iteration::{run_iteration, VirtualUser};
 pub use monitor::Monitor;
-pub use plan::{Plan, PlanError};
+pub use plan::Plan;

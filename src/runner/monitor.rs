@@ -18,7 +18,7 @@ use crate::http::Clients;
 use crate::model::Suite;
 use crate::pipeline::Event;
 use crate::runner::iteration::{run_iteration, VirtualUser};
-use crate::runner::plan::{Plan, PlanError};
+use crate::runner::plan::Plan;
 
 /// The first run of a journey happens within this long of the start (or its interval, if shorter), so a
 /// freshly started monitor reports quickly; later runs keep the journey's own phase.
@@ -59,13 +59,13 @@ impl Monitor {
 
     /// Starts, keeps, replaces and stops schedulers so that exactly the journeys in `suite` run, one
     /// scheduler each. Unchanged journeys (same fingerprint) keep their task, phase and in-flight run.
-    pub async fn apply(&mut self, suite: Suite) -> Result<(), PlanError> {
-        // Prepare everything first: a journey that cannot be prepared leaves the running set untouched.
+    pub async fn apply(&mut self, suite: Suite) {
+        // Prepare everything first (preparing cannot fail: the suite was validated at load).
         let mut plans = Vec::new();
         for j in &suite.journeys {
             let unchanged = self.tasks.get(&j.name).is_some_and(|t| t.fingerprint == j.fingerprint);
             if !unchanged {
-                plans.push(Arc::new(Plan::new(Arc::clone(j), &self.clients)?));
+                plans.push(Arc::new(Plan::new(Arc::clone(j), &self.clients)));
             }
         }
         // Sinks learn about the new suite before any outcome of a new journey can arrive.
@@ -91,7 +91,6 @@ impl Monitor {
                 Scheduled { fingerprint: plan.journey.fingerprint, stop, cancel, task },
             );
         }
-        Ok(())
     }
 
     /// Stops starting runs, lets in-flight runs finish for up to `grace`, then cancels the rest (they are

@@ -1,15 +1,18 @@
-//! A journey prepared for running: header names parsed, methods parsed, row pools and the redactor built —
-//! everything that can be done once instead of per request.
+//! A journey prepared for running: default and step headers merged, fixed URLs parsed, row pools, the redactor
+//! and the HTTP client chosen — everything that can be done once instead of per request. Methods and headers
+//! were parsed at load, so preparing cannot fail.
 
 use std::sync::Arc;
 
-use reqwest::header::{HeaderName, HeaderValue};
-use reqwest::Method;
+use reqwest::header::HeaderName;
+use reqwest::{Method, Url};
 
 use crate::http::Clients;
-use crate::model::{Journey, Template};
+pub(crate) use crate::model::HeaderTemplate;
+use crate::model::Journey;
 use crate::redact::Redactor;
 use crate::runner::leases::RowPools;
+use crate::template::Scope;
 
 /// A journey ready to run, shared by all of its virtual users.
 #[derive(Debug)]
@@ -38,78 +41,43 @@ pub(crate) struct StepPlan {
     pub sensitive: Vec<HeaderName>,
 }
 
-#[derive(Debug)]
-pub(crate) enum HeaderTemplate {
-    /// Built once; cloning a `HeaderValue` of static bytes does not allocate.
-    Static(HeaderValue),
-    Dynamic(Template),
-}
-
-/// A journey the runner cannot prepare (the loader validates what it can; this catches the rest).
-#[derive(Debug, thiserror::Error)]
-pub enum PlanError {
-    #[error("journey {journey}: step {step}: invalid header name {name:?}")]
-    HeaderName { journey: String, step: String, name: String },
-    #[error("journey {journey}: step {step}: invalid header value for {name}")]
-    HeaderValue { journey: String, step: String, name: String },
-    #[error("journey {journey}: step {step}: invalid method {method:?}")]
-    Method { journey: String, step: String, method: String },
-    #[error("journey {journey}: {message}")]
-    Client { journey: String, message: String },
-}
-
 impl Plan {
-    pub fn new(journey: Arc<Journey>, clients: &Clients) -> Result<Plan, PlanError> {
+    /// Cannot fail: the loader parsed methods and headers and checked the CA file, so everything here is
+    /// already known to be valid.
+    pub fn new(journey: Arc<Journey>, clients: &Clients) -> Plan {
         let mut steps = Vec::with_capacity(journey.steps.len());
         for step in &journey.steps {
-            let method = Method::from_bytes(step.method.as_bytes()).map_err(|_| PlanError::Method {
-                journey: journey.name.clone(),
-                step: step.name.clone(),
-                method: step.method.clone(),
-            })?;
             let mut headers: Vec<(HeaderName, HeaderTemplate)> = Vec::new();
             let mut sensitive: Vec<HeaderName> = Vec::new();
-            for (name, value) in journey.defaults.headers.iter().chain(step.headers.iter()) {
-                let header = HeaderName::from_bytes(name.as_bytes()).map_err(|_| PlanError::HeaderName {
-                    journey: journey.name.clone(),
-                    step: step.name.clone(),
-                    name: name.clone(),
-                })?;
-                let secret =
-                    value.uses_secret() || value.capture_slots().any(|slot| journey.secret_captures.contains(&slot));
-                let template = if value.is_literal() {
-                    let text = value.render(&crate::template::Scope { secrets: &[], rows: &[], captures: &[] });
-                    let v = HeaderValue::from_str(&text).map_err(|_| PlanError::HeaderValue {
-                        journey: journey.name.clone(),
-                        step: step.name.clone(),
-                        name: name.clone(),
-                    })?;
-                    HeaderTemplate::Static(v)
-                } else {
-                    HeaderTemplate::Dynamic(value.clone())
-                };
+            for (header, template) in journey.defaults.headers.iter().chain(step.headers.iter()) {
                 headers.retain(|(n, _)| n != header);
                 sensitive.retain(|n| n != header);
-                if secret {
+                if template.is_secret(&journey.secret_captures) {
                     sensitive.push(header.clone());
                 }
-                headers.push((header, template));
+                headers.push((header.clone(), template.clone()));
             }
             let url = fixed_url(&journey, step);
-            steps.push(StepPlan { method, url, headers, sensitive });
+            steps.push(StepPlan { method: step.method.clone(), url, headers, sensitive });
         }
         let redactor = Redactor::new(journey.secrets.iter().map(|s| s.value.as_str()));
-        Ok(Plan {
+        let client = clients.for_journey(journey.defaults.tls_skip_verify, journey.defaults.tls_ca.as_deref());
+        // The loader built a client with this CA already, so this only fails if the TLS backend itself does
+        // (and `Clients::new` would have failed first). Without the CA its sites fail with reason `tls`: a
+        // failed journey is data, and the rest of the suite keeps running.
+        let client = client.unwrap_or_else(|e| {
+            tracing::error!(journey = %journey.name, "the tls_ca client could not be built: {e}");
+            clients.for_journey(false, None).unwrap_or_else(|_| reqwest::Client::new())
+        });
+        Plan {
             name: Arc::from(journey.name.as_str()),
             pools: RowPools::new(&journey.data),
             redactor,
-            client: clients
-                .for_journey(journey.defaults.tls_skip_verify, journey.defaults.tls_ca.as_deref())
-                .map_err(|e| PlanError::Client { journey: journey.name.clone(), message: e.to_string() })?,
+            client,
             plain_h1: clients.plain_h1,
             steps,
             journey,
-        })
+        }
     }
 }
 
@@ -119,5 +87,18 @@ fn fixed_url(journey: &Journey, step: &crate::model::Step) -> Option<reqwest::Ur
     if !step.url.is_literal() || journey.target.as_ref().is_some_and(|t| !t.is_literal()) {
         return None;
     }
-    crate::runner::iteration::resolve_url(journey, &empty, &step.url.render(&empty)).ok()
+    resolve_url(journey, &empty, &step.url.render(&empty)).ok()
+}
+
+/// A step's URL: an absolute URL as it is, a path joined onto the rendered journey target.
+pub(crate) fn resolve_url(journey: &Journey, scope: &Scope<'_>, text: &str) -> Result<Url, String> {
+    if text.contains("://") {
+        return Url::parse(text).map_err(|e| format!("invalid URL {text:?}: {e}"));
+    }
+    let Some(target) = &journey.target else {
+        return Err(format!("{text:?} is a path, and the journey has no target to join it to"));
+    };
+    let base = target.render(scope);
+    let joined = format!("{}/{}", base.trim_end_matches('/'), text.trim_start_matches('/'));
+    Url::parse(&joined).map_err(|e| format!("invalid URL {joined:?}: {e} (is the target set?)"))
 }

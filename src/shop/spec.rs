@@ -82,12 +82,10 @@ pub(crate) fn parse_stall(text: &str) -> Result<Stall, String> {
 /// Durations use the journey format's parser (`300ms`, `1.5s`, `1m30s`), so flags, the admin API and journey
 /// files accept the same spellings.
 pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
-    crate::config::parse_duration(text.trim())
+    crate::units::parse_duration(text.trim())
 }
 
-pub(crate) fn fmt_duration(d: Duration) -> String {
-    crate::config::format_duration(d)
-}
+pub(crate) use crate::units::format_duration as fmt_duration;
 
 /// A body for `PUT /admin/faults/{route}`: every field present replaces the stored one; `null` (or
 /// `false`) clears it; absent fields are kept.

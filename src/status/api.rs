@@ -1,6 +1,6 @@
 //! `/api/v1/journeys` and `/api/v1/failures`: the status board as JSON, and the views the page renders.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
 use axum::extract::{Query, State};
 use axum::Json;
@@ -68,9 +68,7 @@ pub struct FailureView {
     pub redirects: Vec<crate::outcome::RedirectHop>,
 }
 
-pub(crate) fn rfc3339(t: SystemTime) -> String {
-    crate::template::rfc3339(t.duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO).as_secs())
-}
+pub(crate) use crate::units::rfc3339;
 
 impl From<&FailureRecord> for FailureView {
     fn from(r: &FailureRecord) -> FailureView {

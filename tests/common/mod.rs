@@ -109,7 +109,7 @@ pub fn bundled(shop_url: &str) -> Suite {
 /// Runs one iteration of `journey` now.
 pub async fn run_once(journey: &Arc<Journey>) -> RunOutcome {
     let clients = Clients::new().unwrap();
-    let plan = Plan::new(Arc::clone(journey), &clients).unwrap();
+    let plan = Plan::new(Arc::clone(journey), &clients);
     let mut vu = VirtualUser::new(&plan, 0).unwrap();
     run_iteration(&plan, &mut vu, Instant::now(), &CancellationToken::new()).await
 }

@@ -1,7 +1,9 @@
-//! Durations (`1m30s`), arrival rates (`50/s`) and byte sizes (`10MiB`) as written in journey files and CLI
-//! flags. Each parser returns a message a person can act on; callers add the location.
+//! Units at the bottom of the crate, imported by all: durations (`1m30s`), arrival rates (`50/s`) and byte
+//! sizes (`10MiB`) as written in journey files, settings and CLI flags; measured latency for people; RFC 3339
+//! timestamps. Each parser returns a message a person can act on; callers add the location. Nothing of ours
+//! is imported here.
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// Parses `250ms`, `30s`, `2m`, `1h`, `1d`, `1.5s`, `500us`, `10ns` and combinations like `1m30s`.
 ///
@@ -125,6 +127,63 @@ pub fn parse_bytes(text: &str) -> Result<u64, String> {
     Ok(bytes.round() as u64)
 }
 
+/// Latency for people, rounded to about three significant figures: `850µs`, `12.3ms`, `1.20s`. For measured
+/// values (quantiles, means); configured durations use [`format_duration`], which spells them as written.
+pub fn format_latency(d: Duration) -> String {
+    let us = d.as_micros();
+    if us < 1000 {
+        format!("{us}µs")
+    } else if us < 10_000 {
+        format!("{:.2}ms", us as f64 / 1000.0)
+    } else if us < 100_000 {
+        format!("{:.1}ms", us as f64 / 1000.0)
+    } else if us < 1_000_000 {
+        format!("{:.0}ms", us as f64 / 1000.0)
+    } else if us < 60_000_000 {
+        format!("{:.2}s", us as f64 / 1e6)
+    } else {
+        format_duration(Duration::from_secs(d.as_secs()))
+    }
+}
+
+/// RFC 3339 UTC to the second, `2026-11-29T17:13:06Z`: the status API, reports and `now_rfc3339()`.
+pub fn rfc3339(t: SystemTime) -> String {
+    rfc3339_with(t, false)
+}
+
+/// RFC 3339 UTC to the millisecond, `2026-11-29T17:05:03.250Z`: alert payloads (`startsAt`), maintenance.
+pub fn rfc3339_millis(t: SystemTime) -> String {
+    rfc3339_with(t, true)
+}
+
+fn rfc3339_with(t: SystemTime, millis: bool) -> String {
+    let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let secs = d.as_secs() as i64;
+    let (y, mo, day) = civil_from_days(secs.div_euclid(86_400));
+    let sod = secs.rem_euclid(86_400);
+    let (h, mi, s) = (sod / 3600, sod % 3600 / 60, sod % 60);
+    if millis {
+        format!("{y:04}-{mo:02}-{day:02}T{h:02}:{mi:02}:{s:02}.{:03}Z", d.subsec_millis())
+    } else {
+        format!("{y:04}-{mo:02}-{day:02}T{h:02}:{mi:02}:{s:02}Z")
+    }
+}
+
+/// (year, month, day) of a count of days since 1970-01-01 (Howard Hinnant's civil_from_days): calendar
+/// dates without a date-time dependency.
+pub fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -201,5 +260,16 @@ mod tests {
         assert_eq!(parse_bytes("1.5KiB"), Ok(1536));
         assert!(parse_bytes("10 parsecs").unwrap_err().contains("unknown size unit"));
         assert!(parse_bytes("MiB").unwrap_err().contains("invalid size"));
+    }
+
+    #[test]
+    fn rfc3339_formats_known_instants() {
+        let at = |ms: u64| UNIX_EPOCH + Duration::from_millis(ms);
+        assert_eq!(rfc3339(at(0)), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(at(1_796_142_440_000)), "2026-12-01T16:27:20Z");
+        assert_eq!(rfc3339(at(951_782_400_000)), "2000-02-29T00:00:00Z");
+        assert_eq!(rfc3339(at(1_796_000_000_250)), "2026-11-30T00:53:20Z");
+        assert_eq!(rfc3339_millis(at(1_796_000_000_250)), "2026-11-30T00:53:20.250Z");
+        assert_eq!(rfc3339_millis(at(0)), "1970-01-01T00:00:00.000Z");
     }
 }
