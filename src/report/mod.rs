@@ -138,7 +138,7 @@ impl Evidence {
     }
 
     /// Earliest first; ties broken by the evidence itself, so every merge order keeps the same one.
-    fn key(&self) -> impl Ord + Eq + '_ {
+    fn key(&self) -> impl Ord + '_ {
         let f = &self.failure;
         (self.at_unix_ms, &f.step_name, &f.message, &f.check, &f.actual, &f.request, f.status, &f.excerpt, &f.redirects)
     }
