@@ -84,10 +84,22 @@ pub struct Phases {
 }
 
 /// Why an iteration failed, with evidence a person can act on. Everything in here is redacted already.
-#[derive(Debug, Clone, PartialEq)]
+///
+/// The one serde type of a failure: a report's `first` evidence and `/api/v1/failures` hold it (beside their
+/// own `at_unix_ms`, or `journey`, `at`, `soft` and `reason`), so the shapes cannot drift. `step` in JSON is
+/// the step's name. [`Failure::evidence`] is its text view (one line: `report::evidence_line`).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Failure {
+    /// Index into the journey's steps, for the runner and metrics; not in JSON, which names the step (0 when
+    /// read back from a report, whose readers never index a journey with it).
+    #[serde(skip)]
     pub step: usize,
+    #[serde(rename = "step")]
     pub step_name: String,
+    /// Not in this type's JSON: a report keys its failures by reason, the status API puts it beside them.
+    /// Read back from a report it is `Reason::STORED`; the table key is the reason.
+    #[serde(skip, default = "Reason::stored")]
     pub reason: Reason,
     /// One line: what went wrong.
     pub message: String,
@@ -102,7 +114,8 @@ pub struct Failure {
     /// A short excerpt of the response body, redacted.
     pub excerpt: Option<String>,
     /// Where the step's redirects led, in order, when it followed (or refused) any: empty otherwise, since
-    /// the request line says it all.
+    /// the request line says it all. Absent from JSON when empty (reports written before it read as empty).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub redirects: Vec<RedirectHop>,
 }
 
@@ -157,8 +170,9 @@ impl Failure {
     }
 }
 
-/// The closed set of failure reasons (a metric label, so it must stay small and fixed).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// The closed set of failure reasons (a metric label, so it must stay small and fixed). In JSON, `as_str`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Reason {
     /// TCP connect refused or reset, connection closed, invalid HTTP.
     Connect,
@@ -207,6 +221,11 @@ impl Reason {
         }
     }
 
+    /// What a failure read back from a report holds in `reason` (its table key says the real one).
+    fn stored() -> Reason {
+        Reason::Check
+    }
+
     pub fn parse(s: &str) -> Option<Reason> {
         Reason::ALL.into_iter().find(|r| r.as_str() == s)
     }
@@ -237,6 +256,43 @@ pub fn check_and_actual(message: &str, check: Option<&str>, actual: Option<&str>
         s.push_str(&format!(", got {a}"));
     }
     s
+}
+
+impl Failure {
+    /// The evidence, one `label: value` line each (request, status, check, actual, redirects, body): the
+    /// alert annotation and the status page.
+    pub fn evidence(&self) -> EvidenceText<'_> {
+        EvidenceText(self)
+    }
+}
+
+/// [`Failure::evidence`]: the evidence block.
+#[derive(Debug, Clone, Copy)]
+pub struct EvidenceText<'a>(&'a Failure);
+
+impl std::fmt::Display for EvidenceText<'_> {
+    fn fmt(&self, out: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let f = self.0;
+        let status = f.status.map(|s| s.to_string());
+        let redirects = (!f.redirects.is_empty()).then(|| chain_text(&f.redirects));
+        let lines = [
+            ("request", f.request.as_deref()),
+            ("status", status.as_deref()),
+            ("check", f.check.as_deref()),
+            ("actual", f.actual.as_deref()),
+            ("redirects", redirects.as_deref()),
+            ("body", f.excerpt.as_deref()),
+        ];
+        let mut first = true;
+        for (label, value) in lines.iter().filter_map(|(l, v)| v.map(|v| (l, v))) {
+            if !first {
+                out.write_str("\n")?;
+            }
+            first = false;
+            write!(out, "{label}: {value}")?;
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]

@@ -92,7 +92,7 @@ fn merging_two_shard_reports_equals_one_run_over_the_same_outcomes() {
     assert_eq!((j.runs, j.failed, j.cancelled), (380, 80, 20));
     assert_eq!(j.failures["status"].count, 40);
     assert_eq!(j.steps[1].failures["status"].count, 40);
-    assert_eq!(j.failures["timeout"].first.step, "login");
+    assert_eq!(j.failures["timeout"].first.failure.step_name, "login");
     let earliest = all
         .iter()
         .filter(|o| matches!(o.failure(), Some(f) if f.reason == Reason::Status))

@@ -401,27 +401,23 @@ async fn a_header_from_a_secret_capture_does_not_follow_a_redirect_to_another_or
 
 #[test]
 fn reports_carry_the_chain_and_read_reports_written_before_it() {
-    use journeyd::outcome::RedirectHop;
+    use journeyd::outcome::{Failure, Reason, RedirectHop};
     use journeyd::report::Evidence;
-    let mut e = Evidence {
-        at_unix_ms: 1,
-        step: "go".into(),
-        message: "expected status == 200".into(),
-        check: None,
-        actual: None,
-        request: Some("GET http://a/start".into()),
-        status: Some(404),
-        excerpt: None,
-        redirects: vec![
-            RedirectHop { url: "http://a/start".into(), status: Some(302) },
-            RedirectHop { url: "http://b/missing".into(), status: Some(404) },
-        ],
-    };
+    let mut failure = Failure::new(0, "go", Reason::Status, "expected status == 200");
+    failure.request = Some("GET http://a/start".into());
+    failure.status = Some(404);
+    failure.redirects = vec![
+        RedirectHop { url: "http://a/start".into(), status: Some(302) },
+        RedirectHop { url: "http://b/missing".into(), status: Some(404) },
+    ];
+    let mut e = Evidence { at_unix_ms: 1, failure };
     let json = serde_json::to_value(&e).unwrap();
+    assert_eq!(json["step"], "go", "the step by name, as before: {json}");
+    assert!(json.get("reason").is_none(), "the reason is the table key: {json}");
     assert_eq!(json["redirects"][1], serde_json::json!({ "url": "http://b/missing", "status": 404 }));
     assert_eq!(serde_json::from_value::<Evidence>(json).unwrap(), e);
     assert!(e.line().contains(" redirects: http://a/start (302) → http://b/missing (404)"), "{}", e.line());
-    e.redirects.clear();
+    e.failure.redirects.clear();
     let json = serde_json::to_value(&e).unwrap();
     assert!(json.get("redirects").is_none(), "no chain, no field: {json}");
     assert_eq!(serde_json::from_value::<Evidence>(json).unwrap(), e, "a report from before the chain reads");

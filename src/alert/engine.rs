@@ -80,26 +80,7 @@ fn is_failing(trackers: &BTreeMap<String, Tracker>, journey: &str) -> bool {
 
 /// Alert text for one failure: the evidence lines a person needs, already redacted by the runner.
 fn evidence(f: &Failure) -> String {
-    let mut lines = Vec::new();
-    if let Some(r) = &f.request {
-        lines.push(format!("request: {r}"));
-    }
-    if let Some(s) = f.status {
-        lines.push(format!("status: {s}"));
-    }
-    if let Some(c) = &f.check {
-        lines.push(format!("check: {c}"));
-    }
-    if let Some(a) = &f.actual {
-        lines.push(format!("actual: {a}"));
-    }
-    if !f.redirects.is_empty() {
-        lines.push(format!("redirects: {}", crate::outcome::chain_text(&f.redirects)));
-    }
-    if let Some(e) = &f.excerpt {
-        lines.push(format!("body: {e}"));
-    }
-    lines.join("\n")
+    f.evidence().to_string()
 }
 
 /// The `severity` label of one alert.

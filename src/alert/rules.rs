@@ -10,10 +10,10 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::slo::{SloCounts, SloStatus};
-use crate::units::format_duration;
 use crate::model::{Journey, LatencyRule};
 use crate::outcome::{Failure, RunOutcome, RunStatus};
 use crate::settings::AlertDefaults;
+use crate::units::format_duration;
 
 /// A journey's state as people see it (`journey_state{state}`), before maintenance is applied.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -15,8 +15,8 @@ use crate::cli::{parse_duration_arg, Exit};
 use crate::config::LoadOptions;
 use crate::metrics::StatsTable;
 use crate::model::Suite;
-use crate::units::{format_duration, format_latency};
 use crate::shop::{self, ShopOptions};
+use crate::units::{format_duration, format_latency};
 
 #[derive(Debug, Args)]
 pub struct DemoArgs {

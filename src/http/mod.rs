@@ -21,6 +21,7 @@ use crate::outcome::Reason;
 
 pub mod credentials;
 pub mod decode;
+pub mod exchange;
 pub mod h1;
 
 /// The failure message of a body over its cap, the same on both client paths.

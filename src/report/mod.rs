@@ -21,6 +21,8 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use crate::outcome::Failure;
+
 pub use baseline::{compare, Comparison, Delta};
 pub use hist::Hist;
 pub use merge::{merge, MergeError};
@@ -117,44 +119,56 @@ pub struct FailureCount {
     pub first: Evidence,
 }
 
-/// Redacted evidence of one failure (copied from `outcome::Failure`, which is redacted at the source).
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// The first failure of a reason: when its run started, and the failure itself (redacted at the source).
+/// Equal when what a report stores is equal (not the step's index or the reason, which it does not store).
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Evidence {
     /// Wall-clock start of the failed run, ms since the epoch: "first" means earliest, so merges agree.
     pub at_unix_ms: u64,
-    pub step: String,
-    pub message: String,
-    pub check: Option<String>,
-    pub actual: Option<String>,
-    pub request: Option<String>,
-    pub status: Option<u16>,
-    pub excerpt: Option<String>,
-    /// Where the step's redirects led (absent when it followed none; reports written before it read as empty).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub redirects: Vec<crate::outcome::RedirectHop>,
+    /// `step`, `message`, `check`, `actual`, `request`, `status`, `excerpt`, `redirects` (the reason is the
+    /// table's key, so it is not repeated).
+    #[serde(flatten)]
+    pub failure: Failure,
 }
 
 impl Evidence {
-    /// One line for terminals and Markdown.
+    /// One line for terminals, JUnit and Markdown.
     pub fn line(&self) -> String {
-        let mut s = format!("step {:?}: {}", self.step, self.message);
-        s.push_str(&crate::outcome::check_and_actual(&self.message, self.check.as_deref(), self.actual.as_deref()));
-        if let Some(r) = &self.request {
-            s.push_str(&format!(" [{r}"));
-            if let Some(st) = self.status {
-                s.push_str(&format!(" → {st}"));
-            }
-            s.push(']');
-        }
-        if !self.redirects.is_empty() {
-            s.push_str(&format!(" redirects: {}", crate::outcome::chain_text(&self.redirects)));
-        }
-        if let Some(e) = &self.excerpt {
-            s.push_str(&format!(" body: {:?}", crate::redact::truncate(e, 120)));
-        }
-        s
+        evidence_line(&self.failure)
     }
+
+    /// Earliest first; ties broken by the evidence itself, so every merge order keeps the same one.
+    fn key(&self) -> impl Ord + '_ {
+        let f = &self.failure;
+        (self.at_unix_ms, &f.step_name, &f.message, &f.check, &f.actual, &f.request, f.status, &f.excerpt, &f.redirects)
+    }
+}
+
+impl PartialEq for Evidence {
+    fn eq(&self, other: &Evidence) -> bool {
+        self.key() == other.key()
+    }
+}
+
+/// A failure on one line: `step "x": message; expected C, got A [REQUEST → STATUS] redirects: … body: "…"`,
+/// the body cut to 120 bytes (never inside a mask).
+pub fn evidence_line(f: &Failure) -> String {
+    let mut s = format!("step {:?}: {}", f.step_name, f.message);
+    s.push_str(&crate::outcome::check_and_actual(&f.message, f.check.as_deref(), f.actual.as_deref()));
+    if let Some(r) = &f.request {
+        s.push_str(&format!(" [{r}"));
+        if let Some(st) = f.status {
+            s.push_str(&format!(" → {st}"));
+        }
+        s.push(']');
+    }
+    if !f.redirects.is_empty() {
+        s.push_str(&format!(" redirects: {}", crate::outcome::chain_text(&f.redirects)));
+    }
+    if let Some(e) = &f.excerpt {
+        s.push_str(&format!(" body: {:?}", crate::redact::truncate(e, 120)));
+    }
+    s
 }
 
 /// Adds `count` occurrences with `evidence` into a reason table, keeping the earliest evidence.
@@ -162,7 +176,7 @@ pub(crate) fn add_failure(table: &mut BTreeMap<String, FailureCount>, reason: &s
     match table.get_mut(reason) {
         Some(fc) => {
             fc.count += count;
-            if *evidence < fc.first {
+            if evidence.key() < fc.first.key() {
                 fc.first = evidence.clone();
             }
         }
@@ -189,7 +203,9 @@ impl Report {
         Report {
             schema_version: SCHEMA_VERSION,
             journeyd_version: crate::VERSION.to_string(),
-            started_at: crate::units::rfc3339(std::time::UNIX_EPOCH + std::time::Duration::from_millis(started_unix_ms)),
+            started_at: crate::units::rfc3339(
+                std::time::UNIX_EPOCH + std::time::Duration::from_millis(started_unix_ms),
+            ),
             started_unix_ms,
             elapsed_seconds: 0.0,
             target: None,

@@ -106,17 +106,7 @@ impl ReportSink {
                 jr.unreachable_runs += 1;
             }
             let at = outcome.wall_start.duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0);
-            let evidence = Evidence {
-                at_unix_ms: at,
-                step: f.step_name.clone(),
-                message: f.message.clone(),
-                check: f.check.clone(),
-                actual: f.actual.clone(),
-                request: f.request.clone(),
-                status: f.status,
-                excerpt: f.excerpt.clone(),
-                redirects: f.redirects.clone(),
-            };
+            let evidence = Evidence { at_unix_ms: at, failure: (**f).clone() };
             add_failure(&mut jr.failures, f.reason.as_str(), 1, &evidence);
             if let Some(sr) = jr.steps.get_mut(f.step) {
                 add_failure(&mut sr.failures, f.reason.as_str(), 1, &evidence);

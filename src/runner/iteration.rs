@@ -9,20 +9,17 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
-use reqwest::cookie::{CookieStore, Jar};
-use reqwest::header::{
-    HeaderMap, HeaderName, HeaderValue, ACCEPT_ENCODING, AUTHORIZATION, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE,
-    COOKIE, LOCATION, SET_COOKIE,
-};
-use reqwest::{Method, StatusCode, Url};
+use reqwest::cookie::Jar;
+use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION, CONTENT_TYPE};
+use reqwest::Url;
 use tokio::time::timeout_at;
 use tokio_util::sync::CancellationToken;
 
-use crate::http::credentials::{self, for_other_origin, is_downgrade, origin_text, same_origin};
-use crate::http::decode::{self, Coding};
+use crate::http::credentials;
+use crate::http::exchange::{redirects_followed, send_following, Agent, Exchange, Outgoing, Trail, TransportError};
 use crate::http::{self, h1, PhaseRecorder};
 use crate::model::{Body, Predicate, Step, Subject};
-use crate::outcome::{Failure, Phases, Reason, RedirectHop, RunOutcome, RunStatus, StepOutcome};
+use crate::outcome::{Failure, Reason, RedirectHop, RunOutcome, RunStatus, StepOutcome};
 use crate::redact::Redactor;
 use crate::runner::checks::{self, excerpt_of, ResponseView};
 use crate::runner::leases::{Lease, NoFreeRow};
@@ -100,11 +97,13 @@ pub async fn run_iteration(
     let mut step_intended = intended;
     for (index, step) in journey.steps.iter().enumerate() {
         let mut so = StepOutcome { index, ..StepOutcome::default() };
+        let call =
+            StepCall { plan, index, step, jar: &jar, trace_id, intended: step_intended, journey_deadline: deadline };
         // The step is polled first: its last poll (the response arrived) completes without touching the
         // token, whose check takes a lock; a cancellation still wakes the task and ends a stuck step.
         let end = tokio::select! {
             biased;
-            end = run_step(plan, vu, &jar, index, step, step_intended, deadline, trace_id, &mut so, &mut outcome.soft_failures) => end,
+            end = run_step(&call, vu, &mut so, &mut outcome.soft_failures) => end,
             _ = cancel.cancelled() => StepEnd::Cancelled,
         };
         outcome.service_time += so.service_time;
@@ -141,79 +140,133 @@ pub async fn run_iteration(
     outcome
 }
 
-/// The request as sent, for redirects and evidence.
-struct Exchange {
-    status: StatusCode,
-    headers: reqwest::header::HeaderMap,
-    body: Vec<u8>,
-    /// Where a redirect led; `None`: the step's own URL answered (no copy of it per request).
-    moved: Option<Url>,
-    /// When the body was complete.
-    done: Instant,
+/// What one step needs from its iteration, travelling together through the stages.
+struct StepCall<'a> {
+    plan: &'a Plan,
+    index: usize,
+    step: &'a Step,
+    /// The iteration's cookies: created on the first Set-Cookie.
+    jar: &'a OnceLock<Jar>,
+    /// The iteration's trace: every step's request is a span of it.
+    trace_id: u128,
+    /// When the step should have started: its response time counts from here.
+    intended: Instant,
+    journey_deadline: Instant,
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn run_step(
-    plan: &Plan,
-    vu: &mut VirtualUser,
-    jar: &OnceLock<Jar>,
-    index: usize,
-    step: &Step,
-    step_intended: Instant,
-    journey_deadline: Instant,
-    trace_id: u128,
-    so: &mut StepOutcome,
-    soft_failures: &mut Vec<crate::outcome::Failure>,
-) -> StepEnd {
-    let journey = &plan.journey;
-    let rows = vu.lease.row_slices();
-    let scope = Scope { secrets: &journey.secrets, rows: &rows, captures: &vu.captures };
+/// The step's request, rendered.
+struct Request<'a> {
+    /// Borrowed from the plan when fixed (most steps): no copy per request.
+    url: Cow<'a, Url>,
+    headers: HeaderMap,
+    // `Bytes`: each hop's request shares the rendered body instead of copying it.
+    body: Option<Bytes>,
+    /// When the request counts as sent (service time starts): after the body is rendered.
+    sent: Instant,
+}
 
-    // Build the request.
-    let plan_step = &plan.steps[index];
-    // Borrowed from the plan when fixed (most steps): no copy per request.
+impl Request<'_> {
+    fn line(&self, step: &Step) -> String {
+        format!("{} {}", step.method, self.url)
+    }
+}
+
+/// Why the step's exchange produced no response to check.
+enum SendError {
+    /// The step's or the journey's deadline passed: which one.
+    Deadline(String),
+    Transport(TransportError),
+}
+
+/// One step: build the request, send it, check the response, take the captures.
+async fn run_step(
+    call: &StepCall<'_>,
+    vu: &mut VirtualUser,
+    so: &mut StepOutcome,
+    soft_failures: &mut Vec<Failure>,
+) -> StepEnd {
+    let rows = vu.lease.row_slices();
+    let scope = Scope { secrets: &call.plan.journey.secrets, rows: &rows, captures: &vu.captures };
+    let mut request = match build_request(call, &scope, &mut vu.redactor) {
+        Ok(request) => request,
+        Err(f) => return StepEnd::Failed(f),
+    };
+    // The trail outlives the send, so a timeout still shows where the redirects led.
+    let mut trail = Trail::new();
+    let agent = Agent {
+        h1: &mut vu.h1,
+        reqwest: &call.plan.client,
+        plain_h1: call.plan.plain_h1,
+        recorder: &vu.recorder,
+        jar: call.jar,
+    };
+    let exchange = match send(call, agent, &mut request, &mut trail, so).await {
+        Ok(exchange) => exchange,
+        Err(e) => return StepEnd::Failed(send_failure(call, &vu.redactor, &request, &trail, e)),
+    };
+    so.status = Some(exchange.status.as_u16());
+    so.body_bytes = exchange.body.len() as u64;
+
+    // Captures are taken first, so secret values (a session token) are known to the redactor before any
+    // evidence is written; they are stored only if the whole step passes, so a failed step leaves no half state.
+    let jar = call.jar.get().map(|j| (j, exchange.moved.as_ref().unwrap_or(&request.url)));
+    let view = ResponseView::new(exchange.status.as_u16(), &exchange.headers, &exchange.body, so.response_time, jar);
+    let captured: Vec<Result<String, checks::Missed>> =
+        call.step.capture.iter().map(|c| checks::capture(&c.source, &view)).collect();
+    for (cap, value) in call.step.capture.iter().zip(&captured) {
+        if let (true, Ok(v)) = (cap.secret, value) {
+            vu.redactor.add(v);
+        }
+    }
+    let answer = Answer { call, redactor: &vu.redactor, request: &request, exchange: &exchange, trail: &trail };
+    if let Err(f) = answer.check(&view, &scope, &captured, soft_failures) {
+        return StepEnd::Failed(f);
+    }
+    drop(view);
+    for (cap, value) in call.step.capture.iter().zip(captured) {
+        if let Ok(v) = value {
+            vu.captures[cap.slot] = Some(v);
+        }
+    }
+    StepEnd::Passed
+}
+
+/// Renders the step's URL, headers and body. A userinfo password (`https://user:pw@host`) is a secret whether
+/// declared or not: a server may echo it, and its Basic form is on the wire. It is sent as Basic auth, never
+/// in the URL, so no request line or redirect chain can print it.
+fn build_request<'a>(
+    call: &StepCall<'a>,
+    scope: &Scope<'_>,
+    redactor: &mut Redactor,
+) -> Result<Request<'a>, Box<Failure>> {
+    let (journey, step) = (&call.plan.journey, call.step);
+    let plan_step = &call.plan.steps[call.index];
     let url = match &plan_step.url {
         Some(url) => Ok(Cow::Borrowed(url)),
-        None => resolve_url(journey, &scope, &step.url.render(&scope)).map(Cow::Owned),
+        None => resolve_url(journey, scope, &step.url.render(scope)).map(Cow::Owned),
     };
-    let mut url = match url {
-        Ok(url) => url,
-        Err(message) => return StepEnd::Failed(failure(&vu.redactor, index, step, Reason::Connect, message)),
-    };
+    let mut url = url.map_err(|message| failure(redactor, call, Reason::Connect, message))?;
     if !step.query.is_empty() {
         let mut pairs = url.to_mut().query_pairs_mut();
         for (k, v) in &step.query {
-            pairs.append_pair(k, &v.render(&scope));
+            pairs.append_pair(k, &v.render(scope));
         }
     }
-    // A userinfo password (`https://user:pw@host`) is a secret whether declared or not: a server may echo it,
-    // and its Basic form is on the wire. It is sent as Basic auth (below), never in the URL, so no request line
-    // or redirect chain can print it.
-    vu.redactor.add_url_credentials(&url);
+    redactor.add_url_credentials(&url);
     let userinfo_auth = credentials::userinfo_authorization(&url);
     if userinfo_auth.is_some() {
         credentials::strip_userinfo(url.to_mut());
     }
-    let fail = |reason: Reason, message: String| failure(&vu.redactor, index, step, reason, message);
-    let request_line = || format!("{} {}", step.method, url);
-    let (body_bytes, content_type) = render_body(step.body.as_ref(), &scope);
-    let step_timeout = step.timeout.or(journey.defaults.step_timeout);
+    let (body, content_type) = render_body(step.body.as_ref(), scope);
     let sent = Instant::now();
-    let deadline = match step_timeout {
-        Some(t) => journey_deadline.min(sent + t),
-        None => journey_deadline,
-    };
-    let mut headers = reqwest::header::HeaderMap::with_capacity(plan_step.headers.len() + 2);
+    let mut headers = HeaderMap::with_capacity(plan_step.headers.len() + 2);
     for (name, value) in &plan_step.headers {
         let v = match value {
             HeaderTemplate::Static(v) => v.clone(),
-            HeaderTemplate::Dynamic(t) => match HeaderValue::from_str(&t.render(&scope)) {
-                Ok(v) => v,
-                Err(_) => {
-                    let message = format!("header {name} renders to a value that is not a valid header");
-                    return StepEnd::Failed(fail(Reason::Check, message));
-                }
-            },
+            HeaderTemplate::Dynamic(t) => HeaderValue::from_str(&t.render(scope)).map_err(|_| {
+                let message = format!("header {name} renders to a value that is not a valid header");
+                failure(redactor, call, Reason::Check, message)
+            })?,
         };
         headers.insert(name.clone(), v);
     }
@@ -228,117 +281,145 @@ async fn run_step(
         }
     }
     let span_id: u64 = rand::random::<u64>() | 1;
-    headers.insert("traceparent", http::traceparent(trace_id, span_id));
+    headers.insert("traceparent", http::traceparent(call.trace_id, span_id));
+    Ok(Request { url, headers, body: body.map(Bytes::from), sent })
+}
 
-    // Send, following redirects, reading the body, all under one deadline. The trail outlives the send, so a
-    // timeout still shows where the redirects led.
-    let mut trail = Vec::new();
+/// Sends the request, following redirects and reading the body, all under one deadline; records the step's
+/// timing and redirects on `so`, whatever the result.
+async fn send(
+    call: &StepCall<'_>,
+    agent: Agent<'_>,
+    request: &mut Request<'_>,
+    trail: &mut Trail,
+    so: &mut StepOutcome,
+) -> Result<Exchange, SendError> {
+    let (journey, step) = (&call.plan.journey, call.step);
+    let plan_step = &call.plan.steps[call.index];
+    let step_timeout = step.timeout.or(journey.defaults.step_timeout);
+    let deadline = match step_timeout {
+        Some(t) => call.journey_deadline.min(request.sent + t),
+        None => call.journey_deadline,
+    };
     let outgoing = Outgoing {
         method: &plan_step.method,
-        url: &url,
-        headers,
+        url: &request.url,
+        // Taken, not cloned (an empty map does not allocate): the request is kept for its URL.
+        headers: std::mem::take(&mut request.headers),
         sensitive: &plan_step.sensitive,
-        body: body_bytes.map(Bytes::from),
+        body: request.body.take(),
         max_redirects: step.max_redirects,
+        max_body: journey.defaults.max_body_bytes,
+        redirects_to_http: journey.defaults.redirects_to_http,
     };
-    let exchange = timeout_at(
-        deadline.into(),
-        send_following(plan, (&mut vu.h1, &vu.recorder, &vu.redactor), jar, outgoing, &mut trail, sent, so),
-    )
-    .await;
+    let exchange = timeout_at(deadline.into(), send_following(agent, outgoing, trail, request.sent)).await;
     let done = match &exchange {
         Ok(Ok(ex)) => ex.done,
         _ => Instant::now(),
     };
-    so.service_time = done - sent;
-    so.response_time = done.saturating_duration_since(step_intended);
-    let exchange = match exchange {
-        Err(_) => {
-            let which = if step_timeout.is_some_and(|t| deadline < journey_deadline || t == Duration::ZERO) {
-                format!("step timeout {}", fmt_duration(step_timeout.unwrap_or_default()))
-            } else {
-                format!("journey timeout {}", fmt_duration(journey.timeout))
-            };
-            let mut f = fail(Reason::Timeout, format!("no complete response before the {which}"));
-            f.request = Some(vu.redactor.redact_owned(request_line()));
-            f.redirects = chain_evidence(&vu.redactor, &trail);
-            return StepEnd::Failed(f);
+    so.service_time = done - request.sent;
+    so.response_time = done.saturating_duration_since(call.intended);
+    so.redirects = redirects_followed(trail);
+    match exchange {
+        Ok(Ok(ex)) => {
+            so.phases = ex.phases;
+            Ok(ex)
         }
-        Ok(Err(mut f)) => {
-            f.step = index;
-            f.step_name = step.name.clone();
-            f.message = vu.redactor.redact_owned(f.message);
-            f.request = Some(vu.redactor.redact_owned(request_line()));
-            f.redirects = chain_evidence(&vu.redactor, &trail);
-            return StepEnd::Failed(f);
+        Ok(Err(e)) => Err(SendError::Transport(e)),
+        Err(_) if step_timeout.is_some_and(|t| deadline < call.journey_deadline || t == Duration::ZERO) => {
+            Err(SendError::Deadline(format!("step timeout {}", fmt_duration(step_timeout.unwrap_or_default()))))
         }
-        Ok(Ok(ex)) => ex,
-    };
-    so.status = Some(exchange.status.as_u16());
-    so.body_bytes = exchange.body.len() as u64;
-
-    // Captures are taken first, so secret values (a session token) are known to the redactor before any
-    // evidence is written; they are stored only if the whole step passes, so a failed step leaves no half state.
-    let jar = jar.get().map(|j| (j, exchange.moved.as_ref().unwrap_or(&url)));
-    let view = ResponseView::new(exchange.status.as_u16(), &exchange.headers, &exchange.body, so.response_time, jar);
-    let captured: Vec<Result<String, checks::Missed>> =
-        step.capture.iter().map(|c| checks::capture(&c.source, &view)).collect();
-    for (cap, value) in step.capture.iter().zip(&captured) {
-        if let (true, Ok(v)) = (cap.secret, value) {
-            vu.redactor.add(v);
-        }
+        Err(_) => Err(SendError::Deadline(format!("journey timeout {}", fmt_duration(journey.timeout)))),
     }
-    let redactor = &vu.redactor;
-    let evidence = |reason: Reason, message: String, check: Option<&str>, actual: Option<String>| {
-        let mut f = failure(redactor, index, step, reason, message);
+}
+
+/// The failure of a step whose exchange broke: the one place a transport error becomes redacted evidence.
+fn send_failure(
+    call: &StepCall<'_>,
+    redactor: &Redactor,
+    request: &Request<'_>,
+    trail: &Trail,
+    e: SendError,
+) -> Box<Failure> {
+    let mut f = match e {
+        SendError::Deadline(which) => {
+            failure(redactor, call, Reason::Timeout, format!("no complete response before the {which}"))
+        }
+        SendError::Transport(e) => {
+            let mut f = failure(redactor, call, e.reason, e.message);
+            f.status = e.status;
+            f.excerpt = e.partial.map(|partial| excerpt_of(&partial, EXCERPT, redactor));
+            f
+        }
+    };
+    f.request = Some(redactor.redact_owned(request.line(call.step)));
+    f.redirects = chain_evidence(redactor, trail);
+    f
+}
+
+/// A response to check, with what its evidence is made of.
+struct Answer<'a> {
+    call: &'a StepCall<'a>,
+    redactor: &'a Redactor,
+    request: &'a Request<'a>,
+    exchange: &'a Exchange,
+    trail: &'a Trail,
+}
+
+impl Answer<'_> {
+    /// Checks: status first (reason `status`), then the rest (reason `check`), then the captures' verdict.
+    /// Failed soft checks go to `soft_failures`; the first hard failure is returned.
+    fn check(
+        &self,
+        view: &ResponseView<'_>,
+        scope: &Scope<'_>,
+        captured: &[Result<String, checks::Missed>],
+        soft_failures: &mut Vec<Failure>,
+    ) -> Result<(), Box<Failure>> {
+        let step = self.call.step;
+        let is_status = |c: &&crate::model::Check| {
+            matches!(c.subject, Subject::Status)
+                || matches!(c.predicate, Predicate::StatusIn(_) | Predicate::StatusNotIn(_))
+        };
+        let ordered = step.expect.iter().filter(is_status).chain(step.expect.iter().filter(|c| !is_status(c)));
+        for check in ordered {
+            if let Err(m) = checks::evaluate(check, view, scope, self.redactor) {
+                let reason = if is_status(&check) { Reason::Status } else { Reason::Check };
+                let f = self.failure(reason, format!("expected {}", check.text), Some(&check.text), Some(m.actual));
+                if check.soft {
+                    soft_failures.push(*f);
+                    continue;
+                }
+                return Err(f);
+            }
+        }
+        for (cap, value) in step.capture.iter().zip(captured) {
+            if let Err(why) = value {
+                let message = format!("capture {}: {}", cap.name, why.describe(&self.exchange.body, self.redactor));
+                return Err(self.failure(Reason::Capture, message, None, None));
+            }
+        }
+        Ok(())
+    }
+
+    /// A failure with the response as evidence.
+    fn failure(&self, reason: Reason, message: String, check: Option<&str>, actual: Option<String>) -> Box<Failure> {
+        let redactor = self.redactor;
+        let mut f = failure(redactor, self.call, reason, message);
         f.check = check.map(str::to_string);
         f.actual = actual;
-        f.request = Some(redactor.redact_owned(request_line()));
-        f.status = Some(exchange.status.as_u16());
-        f.excerpt = Some(excerpt_of(&exchange.body, EXCERPT, redactor));
-        f.redirects = chain_evidence(redactor, &trail);
+        f.request = Some(redactor.redact_owned(self.request.line(self.call.step)));
+        f.status = Some(self.exchange.status.as_u16());
+        f.excerpt = Some(excerpt_of(&self.exchange.body, EXCERPT, redactor));
+        f.redirects = chain_evidence(redactor, self.trail);
         f
-    };
-
-    // Checks: status first (reason `status`), then the rest (reason `check`), then the captures' verdict.
-    let is_status = |c: &&crate::model::Check| {
-        matches!(c.subject, Subject::Status)
-            || matches!(c.predicate, Predicate::StatusIn(_) | Predicate::StatusNotIn(_))
-    };
-    let ordered = step.expect.iter().filter(is_status).chain(step.expect.iter().filter(|c| !is_status(c)));
-    for check in ordered {
-        if let Err(m) = checks::evaluate(check, &view, &scope, redactor) {
-            let reason = if is_status(&check) { Reason::Status } else { Reason::Check };
-            let f = evidence(reason, format!("expected {}", check.text), Some(&check.text), Some(m.actual));
-            if check.soft {
-                soft_failures.push(*f);
-                continue;
-            }
-            return StepEnd::Failed(f);
-        }
     }
-    for (cap, value) in step.capture.iter().zip(&captured) {
-        if let Err(why) = value {
-            let message = format!("capture {}: {}", cap.name, why.describe(&exchange.body, redactor));
-            return StepEnd::Failed(evidence(Reason::Capture, message, None, None));
-        }
-    }
-    drop(view);
-    for (cap, value) in step.capture.iter().zip(captured) {
-        if let Ok(v) = value {
-            vu.captures[cap.slot] = Some(v);
-        }
-    }
-    StepEnd::Passed
 }
 
-fn failure(redactor: &Redactor, index: usize, step: &Step, reason: Reason, message: String) -> Box<Failure> {
-    Box::new(Failure::new(index, &step.name, reason, redactor.redact_owned(message)))
+/// A failure of the step, its message redacted.
+fn failure(redactor: &Redactor, call: &StepCall<'_>, reason: Reason, message: String) -> Box<Failure> {
+    Box::new(Failure::new(call.index, &call.step.name, reason, redactor.redact_owned(message)))
 }
-
-/// Each request of a redirect chain, in order, with the status it got (`None`: none yet, or none came).
-/// Empty, and never allocated, when the step's URL answered without a redirect.
-type Trail = Vec<(Option<u16>, Url)>;
 
 /// The redirect chain as evidence: each URL redacted, then clipped (so a clip cannot cut a secret in two and
 /// leave half unmasked); a chain longer than `RedirectHop::MAX` keeps its first and last hops.
@@ -380,281 +461,15 @@ fn render_body(body: Option<&Body>, scope: &Scope<'_>) -> (Option<Vec<u8>>, Opti
     }
 }
 
-/// One hop's response: the head, and the body read (h1) or still to read (reqwest).
-struct Hop {
-    status: StatusCode,
-    headers: HeaderMap,
-    body: HopBody,
-    started: Instant,
-    head_at: Instant,
-    phases: Phases,
-}
-
-enum HopBody {
-    Read(Vec<u8>),
-    Pending(reqwest::Response),
-}
-
-/// What a step sends. A redirect may change the method and drop the body; a hop to another origin goes
-/// without the credentials (`http::credentials`).
-struct Outgoing<'a> {
-    method: &'a Method,
-    /// The step's URL, without userinfo: its origin is the one the credentials are for.
-    url: &'a Url,
-    headers: HeaderMap,
-    /// Headers rendered from secrets: like `Authorization`, not sent to another origin.
-    sensitive: &'a [HeaderName],
-    // `Bytes`: each hop's request shares the rendered body instead of copying it.
-    body: Option<Bytes>,
-    max_redirects: u32,
-}
-
-/// Sends the request and follows redirects up to `max_redirects`, applying the jar on every hop, keeping
-/// credentials with their origin and refusing https → http unless the journey allows it. Each request after
-/// the first redirect is written to `trail`.
-async fn send_following(
-    plan: &Plan,
-    // The user's connection, phase recorder and redactor (the rest of the user is borrowed by the step's scope).
-    (h1_client, recorder, redactor): (&mut h1::Client, &Arc<PhaseRecorder>, &Redactor),
-    jar: &OnceLock<Jar>,
-    out: Outgoing<'_>,
-    trail: &mut Trail,
-    // When the first hop starts (the step's send time); later hops take their own.
-    mut hop_started: Instant,
-    so: &mut StepOutcome,
-) -> Result<Exchange, Box<Failure>> {
-    let first = out.url;
-    let mut method = out.method.clone();
-    let mut body = out.body;
-    // Owned only once a redirect moves away from the step's URL.
-    let mut moved: Option<Url> = None;
-    // The step's headers without its credentials, made on the first hop to another origin.
-    let mut foreign: Option<HeaderMap> = None;
-    let cap = plan.journey.defaults.max_body_bytes;
-    // A hop that failed: its status (if a response came) goes on the trail.
-    let failed = |trail: &mut Trail, f: Box<Failure>| {
-        if let Some(last) = trail.last_mut() {
-            last.0 = f.status;
-        }
-        f
-    };
-    loop {
-        let url = moved.as_ref().unwrap_or(first);
-        let headers = match &moved {
-            Some(u) if !same_origin(u, first) => {
-                foreign.get_or_insert_with(|| for_other_origin(&out.headers, out.sensitive))
-            }
-            _ => &out.headers,
-        };
-        let cookie = jar.get().and_then(|j| j.cookies(url));
-        let target = if plan.plain_h1 { h1::Target::of(url) } else { None };
-        let hop = match target {
-            Some(target) => {
-                let request = h1::Request {
-                    method: &method,
-                    target,
-                    headers,
-                    cookie: cookie.as_ref(),
-                    body: body.as_deref(),
-                    max_body: cap,
-                };
-                send_h1(h1_client, &request, hop_started, redactor).await
-            }
-            None => send_reqwest(plan, recorder, &method, url, headers, cookie, body.clone(), hop_started).await,
-        };
-        let hop = hop.map_err(|f| failed(trail, f))?;
-        let mut set_cookies = hop.headers.get_all(SET_COOKIE).iter().peekable();
-        if set_cookies.peek().is_some() {
-            jar.get_or_init(Jar::default).set_cookies(&mut set_cookies, url);
-        }
-        let status = hop.status;
-        if status.is_redirection() && out.max_redirects > 0 {
-            if let Some(location) = hop.headers.get(LOCATION).and_then(|l| l.to_str().ok()) {
-                if trail.is_empty() {
-                    trail.push((None, first.clone()));
-                }
-                if let Some(last) = trail.last_mut() {
-                    last.0 = Some(status.as_u16());
-                }
-                let redirect = |message: String| {
-                    let mut f = Failure::new(0, "", Reason::Redirect, message);
-                    f.status = Some(status.as_u16());
-                    Box::new(f)
-                };
-                let mut next =
-                    url.join(location).map_err(|e| redirect(format!("invalid Location {location:?}: {e}")))?;
-                // Credentials come from the step only: userinfo in a Location is never followed with.
-                if credentials::has_userinfo(&next) {
-                    credentials::strip_userinfo(&mut next);
-                }
-                if so.redirects >= out.max_redirects {
-                    let looped = trail.iter().any(|(_, u)| *u == next);
-                    let max_redirects = out.max_redirects;
-                    return Err(redirect(if looped {
-                        format!("redirect loop: {} redirects, back to {}", so.redirects + 1, next.path())
-                    } else {
-                        format!("more than {max_redirects} redirects (last to {})", next.path())
-                    }));
-                }
-                if is_downgrade(url, &next) && !plan.journey.defaults.redirects_to_http {
-                    return Err(redirect(format!(
-                        "refused a redirect from {} to {}: it would send the request, and anything it carries, \
-                         unencrypted (allow it with `defaults: {{ redirects_to_http: true }}`)",
-                        origin_text(url),
-                        origin_text(&next)
-                    )));
-                }
-                so.redirects += 1;
-                if matches!(status, StatusCode::SEE_OTHER)
-                    || (matches!(status, StatusCode::MOVED_PERMANENTLY | StatusCode::FOUND) && method == Method::POST)
-                {
-                    method = Method::GET;
-                    body = None;
-                }
-                trail.push((None, next.clone()));
-                moved = Some(next);
-                hop_started = Instant::now();
-                continue;
-            }
-        }
-        let body_failure = |reason: Reason, message: String, partial: &[u8]| {
-            let mut f = Failure::new(0, "", reason, message);
-            f.status = Some(status.as_u16());
-            f.excerpt = Some(excerpt_of(partial, EXCERPT, redactor));
-            Box::new(f)
-        };
-        let mut headers = hop.headers;
-        let mut body = match hop.body {
-            HopBody::Read(body) => body,
-            HopBody::Pending(response) => read_capped(response, cap)
-                .await
-                .map_err(|(reason, message, partial)| failed(trail, body_failure(reason, message, &partial)))?,
-        };
-        // Both clients decode gzip; h1 deflate too. What is left is deflate on the reqwest path (decoded here,
-        // raw or zlib, which reqwest's decoder is not), or a coding neither can decode: checks must never run
-        // against compressed bytes.
-        if let Some(coding) = headers.get(CONTENT_ENCODING).filter(|_| !body.is_empty()) {
-            let decoded = match decode::coding_of(coding.as_bytes()) {
-                Ok(Coding::Identity) => Ok(body),
-                Ok(coding) => decode::decode(coding, &body, cap)
-                    .map_err(|(message, partial)| body_failure(Reason::Body, message, &partial)),
-                Err(unsupported) => {
-                    let mut f = body_failure(Reason::Body, unsupported.to_string(), &[]);
-                    f.excerpt = None;
-                    Err(f)
-                }
-            };
-            body = decoded.map_err(|f| failed(trail, f))?;
-            headers.remove(CONTENT_ENCODING);
-            headers.remove(CONTENT_LENGTH);
-        }
-        if let Some(last) = trail.last_mut() {
-            last.0 = Some(status.as_u16());
-        }
-        let done = Instant::now();
-        let setup = hop.phases.dns + hop.phases.connect + hop.phases.tls;
-        so.phases = Phases {
-            waiting: (hop.head_at - hop.started).saturating_sub(setup),
-            transfer: done - hop.head_at,
-            ..hop.phases
-        };
-        return Ok(Exchange { status, headers, body, moved, done });
+pub fn fmt_duration(d: Duration) -> String {
+    let ms = d.as_millis();
+    if ms == 0 {
+        format!("{}µs", d.as_micros())
+    } else if ms < 1000 {
+        format!("{ms}ms")
+    } else if ms % 1000 == 0 {
+        format!("{}s", ms / 1000)
+    } else {
+        format!("{:.3}s", d.as_secs_f64())
     }
 }
-
-/// One hop on the user's own HTTP/1.1 connection; the body is read too (the connection is reused after it).
-async fn send_h1(
-    client: &mut h1::Client,
-    request: &h1::Request<'_>,
-    started: Instant,
-    redactor: &Redactor,
-) -> Result<Hop, Box<Failure>> {
-    match client.send(request).await {
-        Ok(r) => Ok(Hop {
-            status: r.status,
-            headers: r.headers,
-            body: HopBody::Read(r.body),
-            started,
-            head_at: r.head_at,
-            phases: Phases { dns: r.dns, connect: r.connect, reused: r.reused, ..Phases::default() },
-        }),
-        Err(h1::Error::Body { status, message, partial }) => {
-            let mut f = Failure::new(0, "", Reason::Body, message);
-            f.status = Some(status.as_u16());
-            f.excerpt = Some(excerpt_of(&partial, EXCERPT, redactor));
-            Err(Box::new(f))
-        }
-        Err(e) => Err(Box::new(Failure::new(0, "", e.reason(), e.to_string()))),
-    }
-}
-
-/// One hop on the shared reqwest client (https, or everything with `JOURNEYD_PLAIN_HTTP=reqwest`); the body
-/// is left to read once the runner knows it is not a redirect.
-#[allow(clippy::too_many_arguments)]
-async fn send_reqwest(
-    plan: &Plan,
-    recorder: &Arc<PhaseRecorder>,
-    method: &Method,
-    url: &Url,
-    headers: &HeaderMap,
-    cookie: Option<HeaderValue>,
-    body: Option<Bytes>,
-    started: Instant,
-) -> Result<Hop, Box<Failure>> {
-    let mut req = plan.client.request(method.clone(), url.clone()).headers(headers.clone());
-    // What both clients decode (reqwest alone would ask for gzip only); the runner decodes deflate.
-    if !headers.contains_key(ACCEPT_ENCODING) {
-        req = req.header(ACCEPT_ENCODING, HeaderValue::from_static(decode::ACCEPT_ENCODING));
-    }
-    if let Some(cookie) = cookie {
-        req = req.header(COOKIE, cookie);
-    }
-    if let Some(b) = body {
-        req = req.body(b);
-    }
-    recorder.reset();
-    let response = http::with_recorder(Arc::clone(recorder), req.send()).await;
-    let head_at = Instant::now();
-    let mut response = response.map_err(|e| {
-        let (reason, message) = http::classify(&e);
-        Box::new(Failure::new(0, "", reason, message))
-    })?;
-    let rec = recorder;
-    let phases = Phases {
-        dns: rec.dns(),
-        connect: rec.connect(),
-        tls: rec.tls(),
-        reused: !rec.new_connection() && rec.dns().is_zero(),
-        ..Phases::default()
-    };
-    // Taken, not cloned: the body decoder was chosen when the response arrived.
-    let headers = std::mem::take(response.headers_mut());
-    Ok(Hop { status: response.status(), headers, body: HopBody::Pending(response), started, head_at, phases })
-}
-
-/// Reads the body chunk by chunk (after decompression), failing once it exceeds `cap`: a 100 MB page or a
-/// gzip bomb costs at most `cap` bytes of memory per user.
-async fn read_capped(mut response: reqwest::Response, cap: usize) -> Result<Vec<u8>, (Reason, String, Vec<u8>)> {
-    let hint = response.content_length().unwrap_or(0).min(cap as u64) as usize;
-    let mut body = Vec::with_capacity(hint.min(64 * 1024));
-    loop {
-        match response.chunk().await {
-            Ok(Some(chunk)) => {
-                if body.len() + chunk.len() > cap {
-                    let message = http::body_cap_message(cap);
-                    body.extend_from_slice(&chunk[..cap.saturating_sub(body.len()).min(chunk.len())]);
-                    return Err((Reason::Body, message, body));
-                }
-                body.extend_from_slice(&chunk);
-            }
-            Ok(None) => return Ok(body),
-            Err(e) => {
-                // A reset or truncated body after the headers arrived: the body is what broke.
-                let (_, message) = http::classify(&e);
-                return Err((Reason::Body, format!("reading the body: {message}"), body));
-            }
-        }
-    }
-}
-
-pub use crate::units::format_duration as fmt_duration;

@@ -6,6 +6,8 @@ use axum::extract::{Query, State};
 use axum::Json;
 use serde::{Deserialize, Serialize};
 
+use crate::outcome::{Failure, Reason};
+
 use super::history::{minute_of, StepMinute, AVAILABILITY_MINUTES, FAILURES_KEPT};
 use super::{FailureRecord, JourneyState, LastOutcome, Status};
 
@@ -48,44 +50,29 @@ pub struct StepView {
     pub p99_seconds: Option<f64>,
 }
 
-/// One failure with its (already redacted) evidence.
+/// One failure with its (already redacted) evidence: where and when, then the failure itself
+/// (`step`, `message`, `check`, `actual`, `request`, `status`, `excerpt`, `redirects`).
 #[derive(Debug, Clone, Serialize)]
 pub struct FailureView {
     pub journey: String,
     pub at: String,
     /// A soft check: the run passed, degraded.
     pub soft: bool,
-    pub step: String,
-    pub reason: &'static str,
-    pub message: String,
-    pub check: Option<String>,
-    pub actual: Option<String>,
-    pub request: Option<String>,
-    pub status: Option<u16>,
-    pub excerpt: Option<String>,
-    /// Where the step's redirects led; absent when it followed none.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub redirects: Vec<crate::outcome::RedirectHop>,
+    pub reason: Reason,
+    #[serde(flatten)]
+    pub failure: Failure,
 }
 
 pub(crate) use crate::units::rfc3339;
 
 impl From<&FailureRecord> for FailureView {
     fn from(r: &FailureRecord) -> FailureView {
-        let f = &r.failure;
         FailureView {
             journey: r.journey.clone(),
             at: rfc3339(r.at),
             soft: r.soft,
-            step: f.step_name.clone(),
-            reason: f.reason.as_str(),
-            message: f.message.clone(),
-            check: f.check.clone(),
-            actual: f.actual.clone(),
-            request: f.request.clone(),
-            status: f.status,
-            excerpt: f.excerpt.clone(),
-            redirects: f.redirects.clone(),
+            reason: r.failure.reason,
+            failure: r.failure.clone(),
         }
     }
 }

@@ -219,39 +219,22 @@ viewBox=\"0 0 {PLOT_W} {PLOT_H}\" role=\"img\" aria-label=\"latency of {}\">",
     h.push_str("</div>");
 }
 
-fn failure(h: &mut String, f: &FailureView) {
+fn failure(h: &mut String, v: &FailureView) {
+    let f = &v.failure;
     let _ = write!(
         h,
         "<div class=\"failure{}\"><strong>{}</strong> · step <strong>{}</strong> · {} · {}{}<div>{}</div>",
-        if f.soft { " soft" } else { "" },
-        escape(&f.journey),
-        escape(&f.step),
-        f.reason,
-        escape(&f.at),
-        if f.soft { " · soft check (degraded)" } else { "" },
+        if v.soft { " soft" } else { "" },
+        escape(&v.journey),
+        escape(&f.step_name),
+        v.reason,
+        escape(&v.at),
+        if v.soft { " · soft check (degraded)" } else { "" },
         escape(&f.message)
     );
-    let mut evidence = String::new();
-    if let Some(r) = &f.request {
-        let _ = writeln!(evidence, "request:  {r}");
-    }
-    if let Some(s) = f.status {
-        let _ = writeln!(evidence, "status:   {s}");
-    }
-    if let Some(c) = &f.check {
-        let _ = writeln!(evidence, "expected: {c}");
-    }
-    if let Some(a) = &f.actual {
-        let _ = writeln!(evidence, "actual:   {a}");
-    }
-    if !f.redirects.is_empty() {
-        let _ = writeln!(evidence, "redirects: {}", crate::outcome::chain_text(&f.redirects));
-    }
-    if let Some(e) = &f.excerpt {
-        let _ = writeln!(evidence, "body:     {e}");
-    }
+    let evidence = f.evidence().to_string();
     if !evidence.is_empty() {
-        let _ = write!(h, "<pre>{}</pre>", escape(evidence.trim_end()));
+        let _ = write!(h, "<pre>{}</pre>", escape(&evidence));
     }
     h.push_str("</div>");
 }

@@ -1,0 +1,365 @@
+//! One step's exchange: send the request, follow redirects (the user's cookies on every hop, credentials
+//! kept with their origin, https → http refused unless allowed), read the body under its cap and decode it.
+//!
+//! It knows nothing of steps or journeys: it returns the response, or a [`TransportError`] that says what
+//! broke, and the runner — the one place that knows the step — turns that into a `Failure` with redacted
+//! evidence. The redirect [`Trail`] is the caller's, so it outlives a deadline that drops the exchange.
+
+use std::sync::{Arc, OnceLock};
+use std::time::Instant;
+
+use bytes::Bytes;
+use reqwest::cookie::{CookieStore, Jar};
+use reqwest::header::{
+    HeaderMap, HeaderName, HeaderValue, ACCEPT_ENCODING, CONTENT_ENCODING, CONTENT_LENGTH, COOKIE, LOCATION, SET_COOKIE,
+};
+use reqwest::{Method, StatusCode, Url};
+
+use crate::http::credentials::{self, for_other_origin, is_downgrade, origin_text, same_origin};
+use crate::http::decode::{self, Coding};
+use crate::http::{self, h1, PhaseRecorder};
+use crate::outcome::{Phases, Reason};
+
+/// What a step sends. A redirect may change the method and drop the body; a hop to another origin goes
+/// without the credentials (`http::credentials`).
+#[derive(Debug)]
+pub struct Outgoing<'a> {
+    pub method: &'a Method,
+    /// The step's URL, without userinfo: its origin is the one the credentials are for.
+    pub url: &'a Url,
+    pub headers: HeaderMap,
+    /// Headers rendered from secrets: like `Authorization`, not sent to another origin.
+    pub sensitive: &'a [HeaderName],
+    // `Bytes`: each hop's request shares the rendered body instead of copying it.
+    pub body: Option<Bytes>,
+    pub max_redirects: u32,
+    /// Largest body accepted, after decoding.
+    pub max_body: usize,
+    /// `defaults: { redirects_to_http: true }`: an https → http redirect is followed.
+    pub redirects_to_http: bool,
+}
+
+/// The user's side of the exchange: its connection, the shared client and the user's cookies.
+#[derive(Debug)]
+pub struct Agent<'a> {
+    /// This user's plain-http connection.
+    pub h1: &'a mut h1::Client,
+    /// The journey's reqwest client (https, or everything with `JOURNEYD_PLAIN_HTTP=reqwest`).
+    pub reqwest: &'a reqwest::Client,
+    /// Plain `http` goes through `h1` (false only with `JOURNEYD_PLAIN_HTTP=reqwest`).
+    pub plain_h1: bool,
+    pub recorder: &'a Arc<PhaseRecorder>,
+    /// Created on the first Set-Cookie: most steps of most journeys have none to send.
+    pub jar: &'a OnceLock<Jar>,
+}
+
+/// The final response of a step, its body read and decoded.
+#[derive(Debug)]
+pub struct Exchange {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Vec<u8>,
+    /// Where a redirect led; `None`: the step's own URL answered (no copy of it per request).
+    pub moved: Option<Url>,
+    /// When the body was complete.
+    pub done: Instant,
+    /// Timing of the last hop.
+    pub phases: Phases,
+}
+
+/// Why an exchange got no usable response. Not redacted: the caller redacts before it becomes evidence.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TransportError {
+    pub reason: Reason,
+    /// One line, without the URL (the caller adds a redacted request line).
+    pub message: String,
+    /// The status of the response whose redirect or body failed, when one came.
+    pub status: Option<u16>,
+    /// What arrived of a body that broke or was too large (`Some(empty)`: nothing did; `None`: not shown).
+    pub partial: Option<Vec<u8>>,
+}
+
+impl TransportError {
+    fn new(reason: Reason, message: String) -> TransportError {
+        TransportError { reason, message, status: None, partial: None }
+    }
+
+    fn of_response(reason: Reason, message: String, status: StatusCode, partial: Option<Vec<u8>>) -> TransportError {
+        TransportError { reason, message, status: Some(status.as_u16()), partial }
+    }
+}
+
+/// Each request of a redirect chain, in order, with the status it got (`None`: none yet, or none came).
+/// Empty, and never allocated, when the step's URL answered without a redirect.
+pub type Trail = Vec<(Option<u16>, Url)>;
+
+/// Redirects followed so far: every followed redirect adds one request after the first to the trail.
+pub fn redirects_followed(trail: &Trail) -> u32 {
+    trail.len().saturating_sub(1) as u32
+}
+
+/// One hop's response: the head, and the body read (h1) or still to read (reqwest).
+struct Hop {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: HopBody,
+    started: Instant,
+    head_at: Instant,
+    phases: Phases,
+}
+
+enum HopBody {
+    Read(Vec<u8>),
+    Pending(reqwest::Response),
+}
+
+/// Sends the request and follows redirects up to `max_redirects`, applying the jar on every hop, keeping
+/// credentials with their origin and refusing https → http unless allowed. Each request after the first
+/// redirect is written to `trail`; a failed hop's status, when a response came, goes on it too.
+pub async fn send_following(
+    agent: Agent<'_>,
+    mut out: Outgoing<'_>,
+    trail: &mut Trail,
+    // When the first hop starts (the step's send time); later hops take their own.
+    mut hop_started: Instant,
+) -> Result<Exchange, TransportError> {
+    let first = out.url;
+    let mut method = out.method.clone();
+    let mut body = out.body.take();
+    // Owned only once a redirect moves away from the step's URL.
+    let mut moved: Option<Url> = None;
+    // The step's headers without its credentials, made on the first hop to another origin.
+    let mut foreign: Option<HeaderMap> = None;
+    let failed = |trail: &mut Trail, e: TransportError| {
+        if let Some(last) = trail.last_mut() {
+            last.0 = e.status;
+        }
+        e
+    };
+    loop {
+        let url = moved.as_ref().unwrap_or(first);
+        let headers = match &moved {
+            Some(u) if !same_origin(u, first) => {
+                foreign.get_or_insert_with(|| for_other_origin(&out.headers, out.sensitive))
+            }
+            _ => &out.headers,
+        };
+        let cookie = agent.jar.get().and_then(|j| j.cookies(url));
+        let target = if agent.plain_h1 { h1::Target::of(url) } else { None };
+        let hop = match target {
+            Some(target) => {
+                let request = h1::Request {
+                    method: &method,
+                    target,
+                    headers,
+                    cookie: cookie.as_ref(),
+                    body: body.as_deref(),
+                    max_body: out.max_body,
+                };
+                send_h1(agent.h1, &request, hop_started).await
+            }
+            None => {
+                let request = ReqwestHop { method: &method, url, headers, cookie, body: body.clone() };
+                send_reqwest(agent.reqwest, agent.recorder, request, hop_started).await
+            }
+        };
+        let hop = hop.map_err(|e| failed(trail, e))?;
+        let mut set_cookies = hop.headers.get_all(SET_COOKIE).iter().peekable();
+        if set_cookies.peek().is_some() {
+            agent.jar.get_or_init(Jar::default).set_cookies(&mut set_cookies, url);
+        }
+        if let Some(next) = redirect_target(&out, url, &hop, trail)? {
+            let status = hop.status;
+            if matches!(status, StatusCode::SEE_OTHER)
+                || (matches!(status, StatusCode::MOVED_PERMANENTLY | StatusCode::FOUND) && method == Method::POST)
+            {
+                method = Method::GET;
+                body = None;
+            }
+            trail.push((None, next.clone()));
+            moved = Some(next);
+            hop_started = Instant::now();
+            continue;
+        }
+        let status = hop.status;
+        let (headers, body) =
+            read_body(hop.headers, hop.body, status, out.max_body).await.map_err(|e| failed(trail, e))?;
+        if let Some(last) = trail.last_mut() {
+            last.0 = Some(status.as_u16());
+        }
+        let done = Instant::now();
+        let setup = hop.phases.dns + hop.phases.connect + hop.phases.tls;
+        let phases = Phases {
+            waiting: (hop.head_at - hop.started).saturating_sub(setup),
+            transfer: done - hop.head_at,
+            ..hop.phases
+        };
+        return Ok(Exchange { status, headers, body, moved, done, phases });
+    }
+}
+
+/// Where a redirect response leads, if it is one to follow: `None` for a final response. Records the hop's
+/// status on the trail (starting it with the step's URL on the first redirect); refuses a loop, one redirect
+/// too many, an invalid `Location` and an unallowed https → http downgrade.
+fn redirect_target(out: &Outgoing<'_>, url: &Url, hop: &Hop, trail: &mut Trail) -> Result<Option<Url>, TransportError> {
+    let status = hop.status;
+    if !status.is_redirection() || out.max_redirects == 0 {
+        return Ok(None);
+    }
+    let Some(location) = hop.headers.get(LOCATION).and_then(|l| l.to_str().ok()) else {
+        return Ok(None);
+    };
+    if trail.is_empty() {
+        trail.push((None, out.url.clone()));
+    }
+    if let Some(last) = trail.last_mut() {
+        last.0 = Some(status.as_u16());
+    }
+    let redirect = |message: String| TransportError::of_response(Reason::Redirect, message, status, None);
+    let mut next = url.join(location).map_err(|e| redirect(format!("invalid Location {location:?}: {e}")))?;
+    // Credentials come from the step only: userinfo in a Location is never followed with.
+    if credentials::has_userinfo(&next) {
+        credentials::strip_userinfo(&mut next);
+    }
+    let followed = redirects_followed(trail);
+    if followed >= out.max_redirects {
+        let looped = trail.iter().any(|(_, u)| *u == next);
+        let max_redirects = out.max_redirects;
+        return Err(redirect(if looped {
+            format!("redirect loop: {} redirects, back to {}", followed + 1, next.path())
+        } else {
+            format!("more than {max_redirects} redirects (last to {})", next.path())
+        }));
+    }
+    if is_downgrade(url, &next) && !out.redirects_to_http {
+        return Err(redirect(format!(
+            "refused a redirect from {} to {}: it would send the request, and anything it carries, \
+             unencrypted (allow it with `defaults: {{ redirects_to_http: true }}`)",
+            origin_text(url),
+            origin_text(&next)
+        )));
+    }
+    Ok(Some(next))
+}
+
+/// The final response's body, read under the cap and decoded. Both clients decode gzip; h1 deflate too.
+/// What is left is deflate on the reqwest path (decoded here, raw or zlib, which reqwest's decoder is not),
+/// or a coding neither can decode: checks must never run against compressed bytes.
+async fn read_body(
+    mut headers: HeaderMap,
+    body: HopBody,
+    status: StatusCode,
+    cap: usize,
+) -> Result<(HeaderMap, Vec<u8>), TransportError> {
+    let body_error =
+        |message: String, partial: Option<Vec<u8>>| TransportError::of_response(Reason::Body, message, status, partial);
+    let mut body = match body {
+        HopBody::Read(body) => body,
+        HopBody::Pending(response) => {
+            read_capped(response, cap).await.map_err(|(message, partial)| body_error(message, Some(partial)))?
+        }
+    };
+    if let Some(coding) = headers.get(CONTENT_ENCODING).filter(|_| !body.is_empty()) {
+        body = match decode::coding_of(coding.as_bytes()) {
+            Ok(Coding::Identity) => body,
+            Ok(coding) => {
+                decode::decode(coding, &body, cap).map_err(|(message, partial)| body_error(message, Some(partial)))?
+            }
+            Err(unsupported) => return Err(body_error(unsupported.to_string(), None)),
+        };
+        headers.remove(CONTENT_ENCODING);
+        headers.remove(CONTENT_LENGTH);
+    }
+    Ok((headers, body))
+}
+
+/// One hop on the user's own HTTP/1.1 connection; the body is read too (the connection is reused after it).
+async fn send_h1(client: &mut h1::Client, request: &h1::Request<'_>, started: Instant) -> Result<Hop, TransportError> {
+    match client.send(request).await {
+        Ok(r) => Ok(Hop {
+            status: r.status,
+            headers: r.headers,
+            body: HopBody::Read(r.body),
+            started,
+            head_at: r.head_at,
+            phases: Phases { dns: r.dns, connect: r.connect, reused: r.reused, ..Phases::default() },
+        }),
+        Err(h1::Error::Body { status, message, partial }) => {
+            Err(TransportError::of_response(Reason::Body, message, status, Some(partial)))
+        }
+        Err(e) => Err(TransportError::new(e.reason(), e.to_string())),
+    }
+}
+
+/// One hop's request on the reqwest path.
+struct ReqwestHop<'a> {
+    method: &'a Method,
+    url: &'a Url,
+    headers: &'a HeaderMap,
+    cookie: Option<HeaderValue>,
+    body: Option<Bytes>,
+}
+
+/// One hop on the shared reqwest client (https, or everything with `JOURNEYD_PLAIN_HTTP=reqwest`); the body
+/// is left to read once the runner knows it is not a redirect.
+async fn send_reqwest(
+    client: &reqwest::Client,
+    recorder: &Arc<PhaseRecorder>,
+    hop: ReqwestHop<'_>,
+    started: Instant,
+) -> Result<Hop, TransportError> {
+    let mut req = client.request(hop.method.clone(), hop.url.clone()).headers(hop.headers.clone());
+    // What both clients decode (reqwest alone would ask for gzip only); the runner decodes deflate.
+    if !hop.headers.contains_key(ACCEPT_ENCODING) {
+        req = req.header(ACCEPT_ENCODING, HeaderValue::from_static(decode::ACCEPT_ENCODING));
+    }
+    if let Some(cookie) = hop.cookie {
+        req = req.header(COOKIE, cookie);
+    }
+    if let Some(b) = hop.body {
+        req = req.body(b);
+    }
+    recorder.reset();
+    let response = http::with_recorder(Arc::clone(recorder), req.send()).await;
+    let head_at = Instant::now();
+    let mut response = response.map_err(|e| {
+        let (reason, message) = http::classify(&e);
+        TransportError::new(reason, message)
+    })?;
+    let rec = recorder;
+    let phases = Phases {
+        dns: rec.dns(),
+        connect: rec.connect(),
+        tls: rec.tls(),
+        reused: !rec.new_connection() && rec.dns().is_zero(),
+        ..Phases::default()
+    };
+    // Taken, not cloned: the body decoder was chosen when the response arrived.
+    let headers = std::mem::take(response.headers_mut());
+    Ok(Hop { status: response.status(), headers, body: HopBody::Pending(response), started, head_at, phases })
+}
+
+/// Reads the body chunk by chunk (after decompression), failing once it exceeds `cap`: a 100 MB page or a
+/// gzip bomb costs at most `cap` bytes of memory per user. The error holds what was read.
+async fn read_capped(mut response: reqwest::Response, cap: usize) -> Result<Vec<u8>, (String, Vec<u8>)> {
+    let hint = response.content_length().unwrap_or(0).min(cap as u64) as usize;
+    let mut body = Vec::with_capacity(hint.min(64 * 1024));
+    loop {
+        match response.chunk().await {
+            Ok(Some(chunk)) => {
+                if body.len() + chunk.len() > cap {
+                    let message = http::body_cap_message(cap);
+                    body.extend_from_slice(&chunk[..cap.saturating_sub(body.len()).min(chunk.len())]);
+                    return Err((message, body));
+                }
+                body.extend_from_slice(&chunk);
+            }
+            Ok(None) => return Ok(body),
+            Err(e) => {
+                // A reset or truncated body after the headers arrived: the body is what broke.
+                let (_, message) = http::classify(&e);
+                return Err((format!("reading the body: {message}"), body));
+            }
+        }
+    }
+}
