@@ -2,25 +2,60 @@
 //! added to every alert, recurring maintenance windows, and where alerts are delivered.
 //!
 //! Journey files say *what* to check; this file says *who hears about it*. It is read at start and on
-//! every reload. Errors name the file, the line and column of the offending value, and what to write
-//! instead.
+//! every reload. Errors name the file, the line and column of the offending value, show the line with a
+//! caret under it, and say what to write instead: every mistake in the file, through the same diagnostics
+//! as journey files (`config::diag`). The table of invalid files is `tests/settings_errors.rs`.
+//!
+//! Files: this one (the validated types and the entry points), `raw` (serde types, every field
+//! documented, and the table of known keys), `keys` (every unknown key at once), `validate` (raw →
+//! validated, one located diagnostic per mistake).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::config::limits::{self, read_capped, ReadError, YamlError, MAX_YAML_BYTES};
-use crate::units::parse_duration;
+use crate::config::{Diagnostics, FileCtx, Severity};
+
+mod keys;
+mod raw;
+mod validate;
 
 /// Why a settings file could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum SettingsError {
     #[error("{path}: cannot read the settings file: {source}")]
     Read { path: PathBuf, source: std::io::Error },
-    #[error("{path}:{line}:{column}: {message}")]
-    Parse { path: PathBuf, line: usize, column: usize, message: String },
-    #[error("{path}:{line}:{column}: `{field}`: {message}")]
-    Invalid { path: PathBuf, line: usize, column: usize, field: String, message: String },
+    /// Every mistake found in the file, each with its `file:line:col`, the line, a caret and a hint.
+    #[error("{}", located(.0))]
+    Invalid(Diagnostics),
+}
+
+/// Diagnostics as settings and web-config errors print them: `file:line:col: message`, then the line
+/// with a caret under the offending text and the hint, as `journeyd check` shows journey errors. The
+/// headline has no `error:` (every entry is one): its wording is pinned by docs and tests.
+pub(crate) fn located(diags: &Diagnostics) -> String {
+    let plain: Vec<String> = diags
+        .0
+        .iter()
+        .map(|d| {
+            let text = d.to_string();
+            let file = d.file.display();
+            let (with, without) = if d.line == 0 {
+                (format!("{file}: {}: ", d.severity), format!("{file}: "))
+            } else {
+                (
+                    format!("{file}:{}:{}: {}: ", d.line, d.column, d.severity),
+                    format!("{file}:{}:{}: ", d.line, d.column),
+                )
+            };
+            match text.strip_prefix(&with) {
+                Some(rest) if d.severity == Severity::Error => format!("{without}{rest}"),
+                _ => text,
+            }
+        })
+        .collect();
+    plain.join("\n\n")
 }
 
 /// Validated settings. `Settings::default()` is what journeyd uses without a settings file: no receivers,
@@ -152,100 +187,17 @@ impl Default for DeliveryConfig {
 
 pub const DEFAULT_RESEND_INTERVAL: Duration = Duration::from_secs(60);
 
-mod raw {
-    use std::collections::BTreeMap;
-
-    use serde::Deserialize;
-
-    #[derive(Debug, Deserialize, Default)]
-    #[serde(deny_unknown_fields)]
-    pub struct Settings {
-        pub external_url: Option<String>,
-        #[serde(default)]
-        pub external_labels: BTreeMap<String, String>,
-        pub defaults: Option<Defaults>,
-        #[serde(default)]
-        pub maintenance: Vec<Window>,
-        pub receivers: Option<Receivers>,
-        pub delivery: Option<Delivery>,
-    }
-
-    #[derive(Debug, Deserialize)]
-    #[serde(deny_unknown_fields)]
-    pub struct Defaults {
-        pub failure_threshold: Option<u32>,
-        pub success_threshold: Option<u32>,
-        pub repeat_interval: Option<String>,
-        pub severity: Option<Severity>,
-    }
-
-    #[derive(Debug, Deserialize)]
-    #[serde(deny_unknown_fields)]
-    pub struct Severity {
-        pub down: Option<String>,
-        pub degraded: Option<String>,
-        pub slo_fast: Option<String>,
-        pub slo_slow: Option<String>,
-        pub latency: Option<String>,
-    }
-
-    #[derive(Debug, Deserialize)]
-    #[serde(deny_unknown_fields)]
-    pub struct Window {
-        #[serde(default)]
-        pub journeys: Vec<String>,
-        #[serde(default)]
-        pub days: Vec<String>,
-        pub start: String,
-        pub duration: String,
-        pub timezone: Option<String>,
-        #[serde(default)]
-        pub reason: String,
-    }
-
-    #[derive(Debug, Deserialize)]
-    #[serde(deny_unknown_fields)]
-    pub struct Receivers {
-        #[serde(default)]
-        pub alertmanager: Vec<Receiver>,
-        #[serde(default)]
-        pub webhook: Vec<Receiver>,
-        #[serde(default)]
-        pub slack: Vec<Receiver>,
-    }
-
-    #[derive(Debug, Deserialize)]
-    #[serde(deny_unknown_fields)]
-    pub struct Receiver {
-        pub name: Option<String>,
-        pub url: String,
-        pub resend_interval: Option<String>,
-        pub repeat_interval: Option<String>,
-    }
-
-    #[derive(Debug, Deserialize)]
-    #[serde(deny_unknown_fields)]
-    pub struct Delivery {
-        pub queue_capacity: Option<usize>,
-        pub initial_backoff: Option<String>,
-        pub max_backoff: Option<String>,
-        pub timeout: Option<String>,
-    }
-}
-
-const DAYS: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
-
 impl Settings {
     /// Reads and validates a settings file.
     pub fn load(path: &Path) -> Result<Settings, SettingsError> {
         let bytes = read_capped(path, MAX_YAML_BYTES).map_err(|e| match e {
             ReadError::Io(source) => SettingsError::Read { path: path.to_path_buf(), source },
-            too_large @ ReadError::TooLarge { at, .. } => SettingsError::Parse {
-                path: path.to_path_buf(),
-                line: at.line,
-                column: at.col,
-                message: format!("the settings file {too_large}"),
-            },
+            too_large @ ReadError::TooLarge { at, .. } => {
+                let mut ctx = FileCtx::unindexed(path, "");
+                let hint = "journeyd's settings are a few kilobytes; is this the right file?".to_string();
+                ctx.push(Severity::Error, at, format!("the settings file {too_large}"), Some(hint));
+                SettingsError::Invalid(Diagnostics(ctx.finish()))
+            }
         })?;
         let text = String::from_utf8(bytes).map_err(|_| SettingsError::Read {
             path: path.to_path_buf(),
@@ -254,206 +206,63 @@ impl Settings {
         Settings::parse(path, &text)
     }
 
-    /// Validates settings text; `path` is only used in messages.
+    /// Validates settings text; `path` is only used in messages. Reports every unknown key, else the
+    /// first type error serde finds, else every semantic mistake.
     pub fn parse(path: &Path, text: &str) -> Result<Settings, SettingsError> {
-        let raw: raw::Settings = if text.trim().is_empty() {
-            raw::Settings::default()
-        } else {
-            limits::from_str(text).map_err(|e| {
-                let e = match e {
-                    YamlError::Limit(limit) => {
-                        let (line, column) = (limit.at.line, limit.at.col);
-                        return SettingsError::Parse {
-                            path: path.to_path_buf(),
-                            line,
-                            column,
-                            message: limit.to_string(),
-                        };
-                    }
-                    YamlError::Serde(e) => e,
-                };
-                let (line, column) = e.location().map_or((0, 0), |l| (l.line(), l.column()));
-                let mut message = e.to_string();
-                if let Some(i) = message.find(" at line ") {
-                    message.truncate(i);
-                }
-                if let Some(hint) = unknown_field_hint(&message) {
-                    message.push_str(&format!("; did you mean `{hint}`?"));
-                }
-                SettingsError::Parse { path: path.to_path_buf(), line, column, message }
-            })?
+        let mut ctx = FileCtx::new(path, text);
+        let settings = match parse_raw(&mut ctx, text) {
+            Some(raw) => validate::settings(&mut ctx, raw),
+            None => Settings::default(),
         };
-        // Semantic errors are found after serde is done: the position index locates the value they are
-        // about (a label name: its key).
-        let index = crate::config::PosIndex::build(text);
-        let invalid = |field: &str, message: String| {
-            let pos = if field.starts_with("external_labels.") { index.key(field) } else { index.value(field) };
-            SettingsError::Invalid {
-                path: path.to_path_buf(),
-                line: pos.line,
-                column: pos.col,
-                field: field.to_string(),
-                message,
-            }
-        };
-        let dur = |field: &str, text: &Option<String>, default: Duration| -> Result<Duration, SettingsError> {
-            match text {
-                None => Ok(default),
-                Some(t) => match parse_duration(t) {
-                    Ok(d) if !d.is_zero() => Ok(d),
-                    Ok(_) => Err(invalid(field, "must be longer than 0s".into())),
-                    Err(e) => Err(invalid(field, e)),
-                },
-            }
-        };
-        let mut s = Settings::default();
-        if let Some(url) = raw.external_url {
-            if !url.starts_with("http://") && !url.starts_with("https://") {
-                return Err(invalid("external_url", format!("`{url}` is not an http:// or https:// URL")));
-            }
-            s.external_url = Some(url);
+        if ctx.has_errors() {
+            // In file order, as a person fixes them.
+            let mut diags = ctx.finish();
+            diags.sort_by_key(|d| (d.line, d.column));
+            return Err(SettingsError::Invalid(Diagnostics(diags)));
         }
-        for k in raw.external_labels.keys() {
-            let ok = k.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
-                && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-            if !ok || ["alertname", "journey", "severity"].contains(&k.as_str()) {
-                let why =
-                    if ok { "is set by journeyd itself" } else { "is not a valid label name ([a-zA-Z_][a-zA-Z0-9_]*)" };
-                return Err(invalid(&format!("external_labels.{k}"), format!("label `{k}` {why}")));
-            }
-        }
-        s.external_labels = raw.external_labels;
-        if let Some(d) = raw.defaults {
-            for (field, v) in [
-                ("defaults.failure_threshold", d.failure_threshold),
-                ("defaults.success_threshold", d.success_threshold),
-            ] {
-                if v == Some(0) {
-                    return Err(invalid(field, "must be at least 1".into()));
-                }
-            }
-            s.defaults.failure_threshold = d.failure_threshold.unwrap_or(s.defaults.failure_threshold);
-            s.defaults.success_threshold = d.success_threshold.unwrap_or(s.defaults.success_threshold);
-            s.defaults.repeat_interval =
-                dur("defaults.repeat_interval", &d.repeat_interval, s.defaults.repeat_interval)?;
-            if let Some(sev) = d.severity {
-                let sv = &mut s.defaults.severity;
-                for (slot, v) in [
-                    (&mut sv.down, sev.down),
-                    (&mut sv.degraded, sev.degraded),
-                    (&mut sv.slo_fast, sev.slo_fast),
-                    (&mut sv.slo_slow, sev.slo_slow),
-                    (&mut sv.latency, sev.latency),
-                ] {
-                    if let Some(v) = v {
-                        *slot = v;
-                    }
-                }
-            }
-        }
-        for (i, w) in raw.maintenance.into_iter().enumerate() {
-            let field = format!("maintenance[{i}]");
-            if let Some(tz) = &w.timezone {
-                if !tz.eq_ignore_ascii_case("utc") {
-                    let msg = format!("timezone `{tz}` is not supported; write the window in UTC (timezone: UTC)");
-                    return Err(invalid(&format!("{field}.timezone"), msg));
-                }
-            }
-            let mut days = Vec::new();
-            for (j, d) in w.days.iter().enumerate() {
-                let lower = d.to_ascii_lowercase();
-                let key = lower.get(..3).unwrap_or(&lower);
-                match DAYS.iter().position(|x| *x == key) {
-                    Some(n) => days.push(n as u8),
-                    None => {
-                        let msg = format!("unknown day `{d}`; use {}", DAYS.join(", "));
-                        return Err(invalid(&format!("{field}.days[{j}]"), msg));
-                    }
-                }
-            }
-            if days.is_empty() {
-                days = (0..7).collect();
-            }
-            let start_secs = parse_clock(&w.start).ok_or_else(|| {
-                invalid(
-                    &format!("{field}.start"),
-                    format!("`{}` is not a time of day; write it like \"02:00\"", w.start),
-                )
-            })?;
-            let duration = dur(&format!("{field}.duration"), &Some(w.duration), Duration::ZERO)?;
-            if duration > Duration::from_secs(7 * 86_400) {
-                return Err(invalid(&format!("{field}.duration"), "a weekly window lasts at most 7d".into()));
-            }
-            let journeys = if w.journeys.is_empty() { vec!["*".to_string()] } else { w.journeys };
-            s.maintenance.push(RecurringWindow { journeys, days, start_secs, duration, reason: w.reason });
-        }
-        if let Some(d) = raw.delivery {
-            let dc = &mut s.delivery;
-            if d.queue_capacity == Some(0) {
-                return Err(invalid("delivery.queue_capacity", "must be at least 1".into()));
-            }
-            dc.queue_capacity = d.queue_capacity.unwrap_or(dc.queue_capacity);
-            dc.initial_backoff = dur("delivery.initial_backoff", &d.initial_backoff, dc.initial_backoff)?;
-            dc.max_backoff = dur("delivery.max_backoff", &d.max_backoff, dc.max_backoff)?;
-            dc.timeout = dur("delivery.timeout", &d.timeout, dc.timeout)?;
-        }
-        if let Some(r) = raw.receivers {
-            let groups = [
-                (ReceiverKind::Alertmanager, r.alertmanager),
-                (ReceiverKind::Webhook, r.webhook),
-                (ReceiverKind::Slack, r.slack),
-            ];
-            for (kind, list) in groups {
-                for (i, rc) in list.into_iter().enumerate() {
-                    let field = format!("receivers.{}[{i}]", kind.as_str());
-                    if !rc.url.starts_with("http://") && !rc.url.starts_with("https://") {
-                        return Err(invalid(
-                            &format!("{field}.url"),
-                            "the url must start with http:// or https://".into(),
-                        ));
-                    }
-                    let name = rc.name.unwrap_or_else(|| {
-                        if i == 0 {
-                            kind.as_str().to_string()
-                        } else {
-                            format!("{}-{}", kind.as_str(), i + 1)
-                        }
-                    });
-                    if s.receivers.iter().any(|x| x.name == name) {
-                        let msg = format!("receiver name `{name}` is used twice; give each receiver its own `name`");
-                        return Err(invalid(&format!("{field}.name"), msg));
-                    }
-                    let resend_interval =
-                        dur(&format!("{field}.resend_interval"), &rc.resend_interval, DEFAULT_RESEND_INTERVAL)?;
-                    let repeat_interval =
-                        dur(&format!("{field}.repeat_interval"), &rc.repeat_interval, s.defaults.repeat_interval)?;
-                    s.receivers.push(ReceiverConfig {
-                        name,
-                        kind: kind.clone(),
-                        url: rc.url,
-                        resend_interval,
-                        repeat_interval,
-                    });
-                }
-            }
-        }
-        Ok(s)
+        Ok(settings)
     }
 }
 
-/// The closest expected field for serde's "unknown field `x`, expected one of `a`, `b`".
-fn unknown_field_hint(message: &str) -> Option<String> {
-    let rest = message.split("unknown field `").nth(1)?;
-    let (field, rest) = rest.split_once('`')?;
-    let expected: Vec<&str> = rest.split('`').skip(1).step_by(2).collect();
-    crate::config::did_you_mean(field, expected).map(str::to_string)
+/// The file as written, or `None` after reporting why it is not a settings file.
+fn parse_raw(ctx: &mut FileCtx, text: &str) -> Option<raw::Settings> {
+    if text.trim().is_empty() {
+        return Some(raw::Settings::default());
+    }
+    let value: serde_yaml::Value = match limits::from_str(text) {
+        Ok(v) => v,
+        Err(YamlError::Limit(limit)) => {
+            ctx.push(Severity::Error, limit.at, limit.message(), limit.hint());
+            return None;
+        }
+        Err(YamlError::Serde(e)) => {
+            serde_error(ctx, &e);
+            return None;
+        }
+    };
+    keys::check(ctx, &value);
+    if ctx.has_errors() {
+        return None;
+    }
+    // From the text, not the value: serde_yaml locates errors only there.
+    match serde_yaml::from_str(text) {
+        Ok(raw) => Some(raw),
+        Err(e) => {
+            serde_error(ctx, &e);
+            None
+        }
+    }
 }
 
-/// `HH:MM` → seconds after midnight.
-fn parse_clock(text: &str) -> Option<u32> {
-    let (h, m) = text.trim().split_once(':')?;
-    let (h, m): (u32, u32) = (h.parse().ok()?, m.parse().ok()?);
-    (h < 24 && m < 60).then_some(h * 3600 + m * 60)
+/// A syntax or type error, where serde found it.
+fn serde_error(ctx: &mut FileCtx, e: &serde_yaml::Error) {
+    let (line, col) = e.location().map_or((0, 0), |l| (l.line(), l.column()));
+    let mut message = e.to_string();
+    if let Some(i) = message.find(" at line ") {
+        message.truncate(i);
+    }
+    let hint = "docs/alerting.md lists every settings key with its type".to_string();
+    ctx.push(Severity::Error, crate::config::Pos { line, col }, message, Some(hint));
 }
 
 #[cfg(test)]
@@ -510,11 +319,14 @@ delivery: { max_backoff: 2s }
     #[test]
     fn errors_found_after_parsing_point_at_the_value() {
         let e = parse("external_url: https://x/\ndefaults:\n  failure_threshold: 0\n").unwrap_err().to_string();
-        assert_eq!(e, "settings.yml:3:22: `defaults.failure_threshold`: must be at least 1");
+        assert_eq!(
+            e,
+            "settings.yml:3:22: `defaults.failure_threshold`: must be at least 1\n  |\n3 |   failure_threshold: 0\n  |                      ^\n  = hint: 1 acts on a single run; the defaults are 3 (failure) and 2 (success)"
+        );
         let e =
             parse("maintenance:\n  - { days: [sun, snday], start: '02:00', duration: 1h }\n").unwrap_err().to_string();
         assert_eq!(
-            e,
+            e.lines().next().unwrap(),
             "settings.yml:2:19: `maintenance[0].days[1]`: unknown day `snday`; use mon, tue, wed, thu, fri, sat, sun"
         );
         let e = parse("external_labels:\n  cluster: eu1\n  severity: x\n").unwrap_err().to_string();
@@ -538,8 +350,45 @@ delivery: { max_backoff: 2s }
         std::fs::write(&big, format!("# {}\n", "x".repeat(1 << 20))).unwrap();
         let e = Settings::load(&big).unwrap_err().to_string();
         assert!(
-            e.ends_with(":1:1048577: the settings file is larger than 1 MiB, the most journeyd reads from one"),
+            e.lines()
+                .next()
+                .unwrap()
+                .ends_with(":1:1048577: the settings file is larger than 1 MiB, the most journeyd reads from one"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn every_mistake_is_reported_not_just_the_first() {
+        let e = parse("defaults: { failure_treshold: 2 }\nrecievers: {}\n").unwrap_err().to_string();
+        assert!(e.contains("settings.yml:1:13: defaults: unknown field `failure_treshold`"), "{e}");
+        assert!(e.contains("settings.yml:2:1: unknown field `recievers`"), "{e}");
+        assert!(e.contains("= hint: did you mean `receivers`?"), "{e}");
+        let e = parse("defaults:\n  failure_threshold: 0\ndelivery:\n  timeout: soon\n").unwrap_err().to_string();
+        assert!(e.contains("settings.yml:2:22:") && e.contains("settings.yml:4:12:"), "{e}");
+    }
+
+    /// The unknown-key table lists exactly the fields serde accepts.
+    #[test]
+    fn the_key_table_matches_the_raw_types() {
+        fn expected<T: serde::de::DeserializeOwned + std::fmt::Debug>() -> String {
+            let e = serde_yaml::from_str::<T>("zzz: 1").unwrap_err().to_string();
+            e.split("expected one of ").nth(1).unwrap().split(" at line").next().unwrap().to_string()
+        }
+        let serde = [
+            ("", expected::<raw::Settings>()),
+            ("defaults", expected::<raw::Defaults>()),
+            ("defaults.severity", expected::<raw::Severity>()),
+            ("maintenance[]", expected::<raw::Window>()),
+            ("receivers", expected::<raw::Receivers>()),
+            ("receivers.*[]", expected::<raw::Receiver>()),
+            ("delivery", expected::<raw::Delivery>()),
+        ];
+        assert_eq!(serde.len(), raw::FIELDS.len());
+        for ((pattern, fields), (p, want)) in raw::FIELDS.iter().zip(serde) {
+            assert_eq!(*pattern, p);
+            let table: Vec<String> = fields.iter().map(|f| format!("`{f}`")).collect();
+            assert_eq!(table.join(", "), want, "{pattern}");
+        }
     }
 }

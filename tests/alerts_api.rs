@@ -6,7 +6,7 @@ mod alerts;
 use std::sync::Arc;
 
 use alerts::*;
-use journeyd::alert::{AlertHandle, Clock};
+use journeyd::alert::{AlertHandle, Clock, Health};
 use journeyd::pipeline::Sink;
 use journeyd::server::writes;
 use journeyd::server::WriteAccess;
@@ -55,7 +55,7 @@ async fn maintenance_windows_open_list_and_close_over_http() {
         (Some("login"), Some("deploy"), Some(false))
     );
     assert_eq!(metric(&registry, r#"journey_maintenance{journey="login"}"#), Some(1.0));
-    assert_eq!(handle.state("login"), Some("maintenance"));
+    assert_eq!(handle.state("login"), Some(Health::Maintenance));
     let list: Value = http.get(format!("{url}/api/v1/maintenance")).send().await.unwrap().json().await.unwrap();
     assert_eq!(list["windows"].as_array().unwrap().len(), 1);
     let id = w["id"].as_u64().unwrap();
@@ -103,7 +103,7 @@ async fn the_alerts_api_shows_states_suppression_and_firing_alerts() {
     assert_eq!(v["alerts"], json!([]));
     use journeyd::status::StateSource;
     let s = handle.state("login").unwrap();
-    assert_eq!(s, "down");
+    assert_eq!(s, Health::Down);
     let view = StateSource::state(&handle, "account").unwrap();
     assert_eq!(view.state, journeyd::status::JourneyState::Down);
     assert!(view.reason.unwrap().contains("depends on login"));

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use alerts::*;
-use journeyd::alert::{AlertMetrics, Clock, Engine, Notice};
+use journeyd::alert::{AlertMetrics, Clock, Engine, Health, Notice};
 use journeyd::settings::Settings;
 use tokio::time::{advance, Instant};
 
@@ -160,7 +160,7 @@ async fn a_down_dependency_suppresses_its_dependents_and_says_why() {
     assert!(r.feed(fail("account")).is_empty());
     let view = r.engine.views().into_iter().find(|v| v.journey == "account").unwrap();
     assert_eq!(view.suppressed_by.as_deref(), Some("login"));
-    assert_eq!(view.state, "down");
+    assert_eq!(view.state, Health::Down);
     // login recovers, account is still broken: now account pages on its own.
     r.feed(pass("login"));
     let n = r.feed(pass("login"));

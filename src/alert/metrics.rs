@@ -4,10 +4,8 @@
 use prometheus::{GaugeVec, IntCounterVec, IntGaugeVec, Opts, Registry};
 
 use super::notify::AlertName;
+use super::rules::Health;
 use super::slo::WINDOWS;
-
-/// The `state` label values of `journey_state`.
-pub const STATES: [&str; 5] = ["up", "degraded", "down", "maintenance", "unknown"];
 
 #[derive(Clone)]
 pub struct AlertMetrics {
@@ -113,8 +111,8 @@ impl AlertMetrics {
 
     /// Removes every series of a journey (removed by a reload).
     pub fn forget(&self, journey: &str) {
-        for s in STATES {
-            let _ = self.state.remove_label_values(&[journey, s]);
+        for s in Health::ALL {
+            let _ = self.state.remove_label_values(&[journey, s.as_str()]);
         }
         for a in AlertName::ALL {
             let _ = self.firing.remove_label_values(&[journey, a.as_str()]);

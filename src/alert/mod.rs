@@ -35,6 +35,7 @@ pub use engine::{Engine, JourneyView};
 pub use maintenance::{WindowError, WindowView};
 pub use metrics::AlertMetrics;
 pub use notify::{Alert, AlertName, Notice, NoticeKind};
+pub use rules::Health;
 
 use crate::model::{Journey, Suite};
 use crate::outcome::RunOutcome;
@@ -210,7 +211,7 @@ impl AlertHandle {
     }
 
     /// One journey's state: up, degraded, down, maintenance or unknown.
-    pub fn state(&self, journey: &str) -> Option<&'static str> {
+    pub fn state(&self, journey: &str) -> Option<Health> {
         self.engine().views().into_iter().find(|v| v.journey == journey).map(|v| v.state)
     }
 
@@ -248,11 +249,11 @@ impl crate::status::StateSource for AlertHandle {
         use crate::status::JourneyState;
         let (state, since, reason) = self.engine().state_of(journey)?;
         let state = match state {
-            "up" => JourneyState::Up,
-            "degraded" => JourneyState::Degraded,
-            "down" => JourneyState::Down,
-            "maintenance" => JourneyState::Maintenance,
-            _ => JourneyState::Unknown,
+            Health::Up => JourneyState::Up,
+            Health::Degraded => JourneyState::Degraded,
+            Health::Down => JourneyState::Down,
+            Health::Maintenance => JourneyState::Maintenance,
+            Health::Unknown => JourneyState::Unknown,
         };
         Some(crate::status::StateView {
             state,

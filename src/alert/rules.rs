@@ -15,14 +15,35 @@ use crate::outcome::{Failure, RunOutcome, RunStatus};
 use crate::settings::AlertDefaults;
 use crate::units::format_duration;
 
-/// A journey's state as people see it (`journey_state{state}`), before maintenance is applied.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A journey's state as people see it: the `state` label of `journey_state` and the `state` of
+/// `GET /api/v1/alerts`. A tracker knows `Unknown`, `Up`, `Degraded` and `Down`; the engine puts
+/// `Maintenance` over them while a window holds the journey's alerts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Health {
     /// No run has finished yet.
     Unknown,
     Up,
     Degraded,
     Down,
+    /// In a maintenance window (never returned by [`Tracker::health`]).
+    Maintenance,
+}
+
+impl Health {
+    /// Every state, in the order the `journey_state` series are written.
+    pub const ALL: [Health; 5] = [Health::Up, Health::Degraded, Health::Down, Health::Maintenance, Health::Unknown];
+
+    /// The label value and JSON string: a closed set dashboards and alert rules match on.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Health::Up => "up",
+            Health::Degraded => "degraded",
+            Health::Down => "down",
+            Health::Maintenance => "maintenance",
+            Health::Unknown => "unknown",
+        }
+    }
 }
 
 /// Most samples one latency window keeps (a fast journey in a long window): the oldest go first.

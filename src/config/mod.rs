@@ -35,13 +35,14 @@ use crate::model::Suite;
 
 pub use alerts::{parse_objective, parse_quantile};
 pub use diag::render;
-/// The settings file locates its own errors with the same index.
-pub(crate) use position::PosIndex;
+/// The settings and web-config files locate their errors with the same positions.
+pub(crate) use position::Pos;
 pub use schema::{json_schema, schema_text};
 pub use suggest::did_you_mean;
 
 use build::Built;
-use diag::FileCtx;
+/// The settings and web-config files report through the same diagnostics.
+pub(crate) use diag::FileCtx;
 
 /// How to load.
 #[derive(Debug, Clone, Default)]

@@ -1,0 +1,87 @@
+//! Views of the engine for `GET /api/v1/alerts` and the status page.
+
+use std::time::SystemTime;
+
+use serde::Serialize;
+
+use super::Engine;
+use crate::alert::clock::rfc3339;
+use crate::alert::notify::Alert;
+use crate::alert::rules::Health;
+
+/// A journey's state for the status page and `GET /api/v1/alerts`.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct JourneyView {
+    pub journey: String,
+    /// up, degraded, down, maintenance or unknown.
+    pub state: Health,
+    /// The journey this one's alerts are held for, when one it depends on is down.
+    pub suppressed_by: Option<String>,
+    pub maintenance: Option<String>,
+    /// Alerts receivers were told are firing.
+    pub firing: Vec<String>,
+}
+
+impl Engine {
+    /// Every journey's state, as of the last reconcile.
+    pub fn views(&self) -> Vec<JourneyView> {
+        self.trackers
+            .keys()
+            .map(|name| {
+                let (maint, dep) = self.held.get(name).cloned().unwrap_or_default();
+                JourneyView {
+                    journey: name.clone(),
+                    state: self.state(name, maint.is_some()),
+                    suppressed_by: dep,
+                    maintenance: maint,
+                    firing: self
+                        .active
+                        .get(name)
+                        .map(|a| a.keys().map(|k| k.as_str().to_string()).collect())
+                        .unwrap_or_default(),
+                }
+            })
+            .collect()
+    }
+
+    /// One journey's state, since when, and why (for the status page).
+    pub fn state_of(&self, name: &str) -> Option<(Health, SystemTime, Option<String>)> {
+        let t = self.trackers.get(name)?;
+        let (maint, dep) = self.held.get(name).cloned().unwrap_or_default();
+        let (state, since) = self.since.get(name).copied()?;
+        let reason = maint
+            .map(|m| format!("in maintenance: {m}"))
+            .or_else(|| {
+                self.active
+                    .get(name)
+                    .and_then(|a| a.values().next())
+                    .and_then(|a| a.annotations.get("summary").cloned())
+            })
+            .or_else(|| dep.map(|d| format!("alerts held: depends on {d}, which is down")))
+            .or_else(|| match t.health() {
+                Health::Down => t.last_failure.as_ref().map(ToString::to_string),
+                Health::Degraded => t.last_degradation.clone(),
+                _ => None,
+            });
+        Some((state, since, reason))
+    }
+
+    /// Every alert receivers were told is firing: what a receiver added by a reload is told at once.
+    pub fn firing_alerts(&self) -> Vec<Alert> {
+        self.active.values().flat_map(|m| m.values().cloned()).collect()
+    }
+
+    /// Alerts receivers were told are firing, for `GET /api/v1/alerts`.
+    pub fn firing(&self) -> Vec<serde_json::Value> {
+        self.active
+            .values()
+            .flat_map(|m| m.values())
+            .map(|a| {
+                serde_json::json!({
+                    "labels": a.labels, "annotations": a.annotations,
+                    "startsAt": rfc3339(a.starts_at), "generatorURL": a.generator_url,
+                })
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,128 @@
+//! The settings file as written: serde types, every field documented (docs/alerting.md has the
+//! prose), and the table of known keys the unknown-key check walks.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// Base of the `generatorURL` link in every alert (`https://journeyd.example/`); default
+    /// `http://<listen>/`.
+    pub external_url: Option<String>,
+    /// Labels added to every alert (`cluster: eu1`); the same on every replica so Alertmanager
+    /// deduplicates. `alertname`, `journey` and `severity` are journeyd's own.
+    #[serde(default)]
+    pub external_labels: BTreeMap<String, String>,
+    /// Alert rules for journeys that set none of their own.
+    pub defaults: Option<Defaults>,
+    /// Weekly maintenance windows, in UTC.
+    #[serde(default)]
+    pub maintenance: Vec<Window>,
+    /// Where alerts go, by kind.
+    pub receivers: Option<Receivers>,
+    /// Queues, retries and timeouts of alert delivery.
+    pub delivery: Option<Delivery>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Defaults {
+    /// Failed runs in a row before a journey is down (at least 1; default 3).
+    pub failure_threshold: Option<u32>,
+    /// Passed runs in a row before a down journey is up again (at least 1; default 2).
+    pub success_threshold: Option<u32>,
+    /// How often webhook and Slack receivers are reminded of a firing alert (`4h`, the default).
+    pub repeat_interval: Option<String>,
+    /// The `severity` label of each alert.
+    pub severity: Option<Severity>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Severity {
+    /// `JourneyDown` (default `page`).
+    pub down: Option<String>,
+    /// `JourneyDegraded` (default `warning`).
+    pub degraded: Option<String>,
+    /// `JourneySLOBurnFast` (default `page`).
+    pub slo_fast: Option<String>,
+    /// `JourneySLOBurnSlow` (default `ticket`).
+    pub slo_slow: Option<String>,
+    /// `JourneyLatency` (default `ticket`).
+    pub latency: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Window {
+    /// Journey names; empty or absent: every journey.
+    #[serde(default)]
+    pub journeys: Vec<String>,
+    /// `mon` … `sun` (or the full names); empty or absent: every day.
+    #[serde(default)]
+    pub days: Vec<String>,
+    /// Time of day the window opens, UTC, `"HH:MM"`.
+    pub start: String,
+    /// How long it stays open (`1h`; more than 0s, at most 7d).
+    pub duration: String,
+    /// Only `UTC` is accepted: written so a reader knows which zone `start` is in.
+    pub timezone: Option<String>,
+    /// Shown on the status page and in held alerts.
+    #[serde(default)]
+    pub reason: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Receivers {
+    /// Alertmanager instances (API v2); every alert goes to each.
+    #[serde(default)]
+    pub alertmanager: Vec<Receiver>,
+    /// journeyd's JSON webhook.
+    #[serde(default)]
+    pub webhook: Vec<Receiver>,
+    /// Slack-compatible incoming webhooks.
+    #[serde(default)]
+    pub slack: Vec<Receiver>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Receiver {
+    /// The `receiver` metric label, unique across all receivers; default: the kind, then `kind-2`, ….
+    pub name: Option<String>,
+    /// `http://` or `https://`; Slack and webhook URLs are secrets and never shown.
+    pub url: String,
+    /// Alertmanager: how often firing alerts are re-sent (default `1m`).
+    pub resend_interval: Option<String>,
+    /// Webhook and Slack: reminders while firing (default `defaults.repeat_interval`).
+    pub repeat_interval: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Delivery {
+    /// Webhook/Slack messages queued per receiver; when full the oldest is dropped (at least 1; 1024).
+    pub queue_capacity: Option<usize>,
+    /// First retry delay, doubled per failure (`250ms`).
+    pub initial_backoff: Option<String>,
+    /// Longest retry delay (`30s`).
+    pub max_backoff: Option<String>,
+    /// Per-request deadline (`10s`).
+    pub timeout: Option<String>,
+}
+
+/// The keys each mapping accepts, by path (`[]`: any sequence item, `*`: any key). Kept next to the types
+/// above and checked against them by a test: the unknown-key check reports every unknown key at once,
+/// where serde stops at the first.
+pub const FIELDS: &[(&str, &[&str])] = &[
+    ("", &["external_url", "external_labels", "defaults", "maintenance", "receivers", "delivery"]),
+    ("defaults", &["failure_threshold", "success_threshold", "repeat_interval", "severity"]),
+    ("defaults.severity", &["down", "degraded", "slo_fast", "slo_slow", "latency"]),
+    ("maintenance[]", &["journeys", "days", "start", "duration", "timezone", "reason"]),
+    ("receivers", &["alertmanager", "webhook", "slack"]),
+    ("receivers.*[]", &["name", "url", "resend_interval", "repeat_interval"]),
+    ("delivery", &["queue_capacity", "initial_backoff", "max_backoff", "timeout"]),
+];
