@@ -88,19 +88,20 @@ pub(crate) fn start_failed(e: &StartError) -> Exit {
     Exit::Usage
 }
 
-/// Prints the load warnings, then starts the daemon on `listener`.
+/// Starts the daemon on `listener`, reloading on SIGHUP from then on, and prints the load warnings.
 pub(crate) async fn start(listener: tokio::net::TcpListener, options: Options) -> Result<Daemon, Exit> {
     let daemon = Daemon::start(listener, options).await.map_err(|e| start_failed(&e))?;
+    // Before any URL is printed: a SIGHUP sent by whoever read it must reload, not kill the process.
+    reload_on_hangup(daemon.reloader());
     for w in daemon.warnings() {
         eprintln!("{w}");
     }
     Ok(daemon)
 }
 
-/// Serves until SIGTERM/SIGINT (or `stop`), reloading on SIGHUP; logs the last word on every journey (the
+/// Serves until `stop` (SIGTERM/SIGINT, the demo's duration); logs the last word on every journey (the
 /// process is about to go, so this log line is the only place they can still be seen).
 pub(crate) async fn serve_until(daemon: Daemon, stop: impl std::future::Future<Output = ()>) -> Exit {
-    reload_on_hangup(daemon.reloader());
     let counts = daemon.run(stop).await;
     for FinalCount { journey, success, failure, cancelled } in counts {
         tracing::info!(journey = %journey, success, failure, cancelled, "final counts");
