@@ -5,7 +5,8 @@
 //! Data flows one way: files → validated model → scheduler → journey runner → outcomes → (metrics, alerts,
 //! reports, status).
 //!
-//! - `cli`      — subcommands and flags (clap derive), and the wiring of each command.
+//! - `cli`      — subcommands and flags (clap derive), and the wiring of each command; the only place that
+//!   binds ports for commands, handles signals, prints for people and picks exit codes.
 //! - `config`   — journey files: raw serde types, validation with `file:line:col` diagnostics, JSON Schema.
 //! - `model`    — the validated Journey / Step / Check / Capture the runner executes; no I/O.
 //! - `template` — `{{ … }}` interpolation, compiled once at load time.
@@ -27,6 +28,9 @@
 //! - `metrics`  — the aggregator that owns the histograms, and the Prometheus registry.
 //! - `report`   — verify reports: histograms stored losslessly, thresholds, baseline comparison (Mann-Whitney
 //!   U), shard merges, terminal summary, JUnit, Markdown, Pushgateway.
+//! - `daemon`   — the monitor as a library: `Daemon::start(listener, options)` loads every file and starts
+//!   scheduler, pipeline and server; reload (all files or none, typed `ReloadError`), shutdown without
+//!   loss; errors are returned as data, never printed.
 //! - `server`   — `/metrics`, `/-/healthy`, `/-/ready`, `/-/reload`; merges the status routes; the one gate
 //!   in front of every write route (flags, JSON, same site, body limit); the accept loop (connection cap,
 //!   header-read and idle timeouts, plain or TLS).
@@ -44,6 +48,7 @@ pub mod alert;
 pub mod cli;
 pub mod cmp;
 pub mod config;
+pub mod daemon;
 pub mod http;
 pub mod metrics;
 pub mod model;

@@ -1,6 +1,7 @@
 //! The daemon's own port under attack (issue 17): write endpoints off without their flags, a request head
 //! that never finishes, idle kept-alive connections, and more connections than the cap. The listener is
-//! served in-process on 127.0.0.1:0 with short, injected limits; the flags are tested on the real binary.
+//! served in-process on 127.0.0.1:0 with short, injected limits; the write routes through the daemon's
+//! library entry with each access setting; the flags themselves and SIGHUP on the real binary.
 
 mod daemon_support;
 
@@ -8,8 +9,12 @@ use std::time::Duration;
 
 use axum::routing::get;
 use axum::Router;
-use daemon_support::{counting_journey, counting_target, eventually, tempdir, write_atomic, Daemon, PATIENCE};
+use daemon_support::{
+    counting_journey, counting_target, eventually, options, tempdir, write_atomic, Daemon, InProcess, PATIENCE,
+};
+use journeyd::daemon::Options;
 use journeyd::server::listen::{self, ConnectionMetrics, ServeOptions};
+use journeyd::server::WriteAccess;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
@@ -102,14 +107,14 @@ async fn connections_over_the_cap_are_closed_at_once_and_counted() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn write_endpoints_answer_403_without_their_flags_and_sighup_still_reloads() {
+async fn write_endpoints_answer_403_unless_enabled_and_never_to_a_cross_site_form() {
     let (_counter, target) = counting_target().await;
-    let dir = tempdir("daemon-port-flags");
-    write_atomic(&dir.join("a.yml"), &counting_journey("a", "1h", "flags"));
+    let dir = tempdir("daemon-port-access");
+    write_atomic(&dir.join("a.yml"), &counting_journey("a", "1h", "access"));
     let http = reqwest::Client::new();
     let window = serde_json::json!({ "journey": "*", "duration": "1h", "reason": "outsider" });
 
-    let d = Daemon::start("daemon-port-off", &[dir.to_str().unwrap()], &[("TARGET", &target)]);
+    let d = InProcess::start(options(&dir, &target)).await;
     let r = http.post(d.url("/-/reload")).send().await.unwrap();
     assert_eq!(r.status(), 403);
     assert!(r.text().await.unwrap().contains("Lifecycle API is not enabled: start journeyd with --enable-lifecycle"));
@@ -121,15 +126,11 @@ async fn write_endpoints_answer_403_without_their_flags_and_sighup_still_reloads
     for read in ["/api/v1/maintenance", "/api/v1/alerts", "/api/v1/journeys", "/metrics", "/-/ready"] {
         assert_eq!(http.get(d.url(read)).send().await.unwrap().status(), 200, "{read} stays on");
     }
-    d.signal("HUP");
-    eventually("SIGHUP reloads without the flag", || async {
-        (!d.log_events("configuration reloaded").is_empty()).then_some(())
-    })
-    .await;
+    d.reloader.reload().await.expect("the reload SIGHUP asks for needs no flag");
     drop(d);
 
-    let on = ["--enable-lifecycle", "--enable-admin-api", dir.to_str().unwrap()];
-    let d = Daemon::start("daemon-port-on", &on, &[("TARGET", &target)]);
+    let access = WriteAccess { lifecycle: true, admin: true };
+    let d = InProcess::start(Options { access, ..options(&dir, &target) }).await;
     assert_eq!(http.post(d.url("/-/reload")).send().await.unwrap().status(), 200);
     assert_eq!(http.post(d.url("/api/v1/maintenance")).json(&window).send().await.unwrap().status(), 201);
     let form = http
@@ -141,4 +142,28 @@ async fn write_endpoints_answer_403_without_their_flags_and_sighup_still_reloads
         .await
         .unwrap();
     assert_eq!(form.status(), 403, "a cross-site form cannot reload");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_binary_serves_writes_only_with_their_flags_and_sighup_reloads_without_them() {
+    let (_counter, target) = counting_target().await;
+    let dir = tempdir("daemon-port-flags");
+    write_atomic(&dir.join("a.yml"), &counting_journey("a", "1h", "flags"));
+    let http = reqwest::Client::new();
+    let window = serde_json::json!({ "journey": "*", "duration": "1h", "reason": "outsider" });
+
+    let d = Daemon::start("daemon-port-off", &[dir.to_str().unwrap()], &[("TARGET", &target)]);
+    assert_eq!(http.post(d.url("/-/reload")).send().await.unwrap().status(), 403);
+    assert_eq!(http.post(d.url("/api/v1/maintenance")).json(&window).send().await.unwrap().status(), 403);
+    d.signal("HUP");
+    eventually("SIGHUP reloads without the flag", || async {
+        (!d.log_events("configuration reloaded").is_empty()).then_some(())
+    })
+    .await;
+    drop(d);
+
+    let on = ["--enable-lifecycle", "--enable-admin-api", dir.to_str().unwrap()];
+    let d = Daemon::start("daemon-port-on", &on, &[("TARGET", &target)]);
+    assert_eq!(http.post(d.url("/-/reload")).send().await.unwrap().status(), 200);
+    assert_eq!(http.post(d.url("/api/v1/maintenance")).json(&window).send().await.unwrap().status(), 201);
 }

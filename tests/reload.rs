@@ -1,12 +1,22 @@
-//! Reload of the real daemon: `POST /-/reload` and SIGHUP re-read every file; unchanged journeys keep their
+//! Reload of the daemon: `POST /-/reload` and SIGHUP re-read every file; unchanged journeys keep their
 //! counters, removed journeys' series disappear, new ones start, a bad config is rejected with
 //! `file:line:col` and the old one keeps running, and a storm of reloads leaves one scheduler per journey.
+//! The daemon runs in-process through the library entry; SIGHUP is tested on the real binary.
 
 mod daemon_support;
 
 use std::time::Instant;
 
-use daemon_support::{counting_journey, counting_target, eventually, get_text, metric, tempdir, write_atomic, Daemon};
+use daemon_support::{
+    counting_journey, counting_target, eventually, get_text, logs, metric, options, tempdir, write_atomic, Daemon,
+    InProcess,
+};
+use journeyd::server::WriteAccess;
+
+/// `--enable-lifecycle`: `POST /-/reload` is served.
+fn lifecycle() -> WriteAccess {
+    WriteAccess { lifecycle: true, admin: false }
+}
 
 fn runs(body: &str, journey: &str, outcome: &str) -> f64 {
     metric(body, &format!("journey_runs_total{{journey=\"{journey}\",outcome=\"{outcome}\"}}")).unwrap_or(0.0)
@@ -18,7 +28,7 @@ async fn reload_keeps_unchanged_journeys_starts_new_ones_forgets_removed_ones_an
     let dir = tempdir("reload");
     write_atomic(&dir.join("keep.yml"), &counting_journey("keep", "1s", "stays"));
     write_atomic(&dir.join("gone.yml"), &counting_journey("gone", "1s", "removed by the reload"));
-    let d = Daemon::start("reload", &["--enable-lifecycle", dir.to_str().unwrap()], &[("TARGET", &target)]);
+    let d = InProcess::start(journeyd::daemon::Options { access: lifecycle(), ..options(&dir, &target) }).await;
     let http = reqwest::Client::new();
     let metrics_url = d.url("/metrics");
 
@@ -74,7 +84,8 @@ async fn reload_keeps_unchanged_journeys_starts_new_ones_forgets_removed_ones_an
         Some(ts_good),
         "the timestamp only moves on success"
     );
-    assert!(d.log_text().contains("bad.yml:6:"), "the rejection is logged with its location");
+    let bad = dir.join("bad.yml");
+    assert!(logs().contains(&format!("{}:6:", bad.display())), "the rejection is logged with its location");
     let keep_now = runs(&body, "keep", "success");
     eventually("the old configuration keeps running after a rejected reload", || async {
         (runs(&get_text(&http, &metrics_url).await, "keep", "success") > keep_now).then_some(())
@@ -82,7 +93,35 @@ async fn reload_keeps_unchanged_journeys_starts_new_ones_forgets_removed_ones_an
     .await;
     assert_eq!(counter.get("gone"), gone_hits, "a removed journey must not run again");
 
-    // SIGHUP re-reads the files too.
+    // Fixed: applied, and the journey it adds runs next to the kept and new ones.
+    write_atomic(&dir.join("bad.yml"), &counting_journey("fixed", "1s", "added by the fix"));
+    d.reloader.reload().await.unwrap();
+    let body = get_text(&http, &metrics_url).await;
+    assert_eq!(metric(&body, "journeyd_config_last_reload_successful"), Some(1.0));
+    assert_eq!(metric(&body, "journeyd_schedulers"), Some(3.0), "keep, new, fixed:\n{body}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sighup_rereads_the_files_rejecting_a_bad_one_with_its_location_in_the_log() {
+    let (_counter, target) = counting_target().await;
+    let dir = tempdir("reload-hup");
+    write_atomic(&dir.join("keep.yml"), &counting_journey("keep", "1s", "stays"));
+    let d = Daemon::start("reload-hup", &[dir.to_str().unwrap()], &[("TARGET", &target)]);
+    let http = reqwest::Client::new();
+    let metrics_url = d.url("/metrics");
+    std::fs::write(
+        dir.join("bad.yml"),
+        "name: bad\ntarget: http://127.0.0.1:1\nsteps:\n  - name: one\n    get: /\n    expect: [ status => 200 ]\n",
+    )
+    .unwrap();
+    d.signal("HUP");
+    eventually("SIGHUP rejected the bad configuration", || async {
+        let body = get_text(&http, &metrics_url).await;
+        (metric(&body, "journeyd_config_last_reload_successful") == Some(0.0)).then_some(())
+    })
+    .await;
+    assert!(d.log_text().contains("bad.yml:6:"), "the rejection is logged with its location");
+
     write_atomic(&dir.join("bad.yml"), &counting_journey("hup", "1s", "added by SIGHUP"));
     d.signal("HUP");
     let body = eventually("SIGHUP applied the fixed configuration", || async {
@@ -91,7 +130,7 @@ async fn reload_keeps_unchanged_journeys_starts_new_ones_forgets_removed_ones_an
             .then_some(body)
     })
     .await;
-    assert_eq!(metric(&body, "journeyd_schedulers"), Some(3.0), "keep, new, hup:\n{body}");
+    assert_eq!(metric(&body, "journeyd_schedulers"), Some(2.0), "keep, hup:\n{body}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -101,7 +140,7 @@ async fn a_storm_of_reloads_leaves_exactly_one_scheduler_per_journey() {
     for name in ["a", "b", "c"] {
         write_atomic(&dir.join(format!("{name}.yml")), &counting_journey(name, "1s", "v0"));
     }
-    let d = Daemon::start("reload-storm", &["--enable-lifecycle", dir.to_str().unwrap()], &[("TARGET", &target)]);
+    let d = InProcess::start(journeyd::daemon::Options { access: lifecycle(), ..options(&dir, &target) }).await;
     let http = reqwest::Client::new();
     eventually("every journey ran", || async { ["a", "b", "c"].iter().all(|n| counter.get(n) >= 1).then_some(()) })
         .await;

@@ -1,4 +1,4 @@
-//! Reload of the real daemon re-reads `--settings`: a bad file is rejected with `file:line:col` and the old
+//! Reload of the daemon (in-process, through the library entry) re-reads `--settings`: a bad file is rejected with `file:line:col` and the old
 //! receivers keep being notified; a good one adds and removes webhook receivers (an added one hears what is
 //! already firing) and moves firing alerts to new external labels.
 
@@ -11,7 +11,9 @@ use axum::extract::{Path as AxPath, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use daemon_support::{eventually, get_text, metric, tempdir, write_atomic, Daemon};
+use daemon_support::{eventually, get_text, logs, metric, options, tempdir, write_atomic, InProcess};
+use journeyd::daemon::Options;
+use journeyd::server::WriteAccess;
 use serde_json::Value;
 
 /// A site whose one page answers whatever status the test sets.
@@ -82,11 +84,12 @@ async fn reload_rereads_the_settings_file_receivers_labels_and_all() {
     let receiver = |name: &str| format!("    - {{ name: {name}, url: '{hook_url}/{name}' }}\n");
     let only_a = format!("receivers:\n  webhook:\n{}", receiver("a"));
     write_atomic(&settings, &only_a);
-    let d = Daemon::start(
-        "reload-settings",
-        &["--enable-lifecycle", "--settings", settings.to_str().unwrap(), journeys.to_str().unwrap()],
-        &[("TARGET", &target)],
-    );
+    let d = InProcess::start(Options {
+        access: WriteAccess { lifecycle: true, admin: false },
+        settings: Some(settings.clone()),
+        ..options(&journeys, &target)
+    })
+    .await;
     let http = reqwest::Client::new();
     let reload = || async { http.post(d.url("/-/reload")).send().await.unwrap() };
     let reload_gauge = || async {
@@ -102,7 +105,8 @@ async fn reload_rereads_the_settings_file_receivers_labels_and_all() {
     assert!(text.contains("settings.yml:5:22: `defaults.failure_threshold`: must be at least 1"), "{text}");
     assert!(text.contains("previous configuration keeps running"), "{text}");
     assert_eq!(reload_gauge().await, 0.0);
-    assert!(d.log_text().contains("settings.yml:5:22"), "the rejection is logged with its location");
+    let located = format!("{}:5:22", settings.display());
+    assert!(logs().contains(&located), "the rejection is logged with its location");
     site.store(200, Ordering::SeqCst);
     assert_eq!(heard_at_least(&hooks, "a", 2).await, ["firing -", "resolved -"]);
     site.store(500, Ordering::SeqCst);
@@ -115,10 +119,10 @@ async fn reload_rereads_the_settings_file_receivers_labels_and_all() {
     assert_eq!(reload_gauge().await, 1.0);
     assert_eq!(heard_at_least(&hooks, "b", 1).await, ["firing -"]);
 
-    // SIGHUP: `a` removed and a cluster label added. b sees the alert it knows resolved and the same
+    // The reload SIGHUP asks for: `a` removed and a cluster label added. b sees the alert it knows resolved and the same
     // outage firing under the new labels.
     write_atomic(&settings, &format!("external_labels: {{ cluster: eu2 }}\nreceivers:\n  webhook:\n{}", receiver("b")));
-    d.signal("HUP");
+    d.reloader.reload().await.unwrap();
     let mut got = heard_at_least(&hooks, "b", 3).await;
     got[1..].sort();
     assert_eq!(got, ["firing -", "firing eu2", "resolved -"]);

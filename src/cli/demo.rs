@@ -10,9 +10,10 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use crate::cli::daemon::{termination, Daemon, DaemonConfig, RunOptions, WebArgs};
-use crate::cli::{parse_duration_arg, Exit};
-use crate::config::LoadOptions;
+use crate::cli::daemon::{self as daemon_cli, WebArgs};
+use crate::cli::signals::termination;
+use crate::cli::{bind, parse_duration_arg, Exit};
+use crate::daemon::Options;
 use crate::metrics::StatsTable;
 use crate::model::Suite;
 use crate::shop::{self, ShopOptions};
@@ -83,12 +84,9 @@ pub async fn shop(args: ShopArgs) -> Exit {
         Ok(f) => f,
         Err(code) => return code,
     };
-    let listener = match tokio::net::TcpListener::bind(args.listen).await {
+    let listener = match bind(args.listen).await {
         Ok(l) => l,
-        Err(e) => {
-            eprintln!("journeyd: cannot listen on {}: {e} (choose another address with --listen)", args.listen);
-            return Exit::Usage;
-        }
+        Err(code) => return code,
     };
     let addr = listener.local_addr().map(|a| a.to_string()).unwrap_or_default();
     println!("shop: http://{addr}");
@@ -125,8 +123,8 @@ fn demo_paths(given: &[PathBuf]) -> std::io::Result<Vec<PathBuf>> {
     Ok(vec![dir])
 }
 
-fn shorten_intervals(suite: Suite, cfg: &DaemonConfig) -> Suite {
-    let Some(every) = cfg.every_override else { return suite };
+/// Every journey runs `every` (and times out within it), so the demo shows results sooner.
+fn shorten_intervals(suite: Suite, every: Duration) -> Suite {
     let journeys = suite
         .journeys
         .into_iter()
@@ -169,19 +167,16 @@ pub async fn run(args: DemoArgs) -> Exit {
     let shop_task =
         tokio::spawn(shop::serve(listener, ShopOptions { password: password.clone(), faults }, shop_stop.clone()));
 
-    let mut load = LoadOptions { strict_env: true, ..LoadOptions::default() };
-    load.env.insert("SHOP_URL".into(), shop_url.clone());
-    load.env.insert("SHOP_PASSWORD".into(), password);
-    let cfg = DaemonConfig {
-        paths,
-        load,
-        listen: args.listen,
+    let mut options = Options {
         grace: Duration::from_secs(5),
-        adjust: Some(shorten_intervals),
-        every_override: Some(args.every),
+        adjust: Some(Box::new(move |suite| shorten_intervals(suite, args.every))),
+        access: args.web.access(),
+        serve: args.web.serve_options(),
+        ..Options::new(paths)
     };
-    let opts = RunOptions { access: args.web.access(), serve: args.web.serve_options(), ..RunOptions::default() };
-    let daemon = match Daemon::start_with(cfg, opts).await {
+    options.load.env.insert("SHOP_URL".into(), shop_url.clone());
+    options.load.env.insert("SHOP_PASSWORD".into(), password);
+    let daemon = match monitor(args.listen, options).await {
         Ok(d) => d,
         Err(code) => {
             shop_stop.cancel();
@@ -189,29 +184,35 @@ pub async fn run(args: DemoArgs) -> Exit {
         }
     };
     println!("shop:    {shop_url}");
-    println!("metrics: {}://{}/metrics", daemon.scheme, daemon.addr);
-    println!("status:  {}://{}/", daemon.scheme, daemon.addr);
+    println!("metrics: {}://{}/metrics", daemon.scheme(), daemon.addr());
+    println!("status:  {}://{}/", daemon.scheme(), daemon.addr());
     println!("journeys run every {}; a summary follows every 5s. Ctrl-C stops.", format_duration(args.every));
     println!("break checkout:  curl -X PUT {shop_url}/admin/faults/checkout -H 'content-type: application/json' -d '{{\"status\": 503}}'");
     println!("slow prices:     curl -X PUT {shop_url}/admin/faults/product -H 'content-type: application/json' -d '{{\"latency\": \"800ms\"}}'");
     println!("repair:          curl -X DELETE {shop_url}/admin/faults");
 
     let summary_stop = CancellationToken::new();
-    let summary = tokio::spawn(print_summaries(daemon.stats.clone(), summary_stop.clone()));
+    let summary = tokio::spawn(print_summaries(daemon.stats().clone(), summary_stop.clone()));
     let stop = async move {
         match args.duration {
             Some(d) => tokio::select! { _ = termination() => {}, _ = tokio::time::sleep(d) => {} },
             None => termination().await,
         }
     };
-    let stats = daemon.stats.clone();
-    let code = daemon.run_until(stop).await;
+    let stats = daemon.stats().clone();
+    let code = daemon_cli::serve_until(daemon, stop).await;
     summary_stop.cancel();
     let _ = summary.await;
     print_table(&stats);
     shop_stop.cancel();
     let _ = shop_task.await;
     code
+}
+
+/// The monitor half of the demo: the same library entry and printing as `journeyd run`.
+async fn monitor(listen: std::net::SocketAddr, options: Options) -> Result<crate::daemon::Daemon, Exit> {
+    let listener = bind(listen).await?;
+    daemon_cli::start(listener, options).await
 }
 
 async fn print_summaries(stats: StatsTable, stop: CancellationToken) {

@@ -7,6 +7,7 @@ mod demo;
 mod logging;
 mod report;
 mod schema;
+mod signals;
 mod verify;
 
 use std::process::ExitCode;
@@ -31,6 +32,22 @@ pub enum Exit {
     Usage = 2,
     /// `verify`: the target was unreachable from the start.
     Unreachable = 3,
+}
+
+impl Exit {
+    /// The verdict of a `verify` run (or of merged shard reports): unreachable beats failed, which beats a
+    /// report that could not be written.
+    pub fn verdict(unreachable: bool, passed: bool, write_failed: bool) -> Exit {
+        if unreachable {
+            Exit::Unreachable
+        } else if !passed {
+            Exit::Fail
+        } else if write_failed {
+            Exit::Usage
+        } else {
+            Exit::Pass
+        }
+    }
 }
 
 impl From<Exit> for ExitCode {
@@ -89,6 +106,14 @@ pub enum OutputFormat {
 
 pub(crate) fn parse_duration_arg(s: &str) -> Result<std::time::Duration, String> {
     crate::units::parse_duration(s)
+}
+
+/// Binds a command's HTTP port, or says why not: a taken or invalid address is a usage error.
+pub(crate) async fn bind(addr: std::net::SocketAddr) -> Result<tokio::net::TcpListener, Exit> {
+    tokio::net::TcpListener::bind(addr).await.map_err(|e| {
+        eprintln!("journeyd: cannot listen on {addr}: {e} (choose another address with --listen)");
+        Exit::Usage
+    })
 }
 
 /// Parses arguments, sets up logging, runs the command, and returns the exit code.

@@ -123,13 +123,5 @@ fn run_merge(args: MergeArgs) -> Exit {
             }
         }
     }
-    if merged.unreachable {
-        Exit::Unreachable
-    } else if !merged.passed {
-        Exit::Fail
-    } else if failed_write {
-        Exit::Usage
-    } else {
-        Exit::Pass
-    }
+    Exit::verdict(merged.unreachable, merged.passed, failed_write)
 }

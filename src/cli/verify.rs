@@ -366,13 +366,5 @@ pub async fn run(args: VerifyArgs) -> Exit {
             write_failed = true;
         }
     }
-    if report.unreachable {
-        Exit::Unreachable
-    } else if !report.passed {
-        Exit::Fail
-    } else if write_failed {
-        Exit::Usage
-    } else {
-        Exit::Pass
-    }
+    Exit::verdict(report.unreachable, report.passed, write_failed)
 }

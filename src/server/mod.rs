@@ -17,13 +17,15 @@ use axum::routing::{get, post};
 use axum::Router;
 use tokio::sync::{mpsc, oneshot};
 
+use crate::daemon::ReloadError;
 use crate::metrics::Metrics;
 
 pub use listen::{ConnectionMetrics, ServeOptions};
 pub use writes::WriteAccess;
 
-/// A reload request: the reply says whether the new configuration was applied, or why not.
-pub type ReloadRequest = oneshot::Sender<Result<(), String>>;
+/// A reload request: the reply says whether the new configuration was applied, or why not (the daemon's
+/// typed error; this module only shows its text).
+pub type ReloadRequest = oneshot::Sender<Result<(), ReloadError>>;
 
 #[derive(Clone)]
 pub struct ServerState {

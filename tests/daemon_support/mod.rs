@@ -1,5 +1,7 @@
-//! Shared by the daemon tests (reload, shutdown, status page, web config): the real `journeyd run` binary
-//! as a child process, its printed URL, its JSON log, signals, and a counting HTTP target on port 0.
+//! Shared by the daemon tests (reload, shutdown, status page, web config): the daemon in-process on
+//! 127.0.0.1:0 through the library entry ([`InProcess`], with its log captured), the real `journeyd run`
+//! binary as a child process for what only the binary does (signals, printed output, exit codes), and a
+//! counting HTTP target on port 0.
 #![allow(dead_code)]
 
 use std::collections::HashMap;
@@ -12,6 +14,9 @@ use std::time::{Duration, Instant};
 use axum::extract::{Path as AxPath, State};
 use axum::routing::get;
 use axum::Router;
+use journeyd::daemon::{Daemon as Library, FinalCount, Options, Reloader};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
 
 /// Upper bound for anything we wait for, only so a broken daemon cannot hang the suite. Never a claim
 /// about how fast anything is.
@@ -29,6 +34,93 @@ pub fn write_atomic(path: &Path, text: &str) {
     let tmp = path.with_extension("tmp-write");
     std::fs::write(&tmp, text).unwrap();
     std::fs::rename(&tmp, path).unwrap();
+}
+
+/// The daemon in this process, started through `journeyd::daemon` on 127.0.0.1:0. Dropping it stops it.
+pub struct InProcess {
+    /// `http://127.0.0.1:PORT`.
+    pub base: String,
+    /// Reloads the way SIGHUP and `POST /-/reload` do, and returns the typed answer.
+    pub reloader: Reloader,
+    stop: Option<oneshot::Sender<()>>,
+    running: Option<JoinHandle<Vec<FinalCount>>>,
+}
+
+impl InProcess {
+    /// Starts the daemon with `options` and serves reloads until [`InProcess::stop`] or drop.
+    pub async fn start(options: Options) -> InProcess {
+        capture_logs();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let daemon = Library::start(listener, options).await.unwrap_or_else(|e| panic!("daemon did not start: {e}"));
+        let base = format!("{}://{}", daemon.scheme(), daemon.addr());
+        let reloader = daemon.reloader();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let running = tokio::spawn(daemon.run(async move {
+            let _ = stopped.await;
+        }));
+        InProcess { base, reloader, stop: Some(stop), running: Some(running) }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Shuts the daemon down and returns each journey's final counts.
+    pub async fn stop(mut self) -> Vec<FinalCount> {
+        let _ = self.stop.take().unwrap().send(());
+        self.running.take().unwrap().await.unwrap()
+    }
+}
+
+impl Drop for InProcess {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// The daemon's options for the journeys under `dir`, with `TARGET` set for [`counting_journey`] files.
+pub fn options(dir: &Path, target: &str) -> Options {
+    let mut options = Options::new(vec![dir.to_path_buf()]);
+    options.load.env.insert("TARGET".into(), target.into());
+    options
+}
+
+/// Everything the in-process daemons of this test binary logged (tests run in parallel: look for text
+/// only your test produces, such as its temporary directory's file names).
+pub fn logs() -> String {
+    String::from_utf8_lossy(&capture_logs().lock().unwrap()).into_owned()
+}
+
+#[derive(Clone)]
+struct LogBuffer(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogBuffer {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Installs, once per test binary, a global subscriber that keeps every log line in memory: the daemon's
+/// tasks run on all the runtime's threads, so a per-thread default would miss them.
+fn capture_logs() -> &'static Arc<Mutex<Vec<u8>>> {
+    static LOGS: std::sync::OnceLock<Arc<Mutex<Vec<u8>>>> = std::sync::OnceLock::new();
+    LOGS.get_or_init(|| {
+        let buffer = LogBuffer(Arc::default());
+        let writer = buffer.clone();
+        let _ = tracing_subscriber::fmt()
+            .with_ansi(false)
+            .with_max_level(tracing::Level::INFO)
+            .with_writer(move || writer.clone())
+            .try_init();
+        buffer.0
+    })
 }
 
 /// A `journeyd run` child: stdout is read for its URL, stderr (JSON log lines) goes to a file.

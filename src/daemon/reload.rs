@@ -1,0 +1,83 @@
+//! Reloading: every file re-read and checked before anything is applied — all of them, or none.
+
+use std::sync::atomic::Ordering;
+
+use tokio::sync::{mpsc, oneshot};
+
+use super::start::now_seconds;
+use super::{Daemon, ReloadError};
+use crate::alert::NewSettings;
+use crate::config;
+use crate::server::ReloadRequest;
+use crate::settings::Settings;
+
+/// Asks a running daemon to reload, through the same queue as `POST /-/reload`, so reloads never overlap.
+#[derive(Clone)]
+pub struct Reloader {
+    requests: mpsc::Sender<ReloadRequest>,
+}
+
+impl Reloader {
+    pub(super) fn new(requests: mpsc::Sender<ReloadRequest>) -> Reloader {
+        Reloader { requests }
+    }
+
+    /// Waits for the reload to be applied or rejected.
+    pub async fn reload(&self) -> Result<(), ReloadError> {
+        let (reply, answer) = oneshot::channel();
+        self.requests.send(reply).await.map_err(|_| ReloadError::ShuttingDown)?;
+        answer.await.unwrap_or(Err(ReloadError::ShuttingDown))
+    }
+}
+
+impl Daemon {
+    /// Re-reads every file. A bad configuration is rejected with its diagnostics and the running one keeps
+    /// going; `journeyd_config_last_reload_successful` says which happened.
+    pub async fn reload(&mut self) -> Result<(), ReloadError> {
+        match self.try_reload().await {
+            Ok(journeys) => {
+                self.metrics.reload_success.set(1);
+                self.metrics.reload_timestamp.set(now_seconds());
+                self.schedulers.set(self.monitor.len() as i64);
+                self.status.schedulers.store(self.monitor.len(), Ordering::Release);
+                tracing::info!(journeys, "configuration reloaded");
+                Ok(())
+            }
+            Err(e) => {
+                // One place records a rejection, in the gauge and the log, so they cannot disagree.
+                self.metrics.reload_success.set(0);
+                match &e {
+                    ReloadError::Journeys(_) => {
+                        tracing::error!("reload rejected; the previous configuration keeps running:\n{e}")
+                    }
+                    _ => tracing::error!("reload rejected; the previous configuration keeps running: {e}"),
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Reads everything, then applies it; returns how many journeys this replica now runs.
+    async fn try_reload(&mut self) -> Result<usize, ReloadError> {
+        let web = self.web.reread().map_err(ReloadError::WebConfig)?;
+        let settings = self.reread_settings()?;
+        let loaded = config::load(&self.sources.paths, &self.sources.load).map_err(ReloadError::Journeys)?;
+        let suite = self.sources.prepare(loaded.suite);
+        let n = suite.journeys.len();
+        self.monitor.apply(suite).await;
+        if let Some(web) = web {
+            self.web.install(web);
+        }
+        if let Some(settings) = settings {
+            self.alerts.apply_settings(settings);
+        }
+        Ok(n)
+    }
+
+    /// Reads the `--settings` file and builds what applying it needs, without applying anything.
+    fn reread_settings(&self) -> Result<Option<NewSettings>, ReloadError> {
+        let Some(path) = &self.sources.settings else { return Ok(None) };
+        let settings = Settings::load(path).map_err(ReloadError::Settings)?;
+        self.alerts.prepare(settings).map(Some).map_err(ReloadError::Alerts)
+    }
+}

@@ -1,0 +1,147 @@
+//! Starting the daemon: every file read and checked, then the pipeline, the scheduler and the server.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::{Daemon, Options, Sources, StartError};
+use crate::alert::{AlertHandle, Clock};
+use crate::config;
+use crate::http::Clients;
+use crate::metrics::{Metrics, MetricsSink, StatsTable};
+use crate::model::Suite;
+use crate::pipeline::{self, Sink};
+use crate::runner::Monitor;
+use crate::server::{self, ConnectionMetrics, ServerState};
+use crate::settings::Settings;
+use crate::status::{self, Status, StatusBoard, StatusSink};
+use crate::webconfig::{LiveWebConfig, WebConfig};
+
+pub(super) fn now_seconds() -> f64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0)
+}
+
+impl Sources {
+    /// The suite as it will run: adjusted (demo intervals), then cut down to this shard's journeys.
+    pub(super) fn prepare(&self, suite: Suite) -> Suite {
+        let suite = match &self.adjust {
+            Some(f) => f(suite),
+            None => suite,
+        };
+        Suite { journeys: suite.journeys.into_iter().filter(|j| self.shard.owns_name(&j.name)).collect() }
+    }
+}
+
+/// Registers the daemon's own gauges: the scheduler count and which shard this replica runs.
+fn daemon_gauges(metrics: &Metrics, shard: crate::shard::Shard) -> prometheus::IntGauge {
+    let schedulers = prometheus::IntGauge::new(
+        "journeyd_schedulers",
+        "Journey schedulers running: exactly one per journey this replica owns.",
+    )
+    .expect("static");
+    let info = prometheus::IntGaugeVec::new(
+        prometheus::Opts::new("journeyd_shard_info", "The shard this replica runs (i/n); the value is always 1."),
+        &["shard"],
+    )
+    .expect("static");
+    info.with_label_values(&[shard.to_string().as_str()]).set(1);
+    // A fresh registry per daemon: registration can only fail on a programming error, which tests catch.
+    let _ = metrics.registry.register(Box::new(schedulers.clone()));
+    let _ = metrics.registry.register(Box::new(info));
+    schedulers
+}
+
+/// The files read at start, in the order their errors are reported: web config, settings, journeys.
+struct Files {
+    web: WebConfig,
+    settings: Arc<Settings>,
+    loaded: config::Loaded,
+}
+
+fn read_files(opts: &Options) -> Result<Files, StartError> {
+    let web = match &opts.web_config {
+        Some(path) => WebConfig::load(path).map_err(StartError::WebConfig)?,
+        None => WebConfig::default(),
+    };
+    let settings = match &opts.settings {
+        Some(path) => Arc::new(Settings::load(path).map_err(StartError::Settings)?),
+        None => Arc::default(),
+    };
+    let loaded = config::load(&opts.paths, &opts.load).map_err(StartError::Journeys)?;
+    Ok(Files { web, settings, loaded })
+}
+
+impl Daemon {
+    /// Reads and checks every file, then starts the pipeline, the scheduler and the server on `listener`.
+    /// Nothing runs unless everything is valid; the error carries what to show the operator.
+    pub async fn start(listener: TcpListener, opts: Options) -> Result<Daemon, StartError> {
+        let files = read_files(&opts)?;
+        let addr = listener.local_addr().map_err(StartError::Listener)?;
+        let Options { paths, load, grace, adjust, shard, web_config, settings, state_source, sinks, access, serve } =
+            opts;
+        let sources = Sources { paths, load, adjust, shard, settings };
+        let total = files.loaded.suite.journeys.len();
+        let suite = sources.prepare(files.loaded.suite);
+        if shard.count > 1 {
+            tracing::info!(%shard, owned = suite.journeys.len(), total, "sharded: running this shard's journeys");
+        }
+        let clients = Clients::new().map_err(StartError::Client)?;
+        let metrics = Metrics::new();
+        let web = LiveWebConfig::new(web_config, files.web);
+        let base_url = format!("{}://{addr}/", web.scheme());
+        let alerts = AlertHandle::start(files.settings, &metrics.registry, &base_url, Clock::system())
+            .map_err(StartError::Alerts)?;
+        let stats = StatsTable::new();
+        let (events, rx) = pipeline::channel();
+        let schedulers = daemon_gauges(&metrics, shard);
+        let board = StatusBoard::new();
+        let source = state_source.unwrap_or_else(|| Arc::new(alerts.clone()));
+        let status = Status::new(board.clone(), shard).with_stats(stats.clone()).with_source(source);
+        let mut all: Vec<Box<dyn Sink>> =
+            vec![Box::new(MetricsSink::new(metrics.clone(), stats.clone())), Box::new(StatusSink::new(board))];
+        all.push(Box::new(alerts.sink()));
+        all.extend(sinks);
+        let pipeline = tokio::spawn(pipeline::run(rx, all));
+        let mut monitor = Monitor::new(clients, events.clone());
+        monitor.apply(suite).await;
+        metrics.reload_success.set(1);
+        metrics.reload_timestamp.set(now_seconds());
+        schedulers.set(monitor.len() as i64);
+        status.schedulers.store(monitor.len(), Ordering::Release);
+
+        let (reload_tx, reloads) = mpsc::channel(4);
+        let mut state = ServerState::new(metrics.clone());
+        state.reload = Some(reload_tx.clone());
+        state.ready.store(true, Ordering::Release);
+        let server_stop = CancellationToken::new();
+        let app = server::router(state.clone()).merge(status::router(status.clone())).merge(alerts.router());
+        let app = server::writes::guard(app, access);
+        let connections = ConnectionMetrics::register(&metrics.registry, &serve);
+        let (stop, serving) = (server_stop.clone(), web.clone());
+        let server = tokio::spawn(async move { serving.serve(listener, app, serve, connections, stop).await });
+        Ok(Daemon {
+            sources,
+            grace,
+            addr,
+            warnings: files.loaded.warnings,
+            metrics,
+            stats,
+            status,
+            schedulers,
+            monitor,
+            events,
+            pipeline,
+            server_stop,
+            server,
+            state,
+            reloads,
+            reload_tx,
+            alerts,
+            web,
+        })
+    }
+}
