@@ -324,7 +324,10 @@ fn cut_end(text: &str, max: usize) -> usize {
         end -= 1;
     }
     // A mask that starts before the cut and ends after it goes whole.
-    let from = end.saturating_sub(MASK.len() - 1);
+    let mut from = end.saturating_sub(MASK.len() - 1);
+    while !text.is_char_boundary(from) {
+        from -= 1;
+    }
     if let Some(i) = text[from..].find(MASK).map(|i| from + i).filter(|&i| i < end && i + MASK.len() > end) {
         end = i;
     }
@@ -349,6 +352,19 @@ pub fn truncate(text: &str, max: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cuts_near_multi_byte_characters_never_panic() {
+        // A body of lossy text (U+FFFD is 3 bytes) cut anywhere: the mask search window must start on a char
+        // boundary too (a random 64 KiB body once made it start inside one and panic).
+        let r = Redactor::new(["s3cret-value"]);
+        let text = "\u{FFFD}é[REDACTED]\u{FFFD}\u{FFFD}ab\u{FFFD}".repeat(40);
+        for max in 0..text.len() + 2 {
+            let cut = r.clip(&text, max, true);
+            assert!(cut.len() <= max.max(text.len()) + "…".len());
+            let _ = truncate(&text, max);
+        }
+    }
 
     #[test]
     fn masks_plain_encoded_and_json_forms() {
