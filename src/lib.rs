@@ -15,9 +15,10 @@
 //!   reading under the cap); `decode`, the content codings both clients decode (gzip, deflate) under the
 //!   cap; `credentials`, what a redirect to another origin must not carry, and URL userinfo as Basic auth;
 //!   the shared reqwest clients for `https` (phase timing via resolver and connector layer); error
-//!   classification into reasons.
-//! - `runner`   — one journey iteration (the step pipeline), checks and captures, virtual users and
-//!   data leases, the monitor scheduler, and the load engine (closed, open-loop arrivals, stages).
+//!   classification into reasons; `exchange`, one step's exchange on either client: send, follow
+//!   redirects with the user's cookies, read and decode the capped body, or a typed `TransportError`.
+//! - `runner`   — one journey iteration (build → send → check → capture), checks and captures, virtual
+//!   users and data leases, the monitor scheduler, and the load engine (closed, open-loop arrivals, stages).
 //! - `outcome`  — RunOutcome / StepOutcome / Failure: plain data sent from workers to consumers.
 //! - `pipeline` — the one consumer of outcomes: feeds every event to the sinks (metrics, alerts, reports).
 //! - `alert`    — journeyd's own alerts: state machine with hysteresis, degraded, SLO burn rates, latency,
@@ -43,6 +44,8 @@
 //! - `cmp`      — comparison operators shared by check expressions and thresholds.
 //! - `secret`   — a journey's secret value, held by the model and rendered by templates; `Debug` masks it.
 //! - `shop`     — the embedded demo shop with fault injection (a target; never imported by the monitor).
+
+#![forbid(unsafe_code)]
 
 pub mod alert;
 pub mod cli;

@@ -1,5 +1,7 @@
 //! The `journeyd` binary: everything lives in the library; this only hands over to the CLI.
 
+#![forbid(unsafe_code)]
+
 fn main() -> std::process::ExitCode {
     journeyd::cli::main()
 }

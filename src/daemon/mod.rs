@@ -30,6 +30,7 @@ use crate::server::{ReloadRequest, ServeOptions, ServerState, WriteAccess};
 use crate::shard::Shard;
 use crate::status::{StateSource, Status};
 use crate::webconfig::LiveWebConfig;
+use reload::TypedRequest;
 
 pub use error::{ReloadError, StartError};
 pub use reload::Reloader;
@@ -118,9 +119,12 @@ pub struct Daemon {
     server: JoinHandle<std::io::Result<()>>,
     state: ServerState,
     /// Reload requests from `POST /-/reload` and every [`Reloader`], served one at a time by [`Daemon::run`].
-    reloads: mpsc::Receiver<ReloadRequest>,
+    /// Reloads asked for over HTTP (`POST /-/reload`): answered with the error erased for the server.
+    http_reloads: mpsc::Receiver<ReloadRequest>,
+    /// Reloads asked for by a [`Reloader`]: answered with the typed error.
+    reloads: mpsc::Receiver<TypedRequest>,
     /// Kept so [`Daemon::reloader`] can hand out senders for as long as the daemon runs.
-    reload_tx: mpsc::Sender<ReloadRequest>,
+    reload_tx: mpsc::Sender<TypedRequest>,
     /// journeyd's own alerting: drained on shutdown so pending notifications are delivered.
     alerts: AlertHandle,
     /// The web configuration the server reads per request and handshake; swapped by a reload.
@@ -180,6 +184,10 @@ impl Daemon {
                 Some(reply) = self.reloads.recv() => {
                     let result = self.reload().await;
                     let _ = reply.send(result);
+                }
+                Some(reply) = self.http_reloads.recv() => {
+                    let result = self.reload().await;
+                    let _ = reply.send(result.map_err(|e| Box::new(e) as _));
                 }
             }
         }

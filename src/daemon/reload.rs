@@ -8,17 +8,19 @@ use super::start::now_seconds;
 use super::{Daemon, ReloadError};
 use crate::alert::NewSettings;
 use crate::config;
-use crate::server::ReloadRequest;
 use crate::settings::Settings;
 
 /// Asks a running daemon to reload, through the same queue as `POST /-/reload`, so reloads never overlap.
 #[derive(Clone)]
 pub struct Reloader {
-    requests: mpsc::Sender<ReloadRequest>,
+    requests: mpsc::Sender<TypedRequest>,
 }
 
+/// A reload asked for by a [`Reloader`] (SIGHUP, tests): the reply keeps the typed error.
+pub(super) type TypedRequest = oneshot::Sender<Result<(), ReloadError>>;
+
 impl Reloader {
-    pub(super) fn new(requests: mpsc::Sender<ReloadRequest>) -> Reloader {
+    pub(super) fn new(requests: mpsc::Sender<TypedRequest>) -> Reloader {
         Reloader { requests }
     }
 

@@ -114,8 +114,9 @@ impl Daemon {
         status.schedulers.store(monitor.len(), Ordering::Release);
 
         let (reload_tx, reloads) = mpsc::channel(4);
+        let (http_reload_tx, http_reloads) = mpsc::channel(4);
         let mut state = ServerState::new(metrics.clone());
-        state.reload = Some(reload_tx.clone());
+        state.reload = Some(http_reload_tx);
         state.ready.store(true, Ordering::Release);
         let server_stop = CancellationToken::new();
         let app = server::router(state.clone()).merge(status::router(status.clone())).merge(alerts.router());
@@ -138,6 +139,7 @@ impl Daemon {
             server_stop,
             server,
             state,
+            http_reloads,
             reloads,
             reload_tx,
             alerts,

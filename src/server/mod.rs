@@ -17,15 +17,18 @@ use axum::routing::{get, post};
 use axum::Router;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::daemon::ReloadError;
 use crate::metrics::Metrics;
 
 pub use listen::{ConnectionMetrics, ServeOptions};
 pub use writes::WriteAccess;
 
-/// A reload request: the reply says whether the new configuration was applied, or why not (the daemon's
-/// typed error; this module only shows its text).
-pub type ReloadRequest = oneshot::Sender<Result<(), ReloadError>>;
+/// Why a reload was refused, as the server shows it: the daemon's typed error, erased so the server
+/// depends on nothing of the daemon's (the daemon imports the server, never the other way round).
+pub type ReloadFailure = Box<dyn std::error::Error + Send + Sync>;
+
+/// A reload request from `POST /-/reload`: the reply says whether the new configuration was applied, or why
+/// not.
+pub type ReloadRequest = oneshot::Sender<Result<(), ReloadFailure>>;
 
 #[derive(Clone)]
 pub struct ServerState {
