@@ -13,7 +13,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use clap::Args;
 use tokio_util::sync::CancellationToken;
 
-use crate::cli::daemon::{print_diagnostics, termination};
+use crate::cli::daemon::print_diagnostics;
+use crate::cli::signals::termination;
 use crate::cli::{parse_duration_arg, Exit};
 use crate::config::{self, LoadOptions};
 use crate::http::Clients;

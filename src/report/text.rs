@@ -4,8 +4,8 @@ use std::fmt::Write as _;
 use std::time::Duration;
 
 use crate::report::sink::Progress;
-use crate::report::threshold::fmt_latency;
 use crate::report::{FailureCount, Hist, Report};
+use crate::units::format_latency;
 
 /// ANSI colours, or none (`NO_COLOR`, not a terminal).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,7 +39,7 @@ pub fn progress_line(elapsed: Duration, p: &Progress) -> String {
         elapsed.as_secs(),
         p.runs,
         p.failed,
-        if p.runs == 0 { "-".to_string() } else { fmt_latency(p.p99) }
+        if p.runs == 0 { "-".to_string() } else { format_latency(p.p99) }
     )
 }
 
@@ -51,7 +51,7 @@ fn lat(h: &Hist, q: Option<f64>) -> String {
     if h.is_empty() {
         return "-".into();
     }
-    fmt_latency(q.map_or_else(|| h.max(), |q| h.quantile(q)))
+    format_latency(q.map_or_else(|| h.max(), |q| h.quantile(q)))
 }
 
 fn reasons(f: &std::collections::BTreeMap<String, FailureCount>) -> String {
