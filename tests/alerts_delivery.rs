@@ -8,8 +8,8 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, UNIX_EPOCH};
 
 use alerts::*;
-use journeyd::alert::clock::rfc3339;
 use journeyd::pipeline::Sink;
+use journeyd::units::rfc3339_millis;
 use serde_json::Value;
 use tokio::time::Instant;
 
@@ -54,8 +54,8 @@ async fn alertmanager_gets_the_current_state_after_an_outage_with_capped_backoff
     assert_eq!(a["annotations"]["step"], "home");
     assert_eq!(a["generatorURL"], "http://journeyd.test/api/v1/alerts?journey=shop");
     // Firing: endsAt is startsAt + 4 × the 1m resend interval.
-    assert_eq!(to_second(&a["startsAt"]), &rfc3339(UNIX_EPOCH + Duration::from_secs(SUNDAY))[..19]);
-    assert_eq!(to_second(&a["endsAt"]), &rfc3339(UNIX_EPOCH + Duration::from_secs(SUNDAY + 240))[..19]);
+    assert_eq!(to_second(&a["startsAt"]), &rfc3339_millis(UNIX_EPOCH + Duration::from_secs(SUNDAY))[..19]);
+    assert_eq!(to_second(&a["endsAt"]), &rfc3339_millis(UNIX_EPOCH + Duration::from_secs(SUNDAY + 240))[..19]);
 
     // While Alertmanager is down, the journey recovers: the alert resolves.
     rig.feed(pass("shop"));
@@ -99,7 +99,7 @@ async fn alertmanager_firing_alerts_are_resent_every_resend_interval() {
     let gap = second.at - first.at;
     assert!(gap >= Duration::from_secs(30) && gap < Duration::from_secs(31), "{gap:?}");
     assert_eq!(second.body[0]["startsAt"], first.body[0]["startsAt"]);
-    let ends = rfc3339(UNIX_EPOCH + Duration::from_secs(SUNDAY + 30 + 120));
+    let ends = rfc3339_millis(UNIX_EPOCH + Duration::from_secs(SUNDAY + 30 + 120));
     assert_eq!(to_second(&second.body[0]["endsAt"]), &ends[..19]);
     settle(|| rig.count("alertmanager", "sent") == 2.0).await;
 }

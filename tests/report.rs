@@ -7,7 +7,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, UNIX_EPOCH};
 
 use journeyd::outcome::{Failure, Reason, RunOutcome, RunStatus, StepOutcome};
-use journeyd::report::{merge, threshold, MergeError, Report, ReportSink};
+use journeyd::report::{merge, MergeError, Report, ReportSink};
+use journeyd::threshold;
 
 const YAML: &str = r#"
 name: shop

@@ -1,5 +1,5 @@
-//! Wall-clock arithmetic the alert engine needs without a date crate: RFC 3339 timestamps for
-//! Alertmanager, and the UTC weekday and time of day for maintenance windows.
+//! Wall-clock arithmetic the alert engine needs without a date crate: the (pausable) wall clock, and the
+//! UTC weekday and time of day for maintenance windows. RFC 3339 timestamps live in `crate::units`.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -34,9 +34,6 @@ fn unix(t: SystemTime) -> Duration {
     t.duration_since(UNIX_EPOCH).unwrap_or_default()
 }
 
-/// `2026-11-29T17:05:03.250Z`: Alertmanager and the maintenance API take milliseconds.
-pub use crate::units::rfc3339_millis as rfc3339;
-
 /// Day of the week in UTC, 0 = Monday … 6 = Sunday.
 pub fn weekday(t: SystemTime) -> u8 {
     // 1970-01-01 was a Thursday (3).
@@ -52,17 +49,18 @@ pub fn midnight(t: SystemTime) -> SystemTime {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::units::rfc3339_millis;
 
     #[test]
     fn formats_and_weekdays_match_known_dates() {
         // 2026-11-30 is a Monday.
         let t = UNIX_EPOCH + Duration::from_millis(1_796_000_000_250);
-        assert_eq!(rfc3339(t), "2026-11-30T00:53:20.250Z");
+        assert_eq!(rfc3339_millis(t), "2026-11-30T00:53:20.250Z");
         assert_eq!(weekday(t), 0);
-        assert_eq!(rfc3339(UNIX_EPOCH), "1970-01-01T00:00:00.000Z");
+        assert_eq!(rfc3339_millis(UNIX_EPOCH), "1970-01-01T00:00:00.000Z");
         assert_eq!(weekday(UNIX_EPOCH), 3);
         let leap = UNIX_EPOCH + Duration::from_secs(951_782_400); // 2000-02-29
-        assert_eq!(rfc3339(leap), "2000-02-29T00:00:00.000Z");
-        assert_eq!(rfc3339(midnight(t + Duration::from_secs(3600))), "2026-11-30T00:00:00.000Z");
+        assert_eq!(rfc3339_millis(leap), "2000-02-29T00:00:00.000Z");
+        assert_eq!(rfc3339_millis(midnight(t + Duration::from_secs(3600))), "2026-11-30T00:00:00.000Z");
     }
 }

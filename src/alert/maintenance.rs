@@ -7,8 +7,9 @@ use std::time::{Duration, SystemTime};
 use serde::Serialize;
 use tokio::time::Instant;
 
-use super::clock::{midnight, rfc3339, weekday};
+use super::clock::{midnight, weekday};
 use crate::settings::RecurringWindow;
+use crate::units::rfc3339_millis;
 
 /// Ad hoc windows open at once. A window holds the pager for every journey it names, so a hundred is
 /// already more than a person could follow; without a cap, re-opening windows grew the daemon without
@@ -104,7 +105,7 @@ impl Maintenance {
     pub fn active_for(&self, journey: &str, now: Instant, wall: SystemTime) -> Option<String> {
         if let Some(a) = self.adhoc.iter().find(|a| now < a.until && matches(&a.journey, journey)) {
             return Some(if a.reason.is_empty() {
-                format!("maintenance until {}", rfc3339(a.ends_at))
+                format!("maintenance until {}", rfc3339_millis(a.ends_at))
             } else {
                 a.reason.clone()
             });
@@ -115,7 +116,7 @@ impl Maintenance {
             }
             let start = recurring_start(w, wall)?;
             Some(if w.reason.is_empty() {
-                format!("weekly maintenance until {}", rfc3339(start + w.duration))
+                format!("weekly maintenance until {}", rfc3339_millis(start + w.duration))
             } else {
                 w.reason.clone()
             })
@@ -176,8 +177,8 @@ impl Maintenance {
                 id: Some(a.id),
                 journey: a.journey.clone(),
                 reason: a.reason.clone(),
-                starts_at: rfc3339(a.starts_at),
-                ends_at: rfc3339(a.ends_at),
+                starts_at: rfc3339_millis(a.starts_at),
+                ends_at: rfc3339_millis(a.ends_at),
                 recurring: false,
             })
             .collect();
@@ -188,8 +189,8 @@ impl Maintenance {
                         id: None,
                         journey: j.clone(),
                         reason: w.reason.clone(),
-                        starts_at: rfc3339(start),
-                        ends_at: rfc3339(start + w.duration),
+                        starts_at: rfc3339_millis(start),
+                        ends_at: rfc3339_millis(start + w.duration),
                         recurring: true,
                     });
                 }
@@ -205,8 +206,8 @@ impl AdHoc {
             id: Some(self.id),
             journey: self.journey.clone(),
             reason: self.reason.clone(),
-            starts_at: rfc3339(self.starts_at),
-            ends_at: rfc3339(self.ends_at),
+            starts_at: rfc3339_millis(self.starts_at),
+            ends_at: rfc3339_millis(self.ends_at),
             recurring: false,
         }
     }
@@ -227,7 +228,7 @@ mod tests {
     #[test]
     fn weekly_windows_follow_the_utc_calendar_across_midnight() {
         assert_eq!(weekday(at(SUNDAY)), 6);
-        assert_eq!(rfc3339(at(SUNDAY)), "2026-11-29T00:00:00.000Z");
+        assert_eq!(rfc3339_millis(at(SUNDAY)), "2026-11-29T00:00:00.000Z");
         // Sundays 23:30 for 1h: covers Sunday 23:45 and Monday 00:15, not Monday 00:45 or Saturday 23:45.
         let w = RecurringWindow {
             journeys: vec!["checkout".into()],

@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime};
 
 use serde_json::{json, Value};
 
-use super::clock::rfc3339;
+use crate::units::rfc3339_millis;
 
 /// The closed set of alerts journeyd raises (the `alertname` label).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -86,8 +86,8 @@ pub fn alertmanager_body(alerts: &[Alert], now: SystemTime, resend: Duration) ->
             json!({
                 "labels": a.labels,
                 "annotations": a.annotations,
-                "startsAt": rfc3339(a.starts_at),
-                "endsAt": rfc3339(a.ends_at.unwrap_or(now + resend * 4)),
+                "startsAt": rfc3339_millis(a.starts_at),
+                "endsAt": rfc3339_millis(a.ends_at.unwrap_or(now + resend * 4)),
                 "generatorURL": a.generator_url,
             })
         })
@@ -108,8 +108,8 @@ pub fn webhook_body(receiver: &str, a: &Alert, reminder: bool) -> Value {
             "severity": a.label("severity"),
             "labels": a.labels,
             "annotations": a.annotations,
-            "startsAt": rfc3339(a.starts_at),
-            "endsAt": a.ends_at.map(rfc3339),
+            "startsAt": rfc3339_millis(a.starts_at),
+            "endsAt": a.ends_at.map(rfc3339_millis),
             "generatorURL": a.generator_url,
         }
     })
@@ -137,7 +137,7 @@ pub fn slack_body(a: &Alert, reminder: bool) -> Value {
     }
     blocks.push(json!({
         "type": "context",
-        "elements": [{ "type": "mrkdwn", "text": format!("<{}|open in journeyd> · since {}", a.generator_url, rfc3339(a.starts_at)) }]
+        "elements": [{ "type": "mrkdwn", "text": format!("<{}|open in journeyd> · since {}", a.generator_url, rfc3339_millis(a.starts_at)) }]
     }));
     json!({ "text": text, "blocks": blocks })
 }

@@ -6,9 +6,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::cli::signals::reload_on_hangup;
-// Re-exported for `verify`, which imports it from here; kept so this refactor does not touch its imports.
-pub(crate) use crate::cli::signals::termination;
+use crate::cli::signals::{reload_on_hangup, termination};
 use crate::cli::{bind, parse_duration_arg, Exit};
 use crate::config::{self, Diagnostics};
 use crate::daemon::{Daemon, FinalCount, Options, StartError};

@@ -9,8 +9,8 @@ use clap::{Args, Subcommand};
 
 use crate::cli::Exit;
 use crate::report::text::{summary, Style};
-use crate::report::threshold::{self, Threshold};
 use crate::report::{formats, merge, Report};
+use crate::threshold::{self, Threshold};
 
 #[derive(Debug, Args)]
 pub struct ReportArgs {

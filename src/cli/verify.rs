@@ -13,7 +13,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use clap::Args;
 use tokio_util::sync::CancellationToken;
 
-use crate::cli::daemon::{print_diagnostics, termination};
+use crate::cli::daemon::print_diagnostics;
+use crate::cli::signals::termination;
 use crate::cli::{parse_duration_arg, Exit};
 use crate::config::{self, LoadOptions};
 use crate::http::Clients;
@@ -252,45 +253,78 @@ async fn show_progress(sink: ReportSink, start: Instant, done: CancellationToken
     }
 }
 
+/// `journeyd verify`: check the flags, load and prepare, run the journeys, judge, print the summary, write
+/// the outputs, and answer with the exit code.
 pub async fn run(args: VerifyArgs) -> Exit {
+    if let Err(e) = check_flags(&args) {
+        return e;
+    }
+    let Prepared { journeys, thresholds, specs, baseline, plans } = match prepare(&args) {
+        Ok(p) => p,
+        Err(e) => return e,
+    };
+    let ran = execute(&args, &journeys, plans).await;
+    let report = judge(&args, ran, specs, &thresholds, baseline.as_ref());
+    let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").map_or(true, |v| v.is_empty());
+    print!("{}", summary(&report, Style { color }));
+    let write_failed = write_outputs(&args.outputs, &report).await;
+    Exit::verdict(report.unreachable, report.passed, write_failed)
+}
+
+/// Flag values clap cannot refuse on its own: `--target` must be an http(s) URL, counts at least 1.
+fn check_flags(args: &VerifyArgs) -> Result<(), Exit> {
     if let Some(t) = &args.target {
         match reqwest::Url::parse(t) {
             Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {}
-            _ => return usage(format!("--target {t:?} is not an http(s) URL (e.g. https://canary.example)")),
+            _ => return Err(usage(format!("--target {t:?} is not an http(s) URL (e.g. https://canary.example)"))),
         }
     }
     if args.iterations == Some(0) {
-        return usage("--iterations must be at least 1");
+        return Err(usage("--iterations must be at least 1"));
     }
     if args.users == Some(0) || args.max_users == Some(0) {
-        return usage("--users and --max-users must be at least 1");
+        return Err(usage("--users and --max-users must be at least 1"));
     }
-    let suite = match load(&args) {
-        Ok(s) => s,
-        Err(e) => return e,
-    };
-    let journeys = match select(&args, suite) {
-        Ok(j) => j,
-        Err(e) => return e,
-    };
-    let (thresholds, specs) = match thresholds(&args, &journeys) {
-        Ok(t) => t,
-        Err(e) => return e,
-    };
+    Ok(())
+}
+
+/// Everything a run needs, made before it starts, so nothing after the start can fail with a usage error.
+struct Prepared {
+    journeys: Vec<Arc<Journey>>,
+    thresholds: Vec<Threshold>,
+    /// The thresholds' texts, scoped, for the report (`report merge` judges again from them).
+    specs: Vec<String>,
+    baseline: Option<Report>,
+    /// One per journey, in the same order.
+    plans: Vec<Arc<Plan>>,
+}
+
+/// Loads and selects the journeys, parses the thresholds, reads the baseline and builds the plans.
+fn prepare(args: &VerifyArgs) -> Result<Prepared, Exit> {
+    let suite = load(args)?;
+    let journeys = select(args, suite)?;
+    let (thresholds, specs) = thresholds(args, &journeys)?;
     let baseline = match &args.outputs.baseline {
-        Some(p) => match Report::read(p) {
-            Ok(r) => Some(r),
-            Err(e) => return usage(e),
-        },
+        Some(p) => Some(Report::read(p).map_err(usage)?),
         None => None,
     };
-    let clients = match Clients::new() {
-        Ok(c) => c,
-        Err(e) => return usage(e),
-    };
-    let plans: Vec<Arc<Plan>> = journeys.iter().map(|j| Arc::new(Plan::new(Arc::clone(j), &clients))).collect();
+    let clients = Clients::new().map_err(usage)?;
+    let plans = journeys.iter().map(|j| Arc::new(Plan::new(Arc::clone(j), &clients))).collect();
+    Ok(Prepared { journeys, thresholds, specs, baseline, plans })
+}
 
-    // Run.
+/// What a finished run leaves for judging.
+struct Ran {
+    /// Holds the outcomes; the pipeline has flushed into it.
+    sink: ReportSink,
+    start: Instant,
+    /// Stopped by SIGINT/SIGTERM.
+    interrupted: bool,
+}
+
+/// Drives every journey as load into the report sink until each stops or a termination signal arrives,
+/// with the progress line meanwhile.
+async fn execute(args: &VerifyArgs, journeys: &[Arc<Journey>], plans: Vec<Arc<Plan>>) -> Ran {
     let started_ms = unix_ms();
     let start = Instant::now();
     let cancel = CancellationToken::new();
@@ -301,16 +335,16 @@ pub async fn run(args: VerifyArgs) -> Exit {
         cancel: cancel.clone(),
     });
     let sink = ReportSink::new(started_ms, fail_fast);
-    sink.add_journeys(&journeys);
+    sink.add_journeys(journeys);
     let (events, rx) = pipeline::channel();
     let sinks: Vec<Box<dyn Sink>> = vec![Box::new(sink.clone())];
     let pipeline_task = tokio::spawn(pipeline::run(rx, sinks));
-    let _ = events.send(Event::Suite(Suite { journeys: journeys.clone() })).await;
+    let _ = events.send(Event::Suite(Suite { journeys: journeys.to_vec() })).await;
     let done = CancellationToken::new();
     let progress = (!args.no_progress).then(|| tokio::spawn(show_progress(sink.clone(), start, done.clone())));
     let mut drives = tokio::task::JoinSet::new();
-    for (plan, j) in plans.into_iter().zip(&journeys) {
-        let spec = LoadSpec { model: j.load.clone(), stop: stop_for(&args, j), shard: args.shard };
+    for (plan, j) in plans.into_iter().zip(journeys) {
+        let spec = LoadSpec { model: j.load.clone(), stop: stop_for(args, j), shard: args.shard };
         drives.spawn(drive(plan, spec, events.clone(), cancel.clone()));
     }
     drop(events);
@@ -327,20 +361,34 @@ pub async fn run(args: VerifyArgs) -> Exit {
     if let Some(p) = progress {
         let _ = p.await;
     }
+    Ran { sink, start, interrupted }
+}
 
-    // Judge and report.
+/// The report of the run, judged by `thresholds` and `baseline`; an interrupted run never passes.
+fn judge(
+    args: &VerifyArgs,
+    ran: Ran,
+    specs: Vec<String>,
+    thresholds: &[Threshold],
+    baseline: Option<&Report>,
+) -> Report {
+    let Ran { sink, start, interrupted } = ran;
     let mut report = sink.report();
     report.elapsed_seconds = start.elapsed().as_secs_f64();
     report.target = args.target.clone();
     report.shards = vec![args.shard.to_string()];
     report.threshold_specs = specs;
     report.stopped_early = if interrupted { Some("interrupted (SIGINT/SIGTERM)".into()) } else { sink.tripped() };
-    report.judge(&thresholds, baseline.as_ref());
+    report.judge(thresholds, baseline);
     if interrupted {
         report.passed = false;
     }
-    let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").map_or(true, |v| v.is_empty());
-    print!("{}", summary(&report, Style { color }));
+    report
+}
+
+/// Writes the JSON report, the baseline, JUnit and Markdown where asked, then pushes to the Pushgateway.
+/// Returns whether any of them failed (each failure is printed, and the others are still attempted).
+async fn write_outputs(outputs: &Outputs, report: &Report) -> bool {
     let mut write_failed = false;
     let mut write = |path: &Option<PathBuf>, what: &str, text: Result<String, String>| {
         let Some(path) = path else { return };
@@ -350,21 +398,21 @@ pub async fn run(args: VerifyArgs) -> Exit {
             write_failed = true;
         }
     };
-    let json = serde_json::to_string_pretty(&report).map(|mut s| {
+    let json = serde_json::to_string_pretty(report).map(|mut s| {
         s.push('\n');
         s
     });
     let json = json.map_err(|e| e.to_string());
-    write(&args.outputs.report, "report", json.clone());
-    write(&args.outputs.save_baseline, "baseline", json);
-    write(&args.outputs.junit, "JUnit report", Ok(formats::junit(&report)));
-    write(&args.outputs.markdown, "Markdown summary", Ok(formats::markdown(&report)));
-    if let (Some(url), Some(deploy)) = (&args.outputs.pushgateway, &args.outputs.deploy) {
+    write(&outputs.report, "report", json.clone());
+    write(&outputs.save_baseline, "baseline", json);
+    write(&outputs.junit, "JUnit report", Ok(formats::junit(report)));
+    write(&outputs.markdown, "Markdown summary", Ok(formats::markdown(report)));
+    if let (Some(url), Some(deploy)) = (&outputs.pushgateway, &outputs.deploy) {
         let client = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().unwrap_or_default();
-        if let Err(e) = push::push(&client, url, deploy, &report).await {
+        if let Err(e) = push::push(&client, url, deploy, report).await {
             eprintln!("journeyd verify: {e}");
             write_failed = true;
         }
     }
-    Exit::verdict(report.unreachable, report.passed, write_failed)
+    write_failed
 }

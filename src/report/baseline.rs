@@ -13,6 +13,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::report::{Hist, Report};
+use crate::units::format_latency;
 
 /// Significance level of both tests.
 pub const ALPHA: f64 = 0.01;
@@ -112,8 +113,8 @@ fn delta(journey: &str, step: Option<&str>, before: (u64, u64, &Hist), after: (u
             (a - b >= MIN_ABSOLUTE.as_secs_f64() && a >= b * (1.0 + MIN_RELATIVE)).then(|| {
                 format!(
                     "{label} {} → {} (+{:.0}%)",
-                    super::threshold::fmt_latency(Duration::from_secs_f64(b)),
-                    super::threshold::fmt_latency(Duration::from_secs_f64(a)),
+                    format_latency(Duration::from_secs_f64(b)),
+                    format_latency(Duration::from_secs_f64(a)),
                     if b > 0.0 { (a / b - 1.0) * 100.0 } else { f64::INFINITY }
                 )
             })

@@ -7,8 +7,8 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use crate::report::threshold::fmt_latency;
 use crate::report::{JourneyReport, Report};
+use crate::units::format_latency;
 
 /// Escapes text for XML attributes and character data (and drops characters XML 1.0 forbids).
 fn xml(text: &str) -> String {
@@ -151,7 +151,7 @@ pub fn markdown(r: &Report) -> String {
         if h.is_empty() {
             "-".to_string()
         } else {
-            fmt_latency(q.map_or_else(|| h.max(), |q| h.quantile(q)))
+            format_latency(q.map_or_else(|| h.max(), |q| h.quantile(q)))
         }
     };
     let pct = |a: Option<f64>| a.map_or("-".to_string(), |a| format!("{:.2}%", a * 100.0));

@@ -22,12 +22,13 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::outcome::Failure;
+use crate::threshold::Threshold;
 
 pub use baseline::{compare, Comparison, Delta};
 pub use hist::Hist;
 pub use merge::{merge, MergeError};
 pub use sink::{FailFast, ReportSink};
-pub use threshold::{evaluate, Threshold, ThresholdError, Verdict};
+pub use threshold::{evaluate, Verdict};
 
 /// Bumped on any incompatible change to the JSON layout; readers refuse other versions.
 pub const SCHEMA_VERSION: u32 = 1;

@@ -4,8 +4,8 @@ use std::fmt::Write as _;
 use std::time::Duration;
 
 use crate::report::sink::Progress;
-use crate::report::threshold::fmt_latency;
 use crate::report::{FailureCount, Hist, Report};
+use crate::units::format_latency;
 
 /// ANSI colours, or none (`NO_COLOR`, not a terminal).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,7 +39,7 @@ pub fn progress_line(elapsed: Duration, p: &Progress) -> String {
         elapsed.as_secs(),
         p.runs,
         p.failed,
-        if p.runs == 0 { "-".to_string() } else { fmt_latency(p.p99) }
+        if p.runs == 0 { "-".to_string() } else { format_latency(p.p99) }
     )
 }
 
@@ -51,7 +51,7 @@ fn lat(h: &Hist, q: Option<f64>) -> String {
     if h.is_empty() {
         return "-".into();
     }
-    fmt_latency(q.map_or_else(|| h.max(), |q| h.quantile(q)))
+    format_latency(q.map_or_else(|| h.max(), |q| h.quantile(q)))
 }
 
 fn reasons(f: &std::collections::BTreeMap<String, FailureCount>) -> String {
@@ -62,6 +62,17 @@ fn reasons(f: &std::collections::BTreeMap<String, FailureCount>) -> String {
 /// verdict of every threshold, the baseline comparison, and the overall verdict.
 pub fn summary(r: &Report, style: Style) -> String {
     let mut s = String::new();
+    write_header(&mut s, r);
+    write_table(&mut s, r, style);
+    write_failures(&mut s, r);
+    write_thresholds(&mut s, r, style);
+    write_baseline(&mut s, r, style);
+    write_verdict(&mut s, r, style);
+    s
+}
+
+/// `journeyd verify: 2 journey(s), 240 run(s) in 12.0s against … (shards …)`, why it stopped early, a blank line.
+fn write_header(s: &mut String, r: &Report) {
     let runs: u64 = r.journeys.values().map(|j| j.runs).sum();
     let _ = writeln!(
         s,
@@ -79,6 +90,10 @@ pub fn summary(r: &Report, style: Style) -> String {
         let _ = writeln!(s, "stopped early: {why}");
     }
     let _ = writeln!(s);
+}
+
+/// The table: a row per journey, indented rows for its steps, and its dropped and cancelled counts.
+fn write_table(s: &mut String, r: &Report, style: Style) {
     let _ = writeln!(
         s,
         "{:<28} {:>6} {:>9} {:>9} {:>9} {:>9} {:>9}  FAILURES",
@@ -119,6 +134,10 @@ pub fn summary(r: &Report, style: Style) -> String {
             );
         }
     }
+}
+
+/// Each failure reason of each journey with its count and first evidence; nothing when none failed.
+fn write_failures(s: &mut String, r: &Report) {
     let failing: Vec<_> = r.journeys.iter().filter(|(_, j)| !j.failures.is_empty()).collect();
     if !failing.is_empty() {
         let _ = writeln!(s, "\nFailures (first occurrence):");
@@ -128,6 +147,10 @@ pub fn summary(r: &Report, style: Style) -> String {
             }
         }
     }
+}
+
+/// PASS or FAIL per threshold verdict, with what was measured; nothing without verdicts.
+fn write_thresholds(s: &mut String, r: &Report, style: Style) {
     if !r.verdicts.is_empty() {
         let _ = writeln!(s, "\nThresholds:");
         for v in &r.verdicts {
@@ -136,6 +159,10 @@ pub fn summary(r: &Report, style: Style) -> String {
             let _ = writeln!(s, "  {mark}  {}{implicit}  — actual {}", v.threshold, v.actual);
         }
     }
+}
+
+/// The baseline comparison's notable rows (regressions and notes); nothing without `--baseline`.
+fn write_baseline(s: &mut String, r: &Report, style: Style) {
     if let Some(c) = &r.comparison {
         let _ = writeln!(s, "\nBaseline (from {}):", c.baseline_started_at);
         let mut any = false;
@@ -152,6 +179,10 @@ pub fn summary(r: &Report, style: Style) -> String {
             let _ = writeln!(s, "  {}", style.pass("no significant change"));
         }
     }
+}
+
+/// `Verdict: PASSED (…)`, `FAILED (…)` or `UNREACHABLE: …`.
+fn write_verdict(s: &mut String, r: &Report, style: Style) {
     let failed = r.verdicts.iter().filter(|v| !v.passed).count();
     let regressions = r.comparison.as_ref().map_or(0, |c| c.regressions());
     let verdict = if r.unreachable {
@@ -165,5 +196,4 @@ pub fn summary(r: &Report, style: Style) -> String {
         ))
     };
     let _ = writeln!(s, "\nVerdict: {verdict}");
-    s
 }

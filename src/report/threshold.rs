@@ -8,7 +8,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::model::CmpOp;
 use crate::report::{FailureCount, Hist, Report};
-pub use crate::threshold::{check_scopes, parse, resolve_scopes, Limit, Metric, Threshold, ThresholdError};
+use crate::threshold::{Limit, Metric, Threshold};
+use crate::units::format_latency;
 
 /// The result of one threshold on one journey or step.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -123,7 +124,7 @@ fn measure(
     hist: &Hist,
     failures: &BTreeMap<String, FailureCount>,
 ) -> Result<(f64, String), String> {
-    let latency = |d: Duration| Ok((d.as_secs_f64(), fmt_latency(d)));
+    let latency = |d: Duration| Ok((d.as_secs_f64(), format_latency(d)));
     match m {
         Metric::Runs => Ok((runs as f64, runs.to_string())),
         Metric::Failures(None) => Ok((failed as f64, failed.to_string())),
@@ -141,6 +142,3 @@ fn measure(
         Metric::Mean => latency(hist.mean()),
     }
 }
-
-/// Latency for people (`850µs`, `12.3ms`, `1.20s`); the report's views import it from here.
-pub use crate::units::format_latency as fmt_latency;

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde::{Serialize, Serializer};
 
-use super::spec::fmt_duration;
+use crate::units::format_duration;
 
 /// The fault route names accepted by `--fault` and `/admin/faults/{route}`; `*` means every route.
 pub const ROUTES: &[&str] =
@@ -99,7 +99,7 @@ impl fmt::Display for Fault {
             parts.push(format!("status:{code}"));
         }
         if let Some(d) = self.latency {
-            parts.push(format!("latency:{}", fmt_duration(d)));
+            parts.push(format!("latency:{}", format_duration(d)));
         }
         if let Some(rate) = self.error_rate {
             parts.push(format!("error-rate:{rate}"));
@@ -134,8 +134,8 @@ impl Stall {
         if window >= period {
             return Err(format!(
                 "stall window {} must be shorter than its period {}",
-                fmt_duration(window),
-                fmt_duration(period)
+                format_duration(window),
+                format_duration(period)
             ));
         }
         Ok(Stall { window, period })
@@ -163,7 +163,7 @@ impl Stall {
 
 impl fmt::Display for Stall {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}", fmt_duration(self.window), fmt_duration(self.period))
+        write!(f, "{}/{}", format_duration(self.window), format_duration(self.period))
     }
 }
 
@@ -175,7 +175,7 @@ impl Serialize for Stall {
 
 fn ser_opt_duration<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
     match d {
-        Some(d) => s.serialize_str(&fmt_duration(*d)),
+        Some(d) => s.serialize_str(&format_duration(*d)),
         None => s.serialize_none(),
     }
 }

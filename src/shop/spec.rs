@@ -85,8 +85,6 @@ pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
     crate::units::parse_duration(text.trim())
 }
 
-pub(crate) use crate::units::format_duration as fmt_duration;
-
 /// A body for `PUT /admin/faults/{route}`: every field present replaces the stored one; `null` (or
 /// `false`) clears it; absent fields are kept.
 #[derive(Debug, Default, Deserialize)]

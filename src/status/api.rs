@@ -7,6 +7,7 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 
 use crate::outcome::{Failure, Reason};
+use crate::units::rfc3339;
 
 use super::history::{minute_of, StepMinute, AVAILABILITY_MINUTES, FAILURES_KEPT};
 use super::{FailureRecord, JourneyState, LastOutcome, Status};
@@ -62,8 +63,6 @@ pub struct FailureView {
     #[serde(flatten)]
     pub failure: Failure,
 }
-
-pub(crate) use crate::units::rfc3339;
 
 impl From<&FailureRecord> for FailureView {
     fn from(r: &FailureRecord) -> FailureView {

@@ -319,21 +319,51 @@ impl Sink for StatusSink {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use crate::model::{AlertRules, LoadModel, RequestDefaults, Step, Template};
     use crate::outcome::{Reason, StepOutcome};
+    use reqwest::Method;
     use std::time::Instant;
 
-    /// A journey loaded from YAML (the loader is the only way to build a valid model), with a chosen
-    /// fingerprint so tests can say "changed" or "unchanged".
+    /// A journey `name` against `http://127.0.0.1:1` whose steps each `GET /`, with a chosen fingerprint so
+    /// tests can say "changed" or "unchanged". Built as the model directly, not loaded from YAML: status
+    /// consumes the model and must not import `config`, not even in tests.
     pub(crate) fn journey(name: &str, steps: &[&str], fingerprint: u64) -> Arc<Journey> {
-        let mut yaml = format!("name: {name:?}\ntarget: http://127.0.0.1:1\nsteps:\n");
-        for s in steps {
-            yaml.push_str(&format!("  - name: {s}\n    get: /\n"));
-        }
-        let loaded = crate::config::load_str(std::path::Path::new("x.yml"), &yaml, &Default::default())
-            .unwrap_or_else(|d| panic!("{:?}", d.0.iter().map(|d| d.to_string()).collect::<Vec<_>>()));
-        let mut j = (*loaded.suite.journeys[0]).clone();
-        j.fingerprint = fingerprint;
-        Arc::new(j)
+        let step = |s: &&str| Step {
+            name: s.to_string(),
+            method: Method::GET,
+            url: Template::literal("/"),
+            headers: Vec::new(),
+            query: Vec::new(),
+            body: None,
+            timeout: None,
+            max_redirects: RequestDefaults::default().max_redirects,
+            expect: Vec::new(),
+            capture: Vec::new(),
+            think: None,
+            thresholds: Vec::new(),
+        };
+        Arc::new(Journey {
+            name: name.to_string(),
+            description: String::new(),
+            tags: Vec::new(),
+            source: "x.yml".into(),
+            fingerprint,
+            target: Some(Template::literal("http://127.0.0.1:1")),
+            every: Duration::from_secs(60),
+            users: 1,
+            load: LoadModel::Closed { users: 1 },
+            timeout: Duration::from_secs(30),
+            defaults: RequestDefaults::default(),
+            vars: Vec::new(),
+            data: Vec::new(),
+            secrets: Vec::new(),
+            steps: steps.iter().map(step).collect(),
+            capture_slots: 0,
+            secret_captures: Vec::new(),
+            depends_on: Vec::new(),
+            alerts: AlertRules::default(),
+            thresholds: Vec::new(),
+        })
     }
 
     pub(crate) fn outcome(name: &str, at: SystemTime, failed: bool, ms: u64) -> RunOutcome {

@@ -9,7 +9,9 @@ use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 
-use super::api::{failure_views, journey_views, rfc3339, FailureView, JourneyView};
+use crate::units::rfc3339;
+
+use super::api::{failure_views, journey_views, FailureView, JourneyView};
 use super::history::{minute_of, PLOT_MINUTES};
 use super::{JourneyState, Status};
 

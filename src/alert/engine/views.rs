@@ -5,9 +5,9 @@ use std::time::SystemTime;
 use serde::Serialize;
 
 use super::Engine;
-use crate::alert::clock::rfc3339;
 use crate::alert::notify::Alert;
 use crate::alert::rules::Health;
+use crate::units::rfc3339_millis;
 
 /// A journey's state for the status page and `GET /api/v1/alerts`.
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -79,7 +79,7 @@ impl Engine {
             .map(|a| {
                 serde_json::json!({
                     "labels": a.labels, "annotations": a.annotations,
-                    "startsAt": rfc3339(a.starts_at), "generatorURL": a.generator_url,
+                    "startsAt": rfc3339_millis(a.starts_at), "generatorURL": a.generator_url,
                 })
             })
             .collect()
