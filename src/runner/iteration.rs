@@ -327,9 +327,14 @@ async fn send(
         }
         Ok(Err(e)) => Err(SendError::Transport(e)),
         Err(_) if step_timeout.is_some_and(|t| deadline < call.journey_deadline || t == Duration::ZERO) => {
-            Err(SendError::Deadline(format!("step timeout {}", fmt_duration(step_timeout.unwrap_or_default()))))
+            Err(SendError::Deadline(format!(
+                "step timeout {}",
+                crate::units::format_duration(step_timeout.unwrap_or_default())
+            )))
         }
-        Err(_) => Err(SendError::Deadline(format!("journey timeout {}", fmt_duration(journey.timeout)))),
+        Err(_) => {
+            Err(SendError::Deadline(format!("journey timeout {}", crate::units::format_duration(journey.timeout))))
+        }
     }
 }
 
@@ -458,18 +463,5 @@ fn render_body(body: Option<&Body>, scope: &Scope<'_>) -> (Option<Vec<u8>>, Opti
                 .unwrap_or_else(|| HeaderValue::from_static("text/plain; charset=utf-8"));
             (Some(text.render(scope).into_owned().into_bytes()), Some(ct))
         }
-    }
-}
-
-pub fn fmt_duration(d: Duration) -> String {
-    let ms = d.as_millis();
-    if ms == 0 {
-        format!("{}µs", d.as_micros())
-    } else if ms < 1000 {
-        format!("{ms}ms")
-    } else if ms % 1000 == 0 {
-        format!("{}s", ms / 1000)
-    } else {
-        format!("{:.3}s", d.as_secs_f64())
     }
 }
