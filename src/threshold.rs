@@ -98,11 +98,19 @@ fn char_col(text: &str, byte: usize) -> usize {
     text[..byte].chars().count()
 }
 
-/// A located error: `byte` and `len_bytes` index `text`; the error holds character columns.
+/// A located error: `byte` and `len_bytes` index `text`; the error holds character columns. The span is
+/// widened to whole characters: "the last byte" or "one byte" may fall inside a multi-byte character.
 fn err(text: &str, byte: usize, len_bytes: usize, msg: impl Into<String>, hint: Option<&str>) -> ThresholdError {
-    let col = char_col(text, byte);
-    let len = text[byte..(byte + len_bytes).min(text.len())].chars().count();
-    ThresholdError::new(text, col, len, msg.into(), hint)
+    let mut start = byte.min(text.len());
+    while !text.is_char_boundary(start) {
+        start -= 1;
+    }
+    let mut end = (byte + len_bytes).min(text.len());
+    while !text.is_char_boundary(end) {
+        end += 1;
+    }
+    let len = text[start..end].chars().count();
+    ThresholdError::new(text, char_col(text, start), len, msg.into(), hint)
 }
 
 /// Parses one threshold (`--threshold` text, or a journey file entry with its scope prefixed).
