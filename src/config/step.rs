@@ -25,6 +25,19 @@ pub struct Scope {
     pub has_target: bool,
 }
 
+impl Scope {
+    /// What a template outside the steps (target, defaults) may refer to: everything but captures.
+    pub fn names(&self) -> Names<'_> {
+        Names {
+            vars: &self.vars,
+            secrets: &self.secret_names,
+            data: &self.data,
+            broken_data: &self.broken_data,
+            ..Names::default()
+        }
+    }
+}
+
 /// The steps of one journey, with the number of capture slots they use and which slots are secret.
 pub struct Steps {
     pub steps: Vec<Step>,
@@ -94,16 +107,7 @@ pub fn build_steps(
             .filter(|n| first_def[**n].0 > i)
             .map(|n| (n.to_string(), raw[first_def[*n].0].name.clone()))
             .collect();
-        let names = Names {
-            env_only: false,
-            vars: &scope.vars,
-            secrets: &scope.secret_names,
-            data: &scope.data,
-            broken_data: &scope.broken_data,
-            captures: &available,
-            this_step: &this_step,
-            later: &later,
-        };
+        let names = Names { captures: &available, this_step: &this_step, later: &later, ..scope.names() };
         let mut b = StepBuilder { ctx, env, names: &names, path: index_path("steps", i), ok: true };
         if let Some(s) = b.step(step, scope, defaults, &first_def) {
             steps.push(s);
