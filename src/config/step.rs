@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
+use super::capture::capture_source;
 use super::diag::FileCtx;
 use super::expr::parse_check;
 use super::fields::{check_ident, check_name, check_thresholds, duration, header, report};
@@ -116,14 +117,14 @@ pub fn build_steps(
     Steps { steps, capture_slots: slot_names.len(), secret_captures }
 }
 
-pub(super) struct StepBuilder<'c, 'e, 'o, 'n> {
-    pub ctx: &'c mut FileCtx,
+struct StepBuilder<'c, 'e, 'o, 'n> {
+    ctx: &'c mut FileCtx,
     env: &'e mut Env<'o>,
     names: &'n Names<'n>,
     /// `steps[i]`
     path: String,
     /// False once this step has an error: no `Step` is built from it.
-    pub ok: bool,
+    ok: bool,
 }
 
 impl StepBuilder<'_, '_, '_, '_> {
@@ -131,12 +132,12 @@ impl StepBuilder<'_, '_, '_, '_> {
         key_path(&self.path, key)
     }
 
-    pub(super) fn error(&mut self, path: &str, message: impl Into<String>, hint: Option<String>) {
+    fn error(&mut self, path: &str, message: impl Into<String>, hint: Option<String>) {
         self.ok = false;
         self.ctx.error(path, message, hint);
     }
 
-    pub(super) fn error_key(&mut self, path: &str, message: impl Into<String>, hint: Option<String>) {
+    fn error_key(&mut self, path: &str, message: impl Into<String>, hint: Option<String>) {
         self.ok = false;
         self.ctx.error_key(path, message, hint);
     }
@@ -209,8 +210,9 @@ impl StepBuilder<'_, '_, '_, '_> {
                 continue;
             };
             let path = key_path(&self.at("capture"), name);
-            if let Some((source, secret)) = self.capture(&path, raw_capture) {
-                capture.push(Capture { name: name.clone(), slot, source, secret });
+            match capture_source(self.ctx, &path, raw_capture) {
+                Some((source, secret)) => capture.push(Capture { name: name.clone(), slot, source, secret }),
+                None => self.ok = false,
             }
         }
         let think = raw.think.as_ref().and_then(|t| self.think(&t.0));
