@@ -14,7 +14,7 @@ use super::step::{build_steps, Scope};
 use super::templates::{self, DataNames, Env, Names};
 use super::LoadOptions;
 use crate::model::{
-    DataSource, Journey, LoadModel, Pick, RequestDefaults, Secret, Stage, StageTarget, DEFAULT_MAX_BODY_BYTES,
+    DataSource, Journey, LoadModel, Pick, RequestDefaults, Secret, Stage, StageTarget, TlsCa, DEFAULT_MAX_BODY_BYTES,
 };
 use crate::template::{Part, Template};
 use crate::units::{format_duration, parse_bytes, parse_rate};
@@ -430,25 +430,7 @@ fn request_defaults(
     out.tls_skip_verify = raw.tls_skip_verify.unwrap_or(false);
     out.redirects_to_http = raw.redirects_to_http.unwrap_or(false);
     if let Some(file) = &raw.tls_ca {
-        let path = dir.join(file);
-        match super::limits::read_capped(&path, super::limits::MAX_PEM_BYTES) {
-            Ok(pem) => match reqwest::Certificate::from_pem_bundle(&pem) {
-                // Built once here, as the runner will, so preparing the journey to run cannot fail on it.
-                Ok(certs) if !certs.is_empty() && ca_client(&certs).is_ok() => {
-                    out.tls_ca = Some(std::sync::Arc::new(crate::model::TlsCa { path, pem }));
-                }
-                _ => ctx.error(
-                    "defaults.tls_ca",
-                    format!("{file}: no PEM certificate in it"),
-                    Some("give a PEM file with the CA certificate(s): -----BEGIN CERTIFICATE-----".into()),
-                ),
-            },
-            Err(e) => ctx.error(
-                "defaults.tls_ca",
-                format!("cannot read {file}: {e}"),
-                Some("the path is relative to the journey file".into()),
-            ),
-        }
+        out.tls_ca = tls_ca(ctx, dir, file);
     }
     out.max_body_bytes = match &raw.max_body {
         None => DEFAULT_MAX_BODY_BYTES,
@@ -465,6 +447,28 @@ fn request_defaults(
         },
     };
     out
+}
+
+/// `defaults.tls_ca`: a PEM bundle of CA certificates, read and tried here as the runner will use it, so
+/// preparing the journey to run cannot fail on it. Reports and returns `None` when it is not usable.
+fn tls_ca(ctx: &mut FileCtx, dir: &Path, file: &str) -> Option<Arc<TlsCa>> {
+    let path = dir.join(file);
+    let pem = match super::limits::read_capped(&path, super::limits::MAX_PEM_BYTES) {
+        Ok(pem) => pem,
+        Err(e) => {
+            let hint = "the path is relative to the journey file";
+            ctx.error("defaults.tls_ca", format!("cannot read {file}: {e}"), Some(hint.into()));
+            return None;
+        }
+    };
+    let problem = match reqwest::Certificate::from_pem_bundle(&pem) {
+        Ok(certs) if certs.is_empty() => "no PEM certificate in it",
+        Ok(certs) if ca_client(&certs).is_ok() => return Some(Arc::new(TlsCa { path, pem })),
+        _ => "a certificate in it is malformed or cut short",
+    };
+    let hint = "give a PEM file with the CA certificate(s), each whole from -----BEGIN CERTIFICATE----- to -----END CERTIFICATE-----";
+    ctx.error("defaults.tls_ca", format!("{file}: {problem}"), Some(hint.into()));
+    None
 }
 
 /// A client that trusts `certs` (and nothing else): fails when a certificate in the bundle is malformed.
