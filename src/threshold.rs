@@ -179,15 +179,24 @@ fn parse_metric(text: &str, start: usize) -> Result<(Metric, usize), ThresholdEr
     Ok((metric, metric_len))
 }
 
-/// The `{…}` after the metric name that starts at `start`: its inside (with the byte offset of that) when
-/// there is one, and the length of name and selector together.
-fn selector(text: &str, start: usize, name_len: usize) -> Result<(Option<(usize, &str)>, usize), ThresholdError> {
+/// The inside of a `{…}` selector, and the byte offset where it starts in the whole text.
+struct Selector<'a> {
+    at: usize,
+    inside: &'a str,
+}
+
+/// The `{…}` after the metric name that starts at `start`, when there is one, and the length of name and
+/// selector together.
+fn selector(text: &str, start: usize, name_len: usize) -> Result<(Option<Selector<'_>>, usize), ThresholdError> {
     let body = &text[start..];
     if !body[name_len..].starts_with('{') {
         return Ok((None, name_len));
     }
     match body[name_len..].find('}') {
-        Some(close) => Ok((Some((start + name_len + 1, &body[name_len + 1..name_len + close])), name_len + close + 1)),
+        Some(close) => {
+            let inside = &body[name_len + 1..name_len + close];
+            Ok((Some(Selector { at: start + name_len + 1, inside }), name_len + close + 1))
+        }
         None => Err(err(
             text,
             start + name_len,
@@ -222,11 +231,11 @@ fn apply_selector(
     text: &str,
     metric: Metric,
     name: &str,
-    selector: Option<(usize, &str)>,
+    selector: Option<Selector<'_>>,
 ) -> Result<Metric, ThresholdError> {
     match (metric, selector) {
         (m, None) => Ok(m),
-        (Metric::Failures(None), Some((at, sel))) => {
+        (Metric::Failures(None), Some(Selector { at, inside: sel })) => {
             let (k, v) = sel.split_once('=').unwrap_or((sel, ""));
             if k.trim() != "reason" {
                 let hint = "the only selector is reason=…, e.g. failures{reason=timeout}";
@@ -242,7 +251,7 @@ fn apply_selector(
                 }
             }
         }
-        (_, Some((at, sel))) => {
+        (_, Some(Selector { at, inside: sel })) => {
             let msg = format!("`{name}` takes no selector");
             Err(err(text, at - 1, sel.len() + 2, msg, Some("only failures{reason=…} has one")))
         }
