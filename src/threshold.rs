@@ -98,78 +98,118 @@ fn char_col(text: &str, byte: usize) -> usize {
     text[..byte].chars().count()
 }
 
+/// A located error: `byte` and `len_bytes` index `text`; the error holds character columns. The span is
+/// widened to whole characters: "the last byte" or "one byte" may fall inside a multi-byte character.
+fn err(text: &str, byte: usize, len_bytes: usize, msg: impl Into<String>, hint: Option<&str>) -> ThresholdError {
+    let mut start = byte.min(text.len());
+    while !text.is_char_boundary(start) {
+        start -= 1;
+    }
+    let mut end = (byte + len_bytes).min(text.len());
+    while !text.is_char_boundary(end) {
+        end += 1;
+    }
+    let len = text[start..end].chars().count();
+    ThresholdError::new(text, char_col(text, start), len, msg.into(), hint)
+}
+
 /// Parses one threshold (`--threshold` text, or a journey file entry with its scope prefixed).
 pub fn parse(text: &str) -> Result<Threshold, ThresholdError> {
-    let err = |byte: usize, len_bytes: usize, msg: String, hint: Option<&str>| {
-        let col = char_col(text, byte);
-        let len = text[byte..(byte + len_bytes).min(text.len())].chars().count();
-        ThresholdError::new(text, col, len, msg, hint)
-    };
-    let (journey, step, expr_start) = match text.find(':') {
-        None => (None, None, 0),
-        Some(colon) => {
-            let scope = &text[..colon];
-            let lead = scope.len() - scope.trim_start().len();
-            let scope_t = scope.trim();
-            if scope_t.is_empty() {
-                return Err(err(
-                    colon,
-                    1,
-                    "empty scope before `:`".into(),
-                    Some("write `journey:` or `journey.step:`, or drop the `:`"),
-                ));
-            }
-            let (j, s) = match scope_t.split_once('.') {
-                Some((j, s)) => (j.trim(), Some(s.trim())),
-                None => (scope_t, None),
-            };
-            if j.is_empty() || s.is_some_and(str::is_empty) || !valid_name(j) || !s.map_or(true, valid_name) {
-                return Err(err(
-                    lead,
-                    scope_t.len(),
-                    format!("invalid scope `{scope_t}`"),
-                    Some("write `journey:` or `journey.step:` with the names from the journey files"),
-                ));
-            }
-            (Some(j.to_string()), s.map(str::to_string), colon + 1)
-        }
-    };
-    let rest = &text[expr_start..];
-    let m_start = expr_start + (rest.len() - rest.trim_start().len());
-    let body = &text[m_start..];
-    if body.trim().is_empty() {
-        return Err(err(
-            text.len().saturating_sub(1),
-            1,
-            "missing expression".into(),
-            Some("e.g. `p99 < 800ms` or `availability >= 99.5%`"),
-        ));
+    let (journey, step, after_scope) = parse_scope(text)?;
+    let m_start = expression_start(text, after_scope)?;
+    let (metric, metric_len) = parse_metric(text, m_start)?;
+    let (op, op_end) = parse_op(text, m_start + metric_len)?;
+    let limit = parse_limit(text, &metric, op_end)?;
+    Ok(Threshold {
+        text: text.trim().to_string(),
+        expr: text[m_start..].trim().to_string(),
+        journey,
+        step,
+        metric,
+        op,
+        limit,
+        implicit: false,
+    })
+}
+
+/// The optional `journey:` or `journey.step:` prefix: the journey, the step, and the byte offset after the
+/// `:` (0 without a scope).
+fn parse_scope(text: &str) -> Result<(Option<String>, Option<String>, usize), ThresholdError> {
+    let Some(colon) = text.find(':') else { return Ok((None, None, 0)) };
+    let scope = &text[..colon];
+    let lead = scope.len() - scope.trim_start().len();
+    let scope_t = scope.trim();
+    if scope_t.is_empty() {
+        let hint = "write `journey:` or `journey.step:`, or drop the `:`";
+        return Err(err(text, colon, 1, "empty scope before `:`", Some(hint)));
     }
-    // The metric: a name, then an optional `{…}` selector.
+    let (j, s) = match scope_t.split_once('.') {
+        Some((j, s)) => (j.trim(), Some(s.trim())),
+        None => (scope_t, None),
+    };
+    if j.is_empty() || s.is_some_and(str::is_empty) || !valid_name(j) || !s.map_or(true, valid_name) {
+        let hint = "write `journey:` or `journey.step:` with the names from the journey files";
+        return Err(err(text, lead, scope_t.len(), format!("invalid scope `{scope_t}`"), Some(hint)));
+    }
+    Ok((Some(j.to_string()), s.map(str::to_string), colon + 1))
+}
+
+/// Where the expression starts: after the scope and the spaces that follow it. An error when nothing does.
+fn expression_start(text: &str, after_scope: usize) -> Result<usize, ThresholdError> {
+    let rest = &text[after_scope..];
+    let start = after_scope + (rest.len() - rest.trim_start().len());
+    if text[start..].trim().is_empty() {
+        let hint = "e.g. `p99 < 800ms` or `availability >= 99.5%`";
+        return Err(err(text, text.len().saturating_sub(1), 1, "missing expression", Some(hint)));
+    }
+    Ok(start)
+}
+
+/// The metric at byte `start`: a name, then an optional `{…}` selector. Returns it and its length in bytes.
+fn parse_metric(text: &str, start: usize) -> Result<(Metric, usize), ThresholdError> {
+    let body = &text[start..];
     let name_len = body.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '.')).unwrap_or(body.len());
-    let mut metric_len = name_len;
     let name = &body[..name_len];
-    let mut selector: Option<(usize, &str)> = None;
-    if body[name_len..].starts_with('{') {
-        match body[name_len..].find('}') {
-            Some(close) => {
-                selector = Some((m_start + name_len + 1, &body[name_len + 1..name_len + close]));
-                metric_len = name_len + close + 1;
-            }
-            None => {
-                return Err(err(
-                    m_start + name_len,
-                    body.len() - name_len,
-                    "unclosed `{`".into(),
-                    Some("write failures{reason=timeout}"),
-                ))
-            }
-        }
-    }
+    let (selector, metric_len) = selector(text, start, name_len)?;
     if name.is_empty() {
-        return Err(err(m_start, 1, "expected a metric".into(), Some(METRIC_HINT)));
+        return Err(err(text, start, 1, "expected a metric", Some(METRIC_HINT)));
     }
-    let metric = match name {
+    let metric = metric_name(text, start, name)?;
+    let metric = apply_selector(text, metric, name, selector)?;
+    Ok((metric, metric_len))
+}
+
+/// The inside of a `{…}` selector, and the byte offset where it starts in the whole text.
+struct Selector<'a> {
+    at: usize,
+    inside: &'a str,
+}
+
+/// The `{…}` after the metric name that starts at `start`, when there is one, and the length of name and
+/// selector together.
+fn selector(text: &str, start: usize, name_len: usize) -> Result<(Option<Selector<'_>>, usize), ThresholdError> {
+    let body = &text[start..];
+    if !body[name_len..].starts_with('{') {
+        return Ok((None, name_len));
+    }
+    match body[name_len..].find('}') {
+        Some(close) => {
+            let inside = &body[name_len + 1..name_len + close];
+            Ok((Some(Selector { at: start + name_len + 1, inside }), name_len + close + 1))
+        }
+        None => Err(err(
+            text,
+            start + name_len,
+            body.len() - name_len,
+            "unclosed `{`",
+            Some("write failures{reason=timeout}"),
+        )),
+    }
+}
+
+/// The metric a (non-empty) name at byte `at` stands for.
+fn metric_name(text: &str, at: usize, name: &str) -> Result<Metric, ThresholdError> {
+    Ok(match name {
         "availability" => Metric::Availability,
         "max" => Metric::Max,
         "mean" | "avg" => Metric::Mean,
@@ -178,54 +218,50 @@ pub fn parse(text: &str) -> Result<Threshold, ThresholdError> {
         _ => match name.strip_prefix('p').and_then(|n| n.parse::<f64>().ok()) {
             Some(q) if q > 0.0 && q < 100.0 && !name.ends_with('.') => Metric::Quantile(q / 100.0),
             Some(_) => {
-                return Err(err(
-                    m_start,
-                    name_len,
-                    format!("quantile `{name}` is out of range"),
-                    Some("quantiles run from p0.1 to p99.99"),
-                ))
+                let msg = format!("quantile `{name}` is out of range");
+                return Err(err(text, at, name.len(), msg, Some("quantiles run from p0.1 to p99.99")));
             }
-            None => return Err(err(m_start, name_len, format!("unknown metric `{name}`"), Some(METRIC_HINT))),
+            None => return Err(err(text, at, name.len(), format!("unknown metric `{name}`"), Some(METRIC_HINT))),
         },
-    };
-    let metric = match (metric, selector) {
-        (m, None) => m,
-        (Metric::Failures(None), Some((at, sel))) => {
+    })
+}
+
+/// Narrows `metric` (written as `name`) by its selector: only `failures{reason=…}` takes one.
+fn apply_selector(
+    text: &str,
+    metric: Metric,
+    name: &str,
+    selector: Option<Selector<'_>>,
+) -> Result<Metric, ThresholdError> {
+    match (metric, selector) {
+        (m, None) => Ok(m),
+        (Metric::Failures(None), Some(Selector { at, inside: sel })) => {
             let (k, v) = sel.split_once('=').unwrap_or((sel, ""));
             if k.trim() != "reason" {
-                return Err(err(
-                    at,
-                    sel.len(),
-                    format!("unknown selector `{sel}`"),
-                    Some("the only selector is reason=…, e.g. failures{reason=timeout}"),
-                ));
+                let hint = "the only selector is reason=…, e.g. failures{reason=timeout}";
+                return Err(err(text, at, sel.len(), format!("unknown selector `{sel}`"), Some(hint)));
             }
             let v = v.trim().trim_matches('"');
             match Reason::parse(v) {
-                Some(r) => Metric::Failures(Some(r)),
+                Some(r) => Ok(Metric::Failures(Some(r))),
                 None => {
                     let names: Vec<&str> = Reason::ALL.iter().map(|r| r.as_str()).collect();
-                    return Err(err(
-                        at,
-                        sel.len(),
-                        format!("unknown failure reason `{v}`"),
-                        Some(&format!("reasons are {}", names.join(", "))),
-                    ));
+                    let hint = format!("reasons are {}", names.join(", "));
+                    Err(err(text, at, sel.len(), format!("unknown failure reason `{v}`"), Some(&hint)))
                 }
             }
         }
-        (_, Some((at, sel))) => {
-            return Err(err(
-                at - 1,
-                sel.len() + 2,
-                format!("`{name}` takes no selector"),
-                Some("only failures{reason=…} has one"),
-            ));
+        (_, Some(Selector { at, inside: sel })) => {
+            let msg = format!("`{name}` takes no selector");
+            Err(err(text, at - 1, sel.len() + 2, msg, Some("only failures{reason=…} has one")))
         }
-    };
-    // The operator.
-    let after = &body[metric_len..];
-    let op_at = m_start + metric_len + (after.len() - after.trim_start().len());
+    }
+}
+
+/// The comparison after the metric (which ends at byte `after_metric`): it, and the byte offset after it.
+fn parse_op(text: &str, after_metric: usize) -> Result<(CmpOp, usize), ThresholdError> {
+    let after = &text[after_metric..];
+    let op_at = after_metric + (after.len() - after.trim_start().len());
     let op_text = &text[op_at..];
     let (op, op_len) = [
         ("<=", CmpOp::Le),
@@ -240,54 +276,73 @@ pub fn parse(text: &str) -> Result<Threshold, ThresholdError> {
     .map(|(s, op)| (op, s.len()))
     .ok_or_else(|| {
         let len = op_text.find(char::is_whitespace).unwrap_or(op_text.len());
-        err(op_at.min(text.len().saturating_sub(1)), len, "expected a comparison".into(), Some(OP_HINT))
+        err(text, op_at.min(text.len().saturating_sub(1)), len, "expected a comparison", Some(OP_HINT))
     })?;
     if op_text[op_len..].starts_with(['=', '<', '>']) {
-        return Err(err(op_at, op_len + 1, "unknown comparison".into(), Some(OP_HINT)));
+        return Err(err(text, op_at, op_len + 1, "unknown comparison", Some(OP_HINT)));
     }
-    // The value.
-    let v_raw = &text[op_at + op_len..];
-    let v_at = op_at + op_len + (v_raw.len() - v_raw.trim_start().len());
-    let v = v_raw.trim();
-    if v.is_empty() {
-        return Err(err(text.len().saturating_sub(1), 1, "missing value after the comparison".into(), None));
+    Ok((op, op_at + op_len))
+}
+
+/// The value from byte `from` to the end, read in the unit `metric` is measured in.
+fn parse_limit(text: &str, metric: &Metric, from: usize) -> Result<Limit, ThresholdError> {
+    let raw = &text[from..];
+    let value = Value { text, at: from + (raw.len() - raw.trim_start().len()), v: raw.trim() };
+    if value.v.is_empty() {
+        return Err(err(text, text.len().saturating_sub(1), 1, "missing value after the comparison", None));
     }
-    let bad = |msg: String, hint: &str| err(v_at, v.len(), msg, Some(hint));
-    let limit = match &metric {
-        Metric::Availability => {
-            let (num, pct) = match v.strip_suffix('%') {
-                Some(n) => (n.trim(), true),
-                None => (v, false),
-            };
-            let n: f64 = num.parse().map_err(|_| {
-                bad(format!("`{v}` is not a percentage"), "write availability as 99.5% (or a ratio 0.995)")
-            })?;
-            let ratio = if pct { n / 100.0 } else { n };
-            if !(0.0..=1.0).contains(&ratio) || (!pct && n > 1.0) {
-                return Err(bad(format!("availability `{v}` is out of range"), "use 0%..100% (or a ratio 0..1)"));
-            }
-            Limit::Ratio(ratio)
+    match metric {
+        Metric::Availability => value.ratio(),
+        Metric::Quantile(_) | Metric::Max | Metric::Mean => value.latency(),
+        Metric::Failures(_) | Metric::Runs => value.count(),
+    }
+}
+
+/// The (trimmed, non-empty) value of a threshold, with its byte offset in the whole text for errors.
+struct Value<'a> {
+    text: &'a str,
+    at: usize,
+    v: &'a str,
+}
+
+impl Value<'_> {
+    fn bad(&self, msg: String, hint: &str) -> ThresholdError {
+        err(self.text, self.at, self.v.len(), msg, Some(hint))
+    }
+
+    /// A percentage (`99.5%`) or a ratio (`0.995`), as a ratio.
+    fn ratio(&self) -> Result<Limit, ThresholdError> {
+        let v = self.v;
+        let (num, pct) = match v.strip_suffix('%') {
+            Some(n) => (n.trim(), true),
+            None => (v, false),
+        };
+        let n: f64 = num.parse().map_err(|_| {
+            self.bad(format!("`{v}` is not a percentage"), "write availability as 99.5% (or a ratio 0.995)")
+        })?;
+        let ratio = if pct { n / 100.0 } else { n };
+        if !(0.0..=1.0).contains(&ratio) || (!pct && n > 1.0) {
+            return Err(self.bad(format!("availability `{v}` is out of range"), "use 0%..100% (or a ratio 0..1)"));
         }
-        Metric::Quantile(_) | Metric::Max | Metric::Mean => {
-            if v.parse::<f64>().is_ok() {
-                return Err(bad(format!("latency `{v}` has no unit"), &format!("add one: {v}ms or {v}s")));
-            }
-            Limit::Duration(parse_duration(v).map_err(|e| bad(e, "write a duration such as 800ms, 1.5s or 2s"))?)
+        Ok(Limit::Ratio(ratio))
+    }
+
+    /// A duration with its unit.
+    fn latency(&self) -> Result<Limit, ThresholdError> {
+        let v = self.v;
+        if v.parse::<f64>().is_ok() {
+            return Err(self.bad(format!("latency `{v}` has no unit"), &format!("add one: {v}ms or {v}s")));
         }
-        Metric::Failures(_) | Metric::Runs => Limit::Count(
-            v.parse().map_err(|_| bad(format!("`{v}` is not a count"), "write a whole number, e.g. == 0"))?,
-        ),
-    };
-    Ok(Threshold {
-        text: text.trim().to_string(),
-        expr: text[m_start..].trim().to_string(),
-        journey,
-        step,
-        metric,
-        op,
-        limit,
-        implicit: false,
-    })
+        let d = parse_duration(v).map_err(|e| self.bad(e, "write a duration such as 800ms, 1.5s or 2s"))?;
+        Ok(Limit::Duration(d))
+    }
+
+    /// A whole number of runs.
+    fn count(&self) -> Result<Limit, ThresholdError> {
+        let v = self.v;
+        let n = v.parse().map_err(|_| self.bad(format!("`{v}` is not a count"), "write a whole number, e.g. == 0"))?;
+        Ok(Limit::Count(n))
+    }
 }
 
 fn valid_name(s: &str) -> bool {

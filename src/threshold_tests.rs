@@ -71,3 +71,19 @@ fn scopes_are_checked_against_the_suite() {
     let e = check_scopes(&[parse("checkout.pay: p99 < 1s").unwrap()], &j).unwrap_err();
     assert_eq!((e.column, e.len, e.message.as_str()), (9, 3, "journey `checkout` has no step `pay`"));
 }
+
+#[test]
+fn errors_next_to_multi_byte_characters_do_not_panic() {
+    // Each of these once sliced inside a character: a one-byte caret on `é`, the last byte of a
+    // no-break space that `trim` drops, an unknown operator of two-byte characters.
+    let cases: &[(&str, usize, usize, &str)] = &[
+        ("é < 1", 0, 1, "expected a metric"),
+        ("p99 <\u{a0}", 5, 1, "missing value after the comparison"),
+        ("p99 ≤ 1s", 4, 1, "expected a comparison"),
+        ("checkout:\u{a0}", 9, 1, "missing expression"),
+    ];
+    for &(text, column, len, message) in cases {
+        let e = parse(text).unwrap_err();
+        assert_eq!((e.column, e.len, e.message.as_str()), (column, len, message), "{text:?}");
+    }
+}

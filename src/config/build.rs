@@ -14,7 +14,7 @@ use super::step::{build_steps, Scope};
 use super::templates::{self, DataNames, Env, Names};
 use super::LoadOptions;
 use crate::model::{
-    DataSource, Journey, LoadModel, Pick, RequestDefaults, Secret, Stage, StageTarget, DEFAULT_MAX_BODY_BYTES,
+    DataSource, Journey, LoadModel, Pick, RequestDefaults, Secret, Stage, StageTarget, TlsCa, DEFAULT_MAX_BODY_BYTES,
 };
 use crate::template::{Part, Template};
 use crate::units::{format_duration, parse_bytes, parse_rate};
@@ -37,6 +37,17 @@ fn template(ctx: &mut FileCtx, path: &str, text: &str, names: &Names, env: &mut 
     t
 }
 
+/// When and how hard a journey runs, read before anything that depends on it (rows for `pick: unique`,
+/// the step timeouts).
+struct Timing {
+    /// `None` when `every` did not parse (reported): no journey is built, but checking goes on.
+    every: Option<Duration>,
+    users: u32,
+    /// `None` when `timeout` did not parse (reported), or `every` did not and gave it no default.
+    timeout: Option<Duration>,
+    load: LoadModel,
+}
+
 pub fn build_journey(ctx: &mut FileCtx, raw: RawJourney, bytes: &[u8], opts: &LoadOptions) -> Built {
     let dir = ctx.file.parent().map(Path::to_path_buf).unwrap_or_default();
     let mut env = Env::new(opts);
@@ -47,8 +58,61 @@ pub fn build_journey(ctx: &mut FileCtx, raw: RawJourney, bytes: &[u8], opts: &Lo
     for (i, dep) in raw.depends_on.iter().enumerate() {
         check_name(ctx, &index_path("depends_on", i), dep, "journey");
     }
+    let timing = timing(ctx, &raw);
+    let vars = vars(ctx, &raw, &mut env);
+    let secrets = secrets(ctx, &raw, &dir, opts, &mut hasher);
+    let (data, broken_data) = data_sources(ctx, &raw, &dir, &timing, &mut hasher);
+    let scope = Scope {
+        vars: vars.clone(),
+        secret_names: secrets.iter().map(|s| s.name.clone()).collect(),
+        data: data_names(&raw, &data),
+        broken_data,
+        timeout: timing.timeout.unwrap_or(Duration::MAX),
+        has_target: raw.target.is_some() || opts.target_override.is_some(),
+    };
+    let target = target(ctx, &raw, opts, &scope.names(), &mut env);
+    let defaults = request_defaults(ctx, raw.defaults.as_ref(), &scope.names(), &mut env, timing.timeout, &dir);
+    if let Some(ca) = &defaults.tls_ca {
+        ca.pem.hash(&mut hasher);
+    }
+    let step_names: Vec<String> = raw.steps.iter().map(|s| s.name.clone()).collect();
+    let alerts = super::alerts::build_alerts(ctx, raw.alerts.as_ref(), raw.slo.as_ref(), &step_names);
+    let (thresholds, _) = check_thresholds(ctx, "thresholds", &raw.thresholds);
+    let steps = build_steps(ctx, raw.steps, &scope, &defaults, &mut env);
 
-    // Timing and load.
+    for (name, value) in &env.used {
+        (name, value).hash(&mut hasher);
+    }
+    let journey = match (timing.every, timing.timeout) {
+        (Some(every), Some(timeout)) if !ctx.has_errors() => Some(Journey {
+            name: raw.name.clone(),
+            description: raw.description.unwrap_or_default(),
+            tags: raw.tags,
+            source: ctx.file.clone(),
+            fingerprint: hasher.finish(),
+            target,
+            every,
+            users: timing.users,
+            load: timing.load,
+            timeout,
+            defaults,
+            vars,
+            data,
+            secrets,
+            steps: steps.steps,
+            capture_slots: steps.capture_slots,
+            secret_captures: steps.secret_captures,
+            depends_on: raw.depends_on.clone(),
+            alerts,
+            thresholds,
+        }),
+        _ => None,
+    };
+    Built { journey, name: raw.name, depends_on: raw.depends_on }
+}
+
+/// `every`, `users`, `timeout` (at most `every`) and the load model.
+fn timing(ctx: &mut FileCtx, raw: &RawJourney) -> Timing {
     let every = raw.every.as_ref().map_or(Some(DEFAULT_EVERY), |e| duration(ctx, "every", &e.0));
     let users = raw.users.unwrap_or(1);
     if users == 0 {
@@ -68,9 +132,12 @@ pub fn build_journey(ctx: &mut FileCtx, raw: RawJourney, bytes: &[u8], opts: &Lo
             ctx.error("timeout", msg, Some("lower `timeout` or raise `every`".into()));
         }
     }
-    let load = load_model(ctx, &raw, users);
+    let load = load_model(ctx, raw, users);
+    Timing { every, users, timeout, load }
+}
 
-    // Vars (env only), secrets, data.
+/// `vars`, which may only use `env`: each one's text, fixed at load.
+fn vars(ctx: &mut FileCtx, raw: &RawJourney, env: &mut Env) -> Vec<(String, String)> {
     let mut vars = Vec::new();
     let env_only = Names { env_only: true, ..Names::default() };
     for (k, v) in &raw.vars.0 {
@@ -79,21 +146,33 @@ pub fn build_journey(ctx: &mut FileCtx, raw: RawJourney, bytes: &[u8], opts: &Lo
             continue;
         }
         // A var whose template failed is still defined (empty), so its uses do not report it again.
-        let text: String = template(ctx, &path, &v.0, &env_only, &mut env)
+        let text: String = template(ctx, &path, &v.0, &env_only, env)
             .map(|t| {
                 t.parts.iter().filter_map(|p| if let Part::Lit(s) = p { Some(s.as_str()) } else { None }).collect()
             })
             .unwrap_or_default();
         vars.push((k.clone(), text));
     }
+    vars
+}
+
+/// `secrets`, read from the environment or files; each value is registered for redaction and hashed into
+/// the fingerprint (so a changed secret reloads the journey).
+fn secrets(
+    ctx: &mut FileCtx,
+    raw: &RawJourney,
+    dir: &Path,
+    opts: &LoadOptions,
+    hasher: &mut DefaultHasher,
+) -> Vec<Secret> {
     let mut secrets = Vec::new();
     for (name, s) in &raw.secrets.0 {
         let path = key_path("secrets", name);
         if !check_ident(ctx, &path, name, "secret") {
             continue;
         }
-        let value = secret_value(ctx, &path, name, s, &dir, opts);
-        value.hash(&mut hasher);
+        let value = secret_value(ctx, &path, name, s, dir, opts);
+        value.hash(hasher);
         if !value.is_empty() {
             ctx.secrets.push(value.clone());
             if value.len() < crate::redact::MIN_SECRET_LEN {
@@ -106,6 +185,18 @@ pub fn build_journey(ctx: &mut FileCtx, raw: RawJourney, bytes: &[u8], opts: &Lo
         }
         secrets.push(Secret { name: name.clone(), value });
     }
+    secrets
+}
+
+/// `data` sources, read from their CSV files (hashed into the fingerprint). Also returns the names of those
+/// whose file could not be read (reported), so their columns are not reported again where they are used.
+fn data_sources(
+    ctx: &mut FileCtx,
+    raw: &RawJourney,
+    dir: &Path,
+    timing: &Timing,
+    hasher: &mut DefaultHasher,
+) -> (Vec<DataSource>, Vec<String>) {
     let mut data = Vec::new();
     let mut broken_data = Vec::new();
     for (name, d) in &raw.data.0 {
@@ -116,25 +207,14 @@ pub fn build_journey(ctx: &mut FileCtx, raw: RawJourney, bytes: &[u8], opts: &Lo
         let csv_path = key_path(&path, "csv");
         match read_csv(&dir.join(&d.csv), &d.csv) {
             Ok(csv) => {
-                csv.bytes.hash(&mut hasher);
+                csv.bytes.hash(hasher);
                 let pick = match d.pick.unwrap_or(RawPick::Unique) {
                     RawPick::Unique => Pick::Unique,
                     RawPick::Sequential => Pick::Sequential,
                     RawPick::Random => Pick::Random,
                 };
                 if pick == Pick::Unique {
-                    let (need, why) = rows_needed(users, &load);
-                    if csv.rows.len() < need as usize {
-                        let msg = format!(
-                            "data source `{name}` has {} rows, but `pick: unique` needs at least {need} ({why})",
-                            csv.rows.len()
-                        );
-                        let hint = format!(
-                            "each concurrent user leases its own row: add rows to {}, lower the user count, or use pick: sequential",
-                            d.csv
-                        );
-                        ctx.error(&csv_path, msg, Some(hint));
-                    }
+                    check_unique_rows(ctx, &csv_path, name, csv.rows.len(), &d.csv, timing);
                 }
                 data.push(DataSource { name: name.clone(), columns: csv.columns, rows: Arc::new(csv.rows), pick });
             }
@@ -144,30 +224,38 @@ pub fn build_journey(ctx: &mut FileCtx, raw: RawJourney, bytes: &[u8], opts: &Lo
             }
         }
     }
+    (data, broken_data)
+}
 
-    let scope_names: Vec<String> = secrets.iter().map(|s| s.name.clone()).collect();
-    let scope_data: Vec<DataNames> = data
-        .iter()
+/// `pick: unique` leases a row to each user in flight: the file (`csv`, with `rows`) must have enough.
+fn check_unique_rows(ctx: &mut FileCtx, csv_path: &str, name: &str, rows: usize, csv: &str, timing: &Timing) {
+    let (need, why) = rows_needed(timing.users, &timing.load);
+    if rows < need as usize {
+        let msg = format!("data source `{name}` has {rows} rows, but `pick: unique` needs at least {need} ({why})");
+        let hint = format!(
+            "each concurrent user leases its own row: add rows to {csv}, lower the user count, or use pick: sequential"
+        );
+        ctx.error(csv_path, msg, Some(hint));
+    }
+}
+
+/// The data sources as templates see them, with their CSV paths as written.
+fn data_names(raw: &RawJourney, data: &[DataSource]) -> Vec<DataNames> {
+    data.iter()
         .map(|d| {
             let csv = raw.data.0.iter().find(|(n, _)| *n == d.name).map_or_else(String::new, |(_, r)| r.csv.clone());
             DataNames { name: d.name.clone(), csv, columns: d.columns.clone() }
         })
-        .collect();
-    let names = Names {
-        env_only: false,
-        vars: &vars,
-        secrets: &scope_names,
-        data: &scope_data,
-        broken_data: &broken_data,
-        captures: &[],
-        this_step: &[],
-        later: &[],
-    };
+        .collect()
+}
+
+/// The written `target` (an http(s) URL when it is fixed), or the `verify --target` that replaces it.
+fn target(ctx: &mut FileCtx, raw: &RawJourney, opts: &LoadOptions, names: &Names, env: &mut Env) -> Option<Template> {
     // `verify --target` replaces the written target, so its variables are never looked up: a variable used
     // only there need not be set.
     let written = raw.target.as_ref().filter(|_| opts.target_override.is_none());
     let target = written.and_then(|t| {
-        let compiled = template(ctx, "target", &t.0, &names, &mut env)?;
+        let compiled = template(ctx, "target", &t.0, names, env)?;
         if compiled.is_literal() {
             let text = compiled.render(&crate::template::Scope { secrets: &[], rows: &[], captures: &[] });
             if !text.is_empty() && !text.starts_with("http://") && !text.starts_with("https://") {
@@ -177,55 +265,7 @@ pub fn build_journey(ctx: &mut FileCtx, raw: RawJourney, bytes: &[u8], opts: &Lo
         }
         Some(compiled)
     });
-    let target = target.or_else(|| {
-        opts.target_override.as_deref().map(|t| crate::template::Template::literal(t.trim_end_matches('/')))
-    });
-    let defaults = request_defaults(ctx, raw.defaults.as_ref(), &names, &mut env, timeout, &dir);
-    if let Some(ca) = &defaults.tls_ca {
-        ca.pem.hash(&mut hasher);
-    }
-    let scope = Scope {
-        vars: vars.clone(),
-        secret_names: scope_names.clone(),
-        data: scope_data.clone(),
-        broken_data: broken_data.clone(),
-        timeout: timeout.unwrap_or(Duration::MAX),
-        has_target: raw.target.is_some() || opts.target_override.is_some(),
-    };
-    let step_names: Vec<String> = raw.steps.iter().map(|s| s.name.clone()).collect();
-    let alerts = super::alerts::build_alerts(ctx, raw.alerts.as_ref(), raw.slo.as_ref(), &step_names);
-    let (thresholds, _) = check_thresholds(ctx, "thresholds", &raw.thresholds);
-    let steps = build_steps(ctx, raw.steps, &scope, &defaults, &mut env);
-
-    for (name, value) in &env.used {
-        (name, value).hash(&mut hasher);
-    }
-    let journey = match (every, timeout) {
-        (Some(every), Some(timeout)) if !ctx.has_errors() => Some(Journey {
-            name: raw.name.clone(),
-            description: raw.description.unwrap_or_default(),
-            tags: raw.tags,
-            source: ctx.file.clone(),
-            fingerprint: hasher.finish(),
-            target,
-            every,
-            users,
-            load,
-            timeout,
-            defaults,
-            vars,
-            data,
-            secrets,
-            steps: steps.steps,
-            capture_slots: steps.capture_slots,
-            secret_captures: steps.secret_captures,
-            depends_on: raw.depends_on.clone(),
-            alerts,
-            thresholds,
-        }),
-        _ => None,
-    };
-    Built { journey, name: raw.name, depends_on: raw.depends_on }
+    target.or_else(|| opts.target_override.as_deref().map(|t| Template::literal(t.trim_end_matches('/'))))
 }
 
 fn secret_value(
@@ -390,25 +430,7 @@ fn request_defaults(
     out.tls_skip_verify = raw.tls_skip_verify.unwrap_or(false);
     out.redirects_to_http = raw.redirects_to_http.unwrap_or(false);
     if let Some(file) = &raw.tls_ca {
-        let path = dir.join(file);
-        match super::limits::read_capped(&path, super::limits::MAX_PEM_BYTES) {
-            Ok(pem) => match reqwest::Certificate::from_pem_bundle(&pem) {
-                // Built once here, as the runner will, so preparing the journey to run cannot fail on it.
-                Ok(certs) if !certs.is_empty() && ca_client(&certs).is_ok() => {
-                    out.tls_ca = Some(std::sync::Arc::new(crate::model::TlsCa { path, pem }));
-                }
-                _ => ctx.error(
-                    "defaults.tls_ca",
-                    format!("{file}: no PEM certificate in it"),
-                    Some("give a PEM file with the CA certificate(s): -----BEGIN CERTIFICATE-----".into()),
-                ),
-            },
-            Err(e) => ctx.error(
-                "defaults.tls_ca",
-                format!("cannot read {file}: {e}"),
-                Some("the path is relative to the journey file".into()),
-            ),
-        }
+        out.tls_ca = tls_ca(ctx, dir, file);
     }
     out.max_body_bytes = match &raw.max_body {
         None => DEFAULT_MAX_BODY_BYTES,
@@ -425,6 +447,28 @@ fn request_defaults(
         },
     };
     out
+}
+
+/// `defaults.tls_ca`: a PEM bundle of CA certificates, read and tried here as the runner will use it, so
+/// preparing the journey to run cannot fail on it. Reports and returns `None` when it is not usable.
+fn tls_ca(ctx: &mut FileCtx, dir: &Path, file: &str) -> Option<Arc<TlsCa>> {
+    let path = dir.join(file);
+    let pem = match super::limits::read_capped(&path, super::limits::MAX_PEM_BYTES) {
+        Ok(pem) => pem,
+        Err(e) => {
+            let hint = "the path is relative to the journey file";
+            ctx.error("defaults.tls_ca", format!("cannot read {file}: {e}"), Some(hint.into()));
+            return None;
+        }
+    };
+    let problem = match reqwest::Certificate::from_pem_bundle(&pem) {
+        Ok(certs) if certs.is_empty() => "no PEM certificate in it",
+        Ok(certs) if ca_client(&certs).is_ok() => return Some(Arc::new(TlsCa { path, pem })),
+        _ => "a certificate in it is malformed or cut short",
+    };
+    let hint = "give a PEM file with the CA certificate(s), each whole from -----BEGIN CERTIFICATE----- to -----END CERTIFICATE-----";
+    ctx.error("defaults.tls_ca", format!("{file}: {problem}"), Some(hint.into()));
+    None
 }
 
 /// A client that trusts `certs` (and nothing else): fails when a certificate in the bundle is malformed.

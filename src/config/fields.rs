@@ -110,7 +110,8 @@ pub fn header(
     value: Option<Template>,
 ) -> Option<(HeaderName, HeaderTemplate)> {
     let Ok(header) = HeaderName::from_bytes(name.as_bytes()) else {
-        ctx.error_key(path, format!("`{name}` is not a valid header name"), None);
+        let hint = "a header name is letters, digits and `-` (an HTTP token: no spaces, `:` or other separators)";
+        ctx.error_key(path, format!("`{name}` is not a valid header name"), Some(hint.into()));
         return None;
     };
     let value = value?;

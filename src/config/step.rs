@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
+use super::capture::capture_source;
 use super::diag::FileCtx;
 use super::expr::parse_check;
 use super::fields::{check_ident, check_name, check_thresholds, duration, header, report};
@@ -23,6 +24,19 @@ pub struct Scope {
     pub broken_data: Vec<String>,
     pub timeout: Duration,
     pub has_target: bool,
+}
+
+impl Scope {
+    /// What a template outside the steps (target, defaults) may refer to: everything but captures.
+    pub fn names(&self) -> Names<'_> {
+        Names {
+            vars: &self.vars,
+            secrets: &self.secret_names,
+            data: &self.data,
+            broken_data: &self.broken_data,
+            ..Names::default()
+        }
+    }
 }
 
 /// The steps of one journey, with the number of capture slots they use and which slots are secret.
@@ -94,16 +108,7 @@ pub fn build_steps(
             .filter(|n| first_def[**n].0 > i)
             .map(|n| (n.to_string(), raw[first_def[*n].0].name.clone()))
             .collect();
-        let names = Names {
-            env_only: false,
-            vars: &scope.vars,
-            secrets: &scope.secret_names,
-            data: &scope.data,
-            broken_data: &scope.broken_data,
-            captures: &available,
-            this_step: &this_step,
-            later: &later,
-        };
+        let names = Names { captures: &available, this_step: &this_step, later: &later, ..scope.names() };
         let mut b = StepBuilder { ctx, env, names: &names, path: index_path("steps", i), ok: true };
         if let Some(s) = b.step(step, scope, defaults, &first_def) {
             steps.push(s);
@@ -112,14 +117,14 @@ pub fn build_steps(
     Steps { steps, capture_slots: slot_names.len(), secret_captures }
 }
 
-pub(super) struct StepBuilder<'c, 'e, 'o, 'n> {
-    pub ctx: &'c mut FileCtx,
+struct StepBuilder<'c, 'e, 'o, 'n> {
+    ctx: &'c mut FileCtx,
     env: &'e mut Env<'o>,
     names: &'n Names<'n>,
     /// `steps[i]`
     path: String,
     /// False once this step has an error: no `Step` is built from it.
-    pub ok: bool,
+    ok: bool,
 }
 
 impl StepBuilder<'_, '_, '_, '_> {
@@ -127,12 +132,12 @@ impl StepBuilder<'_, '_, '_, '_> {
         key_path(&self.path, key)
     }
 
-    pub(super) fn error(&mut self, path: &str, message: impl Into<String>, hint: Option<String>) {
+    fn error(&mut self, path: &str, message: impl Into<String>, hint: Option<String>) {
         self.ok = false;
         self.ctx.error(path, message, hint);
     }
 
-    pub(super) fn error_key(&mut self, path: &str, message: impl Into<String>, hint: Option<String>) {
+    fn error_key(&mut self, path: &str, message: impl Into<String>, hint: Option<String>) {
         self.ok = false;
         self.ctx.error_key(path, message, hint);
     }
@@ -205,8 +210,9 @@ impl StepBuilder<'_, '_, '_, '_> {
                 continue;
             };
             let path = key_path(&self.at("capture"), name);
-            if let Some((source, secret)) = self.capture(&path, raw_capture) {
-                capture.push(Capture { name: name.clone(), slot, source, secret });
+            match capture_source(self.ctx, &path, raw_capture) {
+                Some((source, secret)) => capture.push(Capture { name: name.clone(), slot, source, secret }),
+                None => self.ok = false,
             }
         }
         let think = raw.think.as_ref().and_then(|t| self.think(&t.0));
