@@ -51,7 +51,7 @@ pub struct RawJourney {
     pub slo: Option<RawSlo>,
     pub defaults: Option<RawDefaults>,
     pub steps: Vec<RawStep>,
-    /// `verify` thresholds for the journey (`p99 < 800ms`), checked by `report::threshold::parse`.
+    /// `verify` thresholds for the journey (`p99 < 800ms`), checked by `crate::threshold::parse`.
     #[serde(default)]
     pub thresholds: Vec<Scalar>,
 }
