@@ -252,9 +252,10 @@ fn build_request<'a>(
             pairs.append_pair(k, &v.render(scope));
         }
     }
-    redactor.add_url_credentials(&url);
+    // Userinfo is rare: one check for it, then the password becomes a secret and the URL loses it.
     let userinfo_auth = credentials::userinfo_authorization(&url);
     if userinfo_auth.is_some() {
+        redactor.add_url_credentials(&url);
         credentials::strip_userinfo(url.to_mut());
     }
     let (body, content_type) = render_body(step.body.as_ref(), scope);
