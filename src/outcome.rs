@@ -67,6 +67,29 @@ pub struct StepOutcome {
     pub redirects: u32,
     /// Response body bytes read (after decompression).
     pub body_bytes: u64,
+    /// What the TLS handshake of the step's last request presented, when that request opened a new https
+    /// connection (`None` on plain http and on a reused connection: nothing was presented).
+    pub tls: Option<Arc<CertSeen>>,
+}
+
+/// What a fresh TLS handshake presented, read from every new https connection: the expiry metrics and alerts
+/// of the journey and step are fed from it, so a replaced certificate shows on the next run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CertSeen {
+    /// `TLS 1.2` or `TLS 1.3`: the values of blackbox_exporter's `probe_tls_version_info{version}`.
+    pub version: &'static str,
+    /// The earliest `notAfter` of the chain the server presented, in Unix seconds (a short-lived
+    /// intermediate expires the site as surely as its leaf).
+    pub earliest_expiry: i64,
+    /// The leaf certificate's `notAfter`, in Unix seconds.
+    pub leaf_expiry: i64,
+    /// SHA-256 of the leaf's DER, lowercase hex: changes on every rotation.
+    pub fingerprint_sha256: String,
+    /// The leaf's serial number, lowercase hex without separators.
+    pub serial: String,
+    /// The leaf's subject and issuer as RFC 4514 strings (`CN=shop.example,O=Acme`).
+    pub subject: String,
+    pub issuer: String,
 }
 
 /// Per-phase timing of the last request of a step, as blackbox_exporter and k6 split it.
