@@ -166,6 +166,29 @@ pub struct RequestDefaults {
     /// Follow a redirect from https to plain http. Off by default: such a hop would send the request (and
     /// whatever it carries) unencrypted, so the step fails with reason `redirect` instead.
     pub redirects_to_http: bool,
+    /// `connections:` as written; `None`: the mode's default ([`ConnectionPolicy::for_monitor`] / `for_load`).
+    pub connections: Option<ConnectionPolicy>,
+}
+
+/// Whether a virtual user's connections outlive an iteration. Never shared between users or journeys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnectionPolicy {
+    /// Every iteration starts cold: DNS, connect and TLS handshake measured, the certificate read.
+    Fresh,
+    /// A user keeps its connections across iterations (a browser tab, a k6 VU): warm latency.
+    Reuse,
+}
+
+impl ConnectionPolicy {
+    /// `journeyd run`: like a blackbox probe, each run on new connections, unless the journey asks.
+    pub fn for_monitor(written: Option<ConnectionPolicy>) -> ConnectionPolicy {
+        written.unwrap_or(ConnectionPolicy::Fresh)
+    }
+
+    /// `verify` and load: a user keeps its connections, unless the journey asks for cold iterations.
+    pub fn for_load(written: Option<ConnectionPolicy>) -> ConnectionPolicy {
+        written.unwrap_or(ConnectionPolicy::Reuse)
+    }
 }
 
 /// The `tls_ca` file of a journey: its path (the cache key for the HTTP client that trusts it) and PEM text.
@@ -185,6 +208,7 @@ impl Default for RequestDefaults {
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             tls_ca: None,
             redirects_to_http: false,
+            connections: None,
         }
     }
 }

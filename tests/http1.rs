@@ -217,7 +217,7 @@ async fn the_plain_http_client_and_reqwest_agree_on_the_bundled_journeys() {
     let suite = common::bundled(&format!("http://{}", shop.addr));
     let h1 = Clients::new().unwrap();
     let mut reqwest_only = Clients::new().unwrap();
-    reqwest_only.plain_h1 = false;
+    reqwest_only.own = false;
     for j in &suite.journeys {
         let a = &iterations(j, &h1, 2).await;
         let b = &iterations(j, &reqwest_only, 2).await;

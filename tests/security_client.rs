@@ -136,7 +136,7 @@ fn acceptor() -> TlsAcceptor {
 /// Runs one iteration on the own h1 client (`h1: true`, plain http only) or on reqwest.
 async fn run(j: &Arc<Journey>, h1: bool) -> RunOutcome {
     let mut clients = Clients::new().unwrap();
-    clients.plain_h1 = h1;
+    clients.own = h1;
     let plan = Plan::new(Arc::clone(j), &clients);
     let mut vu = VirtualUser::new(&plan, 0).unwrap();
     run_iteration(&plan, &mut vu, Instant::now(), &CancellationToken::new()).await

@@ -429,6 +429,10 @@ fn request_defaults(
     }
     out.tls_skip_verify = raw.tls_skip_verify.unwrap_or(false);
     out.redirects_to_http = raw.redirects_to_http.unwrap_or(false);
+    out.connections = raw.connections.map(|c| match c {
+        super::raw::RawConnections::Fresh => crate::model::ConnectionPolicy::Fresh,
+        super::raw::RawConnections::Reuse => crate::model::ConnectionPolicy::Reuse,
+    });
     if let Some(file) = &raw.tls_ca {
         out.tls_ca = tls_ca(ctx, dir, file);
     }

@@ -151,6 +151,16 @@ pub struct RawDefaults {
     pub max_body: Option<Scalar>,
     /// Follow redirects from https to plain http; default false (the step fails with reason `redirect`).
     pub redirects_to_http: Option<bool>,
+    /// Whether a virtual user's connections outlive an iteration; default: `fresh` for `run`, `reuse` for
+    /// `verify` and load.
+    pub connections: Option<RawConnections>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RawConnections {
+    Fresh,
+    Reuse,
 }
 
 /// The request methods that can be written as a key (`post: /api/login`), in the order they are checked.

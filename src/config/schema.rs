@@ -163,7 +163,8 @@ pub fn json_schema() -> Value {
                         "type": ["string", "integer"], "pattern": r"^[0-9]+(\.[0-9]+)?\s*(B|KiB|MiB|GiB|kB|KB|MB|GB)?$",
                         "description": "Largest response body read; a larger one fails the step. Default 10MiB."
                     },
-                    "redirects_to_http": { "type": "boolean", "description": "Follow redirects from https to plain http. Off by default: the step fails with reason redirect instead. Credentials are never sent to another origin either way." }
+                    "redirects_to_http": { "type": "boolean", "description": "Follow redirects from https to plain http. Off by default: the step fails with reason redirect instead. Credentials are never sent to another origin either way." },
+                    "connections": { "enum": ["fresh", "reuse"], "description": "Whether a virtual user's connections outlive an iteration. fresh: every iteration opens new connections (DNS, connect and TLS handshake measured, the certificate read); reuse: a user keeps its connections across iterations (warm latency). Default: fresh for `journeyd run`, reuse for `verify` and load. Connections are never shared between users or journeys." }
                 }
             },
             "step": {

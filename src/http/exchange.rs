@@ -17,8 +17,8 @@ use reqwest::{Method, StatusCode, Url};
 
 use crate::http::credentials::{self, for_other_origin, is_downgrade, origin_text, same_origin};
 use crate::http::decode::{self, Coding};
-use crate::http::{self, h1, PhaseRecorder};
-use crate::outcome::{Phases, Reason};
+use crate::http::{self, h1, JourneyClient, PhaseRecorder, UserConnections};
+use crate::outcome::{CertSeen, Phases, Reason};
 
 /// What a step sends. A redirect may change the method and drop the body; a hop to another origin goes
 /// without the credentials (`http::credentials`).
@@ -39,15 +39,13 @@ pub struct Outgoing<'a> {
     pub redirects_to_http: bool,
 }
 
-/// The user's side of the exchange: its connection, the shared client and the user's cookies.
+/// The user's side of the exchange: its connections, the journey's client settings and the user's cookies.
 #[derive(Debug)]
 pub struct Agent<'a> {
-    /// This user's plain-http connection.
-    pub h1: &'a mut h1::Client,
-    /// The journey's reqwest client (https, or everything with `JOURNEYD_PLAIN_HTTP=reqwest`).
-    pub reqwest: &'a reqwest::Client,
-    /// Plain `http` goes through `h1` (false only with `JOURNEYD_PLAIN_HTTP=reqwest`).
-    pub plain_h1: bool,
+    /// This user's connections (never another user's).
+    pub connections: &'a mut UserConnections,
+    pub client: &'a JourneyClient,
+    /// Phase timing on the reqwest path (the own client times its phases itself).
     pub recorder: &'a Arc<PhaseRecorder>,
     /// Created on the first Set-Cookie: most steps of most journeys have none to send.
     pub jar: &'a OnceLock<Jar>,
@@ -65,6 +63,8 @@ pub struct Exchange {
     pub done: Instant,
     /// Timing of the last hop.
     pub phases: Phases,
+    /// What the last hop's TLS handshake presented, when it opened a new https connection.
+    pub cert: Option<Arc<CertSeen>>,
 }
 
 /// Why an exchange got no usable response. Not redacted: the caller redacts before it becomes evidence.
@@ -106,6 +106,7 @@ struct Hop {
     started: Instant,
     head_at: Instant,
     phases: Phases,
+    cert: Option<Arc<CertSeen>>,
 }
 
 enum HopBody {
@@ -145,7 +146,7 @@ pub async fn send_following(
             _ => &out.headers,
         };
         let cookie = agent.jar.get().and_then(|j| j.cookies(url));
-        let target = if agent.plain_h1 { h1::Target::of(url) } else { None };
+        let target = if agent.client.own { h1::Target::of(url) } else { None };
         let hop = match target {
             Some(target) => {
                 let request = h1::Request {
@@ -155,13 +156,17 @@ pub async fn send_following(
                     cookie: cookie.as_ref(),
                     body: body.as_deref(),
                     max_body: out.max_body,
+                    tls: Some(&agent.client.tls),
                 };
-                send_h1(agent.h1, &request, hop_started).await
+                send_h1(&mut agent.connections.h1, &request, hop_started).await
             }
-            None => {
-                let request = ReqwestHop { method: &method, url, headers, cookie, body: body.clone() };
-                send_reqwest(agent.reqwest, agent.recorder, request, hop_started).await
-            }
+            None => match user_reqwest(&mut agent.connections.reqwest, agent.client) {
+                Ok(client) => {
+                    let request = ReqwestHop { method: &method, url, headers, cookie, body: body.clone() };
+                    send_reqwest(client, agent.recorder, request, hop_started).await
+                }
+                Err(e) => Err(e),
+            },
         };
         let hop = hop.map_err(|e| failed(trail, e))?;
         let mut set_cookies = hop.headers.get_all(SET_COOKIE).iter().peekable();
@@ -194,7 +199,7 @@ pub async fn send_following(
             transfer: done - hop.head_at,
             ..hop.phases
         };
-        return Ok(Exchange { status, headers, body, moved, done, phases });
+        return Ok(Exchange { status, headers, body, moved, done, phases, cert: hop.cert });
     }
 }
 
@@ -282,7 +287,8 @@ async fn send_h1(client: &mut h1::Client, request: &h1::Request<'_>, started: In
             body: HopBody::Read(r.body),
             started,
             head_at: r.head_at,
-            phases: Phases { dns: r.dns, connect: r.connect, reused: r.reused, ..Phases::default() },
+            phases: Phases { dns: r.dns, connect: r.connect, tls: r.tls, reused: r.reused, ..Phases::default() },
+            cert: r.cert,
         }),
         Err(h1::Error::Body { status, message, partial }) => {
             Err(TransportError::of_response(Reason::Body, message, status, Some(partial)))
@@ -300,7 +306,7 @@ struct ReqwestHop<'a> {
     body: Option<Bytes>,
 }
 
-/// One hop on the shared reqwest client (https, or everything with `JOURNEYD_PLAIN_HTTP=reqwest`); the body
+/// One hop on the user's reqwest client (`JOURNEYD_HTTP_CLIENT=reqwest`); the body
 /// is left to read once the runner knows it is not a redirect.
 async fn send_reqwest(
     client: &reqwest::Client,
@@ -336,7 +342,22 @@ async fn send_reqwest(
     };
     // Taken, not cloned: the body decoder was chosen when the response arrived.
     let headers = std::mem::take(response.headers_mut());
-    Ok(Hop { status: response.status(), headers, body: HopBody::Pending(response), started, head_at, phases })
+    let response_status = response.status();
+    // reqwest exposes no handshake: the certificate is read on the own client only.
+    let body = HopBody::Pending(response);
+    Ok(Hop { status: response_status, headers, body, started, head_at, phases, cert: None })
+}
+
+/// The user's reqwest client, made on its first request.
+fn user_reqwest<'c>(
+    slot: &'c mut Option<reqwest::Client>,
+    client: &JourneyClient,
+) -> Result<&'c reqwest::Client, TransportError> {
+    if slot.is_none() {
+        let made = client.reqwest().map_err(|e| TransportError::new(Reason::Connect, http::error_chain(&e)))?;
+        *slot = Some(made);
+    }
+    Ok(slot.as_ref().expect("set above"))
 }
 
 /// Reads the body chunk by chunk (after decompression), failing once it exceeds `cap`: a 100 MB page or a

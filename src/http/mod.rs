@@ -1,12 +1,13 @@
 //! The HTTP clients journeys run on, DNS timing, and the classification of transport errors into reasons.
 //!
-//! Plain `http` steps go through [`h1`], a lean HTTP/1.1 client with one keep-alive connection per virtual
-//! user (see there for why). `https` steps — and every step when `JOURNEYD_PLAIN_HTTP=reqwest` is set, the
-//! escape hatch should a server and `h1` disagree — use one pair of reqwest clients (certificate-verifying
-//! and, for journeys that opt out, not) shared by every virtual user: their connection pools are shared,
-//! cookies are not (each virtual user has its own jar, applied by the runner). Redirects are followed by the
-//! runner on both paths, so that every hop gets the user's cookies and a redirect loop is reported as such,
-//! and so that one policy ([`credentials`]) keeps a step's credentials with their origin on both.
+//! `http` and `https` steps go through [`h1`], a lean HTTP/1.1 client with one keep-alive connection per
+//! virtual user (see there for why), TLS by rustls configured in [`tls`]. With `JOURNEYD_HTTP_CLIENT=reqwest`,
+//! the escape hatch should a server and `h1` disagree, every step goes through reqwest instead — one client
+//! per virtual user, with the same TLS configuration — so the connection policy is the same on both: a
+//! user's connections are its own ([`UserConnections`]), never shared with another user or journey; whether
+//! they outlive an iteration is the runner's choice (`connections: fresh | reuse`). Redirects are followed
+//! by the runner on both paths, so that every hop gets the user's cookies and a redirect loop is reported as
+//! such, and so that one policy ([`credentials`]) keeps a step's credentials with their origin on both.
 
 use std::error::Error as StdError;
 use std::net::SocketAddr;
@@ -23,6 +24,7 @@ pub mod credentials;
 pub mod decode;
 pub mod exchange;
 pub mod h1;
+pub mod tls;
 
 /// The failure message of a body over its cap, the same on both client paths.
 pub fn body_cap_message(cap: usize) -> String {
@@ -39,69 +41,84 @@ fn fmt_bytes(n: usize) -> String {
     }
 }
 
-/// Why building the clients failed (TLS backend initialisation; rare, fatal).
+/// Why building the clients failed (TLS backend initialisation, a CA bundle with nothing usable; rare, fatal).
 #[derive(Debug, thiserror::Error)]
-#[error("cannot build the HTTP client: {0}")]
-pub struct ClientError(#[from] reqwest::Error);
+pub enum ClientError {
+    #[error("cannot build the HTTP client: {0}")]
+    Reqwest(#[from] reqwest::Error),
+    #[error("cannot build the TLS configuration: {0}")]
+    Tls(#[from] tls::TlsSetupError),
+}
 
-/// The clients every journey shares.
+/// What every journey's client is made from: the TLS configurations (one per distinct CA, shared) and the
+/// choice of client.
 #[derive(Clone, Debug)]
 pub struct Clients {
-    /// Verifies certificates (the default, always).
-    pub verified: reqwest::Client,
-    /// Accepts any certificate: only for journeys with `tls_skip_verify: true`, which metrics make visible.
-    pub insecure: reqwest::Client,
-    /// Plain `http` steps use [`h1`] (false only with `JOURNEYD_PLAIN_HTTP=reqwest`).
-    pub plain_h1: bool,
-    /// Clients that also trust a journey's `tls_ca`, one per distinct file, made when a plan first needs one.
-    with_ca: Arc<std::sync::Mutex<std::collections::HashMap<TlsCa, reqwest::Client>>>,
+    tls: Arc<tls::TlsConfigs>,
+    /// Steps go through the own client [`h1`] (false only with `JOURNEYD_HTTP_CLIENT=reqwest`).
+    pub own: bool,
 }
 
 impl Clients {
     pub fn new() -> Result<Clients, ClientError> {
-        let plain_h1 = !std::env::var("JOURNEYD_PLAIN_HTTP").is_ok_and(|v| v.eq_ignore_ascii_case("reqwest"));
-        Ok(Clients { verified: build(false, None)?, insecure: build(true, None)?, plain_h1, with_ca: Arc::default() })
+        let reqwest_asked = |var: &str| std::env::var(var).is_ok_and(|v| v.eq_ignore_ascii_case("reqwest"));
+        // `JOURNEYD_PLAIN_HTTP` is the name from when only plain http had the own client; still honoured.
+        let own = !(reqwest_asked("JOURNEYD_HTTP_CLIENT") || reqwest_asked("JOURNEYD_PLAIN_HTTP"));
+        let tls = Arc::new(tls::TlsConfigs::new());
+        // Built now, so a broken TLS backend fails the start rather than the first journey.
+        tls.config(false, None)?;
+        Ok(Clients { tls, own })
     }
 
-    /// The client for a journey's TLS settings: skipping verification wins over a CA file.
-    pub fn for_journey(&self, tls_skip_verify: bool, ca: Option<&TlsCa>) -> Result<reqwest::Client, ClientError> {
-        match (tls_skip_verify, ca) {
-            (true, _) => Ok(self.insecure.clone()),
-            (false, None) => Ok(self.verified.clone()),
-            (false, Some(ca)) => {
-                let mut cache = self.with_ca.lock().unwrap_or_else(|e| e.into_inner());
-                if let Some(c) = cache.get(ca) {
-                    return Ok(c.clone());
-                }
-                let client = build(false, Some(ca))?;
-                cache.insert(ca.clone(), client.clone());
-                Ok(client)
-            }
-        }
+    /// The client of a journey with these TLS settings: skipping verification wins over a CA file.
+    pub fn for_journey(&self, tls_skip_verify: bool, ca: Option<&TlsCa>) -> Result<JourneyClient, ClientError> {
+        Ok(JourneyClient { tls: self.tls.config(tls_skip_verify, ca)?, own: self.own })
     }
 }
 
-fn build(insecure: bool, ca: Option<&TlsCa>) -> Result<reqwest::Client, reqwest::Error> {
-    let mut builder = reqwest::Client::builder();
-    if let Some(ca) = ca {
-        // Added to the built-in roots (checked at load, so an empty bundle cannot get here).
-        for cert in reqwest::Certificate::from_pem_bundle(&ca.pem)? {
-            builder = builder.add_root_certificate(cert);
-        }
+/// One journey's client settings, shared by its virtual users; the connections are each user's own
+/// ([`UserConnections`]), never shared between users or journeys.
+#[derive(Clone, Debug)]
+pub struct JourneyClient {
+    /// Roots (and the journey's CA), or no verification with `tls_skip_verify`; ALPN `http/1.1`.
+    pub tls: Arc<tokio_rustls::rustls::ClientConfig>,
+    /// Steps go through [`h1`]; otherwise through a reqwest client per user.
+    pub own: bool,
+}
+
+impl JourneyClient {
+    /// A reqwest client for one virtual user (`JOURNEYD_HTTP_CLIENT=reqwest`): its own pool, so the same
+    /// connection policy holds on both clients, and this journey's TLS configuration.
+    pub fn reqwest(&self) -> Result<reqwest::Client, reqwest::Error> {
+        reqwest::Client::builder()
+            .use_preconfigured_tls((*self.tls).clone())
+            .user_agent(crate::user_agent())
+            // The runner follows redirects itself: per-user cookies on every hop, per-step limits, loops.
+            .redirect(reqwest::redirect::Policy::none())
+            // Monitors must see the site, not a proxy configured in the environment of whoever runs journeyd.
+            .no_proxy()
+            .tcp_nodelay(true)
+            .pool_idle_timeout(h1::IDLE_REUSE)
+            .dns_resolver(Arc::new(TimedResolver))
+            .connector_layer(ConnectTiming)
+            .build()
     }
-    builder
-        .user_agent(crate::user_agent())
-        // The runner follows redirects itself: per-user cookies on every hop, per-step limits, loop detection.
-        .redirect(reqwest::redirect::Policy::none())
-        // Monitors must see the site, not a proxy configured in the environment of whoever runs journeyd.
-        .no_proxy()
-        .tcp_nodelay(true)
-        // Idle connections are kept (virtual users reuse them like browsers do) but not forever.
-        .pool_idle_timeout(Duration::from_secs(30))
-        .danger_accept_invalid_certs(insecure)
-        .dns_resolver(Arc::new(TimedResolver))
-        .connector_layer(ConnectTiming)
-        .build()
+}
+
+/// One virtual user's connections: the own client's kept connection, or its reqwest client's pool.
+#[derive(Debug, Default)]
+pub struct UserConnections {
+    pub h1: h1::Client,
+    /// Made on the user's first request through reqwest.
+    pub reqwest: Option<reqwest::Client>,
+}
+
+impl UserConnections {
+    /// Closes every kept connection: the next request starts cold (DNS, connect, TLS handshake).
+    pub fn close(&mut self) {
+        self.h1.close();
+        self.reqwest = None;
+    }
 }
 
 /// Per-request phase timings written by the resolver (and connector) while a request is in flight.

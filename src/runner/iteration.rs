@@ -17,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::http::credentials;
 use crate::http::exchange::{redirects_followed, send_following, Agent, Exchange, Outgoing, Trail, TransportError};
-use crate::http::{self, h1, PhaseRecorder};
+use crate::http::{self, PhaseRecorder, UserConnections};
 use crate::model::{Body, Predicate, Step, Subject};
 use crate::outcome::{Failure, Reason, RedirectHop, RunOutcome, RunStatus, StepOutcome};
 use crate::redact::Redactor;
@@ -37,8 +37,9 @@ pub struct VirtualUser {
     lease: Lease,
     captures: Vec<Option<String>>,
     recorder: Arc<PhaseRecorder>,
-    /// This user's plain-http connection (one, kept alive between requests like a browser tab's).
-    h1: h1::Client,
+    /// This user's connections (one kept alive between requests, like a browser tab's): whether they
+    /// outlive an iteration is the caller's policy ([`VirtualUser::close_connections`]).
+    pub connections: UserConnections,
     /// The journey's redactor plus this user's secret captures.
     redactor: Redactor,
 }
@@ -50,9 +51,14 @@ impl VirtualUser {
             lease: plan.pools.lease()?,
             captures: vec![None; plan.journey.capture_slots],
             recorder: Arc::new(PhaseRecorder::default()),
-            h1: h1::Client::default(),
+            connections: UserConnections::default(),
             redactor: plan.redactor.clone(),
         })
+    }
+
+    /// Closes the user's kept connections: its next iteration starts cold (`connections: fresh`).
+    pub fn close_connections(&mut self) {
+        self.connections.close();
     }
 }
 
@@ -194,9 +200,8 @@ async fn run_step(
     // The trail outlives the send, so a timeout still shows where the redirects led.
     let mut trail = Trail::new();
     let agent = Agent {
-        h1: &mut vu.h1,
-        reqwest: &call.plan.client,
-        plain_h1: call.plan.plain_h1,
+        connections: &mut vu.connections,
+        client: &call.plan.client,
         recorder: &vu.recorder,
         jar: call.jar,
     };
@@ -322,8 +327,9 @@ async fn send(
     so.response_time = done.saturating_duration_since(call.intended);
     so.redirects = redirects_followed(trail);
     match exchange {
-        Ok(Ok(ex)) => {
+        Ok(Ok(mut ex)) => {
             so.phases = ex.phases;
+            so.tls = ex.cert.take();
             Ok(ex)
         }
         Ok(Err(e)) => Err(SendError::Transport(e)),

@@ -33,7 +33,7 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::model::LoadModel;
+use crate::model::{ConnectionPolicy, LoadModel};
 use crate::pipeline::Event;
 use crate::runner::iteration::{run_iteration, VirtualUser};
 use crate::runner::plan::Plan;
@@ -91,7 +91,8 @@ pub async fn drive(
     cancel: CancellationToken,
 ) -> DriveStats {
     let timeout = plan.journey.timeout;
-    let runner = Arc::new(JourneyRunner { plan, events, warned: AtomicBool::new(false) });
+    let policy = ConnectionPolicy::for_load(plan.journey.defaults.connections);
+    let runner = Arc::new(JourneyRunner { plan, policy, events, warned: AtomicBool::new(false) });
     schedule(runner, &spec, timeout, cancel).await
 }
 
@@ -118,6 +119,8 @@ pub trait Runner: Send + Sync + 'static {
 
 struct JourneyRunner {
     plan: Arc<Plan>,
+    /// `connections:` in load: `reuse` unless the journey says `fresh`.
+    policy: ConnectionPolicy,
     events: mpsc::Sender<Event>,
     /// "No free data row" is logged once per drive, not once per arrival.
     warned: AtomicBool,
@@ -139,6 +142,11 @@ impl Runner for JourneyRunner {
     }
 
     async fn run(self: Arc<Self>, mut vu: VirtualUser, intended: Instant, cancel: CancellationToken) -> VirtualUser {
+        // A user keeps its connections across iterations (like a browser or a k6 VU) unless the journey
+        // asks for cold ones.
+        if self.policy == ConnectionPolicy::Fresh {
+            vu.close_connections();
+        }
         let outcome = run_iteration(&self.plan, &mut vu, intended.into_std(), &cancel).await;
         let _ = self.events.send(Event::Outcome(outcome)).await;
         vu

@@ -14,8 +14,8 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::http::Clients;
-use crate::model::Suite;
+use crate::http::{Clients, UserConnections};
+use crate::model::{ConnectionPolicy, Suite};
 use crate::pipeline::Event;
 use crate::runner::iteration::{run_iteration, VirtualUser};
 use crate::runner::plan::Plan;
@@ -157,6 +157,11 @@ async fn schedule(plan: Arc<Plan>, events: mpsc::Sender<Event>, stop: Cancellati
     let mut next = Instant::now() + phase_offset(&plan.journey.name, every);
     let mut in_flight: Option<JoinHandle<()>> = None;
     let mut user_ids = 0u64;
+    // `connections: reuse`: each user slot's connections, handed from one run to the next (runs never
+    // overlap, so a slot is never used twice at once). Fresh (the default): nothing is kept.
+    let kept: Option<Kept> = (ConnectionPolicy::for_monitor(plan.journey.defaults.connections)
+        == ConnectionPolicy::Reuse)
+        .then(|| Arc::new(std::sync::Mutex::new((0..plan.journey.users).map(|_| None).collect())));
     loop {
         tokio::select! {
             biased;
@@ -181,6 +186,7 @@ async fn schedule(plan: Arc<Plan>, events: mpsc::Sender<Event>, stop: Cancellati
             intended.into_std(),
             first_id,
             cancel.clone(),
+            kept.clone(),
         )));
     }
     if let Some(h) = in_flight {
@@ -188,18 +194,24 @@ async fn schedule(plan: Arc<Plan>, events: mpsc::Sender<Event>, stop: Cancellati
     }
 }
 
-/// One scheduled run: `users` virtual users walk the journey concurrently.
+/// Each user slot's connections between runs, for `connections: reuse`.
+type Kept = Arc<std::sync::Mutex<Vec<Option<UserConnections>>>>;
+
+/// One scheduled run: `users` virtual users walk the journey concurrently, on new connections unless the
+/// journey keeps them (`kept`).
 async fn run_once(
     plan: Arc<Plan>,
     events: mpsc::Sender<Event>,
     intended: std::time::Instant,
     first_id: u64,
     cancel: CancellationToken,
+    kept: Option<Kept>,
 ) {
     let users = (0..u64::from(plan.journey.users)).map(|i| {
         let plan = Arc::clone(&plan);
         let events = events.clone();
         let cancel = cancel.clone();
+        let kept = kept.clone();
         async move {
             let mut vu = match VirtualUser::new(&plan, first_id + i) {
                 Ok(vu) => vu,
@@ -208,7 +220,17 @@ async fn run_once(
                     return;
                 }
             };
+            let slot = usize::try_from(i).unwrap_or(usize::MAX);
+            let lock = |k: &Kept| k.lock().unwrap_or_else(|e| e.into_inner()).get_mut(slot).and_then(Option::take);
+            if let Some(connections) = kept.as_ref().and_then(lock) {
+                vu.connections = connections;
+            }
             let outcome = run_iteration(&plan, &mut vu, intended, &cancel).await;
+            if let Some(k) = &kept {
+                if let Some(s) = k.lock().unwrap_or_else(|e| e.into_inner()).get_mut(slot) {
+                    *s = Some(std::mem::take(&mut vu.connections));
+                }
+            }
             let _ = events.send(Event::Outcome(outcome)).await;
         }
     });

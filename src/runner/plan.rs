@@ -7,7 +7,7 @@ use std::sync::Arc;
 use reqwest::header::HeaderName;
 use reqwest::{Method, Url};
 
-use crate::http::Clients;
+use crate::http::{Clients, JourneyClient};
 pub(crate) use crate::model::HeaderTemplate;
 use crate::model::Journey;
 use crate::redact::Redactor;
@@ -23,9 +23,8 @@ pub struct Plan {
     pub pools: Arc<RowPools>,
     /// Masks the journey's secrets; each virtual user extends a clone with its secret captures.
     pub redactor: Redactor,
-    pub client: reqwest::Client,
-    /// Plain `http` requests go through the per-user [`crate::http::h1`] client.
-    pub plain_h1: bool,
+    /// The journey's client settings (TLS, which client); each virtual user has its own connections.
+    pub client: JourneyClient,
     pub(crate) steps: Vec<StepPlan>,
 }
 
@@ -65,16 +64,17 @@ impl Plan {
         // The loader built a client with this CA already, so this only fails if the TLS backend itself does
         // (and `Clients::new` would have failed first). Without the CA its sites fail with reason `tls`: a
         // failed journey is data, and the rest of the suite keeps running.
-        let client = client.unwrap_or_else(|e| {
+        let client = client.or_else(|e| {
             tracing::error!(journey = %journey.name, "the tls_ca client could not be built: {e}");
-            clients.for_journey(false, None).unwrap_or_else(|_| reqwest::Client::new())
+            clients.for_journey(false, None)
         });
+        // Without a CA the configuration is the one `Clients::new` built already: it cannot fail here.
+        let client = client.expect("the default TLS configuration was built by Clients::new");
         Plan {
             name: Arc::from(journey.name.as_str()),
             pools: RowPools::new(&journey.data),
             redactor,
             client,
-            plain_h1: clients.plain_h1,
             steps,
             journey,
         }

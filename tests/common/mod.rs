@@ -121,3 +121,5 @@ pub fn describe(o: &RunOutcome) -> String {
         None => format!("{:?}", o.status),
     }
 }
+
+pub mod tls;

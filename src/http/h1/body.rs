@@ -7,9 +7,8 @@ use std::io;
 use bytes::Buf;
 use reqwest::{Method, StatusCode};
 use tokio::io::AsyncReadExt;
-use tokio::net::TcpStream;
 
-use super::{Client, Error, HEAD_LIMIT};
+use super::{Client, Error, Stream, HEAD_LIMIT};
 use crate::http::decode::{coding_of, Coding};
 
 /// How the body is delimited.
@@ -23,7 +22,7 @@ pub(super) enum Framing {
 impl Client {
     pub(super) async fn read_length(
         &mut self,
-        stream: &mut TcpStream,
+        stream: &mut Stream,
         length: u64,
         cap: usize,
         status: StatusCode,
@@ -56,7 +55,7 @@ impl Client {
 
     pub(super) async fn read_to_close(
         &mut self,
-        stream: &mut TcpStream,
+        stream: &mut Stream,
         cap: usize,
         status: StatusCode,
     ) -> Result<Vec<u8>, Error> {
@@ -78,7 +77,7 @@ impl Client {
 
     pub(super) async fn read_chunked(
         &mut self,
-        stream: &mut TcpStream,
+        stream: &mut Stream,
         cap: usize,
         status: StatusCode,
     ) -> Result<Vec<u8>, Error> {
@@ -159,7 +158,7 @@ impl Client {
     }
 
     /// Reads more into the buffer; end of stream is an error here (the message is not complete).
-    async fn fill(&mut self, stream: &mut TcpStream) -> io::Result<()> {
+    async fn fill(&mut self, stream: &mut Stream) -> io::Result<()> {
         self.read.reserve(8 * 1024);
         match stream.read_buf(&mut self.read).await? {
             0 => Err(io::Error::new(io::ErrorKind::UnexpectedEof, "connection closed in the middle of the body")),

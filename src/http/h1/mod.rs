@@ -1,28 +1,31 @@
-//! A lean HTTP/1.1 client for plain-`http` steps: one keep-alive connection per virtual user, driven inside
-//! the user's own task.
+//! A lean HTTP/1.1 client for `http` and `https` steps: one keep-alive connection per virtual user, driven
+//! inside the user's own task.
 //!
 //! Why it exists: on the single-GET benchmark reqwest cost ~29 µs of CPU per request against wrk's ~9.5
 //! (bench/RESULTS.md), and the profile put most of it in machinery a virtual user does not need — the shared
 //! pool and its checkout, a connector service cloned per request, a connection task per socket fed through a
 //! channel, a second URL parse. A virtual user is one browser tab: one connection, one request at a time. So
 //! this client writes the request head straight into a reused buffer, parses the response with `httparse`
-//! (the parser hyper itself uses) and reads the body in the same task. TLS (`https`) stays on reqwest.
+//! (the parser hyper itself uses) and reads the body in the same task. `https` is the same code over a
+//! rustls stream ([`stream`]): the handshake is timed as its own phase and what it presented is read on
+//! every new connection — reqwest exposed neither.
 //!
 //! What it does, like reqwest did for these steps: `Host`, `User-Agent`, `Accept: */*` and
 //! `Accept-Encoding: gzip, deflate` unless the step sets them; gzip and deflate bodies decoded (with the body
-//! cap applied after decoding, so a bomb costs at most the cap; see [`crate::http::decode`]); content-length, chunked and read-to-close framing; 1xx
-//! interim responses skipped; keep-alive unless either side says `close` or the framing forbids it. A kept
-//! connection idle for more than [`IDLE_REUSE`] is closed rather than reused (servers time idle ones out),
-//! and one found closed by the server is detected before reuse. If a reused connection still fails before a
-//! single response byte arrives (the server closed it as the request was written), the request is sent once
-//! more on a new connection — what browsers do, and safe, because no byte of a response means it was not
-//! answered.
+//! cap applied after decoding, so a bomb costs at most the cap; see [`crate::http::decode`]); content-length,
+//! chunked and read-to-close framing; 1xx interim responses skipped; keep-alive unless either side says
+//! `close` or the framing forbids it. A kept connection idle for more than [`IDLE_REUSE`] is closed rather
+//! than reused (servers time idle ones out), and one found closed by the server is detected before reuse.
+//! If a reused connection still fails before a single response byte arrives (the server closed it as the
+//! request was written), the request is sent once more on a new connection — what browsers do, and safe,
+//! because no byte of a response means it was not answered. Whether a connection outlives an iteration is
+//! the runner's policy ([`Client::close`]).
 //!
 //! Timeouts are not handled here: the runner wraps the whole exchange in its deadline, and dropping the
 //! future drops the connection (it is only put back into the user's slot after a complete response).
 
 use std::io::{self, Write};
-use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
@@ -31,15 +34,17 @@ use reqwest::header::{
     USER_AGENT,
 };
 use reqwest::{Method, StatusCode, Url};
-use tokio::io::{AsyncReadExt, AsyncWriteExt, Interest};
-use tokio::net::TcpStream;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio_rustls::rustls::ClientConfig;
 
-use crate::outcome::Reason;
+use crate::outcome::{CertSeen, Reason};
 
 mod body;
+mod stream;
 
 use crate::http::decode::{self, Coding};
 use body::{framing, has_token, Framing, Head};
+use stream::Stream;
 
 /// A kept connection idle longer than this is closed instead of reused (reqwest's pool used the same).
 pub const IDLE_REUSE: Duration = Duration::from_secs(30);
@@ -57,6 +62,8 @@ const INLINE_BODY: usize = 16 * 1024;
 /// What a request goes to, taken from its URL without copying.
 #[derive(Debug)]
 pub struct Target<'a> {
+    /// `https`: the connection is TLS.
+    tls: bool,
     /// Host as in the URL (IPv6 in brackets), for the connection key.
     host: &'a str,
     port: u16,
@@ -68,13 +75,16 @@ pub struct Target<'a> {
 }
 
 impl<'a> Target<'a> {
-    /// The target of an `http` URL; `None` for any other scheme.
+    /// The target of an `http` or `https` URL; `None` for any other scheme.
     pub fn of(url: &'a Url) -> Option<Target<'a>> {
         use url::Position;
-        if url.scheme() != "http" {
-            return None;
-        }
+        let tls = match url.scheme() {
+            "http" => false,
+            "https" => true,
+            _ => return None,
+        };
         Some(Target {
+            tls,
             host: url.host_str()?,
             port: url.port_or_known_default()?,
             authority: &url[Position::BeforeHost..Position::AfterPort],
@@ -94,6 +104,8 @@ pub struct Request<'a> {
     pub body: Option<&'a [u8]>,
     /// Largest body accepted, after decoding.
     pub max_body: usize,
+    /// The journey's TLS configuration (roots, its CA, or none checked), for `https` targets.
+    pub tls: Option<&'a Arc<ClientConfig>>,
 }
 
 /// A complete response.
@@ -104,10 +116,13 @@ pub struct Response {
     pub body: Vec<u8>,
     /// When the response head was complete.
     pub head_at: Instant,
-    /// Name resolution and TCP connect of a new connection; zero on a reused one.
+    /// Name resolution, TCP connect and TLS handshake of a new connection; zero on a reused one.
     pub dns: Duration,
     pub connect: Duration,
+    pub tls: Duration,
     pub reused: bool,
+    /// What a new TLS connection's handshake presented.
+    pub cert: Option<Arc<CertSeen>>,
 }
 
 /// Why a request got no complete response.
@@ -117,6 +132,9 @@ pub enum Error {
     Dns { host: String, source: io::Error },
     #[error("cannot connect: tcp connect error: {0}")]
     Connect(io::Error),
+    /// The TLS handshake failed (the message says why: expired, wrong host, unknown issuer…).
+    #[error("{0}")]
+    Tls(String),
     /// The connection broke before any byte of a response (write failed, reset, closed).
     #[error("{0}")]
     NoResponse(String),
@@ -132,6 +150,7 @@ impl Error {
     pub fn reason(&self) -> Reason {
         match self {
             Error::Dns { .. } => Reason::Dns,
+            Error::Tls(_) => Reason::Tls,
             Error::Connect(_) | Error::NoResponse(_) | Error::Invalid(_) => Reason::Connect,
             Error::Body { .. } => Reason::Body,
         }
@@ -140,7 +159,8 @@ impl Error {
 
 #[derive(Debug)]
 struct Conn {
-    stream: TcpStream,
+    stream: Stream,
+    tls: bool,
     host: String,
     port: u16,
     idle_since: Instant,
@@ -160,21 +180,35 @@ impl Client {
     /// Sends `req` and reads the complete response.
     pub async fn send(&mut self, req: &Request<'_>) -> Result<Response, Error> {
         if let Some(conn) = self.take_kept(&req.target) {
-            match self.exchange(conn, req, Duration::ZERO, Duration::ZERO, true).await {
+            match self.exchange(conn, req, None).await {
                 // Closed under us as we wrote: the request was not answered, so send it on a new connection.
                 Err(Error::NoResponse(_)) => {}
                 other => return other,
             }
         }
-        let (conn, dns, connect) = open(&req.target).await?;
-        self.exchange(conn, req, dns, connect, false).await
+        let opened = stream::open(&req.target, req.tls).await?;
+        let t = &req.target;
+        let conn = Conn {
+            stream: opened.stream,
+            tls: t.tls,
+            host: t.host.to_string(),
+            port: t.port,
+            idle_since: Instant::now(),
+        };
+        let setup = Setup { dns: opened.dns, connect: opened.connect, tls: opened.tls, cert: opened.cert };
+        self.exchange(conn, req, Some(setup)).await
+    }
+
+    /// Closes the kept connection, if any: the next request opens a new one (`connections: fresh`).
+    pub fn close(&mut self) {
+        self.conn = None;
     }
 
     /// The kept connection if it goes to `target`, has not idled too long and the server has not closed it.
     fn take_kept(&mut self, target: &Target<'_>) -> Option<Conn> {
-        let conn = self.conn.take()?;
+        let mut conn = self.conn.take()?;
         let idle = conn.idle_since.elapsed();
-        if conn.port != target.port || conn.host != target.host || idle > IDLE_REUSE {
+        if conn.port != target.port || conn.host != target.host || conn.tls != target.tls || idle > IDLE_REUSE {
             return None;
         }
         // Back to back (a load test), the probe's system call would cost more than the rare retry it saves.
@@ -182,25 +216,16 @@ impl Client {
             return Some(conn);
         }
         // A closed (or chattering) connection is dropped.
-        let mut probe = [0u8; 1];
-        match conn.stream.try_read(&mut probe) {
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Some(conn),
-            _ => None,
-        }
+        conn.stream.looks_open().then_some(conn)
     }
 
-    async fn exchange(
-        &mut self,
-        mut conn: Conn,
-        req: &Request<'_>,
-        dns: Duration,
-        connect: Duration,
-        reused: bool,
-    ) -> Result<Response, Error> {
+    /// One request and its response on `conn`: a kept connection (`setup` is `None`) or a new one.
+    async fn exchange(&mut self, mut conn: Conn, req: &Request<'_>, setup: Option<Setup>) -> Result<Response, Error> {
+        let reused = setup.is_none();
         // Whatever made the socket readable before this request (the last response, read in full) is stale:
         // forgetting it saves the read that would only return EAGAIN; the response's own event wakes us.
         // No response to this request can exist yet, so no wakeup is lost (a close by the peer stays flagged).
-        let _ = conn.stream.try_io(Interest::READABLE, || Err::<(), _>(io::ErrorKind::WouldBlock.into()));
+        conn.stream.forget_readiness();
         self.write_head(req);
         let inline = req.body.is_some_and(|b| b.len() <= INLINE_BODY);
         if inline {
@@ -246,7 +271,8 @@ impl Client {
         if self.read.capacity() > KEEP_BUFFER {
             self.read = BytesMut::new();
         }
-        Ok(Response { status, headers, body, head_at, dns, connect, reused })
+        let Setup { dns, connect, tls, cert } = setup.unwrap_or_default();
+        Ok(Response { status, headers, body, head_at, dns, connect, tls, reused, cert })
     }
 
     fn write_head(&mut self, req: &Request<'_>) {
@@ -304,7 +330,7 @@ impl Client {
     /// close. The head's bytes are consumed from the read buffer; what follows (body bytes) stays.
     async fn read_head(
         &mut self,
-        stream: &mut TcpStream,
+        stream: &mut Stream,
         reused: bool,
     ) -> Result<(StatusCode, HeaderMap, Head), Error> {
         loop {
@@ -370,41 +396,13 @@ impl Client {
     }
 }
 
-/// Resolves and connects, timing both.
-async fn open(target: &Target<'_>) -> Result<(Conn, Duration, Duration), Error> {
-    let started = Instant::now();
-    let addrs: Vec<SocketAddr> = match target.url.host() {
-        Some(url::Host::Ipv4(ip)) => vec![SocketAddr::new(ip.into(), target.port)],
-        Some(url::Host::Ipv6(ip)) => vec![SocketAddr::new(ip.into(), target.port)],
-        _ => {
-            let found = tokio::net::lookup_host((target.host, target.port)).await;
-            match found {
-                Ok(a) => {
-                    let addrs: Vec<SocketAddr> = a.collect();
-                    if addrs.is_empty() {
-                        let source = io::Error::new(io::ErrorKind::NotFound, "no addresses");
-                        return Err(Error::Dns { host: target.host.to_string(), source });
-                    }
-                    addrs
-                }
-                Err(source) => return Err(Error::Dns { host: target.host.to_string(), source }),
-            }
-        }
-    };
-    let dns = started.elapsed();
-    let mut last = None;
-    for addr in addrs {
-        match TcpStream::connect(addr).await {
-            Ok(stream) => {
-                let _ = stream.set_nodelay(true);
-                let connect = started.elapsed() - dns;
-                let conn = Conn { stream, host: target.host.to_string(), port: target.port, idle_since: started };
-                return Ok((conn, dns, connect));
-            }
-            Err(e) => last = Some(e),
-        }
-    }
-    Err(Error::Connect(last.unwrap_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no address to connect to"))))
+/// What opening a new connection took, and what its TLS handshake presented.
+#[derive(Debug, Default)]
+struct Setup {
+    dns: Duration,
+    connect: Duration,
+    tls: Duration,
+    cert: Option<Arc<CertSeen>>,
 }
 
 fn line(w: &mut Vec<u8>, name: &[u8], value: &[u8]) {
@@ -426,6 +424,9 @@ mod tests {
         let url = Url::parse("http://example.com").unwrap();
         let t = Target::of(&url).unwrap();
         assert_eq!((t.port, t.authority, t.path_and_query), (80, "example.com", "/"));
-        assert!(Target::of(&Url::parse("https://example.com/").unwrap()).is_none());
+        let url = Url::parse("https://example.com/x").unwrap();
+        let t = Target::of(&url).unwrap();
+        assert_eq!((t.tls, t.port, t.authority), (true, 443, "example.com"));
+        assert!(Target::of(&Url::parse("ftp://example.com/").unwrap()).is_none());
     }
 }

@@ -1,0 +1,166 @@
+//! An HTTPS test server on 127.0.0.1:0 with certificates from a private CA made at test time (rcgen): it
+//! counts TCP accepts and completed handshakes, can swap its certificate between connections, and can stop
+//! accepting (drop its listening socket) while the connections it has stay open.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+use tokio::sync::Notify;
+use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use tokio_rustls::rustls::{self, ServerConfig};
+use tokio_rustls::TlsAcceptor;
+
+/// A private CA: its PEM (for `tls_ca`) and what signs leaves.
+pub struct Ca {
+    pub pem: String,
+    cert: rcgen::Certificate,
+    key: rcgen::KeyPair,
+}
+
+impl Ca {
+    pub fn new(name: &str) -> Ca {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.distinguished_name.push(rcgen::DnType::CommonName, name);
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        params.key_usages = vec![rcgen::KeyUsagePurpose::KeyCertSign, rcgen::KeyUsagePurpose::CrlSign];
+        let cert = params.self_signed(&key).unwrap();
+        Ca { pem: cert.pem(), cert, key }
+    }
+
+    /// Writes the CA's PEM to a fresh file, for `defaults: { tls_ca: … }`.
+    pub fn file(&self, tag: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("journeyd-https-{}-{tag}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("ca.pem");
+        std::fs::write(&path, &self.pem).unwrap();
+        path
+    }
+
+    /// A leaf for `host` valid until 1 January of `expires_year`, with `serial`.
+    pub fn leaf(&self, host: &str, expires_year: i32, serial: u64) -> Leaf {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut params = rcgen::CertificateParams::new(vec![host.to_string()]).unwrap();
+        params.distinguished_name.push(rcgen::DnType::CommonName, host);
+        params.not_before = rcgen::date_time_ymd(2024, 1, 1);
+        params.not_after = rcgen::date_time_ymd(expires_year, 1, 1);
+        params.serial_number = Some(rcgen::SerialNumber::from(serial));
+        params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth];
+        let cert = params.signed_by(&key, &self.cert, &self.key).unwrap();
+        Leaf {
+            der: cert.der().clone(),
+            key: PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())),
+        }
+    }
+}
+
+pub struct Leaf {
+    pub der: CertificateDer<'static>,
+    key: PrivateKeyDer<'static>,
+}
+
+fn server_config(leaf: &Leaf) -> Arc<ServerConfig> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(vec![leaf.der.clone()], leaf.key.clone_key())
+        .unwrap();
+    Arc::new(config)
+}
+
+/// A running HTTPS server answering every request `200 ok` on a kept-alive connection.
+pub struct TlsServer {
+    pub port: u16,
+    accepted: Arc<AtomicU64>,
+    handshakes: Arc<AtomicU64>,
+    config: Arc<RwLock<Arc<ServerConfig>>>,
+    stop_accepting: Arc<Notify>,
+}
+
+impl TlsServer {
+    pub async fn start(leaf: &Leaf) -> TlsServer {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = TlsServer {
+            port,
+            accepted: Arc::default(),
+            handshakes: Arc::default(),
+            config: Arc::new(RwLock::new(server_config(leaf))),
+            stop_accepting: Arc::new(Notify::new()),
+        };
+        let (accepted, handshakes, config, stop) = (
+            Arc::clone(&server.accepted),
+            Arc::clone(&server.handshakes),
+            Arc::clone(&server.config),
+            Arc::clone(&server.stop_accepting),
+        );
+        tokio::spawn(async move {
+            loop {
+                let sock = tokio::select! {
+                    // Returning drops the listener: new connections are refused, open ones live on.
+                    _ = stop.notified() => return,
+                    r = listener.accept() => match r {
+                        Ok((sock, _)) => sock,
+                        Err(_) => return,
+                    },
+                };
+                accepted.fetch_add(1, Ordering::SeqCst);
+                let acceptor = TlsAcceptor::from(Arc::clone(&config.read().unwrap()));
+                let handshakes = Arc::clone(&handshakes);
+                tokio::spawn(async move {
+                    let Ok(tls) = acceptor.accept(sock).await else { return };
+                    handshakes.fetch_add(1, Ordering::SeqCst);
+                    keep_answering(tls).await;
+                });
+            }
+        });
+        server
+    }
+
+    /// `https://localhost:PORT`.
+    pub fn url(&self) -> String {
+        format!("https://localhost:{}", self.port)
+    }
+
+    pub fn accepted(&self) -> u64 {
+        self.accepted.load(Ordering::SeqCst)
+    }
+
+    pub fn handshakes(&self) -> u64 {
+        self.handshakes.load(Ordering::SeqCst)
+    }
+
+    /// New connections get `leaf` from now on; open ones keep theirs.
+    pub fn swap(&self, leaf: &Leaf) {
+        *self.config.write().unwrap() = server_config(leaf);
+    }
+
+    /// Closes the listening socket; connections already open keep being served.
+    pub fn stop_accepting(&self) {
+        self.stop_accepting.notify_one();
+    }
+}
+
+/// Answers each request head with `200 ok`, keeping the connection open, until the client closes it.
+async fn keep_answering(mut tls: tokio_rustls::server::TlsStream<tokio::net::TcpStream>) {
+    let mut pending = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        while let Some(end) = pending.windows(4).position(|w| w == b"\r\n\r\n") {
+            pending.drain(..end + 4);
+            let reply = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\ncontent-type: text/plain\r\n\r\nok";
+            if tls.write_all(reply).await.is_err() {
+                return;
+            }
+        }
+        match tls.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => pending.extend_from_slice(&buf[..n]),
+        }
+    }
+}

@@ -1,0 +1,234 @@
+//! HTTPS on the own client, and one connection policy whatever the client: monitor runs start on fresh
+//! connections (a full handshake each run, the certificate read each run), `connections: reuse` keeps a
+//! user's connections across runs, load keeps them across iterations unless `connections: fresh`. Real TLS
+//! servers in-process with a private CA made at test time; the server counts the handshakes it completed.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::tls::{Ca, TlsServer};
+use common::{describe, journey, suite_from};
+use journeyd::http::Clients;
+use journeyd::model::{Journey, LoadModel};
+use journeyd::outcome::{Reason, RunOutcome};
+use journeyd::pipeline::Event;
+use journeyd::runner::load::{drive, LoadSpec, Stop};
+use journeyd::runner::{Monitor, Plan};
+use journeyd::shard::Shard;
+use tokio_util::sync::CancellationToken;
+
+/// A journey of one GET to the server, trusting the CA, with `extra` defaults.
+fn yaml(name: &str, every: &str, ca: &std::path::Path, extra: &str) -> String {
+    format!(
+        "name: {name}\nevery: {every}\ntimeout: {every}\ndefaults: {{ tls_ca: \"{}\"{extra} }}\nsteps:\n  - name: home\n    \
+         get: \"{{{{ env.U }}}}/\"\n    expect: [ status == 200 ]\n",
+        ca.display()
+    )
+}
+
+/// The clients: the own one, or reqwest (`JOURNEYD_HTTP_CLIENT=reqwest`).
+fn clients(own: bool) -> Clients {
+    let mut c = Clients::new().unwrap();
+    c.own = own;
+    c
+}
+
+/// Runs the monitor on `yamls` until `runs` outcomes of each journey arrived; returns them in order.
+async fn monitor_runs(own: bool, yamls: &[String], url: &str, runs: usize) -> Vec<RunOutcome> {
+    let mut suite = suite_from(&yamls[0], &[("U", url)]);
+    for y in &yamls[1..] {
+        suite.journeys.extend(suite_from(y, &[("U", url)]).journeys);
+    }
+    let journeys = suite.journeys.len();
+    let (tx, mut rx) = journeyd::pipeline::channel();
+    let mut monitor = Monitor::new(clients(own), tx);
+    monitor.apply(suite).await;
+    let mut outcomes = Vec::new();
+    while outcomes.len() < runs * journeys {
+        if let Event::Outcome(o) = rx.recv().await.expect("monitor alive") {
+            outcomes.push(o);
+        }
+    }
+    monitor.shutdown(Duration::ZERO).await;
+    outcomes
+}
+
+async fn monitor_runs_each_start_with_a_full_handshake(own: bool) {
+    let ca = Ca::new("Test Private CA");
+    let server = TlsServer::start(&ca.leaf("localhost", 2036, 7)).await;
+    let file = ca.file(&format!("fresh-{own}"));
+    let yamls: Vec<String> = (0..3).map(|i| yaml(&format!("monitor-{i}"), "150ms", &file, "")).collect();
+    let outcomes = monitor_runs(own, &yamls, &server.url(), 4).await;
+    for o in &outcomes {
+        assert!(o.passed(), "{}", describe(o));
+        let step = &o.steps[0];
+        assert!(!step.phases.reused, "a monitor run must not ride a pooled connection: {:?}", step.phases);
+        if own {
+            assert!(step.phases.tls > Duration::ZERO, "the handshake is timed: {:?}", step.phases);
+            assert!(step.tls.is_some(), "the certificate is read on every run");
+        }
+    }
+    // Every run of every journey shook hands itself: nothing shared between runs or journeys.
+    assert!(server.handshakes() >= outcomes.len() as u64, "{} handshakes for {} runs", server.handshakes(), outcomes.len());
+}
+
+#[tokio::test]
+async fn monitor_runs_each_start_with_a_full_handshake_on_the_own_client() {
+    monitor_runs_each_start_with_a_full_handshake(true).await;
+}
+
+#[tokio::test]
+async fn monitor_runs_each_start_with_a_full_handshake_on_reqwest() {
+    monitor_runs_each_start_with_a_full_handshake(false).await;
+}
+
+async fn reuse_keeps_a_users_connection_across_monitor_runs(own: bool) {
+    let ca = Ca::new("Test Private CA");
+    let server = TlsServer::start(&ca.leaf("localhost", 2036, 7)).await;
+    let file = ca.file(&format!("reuse-{own}"));
+    let yamls = vec![yaml("warm", "150ms", &file, ", connections: reuse")];
+    let outcomes = monitor_runs(own, &yamls, &server.url(), 4).await;
+    let reused: Vec<bool> = outcomes.iter().map(|o| o.steps[0].phases.reused).collect();
+    assert_eq!(reused, [false, true, true, true], "{}", describe(&outcomes[0]));
+    assert_eq!(server.handshakes(), 1, "one connection, kept between runs");
+    if own {
+        assert!(outcomes[1].steps[0].tls.is_none() && outcomes[1].steps[0].phases.tls.is_zero());
+    }
+}
+
+#[tokio::test]
+async fn connections_reuse_keeps_a_users_connection_across_monitor_runs_on_the_own_client() {
+    reuse_keeps_a_users_connection_across_monitor_runs(true).await;
+}
+
+#[tokio::test]
+async fn connections_reuse_keeps_a_users_connection_across_monitor_runs_on_reqwest() {
+    reuse_keeps_a_users_connection_across_monitor_runs(false).await;
+}
+
+/// Drives `j` with one closed-loop user for `n` iterations; returns the outcomes.
+async fn load_iterations(own: bool, j: &Arc<Journey>, n: u64) -> Vec<RunOutcome> {
+    let plan = Arc::new(Plan::new(Arc::clone(j), &clients(own)));
+    let (tx, mut rx) = journeyd::pipeline::channel();
+    let spec = LoadSpec { model: LoadModel::Closed { users: 1 }, stop: Stop::Iterations(n), shard: Shard::ALL };
+    let driving = tokio::spawn(drive(plan, spec, tx, CancellationToken::new()));
+    let mut outcomes = Vec::new();
+    while let Some(e) = rx.recv().await {
+        if let Event::Outcome(o) = e {
+            outcomes.push(o);
+        }
+    }
+    driving.await.unwrap();
+    outcomes
+}
+
+async fn load_reuses_unless_fresh(own: bool) {
+    let ca = Ca::new("Test Private CA");
+    let server = TlsServer::start(&ca.leaf("localhost", 2036, 7)).await;
+    let file = ca.file(&format!("load-{own}"));
+    let warm = journey(&yaml("load-warm", "1s", &file, ""), &[("U", &server.url())]);
+    let outcomes = load_iterations(own, &warm, 5).await;
+    assert!(outcomes.iter().all(RunOutcome::passed), "{}", describe(&outcomes[0]));
+    let reused = outcomes.iter().filter(|o| o.steps[0].phases.reused).count();
+    assert_eq!((reused, server.handshakes()), (4, 1), "a virtual user keeps its connection across iterations");
+
+    let cold = journey(&yaml("load-cold", "1s", &file, ", connections: fresh"), &[("U", &server.url())]);
+    let outcomes = load_iterations(own, &cold, 5).await;
+    assert!(outcomes.iter().all(|o| !o.steps[0].phases.reused), "connections: fresh starts every iteration cold");
+    assert_eq!(server.handshakes(), 1 + 5);
+}
+
+#[tokio::test]
+async fn load_keeps_a_users_connections_unless_the_journey_asks_for_fresh_ones_on_the_own_client() {
+    load_reuses_unless_fresh(true).await;
+}
+
+#[tokio::test]
+async fn load_keeps_a_users_connections_unless_the_journey_asks_for_fresh_ones_on_reqwest() {
+    load_reuses_unless_fresh(false).await;
+}
+
+#[tokio::test]
+async fn the_phases_of_a_fresh_https_request_add_up_to_its_service_time() {
+    let ca = Ca::new("Test Private CA");
+    let server = TlsServer::start(&ca.leaf("localhost", 2036, 7)).await;
+    let j = journey(&yaml("phases", "1s", &ca.file("phases"), ""), &[("U", &server.url())]);
+    for o in load_iterations(true, &j, 3).await {
+        assert!(o.passed(), "{}", describe(&o));
+        let s = &o.steps[0];
+        let p = s.phases;
+        let sum = p.dns + p.connect + p.tls + p.waiting + p.transfer;
+        let gap = if sum > s.service_time { sum - s.service_time } else { s.service_time - sum };
+        // The phases are cut from the same clock readings as the service time: only rounding can differ.
+        assert!(gap < Duration::from_micros(50), "phases {p:?} sum to {sum:?}, service time {:?}", s.service_time);
+        if !p.reused {
+            assert!(p.connect > Duration::ZERO && p.tls > Duration::ZERO, "{p:?}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_replaced_certificate_is_reported_on_the_next_monitor_run() {
+    let ca = Ca::new("Test Private CA");
+    let server = TlsServer::start(&ca.leaf("localhost", 2031, 0x1001)).await;
+    let suite = suite_from(&yaml("rotating", "150ms", &ca.file("swap"), ""), &[("U", &server.url())]);
+    let (tx, mut rx) = journeyd::pipeline::channel();
+    let mut monitor = Monitor::new(clients(true), tx);
+    monitor.apply(suite).await;
+    let mut next = || {
+        let rx = &mut rx;
+        async move {
+            loop {
+                if let Event::Outcome(o) = rx.recv().await.expect("monitor alive") {
+                    assert!(o.passed(), "{}", describe(&o));
+                    break o.steps[0].tls.clone().expect("the certificate is read on every run");
+                }
+            }
+        }
+    };
+    let before = next().await;
+    server.swap(&ca.leaf("localhost", 2033, 0x2002));
+    // The run after the swap (or, if a tick raced the swap, the one after it) presents the new certificate.
+    let mut after = next().await;
+    if after.fingerprint_sha256 == before.fingerprint_sha256 {
+        after = next().await;
+    }
+    monitor.shutdown(Duration::ZERO).await;
+    assert_ne!(before.fingerprint_sha256, after.fingerprint_sha256, "a rotation changes the fingerprint");
+    assert_eq!((before.serial.as_str(), after.serial.as_str()), ("1001", "2002"));
+    // 2031-01-01 and 2033-01-01, 00:00:00 UTC.
+    assert_eq!((before.leaf_expiry, after.leaf_expiry), (1_924_992_000, 1_988_150_400));
+    assert_eq!(after.earliest_expiry, after.leaf_expiry, "a chain of one: the leaf is the earliest");
+    assert_eq!(after.version, "TLS 1.3");
+}
+
+#[tokio::test]
+async fn a_target_that_stops_accepting_fails_the_next_monitor_run_with_connect() {
+    let ca = Ca::new("Test Private CA");
+    let server = TlsServer::start(&ca.leaf("localhost", 2036, 7)).await;
+    let file = ca.file("stop");
+    let y = yaml("listener", "150ms", &file, "");
+    let suite = suite_from(&y, &[("U", &server.url())]);
+    let (tx, mut rx) = journeyd::pipeline::channel();
+    let mut monitor = Monitor::new(clients(true), tx);
+    monitor.apply(suite).await;
+    let mut first = None;
+    while first.is_none() {
+        if let Event::Outcome(o) = rx.recv().await.unwrap() {
+            first = Some(o);
+        }
+    }
+    assert!(first.unwrap().passed());
+    // The listener goes; the connection of the first run would still answer if anyone reused it.
+    server.stop_accepting();
+    let next = loop {
+        if let Event::Outcome(o) = rx.recv().await.unwrap() {
+            break o;
+        }
+    };
+    monitor.shutdown(Duration::ZERO).await;
+    let f = next.failure().unwrap_or_else(|| panic!("a fresh run must see the dead listener: {}", describe(&next)));
+    assert_eq!(f.reason, Reason::Connect, "{}", describe(&next));
+}
