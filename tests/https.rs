@@ -71,7 +71,12 @@ async fn monitor_runs_each_start_with_a_full_handshake(own: bool) {
         }
     }
     // Every run of every journey shook hands itself: nothing shared between runs or journeys.
-    assert!(server.handshakes() >= outcomes.len() as u64, "{} handshakes for {} runs", server.handshakes(), outcomes.len());
+    assert!(
+        server.handshakes() >= outcomes.len() as u64,
+        "{} handshakes for {} runs",
+        server.handshakes(),
+        outcomes.len()
+    );
 }
 
 #[tokio::test]

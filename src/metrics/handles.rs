@@ -24,7 +24,7 @@ pub(crate) struct StepHandles {
     pub success: IntGauge,
     pub status: IntGauge,
     /// In the order of [`PHASES`].
-    pub phases: [Histogram; 4],
+    pub phases: [Histogram; 5],
     /// `journey_step_requests_total` for new and reused connections.
     pub requests: [IntCounter; 2],
 }

@@ -28,7 +28,7 @@ pub const PHASE_BUCKETS: &[f64] = &[
 
 /// The `phase` label values of `journey_step_phase_seconds`. `tls` is not among them: reqwest does not expose
 /// the boundary between TCP connect and the TLS handshake, so for https `connect` includes the handshake.
-pub const PHASES: [&str; 4] = ["dns", "connect", "waiting", "transfer"];
+pub const PHASES: [&str; 5] = ["dns", "connect", "tls", "waiting", "transfer"];
 
 /// Every metric family journeyd exports. Cloning is cheap (handles into the same registry).
 #[derive(Clone)]
@@ -115,8 +115,9 @@ impl Metrics {
             step_phase: HistogramVec::new(
                 HistogramOpts::new(
                     "journey_step_phase_seconds",
-                    "Time of a step's last request by phase (dns, connect, waiting, transfer); for https, connect \
-                     includes the TLS handshake. A reused connection observes 0 for dns and connect.",
+                    "Time of a step's last request by phase (dns, connect, tls, waiting, transfer), as \
+                     blackbox_exporter's probe_http_duration_seconds splits it. A reused connection observes 0 \
+                     for dns, connect and tls; plain http observes 0 for tls.",
                 )
                 .buckets(PHASE_BUCKETS.to_vec()),
                 &["journey", "step", "phase"],

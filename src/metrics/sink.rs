@@ -157,7 +157,7 @@ impl Sink for MetricsSink {
             if so.status.is_some() {
                 // Phases are known only when a response arrived; a transport error has none to split.
                 let p = &so.phases;
-                for (hist, d) in sh.phases.iter().zip([p.dns, p.connect, p.waiting, p.transfer]) {
+                for (hist, d) in sh.phases.iter().zip([p.dns, p.connect, p.tls, p.waiting, p.transfer]) {
                     hist.observe(d.as_secs_f64());
                 }
                 sh.requests[usize::from(p.reused)].inc();

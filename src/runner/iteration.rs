@@ -199,12 +199,8 @@ async fn run_step(
     };
     // The trail outlives the send, so a timeout still shows where the redirects led.
     let mut trail = Trail::new();
-    let agent = Agent {
-        connections: &mut vu.connections,
-        client: &call.plan.client,
-        recorder: &vu.recorder,
-        jar: call.jar,
-    };
+    let agent =
+        Agent { connections: &mut vu.connections, client: &call.plan.client, recorder: &vu.recorder, jar: call.jar };
     let exchange = match send(call, agent, &mut request, &mut trail, so).await {
         Ok(exchange) => exchange,
         Err(e) => return StepEnd::Failed(send_failure(call, &vu.redactor, &request, &trail, e)),

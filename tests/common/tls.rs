@@ -50,10 +50,7 @@ impl Ca {
         params.serial_number = Some(rcgen::SerialNumber::from(serial));
         params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth];
         let cert = params.signed_by(&key, &self.cert, &self.key).unwrap();
-        Leaf {
-            der: cert.der().clone(),
-            key: PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())),
-        }
+        Leaf { der: cert.der().clone(), key: PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())) }
     }
 }
 

@@ -328,11 +328,7 @@ impl Client {
 
     /// Reads until a final (non-1xx) response head is complete; returns it with whether the server asked to
     /// close. The head's bytes are consumed from the read buffer; what follows (body bytes) stays.
-    async fn read_head(
-        &mut self,
-        stream: &mut Stream,
-        reused: bool,
-    ) -> Result<(StatusCode, HeaderMap, Head), Error> {
+    async fn read_head(&mut self, stream: &mut Stream, reused: bool) -> Result<(StatusCode, HeaderMap, Head), Error> {
         loop {
             if !self.read.is_empty() {
                 let mut slots = [httparse::EMPTY_HEADER; MAX_HEADERS];
