@@ -10,6 +10,7 @@ from pathlib import Path
 
 from . import journeyd, peers
 from .report import cell
+from .targets import parse_stub_status
 
 DATA = Path(__file__).resolve().parent / "testdata"
 
@@ -81,6 +82,11 @@ class PeerParsers(unittest.TestCase):
         self.assertEqual(f.requests, sum(e["num_requests"] for e in entries))
         self.assertLessEqual(f.p50, f.p90)
         self.assertLessEqual(f.p90, f.p99)
+
+    def test_nginx_stub_status(self):
+        # nginx 1.22's stub_status after two readiness checks, three https GETs and this request.
+        self.assertEqual(parse_stub_status((DATA / "nginx-stub-status.txt").read_text()), 6)
+        self.assertIsNone(parse_stub_status("<html>404 Not Found</html>"))
 
 
 class JourneydReport(unittest.TestCase):
