@@ -1,7 +1,8 @@
 """bench/run's Python side: probe the tools, run the scenarios in order, write RESULTS.md.
 
 Usage (through bench/run, which raises `ulimit -n` first):
-    bench/run [--quick] [--only get,journey,stall,monitor] [--out PATH] [--no-build]
+    bench/run [--quick] [--only get,journey,stall,monitor,get-https,monitor-https] [--out PATH]
+              [--no-build]
 """
 
 from __future__ import annotations
@@ -14,11 +15,12 @@ import shutil
 import sys
 from pathlib import Path
 
-from . import journeyd, peers, procs, report, scenarios
+from . import journeyd, peers, procs, report, scenarios, scenarios_https
 
 BENCH_DIR = Path(__file__).resolve().parents[1]
-ALL = ("get", "journey", "stall", "monitor")
-TOOLS = ("wrk", "oha", "drill", "artillery", "locust", "nginx")
+# In the order they run (and appear in RESULTS.md).
+ALL = ("get", "journey", "stall", "monitor", "get-https", "monitor-https")
+TOOLS = ("wrk", "oha", "drill", "artillery", "locust", "nginx", "openssl")
 
 
 def main(argv: list[str]) -> int:
@@ -76,9 +78,10 @@ def main(argv: list[str]) -> int:
 
     sections: dict = {}
     runners = {"get": scenarios.single_get, "journey": scenarios.journeys, "stall": scenarios.stall,
-               "monitor": scenarios.monitor}
+               "monitor": scenarios.monitor, "get-https": scenarios_https.get_https,
+               "monitor-https": scenarios_https.monitor_https}
     try:
-        for name in only:
+        for name in sorted(set(only), key=ALL.index):
             sections[name] = runners[name](s, caps)
     finally:
         report.write(args.out, s, versions, sections, started, dt.datetime.now(dt.timezone.utc))

@@ -42,6 +42,7 @@ def version(tool: str) -> str:
         "wrk": ["wrk", "-v"],
         "nginx": ["nginx", "-v"],
         "artillery": ["artillery", "version"],
+        "openssl": ["openssl", "version"],
     }.get(tool, [tool, "--version"])
     try:
         r = subprocess.run(argv, capture_output=True, text=True, timeout=60)

@@ -132,6 +132,13 @@ class JourneydReport(unittest.TestCase):
         with self.assertRaises(journeyd.ReportError):
             journeyd.parse_report(DATA / "absent.json", "checkout")
 
+    def test_runs_by_outcome_from_metrics(self):
+        # /metrics of `journeyd run` with one journey answered 200 and one whose connection was refused (the
+        # runs counter and its neighbours; other families left out).
+        runs = journeyd.runs_by_outcome((DATA / "journeyd-metrics.txt").read_text())
+        self.assertEqual(runs, {"cancelled": 0.0, "failure": 2.0, "success": 2.0})
+        self.assertEqual(journeyd.runs_by_outcome("up 1\n"), {})
+
     def test_command_lines(self):
         argv = journeyd.verify_open_argv("http://x", 200, 2000, 30, Path("r.json"), Path("j.yml"))
         self.assertEqual(argv[1:], ["verify", "--target", "http://x", "--rate", "200/s", "--max-users", "2000",
