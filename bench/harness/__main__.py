@@ -1,7 +1,7 @@
 """bench/run's Python side: probe the tools, run the scenarios in order, write RESULTS.md.
 
 Usage (through bench/run, which raises `ulimit -n` first):
-    bench/run [--quick] [--only get,journey,stall,monitor,get-https,monitor-https] [--out PATH]
+    bench/run [--quick] [--only get,journey,stall,monitor,get-https,monitor-https,checkout-rate] [--out PATH]
               [--no-build]
 """
 
@@ -15,16 +15,16 @@ import shutil
 import sys
 from pathlib import Path
 
-from . import journeyd, peers, procs, report, scenarios, scenarios_https
+from . import journeyd, peers, procs, report, scenarios, scenarios_https, scenarios_rate
 
 BENCH_DIR = Path(__file__).resolve().parents[1]
 # In the order they run (and appear in RESULTS.md).
-ALL = ("get", "journey", "stall", "monitor", "get-https", "monitor-https")
-TOOLS = ("wrk", "oha", "drill", "artillery", "locust", "nginx", "openssl")
+ALL = ("get", "journey", "stall", "monitor", "get-https", "monitor-https", "checkout-rate")
+TOOLS = ("wrk", "oha", "drill", "artillery", "locust", "k6", "nginx", "openssl")
 
 
 def main(argv: list[str]) -> int:
-    ap = argparse.ArgumentParser(prog="bench/run", description="journeyd vs wrk, oha, drill, artillery, locust")
+    ap = argparse.ArgumentParser(prog="bench/run", description="journeyd vs wrk, oha, drill, artillery, locust, k6")
     ap.add_argument("--quick", action="store_true", help="short runs (~1-2 min) to smoke-test the harness")
     ap.add_argument("--only", default=",".join(ALL), help=f"comma-separated subset of {','.join(ALL)}")
     ap.add_argument("--out", type=Path, default=BENCH_DIR / "RESULTS.md", help="where to write the results")
@@ -79,7 +79,7 @@ def main(argv: list[str]) -> int:
     sections: dict = {}
     runners = {"get": scenarios.single_get, "journey": scenarios.journeys, "stall": scenarios.stall,
                "monitor": scenarios.monitor, "get-https": scenarios_https.get_https,
-               "monitor-https": scenarios_https.monitor_https}
+               "monitor-https": scenarios_https.monitor_https, "checkout-rate": scenarios_rate.checkout_rate}
     try:
         for name in sorted(set(only), key=ALL.index):
             sections[name] = runners[name](s, caps)

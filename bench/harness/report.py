@@ -391,6 +391,57 @@ def _monitor_https(s: Settings, res: HttpsMonitor | None, skips: list[str]) -> l
     return out
 
 
+def _checkout_rate(s: Settings, rows: list[Measured], skips: list[str]) -> list[str]:
+    out = [
+        "## 7. Checkout at a fixed arrival rate (open model)",
+        "",
+        f"The checkout journey of scenario 2 against the demo shop, started at {s.rate_per_s:,} journeys per second "
+        f"for {s.rate_seconds:g} s whether or not earlier ones have finished, with at most {s.rate_vus} in flight "
+        f"(journeyd `verify --rate {s.rate_per_s}/s --max-users {s.rate_vus}`; k6's `constant-arrival-rate` "
+        f"executor with `preAllocatedVUs` = `maxVUs` = {s.rate_vus}, `bench/peers/k6-checkout.js`). An arrival "
+        "that finds the bound reached is dropped. *ms CPU per journey* = generator utime+stime ÷ completed "
+        "journeys; ×journeyd is tool ÷ journeyd (issue 12's target: journeyd ≤ 1/6 of k6, i.e. k6 ≥ 6.00×). "
+        "Journey p50/p99: journeyd measures from each arrival's intended start; k6's `iteration_duration` "
+        "from when a VU began it.",
+        "",
+    ]
+    out += [f"- {x}" for x in skips]
+    if skips:
+        out.append("")
+    if not rows:
+        return out
+
+    def ms_per_journey(m: Measured) -> float | None:
+        if not (m.run and m.figures and m.figures.journeys):
+            return None
+        return m.run.cpu_s * 1000 / m.figures.journeys
+
+    base = next((m for m in rows if m.tool == "journeyd" and m.ok), None)
+    out.append("| tool | completed journeys | failed | dropped | journeys/s achieved | generator CPU | ms CPU per journey "
+               "| ×journeyd | journey p50 | journey p99 | peak RSS | ×journeyd | target CPU |")
+    out.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    notes = []
+    for m in rows:
+        if not m.ok:
+            out.append(f"| {m.tool} | {cell(m.status)} ||||||||||||")
+            continue
+        f = m.figures
+        elapsed = f.elapsed_s or m.run.wall_s
+        is_base = m is base
+        out.append(
+            f"| {m.tool} | {_num(f.journeys)} | {_num(f.journey_failures)} | {_num(f.dropped)} | "
+            f"{_num(f.journeys / elapsed if f.journeys is not None and elapsed else None, 1)} | "
+            f"{m.run.cpu_s:.2f} s | {_num(ms_per_journey(m), 3)} | "
+            f"{'1.00×' if is_base else _ratio(ms_per_journey(m), ms_per_journey(base) if base else None)} | "
+            f"{_lat(f.p50)} | {_lat(f.p99)} | {_mib(_rss(m))} | "
+            f"{'1.00×' if is_base else _ratio(_rss(m), _rss(base) if base else None)} | {_num(m.target_cpu_pct)}% |"
+        )
+        notes += [f"{m.tool}: {n}" for n in f.notes]
+    out.append("")
+    out += [f"- {n}" for n in notes]
+    return out + ([""] if notes else [])
+
+
 def write(path: Path, s: Settings, versions: dict[str, str], sections: dict, started: dt.datetime,
           finished: dt.datetime) -> None:
     lines = [
@@ -417,7 +468,8 @@ def write(path: Path, s: Settings, versions: dict[str, str], sections: dict, sta
     lines += [f"**{w}**" for w in warnings] + ([""] if warnings else [])
     # In the order of their numbers (the order bench/run runs them in).
     for name, section in (("get", _single_get), ("journey", _journeys), ("stall", _stall), ("monitor", _monitor),
-                          ("get-https", _get_https), ("monitor-https", _monitor_https)):
+                          ("get-https", _get_https), ("monitor-https", _monitor_https),
+                          ("checkout-rate", _checkout_rate)):
         if name in sections:
             lines += section(s, *sections[name])
     lines += [

@@ -42,6 +42,12 @@ class Settings:
     monitor_https_seconds: float = 120
     monitor_https_journeys: int = 1000
     floor_conns: int = 10
+    # checkout-rate: the checkout journey at a fixed arrival rate (open model), k6 beside journeyd.
+    rate_per_s: int = 800
+    rate_seconds: float = 20
+    # Most journeys in flight: k6's preAllocatedVUs (= maxVUs) and journeyd's --max-users, the same bound.
+    # At 800/s, 200 covers journeys of up to 250 ms; they take a few ms when the generator keeps up.
+    rate_vus: int = 200
     # Pause between runs so the last run's sockets drain and the target idles.
     settle_s: float = 1.0
     log: list[str] = field(default_factory=list)
@@ -61,6 +67,7 @@ class Settings:
             # 1,000 full handshakes take nginx about a second of its core: 1 s would measure only those.
             s.get_https_seconds = 3
             s.monitor_https_seconds, s.monitor_https_journeys = 10, 100
+            s.rate_seconds = 3
             s.settle_s = 0.3
         return s
 
