@@ -1,7 +1,8 @@
 """bench/run's Python side: probe the tools, run the scenarios in order, write RESULTS.md.
 
 Usage (through bench/run, which raises `ulimit -n` first):
-    bench/run [--quick] [--only get,journey,stall,monitor] [--out PATH] [--no-build]
+    bench/run [--quick] [--only get,journey,stall,monitor,get-https,monitor-https,checkout-rate] [--out PATH]
+              [--no-build]
 """
 
 from __future__ import annotations
@@ -14,15 +15,16 @@ import shutil
 import sys
 from pathlib import Path
 
-from . import journeyd, peers, procs, report, scenarios
+from . import journeyd, peers, procs, report, scenarios, scenarios_https, scenarios_rate
 
 BENCH_DIR = Path(__file__).resolve().parents[1]
-ALL = ("get", "journey", "stall", "monitor")
-TOOLS = ("wrk", "oha", "drill", "artillery", "locust", "nginx")
+# In the order they run (and appear in RESULTS.md).
+ALL = ("get", "journey", "stall", "monitor", "get-https", "monitor-https", "checkout-rate")
+TOOLS = ("wrk", "oha", "drill", "artillery", "locust", "k6", "nginx", "openssl")
 
 
 def main(argv: list[str]) -> int:
-    ap = argparse.ArgumentParser(prog="bench/run", description="journeyd vs wrk, oha, drill, artillery, locust")
+    ap = argparse.ArgumentParser(prog="bench/run", description="journeyd vs wrk, oha, drill, artillery, locust, k6")
     ap.add_argument("--quick", action="store_true", help="short runs (~1-2 min) to smoke-test the harness")
     ap.add_argument("--only", default=",".join(ALL), help=f"comma-separated subset of {','.join(ALL)}")
     ap.add_argument("--out", type=Path, default=BENCH_DIR / "RESULTS.md", help="where to write the results")
@@ -76,9 +78,10 @@ def main(argv: list[str]) -> int:
 
     sections: dict = {}
     runners = {"get": scenarios.single_get, "journey": scenarios.journeys, "stall": scenarios.stall,
-               "monitor": scenarios.monitor}
+               "monitor": scenarios.monitor, "get-https": scenarios_https.get_https,
+               "monitor-https": scenarios_https.monitor_https, "checkout-rate": scenarios_rate.checkout_rate}
     try:
-        for name in only:
+        for name in sorted(set(only), key=ALL.index):
             sections[name] = runners[name](s, caps)
     finally:
         report.write(args.out, s, versions, sections, started, dt.datetime.now(dt.timezone.utc))

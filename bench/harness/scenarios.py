@@ -11,6 +11,7 @@ from . import journeyd, peers
 from .procs import CLK_TCK, CpuWindow, Run, Server, free_port, proc_ticks, rss_kib, run_measured, spawn_server
 from .procs import wait_http
 from .targets import STATIC_PATH, TargetError, start_nginx, start_shop
+from .tls import TlsFiles
 
 BENCH_DIR = Path(__file__).resolve().parents[1]
 GET_JOURNEY = BENCH_DIR / "journeys" / "get-static.yml"
@@ -34,11 +35,26 @@ class Settings:
     stall_conns: int = 50
     monitor_seconds: float = 120
     monitor_journeys: int = 1000
+    # get-https: the single GET over TLS; 10,000 would mostly time handshakes.
+    get_https_seconds: float = 10
+    get_https_conns: tuple[int, ...] = (50, 1000)
+    # monitor-https: as monitor, against nginx's https server; the floor's oha gets this many connections.
+    monitor_https_seconds: float = 120
+    monitor_https_journeys: int = 1000
+    floor_conns: int = 10
+    # checkout-rate: the checkout journey at a fixed arrival rate (open model), k6 beside journeyd.
+    rate_per_s: int = 800
+    rate_seconds: float = 20
+    # Most journeys in flight: k6's preAllocatedVUs (= maxVUs) and journeyd's --max-users, the same bound.
+    # At 800/s, 200 covers journeys of up to 250 ms; they take a few ms when the generator keeps up.
+    rate_vus: int = 200
     # Pause between runs so the last run's sockets drain and the target idles.
     settle_s: float = 1.0
     log: list[str] = field(default_factory=list)
     # Idle % per core just before the first run (RESULTS.md shows it: a busy machine skews everything).
     idle_before: dict[str, float] = field(default_factory=dict)
+    # The CA and leaf of the https scenarios, made once per run when the first of them needs it.
+    tls: TlsFiles | None = None
 
     @staticmethod
     def make(quick: bool, workdir: Path, password: str) -> "Settings":
@@ -48,6 +64,10 @@ class Settings:
             s.journey_seconds, s.journey_users = 3, 8
             s.stall_seconds = 5
             s.monitor_seconds, s.monitor_journeys = 10, 100
+            # 1,000 full handshakes take nginx about a second of its core: 1 s would measure only those.
+            s.get_https_seconds = 3
+            s.monitor_https_seconds, s.monitor_https_journeys = 10, 100
+            s.rate_seconds = 3
             s.settle_s = 0.3
         return s
 
@@ -97,9 +117,9 @@ def _measure(s: Settings, tool: str, label: str, argv: list[str], timeout_s: flo
     return m
 
 
-def _journeyd_get_figures(report: Path, seconds: float):
+def _journeyd_get_figures(report: Path, seconds: float, journey: str = "get-static"):
     def parse(run: Run) -> peers.Figures:
-        rep = journeyd.parse_report(report, "get-static")
+        rep = journeyd.parse_report(report, journey)
         step = rep.steps.get("get", rep.journey)
         requests = rep.journey.requests if rep.journey.requests is not None else rep.journey.runs
         elapsed = rep.elapsed_s or seconds
@@ -150,9 +170,24 @@ def single_get(s: Settings, caps: journeyd.Capabilities) -> tuple[list[GetResult
     return results, skips
 
 
-def _get_round(s: Settings, server: Server, name: str, conns: int, caps: journeyd.Capabilities) -> list[Measured]:
-    url = server.url + STATIC_PATH
-    secs = s.get_seconds
+@dataclass
+class GetTarget:
+    """Where a single-GET round sends its requests, and how each tool is told to trust it."""
+
+    base_url: str
+    journey: Path = GET_JOURNEY
+    journey_name: str = "get-static"
+    # Added to oha's command line (https: `--cacert` of the bench CA).
+    oha_flags: tuple[str, ...] = ()
+    # Length of each run; None: s.get_seconds.
+    seconds: float | None = None
+
+
+def _get_round(s: Settings, server: Server, name: str, conns: int, caps: journeyd.Capabilities,
+               target: GetTarget | None = None) -> list[Measured]:
+    target = target or GetTarget(server.url)
+    url = target.base_url + STATIC_PATH
+    secs = target.seconds or s.get_seconds
     # Opening 10,000 connections takes a while; the bound only catches a hung tool.
     timeout = secs + 30 + conns / 500
     tag = f"get-{name}-{conns}"
@@ -161,8 +196,9 @@ def _get_round(s: Settings, server: Server, name: str, conns: int, caps: journey
         report = s.workdir / f"{tag}-journeyd.json"
         rows.append(_measure(
             s, "journeyd", f"{tag}-journeyd",
-            journeyd.verify_closed_argv(server.url, conns, secs, report, GET_JOURNEY),
-            timeout, _journeyd_get_figures(report, secs), server, env={"TARGET": server.url},
+            journeyd.verify_closed_argv(target.base_url, conns, secs, report, target.journey),
+            timeout, _journeyd_get_figures(report, secs, target.journey_name), server,
+            env={"TARGET": target.base_url},
         ))
     else:
         rows.append(Measured("journeyd", status=caps.missing("verify")))
@@ -173,8 +209,9 @@ def _get_round(s: Settings, server: Server, name: str, conns: int, caps: journey
         rows.append(Measured("wrk", status=peers.skipped("wrk")))
     if peers.available("oha"):
         out = s.workdir / f"{tag}-oha.json"
-        rows.append(_measure(s, "oha", f"{tag}-oha", peers.oha_argv(url, conns, secs, out), timeout,
-                             lambda r: peers.parse_oha(out), server))
+        argv = peers.oha_argv(url, conns, secs, out)
+        argv[-1:-1] = target.oha_flags  # the URL stays last
+        rows.append(_measure(s, "oha", f"{tag}-oha", argv, timeout, lambda r: peers.parse_oha(out), server))
     else:
         rows.append(Measured("oha", status=peers.skipped("oha")))
     return rows
@@ -333,8 +370,13 @@ class MonitorResult:
     samples: list[tuple[float, float, int]]  # (elapsed s, CPU % of one core over the last second, RSS KiB)
     peak_rss_kib: int | None
     runs_seen: float | None
-    shop_cpu_pct: float | None
+    # The target's CPU meanwhile, % of its core.
+    target_cpu_pct: float | None
     status: str = "ok"
+    # Runs that failed (`journey_runs_total{outcome="failure"}`): a monitor failing fast looks cheap.
+    runs_failed: float | None = None
+    # Connections the target accepted during the run (nginx stub_status), when it can tell.
+    connections: int | None = None
     # The same journeys on a one-thread runtime (`--threads 1`): a steady-state CPU figure, or why not.
     one_thread: "MonitorResult | None" = None
     # The floor: oha sending the same traffic (journeys/10 GETs per second, a new connection each).
@@ -357,12 +399,12 @@ def monitor(s: Settings, caps: journeyd.Capabilities) -> tuple[MonitorResult | N
         return None, [f"skipped: monitor overhead — {e}"]
     try:
         s.say(f"monitor overhead: {s.monitor_journeys} journeys every 10s for {s.monitor_seconds:g}s")
-        res = _monitor_run(s, shop, jdir, [], s.monitor_seconds, "journeyd-run")
+        res = _monitor_run(s, shop, shop.url, jdir, [], s.monitor_seconds, "journeyd-run")
         if res.status == "ok" and not s.quick:
             short = min(60.0, s.monitor_seconds)
             time.sleep(s.settle_s)
             s.say(f"monitor overhead: the same with --threads 1 for {short:g}s")
-            res.one_thread = _monitor_run(s, shop, jdir, ["--threads", "1"], short, "journeyd-run-1thread")
+            res.one_thread = _monitor_run(s, shop, shop.url, jdir, ["--threads", "1"], short, "journeyd-run-1thread")
             time.sleep(s.settle_s)
             res.floor = _monitor_floor(s, shop, short)
         return res, []
@@ -370,19 +412,21 @@ def monitor(s: Settings, caps: journeyd.Capabilities) -> tuple[MonitorResult | N
         shop.stop()
 
 
-def _monitor_run(s: Settings, shop: Server, jdir: Path, flags: list[str], seconds: float,
-                 label: str) -> MonitorResult:
+def _monitor_run(s: Settings, target: Server, target_url: str, jdir: Path, flags: list[str], seconds: float,
+                 label: str, journeys: int | None = None) -> MonitorResult:
+    """`journeyd run` over the journeys in `jdir` (TARGET=target_url) for `seconds`, sampled from /proc."""
+    journeys = journeys or s.monitor_journeys
     port = free_port()
     log = s.workdir / f"{label}.log"
     argv = journeyd.monitor_argv(port, jdir)
     argv[1:1] = flags
-    proc = spawn_server(label, argv, core=s.gen_core, log_path=log, env={"TARGET": shop.url})
+    proc = spawn_server(label, argv, core=s.gen_core, log_path=log, env={"TARGET": target_url})
     mon = Server(name="journeyd run", proc=proc, url=f"http://127.0.0.1:{port}", log_path=log)
     try:
         if not wait_http(mon.url + "/-/healthy", proc, timeout_s=60):
-            return MonitorResult(s.monitor_journeys, seconds, [], None, None, None,
+            return MonitorResult(journeys, seconds, [], None, None, None,
                                  f"failed: `journeyd run` did not come up: {mon.log_tail()}")
-        shop_window = CpuWindow(shop)
+        target_window = CpuWindow(target)
         samples = []
         start = last_t = time.monotonic()
         last_ticks = proc_ticks([proc.pid])
@@ -394,9 +438,11 @@ def _monitor_run(s: Settings, shop: Server, jdir: Path, flags: list[str], second
             samples.append((now - start, 100.0 * (ticks - last_ticks) / CLK_TCK / (now - last_t), rss))
             last_t, last_ticks = now, ticks
         hwm = _vm_hwm(proc.pid)
-        runs = _runs_from_metrics(mon.url + "/metrics")
+        outcomes = _runs_from_metrics(mon.url + "/metrics")
         status = "ok" if proc.poll() is None else f"failed: journeyd run exited early: {mon.log_tail()}"
-        return MonitorResult(s.monitor_journeys, seconds, samples, hwm, runs, shop_window.percent(), status)
+        return MonitorResult(journeys, seconds, samples, hwm, sum(outcomes.values()) if outcomes else None,
+                             target_window.percent(), status, runs_failed=outcomes.get("failure", 0.0)
+                             if outcomes else None)
     finally:
         mon.stop()
 
@@ -423,20 +469,10 @@ def _vm_hwm(pid: int) -> int | None:
     return None
 
 
-def _runs_from_metrics(url: str) -> float | None:
-    """Total journey runs per journeyd's /metrics (any `*_runs_total` counter), to show it did the work."""
+def _runs_from_metrics(url: str) -> dict[str, float]:
+    """Journey runs by outcome per journeyd's /metrics, to show it did the work (empty if unreadable)."""
     try:
         with urllib.request.urlopen(url, timeout=5) as r:
-            text = r.read().decode(errors="replace")
+            return journeyd.runs_by_outcome(r.read().decode(errors="replace"))
     except OSError:
-        return None
-    total, seen = 0.0, False
-    for line in text.splitlines():
-        if line.startswith("#") or "_runs_total" not in line.split("{")[0].split(" ")[0]:
-            continue
-        try:
-            total += float(line.rsplit(" ", 1)[1])
-            seen = True
-        except (IndexError, ValueError):
-            continue
-    return total if seen else None
+        return {}

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from . import journeyd, peers
 from .report import cell
+from .targets import parse_stub_status
 
 DATA = Path(__file__).resolve().parent / "testdata"
 
@@ -82,6 +83,43 @@ class PeerParsers(unittest.TestCase):
         self.assertLessEqual(f.p50, f.p90)
         self.assertLessEqual(f.p90, f.p99)
 
+    def test_k6_summary_export(self):
+        # `k6 run --summary-export` of peers/k6-checkout.js at 800/s for 3 s with 200 VUs on a busy machine
+        # (k6 v1.1.0): k6 printed "journeys_completed: 1662 532.23/s", "dropped_iterations: 756",
+        # "http_reqs: 6648", "iteration_duration: … med=232.26ms … p(99)=854.65ms".
+        f = peers.parse_k6(DATA / "k6-summary.json")
+        self.assertEqual((f.journeys, f.journey_failures, f.dropped, f.requests, f.errors), (1662, 0, 756, 6648, 0))
+        self.assertAlmostEqual(f.elapsed_s, 1662 / 532.2343198894549)
+        self.assertAlmostEqual(f.p50, 0.232261613)
+        self.assertAlmostEqual(f.p99, 0.8546591111)
+        self.assertAlmostEqual(f.rps, 2128.9372795578197)
+
+    def test_k6_failed_journeys(self):
+        # The same script with a wrong password and 2 VUs for 2 s: every login answered 401, so no
+        # journeys_completed counter at all (k6 leaves out counters never added to).
+        f = peers.parse_k6(DATA / "k6-summary-failed.json")
+        self.assertEqual((f.journeys, f.journey_failures, f.dropped, f.errors), (0, 1492, 111, 1492))
+
+    def test_k6_without_metrics_is_an_error(self):
+        with tempfile.TemporaryDirectory() as d:
+            p = Path(d) / "k6.json"
+            p.write_text(json.dumps({"root_group": {}, "metrics": {"vus": {"value": 0}}}))
+            with self.assertRaises(peers.ParseError):
+                peers.parse_k6(p)
+            with self.assertRaises(peers.ParseError):
+                peers.parse_k6(Path(d) / "absent.json")
+
+    def test_k6_sends_nothing_off_the_machine(self):
+        argv = peers.k6_argv(Path("out.json"))
+        self.assertIn("--no-usage-report", argv)
+        self.assertEqual(argv[argv.index("--address") + 1], "")
+        self.assertEqual(peers.k6_env("http://x", "pw", 800, 3, 200)["DURATION"], "3s")
+
+    def test_nginx_stub_status(self):
+        # nginx 1.22's stub_status after two readiness checks, three https GETs and this request.
+        self.assertEqual(parse_stub_status((DATA / "nginx-stub-status.txt").read_text()), 6)
+        self.assertIsNone(parse_stub_status("<html>404 Not Found</html>"))
+
 
 class JourneydReport(unittest.TestCase):
     def test_list_of_journeys(self):
@@ -125,6 +163,13 @@ class JourneydReport(unittest.TestCase):
             journeyd.parse_report(DATA / "journeyd-report.json", "nope")
         with self.assertRaises(journeyd.ReportError):
             journeyd.parse_report(DATA / "absent.json", "checkout")
+
+    def test_runs_by_outcome_from_metrics(self):
+        # /metrics of `journeyd run` with one journey answered 200 and one whose connection was refused (the
+        # runs counter and its neighbours; other families left out).
+        runs = journeyd.runs_by_outcome((DATA / "journeyd-metrics.txt").read_text())
+        self.assertEqual(runs, {"cancelled": 0.0, "failure": 2.0, "success": 2.0})
+        self.assertEqual(journeyd.runs_by_outcome("up 1\n"), {})
 
     def test_command_lines(self):
         argv = journeyd.verify_open_argv("http://x", 200, 2000, 30, Path("r.json"), Path("j.yml"))

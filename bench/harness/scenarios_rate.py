@@ -1,0 +1,72 @@
+"""checkout-rate: the checkout journey at a fixed arrival rate (open model), journeyd beside k6.
+
+Both start s.rate_per_s journeys per second for s.rate_seconds whether or not earlier ones have finished,
+with the same bound on journeys in flight (journeyd `--max-users`, k6 `preAllocatedVUs` = `maxVUs`); an
+arrival finding the bound reached is dropped and counted. The unit is CPU per completed journey.
+"""
+
+from __future__ import annotations
+
+from . import journeyd, peers
+from .procs import Run, run_measured
+from .scenarios import CHECKOUT_JOURNEY, Measured, Settings, _measure
+from .targets import TargetError, start_shop
+
+
+def checkout_rate(s: Settings, caps: journeyd.Capabilities) -> tuple[list[Measured], list[str]]:
+    if not caps.shop:
+        return [], ["skipped: checkout-rate — " + caps.missing("shop")]
+    try:
+        shop = start_shop(s.workdir, s.target_core, s.password, label="shop-rate")
+    except TargetError as e:
+        return [], [f"skipped: checkout-rate — {e}"]
+    rate, secs, vus = s.rate_per_s, s.rate_seconds, s.rate_vus
+    s.say(f"checkout at {rate}/s (open model) against {shop.url} for {secs:g}s, at most {vus} in flight")
+    # Iterations in flight at the end may finish (k6: gracefulStop 20 s); VU start-up comes first.
+    timeout = secs + 90
+    rows = []
+    try:
+        if caps.verify:
+            report = s.workdir / "rate-journeyd.json"
+
+            def parse(run: Run) -> peers.Figures:
+                rep = journeyd.parse_report(report, "checkout")
+                j = rep.journey
+                failures = j.failures or 0
+                return peers.Figures(
+                    requests=j.requests, elapsed_s=rep.elapsed_s or secs, p50=j.p50, p90=j.p90, p99=j.p99,
+                    journeys=(j.runs - failures) if j.runs is not None else None, journey_failures=failures,
+                    dropped=j.dropped,
+                )
+            rows.append(_measure(
+                s, "journeyd", "rate-journeyd",
+                journeyd.verify_open_argv(shop.url, rate, vus, secs, report, CHECKOUT_JOURNEY), timeout, parse, shop,
+                env={"SHOP_URL": shop.url, "SHOP_PASSWORD": s.password},
+            ))
+        else:
+            rows.append(Measured("journeyd", status=caps.missing("verify")))
+        if peers.available("k6"):
+            out = s.workdir / "rate-k6.json"
+            m = _measure(s, "k6", "rate-k6", peers.k6_argv(out), timeout, lambda r: peers.parse_k6(out), shop,
+                         env=peers.k6_env(shop.url, s.password, rate, secs, vus))
+            _k6_startup_note(s, m, shop.url)
+            rows.append(m)
+        else:
+            rows.append(Measured("k6", status=peers.skipped("k6")))
+    finally:
+        shop.stop()
+    return rows, []
+
+
+def _k6_startup_note(s: Settings, m: Measured, shop_url: str) -> None:
+    """k6 makes every pre-allocated VU (a JavaScript runtime each) before the first arrival: a run of one
+    iteration shows what that costs (full mode only)."""
+    if s.quick or not m.ok or not m.figures.journeys:
+        return
+    out = s.workdir / "startup-k6.json"
+    run = run_measured(peers.k6_argv(out), core=s.gen_core, timeout_s=90, workdir=s.workdir,
+                       env=peers.k6_env(shop_url, s.password, 1, 1, s.rate_vus), label="startup-k6")
+    rest = m.run.cpu_s - run.cpu_s
+    without = f"; without it {rest * 1000 / m.figures.journeys:.3f} ms per journey" if rest > 0 else ""
+    m.figures.notes.append(f"start-up with {s.rate_vus} VUs and one iteration costs {run.cpu_s:.2f} CPU-s "
+                           f"(included above{without})")
