@@ -23,6 +23,7 @@ pub mod credentials;
 pub mod decode;
 pub mod exchange;
 pub mod h1;
+pub mod tls;
 
 /// The failure message of a body over its cap, the same on both client paths.
 pub fn body_cap_message(cap: usize) -> String {
