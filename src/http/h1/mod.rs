@@ -132,10 +132,11 @@ pub enum Error {
     Dns { host: String, source: io::Error },
     #[error("cannot connect: tcp connect error: {0}")]
     Connect(io::Error),
-    /// The TLS handshake failed (the message says why: expired, wrong host, unknown issuer…).
+    /// TLS refused the handshake (the message says why: expired, wrong host, unknown issuer, not TLS…).
     #[error("{0}")]
     Tls(String),
-    /// The connection broke before any byte of a response (write failed, reset, closed).
+    /// The connection broke before any byte of a response (reset or closed, during the TLS handshake
+    /// too; write failed).
     #[error("{0}")]
     NoResponse(String),
     /// Something that is not a valid HTTP/1 response.
