@@ -199,10 +199,11 @@ async fn resets_truncation_and_non_http_fail_with_connect_or_body_and_evidence()
 }
 
 /// Over https a reset is a TCP reset without TLS close_notify, and what the client reads of it is the
-/// same: `connect` before a response, `body` mid-body. The one row that differs is a body delimited by
-/// the close (no content-length, not chunked): over http the close ends it and the step passes; over
-/// https a close without close_notify cannot be told from a cut, so it fails `body` (RFC 9112 §9.8: such
-/// a response "is complete only if a valid closure alert has been received").
+/// same: `connect` before a response, `body` mid-body. A close (FIN) without close_notify is the same close
+/// as on http, and the message says "without TLS close_notify". The one row that differs is a body
+/// delimited by the close (no content-length, not chunked): over http the close ends it and the step
+/// passes; over https a close without close_notify cannot be told from a cut, so it fails `body`
+/// (RFC 9112 §9.8: such a response "is complete only if a valid closure alert has been received").
 #[tokio::test]
 async fn resets_truncation_and_non_http_fail_with_connect_or_body_and_evidence_over_https() {
     broken_responses(true).await;
@@ -213,16 +214,30 @@ async fn broken_responses(tls: bool) {
     let early = hostile::spawn_on(tls, hostile::reset_before_response).await;
     let trunc = hostile::spawn_on(tls, hostile::truncated_chunked).await;
     let junk = hostile::spawn_on(tls, hostile::invalid_http).await;
+    let hung_up = hostile::spawn_on(tls, hostile::close_before_response).await;
+    let cut = hostile::spawn_on(tls, hostile::cut_short).await;
     let closed = hostile::spawn_on(tls, hostile::close_delimited).await;
-    // (what, server, reason (None: passes), excerpt expected in the evidence)
+    // Closes are FIN; over https without close_notify, which the message adds and nothing else changes.
+    let without = if tls { " without TLS close_notify" } else { "" };
+    let said_before = format!("closed{without} before a response arrived");
+    let said_cut = format!("connection closed after 14 of 1000 bytes{without}");
+    // (what, server, reason (None: passes), excerpt expected in the evidence, words in the message)
     let cases = [
-        ("reset mid-body", &mid, Some(Reason::Body), Some("partial-body-before-reset")),
-        ("reset before response", &early, Some(Reason::Connect), None),
-        ("truncated chunked", &trunc, Some(Reason::Body), Some("truncated-chunk-data")),
-        ("invalid HTTP", &junk, Some(Reason::Connect), None),
-        ("body delimited by the close", &closed, tls.then_some(Reason::Body), Some("body-delimited-by-close")),
+        ("reset mid-body", &mid, Some(Reason::Body), Some("partial-body-before-reset"), "reset"),
+        ("reset before response", &early, Some(Reason::Connect), None, "before a response arrived"),
+        ("closed before response", &hung_up, Some(Reason::Connect), None, said_before.as_str()),
+        ("content-length body cut short", &cut, Some(Reason::Body), Some("body-cut-short"), said_cut.as_str()),
+        ("truncated chunked", &trunc, Some(Reason::Body), Some("truncated-chunk-data"), "middle of the body"),
+        ("invalid HTTP", &junk, Some(Reason::Connect), None, "invalid HTTP"),
+        (
+            "body delimited by the close",
+            &closed,
+            tls.then_some(Reason::Body),
+            Some("body-delimited-by-close"),
+            "without TLS close_notify, and the body had neither content-length nor chunked framing",
+        ),
     ];
-    for (what, server, reason, excerpt) in cases {
+    for (what, server, reason, excerpt, said) in cases {
         let j = one_step("broken", &server.url(), &server.defaults(""), "    timeout: 5s\n");
         let o = run_once(&j).await;
         let Some(reason) = reason else {
@@ -233,6 +248,7 @@ async fn broken_responses(tls: bool) {
         let f = o.failure().unwrap_or_else(|| panic!("{what} must fail"));
         assert_eq!(f.reason, reason, "{what}: {}", describe(&o));
         assert!(f.request.is_some(), "{what}: request line is evidence: {f:?}");
+        assert!(f.message.contains(said), "{what}: {:?} lacks {said:?}", f.message);
         if let Some(want) = excerpt {
             assert_eq!(f.status, Some(200), "{what}: the status line arrived: {}", describe(&o));
             let got = f.excerpt.as_deref().unwrap_or("");

@@ -343,6 +343,19 @@ pub async fn reset_before_response(sock: Sock, _head: String) {
     sock.reset();
 }
 
+/// Closes the connection as soon as the request arrived, with FIN (over TLS without close_notify).
+pub async fn close_before_response(sock: Sock, _head: String) {
+    sock.close_without_notify().await;
+}
+
+/// Announces 1000 bytes, sends a few, then closes with FIN (over TLS without close_notify).
+pub async fn cut_short(mut sock: Sock, _head: String) {
+    let text = "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: 1000\r\n\r\nbody-cut-short";
+    if sock.write_all(text.as_bytes()).await.is_ok() && sock.flush().await.is_ok() {
+        sock.close_without_notify().await;
+    }
+}
+
 /// A chunked body that stops mid-chunk and closes cleanly (no terminating `0` chunk).
 pub async fn truncated_chunked(mut sock: Sock, _head: String) {
     let text = "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ntransfer-encoding: chunked\r\n\r\n\

@@ -43,7 +43,7 @@ mod body;
 mod stream;
 
 use crate::http::decode::{self, Coding};
-use body::{framing, has_token, Framing, Head};
+use body::{framing, has_token, Framing, Head, WITHOUT_NOTIFY};
 use stream::Stream;
 
 /// A kept connection idle longer than this is closed instead of reused (reqwest's pool used the same).
@@ -329,11 +329,7 @@ impl Client {
 
     /// Reads until a final (non-1xx) response head is complete; returns it with whether the server asked to
     /// close. The head's bytes are consumed from the read buffer; what follows (body bytes) stays.
-    async fn read_head(
-        &mut self,
-        stream: &mut Stream,
-        reused: bool,
-    ) -> Result<(StatusCode, HeaderMap, Head), Error> {
+    async fn read_head(&mut self, stream: &mut Stream, reused: bool) -> Result<(StatusCode, HeaderMap, Head), Error> {
         loop {
             if !self.read.is_empty() {
                 let mut slots = [httparse::EMPTY_HEADER; MAX_HEADERS];
@@ -388,6 +384,16 @@ impl Client {
                 }
                 Ok(0) => return Err(Error::Invalid("connection closed in the middle of the response head".into())),
                 Ok(_) => {}
+                // A TLS stream that ended without close_notify: the same close as `Ok(0)` above.
+                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof && got == 0 => {
+                    let on = if reused { "a reused connection" } else { "the connection" };
+                    let message = format!("{on} was closed{WITHOUT_NOTIFY} before a response arrived");
+                    return Err(Error::NoResponse(message));
+                }
+                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
+                    let message = format!("connection closed in the middle of the response head{WITHOUT_NOTIFY}");
+                    return Err(Error::Invalid(message));
+                }
                 Err(e) if got == 0 => {
                     return Err(Error::NoResponse(format!("connection error before a response arrived: {e}")));
                 }
