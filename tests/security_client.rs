@@ -2,16 +2,20 @@
 //! the redirect chain is evidence, URL userinfo is Basic auth on both clients and never printed, deflate is
 //! decoded (and capped) on both clients, an unknown coding fails naming it, and `body length` counts bytes.
 //!
-//! Every server is real and in-process on 127.0.0.1:0 (plain TCP, or TLS with a generated certificate); each
-//! records the heads it received. Each case runs on both client paths: the own h1 client and reqwest
-//! (selected through `Clients::plain_h1`, as `JOURNEYD_PLAIN_HTTP=reqwest` would).
+//! Every server is real and in-process on 127.0.0.1:0 (plain TCP, or TLS with a certificate for `localhost`
+//! and `127.0.0.1` from a private CA made at test time); each records the heads it received. Each case runs
+//! on both client paths: the own h1 client and reqwest (selected through `Clients::own`, as
+//! `JOURNEYD_HTTP_CLIENT=reqwest` would), over http and https. Journeys trust the TLS servers through
+//! `tls_ca` ([`Trust::Ca`]), or with `tls_skip_verify` ([`Trust::Skip`]) in the cases written before the
+//! own client spoke TLS.
 
 mod common;
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
 
+use common::tls::Ca;
 use common::{describe, journey};
 use journeyd::http::Clients;
 use journeyd::model::Journey;
@@ -19,8 +23,6 @@ use journeyd::outcome::{Reason, RunOutcome};
 use journeyd::runner::{run_iteration, Plan, VirtualUser};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpListener;
-use tokio_rustls::rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
-use tokio_rustls::rustls::{self, ServerConfig};
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 
@@ -36,10 +38,17 @@ struct Seen {
 /// A running server and what it has received.
 struct Server {
     base: String,
+    port: u16,
     seen: Arc<Mutex<Vec<Seen>>>,
 }
 
 impl Server {
+    /// The base URL naming the server by `host` (it listens on 127.0.0.1; `localhost` resolves there).
+    fn base_at(&self, host: &str) -> String {
+        let scheme = self.base.split(':').next().unwrap_or("http");
+        format!("{scheme}://{host}:{}", self.port)
+    }
+
     fn seen(&self) -> Vec<Seen> {
         self.seen.lock().unwrap().clone()
     }
@@ -71,13 +80,13 @@ fn redirect(location: &str) -> Vec<u8> {
 type Respond = Arc<dyn Fn(&str) -> Vec<u8> + Send + Sync>;
 
 /// Serves `respond(path)` over plain TCP (`http://127.0.0.1:PORT`) or TLS (`https://localhost:PORT`, a
-/// self-signed certificate: journeys set `tls_skip_verify`).
+/// certificate for `localhost` and `127.0.0.1` from the private CA; journeys say how they trust it, [`Trust`]).
 async fn serve(tls: bool, respond: impl Fn(&str) -> Vec<u8> + Send + Sync + 'static) -> Server {
     let respond: Respond = Arc::new(respond);
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let seen = Arc::new(Mutex::new(Vec::new()));
-    let acceptor = tls.then(acceptor);
+    let acceptor = tls.then(|| trust().0.clone());
     let log = Arc::clone(&seen);
     tokio::spawn(async move {
         while let Ok((sock, _)) = listener.accept().await {
@@ -95,7 +104,7 @@ async fn serve(tls: bool, respond: impl Fn(&str) -> Vec<u8> + Send + Sync + 'sta
         }
     });
     let base = if tls { format!("https://localhost:{port}") } else { format!("http://127.0.0.1:{port}") };
-    Server { base, seen }
+    Server { base, port, seen }
 }
 
 async fn answer<S: AsyncRead + AsyncWrite + Unpin>(mut s: S, respond: Respond, log: Arc<Mutex<Vec<Seen>>>) {
@@ -119,21 +128,36 @@ async fn answer<S: AsyncRead + AsyncWrite + Unpin>(mut s: S, respond: Respond, l
     let _ = s.shutdown().await;
 }
 
-fn acceptor() -> TlsAcceptor {
-    let key = rcgen::KeyPair::generate().unwrap();
-    let cert = rcgen::CertificateParams::new(vec!["localhost".to_string()]).unwrap().self_signed(&key).unwrap();
-    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der()));
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_no_client_auth()
-        .with_single_cert(vec![cert.der().clone()], key)
-        .unwrap();
-    TlsAcceptor::from(Arc::new(config))
+/// The TLS servers' acceptor (one leaf for `localhost` and `127.0.0.1`) and `defaults` trusting its CA.
+fn trust() -> &'static (TlsAcceptor, String) {
+    static TRUST: OnceLock<(TlsAcceptor, String)> = OnceLock::new();
+    TRUST.get_or_init(|| {
+        let ca = Ca::new("journeyd security test CA");
+        let leaf = ca.leaf_for(&["localhost", "127.0.0.1"], 2036, 1);
+        (leaf.acceptor(), format!("tls_ca: \"{}\"", ca.file("security").display()))
+    })
 }
 
-/// Runs one iteration on the own h1 client (`h1: true`, plain http only) or on reqwest.
+/// How a journey trusts the TLS servers.
+#[derive(Debug, Clone, Copy)]
+enum Trust {
+    /// `tls_ca`: the private CA, verification on.
+    Ca,
+    /// `tls_skip_verify: true`.
+    Skip,
+}
+
+impl Trust {
+    /// The `defaults` field that says so.
+    fn field(self) -> &'static str {
+        match self {
+            Trust::Ca => &trust().1,
+            Trust::Skip => "tls_skip_verify: true",
+        }
+    }
+}
+
+/// Runs one iteration on the own h1 client (`h1: true`) or on reqwest.
 async fn run(j: &Arc<Journey>, h1: bool) -> RunOutcome {
     let mut clients = Clients::new().unwrap();
     clients.own = h1;
@@ -142,10 +166,12 @@ async fn run(j: &Arc<Journey>, h1: bool) -> RunOutcome {
     run_iteration(&plan, &mut vu, Instant::now(), &CancellationToken::new()).await
 }
 
-/// A journey whose one step sends every kind of credential to `{{ env.U }}`.
-fn credentialed(url: &str, defaults: &str) -> Arc<Journey> {
+/// A journey whose one step sends every kind of credential to `{{ env.U }}`; `defaults` are added to the
+/// field that says how to trust the TLS servers.
+fn credentialed(url: &str, trust: Trust, defaults: &str) -> Arc<Journey> {
+    let trust = trust.field();
     let yaml = format!(
-        "name: creds\ndefaults: {{ tls_skip_verify: true{defaults} }}\nsecrets:\n  token: {{ env: TOKEN }}\nsteps:\n\
+        "name: creds\ndefaults: {{ {trust}{defaults} }}\nsecrets:\n  token: {{ env: TOKEN }}\nsteps:\n\
          \x20 - name: go\n    get: \"{{{{ env.U }}}}\"\n    headers:\n\
          \x20     Authorization: \"Bearer {{{{ secrets.token }}}}\"\n\
          \x20     Cookie: \"sid=abc123\"\n\
@@ -159,7 +185,7 @@ fn credentialed(url: &str, defaults: &str) -> Arc<Journey> {
 const CREDENTIALS: [&str; 4] = ["authorization", "cookie", "proxy-authorization", "x-api-key"];
 
 /// A redirects to B (another port: another origin) and to itself; B and A's landing page record headers.
-async fn credentials_stay_with_their_origin(tls: bool, h1: bool) {
+async fn credentials_stay_with_their_origin(tls: bool, h1: bool, trust: Trust) {
     let b = serve(tls, |_| reply(200, &[], b"b ok")).await;
     let b_base = b.base.clone();
     let a = serve(tls, move |path| match path {
@@ -170,7 +196,7 @@ async fn credentials_stay_with_their_origin(tls: bool, h1: bool) {
     .await;
     let what = format!("tls={tls} h1={h1}");
 
-    let o = run(&credentialed(&format!("{}/cross", a.base), ""), h1).await;
+    let o = run(&credentialed(&format!("{}/cross", a.base), trust, ""), h1).await;
     assert!(o.passed(), "{what}: {}", describe(&o));
     let at_b = b.at("/landed");
     for name in CREDENTIALS {
@@ -180,7 +206,7 @@ async fn credentials_stay_with_their_origin(tls: bool, h1: bool) {
     assert!(!format!("{at_b:?}").contains(TOKEN), "{what}: the token reached B: {at_b:?}");
     assert_eq!(a.at("/cross").get("authorization"), Some(&format!("Bearer {TOKEN}")), "{what}");
 
-    let o = run(&credentialed(&format!("{}/same", a.base), ""), h1).await;
+    let o = run(&credentialed(&format!("{}/same", a.base), trust, ""), h1).await;
     assert!(o.passed(), "{what}: {}", describe(&o));
     let at_a = a.at("/landed");
     for name in CREDENTIALS {
@@ -190,22 +216,37 @@ async fn credentials_stay_with_their_origin(tls: bool, h1: bool) {
 
 #[tokio::test]
 async fn credentials_do_not_follow_a_redirect_to_another_origin_on_h1() {
-    credentials_stay_with_their_origin(false, true).await;
+    credentials_stay_with_their_origin(false, true, Trust::Skip).await;
 }
 
 #[tokio::test]
 async fn credentials_do_not_follow_a_redirect_to_another_origin_on_reqwest_over_https() {
-    credentials_stay_with_their_origin(true, false).await;
+    credentials_stay_with_their_origin(true, false, Trust::Skip).await;
+}
+
+#[tokio::test]
+async fn credentials_do_not_follow_a_redirect_to_another_origin_on_h1_over_https() {
+    credentials_stay_with_their_origin(true, true, Trust::Ca).await;
 }
 
 #[tokio::test]
 async fn https_to_http_is_refused_naming_both_origins_unless_the_journey_allows_it() {
+    https_to_http_is_refused(Trust::Skip).await;
+}
+
+#[tokio::test]
+async fn https_to_http_is_refused_naming_both_origins_unless_the_journey_allows_it_trusting_a_private_ca() {
+    https_to_http_is_refused(Trust::Ca).await;
+}
+
+/// On h1: https → http is refused, or followed without the credentials when allowed.
+async fn https_to_http_is_refused(trust: Trust) {
     let plain = serve(false, |_| reply(200, &[], b"plain")).await;
     let plain_base = plain.base.clone();
     let secure = serve(true, move |_| redirect(&format!("{plain_base}/landed"))).await;
     let url = format!("{}/start", secure.base);
 
-    let o = run(&credentialed(&url, ""), true).await;
+    let o = run(&credentialed(&url, trust, ""), true).await;
     let f = o.failure().unwrap_or_else(|| panic!("must be refused: {}", describe(&o)));
     assert_eq!(f.reason, Reason::Redirect, "{}", describe(&o));
     let port = |base: &str| base.rsplit(':').next().unwrap().to_string();
@@ -216,11 +257,86 @@ async fn https_to_http_is_refused_naming_both_origins_unless_the_journey_allows_
     assert_eq!(f.status, Some(302));
     assert!(plain.seen().is_empty(), "nothing was sent over plain http: {:?}", plain.seen());
 
-    let o = run(&credentialed(&url, ", redirects_to_http: true"), true).await;
+    let o = run(&credentialed(&url, trust, ", redirects_to_http: true"), true).await;
     assert!(o.passed(), "allowed: {}", describe(&o));
     let landed = plain.at("/landed");
     for name in CREDENTIALS {
         assert!(!landed.contains_key(name), "{name} went out over plain http: {landed:?}");
+    }
+}
+
+/// One step to `{{ env.U }}` with a secret `Authorization` and a plain header, trusting the private CA,
+/// expecting a 200 where the redirects end.
+fn logged_in(url: &str) -> Arc<Journey> {
+    let yaml = format!(
+        "name: hops\ndefaults: {{ {} }}\nsecrets:\n  token: {{ env: TOKEN }}\nsteps:\n\
+         \x20 - name: go\n    get: \"{{{{ env.U }}}}\"\n    headers:\n\
+         \x20     Authorization: \"Bearer {{{{ secrets.token }}}}\"\n\
+         \x20     X-Plain: \"visible\"\n    expect: [ status == 200 ]\n",
+        Trust::Ca.field()
+    );
+    journey(&yaml, &[("U", url), ("TOKEN", TOKEN)])
+}
+
+/// http → https on the same host, another port: followed (an upgrade needs no opt-in). The cookie the
+/// http side set goes along — a host-only cookie belongs to the host whatever the port or scheme (RFC 6265
+/// §8.5) — and the step's credentials do not: another scheme and port is another origin.
+#[tokio::test]
+async fn http_to_https_on_the_same_host_keeps_the_hosts_cookie_and_not_the_credentials() {
+    for h1 in [true, false] {
+        let secure = serve(true, |_| reply(200, &[], b"secure")).await;
+        let landing = format!("{}/landed", secure.base);
+        let plain =
+            serve(false, move |_| reply(302, &[("location", &landing), ("set-cookie", "sid=from-http; Path=/")], b""))
+                .await;
+        let o = run(&logged_in(&format!("{}/start", plain.base_at("localhost"))), h1).await;
+        assert!(o.passed(), "h1={h1}: {}", describe(&o));
+        let landed = secure.at("/landed");
+        assert_eq!(landed.get("cookie").map(String::as_str), Some("sid=from-http"), "h1={h1}: {landed:?}");
+        assert!(!landed.contains_key("authorization"), "h1={h1}: credentials crossed origins: {landed:?}");
+        assert_eq!(landed.get("x-plain").map(String::as_str), Some("visible"), "h1={h1}");
+        assert_eq!(plain.at("/start").get("authorization"), Some(&format!("Bearer {TOKEN}")), "h1={h1}");
+    }
+}
+
+/// https → https to another host and back: `localhost` redirects to `127.0.0.1` (one certificate names
+/// both), which redirects back. Each host gets only its own host-only cookies; `127.0.0.1` gets no
+/// credentials; the step's own origin gets them again when the chain comes back to it.
+#[tokio::test]
+async fn https_to_another_host_and_back_keeps_cookies_per_host_and_credentials_per_origin() {
+    for h1 in [true, false] {
+        let back: Arc<OnceLock<String>> = Arc::default();
+        let back_to = Arc::clone(&back);
+        let b = serve(true, move |path| match path {
+            "/landed" => {
+                let home = back_to.get().map(String::as_str).unwrap_or("/nowhere");
+                reply(302, &[("location", home), ("set-cookie", "b=from-b; Path=/")], b"")
+            }
+            _ => reply(404, &[], b"not here"),
+        })
+        .await;
+        let b_landing = format!("{}/landed", b.base_at("127.0.0.1"));
+        let a = serve(true, move |path| match path {
+            "/start" => {
+                reply(302, &[("location", &b_landing), ("set-cookie", "a=from-a; Path=/; Secure; HttpOnly")], b"")
+            }
+            "/back" => reply(200, &[], b"home"),
+            _ => reply(404, &[], b"not here"),
+        })
+        .await;
+        back.set(format!("{}/back", a.base)).unwrap();
+
+        let o = run(&logged_in(&format!("{}/start", a.base)), h1).await;
+        assert!(o.passed(), "h1={h1}: {}", describe(&o));
+        assert_eq!(o.steps[0].redirects, 2, "h1={h1}: start → 127.0.0.1 → back");
+        let at_b = b.at("/landed");
+        assert!(!at_b.contains_key("cookie"), "h1={h1}: localhost's cookie went to 127.0.0.1: {at_b:?}");
+        assert!(!at_b.contains_key("authorization"), "h1={h1}: credentials went to another host: {at_b:?}");
+        assert_eq!(at_b.get("x-plain").map(String::as_str), Some("visible"), "h1={h1}");
+        let home = a.at("/back");
+        assert_eq!(home.get("cookie").map(String::as_str), Some("a=from-a"), "h1={h1}: {home:?}");
+        assert_eq!(home.get("authorization"), Some(&format!("Bearer {TOKEN}")), "h1={h1}: {home:?}");
+        assert!(!a.at("/start").contains_key("cookie"), "h1={h1}: no cookie before one was set");
     }
 }
 
@@ -234,7 +350,7 @@ async fn the_redirect_chain_is_evidence_redacted_and_bounded() {
         .await;
         let b_base = b.base.clone();
         let a = serve(false, move |_| redirect(&format!("{b_base}/hop"))).await;
-        let o = run(&credentialed(&format!("{}/start", a.base), ""), h1).await;
+        let o = run(&credentialed(&format!("{}/start", a.base), Trust::Skip, ""), h1).await;
         let f = o.failure().unwrap_or_else(|| panic!("h1={h1}: must fail on the 404"));
         assert_eq!(f.reason, Reason::Status, "{}", describe(&o));
         let chain: Vec<(String, Option<u16>)> = f.redirects.iter().map(|h| (h.url.clone(), h.status)).collect();
@@ -253,7 +369,7 @@ async fn the_redirect_chain_is_evidence_redacted_and_bounded() {
         // Into a port nothing listens on: the hop that got no response is the last of the chain.
         let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
         let nowhere = serve(false, move |_| redirect(&format!("http://{closed}/metadata"))).await;
-        let o = run(&credentialed(&format!("{}/start", nowhere.base), ""), h1).await;
+        let o = run(&credentialed(&format!("{}/start", nowhere.base), Trust::Skip, ""), h1).await;
         let f = o.failure().unwrap_or_else(|| panic!("h1={h1}: must fail to connect"));
         assert_eq!(f.reason, Reason::Connect, "{}", describe(&o));
         let last = f.redirects.last().unwrap_or_else(|| panic!("h1={h1}: no chain: {f:?}"));

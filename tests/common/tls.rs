@@ -42,9 +42,15 @@ impl Ca {
 
     /// A leaf for `host` valid until 1 January of `expires_year`, with `serial`.
     pub fn leaf(&self, host: &str, expires_year: i32, serial: u64) -> Leaf {
+        self.leaf_for(&[host], expires_year, serial)
+    }
+
+    /// A leaf valid for every one of `names` (an IP address becomes an IP SAN), named after the first.
+    pub fn leaf_for(&self, names: &[&str], expires_year: i32, serial: u64) -> Leaf {
         let key = rcgen::KeyPair::generate().unwrap();
-        let mut params = rcgen::CertificateParams::new(vec![host.to_string()]).unwrap();
-        params.distinguished_name.push(rcgen::DnType::CommonName, host);
+        let sans: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+        let mut params = rcgen::CertificateParams::new(sans).unwrap();
+        params.distinguished_name.push(rcgen::DnType::CommonName, names[0]);
         params.not_before = rcgen::date_time_ymd(2024, 1, 1);
         params.not_after = rcgen::date_time_ymd(expires_year, 1, 1);
         params.serial_number = Some(rcgen::SerialNumber::from(serial));
@@ -57,6 +63,13 @@ impl Ca {
 pub struct Leaf {
     pub der: CertificateDer<'static>,
     key: PrivateKeyDer<'static>,
+}
+
+impl Leaf {
+    /// A server-side acceptor presenting this leaf, for servers of their own (the hostile ones, say).
+    pub fn acceptor(&self) -> TlsAcceptor {
+        TlsAcceptor::from(server_config(self))
+    }
 }
 
 fn server_config(leaf: &Leaf) -> Arc<ServerConfig> {

@@ -44,6 +44,13 @@ impl Client {
                     return Err(Error::Body { status, message, partial: body });
                 }
                 Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
+                    let message = format!(
+                        "reading the body: connection closed after {} of {want} bytes{WITHOUT_NOTIFY}",
+                        body.len()
+                    );
+                    return Err(Error::Body { status, message, partial: body });
+                }
                 Err(e) => return Err(body_error(status, e, body)),
             }
         }
@@ -70,6 +77,15 @@ impl Client {
             match stream.read_buf(&mut body).await {
                 Ok(0) => return Ok(body),
                 Ok(_) => {}
+                // Over TLS the close is the body's only end, and without close_notify it cannot be told from
+                // a cut: the response is incomplete (RFC 9112 §9.8).
+                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
+                    let message = format!(
+                        "reading the body: connection closed{WITHOUT_NOTIFY}, and the body had neither \
+                         content-length nor chunked framing to show it was complete"
+                    );
+                    return Err(Error::Body { status, message, partial: body });
+                }
                 Err(e) => return Err(body_error(status, e, body)),
             }
         }
@@ -160,12 +176,21 @@ impl Client {
     /// Reads more into the buffer; end of stream is an error here (the message is not complete).
     async fn fill(&mut self, stream: &mut Stream) -> io::Result<()> {
         self.read.reserve(8 * 1024);
-        match stream.read_buf(&mut self.read).await? {
-            0 => Err(io::Error::new(io::ErrorKind::UnexpectedEof, "connection closed in the middle of the body")),
-            _ => Ok(()),
+        let closed = |how: &str| {
+            io::Error::new(io::ErrorKind::UnexpectedEof, format!("connection closed in the middle of the body{how}"))
+        };
+        match stream.read_buf(&mut self.read).await {
+            Ok(0) => Err(closed("")),
+            Ok(_) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => Err(closed(WITHOUT_NOTIFY)),
+            Err(e) => Err(e),
         }
     }
 }
+
+/// rustls reports a TLS stream that ends without close_notify as an `UnexpectedEof` error (whose text is a
+/// link to its manual) where plain TCP reads 0 bytes: the same close, said the same way, with this added.
+pub(super) const WITHOUT_NOTIFY: &str = " without TLS close_notify";
 
 /// What the response head says about framing and the connection, gathered in one pass over its fields.
 #[derive(Debug, Default)]

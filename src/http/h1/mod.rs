@@ -43,7 +43,7 @@ mod body;
 mod stream;
 
 use crate::http::decode::{self, Coding};
-use body::{framing, has_token, Framing, Head};
+use body::{framing, has_token, Framing, Head, WITHOUT_NOTIFY};
 use stream::Stream;
 
 /// A kept connection idle longer than this is closed instead of reused (reqwest's pool used the same).
@@ -132,10 +132,11 @@ pub enum Error {
     Dns { host: String, source: io::Error },
     #[error("cannot connect: tcp connect error: {0}")]
     Connect(io::Error),
-    /// The TLS handshake failed (the message says why: expired, wrong host, unknown issuer…).
+    /// TLS refused the handshake (the message says why: expired, wrong host, unknown issuer, not TLS…).
     #[error("{0}")]
     Tls(String),
-    /// The connection broke before any byte of a response (write failed, reset, closed).
+    /// The connection broke before any byte of a response (reset or closed, during the TLS handshake
+    /// too; write failed).
     #[error("{0}")]
     NoResponse(String),
     /// Something that is not a valid HTTP/1 response.
@@ -383,6 +384,16 @@ impl Client {
                 }
                 Ok(0) => return Err(Error::Invalid("connection closed in the middle of the response head".into())),
                 Ok(_) => {}
+                // A TLS stream that ended without close_notify: the same close as `Ok(0)` above.
+                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof && got == 0 => {
+                    let on = if reused { "a reused connection" } else { "the connection" };
+                    let message = format!("{on} was closed{WITHOUT_NOTIFY} before a response arrived");
+                    return Err(Error::NoResponse(message));
+                }
+                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
+                    let message = format!("connection closed in the middle of the response head{WITHOUT_NOTIFY}");
+                    return Err(Error::Invalid(message));
+                }
                 Err(e) if got == 0 => {
                     return Err(Error::NoResponse(format!("connection error before a response arrived: {e}")));
                 }

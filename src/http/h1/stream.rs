@@ -132,13 +132,24 @@ pub(super) async fn open(target: &Target<'_>, tls_config: Option<&Arc<ClientConf
         return Err(Error::Tls("no TLS configuration for this journey".into()));
     };
     let name = server_name(target)?;
-    let stream = TlsConnector::from(Arc::clone(config))
-        .connect(name, tcp)
-        .await
-        .map_err(|e| Error::Tls(tls::handshake_message(&e)))?;
+    let stream = TlsConnector::from(Arc::clone(config)).connect(name, tcp).await.map_err(handshake_error)?;
     let tls = connected.elapsed();
     let cert = tls::seen(stream.get_ref().1).map(Arc::new);
     Ok(Opened { stream: Stream::Tls(Box::new(stream)), dns, connect, tls, cert })
+}
+
+/// A failed handshake: `tls` when TLS refused something (rustls reports its errors — certificate,
+/// protocol, an alert from the server — as `InvalidData`); when the connection itself was reset or closed
+/// mid-handshake, nothing about TLS failed, so it is the same `connect` failure as a reset before a
+/// response on plain http (and as the reqwest path reports it).
+fn handshake_error(e: io::Error) -> Error {
+    if e.kind() == io::ErrorKind::InvalidData {
+        return Error::Tls(tls::handshake_message(&e));
+    }
+    if e.kind() == io::ErrorKind::UnexpectedEof {
+        return Error::NoResponse("the connection was closed during the TLS handshake".into());
+    }
+    Error::NoResponse(format!("connection error during the TLS handshake: {e}"))
 }
 
 /// The addresses of the target: an IP literal as it is, a name through the system resolver.
