@@ -174,6 +174,16 @@ async fn the_phases_of_a_fresh_https_request_add_up_to_its_service_time() {
     }
 }
 
+/// The certificate the next passing run read.
+async fn next_cert(rx: &mut tokio::sync::mpsc::Receiver<Event>) -> Arc<journeyd::outcome::CertSeen> {
+    loop {
+        if let Event::Outcome(o) = rx.recv().await.expect("monitor alive") {
+            assert!(o.passed(), "{}", describe(&o));
+            return o.steps[0].tls.clone().expect("the certificate is read on every run");
+        }
+    }
+}
+
 #[tokio::test]
 async fn a_replaced_certificate_is_reported_on_the_next_monitor_run() {
     let ca = Ca::new("Test Private CA");
@@ -182,23 +192,12 @@ async fn a_replaced_certificate_is_reported_on_the_next_monitor_run() {
     let (tx, mut rx) = journeyd::pipeline::channel();
     let mut monitor = Monitor::new(clients(true), tx);
     monitor.apply(suite).await;
-    let mut next = || {
-        let rx = &mut rx;
-        async move {
-            loop {
-                if let Event::Outcome(o) = rx.recv().await.expect("monitor alive") {
-                    assert!(o.passed(), "{}", describe(&o));
-                    break o.steps[0].tls.clone().expect("the certificate is read on every run");
-                }
-            }
-        }
-    };
-    let before = next().await;
+    let before = next_cert(&mut rx).await;
     server.swap(&ca.leaf("localhost", 2033, 0x2002));
     // The run after the swap (or, if a tick raced the swap, the one after it) presents the new certificate.
-    let mut after = next().await;
+    let mut after = next_cert(&mut rx).await;
     if after.fingerprint_sha256 == before.fingerprint_sha256 {
-        after = next().await;
+        after = next_cert(&mut rx).await;
     }
     monitor.shutdown(Duration::ZERO).await;
     assert_ne!(before.fingerprint_sha256, after.fingerprint_sha256, "a rotation changes the fingerprint");
