@@ -11,14 +11,18 @@
 //! - `model`    — the validated Journey / Step / Check / Capture the runner executes; no I/O.
 //! - `template` — `{{ … }}` interpolation, compiled once at load time.
 //! - `redact`   — masks secret values in everything a person or machine reads.
-//! - `http`     — `h1`, the per-user HTTP/1.1 client plain `http` steps run on (`h1::body`: framing, body
-//!   reading under the cap); `decode`, the content codings both clients decode (gzip, deflate) under the
-//!   cap; `credentials`, what a redirect to another origin must not carry, and URL userinfo as Basic auth;
-//!   the shared reqwest clients for `https` (phase timing via resolver and connector layer); error
-//!   classification into reasons; `exchange`, one step's exchange on either client: send, follow
-//!   redirects with the user's cookies, read and decode the capped body, or a typed `TransportError`.
+//! - `http`     — `h1`, the per-user HTTP/1.1 client `http` and `https` steps run on (`h1::body`: framing,
+//!   body reading under the cap; `h1::stream`: plain or TLS connections, each phase timed); `tls`, the
+//!   rustls configurations (roots, a journey's CA, skip-verify), a verifier whose refusals say why, and
+//!   the certificate read from every handshake; `decode`, the content codings both clients decode (gzip,
+//!   deflate) under the cap; `credentials`, what a redirect to another origin must not carry, and URL
+//!   userinfo as Basic auth; a reqwest client per user for the `JOURNEYD_HTTP_CLIENT=reqwest` escape hatch;
+//!   `UserConnections`, a virtual user's own connections; error classification into reasons; `exchange`,
+//!   one step's exchange on either client: send, follow redirects with the user's cookies, read and decode
+//!   the capped body, or a typed `TransportError`.
 //! - `runner`   — one journey iteration (build → send → check → capture), checks and captures, virtual
-//!   users and data leases, the monitor scheduler, and the load engine (closed, open-loop arrivals, stages).
+//!   users and data leases, the monitor scheduler, and the load engine (closed, open-loop arrivals, stages);
+//!   where the connection policy is applied (monitor runs cold, load users warm, `connections:` overrides).
 //! - `outcome`  — RunOutcome / StepOutcome / Failure: plain data sent from workers to consumers.
 //! - `pipeline` — the one consumer of outcomes: feeds every event to the sinks (metrics, alerts, reports).
 //! - `alert`    — journeyd's own alerts: state machine with hysteresis, degraded, SLO burn rates, latency,

@@ -11,9 +11,11 @@ use std::time::Duration;
 use common::tls::{Ca, TlsServer};
 use common::{describe, journey, suite_from};
 use journeyd::http::Clients;
+use journeyd::metrics::{Metrics, MetricsSink, StatsTable};
 use journeyd::model::{Journey, LoadModel};
 use journeyd::outcome::{Reason, RunOutcome};
 use journeyd::pipeline::Event;
+use journeyd::pipeline::Sink;
 use journeyd::runner::load::{drive, LoadSpec, Stop};
 use journeyd::runner::{Monitor, Plan};
 use journeyd::shard::Shard;
@@ -35,24 +37,30 @@ fn clients(own: bool) -> Clients {
     c
 }
 
-/// Runs the monitor on `yamls` until `runs` outcomes of each journey arrived; returns them in order.
-async fn monitor_runs(own: bool, yamls: &[String], url: &str, runs: usize) -> Vec<RunOutcome> {
+/// Runs the monitor on `yamls` until `runs` outcomes of each journey arrived; returns them in order, with
+/// `/metrics` after feeding them to the real metrics sink.
+async fn monitor_runs(own: bool, yamls: &[String], url: &str, runs: usize) -> (Vec<RunOutcome>, String) {
     let mut suite = suite_from(&yamls[0], &[("U", url)]);
     for y in &yamls[1..] {
         suite.journeys.extend(suite_from(y, &[("U", url)]).journeys);
     }
     let journeys = suite.journeys.len();
+    let metrics = Metrics::new();
+    let mut sink = MetricsSink::new(metrics.clone(), StatsTable::new());
+    sink.suite_changed(&suite);
     let (tx, mut rx) = journeyd::pipeline::channel();
     let mut monitor = Monitor::new(clients(own), tx);
-    monitor.apply(suite).await;
+    monitor.apply(suite.clone()).await;
     let mut outcomes = Vec::new();
     while outcomes.len() < runs * journeys {
         if let Event::Outcome(o) = rx.recv().await.expect("monitor alive") {
+            let j = suite.journeys.iter().find(|j| *j.name == *o.journey).unwrap();
+            sink.outcome(j, &o);
             outcomes.push(o);
         }
     }
     monitor.shutdown(Duration::ZERO).await;
-    outcomes
+    (outcomes, metrics.encode())
 }
 
 async fn monitor_runs_each_start_with_a_full_handshake(own: bool) {
@@ -60,7 +68,11 @@ async fn monitor_runs_each_start_with_a_full_handshake(own: bool) {
     let server = TlsServer::start(&ca.leaf("localhost", 2036, 7)).await;
     let file = ca.file(&format!("fresh-{own}"));
     let yamls: Vec<String> = (0..3).map(|i| yaml(&format!("monitor-{i}"), "150ms", &file, "")).collect();
-    let outcomes = monitor_runs(own, &yamls, &server.url(), 4).await;
+    let (outcomes, text) = monitor_runs(own, &yamls, &server.url(), 4).await;
+    assert!(
+        text.contains("journey_step_requests_total{connection=\"reused\",journey=\"monitor-0\",step=\"home\"} 0"),
+        "{text}"
+    );
     for o in &outcomes {
         assert!(o.passed(), "{}", describe(o));
         let step = &o.steps[0];
@@ -94,7 +106,12 @@ async fn reuse_keeps_a_users_connection_across_monitor_runs(own: bool) {
     let server = TlsServer::start(&ca.leaf("localhost", 2036, 7)).await;
     let file = ca.file(&format!("reuse-{own}"));
     let yamls = vec![yaml("warm", "150ms", &file, ", connections: reuse")];
-    let outcomes = monitor_runs(own, &yamls, &server.url(), 4).await;
+    let (outcomes, text) = monitor_runs(own, &yamls, &server.url(), 4).await;
+    for (connection, n) in [("new", 1), ("reused", 3)] {
+        let series =
+            format!("journey_step_requests_total{{connection=\"{connection}\",journey=\"warm\",step=\"home\"}} {n}");
+        assert!(text.contains(&series), "the reuse is visible in metrics: {series}\n{text}");
+    }
     let reused: Vec<bool> = outcomes.iter().map(|o| o.steps[0].phases.reused).collect();
     assert_eq!(reused, [false, true, true, true], "{}", describe(&outcomes[0]));
     assert_eq!(server.handshakes(), 1, "one connection, kept between runs");

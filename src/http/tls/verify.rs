@@ -24,7 +24,7 @@ pub enum Rejected {
     SelfSigned { host: String, subject: String },
     #[error(
         "unknown issuer: the certificate for {host} was issued by {issuer}, which the server did not send \
-         and no trusted root is (incomplete chain?)"
+         and no trusted root is: an incomplete chain, or a private CA ({ADD_CA})"
     )]
     IssuerNotSent { host: String, issuer: String },
     /// The server sent a chain up to `root` (or to a certificate issued by it), and `root` is not trusted.

@@ -102,7 +102,8 @@ async fn a_missing_intermediate_reads_as_an_incomplete_chain() {
     assert_eq!(
         message,
         "unknown issuer: the certificate for localhost was issued by CN=Test Intermediate,O=Acme, which the \
-         server did not send and no trusted root is (incomplete chain?)"
+         server did not send and no trusted root is: an incomplete chain, or a private CA (add it with \
+         `defaults: { tls_ca: FILE }`)"
     );
 }
 
