@@ -39,7 +39,8 @@
 //! - `webconfig` — `--web-config`: TLS and basic auth in the exporter-toolkit web-config format, with
 //!   bcrypt verdicts cached.
 //! - `shard`    — `--shard i/n`: a stable share of journeys, users or iterations, with no coordination.
-//! - `units`    — leaf helpers imported by all: durations, rates, sizes, latency for people, RFC 3339.
+//! - `units`    — leaf helpers imported by all: durations, rates, sizes, latency for people, RFC 3339, time
+//!   left until a date.
 //! - `threshold` — the threshold language (`checkout: p99 < 800ms`): AST and parser with located errors.
 //! - `cmp`      — comparison operators shared by check expressions and thresholds.
 //! - `secret`   — a journey's secret value, held by the model and rendered by templates; `Debug` masks it.
