@@ -2,8 +2,10 @@
 //!
 //! Names follow Prometheus conventions and the shapes blackbox_exporter users already alert on: base units,
 //! `_total` counters, and label values only from names in the journey files (journey, step) or closed sets
-//! (outcome, reason, phase) — never URLs or response data.
+//! (outcome, reason, phase) — never URLs or response data. The one exception is the TLS certificate a step's
+//! server presents (`certs`): its labels hold exactly one certificate per step at a time, clipped.
 
+mod certs;
 mod handles;
 mod process;
 mod sink;
@@ -56,6 +58,13 @@ pub struct Metrics {
     pub dropped: IntCounterVec,
     pub start_delay: HistogramVec,
     pub tls_skip_verify: IntGaugeVec,
+    /// `journey_ssl_earliest_cert_expiry`: the earliest `notAfter` of the chain a step's server last
+    /// presented (see `certs`).
+    pub cert_expiry: GaugeVec,
+    /// `journey_tls_version_info`: 1 for the TLS version of a step's last fresh handshake.
+    pub tls_version: IntGaugeVec,
+    /// `journey_ssl_last_chain_info`: 1 for the leaf certificate a step's server last presented.
+    pub cert_chain: IntGaugeVec,
     pub journeys: IntGauge,
     pub active_users: IntGauge,
     pub reload_success: IntGauge,
@@ -188,6 +197,32 @@ impl Metrics {
                 &["journey"],
             )
             .expect("static"),
+            cert_expiry: GaugeVec::new(
+                opts(
+                    "journey_ssl_earliest_cert_expiry",
+                    "Unix time when the first certificate of the chain the step's server last presented expires \
+                     (from the step's latest fresh TLS handshake).",
+                ),
+                &["journey", "step"],
+            )
+            .expect("static"),
+            tls_version: IntGaugeVec::new(
+                opts(
+                    "journey_tls_version_info",
+                    "1 for the TLS version the step's latest fresh TLS handshake negotiated (TLS 1.2 or TLS 1.3).",
+                ),
+                &["journey", "step", "version"],
+            )
+            .expect("static"),
+            cert_chain: IntGaugeVec::new(
+                opts(
+                    "journey_ssl_last_chain_info",
+                    "1 for the leaf certificate the step's server last presented; a new certificate replaces the \
+                     series, so a rotation shows as a change of labels.",
+                ),
+                &["journey", "step", "fingerprint_sha256", "serialnumber", "subject", "issuer"],
+            )
+            .expect("static"),
             journeys: IntGauge::new("journeyd_journeys", "Journeys loaded.").expect("static"),
             active_users: IntGauge::new("journeyd_virtual_users_active", "Virtual users running an iteration now.")
                 .expect("static"),
@@ -222,6 +257,9 @@ impl Metrics {
             Box::new(m.dropped.clone()),
             Box::new(m.start_delay.clone()),
             Box::new(m.tls_skip_verify.clone()),
+            Box::new(m.cert_expiry.clone()),
+            Box::new(m.tls_version.clone()),
+            Box::new(m.cert_chain.clone()),
             Box::new(m.journeys.clone()),
             Box::new(m.active_users.clone()),
             Box::new(m.reload_success.clone()),
