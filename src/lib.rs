@@ -22,7 +22,7 @@
 //! - `outcome`  — RunOutcome / StepOutcome / Failure: plain data sent from workers to consumers.
 //! - `pipeline` — the one consumer of outcomes: feeds every event to the sinks (metrics, alerts, reports).
 //! - `alert`    — journeyd's own alerts: state machine with hysteresis, degraded, SLO burn rates, latency,
-//!   maintenance, dependency suppression; delivery to Alertmanager, webhooks and Slack without loss;
+//!   certificate expiry, maintenance, dependency suppression; delivery to Alertmanager, webhooks and Slack without loss;
 //!   the running receivers, changed in place when a reload brings new settings.
 //! - `settings` — the settings file: alert defaults, external labels and URL, maintenance, receivers; read
 //!   at start and on every reload.

@@ -186,14 +186,14 @@ pub fn days_left(expiry: i64, now: i64) -> i64 {
 pub fn time_left(expiry: i64, now: i64) -> String {
     let left = expiry.saturating_sub(now);
     if left > 0 {
-        format!("{} left", span(left))
+        format!("{} left", format_span(left))
     } else {
-        format!("expired {} ago", span(left.saturating_neg()))
+        format!("expired {} ago", format_span(left.saturating_neg()))
     }
 }
 
 /// A span of seconds in its largest whole unit, rounded down: `3 days`, `1 day`, `5 hours`, `less than an hour`.
-fn span(secs: i64) -> String {
+pub fn format_span(secs: i64) -> String {
     let plural = |n: i64, unit: &str| if n == 1 { format!("1 {unit}") } else { format!("{n} {unit}s") };
     if secs >= 86_400 {
         plural(secs / 86_400, "day")
