@@ -27,8 +27,8 @@
 //! - `settings` — the settings file: alert defaults, external labels and URL, maintenance, receivers; read
 //!   at start and on every reload.
 //! - `metrics`  — the aggregator that owns the histograms, and the Prometheus registry.
-//! - `report`   — verify reports: histograms stored losslessly, thresholds, baseline comparison (Mann-Whitney
-//!   U), shard merges, terminal summary, JUnit, Markdown, Pushgateway.
+//! - `report`   — verify reports: histograms stored losslessly, the earliest certificate seen, thresholds,
+//!   baseline comparison (Mann-Whitney U), shard merges, terminal summary, JUnit, Markdown, Pushgateway.
 //! - `daemon`   — the monitor as a library: `Daemon::start(listener, options)` loads every file and starts
 //!   scheduler, pipeline and server; reload (all files or none, typed `ReloadError`), shutdown without
 //!   loss; errors are returned as data, never printed.
