@@ -35,7 +35,8 @@
 //! - `server`   — `/metrics`, `/-/healthy`, `/-/ready`, `/-/reload`; merges the status routes; the one gate
 //!   in front of every write route (flags, JSON, same site, body limit); the accept loop (connection cap,
 //!   header-read and idle timeouts, plain or TLS).
-//! - `status`   — the status page at `/` and `/api/v1/*`: a bounded per-minute history fed by a sink.
+//! - `status`   — the status page at `/` and `/api/v1/*`: a bounded per-minute history fed by a sink, and the
+//!   certificate each step presents.
 //! - `webconfig` — `--web-config`: TLS and basic auth in the exporter-toolkit web-config format, with
 //!   bcrypt verdicts cached.
 //! - `shard`    — `--shard i/n`: a stable share of journeys, users or iterations, with no coordination.

@@ -264,6 +264,10 @@ impl crate::status::StateSource for AlertHandle {
             maintenance: state == JourneyState::Maintenance,
         })
     }
+
+    fn cert_ticket(&self, journey: &str) -> Option<Duration> {
+        self.engine().cert_thresholds(journey).map(|t| t.ticket)
+    }
 }
 
 /// Logs each notice and hands it to every running receiver.
