@@ -9,7 +9,9 @@
 
 use std::collections::HashMap;
 
-use crate::metrics::Metrics;
+use prometheus::{GaugeVec, IntGaugeVec};
+
+use crate::metrics::{gauge, int_gauge, Metrics};
 use crate::outcome::{CertNews, CertSeen};
 
 /// What one step's TLS series were last set to: the label values a change must remove.
@@ -99,6 +101,29 @@ impl CertSeries {
             self.forget_step(m, journey, &step);
         }
     }
+}
+
+/// `journey_ssl_earliest_cert_expiry`, `journey_tls_version_info` and `journey_ssl_last_chain_info`.
+pub(crate) fn families() -> (GaugeVec, IntGaugeVec, IntGaugeVec) {
+    (
+        gauge(
+            "journey_ssl_earliest_cert_expiry",
+            "Unix time when the first certificate of the chain the step's server last presented expires \
+             (from the step's latest fresh TLS handshake).",
+            &["journey", "step"],
+        ),
+        int_gauge(
+            "journey_tls_version_info",
+            "1 for the TLS version the step's latest fresh TLS handshake negotiated (TLS 1.2 or TLS 1.3).",
+            &["journey", "step", "version"],
+        ),
+        int_gauge(
+            "journey_ssl_last_chain_info",
+            "1 for the leaf certificate the step's server last presented; a new certificate replaces the \
+             series, so a rotation shows as a change of labels.",
+            &["journey", "step", "fingerprint_sha256", "serialnumber", "subject", "issuer"],
+        ),
+    )
 }
 
 fn chain_labels<'a>(journey: &'a str, step: &'a str, chain: &'a [String; 4]) -> [&'a str; 6] {
