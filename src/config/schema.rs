@@ -218,7 +218,7 @@ fn add_threshold_keys(schema: &mut Value) {
         json!({
             "type": "array",
             "items": { "type": "string", "pattern": r"^\s*[a-z][a-z0-9._]*(\{[^}]*\})?\s*(<=|>=|==|!=|<|>)\s*\S.*$" },
-            "description": format!("`journeyd verify` thresholds for {what}, e.g. 'p99 < 800ms', 'availability >= 99.5%', 'failures{{reason=timeout}} == 0'. See docs/verify.md.")
+            "description": format!("`journeyd verify` thresholds for {what}, e.g. 'p99 < 800ms', 'availability >= 99.5%', 'failures{{reason=timeout}} == 0', 'cert_expiry > 14d'. See docs/verify.md.")
         })
     };
     if let Some(props) = schema.get_mut("properties").and_then(Value::as_object_mut) {
