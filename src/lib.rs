@@ -19,14 +19,16 @@
 //!   redirects with the user's cookies, read and decode the capped body, or a typed `TransportError`.
 //! - `runner`   — one journey iteration (build → send → check → capture), checks and captures, virtual
 //!   users and data leases, the monitor scheduler, and the load engine (closed, open-loop arrivals, stages).
-//! - `outcome`  — RunOutcome / StepOutcome / Failure: plain data sent from workers to consumers.
+//! - `outcome`  — RunOutcome / StepOutcome / Failure / CertSeen: plain data sent from workers to consumers,
+//!   and the one reading of a step's certificate news (presented, plain http, nothing new) they all share.
 //! - `pipeline` — the one consumer of outcomes: feeds every event to the sinks (metrics, alerts, reports).
 //! - `alert`    — journeyd's own alerts: state machine with hysteresis, degraded, SLO burn rates, latency,
 //!   certificate expiry, maintenance, dependency suppression; delivery to Alertmanager, webhooks and Slack without loss;
 //!   the running receivers, changed in place when a reload brings new settings.
 //! - `settings` — the settings file: alert defaults, external labels and URL, maintenance, receivers; read
 //!   at start and on every reload.
-//! - `metrics`  — the aggregator that owns the histograms, and the Prometheus registry.
+//! - `metrics`  — the aggregator that owns the histograms, and the Prometheus registry (with the TLS series of
+//!   the certificate each step last presented).
 //! - `report`   — verify reports: histograms stored losslessly, the earliest certificate seen, thresholds,
 //!   baseline comparison (Mann-Whitney U), shard merges, terminal summary, JUnit, Markdown, Pushgateway.
 //! - `daemon`   — the monitor as a library: `Daemon::start(listener, options)` loads every file and starts
