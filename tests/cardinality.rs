@@ -122,10 +122,11 @@ fn rotating_certificates_keep_one_series_per_step() {
     assert!(samples_of(&series(&metrics), "journey_ssl_last_chain_info").is_empty(), "no certificate seen yet");
 
     // login rotates on every run (a new leaf, serial and subject), its version flips every 1,000 runs, and a
-    // hostile server's 100 KB subject shows up once; pay presents one certificate on new connections only.
+    // hostile server's 100 KB subject (quotes, a backslash and a newline first) shows up once; pay presents one
+    // certificate on new connections only.
     let hostile = {
         let mut c = (*cert(7, now + 30 * DAY)).clone();
-        c.subject = format!("CN={}", "x".repeat(100_000));
+        c.subject = format!("CN=\"quoted\\, inc\"\n{}", "x".repeat(100_000));
         Arc::new(c)
     };
     let mut counts = Vec::new();
@@ -143,6 +144,14 @@ fn rotating_certificates_keep_one_series_per_step() {
                     .map(|f| samples_of(&s, f).len())
                     .collect();
             counts.push((s.len(), n));
+        }
+        if i == 5000 {
+            let s = series(&metrics);
+            assert!(s.iter().any(|l| l.contains("subject=\"CN=\\\"quoted\\\\, inc\\\"\\nxxx")), "escaped: {s:?}");
+            assert!(s.iter().all(|l| l.len() < 2 * 1024), "no label value grows with what the server sends");
+            if let Some(problems) = certs::promtool_check_metrics(&metrics.encode()) {
+                assert!(problems.is_empty(), "promtool check metrics on the hostile subject:\n{problems}");
+            }
         }
     }
     for (total, n) in &counts {
