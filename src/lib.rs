@@ -23,27 +23,31 @@
 //! - `runner`   — one journey iteration (build → send → check → capture), checks and captures, virtual
 //!   users and data leases, the monitor scheduler, and the load engine (closed, open-loop arrivals, stages);
 //!   where the connection policy is applied (monitor runs cold, load users warm, `connections:` overrides).
-//! - `outcome`  — RunOutcome / StepOutcome / Failure: plain data sent from workers to consumers.
+//! - `outcome`  — RunOutcome / StepOutcome / Failure / CertSeen: plain data sent from workers to consumers,
+//!   and the one reading of a step's certificate news (presented, plain http, nothing new) they all share.
 //! - `pipeline` — the one consumer of outcomes: feeds every event to the sinks (metrics, alerts, reports).
 //! - `alert`    — journeyd's own alerts: state machine with hysteresis, degraded, SLO burn rates, latency,
-//!   maintenance, dependency suppression; delivery to Alertmanager, webhooks and Slack without loss;
-//!   the running receivers, changed in place when a reload brings new settings.
+//!   certificate expiry, maintenance, dependency suppression; delivery to Alertmanager, webhooks and Slack
+//!   without loss; the running receivers, changed in place when a reload brings new settings.
 //! - `settings` — the settings file: alert defaults, external labels and URL, maintenance, receivers; read
 //!   at start and on every reload.
-//! - `metrics`  — the aggregator that owns the histograms, and the Prometheus registry.
-//! - `report`   — verify reports: histograms stored losslessly, thresholds, baseline comparison (Mann-Whitney
-//!   U), shard merges, terminal summary, JUnit, Markdown, Pushgateway.
+//! - `metrics`  — the aggregator that owns the histograms, and the Prometheus registry (with the TLS series of
+//!   the certificate each step last presented).
+//! - `report`   — verify reports: histograms stored losslessly, the earliest certificate seen, thresholds,
+//!   baseline comparison (Mann-Whitney U), shard merges, terminal summary, JUnit, Markdown, Pushgateway.
 //! - `daemon`   — the monitor as a library: `Daemon::start(listener, options)` loads every file and starts
 //!   scheduler, pipeline and server; reload (all files or none, typed `ReloadError`), shutdown without
 //!   loss; errors are returned as data, never printed.
 //! - `server`   — `/metrics`, `/-/healthy`, `/-/ready`, `/-/reload`; merges the status routes; the one gate
 //!   in front of every write route (flags, JSON, same site, body limit); the accept loop (connection cap,
 //!   header-read and idle timeouts, plain or TLS).
-//! - `status`   — the status page at `/` and `/api/v1/*`: a bounded per-minute history fed by a sink.
+//! - `status`   — the status page at `/` and `/api/v1/*`: a bounded per-minute history fed by a sink, and the
+//!   certificate each step presents.
 //! - `webconfig` — `--web-config`: TLS and basic auth in the exporter-toolkit web-config format, with
 //!   bcrypt verdicts cached.
 //! - `shard`    — `--shard i/n`: a stable share of journeys, users or iterations, with no coordination.
-//! - `units`    — leaf helpers imported by all: durations, rates, sizes, latency for people, RFC 3339.
+//! - `units`    — leaf helpers imported by all: durations, rates, sizes, latency for people, RFC 3339, time
+//!   left until a date.
 //! - `threshold` — the threshold language (`checkout: p99 < 800ms`): AST and parser with located errors.
 //! - `cmp`      — comparison operators shared by check expressions and thresholds.
 //! - `secret`   — a journey's secret value, held by the model and rendered by templates; `Debug` masks it.

@@ -87,6 +87,16 @@ pub struct AlertRules {
     pub latency: Vec<LatencyRule>,
     /// Availability objective with multi-window burn-rate alerts.
     pub slo: Option<Slo>,
+    /// How long before a certificate's expiry its alerts fire.
+    pub cert_expiry: CertExpiry,
+}
+
+/// `alerts.cert_expiry`: time left before a step's certificate chain expires at which JourneyCertExpiring
+/// (`ticket`) and JourneyCertExpiringSoon (`page`) fire. `None`: the settings file's default.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CertExpiry {
+    pub ticket: Option<Duration>,
+    pub page: Option<Duration>,
 }
 
 /// A latency budget for one step, or the whole journey when `step` is `None`.

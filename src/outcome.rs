@@ -92,6 +92,48 @@ pub struct CertSeen {
     pub issuer: String,
 }
 
+impl CertSeen {
+    /// Longest subject, issuer or serial number any view shows (metric labels, alerts, the status page,
+    /// reports), in bytes: a certificate is the server's data, and a hostile one must not make every scrape
+    /// carry kilobytes.
+    pub const MAX_TEXT: usize = 256;
+
+    /// `text` cut to at most [`CertSeen::MAX_TEXT`] bytes, on a character boundary.
+    pub fn clip(text: &str) -> &str {
+        if text.len() <= Self::MAX_TEXT {
+            return text;
+        }
+        let mut end = Self::MAX_TEXT;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        &text[..end]
+    }
+}
+
+/// What one step's outcome says about the certificate its server presents: every consumer (metrics, alerts,
+/// status) reads a step the same way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CertNews<'a> {
+    /// A fresh TLS handshake presented this chain.
+    Presented(&'a Arc<CertSeen>),
+    /// A new connection answered without TLS: the step's last request is plain http now (a changed journey,
+    /// or a redirect to http), so what it presented before no longer describes it.
+    Plain,
+    /// Nothing new: the request reused a connection, or no response arrived.
+    Unchanged,
+}
+
+impl StepOutcome {
+    pub fn cert_news(&self) -> CertNews<'_> {
+        match &self.tls {
+            Some(cert) => CertNews::Presented(cert),
+            None if self.status.is_some() && !self.phases.reused => CertNews::Plain,
+            None => CertNews::Unchanged,
+        }
+    }
+}
+
 /// Per-phase timing of the last request of a step, as blackbox_exporter and k6 split it.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Phases {
@@ -321,6 +363,37 @@ impl std::fmt::Display for EvidenceText<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_step_says_whether_it_presented_a_certificate() {
+        let cert = Arc::new(CertSeen {
+            version: "TLS 1.3",
+            earliest_expiry: 2,
+            leaf_expiry: 3,
+            fingerprint_sha256: "ab".into(),
+            serial: "01".into(),
+            subject: "CN=a".into(),
+            issuer: "CN=ca".into(),
+        });
+        let mut s = StepOutcome { status: Some(200), tls: Some(Arc::clone(&cert)), ..StepOutcome::default() };
+        assert_eq!(s.cert_news(), CertNews::Presented(&cert));
+        s.tls = None;
+        assert_eq!(s.cert_news(), CertNews::Plain, "a new connection with a response and no TLS");
+        s.phases.reused = true;
+        assert_eq!(s.cert_news(), CertNews::Unchanged, "a reused connection presents nothing");
+        s.phases.reused = false;
+        s.status = None;
+        assert_eq!(s.cert_news(), CertNews::Unchanged, "no response: nothing is known");
+    }
+
+    #[test]
+    fn certificate_text_is_clipped_on_a_character_boundary() {
+        assert_eq!(CertSeen::clip("CN=short"), "CN=short");
+        let long = format!("CN={}", "é".repeat(200));
+        let cut = CertSeen::clip(&long);
+        assert!(cut.len() <= CertSeen::MAX_TEXT && cut.len() >= CertSeen::MAX_TEXT - 1);
+        assert!(long.starts_with(cut));
+    }
 
     #[test]
     fn a_failed_check_is_said_once() {

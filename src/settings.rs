@@ -81,6 +81,8 @@ pub struct AlertDefaults {
     /// How often webhook and Slack receivers are reminded of an alert that is still firing.
     pub repeat_interval: Duration,
     pub severity: Severities,
+    /// When a step's certificate raises its alerts, for journeys that set no `alerts.cert_expiry`.
+    pub cert_expiry: CertExpiryDefaults,
 }
 
 impl Default for AlertDefaults {
@@ -90,7 +92,26 @@ impl Default for AlertDefaults {
             success_threshold: 2,
             repeat_interval: Duration::from_secs(4 * 3600),
             severity: Severities::default(),
+            cert_expiry: CertExpiryDefaults::default(),
         }
+    }
+}
+
+/// Time left before a certificate chain expires at which JourneyCertExpiring (`ticket`) and
+/// JourneyCertExpiringSoon (`page`) fire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CertExpiryDefaults {
+    pub ticket: Duration,
+    pub page: Duration,
+}
+
+impl Default for CertExpiryDefaults {
+    /// 21 and 7 days. ACME clients renew with a third of a 90-day certificate left (certbot and cert-manager
+    /// at 30 days), so at 21 days renewal has been failing for over a week: a ticket, with three weeks to
+    /// fix it in working hours. At 7 days one working week is left: a page. docs/alerting.md says why and
+    /// what to set for shorter-lived certificates.
+    fn default() -> Self {
+        CertExpiryDefaults { ticket: Duration::from_secs(21 * 86_400), page: Duration::from_secs(7 * 86_400) }
     }
 }
 
@@ -102,6 +123,8 @@ pub struct Severities {
     pub slo_fast: String,
     pub slo_slow: String,
     pub latency: String,
+    pub cert_expiring: String,
+    pub cert_expiring_soon: String,
 }
 
 impl Default for Severities {
@@ -112,6 +135,8 @@ impl Default for Severities {
             slo_fast: "page".into(),
             slo_slow: "ticket".into(),
             latency: "ticket".into(),
+            cert_expiring: "ticket".into(),
+            cert_expiring_soon: "page".into(),
         }
     }
 }
@@ -298,6 +323,19 @@ delivery: { max_backoff: 2s }
         assert_eq!(names, ["alertmanager", "alertmanager-2", "ops"]);
         assert_eq!(s.receivers[1].resend_interval, Duration::from_secs(10));
         assert_eq!(s.delivery.max_backoff, Duration::from_secs(2));
+        assert_eq!(s.defaults.cert_expiry, CertExpiryDefaults::default(), "unset: 21d and 7d");
+    }
+
+    #[test]
+    fn certificate_thresholds_and_severities_are_read() {
+        let s =
+            parse("defaults:\n  cert_expiry: { ticket: 30d }\n  severity: { cert_expiring_soon: urgent }\n").unwrap();
+        let day = Duration::from_secs(86_400);
+        assert_eq!((s.defaults.cert_expiry.ticket, s.defaults.cert_expiry.page), (30 * day, 7 * day));
+        assert_eq!(s.defaults.severity.cert_expiring_soon, "urgent");
+        assert_eq!(s.defaults.severity.cert_expiring, "ticket");
+        let e = parse("defaults: { cert_expiry: { ticket: 3d } }").unwrap_err().to_string();
+        assert!(e.contains("7d is longer than `ticket` (3d)"), "the default page counts in the order check: {e}");
     }
 
     #[test]
@@ -373,12 +411,15 @@ delivery: { max_backoff: 2s }
     fn the_key_table_matches_the_raw_types() {
         fn expected<T: serde::de::DeserializeOwned + std::fmt::Debug>() -> String {
             let e = serde_yaml::from_str::<T>("zzz: 1").unwrap_err().to_string();
-            e.split("expected one of ").nth(1).unwrap().split(" at line").next().unwrap().to_string()
+            // serde says `expected one of `a`, `b`, `c`` but `expected `a` or `b`` for two.
+            let list = e.split("expected ").nth(1).unwrap().split(" at line").next().unwrap();
+            list.trim_start_matches("one of ").replace("` or `", "`, `")
         }
         let serde = [
             ("", expected::<raw::Settings>()),
             ("defaults", expected::<raw::Defaults>()),
             ("defaults.severity", expected::<raw::Severity>()),
+            ("defaults.cert_expiry", expected::<raw::CertExpiry>()),
             ("maintenance[]", expected::<raw::Window>()),
             ("receivers", expected::<raw::Receivers>()),
             ("receivers.*[]", expected::<raw::Receiver>()),

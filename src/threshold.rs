@@ -8,6 +8,7 @@
 //! checkout.login: p50 < 200ms      one step of one journey
 //! failures{reason=timeout} == 0    failures by reason (connect dns tls timeout status check capture body redirect)
 //! runs >= 100                      completed runs
+//! cert_expiry > 14d                the earliest TLS certificate seen is valid this long after the run
 //! ```
 
 use std::collections::BTreeMap;
@@ -46,6 +47,8 @@ pub enum Metric {
     Failures(Option<Reason>),
     /// Completed runs.
     Runs,
+    /// Time from the end of the run until the earliest-expiring certificate seen expires.
+    CertExpiry,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -90,8 +93,8 @@ impl ThresholdError {
     }
 }
 
-const METRIC_HINT: &str =
-    "use availability, p50, p90, p99 (any pNN or pNN.N), max, mean, runs, failures or failures{reason=timeout}";
+const METRIC_HINT: &str = "use availability, p50, p90, p99 (any pNN or pNN.N), max, mean, runs, failures, \
+                           failures{reason=timeout} or cert_expiry";
 const OP_HINT: &str = "compare with <, <=, >, >=, == or !=";
 
 fn char_col(text: &str, byte: usize) -> usize {
@@ -214,6 +217,7 @@ fn metric_name(text: &str, at: usize, name: &str) -> Result<Metric, ThresholdErr
         "max" => Metric::Max,
         "mean" | "avg" => Metric::Mean,
         "runs" => Metric::Runs,
+        "cert_expiry" => Metric::CertExpiry,
         "failures" => Metric::Failures(None),
         _ => match name.strip_prefix('p').and_then(|n| n.parse::<f64>().ok()) {
             Some(q) if q > 0.0 && q < 100.0 && !name.ends_with('.') => Metric::Quantile(q / 100.0),
@@ -295,6 +299,7 @@ fn parse_limit(text: &str, metric: &Metric, from: usize) -> Result<Limit, Thresh
         Metric::Availability => value.ratio(),
         Metric::Quantile(_) | Metric::Max | Metric::Mean => value.latency(),
         Metric::Failures(_) | Metric::Runs => value.count(),
+        Metric::CertExpiry => value.time_left(),
     }
 }
 
@@ -334,6 +339,16 @@ impl Value<'_> {
             return Err(self.bad(format!("latency `{v}` has no unit"), &format!("add one: {v}ms or {v}s")));
         }
         let d = parse_duration(v).map_err(|e| self.bad(e, "write a duration such as 800ms, 1.5s or 2s"))?;
+        Ok(Limit::Duration(d))
+    }
+
+    /// A time left before a certificate expires, with its unit (usually days).
+    fn time_left(&self) -> Result<Limit, ThresholdError> {
+        let v = self.v;
+        if v.parse::<f64>().is_ok() {
+            return Err(self.bad(format!("time left `{v}` has no unit"), &format!("add one: {v}d (days) or {v}h")));
+        }
+        let d = parse_duration(v).map_err(|e| self.bad(e, "write a time left such as 14d or 72h"))?;
         Ok(Limit::Duration(d))
     }
 

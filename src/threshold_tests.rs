@@ -19,6 +19,13 @@ fn parses_the_documented_forms() {
     let t = parse("failures{reason=timeout} == 0").unwrap();
     assert_eq!((t.metric, t.limit), (Metric::Failures(Some(Reason::Timeout)), Limit::Count(0)));
     assert_eq!(parse("runs >= 10").unwrap().metric, Metric::Runs);
+    let t = parse("checkout.login: cert_expiry > 14d").unwrap();
+    assert_eq!((t.step.as_deref(), t.metric.clone(), t.op), (Some("login"), Metric::CertExpiry, CmpOp::Gt));
+    assert_eq!(t.limit, Limit::Duration(Duration::from_secs(14 * 86_400)));
+    let e = parse("cert_expiry > 14").unwrap_err();
+    assert_eq!((e.column, e.len, e.message.as_str()), (14, 2, "time left `14` has no unit"));
+    assert_eq!(e.hint.as_deref(), Some("add one: 14d (days) or 14h"));
+    assert!(parse("cert_expiry > 2 weeks").unwrap_err().message.contains("unknown unit"));
 }
 
 #[test]

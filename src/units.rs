@@ -1,7 +1,7 @@
 //! Units at the bottom of the crate, imported by all: durations (`1m30s`), arrival rates (`50/s`) and byte
 //! sizes (`10MiB`) as written in journey files, settings and CLI flags; measured latency for people; RFC 3339
-//! timestamps. Each parser returns a message a person can act on; callers add the location. Nothing of ours
-//! is imported here.
+//! timestamps; time left until a certificate expires. Each parser returns a message a person can act on;
+//! callers add the location. Nothing of ours is imported here.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -169,6 +169,41 @@ fn rfc3339_with(t: SystemTime, millis: bool) -> String {
     }
 }
 
+/// RFC 3339 UTC to the second of a Unix time in seconds (a certificate's `notAfter`); times before 1970
+/// show as 1970.
+pub fn rfc3339_unix(secs: i64) -> String {
+    rfc3339(UNIX_EPOCH + Duration::from_secs(secs.max(0) as u64))
+}
+
+/// Whole days from `now` until `expiry` (both Unix seconds), rounded down: `0` is less than a day left, a
+/// negative number means it has passed. The `days_left` of the status API and the alerts.
+pub fn days_left(expiry: i64, now: i64) -> i64 {
+    expiry.saturating_sub(now).div_euclid(86_400)
+}
+
+/// Time until `expiry` (Unix seconds) for people: `12 days left`, `1 day left`, `5 hours left`, `less than
+/// an hour left`, `expired 3 days ago`.
+pub fn time_left(expiry: i64, now: i64) -> String {
+    let left = expiry.saturating_sub(now);
+    if left > 0 {
+        format!("{} left", format_span(left))
+    } else {
+        format!("expired {} ago", format_span(left.saturating_neg()))
+    }
+}
+
+/// A span of seconds in its largest whole unit, rounded down: `3 days`, `1 day`, `5 hours`, `less than an hour`.
+pub fn format_span(secs: i64) -> String {
+    let plural = |n: i64, unit: &str| if n == 1 { format!("1 {unit}") } else { format!("{n} {unit}s") };
+    if secs >= 86_400 {
+        plural(secs / 86_400, "day")
+    } else if secs >= 3600 {
+        plural(secs / 3600, "hour")
+    } else {
+        "less than an hour".to_string()
+    }
+}
+
 /// (year, month, day) of a count of days since 1970-01-01 (Howard Hinnant's civil_from_days): calendar
 /// dates without a date-time dependency.
 pub fn civil_from_days(days: i64) -> (i64, u32, u32) {
@@ -260,6 +295,23 @@ mod tests {
         assert_eq!(parse_bytes("1.5KiB"), Ok(1536));
         assert!(parse_bytes("10 parsecs").unwrap_err().contains("unknown size unit"));
         assert!(parse_bytes("MiB").unwrap_err().contains("invalid size"));
+    }
+
+    #[test]
+    fn time_left_counts_whole_days_and_says_when_it_passed() {
+        let now = 1_800_000_000;
+        let day = 86_400;
+        assert_eq!(days_left(now + 12 * day + 5, now), 12);
+        assert_eq!(days_left(now + day - 1, now), 0, "less than a day");
+        assert_eq!(days_left(now - 1, now), -1, "passed");
+        assert_eq!(time_left(now + 12 * day + 5, now), "12 days left");
+        assert_eq!(time_left(now + day, now), "1 day left");
+        assert_eq!(time_left(now + 5 * 3600 + 59, now), "5 hours left");
+        assert_eq!(time_left(now + 59, now), "less than an hour left");
+        assert_eq!(time_left(now, now), "expired less than an hour ago");
+        assert_eq!(time_left(now - 3 * day - 7, now), "expired 3 days ago");
+        assert_eq!(rfc3339_unix(1_796_142_440), "2026-12-01T16:27:20Z");
+        assert_eq!(rfc3339_unix(-5), "1970-01-01T00:00:00Z");
     }
 
     #[test]

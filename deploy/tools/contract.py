@@ -41,6 +41,12 @@ METRICS = {
     "journey_start_delay_seconds": ("histogram", ("journey",)),
     "journey_iterations_dropped_total": ("counter", ("journey",)),
     "journey_tls_skip_verify": ("gauge", ("journey",)),
+    "journey_ssl_earliest_cert_expiry": ("gauge", ("journey", "step")),
+    "journey_tls_version_info": ("gauge", ("journey", "step", "version")),
+    "journey_ssl_last_chain_info": (
+        "gauge",
+        ("journey", "step", "fingerprint_sha256", "serialnumber", "subject", "issuer"),
+    ),
     "journeyd_build_info": ("gauge", ("version", "revision")),
     "journeyd_journeys": ("gauge", ()),
     "journeyd_config_last_reload_successful": ("gauge", ()),

@@ -1,8 +1,8 @@
 //! The alert engine: one tracker per journey, turned into the alerts receivers should know about.
 //!
-//! `reconcile` is the one place alerts change: it computes what should fire (hysteresis, SLO, latency),
-//! removes what maintenance or a down dependency holds back, compares with what receivers were told, and
-//! returns the differences as notices. It runs after every outcome and on a one-second tick (windows open
+//! `reconcile` is the one place alerts change: it computes what should fire (hysteresis, SLO, latency,
+//! certificates), removes what maintenance or a down dependency holds back, compares with what receivers
+//! were told, and returns the differences as notices. It runs after every outcome and on a one-second tick (windows open
 //! and close, latency samples age out).
 //!
 //! Files: this one holds the engine's state and its entry points; `wanted` (what should fire, and the
@@ -67,7 +67,7 @@ pub struct Engine {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Exported {
     state: Health,
-    firing: [bool; 5],
+    firing: [bool; AlertName::ALL.len()],
     suppressed: bool,
     maintenance: bool,
 }

@@ -1,7 +1,8 @@
 //! journeyd's own alerting: rules and state machine per journey, SLO burn rates, maintenance windows,
 //! dependency suppression, and delivery to Alertmanager, webhooks and Slack without losing alerts.
 //!
-//! Files: `rules` (one journey's state machine), `slo` (time-bucketed counts and burn rates), `engine`
+//! Files: `rules` (one journey's state machine), `slo` (time-bucketed counts and burn rates), `certs` (the
+//! certificate each step presents and when its expiry alerts fire), `engine`
 //! (all journeys → alerts, the one place alerts change), `maintenance` (weekly and ad hoc windows),
 //! `notify` (alerts and wire formats), `delivery` (per-receiver outboxes, retries, coalescing),
 //! `receivers` (the running set, changed in place by a reload), `api` (HTTP routes), `metrics`, `clock`
@@ -12,6 +13,7 @@
 //! [`AlertHandle::prepare`]d (everything that can fail) and then applied, which cannot fail.
 
 pub mod api;
+pub mod certs;
 pub mod clock;
 pub mod delivery;
 pub mod engine;
@@ -261,6 +263,10 @@ impl crate::status::StateSource for AlertHandle {
             reason,
             maintenance: state == JourneyState::Maintenance,
         })
+    }
+
+    fn cert_ticket(&self, journey: &str) -> Option<Duration> {
+        self.engine().cert_thresholds(journey).map(|t| t.ticket)
     }
 }
 

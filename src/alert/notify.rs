@@ -16,11 +16,22 @@ pub enum AlertName {
     SloBurnFast,
     SloBurnSlow,
     Latency,
+    /// A step's certificate chain expires within the ticket threshold.
+    CertExpiring,
+    /// …within the page threshold.
+    CertExpiringSoon,
 }
 
 impl AlertName {
-    pub const ALL: [AlertName; 5] =
-        [AlertName::Down, AlertName::Degraded, AlertName::SloBurnFast, AlertName::SloBurnSlow, AlertName::Latency];
+    pub const ALL: [AlertName; 7] = [
+        AlertName::Down,
+        AlertName::Degraded,
+        AlertName::SloBurnFast,
+        AlertName::SloBurnSlow,
+        AlertName::Latency,
+        AlertName::CertExpiring,
+        AlertName::CertExpiringSoon,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -29,6 +40,8 @@ impl AlertName {
             AlertName::SloBurnFast => "JourneySLOBurnFast",
             AlertName::SloBurnSlow => "JourneySLOBurnSlow",
             AlertName::Latency => "JourneyLatency",
+            AlertName::CertExpiring => "JourneyCertExpiring",
+            AlertName::CertExpiringSoon => "JourneyCertExpiringSoon",
         }
     }
 }
@@ -126,7 +139,7 @@ pub fn slack_body(a: &Alert, reminder: bool) -> Value {
     let text =
         format!("[{state}] {} {} ({}): {summary}", a.label("alertname"), a.label("journey"), a.label("severity"));
     let mut detail = String::new();
-    for key in ["step", "reason", "description", "evidence", "suppressed_by"] {
+    for key in ["step", "reason", "description", "evidence", "expires_at", "suppressed_by"] {
         if let Some(v) = a.annotations.get(key) {
             detail.push_str(&format!("*{key}*: {}\n", v.replace('`', "'")));
         }

@@ -3,12 +3,14 @@
 //! Plain data updated by outcomes; the engine turns it into alerts. No I/O, no clocks of its own: callers
 //! pass the time, so tests drive it with paused time.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::time::Instant;
 
+use super::certs::{self, CertThresholds, CertWatch};
+use super::notify::AlertName;
 use super::slo::{SloCounts, SloStatus};
 use crate::model::{Journey, LatencyRule};
 use crate::outcome::{Failure, RunOutcome, RunStatus};
@@ -114,6 +116,9 @@ pub struct Tracker {
     pub last_degradation: Option<String>,
     pub slo: Option<SloCounts>,
     latency: Vec<LatencyWindow>,
+    /// The certificate each step presents, and when its expiry alerts fire (journey, else settings).
+    certs: CertWatch,
+    cert_thresholds: CertThresholds,
 }
 
 impl Tracker {
@@ -131,6 +136,8 @@ impl Tracker {
         let mut t = Tracker {
             failure_threshold: 0,
             success_threshold: 0,
+            certs: CertWatch::new(journey.steps.len()),
+            cert_thresholds: CertThresholds { ticket: defaults.cert_expiry.ticket, page: defaults.cert_expiry.page },
             slo: rules.slo.map(SloCounts::new),
             journey,
             fail_streak: 0,
@@ -152,6 +159,10 @@ impl Tracker {
         let rules = &self.journey.alerts;
         self.failure_threshold = rules.failure_threshold.unwrap_or(defaults.failure_threshold).max(1);
         self.success_threshold = rules.success_threshold.unwrap_or(defaults.success_threshold).max(1);
+        self.cert_thresholds = CertThresholds {
+            ticket: rules.cert_expiry.ticket.unwrap_or(defaults.cert_expiry.ticket),
+            page: rules.cert_expiry.page.unwrap_or(defaults.cert_expiry.page),
+        };
     }
 
     /// The settings' defaults changed (reload): the streaks and health are kept, the thresholds resolved
@@ -199,6 +210,8 @@ impl Tracker {
             RunStatus::Passed => None,
         };
         self.seen = true;
+        // Replacing a certificate takes as many runs in a row as resolving JourneyDown does.
+        self.certs.record(o, self.success_threshold);
         if let Some(slo) = &mut self.slo {
             slo.record(elapsed, failure.is_none());
         }
@@ -277,6 +290,16 @@ impl Tracker {
             }
         }
         out
+    }
+
+    /// JourneyCertExpiring and JourneyCertExpiringSoon, when they should fire at `now` (Unix seconds).
+    pub fn cert_alerts(&self, now: i64) -> BTreeMap<AlertName, BTreeMap<String, String>> {
+        certs::wanted(&self.journey, &self.certs, self.cert_thresholds, self.success_threshold, now)
+    }
+
+    /// The time left at which this journey's certificate tickets fire (the status page's warning colour).
+    pub fn cert_thresholds(&self) -> CertThresholds {
+        self.cert_thresholds
     }
 
     pub fn slo_status(&self, elapsed: Duration) -> Option<SloStatus> {

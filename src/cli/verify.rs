@@ -70,7 +70,7 @@ pub struct VerifyArgs {
     #[arg(long, value_name = "N", requires = "rate")]
     pub max_users: Option<u32>,
     /// A threshold, e.g. 'availability >= 99.5%', 'p99 < 800ms', 'checkout.login: p50 < 200ms',
-    /// 'failures{reason=timeout} == 0' (repeatable).
+    /// 'failures{reason=timeout} == 0', 'cert_expiry > 14d' (repeatable).
     #[arg(long = "threshold", value_name = "EXPR")]
     pub thresholds: Vec<String>,
     /// Stop as soon as a journey fails hard: its first 5 completed runs all failed, or every completed run

@@ -6,9 +6,10 @@ use std::time::Duration;
 use super::diag::FileCtx;
 use super::fields::duration;
 use super::position::{index_path, key_path};
-use super::raw::{RawAlerts, RawLatency, RawSlo};
+use super::raw::{RawAlerts, RawCertExpiry, RawLatency, RawSlo, Scalar};
 use super::suggest;
-use crate::model::{AlertRules, LatencyRule, Slo};
+use crate::model::{AlertRules, CertExpiry, LatencyRule, Slo};
+use crate::units::{format_duration, parse_duration};
 
 /// The latency window when a rule sets none: long enough for a p99 over a few runs, short enough to page.
 pub const DEFAULT_LATENCY_WINDOW: Duration = Duration::from_secs(5 * 60);
@@ -20,6 +21,9 @@ pub const DEFAULT_QUANTILE: f64 = 0.99;
 const MAX_SLO_WINDOW: Duration = Duration::from_secs(90 * 86_400);
 /// The longest latency window: samples are kept in memory.
 const MAX_LATENCY_WINDOW: Duration = Duration::from_secs(6 * 3600);
+
+/// What certificate thresholds look like, for their errors.
+const DAYS_HINT: &str = "certificate thresholds are time left, usually in days: ticket: 21d, page: 7d";
 
 /// Parses `p99`, `p99.9` or `0.99` into a ratio in (0, 1].
 pub fn parse_quantile(text: &str) -> Result<f64, String> {
@@ -72,6 +76,9 @@ pub fn build_alerts(
                 out.latency.push(rule);
             }
         }
+        if let Some(c) = &a.cert_expiry {
+            out.cert_expiry = cert_expiry(ctx, c);
+        }
     }
     if let Some(s) = slo {
         let objective = match parse_objective(&s.availability.0) {
@@ -98,6 +105,39 @@ pub fn build_alerts(
         }
     }
     out
+}
+
+/// `alerts.cert_expiry`: each a duration; written together, the page must not come before the ticket. (With
+/// one of them from the settings file that is not checked here: the alerts then simply fire in that order.)
+fn cert_expiry(ctx: &mut FileCtx, c: &RawCertExpiry) -> CertExpiry {
+    let mut days = |path: &str, text: &Option<Scalar>| {
+        let text = &text.as_ref()?.0;
+        match parse_duration(text) {
+            Ok(d) if !d.is_zero() => Some(d),
+            Ok(_) => {
+                ctx.error(path, "must be longer than 0s", Some(DAYS_HINT.into()));
+                None
+            }
+            Err(e) => {
+                ctx.error(path, e, Some(DAYS_HINT.into()));
+                None
+            }
+        }
+    };
+    let ticket = days("alerts.cert_expiry.ticket", &c.ticket);
+    let page = days("alerts.cert_expiry.page", &c.page);
+    if let (Some(t), Some(p)) = (ticket, page) {
+        if p > t {
+            let (p, t) = (format_duration(p), format_duration(t));
+            ctx.error(
+                "alerts.cert_expiry.page",
+                format!("`page` ({p}) is longer than `ticket` ({t}): the page would come before the ticket"),
+                Some(format!("page is the nearer threshold: e.g. {{ ticket: {p}, page: {t} }}")),
+            );
+            return CertExpiry::default();
+        }
+    }
+    CertExpiry { ticket, page }
 }
 
 fn latency_rule(ctx: &mut FileCtx, path: &str, l: &RawLatency, steps: &[String]) -> Option<LatencyRule> {
@@ -151,5 +191,22 @@ mod tests {
         assert_eq!(parse_objective("0.95").unwrap(), 0.95);
         assert!(parse_objective("100%").unwrap_err().contains("below 100%"));
         assert!(parse_objective("nines").unwrap_err().contains("99.9%"));
+    }
+
+    #[test]
+    fn certificate_thresholds_are_optional_and_ordered() {
+        let day = Duration::from_secs(86_400);
+        let read = |yaml: &str| {
+            let raw: RawCertExpiry = serde_yaml::from_str(yaml).unwrap();
+            let mut ctx = FileCtx::new(std::path::Path::new("j.yml"), yaml);
+            let c = cert_expiry(&mut ctx, &raw);
+            (c, ctx.finish().len())
+        };
+        assert_eq!(
+            read("{ ticket: 30d, page: 10d }"),
+            (CertExpiry { ticket: Some(30 * day), page: Some(10 * day) }, 0)
+        );
+        assert_eq!(read("{ page: 3d }"), (CertExpiry { ticket: None, page: Some(3 * day) }, 0));
+        assert_eq!(read("{ ticket: 3d, page: 10d }"), (CertExpiry::default(), 1));
     }
 }

@@ -67,6 +67,18 @@ pub struct RawAlerts {
     /// Latency budgets per step or for the whole journey.
     #[serde(default)]
     pub latency: Vec<RawLatency>,
+    /// Time left before a certificate expires at which its alerts fire.
+    pub cert_expiry: Option<RawCertExpiry>,
+}
+
+/// `alerts.cert_expiry:` — unset values take the settings file's defaults.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCertExpiry {
+    /// Duration text: JourneyCertExpiring (severity ticket) fires with less than this left.
+    pub ticket: Option<Scalar>,
+    /// Duration text: JourneyCertExpiringSoon (severity page) fires with less than this left.
+    pub page: Option<Scalar>,
 }
 
 /// One latency budget.

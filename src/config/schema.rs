@@ -219,7 +219,7 @@ fn add_threshold_keys(schema: &mut Value) {
         json!({
             "type": "array",
             "items": { "type": "string", "pattern": r"^\s*[a-z][a-z0-9._]*(\{[^}]*\})?\s*(<=|>=|==|!=|<|>)\s*\S.*$" },
-            "description": format!("`journeyd verify` thresholds for {what}, e.g. 'p99 < 800ms', 'availability >= 99.5%', 'failures{{reason=timeout}} == 0'. See docs/verify.md.")
+            "description": format!("`journeyd verify` thresholds for {what}, e.g. 'p99 < 800ms', 'availability >= 99.5%', 'failures{{reason=timeout}} == 0', 'cert_expiry > 14d'. See docs/verify.md.")
         })
     };
     if let Some(props) = schema.get_mut("properties").and_then(Value::as_object_mut) {
@@ -241,6 +241,14 @@ fn add_alert_keys(schema: &mut Value) {
             "latency": {
                 "type": "array", "items": { "$ref": "#/definitions/latency_rule" },
                 "description": "Latency budgets: a run over a budget is degraded; the quantile over the window above it raises JourneyLatency."
+            },
+            "cert_expiry": {
+                "type": "object", "additionalProperties": false,
+                "description": "Time left before a step's TLS certificate chain expires at which its alerts fire (defaults from the settings file: 21d and 7d).",
+                "properties": {
+                    "ticket": reference("duration", "JourneyCertExpiring (severity ticket) fires with less than this left (default 21d)."),
+                    "page": reference("duration", "JourneyCertExpiringSoon (severity page) fires with less than this left (default 7d); at most `ticket`.")
+                }
             }
         }
     });
@@ -311,6 +319,7 @@ mod tests {
             (serde_fields::<raw::RawAlerts>(), "/properties/alerts/properties"),
             (serde_fields::<raw::RawSlo>(), "/properties/slo/properties"),
             (serde_fields::<raw::RawLatency>(), "/definitions/latency_rule/properties"),
+            (serde_fields::<raw::RawCertExpiry>(), "/properties/alerts/properties/cert_expiry/properties"),
         ];
         for (mut fields, pointer) in cases {
             assert!(!fields.is_empty(), "no fields read for {pointer}");

@@ -2,8 +2,10 @@
 //!
 //! Names follow Prometheus conventions and the shapes blackbox_exporter users already alert on: base units,
 //! `_total` counters, and label values only from names in the journey files (journey, step) or closed sets
-//! (outcome, reason, phase) — never URLs or response data.
+//! (outcome, reason, phase) — never URLs or response data. The one exception is the TLS certificate a step's
+//! server presents (`certs`): its labels hold exactly one certificate per step at a time, clipped.
 
+mod certs;
 mod handles;
 mod process;
 mod sink;
@@ -56,6 +58,13 @@ pub struct Metrics {
     pub dropped: IntCounterVec,
     pub start_delay: HistogramVec,
     pub tls_skip_verify: IntGaugeVec,
+    /// `journey_ssl_earliest_cert_expiry`: the earliest `notAfter` of the chain a step's server last
+    /// presented (see `certs`).
+    pub cert_expiry: GaugeVec,
+    /// `journey_tls_version_info`: 1 for the TLS version of a step's last fresh handshake.
+    pub tls_version: IntGaugeVec,
+    /// `journey_ssl_last_chain_info`: 1 for the leaf certificate a step's server last presented.
+    pub cert_chain: IntGaugeVec,
     pub journeys: IntGauge,
     pub active_users: IntGauge,
     pub reload_success: IntGauge,
@@ -71,27 +80,65 @@ fn histogram(name: &str, help: &str, labels: &[&str]) -> HistogramVec {
         .expect("static histogram definition")
 }
 
+/// `journeyd_config_last_reload_successful` and `journeyd_config_last_reload_success_timestamp_seconds`.
+fn reload_gauges() -> (IntGauge, prometheus::Gauge) {
+    (
+        IntGauge::new(
+            "journeyd_config_last_reload_successful",
+            "Whether the last configuration load or reload succeeded.",
+        )
+        .expect("static"),
+        prometheus::Gauge::new(
+            "journeyd_config_last_reload_success_timestamp_seconds",
+            "Unix time of the last successful configuration load or reload.",
+        )
+        .expect("static"),
+    )
+}
+
+/// `journey_step_phase_seconds`, on its own finer buckets.
+fn phase_histogram() -> HistogramVec {
+    HistogramVec::new(
+        HistogramOpts::new(
+            "journey_step_phase_seconds",
+            "Time of a step's last request by phase (dns, connect, tls, waiting, transfer), as \
+             blackbox_exporter's probe_http_duration_seconds splits it. A reused connection observes 0 for \
+             dns, connect and tls; plain http observes 0 for tls.",
+        )
+        .buckets(PHASE_BUCKETS.to_vec()),
+        &["journey", "step", "phase"],
+    )
+    .expect("static histogram definition")
+}
+
 fn counter(name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
     IntCounterVec::new(opts(name, help), labels).expect("static counter definition")
+}
+
+pub(crate) fn int_gauge(name: &str, help: &str, labels: &[&str]) -> IntGaugeVec {
+    IntGaugeVec::new(opts(name, help), labels).expect("static gauge definition")
+}
+
+pub(crate) fn gauge(name: &str, help: &str, labels: &[&str]) -> GaugeVec {
+    GaugeVec::new(opts(name, help), labels).expect("static gauge definition")
 }
 
 impl Metrics {
     pub fn new() -> Metrics {
         let registry = Registry::new();
+        let (cert_expiry, tls_version, cert_chain) = certs::families();
+        let (reload_success, reload_timestamp) = reload_gauges();
         let m = Metrics {
-            success: IntGaugeVec::new(
-                opts(
-                    "journey_success",
-                    "Whether the last completed iteration of the journey passed (1) or failed (0).",
-                ),
+            success: int_gauge(
+                "journey_success",
+                "Whether the last completed iteration of the journey passed (1) or failed (0).",
                 &["journey"],
-            )
-            .expect("static"),
-            runs: IntCounterVec::new(
-                opts("journey_runs_total", "Journey iterations by outcome (success, failure, cancelled)."),
+            ),
+            runs: counter(
+                "journey_runs_total",
+                "Journey iterations by outcome (success, failure, cancelled).",
                 &["journey", "outcome"],
-            )
-            .expect("static"),
+            ),
             duration: histogram(
                 "journey_duration_seconds",
                 "Journey response time, from the intended start to the end of the last step that ran.",
@@ -112,17 +159,7 @@ impl Metrics {
                 "Step service time, from the request being sent to the response being complete.",
                 &["journey", "step"],
             ),
-            step_phase: HistogramVec::new(
-                HistogramOpts::new(
-                    "journey_step_phase_seconds",
-                    "Time of a step's last request by phase (dns, connect, tls, waiting, transfer), as \
-                     blackbox_exporter's probe_http_duration_seconds splits it. A reused connection observes 0 \
-                     for dns, connect and tls; plain http observes 0 for tls.",
-                )
-                .buckets(PHASE_BUCKETS.to_vec()),
-                &["journey", "step", "phase"],
-            )
-            .expect("static histogram definition"),
+            step_phase: phase_histogram(),
             step_requests: counter(
                 "journey_step_requests_total",
                 "Step requests (the last of each step) by connection: new or reused from the pool.",
@@ -134,106 +171,94 @@ impl Metrics {
                 &["journey"],
             ),
             windows: Windows::default(),
-            step_failures: IntCounterVec::new(
-                opts(
-                    "journey_step_failures_total",
-                    "Failed steps by reason (connect, dns, tls, timeout, status, check, capture, body, redirect).",
-                ),
+            step_failures: counter(
+                "journey_step_failures_total",
+                "Failed steps by reason (connect, dns, tls, timeout, status, check, capture, body, redirect).",
                 &["journey", "step", "reason"],
-            )
-            .expect("static"),
-            step_success: IntGaugeVec::new(
-                opts("journey_step_success", "Whether the step passed (1) or failed (0) the last time it ran."),
+            ),
+            step_success: int_gauge(
+                "journey_step_success",
+                "Whether the step passed (1) or failed (0) the last time it ran.",
                 &["journey", "step"],
-            )
-            .expect("static"),
-            step_status: IntGaugeVec::new(
-                opts("journey_step_status_code", "HTTP status code of the step's last response (0: none)."),
+            ),
+            step_status: int_gauge(
+                "journey_step_status_code",
+                "HTTP status code of the step's last response (0: none).",
                 &["journey", "step"],
-            )
-            .expect("static"),
-            last_run: GaugeVec::new(
-                opts(
-                    "journey_last_run_timestamp_seconds",
-                    "Unix time of the intended start of the last completed iteration.",
-                ),
+            ),
+            last_run: gauge(
+                "journey_last_run_timestamp_seconds",
+                "Unix time of the intended start of the last completed iteration.",
                 &["journey"],
-            )
-            .expect("static"),
-            missed: IntCounterVec::new(
-                opts(
-                    "journey_schedule_missed_total",
-                    "Scheduled runs not started because the previous run was still in flight.",
-                ),
+            ),
+            missed: counter(
+                "journey_schedule_missed_total",
+                "Scheduled runs not started because the previous run was still in flight.",
                 &["journey"],
-            )
-            .expect("static"),
-            dropped: IntCounterVec::new(
-                opts(
-                    "journey_iterations_dropped_total",
-                    "Open-model iterations that could not start in time because all virtual users were busy.",
-                ),
+            ),
+            dropped: counter(
+                "journey_iterations_dropped_total",
+                "Open-model iterations that could not start in time because all virtual users were busy.",
                 &["journey"],
-            )
-            .expect("static"),
+            ),
             start_delay: histogram(
                 "journey_start_delay_seconds",
                 "How late iterations started relative to their intended start (scheduler or generator stalls).",
                 &["journey"],
             ),
-            tls_skip_verify: IntGaugeVec::new(
-                opts(
-                    "journey_tls_skip_verify",
-                    "1 when the journey accepts invalid TLS certificates (tls_skip_verify: true).",
-                ),
+            tls_skip_verify: int_gauge(
+                "journey_tls_skip_verify",
+                "1 when the journey accepts invalid TLS certificates (tls_skip_verify: true).",
                 &["journey"],
-            )
-            .expect("static"),
+            ),
+            cert_expiry,
+            tls_version,
+            cert_chain,
             journeys: IntGauge::new("journeyd_journeys", "Journeys loaded.").expect("static"),
             active_users: IntGauge::new("journeyd_virtual_users_active", "Virtual users running an iteration now.")
                 .expect("static"),
-            reload_success: IntGauge::new(
-                "journeyd_config_last_reload_successful",
-                "Whether the last configuration load or reload succeeded.",
-            )
-            .expect("static"),
-            reload_timestamp: prometheus::Gauge::new(
-                "journeyd_config_last_reload_success_timestamp_seconds",
-                "Unix time of the last successful configuration load or reload.",
-            )
-            .expect("static"),
+            reload_success,
+            reload_timestamp,
             registry,
         };
+        m.register();
+        m
+    }
+
+    /// Registers every family in the registry.
+    fn register(&self) {
         let collectors: Vec<Box<dyn prometheus::core::Collector>> = vec![
-            Box::new(m.success.clone()),
-            Box::new(m.runs.clone()),
-            Box::new(m.duration.clone()),
-            Box::new(m.step_duration.clone()),
-            Box::new(m.service.clone()),
-            Box::new(m.step_service.clone()),
-            Box::new(m.step_phase.clone()),
-            Box::new(m.step_requests.clone()),
-            Box::new(m.late.clone()),
-            Box::new(window::WindowCollector::new(m.windows.clone())),
-            Box::new(m.step_failures.clone()),
-            Box::new(m.step_success.clone()),
-            Box::new(m.step_status.clone()),
-            Box::new(m.last_run.clone()),
-            Box::new(m.missed.clone()),
-            Box::new(m.dropped.clone()),
-            Box::new(m.start_delay.clone()),
-            Box::new(m.tls_skip_verify.clone()),
-            Box::new(m.journeys.clone()),
-            Box::new(m.active_users.clone()),
-            Box::new(m.reload_success.clone()),
-            Box::new(m.reload_timestamp.clone()),
+            Box::new(self.success.clone()),
+            Box::new(self.runs.clone()),
+            Box::new(self.duration.clone()),
+            Box::new(self.step_duration.clone()),
+            Box::new(self.service.clone()),
+            Box::new(self.step_service.clone()),
+            Box::new(self.step_phase.clone()),
+            Box::new(self.step_requests.clone()),
+            Box::new(self.late.clone()),
+            Box::new(window::WindowCollector::new(self.windows.clone())),
+            Box::new(self.step_failures.clone()),
+            Box::new(self.step_success.clone()),
+            Box::new(self.step_status.clone()),
+            Box::new(self.last_run.clone()),
+            Box::new(self.missed.clone()),
+            Box::new(self.dropped.clone()),
+            Box::new(self.start_delay.clone()),
+            Box::new(self.tls_skip_verify.clone()),
+            Box::new(self.cert_expiry.clone()),
+            Box::new(self.tls_version.clone()),
+            Box::new(self.cert_chain.clone()),
+            Box::new(self.journeys.clone()),
+            Box::new(self.active_users.clone()),
+            Box::new(self.reload_success.clone()),
+            Box::new(self.reload_timestamp.clone()),
             Box::new(build_info()),
             Box::new(process::ProcessCollector::new()),
         ];
         for c in collectors {
-            m.registry.register(c).expect("metric names are unique");
+            self.registry.register(c).expect("metric names are unique");
         }
-        m
     }
 
     /// The text exposition format.

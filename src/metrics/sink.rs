@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::time::{Duration, UNIX_EPOCH};
 
+use crate::metrics::certs::CertSeries;
 use crate::metrics::handles::JourneyHandles;
 use crate::metrics::{Metrics, StatsTable, PHASES};
 use crate::model::{Journey, Suite};
@@ -18,49 +19,53 @@ pub struct MetricsSink {
     exported: HashMap<String, Vec<String>>,
     /// Each journey's metric children, resolved once per suite instead of once per sample.
     handles: HashMap<String, JourneyHandles>,
+    /// The TLS series each step last set (their labels come from the certificate, not the files).
+    certs: CertSeries,
 }
 
 impl MetricsSink {
     pub fn new(metrics: Metrics, stats: StatsTable) -> MetricsSink {
-        MetricsSink { metrics, stats, exported: HashMap::new(), handles: HashMap::new() }
+        MetricsSink { metrics, stats, exported: HashMap::new(), handles: HashMap::new(), certs: CertSeries::default() }
     }
+}
 
-    fn forget(&self, journey: &str, steps: &[String]) {
-        let m = &self.metrics;
-        for outcome in ["success", "failure", "cancelled"] {
-            let _ = m.runs.remove_label_values(&[journey, outcome]);
-        }
-        let _ = m.success.remove_label_values(&[journey]);
-        let _ = m.duration.remove_label_values(&[journey]);
-        let _ = m.last_run.remove_label_values(&[journey]);
-        let _ = m.missed.remove_label_values(&[journey]);
-        let _ = m.dropped.remove_label_values(&[journey]);
-        let _ = m.start_delay.remove_label_values(&[journey]);
-        let _ = m.tls_skip_verify.remove_label_values(&[journey]);
-        let _ = m.service.remove_label_values(&[journey]);
-        let _ = m.late.remove_label_values(&[journey]);
-        m.windows.forget(journey);
-        for step in steps {
-            self.forget_step(journey, step);
-        }
+/// Removes every series of a journey removed by a reload.
+fn forget(m: &Metrics, certs: &mut CertSeries, journey: &str, steps: &[String]) {
+    for outcome in ["success", "failure", "cancelled"] {
+        let _ = m.runs.remove_label_values(&[journey, outcome]);
     }
+    let _ = m.success.remove_label_values(&[journey]);
+    let _ = m.duration.remove_label_values(&[journey]);
+    let _ = m.last_run.remove_label_values(&[journey]);
+    let _ = m.missed.remove_label_values(&[journey]);
+    let _ = m.dropped.remove_label_values(&[journey]);
+    let _ = m.start_delay.remove_label_values(&[journey]);
+    let _ = m.tls_skip_verify.remove_label_values(&[journey]);
+    let _ = m.service.remove_label_values(&[journey]);
+    let _ = m.late.remove_label_values(&[journey]);
+    m.windows.forget(journey);
+    for step in steps {
+        forget_step(m, certs, journey, step);
+    }
+    certs.forget_journey(m, journey);
+}
 
-    fn forget_step(&self, journey: &str, step: &str) {
-        let m = &self.metrics;
-        let _ = m.step_duration.remove_label_values(&[journey, step]);
-        let _ = m.step_success.remove_label_values(&[journey, step]);
-        let _ = m.step_status.remove_label_values(&[journey, step]);
-        let _ = m.step_service.remove_label_values(&[journey, step]);
-        for phase in PHASES {
-            let _ = m.step_phase.remove_label_values(&[journey, step, phase]);
-        }
-        for connection in ["new", "reused"] {
-            let _ = m.step_requests.remove_label_values(&[journey, step, connection]);
-        }
-        for reason in Reason::ALL {
-            let _ = m.step_failures.remove_label_values(&[journey, step, reason.as_str()]);
-        }
+/// Removes every series of a step removed by a reload.
+fn forget_step(m: &Metrics, certs: &mut CertSeries, journey: &str, step: &str) {
+    let _ = m.step_duration.remove_label_values(&[journey, step]);
+    let _ = m.step_success.remove_label_values(&[journey, step]);
+    let _ = m.step_status.remove_label_values(&[journey, step]);
+    let _ = m.step_service.remove_label_values(&[journey, step]);
+    for phase in PHASES {
+        let _ = m.step_phase.remove_label_values(&[journey, step, phase]);
     }
+    for connection in ["new", "reused"] {
+        let _ = m.step_requests.remove_label_values(&[journey, step, connection]);
+    }
+    for reason in Reason::ALL {
+        let _ = m.step_failures.remove_label_values(&[journey, step, reason.as_str()]);
+    }
+    certs.forget_step(m, journey, step);
 }
 
 /// Logs a failed step and counts it: the one place both happen.
@@ -99,14 +104,14 @@ impl Sink for MetricsSink {
             m.tls_skip_verify.with_label_values(&[j.name.as_str()]).set(i64::from(j.defaults.tls_skip_verify));
             if let Some(old) = self.exported.get(&j.name) {
                 for gone in old.iter().filter(|s| !steps.contains(s)) {
-                    self.forget_step(&j.name, gone);
+                    forget_step(m, &mut self.certs, &j.name, gone);
                 }
             }
             now.insert(j.name.clone(), steps);
         }
         for (name, steps) in &self.exported {
             if !now.contains_key(name) {
-                self.forget(name, steps);
+                forget(m, &mut self.certs, name, steps);
             }
         }
         self.exported = now;
@@ -153,6 +158,7 @@ impl Sink for MetricsSink {
             sh.service.observe(so.service_time.as_secs_f64());
             m.windows.record(name, Some((so.index, step.name.as_str())), so.response_time, now);
             sh.success.set(i64::from(so.passed));
+            self.certs.record(m, name, &step.name, so.cert_news());
             sh.status.set(i64::from(so.status.unwrap_or(0)));
             if so.status.is_some() {
                 // Phases are known only when a response arrived; a transport error has none to split.

@@ -1,8 +1,9 @@
 //! Merging shard reports into one exact result: counts and histograms add, the earliest evidence of each
-//! failure reason wins. The merged report is unjudged; `Report::judge` evaluates it again.
+//! failure reason wins, and so does the earliest-expiring certificate. The merged report is unjudged; `Report::judge` evaluates it again.
 
 use std::collections::BTreeSet;
 
+use crate::report::cert::keep_earliest;
 use crate::report::{add_failure, Report};
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -89,6 +90,9 @@ pub fn merge(reports: &[(String, Report)]) -> Result<Report, MergeError> {
             acc.dropped += jr.dropped;
             acc.unreachable_runs += jr.unreachable_runs;
             acc.duration.add(&jr.duration);
+            if let Some(c) = &jr.earliest_cert {
+                keep_earliest(&mut acc.earliest_cert, c);
+            }
             for (reason, fc) in &jr.failures {
                 add_failure(&mut acc.failures, reason, fc.count, &fc.first);
             }
@@ -96,6 +100,9 @@ pub fn merge(reports: &[(String, Report)]) -> Result<Report, MergeError> {
                 sa.runs += sb.runs;
                 sa.failed += sb.failed;
                 sa.response.add(&sb.response);
+                if let Some(c) = &sb.earliest_cert {
+                    keep_earliest(&mut sa.earliest_cert, c);
+                }
                 for (reason, fc) in &sb.failures {
                     add_failure(&mut sa.failures, reason, fc.count, &fc.first);
                 }

@@ -1,13 +1,14 @@
 //! Verify reports: what `journeyd verify` found, as data that people, CI systems and later runs read.
 //!
-//! Files: `hist` (histograms stored losslessly), `sink` (the pipeline sink that builds a report from
-//! outcomes), `threshold` (the threshold language and its evaluation), `baseline` (comparison with an
+//! Files: `hist` (histograms stored losslessly), `cert` (the earliest-expiring certificate seen), `sink`
+//! (the pipeline sink that builds a report from outcomes), `threshold` (the threshold language and its evaluation), `baseline` (comparison with an
 //! earlier report: Mann-Whitney U on the exact histograms), `merge` (shard reports into one), `text`
 //! (the terminal summary and progress line), `formats` (JUnit XML, Markdown), `push` (Pushgateway).
 //!
 //! A report never imports the runner: it is built from outcomes only.
 
 pub mod baseline;
+pub mod cert;
 pub mod formats;
 pub mod hist;
 pub mod merge;
@@ -25,6 +26,7 @@ use crate::outcome::Failure;
 use crate::threshold::Threshold;
 
 pub use baseline::{compare, Comparison, Delta};
+pub use cert::EarliestCert;
 pub use hist::Hist;
 pub use merge::{merge, MergeError};
 pub use sink::{FailFast, ReportSink};
@@ -83,6 +85,9 @@ pub struct JourneyReport {
     /// Failures by reason, with the earliest evidence.
     pub failures: BTreeMap<String, FailureCount>,
     pub steps: Vec<StepReport>,
+    /// The certificate that expires first among every step's; absent when no step presented one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub earliest_cert: Option<EarliestCert>,
 }
 
 impl JourneyReport {
@@ -104,6 +109,10 @@ pub struct StepReport {
     pub response: Hist,
     /// Failures of runs that failed at this step, by reason.
     pub failures: BTreeMap<String, FailureCount>,
+    /// The certificate that expires first among those this step's fresh TLS handshakes presented; absent
+    /// when it presented none (plain http, or only reused connections).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub earliest_cert: Option<EarliestCert>,
 }
 
 impl StepReport {
@@ -238,6 +247,12 @@ impl Report {
         let mut text = serde_json::to_string_pretty(self).map_err(std::io::Error::other)?;
         text.push('\n');
         std::fs::write(path, text)
+    }
+
+    /// Unix seconds at the end of the run (its start plus its wall time; after a merge, the earliest shard's
+    /// start plus the longest shard's wall time): `cert_expiry` thresholds count from here.
+    pub fn end_unix(&self) -> f64 {
+        self.started_unix_ms as f64 / 1000.0 + self.elapsed_seconds
     }
 
     /// Every completed run of every journey failed at its first step with no HTTP response.

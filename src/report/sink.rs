@@ -10,7 +10,7 @@ use tokio_util::sync::CancellationToken;
 use crate::model::{Journey, Suite};
 use crate::outcome::{Reason, RunOutcome, RunStatus};
 use crate::pipeline::Sink;
-use crate::report::{add_failure, Evidence, Hist, JourneyReport, Report, StepReport};
+use crate::report::{add_failure, cert, EarliestCert, Evidence, Hist, JourneyReport, Report, StepReport};
 
 /// `--fail-fast`: stop the whole run once some journey has failed hard (every completed run failing).
 #[derive(Debug, Clone)]
@@ -97,6 +97,11 @@ impl ReportSink {
                 sr.runs += 1;
                 sr.failed += u64::from(!so.passed);
                 sr.response.record(so.response_time);
+                if let Some(cert) = so.tls.as_deref().filter(|c| cert::is_earlier(&sr.earliest_cert, c)) {
+                    let seen = EarliestCert::of(cert);
+                    cert::keep_earliest(&mut sr.earliest_cert, &seen);
+                    cert::keep_earliest(&mut jr.earliest_cert, &seen);
+                }
             }
         }
         if let Some(f) = failure {

@@ -1,5 +1,6 @@
 //! Thresholds judged against a report: each parsed threshold (the language is the leaf `crate::threshold`)
-//! evaluated on every journey and step it covers, plus the implicit availability gate.
+//! evaluated on every journey and step it covers, plus the implicit availability gate. `cert_expiry` counts
+//! from the end of the run to the earliest-expiring certificate the journey (or step) presented.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -7,7 +8,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::model::CmpOp;
-use crate::report::{FailureCount, Hist, Report};
+use crate::report::{EarliestCert, FailureCount, Hist, JourneyReport, Report, StepReport};
 use crate::threshold::{Limit, Metric, Threshold};
 use crate::units::format_latency;
 
@@ -58,9 +59,9 @@ pub fn evaluate(report: &Report, thresholds: &[Threshold]) -> Vec<Verdict> {
                 None => format!("{name}: {}", t.expr),
             };
             let measured = match &t.step {
-                None => measure(&t.metric, jr.runs, jr.failed, &jr.duration, &jr.failures),
+                None => measure(&t.metric, &Scope::journey(jr), report.end_unix()),
                 Some(s) => match jr.steps.iter().find(|st| &st.name == s) {
-                    Some(st) => measure(&t.metric, st.runs, st.failed, &st.response, &st.failures),
+                    Some(st) => measure(&t.metric, &Scope::step(st), report.end_unix()),
                     None => Err(format!("journey has no step `{s}`")),
                 },
             };
@@ -117,15 +118,68 @@ fn compare(v: f64, op: CmpOp, limit: f64) -> bool {
     }
 }
 
-fn measure(
-    m: &Metric,
+/// What a threshold is measured on: a journey or one of its steps.
+struct Scope<'a> {
     runs: u64,
     failed: u64,
-    hist: &Hist,
-    failures: &BTreeMap<String, FailureCount>,
-) -> Result<(f64, String), String> {
+    /// Whole-iteration response time, or the step's.
+    hist: &'a Hist,
+    failures: &'a BTreeMap<String, FailureCount>,
+    cert: Option<&'a EarliestCert>,
+    /// For a journey: the step that presented `cert`.
+    cert_step: Option<&'a str>,
+}
+
+impl Scope<'_> {
+    fn journey(jr: &JourneyReport) -> Scope<'_> {
+        let cert = jr.earliest_cert.as_ref();
+        let cert_step = jr.steps.iter().find(|s| cert.is_some() && s.earliest_cert.as_ref() == cert);
+        Scope {
+            runs: jr.runs,
+            failed: jr.failed,
+            hist: &jr.duration,
+            failures: &jr.failures,
+            cert,
+            cert_step: cert_step.map(|s| s.name.as_str()),
+        }
+    }
+
+    fn step(st: &StepReport) -> Scope<'_> {
+        Scope {
+            runs: st.runs,
+            failed: st.failed,
+            hist: &st.response,
+            failures: &st.failures,
+            cert: st.earliest_cert.as_ref(),
+            cert_step: None,
+        }
+    }
+}
+
+/// Seconds from `end` (Unix seconds, the end of the run) until the scope's earliest certificate expires, and
+/// what people read: `2027-01-05T12:00:00Z, 19 days left when the run ended: CN=shop.example (step "login")`.
+fn time_left(s: &Scope<'_>, end: f64) -> Result<(f64, String), String> {
+    let Some(c) = s.cert else {
+        return Err("no TLS certificate seen: no new https connection was made (plain http, or only reused \
+                    connections)"
+            .into());
+    };
+    let end = end.floor() as i64;
+    let step = s.cert_step.map_or(String::new(), |st| format!(" (step {st:?})"));
+    let text = format!(
+        "{}, {} when the run ended: {}{step}",
+        c.expires_at,
+        crate::units::time_left(c.expires_unix, end),
+        c.subject
+    );
+    Ok(((c.expires_unix - end) as f64, text))
+}
+
+fn measure(m: &Metric, s: &Scope<'_>, end: f64) -> Result<(f64, String), String> {
     let latency = |d: Duration| Ok((d.as_secs_f64(), format_latency(d)));
+    let (runs, failed, hist, failures) = (s.runs, s.failed, s.hist, s.failures);
     match m {
+        Metric::CertExpiry => time_left(s, end),
         Metric::Runs => Ok((runs as f64, runs.to_string())),
         Metric::Failures(None) => Ok((failed as f64, failed.to_string())),
         Metric::Failures(Some(r)) => {

@@ -37,6 +37,17 @@ pub struct Defaults {
     pub repeat_interval: Option<String>,
     /// The `severity` label of each alert.
     pub severity: Option<Severity>,
+    /// Time left before a certificate expires at which its alerts fire.
+    pub cert_expiry: Option<CertExpiry>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CertExpiry {
+    /// JourneyCertExpiring fires with less than this left (`21d`, the default).
+    pub ticket: Option<String>,
+    /// JourneyCertExpiringSoon fires with less than this left (`7d`, the default); at most `ticket`.
+    pub page: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -52,6 +63,10 @@ pub struct Severity {
     pub slo_slow: Option<String>,
     /// `JourneyLatency` (default `ticket`).
     pub latency: Option<String>,
+    /// `JourneyCertExpiring` (default `ticket`).
+    pub cert_expiring: Option<String>,
+    /// `JourneyCertExpiringSoon` (default `page`).
+    pub cert_expiring_soon: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -119,8 +134,12 @@ pub struct Delivery {
 /// where serde stops at the first.
 pub const FIELDS: &[(&str, &[&str])] = &[
     ("", &["external_url", "external_labels", "defaults", "maintenance", "receivers", "delivery"]),
-    ("defaults", &["failure_threshold", "success_threshold", "repeat_interval", "severity"]),
-    ("defaults.severity", &["down", "degraded", "slo_fast", "slo_slow", "latency"]),
+    ("defaults", &["failure_threshold", "success_threshold", "repeat_interval", "severity", "cert_expiry"]),
+    (
+        "defaults.severity",
+        &["down", "degraded", "slo_fast", "slo_slow", "latency", "cert_expiring", "cert_expiring_soon"],
+    ),
+    ("defaults.cert_expiry", &["ticket", "page"]),
     ("maintenance[]", &["journeys", "days", "start", "duration", "timezone", "reason"]),
     ("receivers", &["alertmanager", "webhook", "slack"]),
     ("receivers.*[]", &["name", "url", "resend_interval", "repeat_interval"]),

@@ -6,7 +6,7 @@ use std::time::Duration;
 use super::raw;
 use super::{ReceiverConfig, ReceiverKind, RecurringWindow, Settings, DEFAULT_RESEND_INTERVAL};
 use crate::config::FileCtx;
-use crate::units::parse_duration;
+use crate::units::{format_duration, parse_duration};
 
 const DAYS: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
 
@@ -107,6 +107,9 @@ fn defaults(ctx: &mut FileCtx, d: raw::Defaults, s: &mut Settings) {
     let repeat = s.defaults.repeat_interval;
     s.defaults.repeat_interval =
         duration(ctx, "defaults.repeat_interval", &d.repeat_interval, repeat).unwrap_or(repeat);
+    if let Some(c) = d.cert_expiry {
+        cert_expiry(ctx, c, s);
+    }
     if let Some(sev) = d.severity {
         let sv = &mut s.defaults.severity;
         for (slot, v) in [
@@ -115,12 +118,32 @@ fn defaults(ctx: &mut FileCtx, d: raw::Defaults, s: &mut Settings) {
             (&mut sv.slo_fast, sev.slo_fast),
             (&mut sv.slo_slow, sev.slo_slow),
             (&mut sv.latency, sev.latency),
+            (&mut sv.cert_expiring, sev.cert_expiring),
+            (&mut sv.cert_expiring_soon, sev.cert_expiring_soon),
         ] {
             if let Some(v) = v {
                 *slot = v;
             }
         }
     }
+}
+
+/// `defaults.cert_expiry`: two durations, the page no earlier than the ticket.
+fn cert_expiry(ctx: &mut FileCtx, c: raw::CertExpiry, s: &mut Settings) {
+    let slots = &mut s.defaults.cert_expiry;
+    let ticket = duration(ctx, "defaults.cert_expiry.ticket", &c.ticket, slots.ticket);
+    let page = duration(ctx, "defaults.cert_expiry.page", &c.page, slots.page);
+    if let (Some(t), Some(p)) = (ticket, page) {
+        if p > t {
+            let (p, t) = (format_duration(p), format_duration(t));
+            let msg = format!("{p} is longer than `ticket` ({t}): the page would come before the ticket");
+            let hint = "page is the nearer threshold, e.g. { ticket: 21d, page: 7d } (the defaults)".to_string();
+            invalid(ctx, "defaults.cert_expiry.page", msg, Some(hint));
+            return;
+        }
+    }
+    slots.ticket = ticket.unwrap_or(slots.ticket);
+    slots.page = page.unwrap_or(slots.page);
 }
 
 /// One weekly window; `None` when it has a mistake (reported).

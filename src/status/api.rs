@@ -1,14 +1,16 @@
 //! `/api/v1/journeys` and `/api/v1/failures`: the status board as JSON, and the views the page renders.
 
-use std::time::SystemTime;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::extract::{Query, State};
 use axum::Json;
 use serde::{Deserialize, Serialize};
 
 use crate::outcome::{Failure, Reason};
+use crate::settings::CertExpiryDefaults;
 use crate::units::rfc3339;
 
+use super::certs::{self, CertExpiryView, StepTlsView};
 use super::history::{minute_of, StepMinute, AVAILABILITY_MINUTES, FAILURES_KEPT};
 use super::{FailureRecord, JourneyState, LastOutcome, Status};
 
@@ -29,6 +31,8 @@ pub struct JourneyView {
     pub failures_1h: u64,
     pub last_run: Option<LastRunView>,
     pub last_failure: Option<FailureView>,
+    /// The step certificate that expires first; null when no step presented one.
+    pub earliest_cert: Option<CertExpiryView>,
     pub steps: Vec<StepView>,
     /// Per step, per minute p50/p99 over the plot window (the page's SVG); not serialized.
     #[serde(skip)]
@@ -49,6 +53,8 @@ pub struct StepView {
     pub runs: u64,
     pub p50_seconds: Option<f64>,
     pub p99_seconds: Option<f64>,
+    /// What the step's latest fresh TLS handshake presented; null for plain http or before the first.
+    pub tls: Option<StepTlsView>,
 }
 
 /// One failure with its (already redacted) evidence: where and when, then the failure itself
@@ -80,6 +86,7 @@ impl From<&FailureRecord> for FailureView {
 /// asked, so a source may read the board itself.
 pub fn journey_views(status: &Status, now: SystemTime) -> Vec<JourneyView> {
     let now_minute = minute_of(now);
+    let now_unix = now.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs() as i64;
     let mut views: Vec<JourneyView> = {
         let b = status.board.lock();
         b.journeys
@@ -107,11 +114,19 @@ pub fn journey_views(status: &Status, now: SystemTime) -> Vec<JourneyView> {
                         duration_seconds: r.duration.as_secs_f64(),
                     }),
                     last_failure: h.last_failure.as_ref().map(FailureView::from),
+                    // Its warning is set below, once the board lock is released.
+                    earliest_cert: None,
                     // Filled from the stats table below, once the board lock is released.
                     steps: h
                         .steps
                         .iter()
-                        .map(|s| StepView { name: s.name.clone(), runs: 0, p50_seconds: None, p99_seconds: None })
+                        .map(|s| StepView {
+                            name: s.name.clone(),
+                            runs: 0,
+                            p50_seconds: None,
+                            p99_seconds: None,
+                            tls: s.cert.as_ref().map(|c| StepTlsView::of(c, now_unix)),
+                        })
                         .collect(),
                     plot: h.steps.iter().map(|s| s.plot(now_minute)).collect(),
                 }
@@ -127,6 +142,11 @@ pub fn journey_views(status: &Status, now: SystemTime) -> Vec<JourneyView> {
                 view.p99_seconds = (n > 0).then(|| st.response.quantile(0.99).as_secs_f64());
             }
         });
+        v.earliest_cert = certs::earliest(v.steps.iter().map(|s| (s.name.as_str(), s.tls.as_ref())));
+        if let Some(c) = &mut v.earliest_cert {
+            let ticket = status.source.cert_ticket(&v.name).unwrap_or(CertExpiryDefaults::default().ticket);
+            c.warning = certs::warn(c, ticket, now_unix);
+        }
         if let Some(s) = status.source.state(&v.name) {
             v.state = if s.maintenance { JourneyState::Maintenance } else { s.state };
             v.state_since = s.since.map(rfc3339);

@@ -1,6 +1,7 @@
 //! The status history: per journey, run counts in per-minute buckets over 24 hours (availability), per-step
-//! per-minute latency quantiles over the plot window, the last run and the last failures. Memory is bounded
-//! by the number of journeys and steps, never by the number of runs.
+//! per-minute latency quantiles over the plot window, the certificate each step's server presents, the last
+//! run and the last failures. Memory is bounded by the number of journeys and steps, never by the number of
+//! runs.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -8,7 +9,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::metrics::stats::Latency;
 use crate::model::{Journey, Suite};
-use crate::outcome::{Failure, RunOutcome, RunStatus};
+use crate::outcome::{CertNews, CertSeen, Failure, RunOutcome, RunStatus};
 use crate::pipeline::Sink;
 
 /// Availability is kept for this many minutes (24 h).
@@ -78,11 +79,13 @@ pub struct StepHistory {
     /// come from the metrics' `StatsTable`, which records the same response times (a copy here cost an HDR
     /// histogram per step).
     minutes: VecDeque<StepMinute>,
+    /// What the step's latest fresh TLS handshake presented; gone when it answers over plain http.
+    pub cert: Option<Arc<CertSeen>>,
 }
 
 impl StepHistory {
     fn new(name: &str) -> StepHistory {
-        StepHistory { name: name.to_string(), current: None, minutes: VecDeque::new() }
+        StepHistory { name: name.to_string(), current: None, minutes: VecDeque::new(), cert: None }
     }
 
     fn record(&mut self, minute: u64, d: Duration) {
@@ -266,6 +269,11 @@ impl StatusBoard {
         for so in &o.steps {
             if let Some(s) = h.steps.get_mut(so.index) {
                 s.record(minute, so.response_time);
+                match so.cert_news() {
+                    CertNews::Presented(cert) => s.cert = Some(Arc::clone(cert)),
+                    CertNews::Plain => s.cert = None,
+                    CertNews::Unchanged => {}
+                }
             }
         }
         let at = o.wall_start + o.duration;

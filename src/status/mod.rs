@@ -1,11 +1,12 @@
 //! The status page at `/` and its JSON API (`/api/v1/journeys`, `/api/v1/failures`).
 //!
 //! [`StatusSink`] keeps a bounded history from outcomes; the handlers copy what they need out of it and
-//! render. A journey's state comes from a pluggable [`StateSource`]: by default the last run decides (down
+//! render. `certs` holds the views of the certificates steps present. A journey's state comes from a pluggable [`StateSource`]: by default the last run decides (down
 //! if it failed, degraded if it passed with soft failures, up otherwise); the alert state machine can take
 //! over by implementing the trait.
 
 mod api;
+mod certs;
 pub mod history;
 mod page;
 
@@ -17,6 +18,7 @@ use axum::routing::get;
 use axum::Router;
 
 pub use api::{FailureView, JourneyView, StepView};
+pub use certs::{CertExpiryView, StepTlsView};
 pub use history::{Board, FailureRecord, LastOutcome, StatusBoard, StatusSink};
 pub use page::escape;
 
@@ -62,6 +64,12 @@ pub struct StateView {
 /// Where journey states come from. `None`: the source knows nothing about this journey (shown as unknown).
 pub trait StateSource: Send + Sync {
     fn state(&self, journey: &str) -> Option<StateView>;
+
+    /// The time left under which a journey's certificate is shown in the warning colour: its
+    /// JourneyCertExpiring threshold. `None`: the settings file's default.
+    fn cert_ticket(&self, _journey: &str) -> Option<std::time::Duration> {
+        None
+    }
 }
 
 /// The default source: the last completed run decides.

@@ -73,7 +73,7 @@ th{font-size:.8rem;text-transform:uppercase;color:#59636e}\
 .failure{border-left:4px solid #cf222e;padding:.3rem .8rem;margin:.6rem 0;background:#fff8f8}\
 .failure.soft{border-color:#9a6700;background:#fffbf0}\
 pre{white-space:pre-wrap;word-break:break-all;margin:.3rem 0;font-size:.8rem;background:#f6f8fa;padding:.4rem}\
-svg{background:#f6f8fa}.t{white-space:nowrap}";
+svg{background:#f6f8fa}.t{white-space:nowrap}.cert.warn{color:#9a6700;font-weight:600}";
 
 /// The whole page as of `now`.
 pub fn render(status: &Status, now: SystemTime) -> String {
@@ -97,13 +97,13 @@ pub fn render(status: &Status, now: SystemTime) -> String {
     );
     h.push_str(
         "<table><thead><tr><th>Journey</th><th>State</th><th>Availability 1h</th><th>Availability 24h</th>\
-<th>Last run</th><th>Step latency, last 3h (solid p50, dashed p99)</th></tr></thead><tbody>",
+<th>Last run</th><th>Certificate</th><th>Step latency, last 3h (solid p50, dashed p99)</th></tr></thead><tbody>",
     );
     for j in &journeys {
         row(&mut h, j, now);
     }
     if journeys.is_empty() {
-        h.push_str("<tr><td colspan=\"6\">No journeys loaded (or none owned by this shard).</td></tr>");
+        h.push_str("<tr><td colspan=\"7\">No journeys loaded (or none owned by this shard).</td></tr>");
     }
     h.push_str("</tbody></table><h2>Last failures</h2>");
     if failures.is_empty() {
@@ -152,8 +152,40 @@ fn row(h: &mut String, j: &JourneyView, now: SystemTime) {
         None => h.push_str("not yet"),
     }
     h.push_str("</td><td>");
+    certificate(h, j, now);
+    h.push_str("</td><td>");
     plot(h, j, now);
     h.push_str("</td></tr>");
+}
+
+/// The journey's certificate that expires first (in the warning colour under its ticket threshold), then
+/// each step's leaf: subject, issuer and fingerprint (shortened; whole on hover).
+fn certificate(h: &mut String, j: &JourneyView, now: SystemTime) {
+    let Some(c) = &j.earliest_cert else {
+        h.push_str("<span class=\"reason\">no TLS seen</span>");
+        return;
+    };
+    let now = now.duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_secs() as i64;
+    let _ = write!(
+        h,
+        "<div class=\"cert{}\" data-days-left=\"{}\"><span class=\"t\">expires {}</span><div>{}</div></div>",
+        if c.warning { " warn" } else { "" },
+        c.days_left,
+        escape(&c.expires_at),
+        escape(&crate::units::time_left(c.expires_unix, now)),
+    );
+    for (step, tls) in j.steps.iter().filter_map(|s| s.tls.as_ref().map(|t| (s, t))) {
+        let short: String = tls.fingerprint_sha256.chars().take(16).collect();
+        let _ = write!(
+            h,
+            "<div class=\"reason\">{}: {} · issued by {} · <span title=\"{}\">sha256 {}…</span></div>",
+            escape(&step.name),
+            escape(&tls.subject),
+            escape(&tls.issuer),
+            escape(&tls.fingerprint_sha256),
+            escape(&short),
+        );
+    }
 }
 
 /// One SVG per journey: x is time over the plot window, y is latency scaled to the highest p99 shown.

@@ -5,8 +5,9 @@ use std::time::SystemTime;
 use serde::Serialize;
 
 use super::Engine;
+use crate::alert::certs::CertThresholds;
 use crate::alert::notify::Alert;
-use crate::alert::rules::Health;
+use crate::alert::rules::{Health, Tracker};
 use crate::units::rfc3339_millis;
 
 /// A journey's state for the status page and `GET /api/v1/alerts`.
@@ -64,6 +65,11 @@ impl Engine {
                 _ => None,
             });
         Some((state, since, reason))
+    }
+
+    /// A journey's certificate thresholds, resolved from the journey and the settings in force.
+    pub fn cert_thresholds(&self, name: &str) -> Option<CertThresholds> {
+        self.trackers.get(name).map(Tracker::cert_thresholds)
     }
 
     /// Every alert receivers were told is firing: what a receiver added by a reload is told at once.

@@ -1,7 +1,8 @@
-//! What should fire for one journey (hysteresis, SLO burn, latency), and the alert receivers see.
+//! What should fire for one journey (hysteresis, SLO burn, latency, certificate expiry), and the alert
+//! receivers see.
 
 use std::collections::BTreeMap;
-use std::time::SystemTime;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use tokio::time::Instant;
 
@@ -21,6 +22,8 @@ fn severity_of(sev: &Severities, alert: AlertName) -> &str {
         AlertName::SloBurnFast => &sev.slo_fast,
         AlertName::SloBurnSlow => &sev.slo_slow,
         AlertName::Latency => &sev.latency,
+        AlertName::CertExpiring => &sev.cert_expiring,
+        AlertName::CertExpiringSoon => &sev.cert_expiring_soon,
     }
 }
 
@@ -98,6 +101,8 @@ impl Engine {
             ann.insert("description".into(), breaches.join("\n"));
             out.insert(AlertName::Latency, ann);
         }
+        let wall = self.clock.wall(now).duration_since(UNIX_EPOCH).unwrap_or_default().as_secs() as i64;
+        out.extend(t.cert_alerts(wall));
         out
     }
 
