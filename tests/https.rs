@@ -253,3 +253,23 @@ async fn a_target_that_stops_accepting_fails_the_next_monitor_run_with_connect()
     let f = next.failure().unwrap_or_else(|| panic!("a fresh run must see the dead listener: {}", describe(&next)));
     assert_eq!(f.reason, Reason::Connect, "{}", describe(&next));
 }
+
+#[tokio::test]
+async fn certificate_metrics_come_from_the_monitors_own_handshakes() {
+    let ca = Ca::new("Metrics Test CA");
+    let server = TlsServer::start(&ca.leaf("localhost", 2031, 0xabc)).await;
+    let (outcomes, text) =
+        monitor_runs(true, &[yaml("certs", "150ms", &ca.file("metrics"), "")], &server.url(), 2).await;
+    assert!(outcomes.iter().all(RunOutcome::passed), "{}", describe(&outcomes[0]));
+    // 2031-01-01T00:00:00Z, blackbox_exporter's probe_ssl_earliest_cert_expiry shape.
+    let series = [
+        "journey_ssl_earliest_cert_expiry{journey=\"certs\",step=\"home\"} 1924992000".to_string(),
+        "journey_tls_version_info{journey=\"certs\",step=\"home\",version=\"TLS 1.3\"} 1".to_string(),
+    ];
+    for s in &series {
+        assert!(text.contains(s.as_str()), "{s}\n{text}");
+    }
+    let chain = text.lines().find(|l| l.starts_with("journey_ssl_last_chain_info{")).expect("the chain info");
+    assert!(chain.contains("serialnumber=\"0abc\"") && chain.contains("subject=\"CN=localhost\""), "{chain}");
+    assert!(chain.contains("issuer=\"CN=Metrics Test CA\""), "{chain}");
+}

@@ -42,17 +42,26 @@ impl Ca {
 
     /// A leaf for `host` valid until 1 January of `expires_year`, with `serial`.
     pub fn leaf(&self, host: &str, expires_year: i32, serial: u64) -> Leaf {
-        self.leaf_for(&[host], expires_year, serial)
+        self.leaf_until(host, expires_year, 1, 1, serial)
+    }
+
+    /// A leaf for `host` valid until the start of the given day (UTC), with `serial`.
+    pub fn leaf_until(&self, host: &str, year: i32, month: u8, day: u8, serial: u64) -> Leaf {
+        self.leaf_valid(&[host], (year, month, day), serial)
     }
 
     /// A leaf valid for every one of `names` (an IP address becomes an IP SAN), named after the first.
     pub fn leaf_for(&self, names: &[&str], expires_year: i32, serial: u64) -> Leaf {
+        self.leaf_valid(names, (expires_year, 1, 1), serial)
+    }
+
+    fn leaf_valid(&self, names: &[&str], (year, month, day): (i32, u8, u8), serial: u64) -> Leaf {
         let key = rcgen::KeyPair::generate().unwrap();
         let sans: Vec<String> = names.iter().map(|n| n.to_string()).collect();
         let mut params = rcgen::CertificateParams::new(sans).unwrap();
         params.distinguished_name.push(rcgen::DnType::CommonName, names[0]);
         params.not_before = rcgen::date_time_ymd(2024, 1, 1);
-        params.not_after = rcgen::date_time_ymd(expires_year, 1, 1);
+        params.not_after = rcgen::date_time_ymd(year, month, day);
         params.serial_number = Some(rcgen::SerialNumber::from(serial));
         params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth];
         let cert = params.signed_by(&key, &self.cert, &self.key).unwrap();
