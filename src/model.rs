@@ -89,6 +89,10 @@ pub struct AlertRules {
     pub slo: Option<Slo>,
     /// How long before a certificate's expiry its alerts fire.
     pub cert_expiry: CertExpiry,
+    /// `confirm: N`: a failed monitor run is retried at once, up to N times, and counts (toward
+    /// `failure_threshold`, availability, histograms) only as its last attempt — a blip does not page, a
+    /// real outage is confirmed within seconds instead of intervals. 0: no retries.
+    pub confirm: u32,
 }
 
 /// `alerts.cert_expiry`: time left before a step's certificate chain expires at which JourneyCertExpiring

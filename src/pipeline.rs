@@ -11,7 +11,7 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 
 use crate::model::{Journey, Suite};
-use crate::outcome::RunOutcome;
+use crate::outcome::{Failure, RunOutcome};
 
 /// Something that happened, for the sinks.
 #[derive(Debug)]
@@ -22,6 +22,8 @@ pub enum Event {
     Missed { journey: Arc<str> },
     /// Open-model iterations that could not start in time (all `max_users` busy).
     Dropped { journey: Arc<str>, count: u64 },
+    /// A monitor attempt failed and is retried at once (`alerts.confirm`): retry number `attempt`.
+    Retried { journey: Arc<str>, attempt: u32, failure: Box<Failure> },
     /// A monitor run started late (scheduler or machine stall).
     Late { journey: Arc<str>, by: Duration },
     /// The loaded suite changed (start, reload): sinks add new journeys and forget removed ones.
@@ -36,6 +38,8 @@ pub trait Sink: Send {
     fn missed(&mut self, _journey: &Journey) {}
     fn dropped(&mut self, _journey: &Journey, _count: u64) {}
     fn late(&mut self, _journey: &Journey, _by: Duration) {}
+    /// A failed monitor attempt is being retried; its failure is not a run of its own.
+    fn retried(&mut self, _journey: &Journey, _attempt: u32, _failure: &Failure) {}
     /// The channel closed; write out anything pending.
     fn finish(&mut self) {}
 }
@@ -75,6 +79,11 @@ pub async fn run(mut rx: mpsc::Receiver<Event>, mut sinks: Vec<Box<dyn Sink>>) -
             Event::Dropped { journey, count } => {
                 if let Some(j) = journeys.get(&journey) {
                     sinks.iter_mut().for_each(|s| s.dropped(j, count));
+                }
+            }
+            Event::Retried { journey, attempt, failure } => {
+                if let Some(j) = journeys.get(&journey) {
+                    sinks.iter_mut().for_each(|s| s.retried(j, attempt, &failure));
                 }
             }
             Event::Late { journey, by } => {

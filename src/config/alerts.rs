@@ -22,6 +22,9 @@ const MAX_SLO_WINDOW: Duration = Duration::from_secs(90 * 86_400);
 /// The longest latency window: samples are kept in memory.
 const MAX_LATENCY_WINDOW: Duration = Duration::from_secs(6 * 3600);
 
+/// Most immediate retries of a failed monitor run (`alerts.confirm`).
+pub const MAX_CONFIRM: u32 = 10;
+
 /// What certificate thresholds look like, for their errors.
 const DAYS_HINT: &str = "certificate thresholds are time left, usually in days: ticket: 21d, page: 7d";
 
@@ -70,6 +73,18 @@ pub fn build_alerts(
             }
         }
         out.failure_threshold = a.failure_threshold.filter(|n| *n > 0);
+        match a.confirm {
+            Some(n) if n > MAX_CONFIRM => ctx.error(
+                &key_path("alerts", "confirm"),
+                format!("confirm {n} is more than {MAX_CONFIRM} retries"),
+                Some(format!(
+                    "a run is retried at once; {MAX_CONFIRM} retries already confirm an outage (raise failure_threshold \
+                     to wait longer)"
+                )),
+            ),
+            Some(n) => out.confirm = n,
+            None => {}
+        }
         out.success_threshold = a.success_threshold.filter(|n| *n > 0);
         for (i, l) in a.latency.iter().enumerate() {
             if let Some(rule) = latency_rule(ctx, &index_path("alerts.latency", i), l, steps) {

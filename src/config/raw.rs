@@ -69,6 +69,8 @@ pub struct RawAlerts {
     pub latency: Vec<RawLatency>,
     /// Time left before a certificate expires at which its alerts fire.
     pub cert_expiry: Option<RawCertExpiry>,
+    /// Immediate retries of a failed monitor run before it counts as failed.
+    pub confirm: Option<u32>,
 }
 
 /// `alerts.cert_expiry:` — unset values take the settings file's defaults.

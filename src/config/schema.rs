@@ -238,6 +238,7 @@ fn add_alert_keys(schema: &mut Value) {
         "properties": {
             "failure_threshold": { "type": "integer", "minimum": 1, "description": "Consecutive failed runs before JourneyDown fires (default from the settings file, 3)." },
             "success_threshold": { "type": "integer", "minimum": 1, "description": "Consecutive good runs before JourneyDown resolves (default from the settings file, 2)." },
+            "confirm": { "type": "integer", "minimum": 0, "maximum": 10, "description": "Retry a failed monitor run at once, up to this many times, before it counts as failed (toward failure_threshold). Retries are counted in journey_run_retries_total. Default 0." },
             "latency": {
                 "type": "array", "items": { "$ref": "#/definitions/latency_rule" },
                 "description": "Latency budgets: a run over a budget is degraded; the quantile over the window above it raises JourneyLatency."

@@ -48,6 +48,8 @@ pub struct Metrics {
     /// Requests by whether they opened a new connection or reused a pooled one.
     pub step_requests: IntCounterVec,
     pub late: IntCounterVec,
+    /// Failed monitor attempts retried at once (`alerts.confirm`), by the reason they failed.
+    pub retries: IntCounterVec,
     /// Sliding-window HDRs behind the `*_latency_window_seconds` gauges (computed at scrape time).
     pub windows: Windows,
     pub step_failures: IntCounterVec,
@@ -170,6 +172,12 @@ impl Metrics {
                 "Monitor runs that started more than 100ms after their scheduled time (machine or runtime stalls).",
                 &["journey"],
             ),
+            retries: counter(
+                "journey_run_retries_total",
+                "Failed monitor attempts retried at once to confirm the failure (alerts.confirm), by the \
+                 reason the attempt failed. Not counted in journey_runs_total: only a run's last attempt is.",
+                &["journey", "reason"],
+            ),
             windows: Windows::default(),
             step_failures: counter(
                 "journey_step_failures_total",
@@ -237,6 +245,7 @@ impl Metrics {
             Box::new(self.step_phase.clone()),
             Box::new(self.step_requests.clone()),
             Box::new(self.late.clone()),
+            Box::new(self.retries.clone()),
             Box::new(window::WindowCollector::new(self.windows.clone())),
             Box::new(self.step_failures.clone()),
             Box::new(self.step_success.clone()),

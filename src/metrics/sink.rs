@@ -43,6 +43,9 @@ fn forget(m: &Metrics, certs: &mut CertSeries, journey: &str, steps: &[String]) 
     let _ = m.tls_skip_verify.remove_label_values(&[journey]);
     let _ = m.service.remove_label_values(&[journey]);
     let _ = m.late.remove_label_values(&[journey]);
+    for reason in Reason::ALL {
+        let _ = m.retries.remove_label_values(&[journey, reason.as_str()]);
+    }
     m.windows.forget(journey);
     for step in steps {
         forget_step(m, certs, journey, step);
@@ -183,6 +186,19 @@ impl Sink for MetricsSink {
     fn dropped(&mut self, journey: &Journey, count: u64) {
         self.metrics.dropped.with_label_values(&[journey.name.as_str()]).inc_by(count);
         self.stats.dropped(&journey.name, count);
+    }
+
+    fn retried(&mut self, journey: &Journey, attempt: u32, failure: &Failure) {
+        let name = journey.name.as_str();
+        self.metrics.retries.with_label_values(&[name, failure.reason.as_str()]).inc();
+        let of = journey.alerts.confirm;
+        tracing::info!(
+            journey = %name,
+            step = %failure.step_name,
+            reason = %failure.reason,
+            "run failed, retrying at once to confirm (retry {attempt} of {of}): {}",
+            failure.message
+        );
     }
 
     fn late(&mut self, journey: &Journey, by: Duration) {

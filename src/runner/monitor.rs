@@ -16,6 +16,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::http::{Clients, UserConnections};
 use crate::model::{ConnectionPolicy, Suite};
+use crate::outcome::{RunOutcome, RunStatus};
 use crate::pipeline::Event;
 use crate::runner::iteration::{run_iteration, VirtualUser};
 use crate::runner::plan::Plan;
@@ -225,7 +226,7 @@ async fn run_once(
             if let Some(connections) = kept.as_ref().and_then(lock) {
                 vu.connections = connections;
             }
-            let outcome = run_iteration(&plan, &mut vu, intended, &cancel).await;
+            let outcome = confirmed(&plan, &mut vu, intended, &cancel, &events).await;
             if let Some(k) = &kept {
                 if let Some(s) = k.lock().unwrap_or_else(|e| e.into_inner()).get_mut(slot) {
                     *s = Some(std::mem::take(&mut vu.connections));
@@ -235,6 +236,33 @@ async fn run_once(
         }
     });
     futures_util::future::join_all(users).await;
+}
+
+/// One run of a virtual user: the iteration, and while it fails, up to `alerts.confirm` immediate retries on
+/// new connections. Only the last attempt is the run's outcome (its latency counts from its own start, so a
+/// blip does not stretch the histograms); each retried failure goes to the sinks as `Retried`, and a failure
+/// that survived its retries says so in its message.
+async fn confirmed(
+    plan: &Plan,
+    vu: &mut VirtualUser,
+    intended: std::time::Instant,
+    cancel: &CancellationToken,
+    events: &mpsc::Sender<Event>,
+) -> RunOutcome {
+    let mut outcome = run_iteration(plan, vu, intended, cancel).await;
+    let mut attempt = 0;
+    while attempt < plan.journey.alerts.confirm && !cancel.is_cancelled() {
+        let RunStatus::Failed(failure) = outcome.status else { break };
+        attempt += 1;
+        let _ = events.send(Event::Retried { journey: Arc::clone(&plan.name), attempt, failure }).await;
+        // A retry starts cold, whatever the policy: the failure may be the connection itself.
+        vu.close_connections();
+        outcome = run_iteration(plan, vu, std::time::Instant::now(), cancel).await;
+    }
+    if let (RunStatus::Failed(f), true) = (&mut outcome.status, attempt > 0) {
+        f.message.push_str(&format!(" (confirmed: {} attempts in a row failed)", attempt + 1));
+    }
+    outcome
 }
 
 #[cfg(test)]
