@@ -185,22 +185,38 @@ def _journeys(s: Settings, rows: list[Measured], skips: list[str]) -> list[str]:
     out.append("| tool | completed journeys | failed | journeys/s (wall) | generator CPU | journeys per CPU-s | "
                "×journeyd | peak RSS | ×journeyd | target CPU |")
     out.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-    notes = []
+    def row(m: Measured) -> str:
+        f = m.figures
+        return (
+            f"| {m.tool} | {_num(f.journeys)} | {_num(f.journey_failures)} | {_journeys_per_s(m)} | "
+            f"{m.run.cpu_s:.2f} s | {_num(_jpc(m), 1)} | {_vs(m, base, _jpc)} | {_mib(_rss(m))} | "
+            f"{_vs(m, base, _rss)} | {_num(m.target_cpu_pct)}% |"
+        )
+
+    return out + _journey_rows(rows, 9, row)
+
+
+def _vs(m: Measured, base, value) -> str:
+    """`value` of `m` as a ratio to the baseline row's (1.00× for the baseline itself)."""
+    return "1.00×" if m is base else _ratio(value(m), value(base) if base else None)
+
+
+def _journeys_per_s(m: Measured) -> str:
+    f = m.figures
+    elapsed = f.elapsed_s or m.run.wall_s
+    return _num(f.journeys / elapsed if f.journeys is not None and elapsed else None, 1)
+
+
+def _journey_rows(rows: list, empty_cells: int, render) -> list[str]:
+    """One table row per tool (`render`, or its status across `empty_cells` cells when it did not run), then
+    each tool's notes as a list."""
+    out, notes = [], []
     for m in rows:
         if not m.ok:
-            out.append(f"| {m.tool} | {cell(m.status)} |||||||||")
+            out.append(f"| {m.tool} | {cell(m.status)} |" + "|" * empty_cells)
             continue
-        f = m.figures
-        elapsed = f.elapsed_s or m.run.wall_s
-        is_base = m is base
-        out.append(
-            f"| {m.tool} | {_num(f.journeys)} | {_num(f.journey_failures)} | "
-            f"{_num(f.journeys / elapsed if f.journeys is not None and elapsed else None, 1)} | "
-            f"{m.run.cpu_s:.2f} s | {_num(_jpc(m), 1)} | "
-            f"{'1.00×' if is_base else _ratio(_jpc(m), _jpc(base) if base else None)} | {_mib(_rss(m))} | "
-            f"{'1.00×' if is_base else _ratio(_rss(m), _rss(base) if base else None)} | {_num(m.target_cpu_pct)}% |"
-        )
-        notes += [f"{m.tool}: {n}" for n in f.notes]
+        out.append(render(m))
+        notes += [f"{m.tool}: {n}" for n in m.figures.notes]
     out.append("")
     out += [f"- {n}" for n in notes]
     return out + ([""] if notes else [])
@@ -420,26 +436,16 @@ def _checkout_rate(s: Settings, rows: list[Measured], skips: list[str]) -> list[
     out.append("| tool | completed journeys | failed | dropped | journeys/s achieved | generator CPU | ms CPU per journey "
                "| ×journeyd | journey p50 | journey p99 | peak RSS | ×journeyd | target CPU |")
     out.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-    notes = []
-    for m in rows:
-        if not m.ok:
-            out.append(f"| {m.tool} | {cell(m.status)} ||||||||||||")
-            continue
+    def row(m: Measured) -> str:
         f = m.figures
-        elapsed = f.elapsed_s or m.run.wall_s
-        is_base = m is base
-        out.append(
+        return (
             f"| {m.tool} | {_num(f.journeys)} | {_num(f.journey_failures)} | {_num(f.dropped)} | "
-            f"{_num(f.journeys / elapsed if f.journeys is not None and elapsed else None, 1)} | "
-            f"{m.run.cpu_s:.2f} s | {_num(ms_per_journey(m), 3)} | "
-            f"{'1.00×' if is_base else _ratio(ms_per_journey(m), ms_per_journey(base) if base else None)} | "
-            f"{_lat(f.p50)} | {_lat(f.p99)} | {_mib(_rss(m))} | "
-            f"{'1.00×' if is_base else _ratio(_rss(m), _rss(base) if base else None)} | {_num(m.target_cpu_pct)}% |"
+            f"{_journeys_per_s(m)} | {m.run.cpu_s:.2f} s | {_num(ms_per_journey(m), 3)} | "
+            f"{_vs(m, base, ms_per_journey)} | {_lat(f.p50)} | {_lat(f.p99)} | {_mib(_rss(m))} | "
+            f"{_vs(m, base, _rss)} | {_num(m.target_cpu_pct)}% |"
         )
-        notes += [f"{m.tool}: {n}" for n in f.notes]
-    out.append("")
-    out += [f"- {n}" for n in notes]
-    return out + ([""] if notes else [])
+
+    return out + _journey_rows(rows, 12, row)
 
 
 def write(path: Path, s: Settings, versions: dict[str, str], sections: dict, started: dt.datetime,
