@@ -9,7 +9,7 @@
 //!   binds ports for commands, handles signals, prints for people and picks exit codes.
 //! - `config`   — journey files: raw serde types, validation with `file:line:col` diagnostics, JSON Schema.
 //! - `model`    — the validated Journey / Step / Check / Capture the runner executes; no I/O.
-//! - `template` — `{{ … }}` interpolation, compiled once at load time.
+//! - `template` — `{{ … }}` interpolation, compiled once at load time; `totp`, RFC 6238 codes for 2FA logins.
 //! - `redact`   — masks secret values in everything a person or machine reads.
 //! - `http`     — `h1`, the per-user HTTP/1.1 client `http` and `https` steps run on (`h1::body`: framing,
 //!   body reading under the cap; `h1::stream`: plain or TLS connections, each phase timed); `tls`, the

@@ -114,7 +114,7 @@ pub fn json_schema() -> Value {
             "rate": { "type": "string", "pattern": RATE, "description": "Iterations per second, minute or hour: 50/s, 120/m, 10/h." },
             "template": {
                 "type": ["string", "number", "boolean"],
-                "description": "Text with {{ }} expressions: env.NAME, vars.name, secrets.name, <source>.<column>, a capture name, or a helper: uuid(), random_int(1, 100), timestamp(), timestamp_ms(), now_rfc3339(), urlencode(x)."
+                "description": "Text with {{ }} expressions: env.NAME, vars.name, secrets.name, <source>.<column>, a capture name, or a helper: uuid(), random_int(1, 100), timestamp(), timestamp_ms(), now_rfc3339(), urlencode(x), base64(x), totp(secrets.seed, digits=6, algorithm=\"sha1\", period=30); `a ~ b` joins values."
             },
             "redirects": {
                 "description": "A number of redirects to follow, or false for none.",
