@@ -20,8 +20,9 @@
 //!   `UserConnections`, a virtual user's own connections; error classification into reasons; `exchange`,
 //!   one step's exchange on either client: send, follow redirects with the user's cookies, read and decode
 //!   the capped body, or a typed `TransportError`.
-//! - `runner`   — one journey iteration (build → send → check → capture), checks and captures, virtual
-//!   users and data leases, the monitor scheduler, and the load engine (closed, open-loop arrivals, stages);
+//! - `runner`   — one journey iteration (build → send → check → capture), request bodies (`body`: json,
+//!   form, multipart with a boundary per request, GraphQL), checks and captures, virtual users and data
+//!   leases, the monitor scheduler, and the load engine (closed, open-loop arrivals, stages);
 //!   where the connection policy is applied (monitor runs cold, load users warm, `connections:` overrides).
 //! - `outcome`  — RunOutcome / StepOutcome / Failure: plain data sent from workers to consumers.
 //! - `pipeline` — the one consumer of outcomes: feeds every event to the sinks (metrics, alerts, reports).
