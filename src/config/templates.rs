@@ -213,6 +213,12 @@ impl Cx<'_, '_, '_, '_, '_> {
         let mut value = self.parse_value(toks, pos, end)?;
         while matches!(toks.get(*pos), Some((Tok::Punct('~'), _))) {
             *pos += 1;
+            if matches!(toks.get(*pos), None | Some((Tok::Punct(_), _))) {
+                let at = toks.get(*pos).map_or(end, |t| t.1);
+                let hint = "`~` joins two values: secrets.user ~ \":\" ~ secrets.password";
+                self.err(at, "expected a value after `~`", Some(hint.into()));
+                return None;
+            }
             let next = self.parse_value(toks, pos, end)?;
             value = match (value, next) {
                 (Value::Lit(mut a), Value::Lit(b)) => {

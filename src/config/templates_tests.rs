@@ -271,7 +271,8 @@ fn tilde_joins_values_and_literals_join_at_load() {
     );
     assert_eq!(f.compile("{{ 'a' ~ vars.region ~ 1 }}").unwrap().parts, vec![lit("aeu1")]);
     let p = f.error("{{ token ~ }}");
-    assert_eq!((p.offset, p.message.as_str()), (11, "expected a name, helper call or quoted string"));
+    assert_eq!((p.offset, p.message.as_str()), (11, "expected a value after `~`"));
+    assert_eq!(f.error("{{ token ~ ) }}").offset, 11);
 }
 
 #[test]
