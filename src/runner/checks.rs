@@ -407,3 +407,36 @@ pub fn excerpt_of(body: &[u8], max: usize, redactor: &Redactor) -> String {
     let collapsed: String = redacted.split_whitespace().collect::<Vec<_>>().join(" ");
     redactor.clip(&collapsed, max, window < body.len())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn errors_check(body: &str) -> Result<(), Mismatch> {
+        let check = Check {
+            text: "graphql.errors == 0".into(),
+            subject: Subject::GraphqlErrors,
+            predicate: Predicate::Compare(CmpOp::Eq, Literal::Number(0.0)),
+            soft: false,
+        };
+        let headers = HeaderMap::new();
+        let view = ResponseView::new(200, &headers, body.as_bytes(), Duration::ZERO, None);
+        let scope = Scope { secrets: &[], rows: &[], captures: &[] };
+        evaluate(&check, &view, &scope, &Redactor::new(["s3cret-x"]))
+    }
+
+    #[test]
+    fn graphql_errors_counts_the_array_and_shows_the_messages() {
+        assert_eq!(errors_check(r#"{"data":{"a":1}}"#), Ok(()));
+        assert_eq!(errors_check(r#"{"data":{"a":1},"errors":null}"#), Ok(()));
+        assert_eq!(errors_check(r#"{"errors":[]}"#), Ok(()));
+        let m = errors_check(r#"{"errors":[{"message":"bad s3cret-x"},{"extensions":{"code":"X"}}]}"#).unwrap_err();
+        assert_eq!(m.actual, r#"2 errors: "bad [REDACTED]"; {"extensions":{"code":"X"}}"#);
+        let m = errors_check(r#"{"errors":"s3cret-x"}"#).unwrap_err();
+        assert_eq!(m.actual, "the response's errors is not an array");
+        assert!(errors_check("<html>").unwrap_err().actual.starts_with("body is not JSON"));
+        let many = format!(r#"{{"errors":[{}]}}"#, vec![r#"{"message":"m"}"#; 500].join(","));
+        let m = errors_check(&many).unwrap_err();
+        assert!(m.actual.starts_with("500 errors: \"m\"; \"m\"") && m.actual.len() <= MAX_ACTUAL + 3, "{}", m.actual);
+    }
+}
