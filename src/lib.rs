@@ -9,7 +9,7 @@
 //!   binds ports for commands, handles signals, prints for people and picks exit codes.
 //! - `config`   — journey files: raw serde types, validation with `file:line:col` diagnostics, JSON Schema.
 //! - `model`    — the validated Journey / Step / Check / Capture the runner executes; no I/O.
-//! - `template` — `{{ … }}` interpolation, compiled once at load time.
+//! - `template` — `{{ … }}` interpolation, compiled once at load time; `totp`, RFC 6238 codes for 2FA logins.
 //! - `redact`   — masks secret values in everything a person or machine reads.
 //! - `http`     — `h1`, the per-user HTTP/1.1 client `http` and `https` steps run on (`h1::body`: framing,
 //!   body reading under the cap; `h1::stream`: plain or TLS connections, each phase timed); `tls`, the
@@ -20,8 +20,9 @@
 //!   `UserConnections`, a virtual user's own connections; error classification into reasons; `exchange`,
 //!   one step's exchange on either client: send, follow redirects with the user's cookies, read and decode
 //!   the capped body, or a typed `TransportError`.
-//! - `runner`   — one journey iteration (build → send → check → capture), checks and captures, virtual
-//!   users and data leases, the monitor scheduler, and the load engine (closed, open-loop arrivals, stages);
+//! - `runner`   — one journey iteration (build → send → check → capture), request bodies (`body`: json,
+//!   form, multipart with a boundary per request, GraphQL), checks and captures, virtual users and data
+//!   leases, the monitor scheduler, and the load engine (closed, open-loop arrivals, stages);
 //!   where the connection policy is applied (monitor runs cold, load users warm, `connections:` overrides).
 //! - `outcome`  — RunOutcome / StepOutcome / Failure / CertSeen: plain data sent from workers to consumers,
 //!   and the one reading of a step's certificate news (presented, plain http, nothing new) they all share.

@@ -302,7 +302,57 @@ impl HeaderTemplate {
 pub enum Body {
     Json(JsonTemplate),
     Form(Vec<(String, Template)>),
-    Raw { text: Template, content_type: Option<String> },
+    Raw {
+        text: Template,
+        content_type: Option<String>,
+    },
+    /// `multipart/form-data`: fields and files in the order written.
+    Multipart(Vec<MultipartPart>),
+    /// A GraphQL request, sent as JSON.
+    Graphql(GraphqlBody),
+}
+
+/// One part of a `multipart:` body.
+#[derive(Debug, Clone)]
+pub struct MultipartPart {
+    /// The form field name (`Content-Disposition: form-data; name="…"`).
+    pub name: String,
+    pub value: PartValue,
+}
+
+#[derive(Debug, Clone)]
+pub enum PartValue {
+    /// A text field.
+    Field(Template),
+    /// A file read at load: a run never touches the disk, and a missing file is a `check` error.
+    File(FilePart),
+}
+
+/// A file part: its bytes, shared by every request, with the filename and type it is sent under.
+#[derive(Clone)]
+pub struct FilePart {
+    pub bytes: bytes::Bytes,
+    pub filename: String,
+    pub content_type: HeaderValue,
+}
+
+impl std::fmt::Debug for FilePart {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Up to 10 MiB of bytes have no place in a debug print of a journey.
+        write!(f, "FilePart({:?}, {} bytes, {:?})", self.filename, self.bytes.len(), self.content_type)
+    }
+}
+
+/// Largest file a `multipart:` part may read: every virtual user's request carries it, so it is held in
+/// memory once and sent many times; 10 MiB is a large upload test and the size of the response cap.
+pub const MAX_MULTIPART_FILE_BYTES: u64 = 10 << 20;
+
+/// `graphql:`: `{"query": …, "variables": …, "operationName": …}` POSTed as `application/json`.
+#[derive(Debug, Clone)]
+pub struct GraphqlBody {
+    pub query: Template,
+    pub variables: Option<JsonTemplate>,
+    pub operation_name: Option<String>,
 }
 
 /// Think time: fixed (`min == max`) or uniformly random in a range.
@@ -337,6 +387,8 @@ pub enum Subject {
     Body,
     /// The step's response time.
     Duration,
+    /// The number of entries in a GraphQL response's `errors` array (0 when it has none).
+    GraphqlErrors,
 }
 
 /// A parsed JSON path: `items[0].sku` is `[Key("items"), Index(0), Key("sku")]`.

@@ -4,9 +4,18 @@
 //! `vars.x` and `env.X` become literals, `secrets.x` an index into the journey's secrets, `<source>.<column>`
 //! a (source, column) pair, and a capture name the slot it will be stored in. So rendering does no lookups by
 //! name, and a template with no expressions renders without allocating.
+//!
+//! `totp(…)` and `base64(…)` of a secret make new credentials (a 2FA code, a Basic token of `user:password`)
+//! that no redactor knows yet: [`Template::try_render`] hands them back to the caller, which registers them
+//! before any evidence of the request is written. A `totp` seed from a secret or a capture is decoded when
+//! rendered, so it is the one render that can fail: [`RenderError`].
+
+pub mod totp;
 
 use std::borrow::Cow;
 use std::fmt::Write as _;
+
+use base64::Engine as _;
 
 use crate::secret::Secret;
 
@@ -42,6 +51,38 @@ pub enum Expr {
     UrlEncode(Box<Expr>),
     /// A literal used as a helper argument (`urlencode("a b")`).
     Lit(String),
+    /// `a ~ b ~ …`: the parts' text one after the other.
+    Concat(Vec<Expr>),
+    /// `base64(x)`: standard alphabet, padded (what `Authorization: Basic` takes).
+    Base64(Box<Expr>),
+    /// `totp(seed, …)`: the RFC 6238 code for now.
+    Totp { seed: TotpSeed, params: totp::Params },
+}
+
+/// Where a `totp` key comes from.
+#[derive(Clone, PartialEq)]
+pub enum TotpSeed {
+    /// A seed written in the file (or in `vars`/`env`), decoded and checked at load.
+    Key(Vec<u8>),
+    /// A secret, data column or capture: its text is decoded each time a code is made.
+    Expr(Box<Expr>),
+}
+
+impl std::fmt::Debug for TotpSeed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            // A decoded key is as good as the secret it came from: never printed.
+            TotpSeed::Key(_) => f.write_str("Key(***)"),
+            TotpSeed::Expr(e) => f.debug_tuple("Expr").field(e).finish(),
+        }
+    }
+}
+
+/// Why a template could not be rendered: a `totp` seed that is not base32. Never carries a secret's value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct RenderError {
+    pub message: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,48 +122,63 @@ impl Template {
 
     /// Capture slots this template reads.
     pub fn capture_slots(&self) -> impl Iterator<Item = usize> + '_ {
-        self.parts.iter().filter_map(|p| match p {
-            Part::Expr(e) => e.capture_slot(),
-            Part::Lit(_) => None,
-        })
+        let mut slots = Vec::new();
+        for p in &self.parts {
+            if let Part::Expr(e) = p {
+                e.capture_slots(&mut slots);
+            }
+        }
+        slots.into_iter()
     }
 
+    /// Renders, leaving out what cannot be rendered (a `totp` whose seed is not base32): for targets and
+    /// check values. Requests use [`Template::try_render`], which says why and reports new credentials.
     pub fn render<'s>(&'s self, scope: &Scope<'_>) -> Cow<'s, str> {
+        self.try_render(scope, &mut Vec::new()).unwrap_or_default()
+    }
+
+    /// Renders; values derived from a credential (`totp` codes, `base64` of a secret) are appended to
+    /// `derived` for the caller's redactor.
+    pub fn try_render<'s>(&'s self, scope: &Scope<'_>, derived: &mut Vec<String>) -> Result<Cow<'s, str>, RenderError> {
         match self.parts.as_slice() {
-            [] => Cow::Borrowed(""),
-            [Part::Lit(s)] => Cow::Borrowed(s.as_str()),
+            [] => Ok(Cow::Borrowed("")),
+            [Part::Lit(s)] => Ok(Cow::Borrowed(s.as_str())),
             parts => {
                 let mut out = String::new();
                 for p in parts {
                     match p {
                         Part::Lit(s) => out.push_str(s),
-                        Part::Expr(e) => e.render_into(scope, &mut out),
+                        Part::Expr(e) => e.render_into(scope, &mut out, derived)?,
                     }
                 }
-                Cow::Owned(out)
+                Ok(Cow::Owned(out))
             }
         }
     }
 }
 
 impl Expr {
+    /// True when the value is a credential: a secret, or a code made from any seed.
     fn uses_secret(&self) -> bool {
         match self {
-            Expr::Secret(_) => true,
-            Expr::UrlEncode(inner) => inner.uses_secret(),
+            Expr::Secret(_) | Expr::Totp { .. } => true,
+            Expr::UrlEncode(inner) | Expr::Base64(inner) => inner.uses_secret(),
+            Expr::Concat(parts) => parts.iter().any(Expr::uses_secret),
             _ => false,
         }
     }
 
-    fn capture_slot(&self) -> Option<usize> {
+    fn capture_slots(&self, out: &mut Vec<usize>) {
         match self {
-            Expr::Capture(slot) => Some(*slot),
-            Expr::UrlEncode(inner) => inner.capture_slot(),
-            _ => None,
+            Expr::Capture(slot) => out.push(*slot),
+            Expr::UrlEncode(inner) | Expr::Base64(inner) => inner.capture_slots(out),
+            Expr::Totp { seed: TotpSeed::Expr(inner), .. } => inner.capture_slots(out),
+            Expr::Concat(parts) => parts.iter().for_each(|p| p.capture_slots(out)),
+            _ => {}
         }
     }
 
-    fn render_into(&self, scope: &Scope<'_>, out: &mut String) {
+    fn render_into(&self, scope: &Scope<'_>, out: &mut String, derived: &mut Vec<String>) -> Result<(), RenderError> {
         match self {
             Expr::Secret(i) => out.push_str(scope.secrets.get(*i).map_or("", |s| s.value.as_str())),
             Expr::Data { source, column } => {
@@ -144,10 +200,49 @@ impl Expr {
             Expr::Timestamp(format) => render_timestamp(*format, std::time::SystemTime::now(), out),
             Expr::UrlEncode(inner) => {
                 let mut raw = String::new();
-                inner.render_into(scope, &mut raw);
+                inner.render_into(scope, &mut raw, derived)?;
                 url_encode_into(&raw, out);
             }
             Expr::Lit(s) => out.push_str(s),
+            Expr::Concat(parts) => {
+                for p in parts {
+                    p.render_into(scope, out, derived)?;
+                }
+            }
+            Expr::Base64(inner) => {
+                let mut raw = String::new();
+                inner.render_into(scope, &mut raw, derived)?;
+                let encoded = base64::engine::general_purpose::STANDARD.encode(raw.as_bytes());
+                if inner.uses_secret() {
+                    derived.push(encoded.clone());
+                }
+                out.push_str(&encoded);
+            }
+            Expr::Totp { seed, params } => {
+                let code = match seed {
+                    TotpSeed::Key(key) => totp::code_now(key, params),
+                    TotpSeed::Expr(inner) => {
+                        let mut text = String::new();
+                        inner.render_into(scope, &mut text, derived)?;
+                        let key = totp::decode_base32(&text)
+                            .map_err(|e| RenderError { message: format!("totp({}): {e}", inner.describe(scope)) })?;
+                        totp::code_now(&key, params)
+                    }
+                };
+                derived.push(code.clone());
+                out.push_str(&code);
+            }
+        }
+        Ok(())
+    }
+
+    /// What a seed expression is, for messages: never its value.
+    fn describe(&self, scope: &Scope<'_>) -> String {
+        match self {
+            Expr::Secret(i) => format!("secrets.{}", scope.secrets.get(*i).map_or("?", |s| s.name.as_str())),
+            Expr::Data { .. } => "a data column".to_string(),
+            Expr::Capture(_) => "a capture".to_string(),
+            _ => "its seed".to_string(),
         }
     }
 }
@@ -212,26 +307,33 @@ impl JsonTemplate {
         }
     }
 
-    /// Serialises the rendered document.
-    pub fn render(&self, scope: &Scope<'_>) -> Vec<u8> {
+    /// Serialises the rendered document; credentials made while rendering go to `derived`
+    /// ([`Template::try_render`]).
+    pub fn try_render(&self, scope: &Scope<'_>, derived: &mut Vec<String>) -> Result<Vec<u8>, RenderError> {
         let mut out = Vec::with_capacity(128);
-        self.render_into(scope, &mut out);
-        out
+        self.render_into(scope, &mut out, derived)?;
+        Ok(out)
     }
 
-    fn render_into(&self, scope: &Scope<'_>, out: &mut Vec<u8>) {
+    /// Appends the rendered document to `out`.
+    pub fn render_into(
+        &self,
+        scope: &Scope<'_>,
+        out: &mut Vec<u8>,
+        derived: &mut Vec<String>,
+    ) -> Result<(), RenderError> {
         match self {
             JsonTemplate::Null => out.extend_from_slice(b"null"),
             JsonTemplate::Bool(b) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
             JsonTemplate::Number(n) => out.extend_from_slice(n.to_string().as_bytes()),
-            JsonTemplate::String(t) => write_json_string(&t.render(scope), out),
+            JsonTemplate::String(t) => write_json_string(&t.try_render(scope, derived)?, out),
             JsonTemplate::Array(items) => {
                 out.push(b'[');
                 for (i, item) in items.iter().enumerate() {
                     if i > 0 {
                         out.push(b',');
                     }
-                    item.render_into(scope, out);
+                    item.render_into(scope, out, derived)?;
                 }
                 out.push(b']');
             }
@@ -243,11 +345,12 @@ impl JsonTemplate {
                     }
                     write_json_string(k, out);
                     out.push(b':');
-                    v.render_into(scope, out);
+                    v.render_into(scope, out, derived)?;
                 }
                 out.push(b'}');
             }
         }
+        Ok(())
     }
 }
 

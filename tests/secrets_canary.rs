@@ -36,8 +36,19 @@ const USER: &str = "canary-user";
 const CANARY_PEM: [&str; 2] = ["cnyPEMa1b2C3d4E5f6G7h8I9j0K1l2", "cnyPEMm3n4O5p6Q7r8S9t0U1v2W3x4"];
 /// 13 characters, echoed across both cut-off points: the 200-byte `actual` and the 300-byte excerpt.
 const CANARY_EDGE: &str = "cnyEDG9x2Qk7Z";
-const CANARIES: [&str; 8] =
-    [CANARY_ENV, CANARY_FILE, CANARY_TOKEN, CANARY_QUERY, CANARY_USERINFO, CANARY_PEM[0], CANARY_PEM[1], CANARY_EDGE];
+/// Sent as `Basic {{ base64(vars.user ~ ':' ~ secrets.pw) }}`: a token no secret alone is the base64 of.
+const CANARY_PAIR: &str = "cnyPAR-3e8d1f0b-do-not-leak";
+const CANARIES: [&str; 9] = [
+    CANARY_ENV,
+    CANARY_FILE,
+    CANARY_TOKEN,
+    CANARY_QUERY,
+    CANARY_USERINFO,
+    CANARY_PEM[0],
+    CANARY_PEM[1],
+    CANARY_EDGE,
+    CANARY_PAIR,
+];
 
 fn pem() -> String {
     format!("-----BEGIN CANARY TEST KEY-----\n{}\n{}\n-----END CANARY TEST KEY-----\n", CANARY_PEM[0], CANARY_PEM[1])
@@ -195,6 +206,22 @@ steps:
 "#,
         ),
         (
+            "basic-pair.yml",
+            r#"name: basic-pair
+target: "{{ env.T }}"
+every: 1s
+vars:
+  user: canary-user
+secrets:
+  pw: { env: CANARY_PAIR }
+steps:
+  - name: basic
+    get: /basic
+    headers: { Authorization: "Basic {{ base64(vars.user ~ ':' ~ secrets.pw) }}" }
+    expect: [ json.authorization == "none" ]
+"#,
+        ),
+        (
             "passes.yml",
             r#"name: passes
 target: "{{ env.T }}"
@@ -221,8 +248,18 @@ fn tempdir(name: &str) -> PathBuf {
     dir
 }
 
-const NAMES: [&str; 9] =
-    ["env-secret", "file-secret", "captured", "leaky-body", "query-secret", "userinfo", "pem-secret", "edge", "passes"];
+const NAMES: [&str; 10] = [
+    "env-secret",
+    "file-secret",
+    "captured",
+    "leaky-body",
+    "query-secret",
+    "userinfo",
+    "pem-secret",
+    "edge",
+    "basic-pair",
+    "passes",
+];
 
 /// The userinfo URL: the target with `USER:CANARY_USERINFO@` in it.
 fn userinfo_url(target: &str) -> String {
@@ -236,6 +273,7 @@ fn env_of(target: &str) -> Vec<(&'static str, String)> {
         ("CANARY_ENV", CANARY_ENV.to_string()),
         ("CANARY_QUERY", CANARY_QUERY.to_string()),
         ("CANARY_EDGE", CANARY_EDGE.to_string()),
+        ("CANARY_PAIR", CANARY_PAIR.to_string()),
     ]
 }
 
@@ -508,6 +546,12 @@ async fn canaries_appear_in_no_log_metric_check_output_or_evidence() {
         if name != "passes" {
             assert!(o.failure().is_some(), "{name} is meant to fail");
             assert!(evidence.contains("[REDACTED]"), "evidence of {name} shows where the secret was: {evidence}");
+        }
+        if name == "basic-pair" {
+            // The whole token is masked, not only the password's run inside it: the user's base64 (`Y2Fu…`
+            // for `can…`) would otherwise still show before the mask.
+            let actual = o.failure().and_then(|f| f.actual.clone());
+            assert_eq!(actual.as_deref(), Some(r#""Basic [REDACTED]""#), "{evidence}");
         }
     }
 }

@@ -69,6 +69,7 @@ pub fn build_journey(ctx: &mut FileCtx, raw: RawJourney, bytes: &[u8], opts: &Lo
         broken_data,
         timeout: timing.timeout.unwrap_or(Duration::MAX),
         has_target: raw.target.is_some() || opts.target_override.is_some(),
+        dir: dir.clone(),
     };
     let target = target(ctx, &raw, opts, &scope.names(), &mut env);
     let defaults = request_defaults(ctx, raw.defaults.as_ref(), &scope.names(), &mut env, timing.timeout, &dir);
@@ -79,6 +80,16 @@ pub fn build_journey(ctx: &mut FileCtx, raw: RawJourney, bytes: &[u8], opts: &Lo
     let alerts = super::alerts::build_alerts(ctx, raw.alerts.as_ref(), raw.slo.as_ref(), &step_names);
     let (thresholds, _) = check_thresholds(ctx, "thresholds", &raw.thresholds);
     let steps = build_steps(ctx, raw.steps, &scope, &defaults, &mut env);
+    // A changed upload file is a changed journey, like a changed CSV file.
+    for step in &steps.steps {
+        if let Some(crate::model::Body::Multipart(parts)) = &step.body {
+            for part in parts {
+                if let crate::model::PartValue::File(f) = &part.value {
+                    f.bytes.hash(&mut hasher);
+                }
+            }
+        }
+    }
 
     for (name, value) in &env.used {
         (name, value).hash(&mut hasher);

@@ -36,7 +36,7 @@ fn short_source(ctx: &mut FileCtx, path: &str, text: &str) -> Option<CaptureSour
         Subject::Json(p) => CaptureSource::Json(p),
         Subject::Header(h) => CaptureSource::Header(h),
         Subject::Cookie(c) => CaptureSource::Cookie(c),
-        Subject::Body | Subject::Duration => {
+        Subject::Body | Subject::Duration | Subject::GraphqlErrors => {
             let hint = "capture part of the body with a regex: {regex: 'id=([0-9]+)'}";
             ctx.error(path, format!("`{text}` cannot be captured"), Some(hint.into()));
             return None;

@@ -1,6 +1,7 @@
 //! The check-expression parser: `<subject> <op> [<literal>]` into `model::{Subject, Predicate}`.
 //!
-//! Subjects: `status`, `json` / `json.a.b[0].c`, `header.<Name>`, `cookie.<name>`, `body`, `duration`.
+//! Subjects: `status`, `json` / `json.a.b[0].c`, `header.<Name>`, `cookie.<name>`, `body`, `duration`,
+//! `graphql.errors` (a count, compared with a number).
 //! Operators: `== != < <= > >=`, `exists`, `not exists`, `contains`, `matches "<regex>"`,
 //! `length <cmp> <n>`, and for status `in [..]` / `not in [..]` and classes like `2xx`. Every error carries
 //! the character offset it is about, so the diagnostic points into the expression.
@@ -13,7 +14,7 @@ use super::templates::{self, Env, Names, Problem};
 use crate::model::{CmpOp, Literal, Predicate, StatusPattern, Subject};
 use crate::units::parse_duration;
 
-const SUBJECTS: [&str; 6] = ["status", "json", "header", "cookie", "body", "duration"];
+const SUBJECTS: [&str; 7] = ["status", "json", "header", "cookie", "body", "duration", "graphql.errors"];
 const SYMBOL_OPS: [&str; 6] = ["==", "!=", "<", "<=", ">", ">="];
 const WORD_OPS: [&str; 6] = ["exists", "not", "contains", "matches", "length", "in"];
 const OPS_HINT: &str = "operators: ==, !=, <, <=, >, >=, exists, not exists, contains, matches, length, in, not in";
@@ -103,7 +104,12 @@ impl<'s> Parser<'s, '_, '_, '_, '_> {
         }
         let subject = self.subject()?;
         self.skip_ws();
+        let predicate_at = self.i;
         let predicate = self.predicate(&subject)?;
+        if subject == Subject::GraphqlErrors && !matches!(predicate, Predicate::Compare(_, Literal::Number(_))) {
+            let msg = "graphql.errors is a count: compare it with a number";
+            return Err(self.fail(predicate_at, msg, Some("graphql.errors == 0".into())));
+        }
         self.skip_ws();
         if !self.at_end() {
             let at = self.i;
@@ -146,6 +152,14 @@ impl<'s> Parser<'s, '_, '_, '_, '_> {
                 let at = self.i;
                 return Err(self.fail(at, format!("`{word}` needs a name: {word}.<name>"), None));
             }
+            "graphql" => {
+                let (at, rest) = self.take_while(|c| !c.is_whitespace() && !"=!<>".contains(c));
+                if rest != ".errors" {
+                    let msg = "`graphql` has one subject: graphql.errors, the number of errors in the response";
+                    return Err(self.fail(at, msg, Some("graphql.errors == 0".into())));
+                }
+                Subject::GraphqlErrors
+            }
             "status" | "body" | "duration" if field => {
                 let at = self.i;
                 return Err(self.fail(at, format!("`{word}` has no fields"), None));
@@ -158,7 +172,8 @@ impl<'s> Parser<'s, '_, '_, '_, '_> {
                 let shown = shown.to_string();
                 let mut hint = suggest::hint(&shown, SUBJECTS).map(|h| format!("{h} ")).unwrap_or_default();
                 hint.push_str(
-                    "a check starts with status, json.<path>, header.<name>, cookie.<name>, body or duration",
+                    "a check starts with status, json.<path>, header.<name>, cookie.<name>, body, duration or \
+                     graphql.errors",
                 );
                 return Err(self.fail(start, format!("unknown check subject `{shown}`"), Some(hint)));
             }

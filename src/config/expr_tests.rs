@@ -182,3 +182,16 @@ fn json_paths() {
     assert_eq!(parse_json_path("a]"), Err((1, "`]` without an opening `[`".into())));
     assert_eq!(parse_json_path("a[0]b"), Err((4, "expected `.` or `[` in path".into())));
 }
+
+#[test]
+fn graphql_errors_is_a_count() {
+    assert_eq!(ok("graphql.errors == 0").0, Subject::GraphqlErrors);
+    assert_eq!(ok("graphql.errors < 3").1, "Compare(Lt, Number(3.0))");
+    assert_eq!(
+        err("graphql.data == 0"),
+        (7, "`graphql` has one subject: graphql.errors, the number of errors in the response".into())
+    );
+    assert_eq!(err("graphql.errors exists"), (15, "graphql.errors is a count: compare it with a number".into()));
+    assert_eq!(err("graphql.errors == none").1, "graphql.errors is a count: compare it with a number");
+    assert!(parse_subject_only("graphql.errors").is_ok(), "parsed here; capture.rs refuses to capture it");
+}

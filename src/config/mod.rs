@@ -2,7 +2,7 @@
 //!
 //! `load` reads files and directories, parses each file strictly (`raw`), validates it into a
 //! `model::Journey` (`build`, `step`, `alerts`, which share the field checks in `fields`; templates compiled
-//! by `templates`, checks parsed by `expr`, thresholds by the leaf `crate::threshold`), then checks what
+//! by `templates` (helper calls in `template_helpers`), checks parsed by `expr`, thresholds by the leaf `crate::threshold`), then checks what
 //! spans files (unique names, `depends_on`). Every problem found is reported, located at the YAML node it is
 //! about (`position`), rustc-style (`diag`). Secret values never appear in messages.
 //!

@@ -212,6 +212,10 @@ pub struct RawStep {
     pub body: Option<Scalar>,
     /// Content-Type of a raw `body`.
     pub content_type: Option<String>,
+    /// `multipart/form-data`: field name → template, or a file part.
+    pub multipart: Option<OrderedMap<RawPart>>,
+    /// A GraphQL request sent as JSON.
+    pub graphql: Option<RawGraphql>,
     /// Duration text, at most the journey timeout.
     pub timeout: Option<Scalar>,
     pub redirects: Option<Redirects>,
@@ -298,6 +302,68 @@ pub struct RawCaptureMap {
     /// Redact the captured value like a secret.
     #[serde(default)]
     pub secret: bool,
+}
+
+/// A `multipart` entry: a field's template (`name: "{{ accounts.name }}"`, numbers and booleans as written)
+/// or a file part.
+#[derive(Debug)]
+pub enum RawPart {
+    Field(String),
+    File(RawFilePart),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawFilePart {
+    /// A path relative to the journey file, read at load.
+    pub file: String,
+    /// Default `application/octet-stream`.
+    pub content_type: Option<String>,
+    /// Default: the file's own name.
+    pub filename: Option<String>,
+}
+
+/// `graphql:` — the query, its variables and the operation to run.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawGraphql {
+    /// The query document: a template.
+    pub query: String,
+    /// Any YAML mapping; string leaves are templates (like `json:`).
+    pub variables: Option<serde_yaml::Value>,
+    /// Which operation of the document to run (`operationName`).
+    pub operation_name: Option<String>,
+}
+
+impl<'de> Deserialize<'de> for RawPart {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = RawPart;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a field value, or a file part {file: …, content_type: …, filename: …}")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<RawPart, E> {
+                Ok(RawPart::Field(v.to_string()))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<RawPart, E> {
+                Ok(RawPart::Field(v.to_string()))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<RawPart, E> {
+                Ok(RawPart::Field(v.to_string()))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<RawPart, E> {
+                Ok(RawPart::Field(v.to_string()))
+            }
+            fn visit_bool<E: de::Error>(self, v: bool) -> Result<RawPart, E> {
+                Ok(RawPart::Field(v.to_string()))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<RawPart, A::Error> {
+                RawFilePart::deserialize(de::value::MapAccessDeserializer::new(map)).map(RawPart::File)
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 /// `redirects: 5` or `redirects: false` (no following).

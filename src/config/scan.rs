@@ -34,7 +34,7 @@ pub fn lex(inner: &str, base: usize) -> Result<Vec<(Tok, usize)>, (usize, String
         let at = base + i;
         if c.is_whitespace() {
             chars.next();
-        } else if matches!(c, '(' | ')' | ',' | '.') {
+        } else if matches!(c, '(' | ')' | ',' | '.' | '~' | '=') {
             chars.next();
             out.push((Tok::Punct(c), at));
         } else if c == '"' || c == '\'' {

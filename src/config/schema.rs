@@ -69,6 +69,8 @@ pub fn json_schema() -> Value {
     if let Value::Object(rest) = rest {
         step_properties.extend(rest);
     }
+    step_properties.insert("multipart".into(), multipart());
+    step_properties.insert("graphql".into(), graphql());
     let mut schema = json!({
         "$schema": "http://json-schema.org/draft-07/schema#",
         "title": "journeyd journey",
@@ -114,7 +116,7 @@ pub fn json_schema() -> Value {
             "rate": { "type": "string", "pattern": RATE, "description": "Iterations per second, minute or hour: 50/s, 120/m, 10/h." },
             "template": {
                 "type": ["string", "number", "boolean"],
-                "description": "Text with {{ }} expressions: env.NAME, vars.name, secrets.name, <source>.<column>, a capture name, or a helper: uuid(), random_int(1, 100), timestamp(), timestamp_ms(), now_rfc3339(), urlencode(x)."
+                "description": "Text with {{ }} expressions: env.NAME, vars.name, secrets.name, <source>.<column>, a capture name, or a helper: uuid(), random_int(1, 100), timestamp(), timestamp_ms(), now_rfc3339(), urlencode(x), base64(x), totp(secrets.seed, digits=6, algorithm=\"sha1\", period=30); `a ~ b` joins values."
             },
             "redirects": {
                 "description": "A number of redirects to follow, or false for none.",
@@ -171,7 +173,7 @@ pub fn json_schema() -> Value {
                 "type": "object", "additionalProperties": false, "required": ["name"],
                 "description": "One HTTP request: exactly one of get/post/put/patch/delete/head/options, or method + url.",
                 "oneOf": methods.into_iter().chain([json!({ "required": ["method", "url"] })]).collect::<Vec<_>>(),
-                "not": { "anyOf": [{ "required": ["json", "form"] }, { "required": ["json", "body"] }, { "required": ["form", "body"] }] },
+                "not": { "anyOf": body_pairs() },
                 "properties": step_properties
             },
             "check": {
@@ -280,6 +282,46 @@ fn add_alert_keys(schema: &mut Value) {
     }
 }
 
+/// Every pair of body keys, none of which may be set together.
+fn body_pairs() -> Vec<Value> {
+    let keys = ["json", "form", "body", "multipart", "graphql"];
+    let mut out = Vec::new();
+    for (i, a) in keys.iter().enumerate() {
+        out.extend(keys[i + 1..].iter().map(|b| json!({ "required": [a, b] })));
+    }
+    out
+}
+
+/// `multipart:` — fields and file parts.
+fn multipart() -> Value {
+    let file = json!({
+        "type": "object", "additionalProperties": false, "required": ["file"],
+        "properties": {
+            "file": string("A file to upload, relative to the journey file; read at load, at most 10 MiB."),
+            "content_type": string("The part's Content-Type. Default application/octet-stream."),
+            "filename": string("The filename sent in Content-Disposition. Default: the file's own name.")
+        }
+    });
+    json!({
+        "type": "object", "minProperties": 1,
+        "additionalProperties": { "oneOf": [{ "$ref": "#/definitions/template" }, file] },
+        "description": "A multipart/form-data body: field → template, or field → {file: …, content_type: …, filename: …}. A random boundary per request; sets Content-Type."
+    })
+}
+
+/// `graphql:` — a query sent as a JSON POST.
+fn graphql() -> Value {
+    json!({
+        "type": "object", "additionalProperties": false, "required": ["query"],
+        "description": "A GraphQL request: POSTed as {\"query\", \"variables\", \"operationName\"} with Content-Type: application/json. Check it with graphql.errors == 0.",
+        "properties": {
+            "query": reference("template", "The GraphQL document: a template."),
+            "variables": { "type": "object", "description": "The variables: a mapping; string values are templates, like a `json` body." },
+            "operation_name": string("The operation of the document to run (operationName).")
+        }
+    })
+}
+
 /// The schema as pretty JSON with a trailing newline: the content of `docs/journey.schema.json`.
 pub fn schema_text() -> String {
     let mut text = serde_json::to_string_pretty(&json_schema()).unwrap_or_default();
@@ -321,6 +363,11 @@ mod tests {
             (serde_fields::<raw::RawSlo>(), "/properties/slo/properties"),
             (serde_fields::<raw::RawLatency>(), "/definitions/latency_rule/properties"),
             (serde_fields::<raw::RawCertExpiry>(), "/properties/alerts/properties/cert_expiry/properties"),
+            (serde_fields::<raw::RawGraphql>(), "/definitions/step/properties/graphql/properties"),
+            (
+                serde_fields::<raw::RawFilePart>(),
+                "/definitions/step/properties/multipart/additionalProperties/oneOf/1/properties",
+            ),
         ];
         for (mut fields, pointer) in cases {
             assert!(!fields.is_empty(), "no fields read for {pointer}");

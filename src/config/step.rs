@@ -1,4 +1,5 @@
-//! Steps: request, body, checks, captures and think time, with capture slots resolved in step order.
+//! Steps: request, body (`step_body`), checks, captures and think time, with capture slots resolved in step
+//! order.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -11,7 +12,7 @@ use super::position::{index_path, key_path};
 use super::raw::{RawCapture, RawCaptureMap, RawStep};
 use super::templates::DataNames;
 use super::templates::{self, Env, Names};
-use crate::model::{Body, Capture, Check, JsonTemplate, RequestDefaults, Step, Think};
+use crate::model::{Capture, Check, RequestDefaults, Step, Think};
 use crate::template::Template;
 use crate::units::{format_duration, parse_duration};
 use reqwest::Method;
@@ -24,6 +25,8 @@ pub struct Scope {
     pub broken_data: Vec<String>,
     pub timeout: Duration,
     pub has_target: bool,
+    /// The journey file's directory: `multipart` file parts are relative to it.
+    pub dir: std::path::PathBuf,
 }
 
 impl Scope {
@@ -179,7 +182,7 @@ impl StepBuilder<'_, '_, '_, '_> {
             }
         }
         let query = self.template_map("query", &raw.query.0);
-        let body = self.body(raw);
+        let body = self.body(raw, &method, &scope.dir);
         let timeout = raw.timeout.as_ref().and_then(|t| {
             let d = duration(self.ctx, &self.at("timeout"), &t.0)?;
             if d > scope.timeout {
@@ -290,87 +293,6 @@ impl StepBuilder<'_, '_, '_, '_> {
         Some((method, template))
     }
 
-    fn body(&mut self, raw: &RawStep) -> Option<Body> {
-        let set: Vec<&str> = [("json", raw.json.is_some()), ("form", raw.form.is_some()), ("body", raw.body.is_some())]
-            .iter()
-            .filter(|(_, on)| *on)
-            .map(|(k, _)| *k)
-            .collect();
-        if set.len() > 1 {
-            let msg = format!("`{}` and `{}` cannot be used together", set[0], set[1]);
-            self.error_key(&self.at(set[1]), msg, Some("a step has one body: json, form or body".into()));
-            return None;
-        }
-        if raw.content_type.is_some() && raw.body.is_none() {
-            let hint = "json and form bodies set their own Content-Type; set a header to override it";
-            self.error_key(&self.at("content_type"), "`content_type` only applies to `body`", Some(hint.into()));
-        }
-        if let Some(json) = &raw.json {
-            let path = self.at("json");
-            return self.json(&path, json).map(Body::Json);
-        }
-        if let Some(form) = &raw.form {
-            return Some(Body::Form(self.template_map("form", &form.0)));
-        }
-        let text = raw.body.as_ref()?;
-        let text = self.template(&self.at("body"), &text.0)?;
-        Some(Body::Raw { text, content_type: raw.content_type.clone() })
-    }
-
-    fn json(&mut self, path: &str, value: &serde_yaml::Value) -> Option<JsonTemplate> {
-        use serde_yaml::Value as V;
-        Some(match value {
-            V::Null => JsonTemplate::Null,
-            V::Bool(b) => JsonTemplate::Bool(*b),
-            V::Number(n) => {
-                let number = if let Some(i) = n.as_i64() {
-                    serde_json::Number::from(i)
-                } else if let Some(u) = n.as_u64() {
-                    serde_json::Number::from(u)
-                } else {
-                    match n.as_f64().and_then(serde_json::Number::from_f64) {
-                        Some(f) => f,
-                        None => {
-                            self.error(path, format!("{n} cannot be written as JSON"), None);
-                            return None;
-                        }
-                    }
-                };
-                JsonTemplate::Number(number)
-            }
-            V::String(s) => JsonTemplate::String(self.template(path, s)?),
-            V::Sequence(items) => {
-                let mut out = Vec::new();
-                for (i, item) in items.iter().enumerate() {
-                    out.extend(self.json(&index_path(path, i), item));
-                }
-                (out.len() == items.len()).then_some(JsonTemplate::Array(out))?
-            }
-            V::Mapping(map) => {
-                let mut out = Vec::new();
-                for (k, v) in map {
-                    let key = match k {
-                        V::String(s) => s.clone(),
-                        V::Number(n) => n.to_string(),
-                        V::Bool(b) => b.to_string(),
-                        _ => {
-                            self.error(path, "JSON object keys must be strings", None);
-                            continue;
-                        }
-                    };
-                    if let Some(t) = self.json(&key_path(path, &key), v) {
-                        out.push((key, t));
-                    }
-                }
-                (out.len() == map.len()).then_some(JsonTemplate::Object(out))?
-            }
-            V::Tagged(_) => {
-                self.error(path, "YAML tags are not supported in a json body", None);
-                return None;
-            }
-        })
-    }
-
     fn think(&mut self, text: &str) -> Option<Think> {
         let path = self.at("think");
         let (min, max) = match text.split_once("..") {
@@ -402,6 +324,9 @@ impl StepBuilder<'_, '_, '_, '_> {
         }
     }
 }
+
+#[path = "step_body.rs"]
+mod body;
 
 /// An upper-case HTTP token as a method (the `get:` … `options:` keys and every token are valid).
 fn method(upper: &str) -> Option<Method> {

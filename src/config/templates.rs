@@ -1,16 +1,17 @@
 //! Compiles `{{ … }}` templates into `crate::template::Template`, resolving every name at load time.
 //!
 //! Scopes: `env.NAME` and `vars.name` become literal text; `secrets.name` an index; `<source>.<column>` a
-//! data-source column; a bare identifier a capture slot of an earlier step. Helpers: `uuid()`,
-//! `random_int(a, b)`, `timestamp()`, `timestamp_ms()`, `now_rfc3339()`, `urlencode(x)`. A quoted string is
-//! a literal, so `{{ "{{" }}` writes two braces.
+//! data-source column; a bare identifier a capture slot of an earlier step. Helpers (`template_helpers`):
+//! `uuid()`, `random_int(a, b)`, `timestamp()`, `timestamp_ms()`, `now_rfc3339()`, `urlencode(x)`,
+//! `base64(x)`, `totp(seed, …)`. A quoted string is a literal, so `{{ "{{" }}` writes two braces; `a ~ b`
+//! joins values (`base64(secrets.user ~ ":" ~ secrets.password)`).
 
 use std::collections::{BTreeMap, HashSet};
 
 use super::scan::{char_offset, describe, lex, Tok};
 use super::suggest;
 use super::{LoadOptions, Severity};
-use crate::template::{Expr, Part, Template, TimestampFormat};
+use crate::template::{Expr, Part, Template};
 
 /// What a template may refer to at the point where it appears.
 #[derive(Debug, Default, Clone, Copy)]
@@ -40,7 +41,7 @@ pub struct DataNames {
     pub columns: Vec<String>,
 }
 
-pub const HELPERS: [&str; 6] = ["uuid", "random_int", "timestamp", "timestamp_ms", "now_rfc3339", "urlencode"];
+pub use helpers::HELPERS;
 
 /// Resolves `env.NAME` and remembers what was used (for the fingerprint) and what was missing.
 pub struct Env<'a> {
@@ -161,6 +162,15 @@ enum Value {
     Expr(Expr),
 }
 
+impl Value {
+    fn into_expr(self) -> Expr {
+        match self {
+            Value::Lit(s) => Expr::Lit(s),
+            Value::Expr(e) => e,
+        }
+    }
+}
+
 struct Cx<'t, 'n, 'e, 'o, 'p> {
     /// The whole template, for offsets.
     text: &'t str,
@@ -190,10 +200,40 @@ impl Cx<'_, '_, '_, '_, '_> {
             return None;
         }
         let mut pos = 0;
-        let value = self.parse_value(&toks, &mut pos, base + inner.len())?;
+        let value = self.concat(&toks, &mut pos, base + inner.len())?;
         if let Some((t, at)) = toks.get(pos) {
             self.err(*at, format!("unexpected {} after the expression", describe(t)), None);
             return None;
+        }
+        Some(value)
+    }
+
+    /// `a ~ b ~ …`: values joined; parts known at load are joined at load.
+    fn concat(&mut self, toks: &[(Tok, usize)], pos: &mut usize, end: usize) -> Option<Value> {
+        let mut value = self.parse_value(toks, pos, end)?;
+        while matches!(toks.get(*pos), Some((Tok::Punct('~'), _))) {
+            *pos += 1;
+            if matches!(toks.get(*pos), None | Some((Tok::Punct(_), _))) {
+                let at = toks.get(*pos).map_or(end, |t| t.1);
+                let hint = "`~` joins two values: secrets.user ~ \":\" ~ secrets.password";
+                self.err(at, "expected a value after `~`", Some(hint.into()));
+                return None;
+            }
+            let next = self.parse_value(toks, pos, end)?;
+            value = match (value, next) {
+                (Value::Lit(mut a), Value::Lit(b)) => {
+                    a.push_str(&b);
+                    Value::Lit(a)
+                }
+                (Value::Expr(Expr::Concat(mut parts)), next) => {
+                    match (parts.last_mut(), next) {
+                        (Some(Expr::Lit(a)), Value::Lit(b)) => a.push_str(&b),
+                        (_, next) => parts.push(next.into_expr()),
+                    }
+                    Value::Expr(Expr::Concat(parts))
+                }
+                (a, b) => Value::Expr(Expr::Concat(vec![a.into_expr(), b.into_expr()])),
+            };
         }
         Some(value)
     }
@@ -231,107 +271,6 @@ impl Cx<'_, '_, '_, '_, '_> {
                 self.resolve(&segs, at)
             }
         }
-    }
-
-    fn call(&mut self, name: &str, at: usize, toks: &[(Tok, usize)], pos: &mut usize, end: usize) -> Option<Value> {
-        let mut args = Vec::new();
-        if matches!(toks.get(*pos), Some((Tok::Punct(')'), _))) {
-            *pos += 1;
-        } else {
-            loop {
-                let arg_at = toks.get(*pos).map_or(end, |t| t.1);
-                let int = match toks.get(*pos) {
-                    Some((Tok::Int(n), _)) => Some(*n),
-                    _ => None,
-                };
-                let value = self.parse_value(toks, pos, end)?;
-                args.push((value, int, arg_at));
-                match toks.get(*pos) {
-                    Some((Tok::Punct(','), _)) => *pos += 1,
-                    Some((Tok::Punct(')'), _)) => {
-                        *pos += 1;
-                        break;
-                    }
-                    Some((t, a)) => {
-                        let msg = format!("expected `,` or `)`, found {}", describe(t));
-                        self.err(*a, msg, None);
-                        return None;
-                    }
-                    None => {
-                        self.err(end, format!("`{name}(` is missing its `)`"), None);
-                        return None;
-                    }
-                }
-            }
-        }
-        let arity = |cx: &mut Self, n: usize| -> bool {
-            if args.len() == n {
-                return true;
-            }
-            let usage = match name {
-                "random_int" => "random_int(1, 100)",
-                "urlencode" => "urlencode(token)",
-                _ => "",
-            };
-            let msg = if n == 0 {
-                format!("`{name}()` takes no arguments")
-            } else {
-                format!("`{name}` takes {n} argument{}, found {}", if n == 1 { "" } else { "s" }, args.len())
-            };
-            cx.err(at, msg, (!usage.is_empty()).then(|| format!("write it like {usage}")));
-            false
-        };
-        let expr = match name {
-            "uuid" => arity(self, 0).then_some(Expr::Uuid)?,
-            "timestamp" => arity(self, 0).then_some(Expr::Timestamp(TimestampFormat::Unix))?,
-            "timestamp_ms" => arity(self, 0).then_some(Expr::Timestamp(TimestampFormat::UnixMillis))?,
-            "now_rfc3339" => arity(self, 0).then_some(Expr::Timestamp(TimestampFormat::Rfc3339))?,
-            "random_int" => {
-                if !arity(self, 2) {
-                    return None;
-                }
-                let (Some(min), Some(max)) = (args[0].1, args[1].1) else {
-                    self.err(
-                        at,
-                        "`random_int` takes two whole numbers",
-                        Some("write it like random_int(1, 100)".into()),
-                    );
-                    return None;
-                };
-                if min > max {
-                    self.err(
-                        args[0].2,
-                        format!("random_int({min}, {max}): the minimum is larger than the maximum"),
-                        None,
-                    );
-                    return None;
-                }
-                Expr::RandomInt { min, max }
-            }
-            "urlencode" => {
-                if !arity(self, 1) {
-                    return None;
-                }
-                match args.pop().map(|a| a.0) {
-                    Some(Value::Lit(s)) => {
-                        let mut out = String::new();
-                        crate::template::url_encode_into(&s, &mut out);
-                        return Some(Value::Lit(out));
-                    }
-                    Some(Value::Expr(e)) => Expr::UrlEncode(Box::new(e)),
-                    None => return None,
-                }
-            }
-            other => {
-                let mut hint = suggest::hint(other, HELPERS).map(|h| format!("{h} ")).unwrap_or_default();
-                hint.push_str(
-                    "helpers: uuid(), random_int(min, max), timestamp(), timestamp_ms(), now_rfc3339(), urlencode(x)",
-                );
-                self.err(at, format!("unknown helper `{other}()`"), Some(hint));
-                return None;
-            }
-        };
-        Some(Value::Expr(expr))
     }
 
     fn resolve(&mut self, segs: &[String], at: usize) -> Option<Value> {
@@ -465,6 +404,9 @@ impl Cx<'_, '_, '_, '_, '_> {
         format!("defined here: {}", suggest::quoted_list(all.iter().map(String::as_str)))
     }
 }
+
+#[path = "template_helpers.rs"]
+mod helpers;
 
 #[cfg(test)]
 #[path = "templates_tests.rs"]

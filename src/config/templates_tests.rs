@@ -1,4 +1,7 @@
 use super::*;
+use crate::secret::Secret;
+use crate::template::totp::{Algorithm, Params};
+use crate::template::{Scope, TimestampFormat, TotpSeed};
 
 struct Fixture {
     opts: LoadOptions,
@@ -250,4 +253,100 @@ fn every_error_in_a_template_is_reported() {
     let problems = Fixture::new().compile("{{ a }}/{{ b }}").unwrap_err();
     assert_eq!(problems.len(), 2);
     assert_eq!((problems[0].offset, problems[1].offset), (3, 11));
+}
+
+fn one_expr(f: &Fixture, text: &str) -> Expr {
+    match f.compile(text).unwrap().parts.as_slice() {
+        [Part::Expr(e)] => e.clone(),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn tilde_joins_values_and_literals_join_at_load() {
+    let f = Fixture::new();
+    assert_eq!(
+        one_expr(&f, "{{ secrets.password ~ ':' ~ secrets.api_key }}"),
+        Expr::Concat(vec![Expr::Secret(0), Expr::Lit(":".into()), Expr::Secret(1)])
+    );
+    assert_eq!(f.compile("{{ 'a' ~ vars.region ~ 1 }}").unwrap().parts, vec![lit("aeu1")]);
+    let p = f.error("{{ token ~ }}");
+    assert_eq!((p.offset, p.message.as_str()), (11, "expected a value after `~`"));
+    assert_eq!(f.error("{{ token ~ ) }}").offset, 11);
+}
+
+#[test]
+fn base64_of_a_literal_is_computed_at_load() {
+    let f = Fixture::new();
+    assert_eq!(f.compile("Basic {{ base64('user:' ~ vars.region) }}").unwrap().parts, vec![lit("Basic dXNlcjpldQ==")]);
+    let e = one_expr(&f, "{{ base64(accounts.email ~ ':' ~ secrets.password) }}");
+    let Expr::Base64(inner) = &e else { panic!("{e:?}") };
+    assert!(matches!(inner.as_ref(), Expr::Concat(parts) if parts.len() == 3));
+    let p = f.error("{{ base64(token, cart) }}");
+    assert_eq!(p.message, "`base64` takes 1 argument, found 2");
+}
+
+#[test]
+fn totp_takes_a_seed_and_named_parameters() {
+    let f = Fixture::new();
+    assert_eq!(
+        one_expr(&f, "{{ totp(secrets.password) }}"),
+        Expr::Totp { seed: TotpSeed::Expr(Box::new(Expr::Secret(0))), params: Params::default() }
+    );
+    let e = one_expr(&f, r#"{{ totp("jbsw y3dp ehpk 3pxp", digits=8, algorithm="SHA-256", period=60) }}"#);
+    let params = Params { algorithm: Algorithm::Sha256, digits: 8, period_secs: 60 };
+    assert_eq!(e, Expr::Totp { seed: TotpSeed::Key(b"Hello!\xde\xad\xbe\xef".to_vec()), params });
+    assert!(f.compile("{{ totp(token) }}").unwrap().uses_secret(), "a code is a credential, whatever its seed");
+}
+
+#[test]
+fn totp_mistakes_point_at_the_argument() {
+    let f = Fixture::new();
+    let p = f.error(r#"{{ totp("JBSW1") }}"#);
+    assert_eq!(p.offset, 8);
+    assert_eq!(p.message, "totp: the seed is not base32: character 5 is not one of A–Z and 2–7");
+    let p = f.error("{{ totp(secrets.password, digits=9) }}");
+    assert_eq!((p.offset, p.message.as_str()), (33, "`digits` is 6, 7 or 8, not 9"));
+    let p = f.error("{{ totp(secrets.password, algoritm='sha1') }}");
+    assert_eq!(p.message, "`totp` has no argument `algoritm`");
+    assert!(p.hint.unwrap().starts_with("did you mean `algorithm`?"));
+    assert_eq!(f.error("{{ totp(secrets.password, algorithm='md5') }}").message, "unknown TOTP algorithm \"md5\"");
+    assert_eq!(
+        f.error("{{ totp(secrets.password, period=0) }}").message.split(',').next(),
+        Some("`period` is a whole number of seconds")
+    );
+    assert_eq!(f.error("{{ totp(digits=8) }}").message, "`totp` needs a seed");
+    assert_eq!(f.error("{{ totp(secrets.password, digits=8, digits=6) }}").message, "`digits` is given twice");
+    assert_eq!(f.error("{{ totp(secrets.password, digits=token) }}").message, "`digits` must be written in the file");
+    assert_eq!(f.error("{{ urlencode(x=token) }}").message, "`urlencode` takes no named arguments, found `x=`");
+}
+
+#[test]
+fn a_seed_from_a_secret_fails_at_render_with_its_name_never_its_value() {
+    let f = Fixture::new();
+    let t = f.compile("{{ totp(secrets.password) }}").unwrap();
+    let secrets = [
+        Secret { name: "password".into(), value: "not-base32-1890".into() },
+        Secret { name: "api_key".into(), value: "k".into() },
+    ];
+    let scope = Scope { secrets: &secrets, rows: &[], captures: &[] };
+    let mut derived = Vec::new();
+    let e = t.try_render(&scope, &mut derived).unwrap_err();
+    assert_eq!(e.message, "totp(secrets.password): the seed is not base32: character 4 is not one of A–Z and 2–7");
+    assert!(derived.is_empty());
+    assert_eq!(t.render(&scope), "", "the infallible render leaves it out");
+
+    let secrets = [
+        Secret { name: "password".into(), value: "JBSWY3DPEHPK3PXP".into() },
+        Secret { name: "api_key".into(), value: "key".into() },
+    ];
+    let scope = Scope { secrets: &secrets, rows: &[], captures: &[] };
+    let t =
+        f.compile("{{ totp(secrets.password) }} {{ base64('u:' ~ secrets.api_key) }} {{ base64('plain') }}").unwrap();
+    let text = t.try_render(&scope, &mut derived).unwrap();
+    let code = &text[..6];
+    assert!(code.bytes().all(|b| b.is_ascii_digit()), "{text}");
+    assert_eq!(&text[6..], " dTprZXk= cGxhaW4=");
+    // The code and the base64 of a secret are new credentials; base64 of a literal is not.
+    assert_eq!(derived, vec![code.to_string(), "dTprZXk=".to_string()]);
 }

@@ -117,6 +117,8 @@ enum Actual<'v> {
     Number(f64),
     Text(Cow<'v, str>),
     Json(&'v Value),
+    /// A count compared as a number, shown as what was counted (`graphql.errors`: the messages).
+    Counted(usize, String),
 }
 
 impl Actual<'_> {
@@ -127,6 +129,7 @@ impl Actual<'_> {
             Actual::Number(n) => redactor.redact_owned(format_number(*n)),
             Actual::Text(t) => format!("{:?}", redactor.redact(t)),
             Actual::Json(v) => redactor.redact_owned(v.to_string()),
+            Actual::Counted(_, shown) => redactor.redact_owned(shown.clone()),
         };
         redactor.clip(&text, MAX_ACTUAL, false)
     }
@@ -134,6 +137,7 @@ impl Actual<'_> {
     fn as_number(&self) -> Option<f64> {
         match self {
             Actual::Number(n) => Some(*n),
+            Actual::Counted(n, _) => Some(*n as f64),
             Actual::Json(Value::Number(n)) => n.as_f64(),
             Actual::Json(Value::String(s)) => s.trim().parse().ok(),
             Actual::Text(t) => t.trim().parse().ok(),
@@ -145,6 +149,7 @@ impl Actual<'_> {
         match self {
             Actual::Missing(_) => None,
             Actual::Number(n) => Some(Cow::Owned(format_number(*n))),
+            Actual::Counted(n, _) => Some(Cow::Owned(n.to_string())),
             Actual::Text(t) => Some(Cow::Borrowed(t.as_ref())),
             Actual::Json(Value::String(s)) => Some(Cow::Borrowed(s.as_str())),
             Actual::Json(v) => Some(Cow::Owned(v.to_string())),
@@ -188,6 +193,10 @@ fn resolve<'v>(view: &'v ResponseView<'_>, subject: &Subject, redactor: &Redacto
             Some(v) => Actual::Text(Cow::Owned(v)),
             None => Actual::Missing(format!("no cookie {name}")),
         },
+        Subject::GraphqlErrors => match view.json() {
+            Err(e) => Actual::Missing(format!("{e}: {}", excerpt_of(view.body, 120, redactor))),
+            Ok(root) => graphql_errors(root),
+        },
         Subject::Json(path) => match view.json() {
             Err(e) => Actual::Missing(format!("{e}: {}", excerpt_of(view.body, 120, redactor))),
             Ok(root) => match select(root, path) {
@@ -197,6 +206,31 @@ fn resolve<'v>(view: &'v ResponseView<'_>, subject: &Subject, redactor: &Redacto
             },
         },
     }
+}
+
+/// The `errors` of a GraphQL response (absent or `null`: none), counted, with their messages for evidence:
+/// `2 errors: "Cannot query field \"x\""; "Unauthorized"` (each message quoted, so one's end is plain).
+fn graphql_errors(root: &Value) -> Actual<'_> {
+    let errors = match root.get("errors") {
+        None | Some(Value::Null) => return Actual::Counted(0, "no errors".into()),
+        Some(Value::Array(errors)) => errors,
+        // Not quoted: a Missing reason is shown as it is, unredacted.
+        Some(_) => return Actual::Missing("the response's errors is not an array".into()),
+    };
+    let mut shown = format!("{} error{}", errors.len(), if errors.len() == 1 { "" } else { "s" });
+    for (i, e) in errors.iter().enumerate() {
+        shown.push_str(if i == 0 { ": " } else { "; " });
+        match e.get("message") {
+            Some(Value::String(m)) => shown.push_str(&format!("{m:?}")),
+            _ => shown.push_str(&e.to_string()),
+        }
+        // The evidence is cut at MAX_ACTUAL after redaction (never before: a cut could halve a secret); whole
+        // messages past what fits are not worth building.
+        if shown.len() > MAX_ACTUAL * 4 {
+            break;
+        }
+    }
+    Actual::Counted(errors.len(), shown)
 }
 
 /// Evaluates one check. `Err` carries the actual value for evidence, redacted by `redactor`.
@@ -372,4 +406,37 @@ pub fn excerpt_of(body: &[u8], max: usize, redactor: &Redactor) -> String {
     let redacted = redactor.redact(&text);
     let collapsed: String = redacted.split_whitespace().collect::<Vec<_>>().join(" ");
     redactor.clip(&collapsed, max, window < body.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn errors_check(body: &str) -> Result<(), Mismatch> {
+        let check = Check {
+            text: "graphql.errors == 0".into(),
+            subject: Subject::GraphqlErrors,
+            predicate: Predicate::Compare(CmpOp::Eq, Literal::Number(0.0)),
+            soft: false,
+        };
+        let headers = HeaderMap::new();
+        let view = ResponseView::new(200, &headers, body.as_bytes(), Duration::ZERO, None);
+        let scope = Scope { secrets: &[], rows: &[], captures: &[] };
+        evaluate(&check, &view, &scope, &Redactor::new(["s3cret-x"]))
+    }
+
+    #[test]
+    fn graphql_errors_counts_the_array_and_shows_the_messages() {
+        assert_eq!(errors_check(r#"{"data":{"a":1}}"#), Ok(()));
+        assert_eq!(errors_check(r#"{"data":{"a":1},"errors":null}"#), Ok(()));
+        assert_eq!(errors_check(r#"{"errors":[]}"#), Ok(()));
+        let m = errors_check(r#"{"errors":[{"message":"bad s3cret-x"},{"extensions":{"code":"X"}}]}"#).unwrap_err();
+        assert_eq!(m.actual, r#"2 errors: "bad [REDACTED]"; {"extensions":{"code":"X"}}"#);
+        let m = errors_check(r#"{"errors":"s3cret-x"}"#).unwrap_err();
+        assert_eq!(m.actual, "the response's errors is not an array");
+        assert!(errors_check("<html>").unwrap_err().actual.starts_with("body is not JSON"));
+        let many = format!(r#"{{"errors":[{}]}}"#, vec![r#"{"message":"m"}"#; 500].join(","));
+        let m = errors_check(&many).unwrap_err();
+        assert!(m.actual.starts_with("500 errors: \"m\"; \"m\"") && m.actual.len() <= MAX_ACTUAL + 3, "{}", m.actual);
+    }
 }

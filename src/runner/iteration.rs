@@ -18,13 +18,14 @@ use tokio_util::sync::CancellationToken;
 use crate::http::credentials;
 use crate::http::exchange::{redirects_followed, send_following, Agent, Exchange, Outgoing, Trail, TransportError};
 use crate::http::{self, PhaseRecorder, UserConnections};
-use crate::model::{Body, Predicate, Step, Subject};
+use crate::model::{Predicate, Step, Subject};
 use crate::outcome::{Failure, Reason, RedirectHop, RunOutcome, RunStatus, StepOutcome};
 use crate::redact::Redactor;
+use crate::runner::body::render_body;
 use crate::runner::checks::{self, excerpt_of, ResponseView};
 use crate::runner::leases::{Lease, NoFreeRow};
 use crate::runner::plan::{resolve_url, HeaderTemplate, Plan};
-use crate::template::Scope;
+use crate::template::{RenderError, Scope};
 
 /// Longest body excerpt kept as evidence.
 const EXCERPT: usize = 300;
@@ -234,23 +235,65 @@ async fn run_step(
 
 /// Renders the step's URL, headers and body. A userinfo password (`https://user:pw@host`) is a secret whether
 /// declared or not: a server may echo it, and its Basic form is on the wire. It is sent as Basic auth, never
-/// in the URL, so no request line or redirect chain can print it.
+/// in the URL, so no request line or redirect chain can print it. Credentials the templates make (`totp`
+/// codes, `base64` of secrets) are registered with the redactor whether or not rendering succeeds.
 fn build_request<'a>(
     call: &StepCall<'a>,
     scope: &Scope<'_>,
     redactor: &mut Redactor,
 ) -> Result<Request<'a>, Box<Failure>> {
+    let mut derived = Vec::new();
+    let rendered = render_request(call, scope, redactor, &mut derived);
+    for value in &derived {
+        redactor.add(value);
+    }
+    rendered.map_err(|e| {
+        let message = match e {
+            RequestError::Url(message) => return failure(redactor, call, Reason::Connect, message),
+            RequestError::Template(e) => format!("the request could not be rendered: {e}"),
+            RequestError::Header(name) => format!("header {name} renders to a value that is not a valid header"),
+        };
+        failure(redactor, call, Reason::Check, message)
+    })
+}
+
+/// Why a step's request could not be built.
+enum RequestError {
+    /// The URL is invalid: reason `connect`.
+    Url(String),
+    /// A `totp` seed that is not base32.
+    Template(RenderError),
+    /// A header value that is not a valid header.
+    Header(reqwest::header::HeaderName),
+}
+
+impl From<RenderError> for RequestError {
+    fn from(e: RenderError) -> RequestError {
+        RequestError::Template(e)
+    }
+}
+
+fn render_request<'a>(
+    call: &StepCall<'a>,
+    scope: &Scope<'_>,
+    redactor: &mut Redactor,
+    derived: &mut Vec<String>,
+) -> Result<Request<'a>, RequestError> {
     let (journey, step) = (&call.plan.journey, call.step);
     let plan_step = &call.plan.steps[call.index];
-    let url = match &plan_step.url {
-        Some(url) => Ok(Cow::Borrowed(url)),
-        None => resolve_url(journey, scope, &step.url.render(scope)).map(Cow::Owned),
+    let mut url = match &plan_step.url {
+        Some(url) => Cow::Borrowed(url),
+        None => {
+            let text = step.url.try_render(scope, derived)?;
+            Cow::Owned(resolve_url(journey, scope, &text).map_err(RequestError::Url)?)
+        }
     };
-    let mut url = url.map_err(|message| failure(redactor, call, Reason::Connect, message))?;
     if !step.query.is_empty() {
+        let values = step.query.iter().map(|(k, v)| Ok((k, v.try_render(scope, derived)?)));
+        let values: Result<Vec<_>, RenderError> = values.collect();
         let mut pairs = url.to_mut().query_pairs_mut();
-        for (k, v) in &step.query {
-            pairs.append_pair(k, &v.render(scope));
+        for (k, v) in values? {
+            pairs.append_pair(k, &v);
         }
     }
     // Userinfo is rare: one check for it, then the password becomes a secret and the URL loses it.
@@ -259,16 +302,15 @@ fn build_request<'a>(
         redactor.add_url_credentials(&url);
         credentials::strip_userinfo(url.to_mut());
     }
-    let (body, content_type) = render_body(step.body.as_ref(), scope);
+    let (body, content_type) = render_body(step.body.as_ref(), scope, derived)?;
     let sent = Instant::now();
     let mut headers = HeaderMap::with_capacity(plan_step.headers.len() + 2);
     for (name, value) in &plan_step.headers {
         let v = match value {
             HeaderTemplate::Static(v) => v.clone(),
-            HeaderTemplate::Dynamic(t) => HeaderValue::from_str(&t.render(scope)).map_err(|_| {
-                let message = format!("header {name} renders to a value that is not a valid header");
-                failure(redactor, call, Reason::Check, message)
-            })?,
+            HeaderTemplate::Dynamic(t) => {
+                HeaderValue::from_str(&t.try_render(scope, derived)?).map_err(|_| RequestError::Header(name.clone()))?
+            }
         };
         headers.insert(name.clone(), v);
     }
@@ -441,30 +483,4 @@ fn chain_evidence(redactor: &Redactor, trail: &Trail) -> Vec<RedirectHop> {
     }
     let half = RedirectHop::MAX / 2;
     trail[..half].iter().chain(&trail[trail.len() - half..]).map(hop).collect()
-}
-
-fn render_body(body: Option<&Body>, scope: &Scope<'_>) -> (Option<Vec<u8>>, Option<HeaderValue>) {
-    match body {
-        None => (None, None),
-        Some(Body::Json(t)) => (Some(t.render(scope)), Some(HeaderValue::from_static("application/json"))),
-        Some(Body::Form(fields)) => {
-            let mut out = String::new();
-            for (i, (k, v)) in fields.iter().enumerate() {
-                if i > 0 {
-                    out.push('&');
-                }
-                crate::template::url_encode_into(k, &mut out);
-                out.push('=');
-                crate::template::url_encode_into(&v.render(scope), &mut out);
-            }
-            (Some(out.into_bytes()), Some(HeaderValue::from_static("application/x-www-form-urlencoded")))
-        }
-        Some(Body::Raw { text, content_type }) => {
-            let ct = content_type
-                .as_deref()
-                .and_then(|c| HeaderValue::from_str(c).ok())
-                .unwrap_or_else(|| HeaderValue::from_static("text/plain; charset=utf-8"));
-            (Some(text.render(scope).into_owned().into_bytes()), Some(ct))
-        }
-    }
 }

@@ -1,6 +1,7 @@
 //! Running journeys: the step pipeline of one iteration, checks and captures, virtual users with their
 //! data leases, and the monitor's schedulers. Workers send outcomes to the pipeline; they never aggregate.
 
+mod body;
 pub mod checks;
 pub mod iteration;
 pub mod leases;
