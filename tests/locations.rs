@@ -190,3 +190,42 @@ async fn without_a_location_nothing_changes() {
     }
     d.stop().await;
 }
+
+/// `journeyd ARGS` off the runtime, so the in-process shop keeps serving; (exit code, stdout + stderr).
+async fn journeyd(args: Vec<String>) -> (i32, String) {
+    tokio::task::spawn_blocking(move || {
+        let out = bin().args(&args).env("NO_COLOR", "1").env("JOURNEYD_LOG", "warn").output().unwrap();
+        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        (out.status.code().unwrap_or(-1), text)
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verify_writes_its_location_and_report_merge_of_two_locations_says_mixed() {
+    let shop = journeyd::shop::spawn(journeyd::shop::ShopOptions::default()).await.unwrap();
+    let dir = tempdir("location-verify");
+    let journeys = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("journeys");
+    let path = |name: &str| dir.join(name).display().to_string();
+    for loc in ["eu", "us"] {
+        let mut args: Vec<String> =
+            ["verify", "--journey", "price-view", "--iterations", "2", "--no-progress"].map(String::from).into();
+        args.extend([journeys.display().to_string(), "--target".into(), shop.url(), "--env".into()]);
+        args.push(format!("SHOP_PASSWORD={}", journeyd::shop::DEMO_PASSWORD));
+        args.extend(["--location".into(), loc.into(), "--report".into(), path(&format!("{loc}.json"))]);
+        let (code, out) = journeyd(args).await;
+        assert_eq!(code, 0, "{out}");
+        let r = journeyd::report::Report::read(std::path::Path::new(&path(&format!("{loc}.json")))).unwrap();
+        assert_eq!(r.location.as_deref(), Some(loc));
+    }
+    let args = ["report", "merge"].map(String::from).into_iter().chain([path("eu.json"), path("us.json")]);
+    let args: Vec<String> = args.chain(["-o".into(), path("all.json"), "--markdown".into(), path("all.md")]).collect();
+    let (code, out) = journeyd(args).await;
+    assert_eq!(code, 0, "{out}");
+    let merged = journeyd::report::Report::read(std::path::Path::new(&path("all.json"))).unwrap();
+    assert_eq!((merged.location.as_deref(), merged.locations.clone()), (Some("mixed"), vec!["eu".into(), "us".into()]));
+    assert_eq!(merged.journeys["price-view"].runs, 4);
+    let md = std::fs::read_to_string(path("all.md")).unwrap();
+    assert!(md.contains(" from `eu`, `us`, started "), "{md}");
+}
