@@ -216,6 +216,7 @@ async fn verify_writes_its_location_and_report_merge_of_two_locations_says_mixed
         args.extend(["--location".into(), loc.into(), "--report".into(), path(&format!("{loc}.json"))]);
         let (code, out) = journeyd(args).await;
         assert_eq!(code, 0, "{out}");
+        assert!(out.contains(&format!(" from {loc}")), "the summary says where it ran: {out}");
         let r = journeyd::report::Report::read(std::path::Path::new(&path(&format!("{loc}.json")))).unwrap();
         assert_eq!(r.location.as_deref(), Some(loc));
     }
@@ -223,6 +224,7 @@ async fn verify_writes_its_location_and_report_merge_of_two_locations_says_mixed
     let args: Vec<String> = args.chain(["-o".into(), path("all.json"), "--markdown".into(), path("all.md")]).collect();
     let (code, out) = journeyd(args).await;
     assert_eq!(code, 0, "{out}");
+    assert!(out.contains(" from eu, us"), "{out}");
     let merged = journeyd::report::Report::read(std::path::Path::new(&path("all.json"))).unwrap();
     assert_eq!((merged.location.as_deref(), merged.locations.clone()), (Some("mixed"), vec!["eu".into(), "us".into()]));
     assert_eq!(merged.journeys["price-view"].runs, 4);
