@@ -47,6 +47,8 @@
 //! - `webconfig` — `--web-config`: TLS and basic auth in the exporter-toolkit web-config format, with
 //!   bcrypt verdicts cached.
 //! - `shard`    — `--shard i/n`: a stable share of journeys, users or iterations, with no coordination.
+//! - `location` — `--location NAME`: the validated name of where this replica probes from, and
+//!   `journeyd_location_info`; the daemon adds it to alerts' labels, status and reports show it.
 //! - `units`    — leaf helpers imported by all: durations, rates, sizes, latency for people, RFC 3339, time
 //!   left until a date.
 //! - `threshold` — the threshold language (`checkout: p99 < 800ms`): AST and parser with located errors.
@@ -62,6 +64,7 @@ pub mod cmp;
 pub mod config;
 pub mod daemon;
 pub mod http;
+pub mod location;
 pub mod metrics;
 pub mod model;
 pub mod outcome;

@@ -147,3 +147,49 @@ fn merge_refuses_mismatched_reports() {
     assert!(matches!(merge(&[("a".into(), a), ("o".into(), other)]), Err(MergeError::Steps { .. })));
     assert_eq!(merge(&[]).unwrap_err(), MergeError::Empty);
 }
+
+#[test]
+fn a_report_names_its_location_and_merges_of_several_say_mixed_and_list_them() {
+    let all = outcomes();
+    let some: Vec<&RunOutcome> = all.iter().take(20).collect();
+    let at = |l: Option<&str>| {
+        let mut r = report_of(&some, "0/1");
+        r.location = l.map(str::to_string);
+        r
+    };
+    // No location: the field is absent, so reports without --location are unchanged.
+    let text = serde_json::to_string(&at(None)).unwrap();
+    assert!(!text.contains("location"), "{text}");
+    let eu = at(Some("eu"));
+    let text = serde_json::to_string_pretty(&eu).unwrap();
+    assert!(text.contains("\"location\": \"eu\""), "{text}");
+    assert!(!text.contains("locations"), "{text}");
+    assert_eq!(serde_json::from_str::<Report>(&text).unwrap(), eu, "round trip");
+
+    let m = |rs: Vec<Report>| merge(&rs.into_iter().enumerate().map(|(i, r)| (format!("r{i}"), r)).collect::<Vec<_>>());
+    let same = m(vec![at(Some("eu")), at(Some("eu"))]).unwrap();
+    assert_eq!((same.location.as_deref(), same.locations.len()), (Some("eu"), 0));
+    let none = m(vec![at(None), at(None)]).unwrap();
+    assert_eq!((none.location, none.locations.len()), (None, 0));
+    let mixed = m(vec![at(Some("us")), at(Some("eu")), at(None)]).unwrap();
+    assert_eq!(mixed.location.as_deref(), Some("mixed"));
+    assert_eq!(mixed.locations, ["eu", "us"]);
+    assert_eq!(mixed.journeys["shop"].runs, 3 * same.journeys["shop"].runs / 2, "counts add as before");
+    // A merge of a merge keeps every location.
+    let again = m(vec![mixed.clone(), at(Some("ap"))]).unwrap();
+    assert_eq!(
+        (again.location.as_deref(), again.locations.clone()),
+        (Some("mixed"), vec!["ap".into(), "eu".into(), "us".into()])
+    );
+
+    // JUnit and Markdown show it; without a location they do not.
+    let junit = journeyd::report::formats::junit(&eu);
+    assert!(junit.contains("<property name=\"location\" value=\"eu\"/>"), "{junit}");
+    let md = journeyd::report::formats::markdown(&eu);
+    assert!(md.contains(" from `eu`, started "), "{md}");
+    let junit = journeyd::report::formats::junit(&mixed);
+    assert!(junit.contains("<property name=\"locations\" value=\"eu,us\"/>"), "{junit}");
+    assert!(journeyd::report::formats::markdown(&mixed).contains(" from `eu`, `us`, started "));
+    assert!(!journeyd::report::formats::junit(&at(None)).contains("location"));
+    assert!(!journeyd::report::formats::markdown(&at(None)).contains(" from "));
+}

@@ -48,6 +48,7 @@ METRICS = {
         ("journey", "step", "fingerprint_sha256", "serialnumber", "subject", "issuer"),
     ),
     "journeyd_build_info": ("gauge", ("version", "revision")),
+    "journeyd_location_info": ("gauge", ("location",)),
     "journeyd_journeys": ("gauge", ()),
     "journeyd_config_last_reload_successful": ("gauge", ()),
     "journeyd_config_last_reload_success_timestamp_seconds": ("gauge", ()),
@@ -58,8 +59,9 @@ METRICS = {
     "journeyd_http_connections_rejected_total": ("counter", ()),
 }
 
-# Labels Prometheus adds to every scraped series (static configs, the Prometheus Operator's defaults).
-TARGET_LABELS = ("job", "instance", "namespace", "pod", "service", "container", "endpoint")
+# Labels Prometheus adds to every scraped series (static configs, the Prometheus Operator's defaults), and
+# `location`, which the scrape config of a replica per location adds (docs/operations.md).
+TARGET_LABELS = ("job", "instance", "namespace", "pod", "service", "container", "endpoint", "location")
 
 # Series Prometheus itself makes.
 BUILTIN = {

@@ -11,6 +11,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::{AlertHandle, WindowError};
+use crate::location::Location;
 use crate::units::parse_duration;
 
 #[derive(Debug, Deserialize)]
@@ -29,12 +30,33 @@ pub struct AlertsQuery {
     pub journey: Option<String>,
 }
 
-pub fn router(handle: AlertHandle) -> Router {
+/// What the handlers share: the engine, and the location the list replies name.
+#[derive(Clone)]
+struct Api {
+    handle: AlertHandle,
+    /// `--location`: a top-level `location` in `GET /api/v1/alerts` and `GET /api/v1/maintenance`; absent
+    /// without it, so those replies are unchanged.
+    location: Option<String>,
+}
+
+pub fn router(handle: AlertHandle, location: Option<&Location>) -> Router {
     Router::new()
         .route("/api/v1/maintenance", get(list).post(create))
         .route("/api/v1/maintenance/{id}", delete(remove))
         .route("/api/v1/alerts", get(alerts))
-        .with_state(handle)
+        .with_state(Api { handle, location: location.map(ToString::to_string) })
+}
+
+/// A JSON object reply, with a `location` field added when this replica has one.
+fn located(location: &Option<String>, body: serde_json::Value) -> Response {
+    let mut out = serde_json::Map::new();
+    if let Some(l) = location {
+        out.insert("location".into(), l.clone().into());
+    }
+    if let serde_json::Value::Object(fields) = body {
+        out.extend(fields);
+    }
+    Json(serde_json::Value::Object(out)).into_response()
 }
 
 fn error(status: StatusCode, message: String) -> Response {
@@ -42,7 +64,7 @@ fn error(status: StatusCode, message: String) -> Response {
 }
 
 async fn create(
-    State(h): State<AlertHandle>,
+    State(Api { handle: h, .. }): State<Api>,
     body: Result<Json<MaintenanceRequest>, axum::extract::rejection::JsonRejection>,
 ) -> Response {
     let Json(req) = match body {
@@ -75,11 +97,11 @@ async fn create(
     }
 }
 
-async fn list(State(h): State<AlertHandle>) -> Response {
-    Json(json!({ "windows": h.maintenance_windows() })).into_response()
+async fn list(State(api): State<Api>) -> Response {
+    located(&api.location, json!({ "windows": api.handle.maintenance_windows() }))
 }
 
-async fn remove(State(h): State<AlertHandle>, Path(id): Path<u64>) -> Response {
+async fn remove(State(Api { handle: h, .. }): State<Api>, Path(id): Path<u64>) -> Response {
     if h.end_maintenance(id) {
         StatusCode::NO_CONTENT.into_response()
     } else {
@@ -90,11 +112,11 @@ async fn remove(State(h): State<AlertHandle>, Path(id): Path<u64>) -> Response {
     }
 }
 
-async fn alerts(State(h): State<AlertHandle>, Query(q): Query<AlertsQuery>) -> Response {
-    let (mut journeys, mut alerts) = h.snapshot();
+async fn alerts(State(api): State<Api>, Query(q): Query<AlertsQuery>) -> Response {
+    let (mut journeys, mut alerts) = api.handle.snapshot();
     if let Some(j) = &q.journey {
         journeys.retain(|v| &v.journey == j);
         alerts.retain(|a| a["labels"]["journey"] == j.as_str());
     }
-    Json(json!({ "journeys": journeys, "alerts": alerts })).into_response()
+    located(&api.location, json!({ "journeys": journeys, "alerts": alerts }))
 }

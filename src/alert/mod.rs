@@ -168,7 +168,12 @@ impl AlertHandle {
 
     /// The HTTP routes (`/api/v1/maintenance`, `/api/v1/alerts`).
     pub fn router(&self) -> axum::Router {
-        api::router(self.clone())
+        api::router(self.clone(), None)
+    }
+
+    /// The same routes, whose list replies name this replica's `--location`.
+    pub fn router_at(&self, location: Option<&crate::location::Location>) -> axum::Router {
+        api::router(self.clone(), location)
     }
 
     /// Opens an ad hoc maintenance window for a journey (or `*`), within the limits of [`maintenance`].

@@ -10,6 +10,7 @@ use crate::cli::signals::{reload_on_hangup, termination};
 use crate::cli::{bind, parse_duration_arg, Exit};
 use crate::config::{self, Diagnostics};
 use crate::daemon::{Daemon, FinalCount, Options, StartError};
+use crate::location::Location;
 use crate::server::{ServeOptions, WriteAccess};
 use crate::shard::Shard;
 
@@ -37,6 +38,12 @@ pub struct RunArgs {
     /// Re-read on every reload.
     #[arg(long, value_name = "FILE", env = "JOURNEYD_SETTINGS")]
     pub settings: Option<PathBuf>,
+    /// Where this replica probes from (a region, a data centre): a short name, `[a-z0-9][a-z0-9_-]{0,62}`.
+    /// Added as the `location` label to journeyd's own alerts, shown on the status page and in /api/v1/*,
+    /// exported as journeyd_location_info. Label the journey_* series in the scrape config instead
+    /// (docs/operations.md, "Running from several locations").
+    #[arg(long, value_name = "NAME", env = "JOURNEYD_LOCATION")]
+    pub location: Option<Location>,
     #[command(flatten)]
     pub web: WebArgs,
 }
@@ -117,6 +124,7 @@ fn options(args: RunArgs) -> Options {
         settings: args.settings,
         access: args.web.access(),
         serve: args.web.serve_options(),
+        location: args.location,
         ..Options::new(args.paths)
     }
 }
@@ -136,6 +144,7 @@ pub async fn run(args: RunArgs) -> Exit {
         journeys = daemon.stats().names().len(),
         addr = %daemon.addr(),
         shard = %daemon.shard(),
+        location = daemon.location().map_or("", |l| l.as_str()),
         "journeyd running"
     );
     serve_until(daemon, termination()).await

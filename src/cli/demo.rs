@@ -38,6 +38,9 @@ pub struct DemoArgs {
     pub duration: Option<Duration>,
     /// Journey files or directories (default: the bundled journeys).
     pub paths: Vec<PathBuf>,
+    /// Where the monitor probes from, as `journeyd run --location` (status page, API, alerts' labels).
+    #[arg(long, value_name = "NAME", env = "JOURNEYD_LOCATION")]
+    pub location: Option<crate::location::Location>,
     #[command(flatten)]
     pub web: WebArgs,
 }
@@ -172,6 +175,7 @@ pub async fn run(args: DemoArgs) -> Exit {
         adjust: Some(Box::new(move |suite| shorten_intervals(suite, args.every))),
         access: args.web.access(),
         serve: args.web.serve_options(),
+        location: args.location.clone(),
         ..Options::new(paths)
     };
     options.load.env.insert("SHOP_URL".into(), shop_url.clone());

@@ -83,6 +83,10 @@ pub struct VerifyArgs {
     /// Run shard i of n: a stable share of the virtual users or iterations; merge with `report merge`.
     #[arg(long, value_name = "i/n", default_value = "0/1")]
     pub shard: Shard,
+    /// Where this run probes from (a region, a data centre): `[a-z0-9][a-z0-9_-]{0,62}`. Written as
+    /// `location` in the JSON report, a JUnit property and the Markdown summary.
+    #[arg(long, value_name = "NAME", env = "JOURNEYD_LOCATION")]
+    pub location: Option<crate::location::Location>,
     /// No progress line.
     #[arg(long)]
     pub no_progress: bool,
@@ -377,6 +381,7 @@ fn judge(
     report.elapsed_seconds = start.elapsed().as_secs_f64();
     report.target = args.target.clone();
     report.shards = vec![args.shard.to_string()];
+    report.location = args.location.as_ref().map(ToString::to_string);
     report.threshold_specs = specs;
     report.stopped_early = if interrupted { Some("interrupted (SIGINT/SIGTERM)".into()) } else { sink.tripped() };
     report.judge(thresholds, baseline);

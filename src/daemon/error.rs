@@ -24,6 +24,8 @@ pub enum StartError {
     Client(ClientError),
     #[error("{0}")]
     Alerts(AlertError),
+    #[error("--settings: {0}")]
+    Location(LocationConflict),
 }
 
 /// Why a reload was rejected; the running configuration keeps going. The text is what `POST /-/reload`
@@ -40,6 +42,9 @@ pub enum ReloadError {
     /// The journey files have errors: one diagnostic per line, each with `file:line:col`.
     #[error("{}", one_per_line(.0))]
     Journeys(Diagnostics),
+    /// The settings file's `external_labels.location` disagrees with `--location`.
+    #[error("--settings: {0}")]
+    Location(LocationConflict),
     /// The daemon stopped before it could answer.
     #[error("shutting down")]
     ShuttingDown,
@@ -47,4 +52,16 @@ pub enum ReloadError {
 
 fn one_per_line(d: &Diagnostics) -> String {
     d.0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n")
+}
+
+/// The settings file labels alerts with one location and `--location` names another: which one the alerts
+/// carry would be a guess, so journeyd refuses (at start) or keeps the running settings (on reload).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "external_labels.location is {settings:?} but --location is {flag:?}: remove `location` from external_labels \
+     (--location sets it) or make them equal"
+)]
+pub struct LocationConflict {
+    pub settings: String,
+    pub flag: String,
 }

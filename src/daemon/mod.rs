@@ -22,6 +22,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::alert::AlertHandle;
 use crate::config::{Diagnostic, LoadOptions};
+use crate::location::Location;
 use crate::metrics::{Metrics, StatsTable};
 use crate::model::Suite;
 use crate::pipeline::{Event, Sink};
@@ -32,7 +33,7 @@ use crate::status::{StateSource, Status};
 use crate::webconfig::LiveWebConfig;
 use reload::TypedRequest;
 
-pub use error::{ReloadError, StartError};
+pub use error::{LocationConflict, ReloadError, StartError};
 pub use reload::Reloader;
 
 /// Changes every loaded suite before it runs (at start and on every reload); the demo shortens intervals.
@@ -63,6 +64,10 @@ pub struct Options {
     pub access: WriteAccess,
     /// Connection cap and timeouts of the HTTP port.
     pub serve: ServeOptions,
+    /// `--location`: added as the `location` label to every alert journeyd sends (through the settings'
+    /// external labels, at start and on every reload), shown on the status page and in `/api/v1/*`, and
+    /// exported as `journeyd_location_info`. `None`: none of these change.
+    pub location: Option<Location>,
 }
 
 impl Options {
@@ -81,6 +86,7 @@ impl Options {
             sinks: Vec::new(),
             access: WriteAccess::default(),
             serve: ServeOptions::default(),
+            location: None,
         }
     }
 }
@@ -96,6 +102,8 @@ struct Sources {
     shard: Shard,
     /// The `--settings` file; `None`: the defaults given at start stay.
     settings: Option<PathBuf>,
+    /// Merged into every settings file read, so a reload cannot drop the `location` label.
+    location: Option<Location>,
 }
 
 /// A running monitor: its scheduler, outcome pipeline and HTTP server.
@@ -168,6 +176,11 @@ impl Daemon {
 
     pub fn shard(&self) -> Shard {
         self.sources.shard
+    }
+
+    /// `--location`, if given.
+    pub fn location(&self) -> Option<&Location> {
+        self.sources.location.as_ref()
     }
 
     /// A handle that asks the running daemon to reload, the way `POST /-/reload` does (SIGHUP uses it).

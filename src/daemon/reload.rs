@@ -4,7 +4,7 @@ use std::sync::atomic::Ordering;
 
 use tokio::sync::{mpsc, oneshot};
 
-use super::start::now_seconds;
+use super::start::{locate, now_seconds};
 use super::{Daemon, ReloadError};
 use crate::alert::NewSettings;
 use crate::config;
@@ -80,6 +80,7 @@ impl Daemon {
     fn reread_settings(&self) -> Result<Option<NewSettings>, ReloadError> {
         let Some(path) = &self.sources.settings else { return Ok(None) };
         let settings = Settings::load(path).map_err(ReloadError::Settings)?;
+        let settings = locate(settings, self.sources.location.as_ref()).map_err(ReloadError::Location)?;
         self.alerts.prepare(settings).map(Some).map_err(ReloadError::Alerts)
     }
 }

@@ -8,10 +8,11 @@ use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::{Daemon, Options, Sources, StartError};
+use super::{Daemon, LocationConflict, Options, Sources, StartError};
 use crate::alert::{AlertHandle, Clock};
 use crate::config;
 use crate::http::Clients;
+use crate::location::{self, Location};
 use crate::metrics::{Metrics, MetricsSink, StatsTable};
 use crate::model::Suite;
 use crate::pipeline::{self, Sink};
@@ -55,6 +56,20 @@ fn daemon_gauges(metrics: &Metrics, shard: crate::shard::Shard) -> prometheus::I
     schedulers
 }
 
+/// Adds `--location` to the settings' external labels, the path every alert's labels come from, so
+/// journeyd's own alerts carry `location` and Alertmanager groups and deduplicates them per location. A
+/// settings file that already sets the same `location` is fine; a different one is a conflict.
+pub(super) fn locate(mut settings: Settings, location: Option<&Location>) -> Result<Settings, LocationConflict> {
+    let Some(loc) = location else { return Ok(settings) };
+    match settings.external_labels.get(location::LABEL) {
+        Some(set) if set != loc.as_str() => Err(LocationConflict { settings: set.clone(), flag: loc.to_string() }),
+        _ => {
+            settings.external_labels.insert(location::LABEL.into(), loc.to_string());
+            Ok(settings)
+        }
+    }
+}
+
 /// The files read at start, in the order their errors are reported: web config, settings, journeys.
 struct Files {
     web: WebConfig,
@@ -68,9 +83,10 @@ fn read_files(opts: &Options) -> Result<Files, StartError> {
         None => WebConfig::default(),
     };
     let settings = match &opts.settings {
-        Some(path) => Arc::new(Settings::load(path).map_err(StartError::Settings)?),
-        None => Arc::default(),
+        Some(path) => Settings::load(path).map_err(StartError::Settings)?,
+        None => Settings::default(),
     };
+    let settings = Arc::new(locate(settings, opts.location.as_ref()).map_err(StartError::Location)?);
     let loaded = config::load(&opts.paths, &opts.load).map_err(StartError::Journeys)?;
     Ok(Files { web, settings, loaded })
 }
@@ -81,9 +97,21 @@ impl Daemon {
     pub async fn start(listener: TcpListener, opts: Options) -> Result<Daemon, StartError> {
         let files = read_files(&opts)?;
         let addr = listener.local_addr().map_err(StartError::Listener)?;
-        let Options { paths, load, grace, adjust, shard, web_config, settings, state_source, sinks, access, serve } =
-            opts;
-        let sources = Sources { paths, load, adjust, shard, settings };
+        let Options {
+            paths,
+            load,
+            grace,
+            adjust,
+            shard,
+            web_config,
+            settings,
+            state_source,
+            sinks,
+            access,
+            serve,
+            location,
+        } = opts;
+        let sources = Sources { paths, load, adjust, shard, settings, location: location.clone() };
         let total = files.loaded.suite.journeys.len();
         let suite = sources.prepare(files.loaded.suite);
         if shard.count > 1 {
@@ -98,9 +126,16 @@ impl Daemon {
         let stats = StatsTable::new();
         let (events, rx) = pipeline::channel();
         let schedulers = daemon_gauges(&metrics, shard);
+        if let Some(loc) = &location {
+            // A fresh registry per daemon: registration can only fail on a programming error.
+            let _ = location::register_info(&metrics.registry, loc);
+        }
         let board = StatusBoard::new();
         let source = state_source.unwrap_or_else(|| Arc::new(alerts.clone()));
-        let status = Status::new(board.clone(), shard).with_stats(stats.clone()).with_source(source);
+        let status = Status::new(board.clone(), shard)
+            .with_stats(stats.clone())
+            .with_source(source)
+            .with_location(location.clone());
         let mut all: Vec<Box<dyn Sink>> =
             vec![Box::new(MetricsSink::new(metrics.clone(), stats.clone())), Box::new(StatusSink::new(board))];
         all.push(Box::new(alerts.sink()));
@@ -119,7 +154,9 @@ impl Daemon {
         state.reload = Some(http_reload_tx);
         state.ready.store(true, Ordering::Release);
         let server_stop = CancellationToken::new();
-        let app = server::router(state.clone()).merge(status::router(status.clone())).merge(alerts.router());
+        let app = server::router(state.clone())
+            .merge(status::router(status.clone()))
+            .merge(alerts.router_at(location.as_ref()));
         let app = server::writes::guard(app, access);
         let connections = ConnectionMetrics::register(&metrics.registry, &serve);
         let (stop, serving) = (server_stop.clone(), web.clone());

@@ -49,6 +49,18 @@ fn journey_failure(r: &Report, name: &str, j: &JourneyReport) -> Option<String> 
     (!why.is_empty()).then(|| why.join("\n"))
 }
 
+/// `location` (and `locations`, after a merge of several) as JUnit properties; nothing without one.
+fn location_properties(r: &Report) -> String {
+    let mut out = String::new();
+    if let Some(l) = &r.location {
+        let _ = writeln!(out, "      <property name=\"location\" value=\"{}\"/>", xml(l));
+    }
+    if !r.locations.is_empty() {
+        let _ = writeln!(out, "      <property name=\"locations\" value=\"{}\"/>", xml(&r.locations.join(",")));
+    }
+    out
+}
+
 /// The JUnit XML document.
 pub fn junit(r: &Report) -> String {
     let timestamp = r.started_at.trim_end_matches('Z');
@@ -103,12 +115,13 @@ pub fn junit(r: &Report) -> String {
         }
         let _ = write!(
             suites,
-            "  <testsuite name=\"{}\" package=\"journeyd.verify\" id=\"{id}\" timestamp=\"{}\" hostname=\"journeyd\" tests=\"{tests}\" failures=\"{failed}\" errors=\"0\" skipped=\"0\" time=\"{:.3}\">\n    <properties>\n      <property name=\"target\" value=\"{}\"/>\n      <property name=\"shards\" value=\"{}\"/>\n    </properties>\n{cases}    <system-out>{}</system-out>\n    <system-err></system-err>\n  </testsuite>\n",
+            "  <testsuite name=\"{}\" package=\"journeyd.verify\" id=\"{id}\" timestamp=\"{}\" hostname=\"journeyd\" tests=\"{tests}\" failures=\"{failed}\" errors=\"0\" skipped=\"0\" time=\"{:.3}\">\n    <properties>\n      <property name=\"target\" value=\"{}\"/>\n      <property name=\"shards\" value=\"{}\"/>\n{}    </properties>\n{cases}    <system-out>{}</system-out>\n    <system-err></system-err>\n  </testsuite>\n",
             xml(&class),
             xml(timestamp),
             journey_seconds(j),
             xml(r.target.as_deref().unwrap_or("")),
             xml(&r.shards.join(",")),
+            location_properties(r),
             xml(&out_lines.join("\n")),
         );
     }
@@ -120,6 +133,20 @@ pub fn junit(r: &Report) -> String {
 
 fn md(text: &str) -> String {
     text.replace('|', "\\|").replace('\n', " ")
+}
+
+/// ` from `eu``, or ` from `eu`, `us`` after a merge; nothing without a location.
+fn markdown_location(r: &Report) -> String {
+    let names: Vec<String> = if r.locations.is_empty() {
+        r.location.iter().map(|l| format!("`{}`", md(l))).collect()
+    } else {
+        r.locations.iter().map(|l| format!("`{}`", md(l))).collect()
+    };
+    if names.is_empty() {
+        String::new()
+    } else {
+        format!(" from {}", names.join(", "))
+    }
 }
 
 /// A Markdown summary for a pull-request or deploy comment.
@@ -136,10 +163,11 @@ pub fn markdown(r: &Report) -> String {
     let _ = writeln!(s, "### journeyd verify: {head}\n");
     let _ = writeln!(
         s,
-        "{} journey(s), {runs} run(s) in {:.1}s{}, started {}.\n",
+        "{} journey(s), {runs} run(s) in {:.1}s{}{}, started {}.\n",
         r.journeys.len(),
         r.elapsed_seconds,
         r.target.as_ref().map_or(String::new(), |t| format!(" against `{t}`")),
+        markdown_location(r),
         r.started_at
     );
     if let Some(why) = &r.stopped_early {

@@ -1,8 +1,11 @@
 //! Merging shard reports into one exact result: counts and histograms add, the earliest evidence of each
-//! failure reason wins, and so does the earliest-expiring certificate. The merged report is unjudged; `Report::judge` evaluates it again.
+//! failure reason wins, and so does the earliest-expiring certificate. Reports from several `--location`s
+//! merge into one whose location is `mixed`, listing them. The merged report is unjudged; `Report::judge`
+//! evaluates it again.
 
 use std::collections::BTreeSet;
 
+use crate::location::MIXED;
 use crate::report::cert::keep_earliest;
 use crate::report::{add_failure, Report};
 
@@ -111,5 +114,26 @@ pub fn merge(reports: &[(String, Report)]) -> Result<Report, MergeError> {
     }
     let shards: BTreeSet<String> = owner.into_iter().map(|(s, _)| s).collect();
     out.shards = shards.into_iter().collect();
+    merge_locations(&mut out, reports.iter().map(|(_, r)| r));
     Ok(out)
+}
+
+/// One location when every report shares it (or none has one); otherwise `mixed`, with every named location
+/// in `locations` (a merged report's own list included, so merges of merges keep them all).
+fn merge_locations<'a>(out: &mut Report, reports: impl Iterator<Item = &'a Report> + Clone) {
+    let mut named: BTreeSet<String> = BTreeSet::new();
+    for r in reports.clone() {
+        named.extend(r.locations.iter().cloned());
+        named.extend(r.location.iter().filter(|l| l.as_str() != MIXED).cloned());
+    }
+    let mut seen = reports.map(|r| r.location.as_deref());
+    let first = seen.next().flatten();
+    let same = seen.all(|l| l == first);
+    if same && first != Some(MIXED) {
+        out.location = first.map(str::to_string);
+        out.locations = Vec::new();
+    } else {
+        out.location = Some(MIXED.to_string());
+        out.locations = named.into_iter().collect();
+    }
 }

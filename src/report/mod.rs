@@ -52,6 +52,14 @@ pub struct Report {
     pub target: Option<String>,
     /// The shards this report covers (`0/1` for an unsharded run).
     pub shards: Vec<String>,
+    /// `--location`: where the run probed from; absent without it. After `report merge` of reports from
+    /// different locations (or with and without one), `mixed`, and `locations` lists them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location: Option<String>,
+    /// Set by `report merge` when the merged reports name more than one location: each named location,
+    /// sorted (a report without a location adds none). Absent otherwise.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub locations: Vec<String>,
     /// Why the run stopped before its planned end (`--fail-fast`, interrupted), if it did.
     pub stopped_early: Option<String>,
     /// Every threshold in force, as written with its scope, so `report merge` can judge again.
@@ -220,6 +228,8 @@ impl Report {
             elapsed_seconds: 0.0,
             target: None,
             shards: vec!["0/1".to_string()],
+            location: None,
+            locations: Vec::new(),
             stopped_early: None,
             threshold_specs: Vec::new(),
             journeys: BTreeMap::new(),

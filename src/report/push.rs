@@ -1,6 +1,8 @@
 //! `--pushgateway URL --deploy LABEL`: the run's verdict as gauges in the Prometheus text format, sent with
 //! `PUT /metrics/job/journeyd_verify/deploy/<label>` so a dashboard shows the gate beside the live monitor.
-//! PUT replaces the group: a journey removed since the last push does not linger.
+//! PUT replaces the group: a journey removed since the last push does not linger. A report with a
+//! `location` (`verify --location`) adds `/location/<name>` to the group, so runs of one deploy from several
+//! locations sit side by side instead of replacing each other.
 
 use std::fmt::Write as _;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -94,9 +96,18 @@ pub enum PushError {
     Status { url: String, status: u16, body: String },
 }
 
-/// PUTs the report's gauges to `base` (the Pushgateway's URL) under `deploy`.
+/// The grouping path of a report: [`group_path`], then its location when it has one (label-safe by
+/// construction, so plain in the path).
+pub fn report_group_path(deploy: &str, r: &Report) -> String {
+    match &r.location {
+        Some(l) => format!("{}/location/{l}", group_path(deploy)),
+        None => group_path(deploy),
+    }
+}
+
+/// PUTs the report's gauges to `base` (the Pushgateway's URL) under `deploy` (and its location).
 pub async fn push(client: &reqwest::Client, base: &str, deploy: &str, r: &Report) -> Result<(), PushError> {
-    let url = format!("{}{}", base.trim_end_matches('/'), group_path(deploy));
+    let url = format!("{}{}", base.trim_end_matches('/'), report_group_path(deploy, r));
     let resp = client
         .put(&url)
         .header("content-type", "text/plain; version=0.0.4")
@@ -122,5 +133,13 @@ mod tests {
         assert_eq!(group_path("a/b"), "/metrics/job/journeyd_verify/deploy@base64/YS9i");
         assert_eq!(base64url(b"foobar"), "Zm9vYmFy");
         assert_eq!(base64url(b"fo"), "Zm8=");
+    }
+
+    #[test]
+    fn a_located_report_groups_under_its_location_too() {
+        let mut r = Report::empty(0);
+        assert_eq!(report_group_path("v1", &r), "/metrics/job/journeyd_verify/deploy/v1");
+        r.location = Some("eu-west".into());
+        assert_eq!(report_group_path("v1", &r), "/metrics/job/journeyd_verify/deploy/v1/location/eu-west");
     }
 }

@@ -71,15 +71,21 @@ pub fn summary(r: &Report, style: Style) -> String {
     s
 }
 
-/// `journeyd verify: 2 journey(s), 240 run(s) in 12.0s against … (shards …)`, why it stopped early, a blank line.
+/// `journeyd verify: 2 journey(s), 240 run(s) in 12.0s against … from eu (shards …)`, why it stopped early, a
+/// blank line.
 fn write_header(s: &mut String, r: &Report) {
     let runs: u64 = r.journeys.values().map(|j| j.runs).sum();
     let _ = writeln!(
         s,
-        "journeyd verify: {} journey(s), {runs} run(s) in {:.1}s{}{}",
+        "journeyd verify: {} journey(s), {runs} run(s) in {:.1}s{}{}{}",
         r.journeys.len(),
         r.elapsed_seconds,
         r.target.as_ref().map_or(String::new(), |t| format!(" against {t}")),
+        match (r.locations.is_empty(), &r.location) {
+            (false, _) => format!(" from {}", r.locations.join(", ")),
+            (true, Some(l)) => format!(" from {l}"),
+            (true, None) => String::new(),
+        },
         if r.shards.len() == 1 && r.shards[0] == "0/1" {
             String::new()
         } else {

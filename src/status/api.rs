@@ -164,6 +164,9 @@ pub fn failure_views(status: &Status, limit: usize) -> Vec<FailureView> {
 
 #[derive(Debug, Serialize)]
 pub struct JourneysReply {
+    /// `--location`; absent without it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub location: Option<String>,
     /// This replica's shard (`i/n`); `0/1` when not sharded.
     pub shard: String,
     /// Schedulers running now: exactly one per journey.
@@ -175,6 +178,7 @@ pub struct JourneysReply {
 pub(super) async fn journeys(State(status): State<Status>) -> Json<JourneysReply> {
     let now = SystemTime::now();
     Json(JourneysReply {
+        location: status.location.as_ref().map(ToString::to_string),
         shard: status.shard.to_string(),
         schedulers: status.schedulers(),
         generated_at: rfc3339(now),
@@ -190,10 +194,16 @@ pub(super) struct FailuresQuery {
 
 #[derive(Debug, Serialize)]
 pub struct FailuresReply {
+    /// `--location`; absent without it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub location: Option<String>,
     pub failures: Vec<FailureView>,
 }
 
 pub(super) async fn failures(State(status): State<Status>, Query(q): Query<FailuresQuery>) -> Json<FailuresReply> {
     let limit = q.limit.unwrap_or(20).min(FAILURES_KEPT);
-    Json(FailuresReply { failures: failure_views(&status, limit) })
+    Json(FailuresReply {
+        location: status.location.as_ref().map(ToString::to_string),
+        failures: failure_views(&status, limit),
+    })
 }

@@ -22,6 +22,7 @@ pub use certs::{CertExpiryView, StepTlsView};
 pub use history::{Board, FailureRecord, LastOutcome, StatusBoard, StatusSink};
 pub use page::escape;
 
+use crate::location::Location;
 use crate::metrics::StatsTable;
 use crate::shard::Shard;
 
@@ -108,13 +109,28 @@ pub struct Status {
     pub schedulers: Arc<AtomicUsize>,
     /// Per-step runs and latency since start, written by the metrics sink (empty unless `with_stats`).
     pub stats: StatsTable,
+    /// `--location`: in the page header and a top-level `location` in the API; `None`: neither shows it.
+    pub location: Option<Location>,
 }
 
 impl Status {
     /// A status with the default last-run state source.
     pub fn new(board: StatusBoard, shard: Shard) -> Status {
         let source = Arc::new(LastRunState::new(board.clone()));
-        Status { board, source, shard, schedulers: Arc::new(AtomicUsize::new(0)), stats: StatsTable::new() }
+        Status {
+            board,
+            source,
+            shard,
+            schedulers: Arc::new(AtomicUsize::new(0)),
+            stats: StatsTable::new(),
+            location: None,
+        }
+    }
+
+    /// Names the location this replica probes from (`--location`).
+    pub fn with_location(mut self, location: Option<Location>) -> Status {
+        self.location = location;
+        self
     }
 
     /// Replaces the state source (the alert state machine).

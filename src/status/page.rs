@@ -81,14 +81,19 @@ pub fn render(status: &Status, now: SystemTime) -> String {
     let failures = failure_views(status, PAGE_FAILURES);
     let mut h = String::with_capacity(16 * 1024);
     let down = journeys.iter().filter(|j| j.state == JourneyState::Down).count();
+    // Label-safe by construction (`Location`), escaped anyway: the page escapes everything it shows.
+    let where_from = status.location.as_ref().map(|l| escape(l.as_str()));
     let _ = write!(
         h,
         "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta http-equiv=\"refresh\" content=\"10\">\
-<meta name=\"viewport\" content=\"width=device-width,initial-scale=1\"><link rel=\"icon\" href=\"data:,\"><title>journeyd: {} journeys, {} down</title>\
-<style>{STYLE}</style></head><body><h1>journeyd status</h1><div class=\"meta\">{} journeys · shard {} · \
+<meta name=\"viewport\" content=\"width=device-width,initial-scale=1\"><link rel=\"icon\" href=\"data:,\"><title>journeyd{}: {} journeys, {} down</title>\
+<style>{STYLE}</style></head><body><h1>journeyd status{}</h1><div class=\"meta\">{}{} journeys · shard {} · \
 {} schedulers · version {} · {}</div>",
+        where_from.as_ref().map_or(String::new(), |l| format!(" ({l})")),
         journeys.len(),
         down,
+        where_from.as_ref().map_or(String::new(), |l| format!(" from {l}")),
+        where_from.as_ref().map_or(String::new(), |l| format!("location <span id=\"location\">{l}</span> · ")),
         journeys.len(),
         escape(&status.shard.to_string()),
         status.schedulers(),
@@ -303,6 +308,18 @@ mod tests {
         assert!(html.contains("<meta http-equiv=\"refresh\" content=\"10\">"));
         assert!(html.contains("shard 1/3"));
         assert!(html.contains("<circle"), "a plot point per step");
+        assert!(!html.contains("location"), "no --location, no location anywhere");
+    }
+
+    #[test]
+    fn page_header_names_the_location() {
+        let board = StatusBoard::new();
+        board.set_suite(&Suite { journeys: vec![journey("fine", &["home"], 1)] });
+        let status = Status::new(board, Shard::ALL).with_location(Some("eu-west".parse().unwrap()));
+        let html = render(&status, SystemTime::now());
+        assert!(html.contains("<title>journeyd (eu-west): 1 journeys, 0 down</title>"), "{html}");
+        assert!(html.contains("<h1>journeyd status from eu-west</h1>"), "{html}");
+        assert!(html.contains("location <span id=\"location\">eu-west</span> · 1 journeys"), "{html}");
     }
 
     #[test]
