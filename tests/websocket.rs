@@ -251,6 +251,41 @@ steps:
 }
 
 #[tokio::test]
+async fn a_close_before_a_match_is_a_check_failure_and_a_flood_stops_at_the_limit() {
+    let yaml = r#"
+name: ws-ends
+steps:
+  - name: feed
+    ws: "ws://{{ env.WS }}/feed"
+    expect: [ json.type == "trade" ]
+    timeout: 5s
+"#;
+    let closes = handler(|mut ws: Socket| async move {
+        let _ = ws.send(Message::text(r#"{"type":"hello"}"#)).await;
+        let _ = ws.close(None).await;
+    });
+    let server = ws_server(None, false, closes).await;
+    let o = run_once(&journey(yaml, &[("WS", &server.addr.to_string())])).await;
+    let f = o.failure().expect("closed");
+    assert_eq!(f.reason, Reason::Check, "{}", describe(&o));
+    assert!(f.message.contains("closed") && f.message.contains("1 message received"), "{}", f.message);
+
+    let floods = handler(|mut ws: Socket| async move {
+        for i in 0..1200 {
+            if ws.send(Message::text(format!(r#"{{"type":"tick","n":{i}}}"#))).await.is_err() {
+                return;
+            }
+        }
+        while let Some(Ok(_)) = ws.next().await {}
+    });
+    let server = ws_server(None, false, floods).await;
+    let o = run_once(&journey(yaml, &[("WS", &server.addr.to_string())])).await;
+    let f = o.failure().expect("limit");
+    assert_eq!(f.reason, Reason::Body, "{}", describe(&o));
+    assert!(f.message.contains("1000 messages"), "{}", f.message);
+}
+
+#[tokio::test]
 async fn a_step_without_checks_sends_and_closes() {
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
     let server = ws_server(
