@@ -27,14 +27,23 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
 type Socket = WebSocketStream<Box<dyn Io>>;
 type Handler = Arc<dyn Fn(Socket) -> BoxFuture<'static, ()> + Send + Sync>;
 
-/// A WebSocket server: each upgrade's `Cookie` header is recorded; a request without `Cookie` is refused
-/// with 403 when `require_cookie`.
+/// What the server's upgrade does besides recording each request's `Cookie` header.
+#[derive(Clone, Copy, PartialEq)]
+enum Gate {
+    Open,
+    /// An upgrade without a `Cookie` is refused with 403.
+    NeedsCookie,
+    /// The 101 sets a cookie (`seat=42`).
+    SetsCookie,
+}
+
+/// A WebSocket server that records each upgrade's `Cookie` header.
 struct WsServer {
     addr: std::net::SocketAddr,
     cookies: Arc<Mutex<Vec<String>>>,
 }
 
-async fn ws_server(tls: Option<TlsAcceptor>, require_cookie: bool, handler: Handler) -> WsServer {
+async fn ws_server(tls: Option<TlsAcceptor>, gate: Gate, handler: Handler) -> WsServer {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let cookies: Arc<Mutex<Vec<String>>> = Arc::default();
@@ -53,10 +62,13 @@ async fn ws_server(tls: Option<TlsAcceptor>, require_cookie: bool, handler: Hand
                 };
                 // The shape of tungstenite's `Callback`: its error is the response itself.
                 #[allow(clippy::result_large_err)]
-                let check = |req: &Request, resp: Response| -> Result<Response, ErrorResponse> {
+                let check = |req: &Request, mut resp: Response| -> Result<Response, ErrorResponse> {
                     let cookie = req.headers().get("cookie").map(|v| v.to_str().unwrap_or("").to_string());
                     seen.lock().unwrap().push(cookie.clone().unwrap_or_default());
-                    if require_cookie && cookie.is_none() {
+                    if gate == Gate::SetsCookie {
+                        resp.headers_mut().insert("set-cookie", "seat=42; Path=/".parse().unwrap());
+                    }
+                    if gate == Gate::NeedsCookie && cookie.is_none() {
                         let mut refused = ErrorResponse::new(Some("login required".into()));
                         *refused.status_mut() = StatusCode::FORBIDDEN;
                         return Err(refused);
@@ -112,7 +124,7 @@ fn silent() -> Handler {
 
 #[tokio::test]
 async fn skips_messages_until_one_matches_and_a_later_http_step_uses_the_capture() {
-    let server = ws_server(None, false, prices()).await;
+    let server = ws_server(None, Gate::Open, prices()).await;
     let http = serve(echo_app()).await;
     let yaml = r#"
 name: ws-prices
@@ -140,7 +152,7 @@ steps:
 
 #[tokio::test]
 async fn an_echoed_text_message_matches_its_check() {
-    let server = ws_server(None, false, echo()).await;
+    let server = ws_server(None, Gate::Open, echo()).await;
     let yaml = r#"
 name: ws-echo
 steps:
@@ -157,7 +169,7 @@ steps:
 
 #[tokio::test]
 async fn no_matching_message_before_the_deadline_is_a_timeout_with_what_was_received() {
-    let server = ws_server(None, false, prices()).await;
+    let server = ws_server(None, Gate::Open, prices()).await;
     let yaml = r#"
 name: ws-timeout
 steps:
@@ -174,7 +186,7 @@ steps:
     assert!(f.excerpt.as_deref().unwrap_or("").contains(r#""type":"price""#), "{:?}", f.excerpt);
     assert_eq!(f.status, Some(101));
 
-    let server = ws_server(None, false, silent()).await;
+    let server = ws_server(None, Gate::Open, silent()).await;
     let o = run_once(&journey(yaml, &[("WS", &server.addr.to_string())])).await;
     let f = o.failure().expect("a timeout");
     assert_eq!(f.reason, Reason::Timeout);
@@ -183,7 +195,7 @@ steps:
 
 #[tokio::test]
 async fn a_refused_upgrade_is_a_status_failure_and_login_cookies_reach_the_upgrade() {
-    let server = ws_server(None, true, echo()).await;
+    let server = ws_server(None, Gate::NeedsCookie, echo()).await;
     let http = serve(echo_app()).await;
     let steps = r#"
   - name: live
@@ -207,10 +219,22 @@ async fn a_refused_upgrade_is_a_status_failure_and_login_cookies_reach_the_upgra
 }
 
 #[tokio::test]
+async fn a_cookie_set_on_the_101_reaches_the_next_upgrade() {
+    let server = ws_server(None, Gate::SetsCookie, echo()).await;
+    let step = |name: &str| {
+        format!("  - name: {name}\n    ws: \"ws://{{{{ env.WS }}}}/\"\n    send: [ {{ text: x }} ]\n    expect: [ body == x ]\n")
+    };
+    let yaml = format!("name: ws-seat\nsteps:\n{}{}", step("first"), step("second"));
+    let o = run_once(&journey(&yaml, &[("WS", &server.addr.to_string())])).await;
+    assert!(o.passed(), "{}", describe(&o));
+    assert_eq!(*server.cookies.lock().unwrap(), ["", "seat=42"]);
+}
+
+#[tokio::test]
 async fn wss_trusts_the_journeys_private_ca() {
     let ca = Ca::new("WS Test CA");
     let leaf = ca.leaf_for(&["127.0.0.1"], 2036, 11);
-    let server = ws_server(Some(leaf.acceptor()), false, echo()).await;
+    let server = ws_server(Some(leaf.acceptor()), Gate::Open, echo()).await;
     let file = ca.file("wss");
     let yaml = |ca: &str| {
         format!(
@@ -231,7 +255,7 @@ async fn wss_trusts_the_journeys_private_ca() {
 
 #[tokio::test]
 async fn a_secret_sent_in_a_message_is_redacted_in_the_failure_evidence() {
-    let server = ws_server(None, false, echo()).await;
+    let server = ws_server(None, Gate::Open, echo()).await;
     let yaml = r#"
 name: ws-secret
 secrets: { token: { env: WS_TOKEN } }
@@ -264,7 +288,7 @@ steps:
         let _ = ws.send(Message::text(r#"{"type":"hello"}"#)).await;
         let _ = ws.close(None).await;
     });
-    let server = ws_server(None, false, closes).await;
+    let server = ws_server(None, Gate::Open, closes).await;
     let o = run_once(&journey(yaml, &[("WS", &server.addr.to_string())])).await;
     let f = o.failure().expect("closed");
     assert_eq!(f.reason, Reason::Check, "{}", describe(&o));
@@ -278,7 +302,7 @@ steps:
         }
         while let Some(Ok(_)) = ws.next().await {}
     });
-    let server = ws_server(None, false, floods).await;
+    let server = ws_server(None, Gate::Open, floods).await;
     let o = run_once(&journey(yaml, &[("WS", &server.addr.to_string())])).await;
     let f = o.failure().expect("limit");
     assert_eq!(f.reason, Reason::Body, "{}", describe(&o));
@@ -290,7 +314,7 @@ async fn a_step_without_checks_sends_and_closes() {
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
     let server = ws_server(
         None,
-        false,
+        Gate::Open,
         handler(move |mut ws: Socket| {
             let tx = tx.clone();
             async move {
