@@ -19,10 +19,12 @@
 //!   userinfo as Basic auth; a reqwest client per user for the `JOURNEYD_HTTP_CLIENT=reqwest` escape hatch;
 //!   `UserConnections`, a virtual user's own connections; error classification into reasons; `exchange`,
 //!   one step's exchange on either client: send, follow redirects with the user's cookies, read and decode
-//!   the capped body, or a typed `TransportError`.
-//! - `runner`   — one journey iteration (build → send → check → capture), request bodies (`body`: json,
-//!   form, multipart with a boundary per request, GraphQL), checks and captures, virtual users and data
-//!   leases, the monitor scheduler, and the load engine (closed, open-loop arrivals, stages);
+//!   the capped body, or a typed `TransportError`; `ws`, a WebSocket step's connection (the own client's
+//!   timed connection and TLS, upgraded by tokio-tungstenite).
+//! - `runner`   — one journey iteration (build → send → check → capture; a `ws:` step: upgrade → send → wait
+//!   for the message that matches → capture), request bodies (`body`: json, form, multipart with a boundary
+//!   per request, GraphQL), checks and captures, virtual users and data leases, the monitor scheduler, and
+//!   the load engine (closed, open-loop arrivals, stages);
 //!   where the connection policy is applied (monitor runs cold, load users warm, `connections:` overrides).
 //! - `outcome`  — RunOutcome / StepOutcome / Failure / CertSeen: plain data sent from workers to consumers,
 //!   and the one reading of a step's certificate news (presented, plain http, nothing new) they all share.

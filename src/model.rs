@@ -275,6 +275,23 @@ pub struct Step {
     pub think: Option<Think>,
     /// `verify` thresholds for this step, like the journey's (parsed at load time).
     pub thresholds: Vec<Threshold>,
+    /// `ws:`: the step is a WebSocket conversation on `url` (method GET, the upgrade) instead of a request.
+    pub ws: Option<WsStep>,
+}
+
+/// What a WebSocket step does after the upgrade: send these, then wait for a message that passes the hard
+/// checks (when it has checks or captures), then close.
+#[derive(Debug, Clone, Default)]
+pub struct WsStep {
+    pub send: Vec<WsMessage>,
+}
+
+/// One message sent by a WebSocket step; both are text frames.
+#[derive(Debug, Clone)]
+pub enum WsMessage {
+    Text(Template),
+    /// Rendered like a `json:` body.
+    Json(JsonTemplate),
 }
 
 /// A header value: checked once at load when it is fixed, rendered per request when it has expressions.

@@ -229,6 +229,20 @@ pub struct RawStep {
     /// `verify` thresholds for this step.
     #[serde(default)]
     pub thresholds: Vec<Scalar>,
+    /// WebSocket URL template (`ws://`, `wss://`, or a path joined to the target); instead of a method key.
+    pub ws: Option<Scalar>,
+    /// With `ws`: messages sent after the upgrade, in order.
+    pub send: Option<Vec<RawWsMessage>>,
+}
+
+/// One message a WebSocket step sends: exactly one of the two.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawWsMessage {
+    /// A text template.
+    pub text: Option<Scalar>,
+    /// Any YAML value, sent as JSON text; string leaves are templates.
+    pub json: Option<serde_yaml::Value>,
 }
 
 impl RawStep {

@@ -171,7 +171,7 @@ pub fn json_schema() -> Value {
             },
             "step": {
                 "type": "object", "additionalProperties": false, "required": ["name"],
-                "description": "One HTTP request: exactly one of get/post/put/patch/delete/head/options, or method + url.",
+                "description": "One HTTP request: exactly one of get/post/put/patch/delete/head/options, or method + url; or one WebSocket conversation (ws).",
                 "oneOf": methods.into_iter().chain([json!({ "required": ["method", "url"] })]).collect::<Vec<_>>(),
                 "not": { "anyOf": body_pairs() },
                 "properties": step_properties
@@ -212,7 +212,43 @@ pub fn json_schema() -> Value {
     });
     add_alert_keys(&mut schema);
     add_threshold_keys(&mut schema);
+    add_ws_keys(&mut schema);
     schema
+}
+
+/// `ws:` and `send:`: a WebSocket step instead of a request (docs/journeys.md, "WebSocket steps").
+fn add_ws_keys(schema: &mut Value) {
+    let Some(step) = schema.pointer_mut("/definitions/step").and_then(Value::as_object_mut) else {
+        return;
+    };
+    if let Some(Value::Array(one_of)) = step.get_mut("oneOf") {
+        one_of.push(json!({ "required": ["ws"] }));
+    }
+    if let Some(Value::Object(props)) = step.get_mut("properties") {
+        props.insert(
+            "ws".into(),
+            reference(
+                "template",
+                "A WebSocket step on this URL template: ws://… or wss://…, or a path joined to `target` (http → ws, https → wss). Checks and captures apply to the first message that passes every hard check.",
+            ),
+        );
+        props.insert(
+            "send".into(),
+            json!({
+                "type": "array",
+                "description": "With `ws`: messages sent after the upgrade, in order.",
+                "items": {
+                    "type": "object", "additionalProperties": false,
+                    "description": "One text message: `text` (a template) or `json` (any YAML value, string leaves are templates).",
+                    "oneOf": [{ "required": ["text"] }, { "required": ["json"] }],
+                    "properties": {
+                        "text": reference("template", "A text message template."),
+                        "json": { "description": "Any YAML value, sent as JSON text; string values are templates." }
+                    }
+                }
+            }),
+        );
+    }
 }
 
 /// `thresholds:` on the journey and on each step: `journeyd verify` thresholds (docs/verify.md).
@@ -368,6 +404,7 @@ mod tests {
                 serde_fields::<raw::RawFilePart>(),
                 "/definitions/step/properties/multipart/additionalProperties/oneOf/1/properties",
             ),
+            (serde_fields::<raw::RawWsMessage>(), "/definitions/step/properties/send/items/properties"),
         ];
         for (mut fields, pointer) in cases {
             assert!(!fields.is_empty(), "no fields read for {pointer}");

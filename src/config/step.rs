@@ -120,6 +120,10 @@ pub fn build_steps(
     Steps { steps, capture_slots: slot_names.len(), secret_captures }
 }
 
+// WebSocket steps (`ws:`, `send:`): a child module, so it builds with this builder's private parts.
+#[path = "ws_step.rs"]
+mod ws_step;
+
 struct StepBuilder<'c, 'e, 'o, 'n> {
     ctx: &'c mut FileCtx,
     env: &'e mut Env<'o>,
@@ -171,7 +175,11 @@ impl StepBuilder<'_, '_, '_, '_> {
         defaults: &RequestDefaults,
         first_def: &HashMap<&str, (usize, usize)>,
     ) -> Option<Step> {
-        let (method, url) = self.request(raw, scope.has_target)?;
+        let (method, url) = match &raw.ws {
+            Some(ws) => self.ws_request(raw, ws, scope.has_target)?,
+            None => self.request(raw, scope.has_target)?,
+        };
+        let ws = self.ws_send(raw);
         let mut headers = Vec::new();
         for (name, value) in &raw.headers.0 {
             let path = key_path(&self.at("headers"), name);
@@ -237,6 +245,7 @@ impl StepBuilder<'_, '_, '_, '_> {
             capture,
             think,
             thresholds,
+            ws,
         })
     }
 

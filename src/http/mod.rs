@@ -25,6 +25,7 @@ pub mod decode;
 pub mod exchange;
 pub mod h1;
 pub mod tls;
+pub mod ws;
 
 /// The failure message of a body over its cap, the same on both client paths.
 pub fn body_cap_message(cap: usize) -> String {

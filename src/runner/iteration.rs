@@ -27,6 +27,10 @@ use crate::runner::leases::{Lease, NoFreeRow};
 use crate::runner::plan::{resolve_url, HeaderTemplate, Plan};
 use crate::template::{RenderError, Scope};
 
+// WebSocket steps: a child module, so it shares this pipeline's private parts (request, failure, deadline).
+#[path = "ws_step.rs"]
+mod ws_step;
+
 /// Longest body excerpt kept as evidence.
 const EXCERPT: usize = 300;
 
@@ -192,6 +196,9 @@ async fn run_step(
     so: &mut StepOutcome,
     soft_failures: &mut Vec<Failure>,
 ) -> StepEnd {
+    if let Some(ws) = &call.step.ws {
+        return ws_step::run(call, vu, so, soft_failures, ws).await;
+    }
     let rows = vu.lease.row_slices();
     let scope = Scope { secrets: &call.plan.journey.secrets, rows: &rows, captures: &vu.captures };
     let mut request = match build_request(call, &scope, &mut vu.redactor) {

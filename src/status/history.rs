@@ -348,6 +348,7 @@ pub(crate) mod tests {
             expect: Vec::new(),
             capture: Vec::new(),
             think: None,
+            ws: None,
             thresholds: Vec::new(),
         };
         Arc::new(Journey {

@@ -40,7 +40,7 @@ use tokio_rustls::rustls::ClientConfig;
 use crate::outcome::{CertSeen, Reason};
 
 mod body;
-mod stream;
+pub(crate) mod stream;
 
 use crate::http::decode::{self, Coding};
 use body::{framing, has_token, Framing, Head, WITHOUT_NOTIFY};

@@ -24,7 +24,7 @@ use crate::outcome::CertSeen;
 
 /// A connection: plain or TLS. Both halves are `Unpin`, so the I/O traits delegate without projection.
 #[derive(Debug)]
-pub(super) enum Stream {
+pub(crate) enum Stream {
     Plain(TcpStream),
     // Boxed: the TLS state is ~1 KiB, and most users of plain-http journeys never have one.
     Tls(Box<TlsStream<TcpStream>>),
@@ -32,7 +32,7 @@ pub(super) enum Stream {
 
 /// A newly opened connection and what opening it took.
 #[derive(Debug)]
-pub(super) struct Opened {
+pub(crate) struct Opened {
     pub stream: Stream,
     pub dns: Duration,
     pub connect: Duration,
@@ -103,7 +103,7 @@ impl AsyncWrite for Stream {
 }
 
 /// Resolves, connects and, for `https`, shakes hands — each phase timed.
-pub(super) async fn open(target: &Target<'_>, tls_config: Option<&Arc<ClientConfig>>) -> Result<Opened, Error> {
+pub(crate) async fn open(target: &Target<'_>, tls_config: Option<&Arc<ClientConfig>>) -> Result<Opened, Error> {
     let started = Instant::now();
     let addrs = resolve(target).await?;
     let dns = started.elapsed();
