@@ -1,0 +1,163 @@
+//! Correlation: a value that an earlier response returned in its JSON body and a later request sends back
+//! (in its URL, a header or its body) is what a real client carries from step to step — a token, a cart
+//! id. It becomes a `capture:` on the earlier step and a `{{ name }}` reference in every later use, so the
+//! journey works with the values of its own run instead of the recording's.
+
+use super::draft::{unique, Capture, CaptureSource, Draft, Piece};
+use super::rules;
+use super::Exchange;
+
+/// At most this many values are taken from one response: a large listing must not make the import slow.
+const MAX_VALUES_PER_RESPONSE: usize = 2000;
+/// Longer strings are documents, not identifiers.
+const MAX_VALUE_LEN: usize = 4096;
+
+/// A value a response returned, waiting for a later request to send it.
+struct Candidate {
+    value: String,
+    step: usize,
+    path: String,
+    /// Suggested capture name: the last key on the path.
+    key: String,
+    /// The capture's name once a later request used it.
+    name: Option<String>,
+}
+
+/// Adds captures to `drafts` and replaces the values later steps send by references to them. A value
+/// counts only when no request up to its response sent it first (an email the user typed is not a
+/// server's value) and when it is [`rules::is_distinctive`]; the most recent response that returned a
+/// value is the one captured.
+pub fn correlate(kept: &[Exchange], drafts: &mut [Draft]) {
+    let mut candidates: Vec<Candidate> = Vec::new();
+    let mut names: Vec<String> = Vec::new();
+    let mut seen = String::new();
+    for i in 0..drafts.len() {
+        seen.push_str(&request_text(&kept[i]));
+        candidates.sort_by_key(|c| std::cmp::Reverse(c.value.len()));
+        for c in candidates.iter_mut() {
+            let name = c.name.clone().unwrap_or_else(|| unique(&capture_name(&c.key), &names, '_'));
+            let (mut used, mut as_secret) = (0, false);
+            for (text, secret_header) in drafts[i].texts_mut() {
+                let pending = text.0.iter().any(|p| matches!(p, Piece::Pending { value, .. } if *value == c.value));
+                let n = text.substitute(&c.value, &name);
+                used += n;
+                as_secret |= n > 0 && (secret_header || pending);
+            }
+            if used == 0 {
+                continue;
+            }
+            let producer = &mut drafts[c.step];
+            match producer.captures.iter_mut().find(|cap| cap.name == name) {
+                Some(cap) => cap.secret |= as_secret,
+                None => {
+                    let secret = as_secret || rules::is_secret_field(&c.key);
+                    producer.captures.push(Capture {
+                        name: name.clone(),
+                        source: CaptureSource::Json(c.path.clone()),
+                        secret,
+                    });
+                    names.push(name.clone());
+                    c.name = Some(name);
+                }
+            }
+        }
+        let Some(body) = kept[i].response.as_ref().and_then(|r| r.body.as_deref()) else { continue };
+        let Ok(json) = serde_json::from_str::<serde_json::Value>(body) else { continue };
+        let mut found = Vec::new();
+        walk(&json, String::new(), "value", &mut found);
+        for (path, key, value) in found {
+            if seen.contains(&value) {
+                continue;
+            }
+            candidates.retain(|c| c.value != value);
+            candidates.push(Candidate { value, step: i, path, key, name: None });
+        }
+    }
+}
+
+/// Everything a request sent, for "did the client know this value already".
+fn request_text(ex: &Exchange) -> String {
+    let mut s = ex.url.as_str().to_string();
+    for (n, v) in &ex.headers {
+        s.push_str(&format!("\n{n}: {v}"));
+    }
+    if let Some(b) = &ex.body {
+        s.push('\n');
+        s.push_str(&b.text);
+        // A JSON body's strings may be escaped on the wire; look for them as they are decoded too.
+        if let Ok(v) = serde_json::from_str::<serde_json::Value>(&b.text) {
+            let mut found = Vec::new();
+            walk(&v, String::new(), "", &mut found);
+            found.iter().for_each(|(_, _, v)| s.push_str(&format!("\n{v}")));
+        }
+    }
+    s
+}
+
+/// Distinctive string and integer values with their path (`items[0].id`) and nearest key. Keys a path
+/// cannot spell (dots, spaces) are skipped with everything under them.
+fn walk(v: &serde_json::Value, path: String, key: &str, out: &mut Vec<(String, String, String)>) {
+    use serde_json::Value;
+    if out.len() >= MAX_VALUES_PER_RESPONSE {
+        return;
+    }
+    let text = match v {
+        Value::Object(m) => {
+            for (k, child) in m {
+                if k.is_empty() || !k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
+                    continue;
+                }
+                let p = if path.is_empty() { k.clone() } else { format!("{path}.{k}") };
+                walk(child, p, k, out);
+            }
+            return;
+        }
+        Value::Array(a) => {
+            for (n, child) in a.iter().enumerate() {
+                walk(child, format!("{path}[{n}]"), key, out);
+            }
+            return;
+        }
+        Value::String(s) => s.clone(),
+        Value::Number(n) if n.is_i64() || n.is_u64() => n.to_string(),
+        _ => return,
+    };
+    if text.len() <= MAX_VALUE_LEN && rules::is_distinctive(&text) {
+        out.push((path, key.to_string(), text));
+    }
+}
+
+/// A capture name from a JSON key: `cartId` → `cartid`, `order-id` → `order_id`; `value` when the key
+/// gives nothing usable.
+fn capture_name(key: &str) -> String {
+    let s = rules::slug(key, '_');
+    if s.is_empty() || s.starts_with(|c: char| c.is_ascii_digit()) {
+        "value".into()
+    } else if matches!(s.as_str(), "env" | "vars" | "secrets") {
+        format!("{s}_value")
+    } else {
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn walk_finds_paths_of_distinctive_values() {
+        let v = json!({"token": "9f86d081884c", "n": 12, "items": [{"id": 123456, "ok": true}], "a.b": "skipped!"});
+        let mut out = Vec::new();
+        walk(&v, String::new(), "value", &mut out);
+        let paths: Vec<_> = out.iter().map(|(p, k, v)| format!("{p}|{k}|{v}")).collect();
+        assert_eq!(paths, vec!["items[0].id|id|123456", "token|token|9f86d081884c"]);
+    }
+
+    #[test]
+    fn capture_names() {
+        assert_eq!(capture_name("cartId"), "cartid");
+        assert_eq!(capture_name("order-id"), "order_id");
+        assert_eq!(capture_name("1st"), "value");
+    }
+}
