@@ -41,7 +41,7 @@ pub fn correlate(kept: &[Exchange], drafts: &mut [Draft]) {
                 let pending = text.0.iter().any(|p| matches!(p, Piece::Pending { value, .. } if *value == c.value));
                 let n = text.substitute(&c.value, &name);
                 used += n;
-                as_secret |= n > 0 && (secret_header || pending);
+                as_secret |= n > 0 && (secret_header.is_some() || pending);
             }
             if used == 0 {
                 continue;

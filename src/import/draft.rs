@@ -169,11 +169,12 @@ pub struct Draft {
 }
 
 impl Draft {
-    /// Every text the step sends, with whether it is a credential header's value.
-    pub fn texts_mut(&mut self) -> Vec<(&mut Text, bool)> {
-        let mut out: Vec<(&mut Text, bool)> = vec![(&mut self.url, false)];
+    /// Every text the step sends, with the header's name when it is a credential header's value.
+    pub fn texts_mut(&mut self) -> Vec<(&mut Text, Option<&str>)> {
+        let mut out: Vec<(&mut Text, Option<&str>)> = vec![(&mut self.url, None)];
         for (name, t) in &mut self.headers {
-            out.push((t, rules::is_secret_header(name)));
+            let name: &str = name;
+            out.push((t, rules::is_secret_header(name).then_some(name)));
         }
         let mut body = Vec::new();
         match &mut self.body {
@@ -182,7 +183,7 @@ impl Draft {
             Body::Form(f) => body.extend(f.iter_mut().map(|(_, t)| t)),
             Body::Raw { text, .. } => body.push(text),
         }
-        out.extend(body.into_iter().map(|t| (t, false)));
+        out.extend(body.into_iter().map(|t| (t, None)));
         out
     }
 }

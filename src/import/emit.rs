@@ -156,7 +156,8 @@ fn block(out: &mut String, node: &Node, indent: usize, inline_first: bool) {
 /// A string as a YAML scalar: plain when it can only be read back as that same string, else double
 /// quoted with JSON escapes (a JSON string is a valid YAML double-quoted scalar).
 pub fn scalar(s: &str) -> String {
-    let plain_char = |c: char| c.is_ascii_alphanumeric() || "_./-@ ".contains(c);
+    // Indicators YAML reads only at the start of a scalar (`?`, `&`, `%`) are safe after the first letter.
+    let plain_char = |c: char| c.is_ascii_alphanumeric() || "_./-@ ?=&%+".contains(c);
     let plain = s.starts_with(|c: char| c.is_ascii_alphabetic() || c == '/' || c == '_')
         && !s.ends_with(' ')
         && s.chars().all(plain_char)
@@ -180,6 +181,10 @@ mod tests {
     fn scalars_quote_what_yaml_would_misread() {
         assert_eq!(scalar("/api/login"), "/api/login");
         assert_eq!(scalar("customer01@shop.test"), "customer01@shop.test");
+        assert_eq!(scalar("/search?q=a+b&n=1%2C2"), "/search?q=a+b&n=1%2C2");
+        for s in ["/search?q=a+b&n=1%2C2", "Test Customer 01", "a b"] {
+            assert_eq!(serde_yaml::from_str::<String>(&scalar(s)).unwrap(), s);
+        }
         for s in ["yes", "1.5", "007", "a: b", "{{ x }}", "#x", "", "- x", "http://h:1", "x ", "'q'"] {
             assert!(scalar(s).starts_with('"'), "{s:?} → {}", scalar(s));
         }

@@ -60,8 +60,8 @@ pub fn extract(drafts: &mut [Draft]) -> Registry {
         let request = format!("{} {}", d.method, d.url.render());
         for (text, secret_header) in d.texts_mut() {
             resolve_pending(text, &mut reg, &request);
-            if secret_header {
-                literal_credential(text, &mut reg, &request);
+            if let Some(header) = secret_header {
+                literal_credential(text, header, &mut reg, &request);
             }
         }
     }
@@ -87,9 +87,10 @@ fn resolve_pending(text: &mut Text, reg: &mut Registry, request: &str) {
 }
 
 /// A header value that is still wholly literal after correlation: `Bearer abc…` → `Bearer {{
-/// secrets.bearer_token }}`, `Basic …` → `basic_auth`, anything else → `authorization`. A value that
-/// already refers to a capture (`Bearer {{ token }}`) is left as it is.
-fn literal_credential(text: &mut Text, reg: &mut Registry, request: &str) {
+/// secrets.bearer_token }}`, `Basic …` → `basic_auth`, anything else is named after its header
+/// (`X-Api-Key` → `x_api_key`). A value that already refers to a capture (`Bearer {{ token }}`) is left as
+/// it is.
+fn literal_credential(text: &mut Text, header: &str, reg: &mut Registry, request: &str) {
     let [Piece::Lit(s)] = text.0.as_slice() else { return };
     if s.trim().is_empty() {
         return;
@@ -103,7 +104,7 @@ fn literal_credential(text: &mut Text, reg: &mut Registry, request: &str) {
     let field = match scheme.trim().to_ascii_lowercase().as_str() {
         "bearer" => "bearer_token",
         "basic" => "basic_auth",
-        _ => "authorization",
+        _ => header,
     };
     let name = reg.name_for(field, &value, || format!("the credential sent by {request}"));
     let mut pieces = Vec::new();
