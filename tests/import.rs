@@ -91,7 +91,8 @@ impl Recorder {
     }
 
     fn har(&self) -> String {
-        let har = json!({"log": {"version": "1.2", "creator": {"name": "Firefox", "version": "133.0"}, "entries": self.entries}});
+        let creator = json!({"name": "Firefox", "version": "133.0"});
+        let har = json!({"log": {"version": "1.2", "creator": creator, "entries": self.entries}});
         serde_json::to_string_pretty(&har).unwrap()
     }
 }
@@ -240,7 +241,8 @@ fn bad_input_exits_2_with_a_clear_error_and_leaves_the_output_alone() {
         std::fs::write(&p, text).unwrap();
         p.to_str().unwrap().to_string()
     };
-    let asset = r#"{"request": {"method": "GET", "url": "https://a.test/app.js"}, "response": {"status": 200, "content": {"mimeType": "text/javascript"}}}"#;
+    let asset = r#"{"request": {"method": "GET", "url": "https://a.test/app.js"},
+        "response": {"status": 200, "content": {"mimeType": "text/javascript"}}}"#;
     let cases: Vec<(Vec<String>, String)> = vec![
         (
             vec!["har".into(), har("notjson.har", "{\n  \"log\": {\n    entries: []")],

@@ -211,6 +211,8 @@ pub fn select(exchanges: Vec<Exchange>) -> Selection {
         let mime = ex.response.as_ref().and_then(|r| r.mime.as_deref());
         let reason = if !matches!(ex.url.scheme(), "http" | "https") {
             Some(Dropped::NotHttp)
+        } else if ex.response.as_ref().is_some_and(|r| r.status == 0) {
+            Some(Dropped::NoResponse)
         } else if ex.method == "OPTIONS" && header(&ex.headers, "access-control-request-method").is_some() {
             Some(Dropped::Preflight)
         } else if rules::is_analytics(&ex.url) {
@@ -296,14 +298,15 @@ pub fn drafts(selection: &Selection, origin: &str, warnings: &mut Vec<String>) -
 }
 
 /// Names each step from its method and URL path as finally written (`GET /orders/{{ order_id }}` →
-/// `get-orders-order-id`): a recorded id or credential in a path never ends up in a name. Unique by
-/// `-2`, `-3`… suffixes.
+/// `get-orders-order-id`, `GET /` → `get-root`): a recorded id or credential in a path never ends up in a
+/// name. Unique by `-2`, `-3`… suffixes.
 pub fn name_steps(drafts: &mut [Draft]) {
     let mut names: Vec<String> = Vec::new();
     for d in drafts.iter_mut() {
         let url = d.url.render();
         let path = url.split('?').next().unwrap_or("");
         let path = path.split_once("://").map_or(path, |(_, rest)| rest);
+        let path = if path == "/" { "root" } else { path };
         let base = Some(rules::slug(&format!("{} {path}", d.method), '-')).filter(|s| !s.is_empty());
         d.name = unique(&base.unwrap_or_else(|| "step".into()), &names, '-');
         names.push(d.name.clone());

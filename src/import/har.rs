@@ -119,7 +119,7 @@ fn exchange(e: Entry) -> Result<Exchange, String> {
         };
         Some(RequestBody { mime: p.mime_type, text })
     });
-    let response = e.response.filter(|r| r.status > 0).map(|r| {
+    let response = e.response.map(|r| {
         let content = r.content.unwrap_or(Content { mime_type: None, text: None, encoding: None });
         let body = match (content.text, content.encoding.as_deref()) {
             (Some(t), Some("base64")) => {
@@ -154,8 +154,10 @@ mod tests {
     fn bodies_params_and_base64() {
         let text = r#"{"log": {"entries": [{
             "request": {"method": "post", "url": "https://s.test/login", "headers": [],
-                        "postData": {"mimeType": "application/x-www-form-urlencoded", "params": [{"name": "a b", "value": "1&2"}]}},
-            "response": {"status": 200, "headers": [], "content": {"mimeType": "application/json", "text": "eyJhIjoxfQ==", "encoding": "base64"}}
+                        "postData": {"mimeType": "application/x-www-form-urlencoded",
+                                     "params": [{"name": "a b", "value": "1&2"}]}},
+            "response": {"status": 200, "headers": [],
+                         "content": {"mimeType": "application/json", "text": "eyJhIjoxfQ==", "encoding": "base64"}}
         }]}}"#;
         let ex = parse("x.har", text).unwrap().remove(0);
         assert_eq!(ex.method, "POST");

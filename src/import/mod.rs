@@ -154,3 +154,134 @@ fn valid_name(n: &str) -> bool {
     n.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
         && n.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "_.-".contains(c))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use base64::Engine;
+    use serde_json::json;
+
+    fn entry(
+        method: &str,
+        url: &str,
+        headers: &[(&str, &str)],
+        body: Option<(&str, &str)>,
+        status: u16,
+        resp: (&str, &str),
+    ) -> serde_json::Value {
+        let headers: Vec<_> = headers.iter().map(|(n, v)| json!({"name": n, "value": v})).collect();
+        let mut request = json!({"method": method, "url": url, "headers": headers});
+        if let Some((mime, text)) = body {
+            request["postData"] = json!({"mimeType": mime, "text": text});
+        }
+        let location: Vec<_> =
+            (status / 100 == 3).then(|| json!({"name": "Location", "value": resp.1})).into_iter().collect();
+        let content = json!({"mimeType": resp.0, "text": resp.1});
+        json!({"request": request, "response": {"status": status, "headers": location, "content": content}})
+    }
+
+    /// Every rule on one recording, and the result loads with the real loader.
+    #[test]
+    fn one_recording_through_every_rule() {
+        let basic = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode("svc:pay-s3cret"));
+        let orders = r#"{"orders": [{"id": 480213, "email": "ada@shop.test"}], "next": "cursor-abcdef"}"#;
+        let entries = vec![
+            entry("GET", "https://shop.test/", &[], None, 200, ("text/html", "<html>")),
+            entry(
+                "OPTIONS",
+                "https://api.shop.test/v1/s",
+                &[("Access-Control-Request-Method", "POST")],
+                None,
+                204,
+                ("", ""),
+            ),
+            entry(
+                "POST",
+                "https://shop.test/login",
+                &[("Content-Type", "application/x-www-form-urlencoded")],
+                Some(("application/x-www-form-urlencoded", "email=ada%40shop.test&password=hunter2%21&csrf=a%7B%7Bb")),
+                303,
+                ("text/html", "/account"),
+            ),
+            entry("GET", "https://shop.test/account", &[], None, 200, ("text/html", "<html>")),
+            entry(
+                "GET",
+                "https://shop.test/api/orders?api_key=k%2Fsecret%2B1",
+                &[],
+                None,
+                200,
+                ("application/json", orders),
+            ),
+            entry(
+                "GET",
+                "https://shop.test/api/orders/480213?after=cursor-abcdef",
+                &[],
+                None,
+                200,
+                ("application/json", "{}"),
+            ),
+            entry("GET", "https://blocked.tracker.test/pixel", &[], None, 0, ("", "")),
+            entry(
+                "POST",
+                "https://payments.test/v1/charge",
+                &[("Authorization", &basic)],
+                Some(("application/json", r#"{"amount": 1200, "order": 480213, "ref": "480213"}"#)),
+                201,
+                ("application/json", "{}"),
+            ),
+            entry("GET", "https://me:pa55word@shop.test/api/me", &[], None, 200, ("application/json", "{}")),
+        ];
+        let har = json!({"log": {"entries": entries}}).to_string();
+        let opts = Options { name: Some("shop".into()), command: "journeyd import har shop.har".into() };
+        let imported = from_har("shop.har", &har, &opts).unwrap();
+        let yaml = &imported.yaml;
+        for leaked in
+            ["hunter2", "k/secret+1", "k%2Fsecret", "pa55word", "pay-s3cret", &basic[6..], "cursor-abcdef", "480213\""]
+        {
+            assert!(!yaml.contains(leaked), "`{leaked}` in:\n{yaml}");
+        }
+        for expected in [
+            "target: \"https://shop.test\"\n",
+            "  - name: get-root\n    get: /\n",
+            "  - name: post-login\n    post: /login\n    form:\n      email: ada@shop.test\n      \
+             password: \"{{ secrets.password }}\"\n      csrf: \"a{{ \\\"{{\\\" }}b\"\n    expect: [ status == 200 ]\n",
+            "    get: \"/api/orders?api_key={{ urlencode(secrets.api_key) }}\"\n",
+            "      next: { json: next }\n      id: { json: \"orders[0].id\" }\n",
+            "  - name: get-api-orders-id\n    get: \"/api/orders/{{ id }}?after={{ next }}\"\n",
+            "    post: \"https://payments.test/v1/charge\"\n    headers:\n      \
+             Authorization: \"Basic {{ secrets.basic_auth }}\"\n",
+            "      order: 480213\n      ref: \"{{ id }}\"\n",
+            "      Authorization: \"Basic {{ secrets.basic_auth_2 }}\"\n",
+        ] {
+            assert!(yaml.contains(expected), "no {expected:?} in:\n{yaml}");
+        }
+        assert!(!yaml.contains("/account") && !yaml.contains("tracker") && !yaml.contains("api.shop.test"), "{yaml}");
+        let vars: Vec<&str> = imported.env.iter().map(|(v, _)| v.as_str()).collect();
+        assert_eq!(vars, ["JOURNEY_PASSWORD", "JOURNEY_API_KEY", "JOURNEY_BASIC_AUTH", "JOURNEY_BASIC_AUTH_2"]);
+        let dropped: Vec<_> = imported.dropped.iter().map(|(d, n)| (*d, *n)).collect();
+        assert_eq!(dropped, [(Dropped::Preflight, 1), (Dropped::Redirect, 1), (Dropped::NoResponse, 1)]);
+
+        let mut load = crate::config::LoadOptions { strict_env: true, ..Default::default() };
+        for v in vars {
+            load.env.insert(v.to_string(), "x-value".into());
+        }
+        let loaded = crate::config::load_str(std::path::Path::new("shop.yml"), yaml, &load);
+        let steps = loaded
+            .map(|l| l.suite.journeys[0].steps.len())
+            .map_err(|d| d.0.iter().map(|d| d.to_string()).collect::<Vec<_>>());
+        assert_eq!(steps, Ok(6), "{yaml}");
+    }
+
+    #[test]
+    fn names_are_checked_and_derived() {
+        let har =
+            json!({"log": {"entries": [entry("GET", "https://a.test/x", &[], None, 200, ("application/json", "{}"))]}})
+                .to_string();
+        let named = |name: Option<&str>, file: &str| {
+            from_har(file, &har, &Options { name: name.map(String::from), command: String::new() }).map(|i| i.yaml)
+        };
+        assert!(named(None, "dir/My Checkout.har").unwrap().contains("\nname: my-checkout\n"));
+        assert!(named(None, "____.har").unwrap().contains("\nname: imported\n"));
+        assert!(matches!(named(Some("Bad"), "a.har"), Err(ImportError::BadName(_))));
+    }
+}

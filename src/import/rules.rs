@@ -87,6 +87,8 @@ pub enum Dropped {
     NotHttp,
     /// The request a recorded redirect led to: the step before follows it itself.
     Redirect,
+    /// Recorded without a response (status 0: blocked, cancelled, failed): nothing to expect of it.
+    NoResponse,
 }
 
 impl Dropped {
@@ -98,6 +100,7 @@ impl Dropped {
             Dropped::Preflight => "CORS preflights",
             Dropped::NotHttp => "not http(s)",
             Dropped::Redirect => "redirects followed by the step before",
+            Dropped::NoResponse => "without a response (blocked or cancelled)",
         }
     }
 }

@@ -155,7 +155,8 @@ mod tests {
 
     #[test]
     fn continuations_and_separators() {
-        let text = "curl https://a.test/ \\\n  -H 'A: b' \\\r\n  --compressed\ncurl b.test && curl c.test; curl d.test | jq .\n";
+        let text = "curl https://a.test/ \\\n  -H 'A: b' \\\r\n  --compressed\n\
+                    curl b.test && curl c.test; curl d.test | jq .\n";
         let cmds = split(text).unwrap();
         assert_eq!(cmds[0], ["curl", "https://a.test/", "-H", "A: b", "--compressed"]);
         assert_eq!(
