@@ -325,12 +325,16 @@ pub fn unique(base: &str, taken: &[String], sep: char) -> String {
 }
 
 fn draft(ex: &Exchange, origin: &str, warnings: &mut Vec<String>) -> Draft {
-    let mut headers: Vec<(String, Text)> = ex
-        .headers
-        .iter()
-        .filter(|(n, _)| !rules::is_volatile_header(n))
-        .map(|(n, v)| (n.clone(), Text::lit(v.clone())))
-        .collect();
+    // A name recorded twice (any case) is one header with the values joined, as HTTP allows: a mapping
+    // cannot hold the same key twice.
+    let mut merged: Vec<(String, String)> = Vec::new();
+    for (n, v) in ex.headers.iter().filter(|(n, _)| !rules::is_volatile_header(n)) {
+        match merged.iter_mut().find(|(m, _)| m.eq_ignore_ascii_case(n)) {
+            Some((_, joined)) => *joined = format!("{joined}, {v}"),
+            None => merged.push((n.clone(), v.clone())),
+        }
+    }
+    let mut headers: Vec<(String, Text)> = merged.into_iter().map(|(n, v)| (n, Text::lit(v))).collect();
     if !ex.url.username().is_empty() && header(&ex.headers, "authorization").is_none() {
         let user = percent_decode_str(ex.url.username()).decode_utf8_lossy();
         let pass = percent_decode_str(ex.url.password().unwrap_or("")).decode_utf8_lossy();
@@ -392,10 +396,14 @@ fn body(ex: &Exchange) -> Body {
             }
         }
         "application/x-www-form-urlencoded" => {
-            let pairs = url::form_urlencoded::parse(b.text.as_bytes())
+            let pairs: Vec<(String, Text)> = url::form_urlencoded::parse(b.text.as_bytes())
                 .map(|(k, v)| (k.to_string(), field_text(Some(&k), v.into_owned(), false)))
                 .collect();
-            return Body::Form(pairs);
+            // `form:` is a mapping: a field sent twice (`item=1&item=2`) stays a raw body.
+            let unique = pairs.iter().enumerate().all(|(i, (k, _))| pairs[..i].iter().all(|(p, _)| p != k));
+            if unique {
+                return Body::Form(pairs);
+            }
         }
         _ => {}
     }

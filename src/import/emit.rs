@@ -22,7 +22,9 @@ const METHOD_KEYS: &[&str] = &["get", "post", "put", "patch", "delete", "head", 
 
 pub fn journey(j: &Journey, drafts: &[Draft], secrets: &Registry) -> String {
     let mut out = String::new();
-    let _ = writeln!(out, "# Imported by `{}`.", j.command.replace('\n', " "));
+    if !j.command.is_empty() {
+        let _ = writeln!(out, "# Imported by `{}`.", j.command.replace('\n', " "));
+    }
     out.push_str("# Review it: each step checks only the recorded status; add checks on what matters.\n");
     if !secrets.secrets.is_empty() {
         let vars: Vec<&str> = secrets.secrets.iter().map(|s| s.env.as_str()).collect();
@@ -80,6 +82,10 @@ fn step(out: &mut String, d: &Draft) {
                 let _ = writeln!(out, "    content_type: {}", scalar(ct));
             }
         }
+    }
+    if d.status.is_some_and(|s| (300..400).contains(&s)) {
+        // A redirect the recording did not follow (its target was left out): stop at it, as recorded.
+        out.push_str("    redirects: false\n");
     }
     match d.status {
         Some(code) => {

@@ -273,6 +273,24 @@ mod tests {
     }
 
     #[test]
+    fn duplicates_are_merged_and_unfollowed_redirects_stop() {
+        let form = ("application/x-www-form-urlencoded", "item=1&item=2");
+        let headers = [("Accept", "text/html"), ("accept", "application/json")];
+        let entries = vec![
+            entry("POST", "https://a.test/cart", &headers, Some(form), 200, ("application/json", "{}")),
+            entry("GET", "https://a.test/sso", &[], None, 302, ("text/html", "https://idp.test/login")),
+        ];
+        let har = json!({"log": {"entries": entries}}).to_string();
+        let yaml = from_har("a.har", &har, &Options::default()).unwrap().yaml;
+        let expected = "    headers:\n      Accept: \"text/html, application/json\"\n    \
+                        body: item=1&item=2\n    content_type: application/x-www-form-urlencoded\n";
+        assert!(yaml.contains(expected), "{yaml}");
+        assert!(yaml.contains("    get: /sso\n    redirects: false\n    expect: [ status == 302 ]\n"), "{yaml}");
+        let loaded = crate::config::load_str(std::path::Path::new("a.yml"), &yaml, &Default::default());
+        assert!(loaded.is_ok(), "{yaml}");
+    }
+
+    #[test]
     fn names_are_checked_and_derived() {
         let har =
             json!({"log": {"entries": [entry("GET", "https://a.test/x", &[], None, 200, ("application/json", "{}"))]}})

@@ -1,6 +1,7 @@
 //! Splits pasted shell text into commands and words, the way bash would for what "Copy as cURL" and
 //! people write: `'…'`, `"…"`, `$'…'` (Chrome's copy quotes bodies with control characters this way),
-//! backslash escapes, `\` line continuations, and `;`, `&&`, `||`, `|` or a newline between commands.
+//! backslash escapes, `\` line continuations, and `;`, `&&`, `||` or a newline between commands; a command
+//! after a single `|` (`| jq .`) reads curl's output and is dropped.
 //! Our own rather than the `shlex` crate in the lock file: that one is only a transitive dependency, and it
 //! knows neither `$'…'` nor command separators. Nothing is expanded: `$VAR` and globs stay as written.
 
@@ -15,6 +16,8 @@ pub fn split(text: &str) -> Result<Vec<Vec<String>>, SplitError> {
     let mut commands = Vec::new();
     let mut words: Vec<String> = Vec::new();
     let mut word: Option<String> = None;
+    // After a single `|` the next command reads curl's output (`| jq .`): it is no request, so it is dropped.
+    let mut piped = false;
     let mut chars = text.chars().peekable();
     while let Some(c) = chars.next() {
         match c {
@@ -39,19 +42,24 @@ pub fn split(text: &str) -> Result<Vec<Vec<String>>, SplitError> {
             }
             ' ' | '\t' | '\r' => words.extend(word.take()),
             '\n' | ';' | '&' | '|' => {
-                if matches!(c, '&' | '|') && chars.peek() == Some(&c) {
+                let doubled = matches!(c, '&' | '|') && chars.peek() == Some(&c);
+                if doubled {
                     chars.next();
                 }
                 words.extend(word.take());
                 if !words.is_empty() {
-                    commands.push(std::mem::take(&mut words));
+                    let command = std::mem::take(&mut words);
+                    if !std::mem::take(&mut piped) {
+                        commands.push(command);
+                    }
                 }
+                piped |= c == '|' && !doubled;
             }
             other => word.get_or_insert_with(String::new).push(other),
         }
     }
     words.extend(word.take());
-    if !words.is_empty() {
+    if !words.is_empty() && !piped {
         commands.push(words);
     }
     Ok(commands)
@@ -156,12 +164,12 @@ mod tests {
     #[test]
     fn continuations_and_separators() {
         let text = "curl https://a.test/ \\\n  -H 'A: b' \\\r\n  --compressed\n\
-                    curl b.test && curl c.test; curl d.test | jq .\n";
+                    curl b.test && curl c.test; curl d.test | jq . | less\ncurl e.test | jq";
         let cmds = split(text).unwrap();
         assert_eq!(cmds[0], ["curl", "https://a.test/", "-H", "A: b", "--compressed"]);
         assert_eq!(
             cmds[1..].iter().map(|c| c.join(" ")).collect::<Vec<_>>(),
-            ["curl b.test", "curl c.test", "curl d.test", "jq ."]
+            ["curl b.test", "curl c.test", "curl d.test", "curl e.test"]
         );
     }
 
