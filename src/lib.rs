@@ -21,9 +21,10 @@
 //!   one step's exchange on either client: send, follow redirects with the user's cookies, read and decode
 //!   the capped body, or a typed `TransportError`.
 //! - `import`   — `journeyd import har|curl`: a journey from a browser's HAR recording or curl command lines
-//!   (`har`, `curl` with its own shell-word splitter `words`); `rules` leave out assets, analytics and
-//!   other origins; `correlate` turns values a response returned and a later request sent into captures;
-//!   `secrets` moves credentials into `secrets:`; `emit` writes YAML that `check` accepts. No I/O.
+//!   (`har`; `curl` with its own shell-word splitter `words`; `ordered`: JSON bodies in written order);
+//!   `draft` makes steps of what `rules` keep (assets, analytics, other origins left out); `correlate`
+//!   turns values a response returned and a later request sent into captures; `secrets` moves credentials
+//!   into `secrets:`; `emit` writes YAML that `check` accepts. No I/O.
 //! - `runner`   — one journey iteration (build → send → check → capture), checks and captures, virtual
 //!   users and data leases, the monitor scheduler, and the load engine (closed, open-loop arrivals, stages);
 //!   where the connection policy is applied (monitor runs cold, load users warm, `connections:` overrides).

@@ -1,6 +1,7 @@
 //! Which recorded requests become steps, and each step as a draft: texts made of literal pieces and
 //! template expressions, so later stages can swap a recorded value for `{{ capture }}` or a secret.
 
+use super::ordered::Json;
 use super::rules::{self, Dropped};
 use super::Exchange;
 use base64::Engine;
@@ -101,15 +102,14 @@ pub enum Node {
 }
 
 impl Node {
-    fn from_json(v: serde_json::Value, key: Option<&str>) -> Node {
-        use serde_json::Value;
+    fn from_json(v: Json, key: Option<&str>) -> Node {
         match v {
-            Value::Object(m) => {
+            Json::Object(m) => {
                 Node::Map(m.into_iter().map(|(k, v)| (k.clone(), Node::from_json(v, Some(&k)))).collect())
             }
-            Value::Array(a) => Node::Seq(a.into_iter().map(|v| Node::from_json(v, key)).collect()),
-            Value::String(s) => Node::Str(field_text(key, s, false)),
-            other => Node::Scalar(other.to_string()),
+            Json::Array(a) => Node::Seq(a.into_iter().map(|v| Node::from_json(v, key)).collect()),
+            Json::String(s) => Node::Str(field_text(key, s, false)),
+            Json::Other(s) => Node::Scalar(s),
         }
     }
 
@@ -391,7 +391,7 @@ fn body(ex: &Exchange) -> Body {
         if b.mime.is_empty() { header(&ex.headers, "content-type").unwrap_or("").to_string() } else { b.mime.clone() };
     match rules::essence(&mime).as_str() {
         "application/json" => {
-            if let Ok(v) = serde_json::from_str(&b.text) {
+            if let Ok(v) = serde_json::from_str::<Json>(&b.text) {
                 return Body::Json(Node::from_json(v, None));
             }
         }

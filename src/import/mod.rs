@@ -20,6 +20,7 @@ mod curl;
 mod draft;
 mod emit;
 mod har;
+mod ordered;
 mod rules;
 mod secrets;
 mod words;
