@@ -92,7 +92,14 @@ fn finish(imported: &Imported, output: Option<&Path>) -> Exit {
                 return usage(format!("cannot write {}: {e}", path.display()));
             }
         }
-        None => print!("{}", imported.yaml),
+        None => {
+            use std::io::Write;
+            // Not `print!`: a closed pipe (`… | head`) is an error to report, not a panic.
+            let mut stdout = std::io::stdout().lock();
+            if let Err(e) = stdout.write_all(imported.yaml.as_bytes()).and_then(|()| stdout.flush()) {
+                return usage(format!("cannot write the journey to stdout: {e}"));
+            }
+        }
     }
     for w in &imported.warnings {
         eprintln!("warning: {w}");
