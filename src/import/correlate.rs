@@ -1,6 +1,6 @@
-//! Correlation: a value that an earlier response returned in its JSON body and a later request sends back
-//! (in its URL, a header or its body) is what a real client carries from step to step — a token, a cart
-//! id. It becomes a `capture:` on the earlier step and a `{{ name }}` reference in every later use, so the
+//! Correlation: a value that an earlier response returned (in its JSON body, its `Location` header or a
+//! token-like header) and a later request sends back (in its URL, a header or its body) is what a real
+//! client carries from step to step — a token, a cart id. It becomes a `capture:` on the earlier step and a `{{ name }}` reference in every later use, so the
 //! journey works with the values of its own run instead of the recording's.
 
 use super::draft::{unique, Capture, CaptureSource, Draft, Piece};
@@ -16,8 +16,8 @@ const MAX_VALUE_LEN: usize = 4096;
 struct Candidate {
     value: String,
     step: usize,
-    path: String,
-    /// Suggested capture name: the last key on the path.
+    source: CaptureSource,
+    /// Suggested capture name: the last key on the JSON path, or the header's name.
     key: String,
     /// The capture's name once a later request used it.
     name: Option<String>,
@@ -51,28 +51,44 @@ pub fn correlate(kept: &[Exchange], drafts: &mut [Draft]) {
                 Some(cap) => cap.secret |= as_secret,
                 None => {
                     let secret = as_secret || rules::is_secret_field(&c.key);
-                    producer.captures.push(Capture {
-                        name: name.clone(),
-                        source: CaptureSource::Json(c.path.clone()),
-                        secret,
-                    });
+                    producer.captures.push(Capture { name: name.clone(), source: c.source.clone(), secret });
                     names.push(name.clone());
                     c.name = Some(name);
                 }
             }
         }
-        let Some(body) = kept[i].response.as_ref().and_then(|r| r.body.as_deref()) else { continue };
-        let Ok(json) = serde_json::from_str::<serde_json::Value>(body) else { continue };
-        let mut found = Vec::new();
-        walk(&json, String::new(), "value", &mut found);
-        for (path, key, value) in found {
+        for (source, key, value) in returned(&kept[i]) {
             if seen.contains(&value) {
                 continue;
             }
             candidates.retain(|c| c.value != value);
-            candidates.push(Candidate { value, step: i, path, key, name: None });
+            candidates.push(Candidate { value, step: i, source, key, name: None });
         }
     }
+}
+
+/// What a response handed the client: distinctive values of its JSON body, and of its `Location` header
+/// and headers named like a token, key, secret, CSRF or session (`X-CSRF-Token`). Other headers (`Date`,
+/// `ETag`, `Server`…) would only make coincidences; `Set-Cookie` is the cookie jar's.
+fn returned(ex: &Exchange) -> Vec<(CaptureSource, String, String)> {
+    let Some(resp) = &ex.response else { return Vec::new() };
+    let mut out = Vec::new();
+    for (name, value) in &resp.headers {
+        let lower = name.to_ascii_lowercase();
+        let wanted = lower == "location"
+            || (lower != "set-cookie"
+                && (rules::is_secret_field(&lower) || ["csrf", "xsrf", "session"].iter().any(|w| lower.contains(w))));
+        if wanted && rules::is_distinctive(value) && value.len() <= MAX_VALUE_LEN {
+            out.push((CaptureSource::Header(name.clone()), name.clone(), value.clone()));
+        }
+    }
+    let json = resp.body.as_deref().and_then(|b| serde_json::from_str::<serde_json::Value>(b).ok());
+    if let Some(json) = json {
+        let mut found = Vec::new();
+        walk(&json, String::new(), "value", &mut found);
+        out.extend(found.into_iter().map(|(path, key, value)| (CaptureSource::Json(path), key, value)));
+    }
+    out
 }
 
 /// Everything a request sent, for "did the client know this value already".

@@ -145,6 +145,8 @@ pub enum Body {
 pub enum CaptureSource {
     /// A path inside the JSON body: `token`, `items[0].id`.
     Json(String),
+    /// A response header: `Location`, `X-CSRF-Token`.
+    Header(String),
 }
 
 #[derive(Debug, Clone)]

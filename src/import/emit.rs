@@ -96,9 +96,12 @@ fn step(out: &mut String, d: &Draft) {
     if !d.captures.is_empty() {
         out.push_str("    capture:\n");
         for c in &d.captures {
-            let CaptureSource::Json(path) = &c.source;
+            let (kind, what) = match &c.source {
+                CaptureSource::Json(path) => ("json", path),
+                CaptureSource::Header(name) => ("header", name),
+            };
             let secret = if c.secret { ", secret: true" } else { "" };
-            let _ = writeln!(out, "      {}: {{ json: {}{secret} }}", c.name, scalar(path));
+            let _ = writeln!(out, "      {}: {{ {kind}: {}{secret} }}", c.name, scalar(what));
         }
     }
 }

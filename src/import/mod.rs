@@ -292,6 +292,26 @@ mod tests {
     }
 
     #[test]
+    fn location_and_token_headers_are_captured() {
+        let created = json!({"request": {"method": "POST", "url": "https://a.test/api/orders"},
+            "response": {"status": 201, "headers": [{"name": "Location", "value": "/api/orders/ORD-123456"},
+                {"name": "X-CSRF-Token", "value": "csrf-9f8e7d6c"}, {"name": "Date", "value": "Sun, 06 Dec 2026"}],
+                "content": {"mimeType": "application/json", "text": "{}"}}});
+        let csrf = [("X-CSRF-Token", "csrf-9f8e7d6c"), ("X-Note", "Sun, 06 Dec 2026")];
+        let next = entry("GET", "https://a.test/api/orders/ORD-123456", &csrf, None, 200, ("application/json", "{}"));
+        let har = json!({"log": {"entries": [created, next]}}).to_string();
+        let yaml = from_har("a.har", &har, &Options::default()).unwrap().yaml;
+        let expected = "    capture:\n      location: { header: Location }\n      \
+                        x_csrf_token: { header: X-CSRF-Token, secret: true }\n";
+        assert!(yaml.contains(expected), "{yaml}");
+        assert!(
+            yaml.contains("    get: \"{{ location }}\"\n    headers:\n      X-CSRF-Token: \"{{ x_csrf_token }}\"\n")
+        );
+        assert!(yaml.contains("X-Note: \"Sun, 06 Dec 2026\""), "the Date header is not a candidate: {yaml}");
+        assert!(crate::config::load_str(std::path::Path::new("a.yml"), &yaml, &Default::default()).is_ok(), "{yaml}");
+    }
+
+    #[test]
     fn names_are_checked_and_derived() {
         let har =
             json!({"log": {"entries": [entry("GET", "https://a.test/x", &[], None, 200, ("application/json", "{}"))]}})
