@@ -1,7 +1,8 @@
 //! Correlation: a value that an earlier response returned (in its JSON body, its `Location` header or a
 //! token-like header) and a later request sends back (in its URL, a header or its body) is what a real
-//! client carries from step to step — a token, a cart id. It becomes a `capture:` on the earlier step and a `{{ name }}` reference in every later use, so the
-//! journey works with the values of its own run instead of the recording's.
+//! client carries from step to step — a token, a cart id. It becomes a `capture:` on the earlier step and
+//! a `{{ name }}` reference in every later use, so the journey works with the values of its own run
+//! instead of the recording's.
 
 use super::draft::{unique, Capture, CaptureSource, Draft, Piece};
 use super::rules;
