@@ -268,7 +268,7 @@ fn bad_input_exits_2_with_a_clear_error_and_leaves_the_output_alone() {
         ),
         (
             vec!["curl".into(), "curl https://a.test/ -d 'unclosed".into()],
-            "curl command 1: a single quote is never closed".into(),
+            "curl commands: a single quote is never closed".into(),
         ),
         (
             vec!["curl".into(), "curl https://a.test/".into(), "--name".into(), "Bad Name".into()],

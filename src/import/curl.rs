@@ -94,7 +94,7 @@ struct Command {
 }
 
 pub fn parse(text: &str) -> Result<Parsed, ImportError> {
-    let commands = split(text).map_err(|e| ImportError::Curl { command: 1, message: e.to_string() })?;
+    let commands = split(text)?;
     let mut parsed = Parsed::default();
     for (i, words) in commands.iter().enumerate() {
         let n = i + 1;
@@ -154,6 +154,11 @@ fn read_options(words: &[String], parsed: &mut Parsed, n: usize) -> Result<Comma
         };
         if let Some((_, why)) = IGNORED_WITH_VALUE.iter().find(|(o, _)| *o == opt) {
             parsed.warnings.push(format!("curl command {n}: ignored `{opt}`: {why}"));
+            continue;
+        }
+        if matches!(opt.as_str(), "-H" | "--header") && value.to_ascii_lowercase().starts_with("cookie:") {
+            let why = "cookies come from the journey's cookie jar, set by earlier steps";
+            parsed.warnings.push(format!("curl command {n}: ignored the Cookie header: {why}"));
             continue;
         }
         option(&opt, value, &mut cmd)?;
@@ -299,13 +304,14 @@ mod tests {
   -H 'accept: application/json' \
   -H 'content-type: application/json' \
   -b 'session=abc' \
+  -H 'Cookie: theme=dark' \
   --data-raw '{"email":"a@b.test","password":"pw"}' \
   --compressed"#;
         let (ex, warnings) = one(text);
         assert_eq!((ex.method.as_str(), ex.url.as_str()), ("POST", "https://shop.test/api/login"));
         assert_eq!(ex.body.as_ref().unwrap().mime, "application/json");
         assert_eq!(ex.headers.len(), 2);
-        assert_eq!(warnings.len(), 2, "{warnings:?}");
+        assert_eq!(warnings.len(), 3, "{warnings:?}");
     }
 
     #[test]

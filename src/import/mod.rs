@@ -3,10 +3,10 @@
 //! Both readers turn their input into [`Exchange`]s (a request, and the recorded response when there is
 //! one); the rest is shared and runs in this order, each stage in its own file:
 //!
-//! 1. `rules` — leave out static assets, analytics and other origins' non-API requests; pick the main
-//!    origin; drop volatile headers.
-//! 2. `draft` — one step per kept request: relative URL, `json:`/`form:`/`body:`, secret-looking fields
-//!    marked as pending secrets.
+//! 1. `draft::select`, by the `rules` — leave out static assets, analytics and other origins' non-API
+//!    requests; pick the main origin; merge redirect hops.
+//! 2. `draft` — one step per kept request: relative URL, volatile headers dropped, `json:`/`form:`/`body:`,
+//!    secret-looking fields marked as pending secrets.
 //! 3. `correlate` — a distinctive value an earlier response returned and a later request sends becomes a
 //!    `capture:` and a `{{ name }}` reference.
 //! 4. `secrets` — what is still a credential (pending fields, `Authorization` values) becomes a
@@ -92,6 +92,8 @@ pub enum ImportError {
     Entry { file: String, index: usize, message: String },
     #[error("curl command {command}: {message}")]
     Curl { command: usize, message: String },
+    #[error("curl commands: {0}")]
+    Shell(#[from] words::SplitError),
     #[error("a recorded credential appears in a field or header name; refusing to write it into the journey")]
     WouldLeak,
     #[error("nothing to import: {0}")]
