@@ -7,63 +7,89 @@
 use super::draft::{unique, Capture, CaptureSource, Draft, Piece};
 use super::rules;
 use super::Exchange;
+use std::collections::HashMap;
 
 /// At most this many values are taken from one response: a large listing must not make the import slow.
 const MAX_VALUES_PER_RESPONSE: usize = 2000;
+/// At most this many values wait for a use at once; past it the oldest responses' values are forgotten
+/// (a value is mostly sent back soon after it was returned).
+const MAX_CANDIDATES: usize = 20_000;
 /// Longer strings are documents, not identifiers.
 const MAX_VALUE_LEN: usize = 4096;
 
 /// A value a response returned, waiting for a later request to send it.
 struct Candidate {
-    value: String,
     step: usize,
     source: CaptureSource,
     /// Suggested capture name: the last key on the JSON path, or the header's name.
     key: String,
     /// The capture's name once a later request used it.
     name: Option<String>,
+    /// How much of the requests' text was sent up to the response that returned the value: checked on
+    /// first use only, so a large recording does not search every value through every request.
+    seen_len: usize,
 }
 
 /// Adds captures to `drafts` and replaces the values later steps send by references to them. A value
 /// counts only when no request up to its response sent it first (an email the user typed is not a
 /// server's value) and when it is [`rules::is_distinctive`]; the most recent response that returned a
-/// value is the one captured.
+/// value before its first use is the one captured.
 pub fn correlate(kept: &[Exchange], drafts: &mut [Draft]) {
-    let mut candidates: Vec<Candidate> = Vec::new();
+    let mut candidates: HashMap<String, Candidate> = HashMap::new();
     let mut names: Vec<String> = Vec::new();
     let mut seen = String::new();
     for i in 0..drafts.len() {
         seen.push_str(&request_text(&kept[i]));
-        candidates.sort_by_key(|c| std::cmp::Reverse(c.value.len()));
-        for c in candidates.iter_mut() {
-            let name = c.name.clone().unwrap_or_else(|| unique(&capture_name(&c.key), &names, '_'));
-            let (mut used, mut as_secret) = (0, false);
-            for (text, secret_header) in drafts[i].texts_mut() {
-                let pending = text.0.iter().any(|p| matches!(p, Piece::Pending { value, .. } if *value == c.value));
-                let n = text.substitute(&c.value, &name);
-                used += n;
-                as_secret |= n > 0 && (secret_header.is_some() || pending);
-            }
-            if used == 0 {
+        // One search per candidate through the step's text (small) finds the few it sends.
+        let sent: String = drafts[i].texts_mut().iter().map(|(t, _)| t.searchable()).collect();
+        let mut values: Vec<String> = candidates.keys().filter(|v| sent.contains(v.as_str())).cloned().collect();
+        // Longest first, so a value that contains another is replaced whole.
+        values.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
+        for value in values {
+            let Some(c) = candidates.get_mut(&value) else { continue };
+            if c.name.is_none() && seen[..c.seen_len].contains(&value) {
+                candidates.remove(&value);
                 continue;
             }
-            let producer = &mut drafts[c.step];
-            match producer.captures.iter_mut().find(|cap| cap.name == name) {
-                Some(cap) => cap.secret |= as_secret,
-                None => {
-                    let secret = as_secret || rules::is_secret_field(&c.key);
-                    producer.captures.push(Capture { name: name.clone(), source: c.source.clone(), secret });
-                    names.push(name.clone());
-                    c.name = Some(name);
-                }
-            }
+            use_candidate(&value, c, i, drafts, &mut names);
         }
         for (source, key, value) in returned(&kept[i]) {
-            if seen.contains(&value) {
+            // A value already captured and sent back stays with its first source: returned again, it is
+            // an echo of what the client sent.
+            if candidates.get(&value).is_some_and(|c| c.name.is_some()) {
                 continue;
             }
-            candidates.retain(|c| c.value != value);
-            candidates.push(Candidate { value, step: i, source, key, name: None });
+            let seen_len = seen.len();
+            candidates.insert(value, Candidate { step: i, source, key, name: None, seen_len });
+        }
+        if candidates.len() > MAX_CANDIDATES {
+            let oldest = candidates.values().map(|c| c.step).min().unwrap_or(0);
+            candidates.retain(|_, c| c.step > oldest);
+        }
+    }
+}
+
+/// Replaces `value` in step `i` by a reference to its capture, adding the capture on first use.
+fn use_candidate(value: &str, c: &mut Candidate, i: usize, drafts: &mut [Draft], names: &mut Vec<String>) {
+    let name = c.name.clone().unwrap_or_else(|| unique(&capture_name(&c.key), names, '_'));
+    let (mut used, mut as_secret) = (0, false);
+    for (text, secret_header) in drafts[i].texts_mut() {
+        let pending = text.0.iter().any(|p| matches!(p, Piece::Pending { value: v, .. } if v == value));
+        let n = text.substitute(value, &name);
+        used += n;
+        as_secret |= n > 0 && (secret_header.is_some() || pending);
+    }
+    if used == 0 {
+        return;
+    }
+    let producer = &mut drafts[c.step];
+    match producer.captures.iter_mut().find(|cap| cap.name == name) {
+        Some(cap) => cap.secret |= as_secret,
+        None => {
+            let secret = as_secret || rules::is_secret_field(&c.key);
+            producer.captures.push(Capture { name: name.clone(), source: c.source.clone(), secret });
+            names.push(name.clone());
+            c.name = Some(name);
         }
     }
 }

@@ -29,10 +29,38 @@ impl Text {
         Text(vec![Piece::Lit(s.into())])
     }
 
+    /// The literal pieces and pending values, each followed by a NUL (which no value holds): what a search
+    /// for recorded values looks through.
+    pub fn searchable(&self) -> String {
+        let mut s = String::new();
+        for p in &self.0 {
+            match p {
+                Piece::Lit(v) | Piece::Pending { value: v, .. } => {
+                    s.push_str(v);
+                    s.push('\0');
+                }
+                Piece::Expr(_) => s.push('\0'),
+            }
+        }
+        s
+    }
+
+    /// Whether `value` occurs in a literal piece or is a pending secret's value.
+    pub fn mentions(&self, value: &str) -> bool {
+        self.0.iter().any(|p| match p {
+            Piece::Lit(s) => s.contains(value),
+            Piece::Pending { value: v, .. } => v == value,
+            Piece::Expr(_) => false,
+        })
+    }
+
     /// Replaces every occurrence of `value` in literal pieces (not touching a letter or digit on either
     /// side, so `1234` is not found in `12345`) and every pending secret equal to it by `expr`. Returns how
     /// many were replaced.
     pub fn substitute(&mut self, value: &str, expr: &str) -> usize {
+        if !self.mentions(value) {
+            return 0;
+        }
         let mut count = 0;
         let mut out = Vec::with_capacity(self.0.len());
         for piece in self.0.drain(..) {

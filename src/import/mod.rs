@@ -314,6 +314,30 @@ mod tests {
     }
 
     #[test]
+    fn an_echoed_value_keeps_its_first_source_and_user_input_is_never_captured() {
+        let json = "application/json";
+        let entries = vec![
+            entry(
+                "POST",
+                "https://a.test/api/s",
+                &[],
+                Some((json, r#"{"user": "ada-lovelace"}"#)),
+                200,
+                (json, r#"{"user": "ada-lovelace", "sid": "sess-000111"}"#),
+            ),
+            entry("GET", "https://a.test/api/x?sid=sess-000111", &[], None, 200, (json, r#"{"sid": "sess-000111"}"#)),
+            entry("GET", "https://a.test/api/y/ada-lovelace?sid=sess-000111", &[], None, 200, (json, "{}")),
+        ];
+        let har = json!({"log": {"entries": entries}}).to_string();
+        let yaml = from_har("a.har", &har, &Options::default()).unwrap().yaml;
+        assert_eq!(yaml.matches("sid: { json: sid }").count(), 1, "{yaml}");
+        let login = "    post: /api/s\n    json:\n      user: ada-lovelace\n    expect: [ status == 200 ]\n    \
+                     capture:\n      sid: { json: sid }\n";
+        assert!(yaml.contains(login), "{yaml}");
+        assert!(yaml.contains("    get: \"/api/y/ada-lovelace?sid={{ sid }}\"\n"), "{yaml}");
+    }
+
+    #[test]
     fn names_are_checked_and_derived() {
         let har =
             json!({"log": {"entries": [entry("GET", "https://a.test/x", &[], None, 200, ("application/json", "{}"))]}})
