@@ -316,3 +316,11 @@ fn import_writes_a_file_that_check_accepts_and_help_lists_it() {
     let help = bin().arg("--help").output().unwrap();
     assert!(String::from_utf8_lossy(&help.stdout).contains("import"));
 }
+
+#[test]
+fn the_docs_list_every_analytics_host() {
+    let docs = std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("docs/import.md")).unwrap();
+    for host in import::ANALYTICS_HOSTS {
+        assert!(docs.contains(&format!("`{host}`")), "docs/import.md does not list {host}");
+    }
+}
