@@ -21,6 +21,11 @@
 //!   one step's exchange on either client: send, follow redirects with the user's cookies, read and decode
 //!   the capped body, or a typed `TransportError`; `ws`, a WebSocket step's connection (the own client's
 //!   timed connection and TLS, upgraded by tokio-tungstenite).
+//! - `import`   — `journeyd import har|curl`: a journey from a browser's HAR recording or curl command lines
+//!   (`har`; `curl` with its own shell-word splitter `words`; `ordered`: JSON bodies in written order);
+//!   `draft` makes steps of what `rules` keep (assets, analytics, other origins left out); `correlate`
+//!   turns values a response returned and a later request sent into captures; `secrets` moves credentials
+//!   into `secrets:`; `emit` writes YAML that `check` accepts. No I/O.
 //! - `runner`   — one journey iteration (build → send → check → capture; a `ws:` step: upgrade → send → wait
 //!   for the message that matches → capture), request bodies (`body`: json, form, multipart with a boundary
 //!   per request, GraphQL), checks and captures, virtual users and data leases, the monitor scheduler, and
@@ -66,6 +71,7 @@ pub mod cmp;
 pub mod config;
 pub mod daemon;
 pub mod http;
+pub mod import;
 pub mod location;
 pub mod metrics;
 pub mod model;

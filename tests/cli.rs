@@ -22,7 +22,7 @@ fn help_lists_every_subcommand_and_version_prints() {
     let out = bin().arg("--help").output().unwrap();
     assert!(out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
-    for cmd in ["run", "check", "demo", "shop"] {
+    for cmd in ["run", "check", "demo", "shop", "import"] {
         assert!(text.contains(cmd), "help lacks {cmd}:\n{text}");
     }
     let out = bin().arg("--version").output().unwrap();

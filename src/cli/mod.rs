@@ -4,6 +4,7 @@
 mod check;
 mod daemon;
 mod demo;
+mod import;
 mod logging;
 mod report;
 mod schema;
@@ -17,6 +18,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 pub use check::CheckArgs;
 pub use daemon::{RunArgs, WebArgs};
 pub use demo::{DemoArgs, ShopArgs};
+pub use import::{ImportArgs, ImportSource, OutputArgs};
 pub use logging::LogFormat;
 pub use report::ReportArgs;
 pub use verify::VerifyArgs;
@@ -96,6 +98,8 @@ pub enum Command {
     Report(ReportArgs),
     /// Print the JSON Schema of the journey format (for editors' YAML language server).
     Schema,
+    /// Write a journey from a browser's HAR recording or from curl command lines.
+    Import(ImportArgs),
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -136,6 +140,7 @@ pub fn main() -> ExitCode {
         Command::Check(args) => check::run(&args),
         Command::Report(args) => report::run(args),
         Command::Schema => schema::run(),
+        Command::Import(args) => import::run(args),
         command => {
             // One thread: tokio's current-thread scheduler (no work stealing, no cross-thread wake-ups).
             let mut builder = match cli.threads {
@@ -158,7 +163,9 @@ pub fn main() -> ExitCode {
                     Command::Demo(args) => demo::run(args).await,
                     Command::Shop(args) => demo::shop(args).await,
                     Command::Verify(args) => verify::run(args).await,
-                    Command::Check(_) | Command::Report(_) | Command::Schema => unreachable!("handled above"),
+                    Command::Check(_) | Command::Report(_) | Command::Schema | Command::Import(_) => {
+                        unreachable!("handled above")
+                    }
                 }
             })
         }
