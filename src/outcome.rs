@@ -257,10 +257,12 @@ pub enum Reason {
     Body,
     /// Too many redirects, a redirect loop, an invalid `Location`, or a refused https → http redirect.
     Redirect,
+    /// An `oauth` token the step needed could not be fetched (the token endpoint failed or refused).
+    Auth,
 }
 
 impl Reason {
-    pub const ALL: [Reason; 9] = [
+    pub const ALL: [Reason; 10] = [
         Reason::Connect,
         Reason::Dns,
         Reason::Tls,
@@ -270,6 +272,7 @@ impl Reason {
         Reason::Capture,
         Reason::Body,
         Reason::Redirect,
+        Reason::Auth,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -283,6 +286,7 @@ impl Reason {
             Reason::Capture => "capture",
             Reason::Body => "body",
             Reason::Redirect => "redirect",
+            Reason::Auth => "auth",
         }
     }
 

@@ -181,7 +181,7 @@ impl Metrics {
             windows: Windows::default(),
             step_failures: counter(
                 "journey_step_failures_total",
-                "Failed steps by reason (connect, dns, tls, timeout, status, check, capture, body, redirect).",
+                "Failed steps by reason (connect, dns, tls, timeout, status, check, capture, body, redirect, auth).",
                 &["journey", "step", "reason"],
             ),
             step_success: int_gauge(
