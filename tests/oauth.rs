@@ -16,8 +16,11 @@ use axum::routing::{get, post};
 use axum::Router;
 use common::{describe, journey, serve};
 use journeyd::http::Clients;
+use journeyd::metrics::{Metrics, MetricsSink, StatsTable};
 use journeyd::model::Journey;
-use journeyd::outcome::{Reason, RunOutcome};
+use journeyd::model::Suite;
+use journeyd::outcome::{Reason, RunOutcome, TokenFetch};
+use journeyd::pipeline::Sink;
 use journeyd::runner::{run_iteration, Plan, VirtualUser};
 use tokio_util::sync::CancellationToken;
 
@@ -186,6 +189,30 @@ async fn a_401_fetches_a_new_token_and_retries_once() {
     let o = run(&plan, &mut vu).await;
     assert!(o.failure().is_none(), "{}", describe(&o));
     assert_eq!(seen.hits.load(Ordering::SeqCst), 3, "one refetch");
+    assert_eq!(o.steps[0].token_fetches, [TokenFetch { source: 0, ok: true }], "the refetch is counted");
+    let o = run(&plan, &mut vu).await;
+    assert!(o.steps[0].token_fetches.is_empty(), "cached: no request");
+}
+
+#[tokio::test]
+async fn token_fetches_are_counted_by_source_and_result() {
+    let (_, ok) = setup("/token", "header", "/api/orders").await;
+    let (_, bad) = setup("/login-page", "header", "/api/orders").await;
+    let bad = Arc::new(Journey { name: "api-bad".into(), ..(*bad).clone() });
+    let suite = Suite { journeys: vec![Arc::clone(&ok), Arc::clone(&bad)] };
+    let metrics = Metrics::new();
+    let mut sink = MetricsSink::new(metrics.clone(), StatsTable::new());
+    sink.suite_changed(&suite);
+    for j in [&ok, &ok, &bad] {
+        sink.outcome(j, &common::run_once(j).await);
+    }
+    let text = metrics.encode();
+    // Each run_once has its own plan, so its own cache: one fetch per run.
+    let line = |journey: &str, result: &str, n: u32| {
+        format!("journey_oauth_token_fetches_total{{journey=\"{journey}\",result=\"{result}\",source=\"api\"}} {n}")
+    };
+    assert!(text.contains(&line("api", "success", 2)), "{text}");
+    assert!(text.contains(&line("api-bad", "failure", 1)), "{text}");
 }
 
 #[tokio::test]

@@ -19,7 +19,7 @@ use crate::http::credentials;
 use crate::http::exchange::{redirects_followed, send_following, Agent, Exchange, Outgoing, Trail, TransportError};
 use crate::http::{self, PhaseRecorder, UserConnections};
 use crate::model::{Predicate, Step, Subject};
-use crate::outcome::{Failure, Reason, RedirectHop, RunOutcome, RunStatus, StepOutcome};
+use crate::outcome::{Failure, Reason, RedirectHop, RunOutcome, RunStatus, StepOutcome, TokenFetch};
 use crate::redact::Redactor;
 use crate::runner::body::render_body;
 use crate::runner::checks::{self, excerpt_of, ResponseView};
@@ -193,7 +193,7 @@ async fn run_step(
     soft_failures: &mut Vec<Failure>,
 ) -> StepEnd {
     let rows = vu.lease.row_slices();
-    let mut tokens = match step_tokens(call, &mut vu.redactor).await {
+    let mut tokens = match step_tokens(call, &mut vu.redactor, so).await {
         Ok(tokens) => tokens,
         Err(f) => return StepEnd::Failed(f),
     };
@@ -225,7 +225,7 @@ async fn run_step(
                     cache.invalidate(token).await;
                 }
             }
-            tokens = match step_tokens(call, &mut vu.redactor).await {
+            tokens = match step_tokens(call, &mut vu.redactor, so).await {
                 Ok(tokens) => tokens,
                 Err(f) => return StepEnd::Failed(f),
             };
@@ -267,7 +267,11 @@ async fn run_step(
 /// The tokens of the `oauth` sources the step uses, by source index (empty when it uses none), each
 /// registered with the user's redactor before anything is rendered with it. Fetched (when not cached)
 /// before the step's deadline; a token endpoint that fails fails the step with reason `auth`.
-async fn step_tokens(call: &StepCall<'_>, redactor: &mut Redactor) -> Result<Vec<Option<Arc<str>>>, Box<Failure>> {
+async fn step_tokens(
+    call: &StepCall<'_>,
+    redactor: &mut Redactor,
+    so: &mut StepOutcome,
+) -> Result<Vec<Option<Arc<str>>>, Box<Failure>> {
     let used = &call.plan.steps[call.index].oauth;
     if used.is_empty() {
         return Ok(Vec::new());
@@ -276,8 +280,12 @@ async fn step_tokens(call: &StepCall<'_>, redactor: &mut Redactor) -> Result<Vec
     let deadline = step_timeout.map_or(call.journey_deadline, |t| call.journey_deadline.min(Instant::now() + t));
     let mut tokens = vec![None; call.plan.oauth.len()];
     for &i in used {
-        match call.plan.oauth[i].token(&call.plan.journey, deadline, Instant::now).await {
-            Ok(token) => {
+        let got = call.plan.oauth[i].token(&call.plan.journey, deadline, Instant::now).await;
+        if !matches!(got, Ok((_, false))) {
+            so.token_fetches.push(TokenFetch { source: i, ok: got.is_ok() });
+        }
+        match got {
+            Ok((token, _)) => {
                 redactor.add(&token);
                 tokens[i] = Some(token);
             }

@@ -68,16 +68,17 @@ impl TokenCache {
         TokenCache { source, tls, state: Mutex::new(State::default()) }
     }
 
-    /// The cached token, or a new one fetched before `deadline`. `now` is the clock (injected by tests).
+    /// The cached token, or a new one fetched before `deadline` (then `true`: a request was made). `now` is
+    /// the clock (injected by tests). An error always comes from a request.
     pub async fn token(
         &self,
         journey: &Journey,
         deadline: Instant,
         now: fn() -> Instant,
-    ) -> Result<Arc<str>, TokenError> {
+    ) -> Result<(Arc<str>, bool), TokenError> {
         let mut state = self.state.lock().await;
         if let Some(cached) = state.token.as_ref().filter(|c| now() < c.fresh_until) {
-            return Ok(Arc::clone(&cached.value));
+            return Ok((Arc::clone(&cached.value), false));
         }
         state.token = None;
         let fetched = tokio::time::timeout_at(deadline.into(), self.fetch(&mut state.client, journey)).await;
@@ -93,7 +94,7 @@ impl TokenCache {
         };
         let value: Arc<str> = Arc::from(value);
         state.token = Some(Cached { value: Arc::clone(&value), fresh_until: now() + fresh_for(lifetime) });
-        Ok(value)
+        Ok((value, true))
     }
 
     /// Forgets `used` (the API refused it with 401), unless another user already replaced it.
