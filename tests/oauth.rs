@@ -110,7 +110,7 @@ steps:
   - name: orders
     get: {path}
     headers: {{ Authorization: "Bearer {{{{ oauth.api }}}}" }}
-    timeout: 500ms
+    timeout: 2s
     expect: [status == 200]
 "#
     )
@@ -250,4 +250,30 @@ async fn a_token_endpoint_slower_than_the_step_timeout_fails_with_auth() {
     let f = o.failure().expect("no token");
     assert_eq!(f.reason, Reason::Auth, "{}", describe(&o));
     assert!(f.message.contains("deadline"), "{}", f.message);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_waiting_for_another_users_fetch_gives_up_at_its_own_deadline() {
+    let (_, j) = setup("/slow-token", "header", "/api/orders").await;
+    let plan = Arc::new(Plan::new(j, &Clients::new().unwrap()));
+    // The fetching user has the 2 s step timeout; the waiting one is near the end of its journey timeout.
+    let fetcher = {
+        let plan = Arc::clone(&plan);
+        tokio::spawn(async move {
+            let mut vu = VirtualUser::new(&plan, 0).unwrap();
+            run(&plan, &mut vu).await
+        })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    let mut vu = VirtualUser::new(&plan, 1).unwrap();
+    let started = Instant::now();
+    let intended = started - (plan.journey.timeout - std::time::Duration::from_millis(300));
+    let o = run_iteration(&plan, &mut vu, intended, &CancellationToken::new()).await;
+    let waited = started.elapsed();
+    assert_eq!(o.failure().map(|f| f.reason), Some(Reason::Auth), "{}", describe(&o));
+    assert!(o.steps[0].token_fetches.is_empty(), "it made no request: {:?}", o.steps[0].token_fetches);
+    assert!(waited < std::time::Duration::from_millis(1500), "waited {waited:?} for the other user's fetch");
+    let o = fetcher.await.unwrap();
+    assert_eq!(o.failure().map(|f| f.reason), Some(Reason::Auth), "{}", describe(&o));
+    assert_eq!(o.steps[0].token_fetches, [TokenFetch { source: 0, ok: false }]);
 }

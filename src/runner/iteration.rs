@@ -281,7 +281,11 @@ async fn step_tokens(
     let mut tokens = vec![None; call.plan.oauth.len()];
     for &i in used {
         let got = call.plan.oauth[i].token(&call.plan.journey, deadline, Instant::now).await;
-        if !matches!(got, Ok((_, false))) {
+        let requested = match &got {
+            Ok((_, fetched)) => *fetched,
+            Err(e) => e.requested,
+        };
+        if requested {
             so.token_fetches.push(TokenFetch { source: i, ok: got.is_ok() });
         }
         match got {

@@ -56,6 +56,8 @@ struct Cached {
 /// caller's redactor (which knows the secret).
 #[derive(Debug)]
 pub struct TokenError {
+    /// A fetch was attempted (false: the deadline passed while another user's fetch held the cache).
+    pub requested: bool,
     pub message: String,
     /// `POST <token_url>`.
     pub request: Option<String>,
@@ -69,14 +71,27 @@ impl TokenCache {
     }
 
     /// The cached token, or a new one fetched before `deadline` (then `true`: a request was made). `now` is
-    /// the clock (injected by tests). An error always comes from a request.
+    /// the clock (injected by tests).
     pub async fn token(
         &self,
         journey: &Journey,
         deadline: Instant,
         now: fn() -> Instant,
     ) -> Result<(Arc<str>, bool), TokenError> {
-        let mut state = self.state.lock().await;
+        let late = |requested: bool| TokenError {
+            message: format!(
+                "oauth.{}: the token endpoint did not answer before the step's deadline",
+                self.source.name
+            ),
+            requested,
+            request: None,
+            status: None,
+            body: None,
+        };
+        // Waiting for another user's fetch counts against this step's deadline too.
+        let Ok(mut state) = tokio::time::timeout_at(deadline.into(), self.state.lock()).await else {
+            return Err(late(false));
+        };
         if let Some(cached) = state.token.as_ref().filter(|c| now() < c.fresh_until) {
             return Ok((Arc::clone(&cached.value), false));
         }
@@ -87,9 +102,7 @@ impl TokenCache {
             Err(_) => {
                 // The connection may hold half a response: the next fetch starts on a new one.
                 state.client.close();
-                let message =
-                    format!("oauth.{}: the token endpoint did not answer before the step's deadline", self.source.name);
-                return Err(TokenError { message, request: None, status: None, body: None });
+                return Err(late(true));
             }
         };
         let value: Arc<str> = Arc::from(value);
@@ -113,7 +126,8 @@ impl TokenCache {
     ) -> Result<(String, Option<Duration>), TokenError> {
         let scope = Scope { secrets: &journey.secrets, rows: &[], captures: &[], tokens: &[] };
         let s = &self.source;
-        let auth_error = |message: String| TokenError { message, request: None, status: None, body: None };
+        let auth_error =
+            |message: String| TokenError { message, requested: true, request: None, status: None, body: None };
         let url_text = s.token_url.render(&scope);
         let url = resolve_url(journey, &scope, &url_text)
             .map_err(|e| auth_error(format!("oauth.{}: token_url: {e}", s.name)))?;
@@ -140,6 +154,7 @@ impl TokenCache {
         };
         let refused = |message: String| {
             with_line(TokenError {
+                requested: true,
                 message: format!("oauth.{}: {message}", s.name),
                 request: None,
                 status: Some(response.status.as_u16()),
