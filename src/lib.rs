@@ -30,7 +30,9 @@
 //!   for the message that matches → capture), request bodies (`body`: json, form, multipart with a boundary
 //!   per request, GraphQL), checks and captures, virtual users and data leases, the monitor scheduler, and
 //!   the load engine (closed, open-loop arrivals, stages);
-//!   where the connection policy is applied (monitor runs cold, load users warm, `connections:` overrides).
+//!   where the connection policy is applied (monitor runs cold, load users warm, `connections:` overrides);
+//!   `oauth`, the OAuth2 client-credentials token cache each journey's users share (fetched once,
+//!   refreshed before expiry and on a 401).
 //! - `outcome`  — RunOutcome / StepOutcome / Failure / CertSeen: plain data sent from workers to consumers,
 //!   and the one reading of a step's certificate news (presented, plain http, nothing new) they all share.
 //! - `pipeline` — the one consumer of outcomes: feeds every event to the sinks (metrics, alerts, reports).

@@ -62,6 +62,8 @@ pub struct Journey {
     pub data: Vec<DataSource>,
     /// Secret values; templates refer to them by index. Redacted everywhere.
     pub secrets: Vec<Secret>,
+    /// OAuth2 client-credentials token sources; `{{ oauth.<name> }}` refers to them by index.
+    pub oauth: Vec<OAuthSource>,
     pub steps: Vec<Step>,
     /// Number of capture slots a run needs (captures are addressed by slot, not by name, at run time).
     pub capture_slots: usize,
@@ -502,4 +504,29 @@ pub enum CaptureSource {
         regex: Regex,
         group: usize,
     },
+}
+
+/// An OAuth2 client-credentials token source (RFC 6749 §4.4): where to get a token and how to authenticate.
+/// Its templates use vars, env and secrets only: they render the same for every virtual user.
+#[derive(Debug, Clone)]
+pub struct OAuthSource {
+    /// The name in `{{ oauth.<name> }}`, for messages.
+    pub name: String,
+    /// Absolute, or a path joined onto the journey's target.
+    pub token_url: Template,
+    pub client_id: Template,
+    pub client_secret: Template,
+    pub scope: Option<Template>,
+    /// Sent as `audience` (Auth0 and others want it to pick the API).
+    pub audience: Option<Template>,
+    pub auth: ClientAuth,
+}
+
+/// How the client authenticates to the token endpoint (RFC 6749 §2.3.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientAuth {
+    /// HTTP Basic with the form-encoded id and secret: what the RFC says servers must support.
+    Header,
+    /// `client_id` and `client_secret` in the form body, for servers that accept only that.
+    Body,
 }

@@ -70,6 +70,18 @@ pub struct StepOutcome {
     /// What the TLS handshake of the step's last request presented, when that request opened a new https
     /// connection (`None` on plain http and on a reused connection: nothing was presented).
     pub tls: Option<Arc<CertSeen>>,
+    /// The `oauth` token requests this step made (none when the cache had a token): counted in
+    /// `journey_oauth_token_fetches_total`, so a 401 refresh or a token endpoint failing shows.
+    pub token_fetches: Vec<TokenFetch>,
+}
+
+/// One request to an `oauth` token endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TokenFetch {
+    /// Index into the journey's `oauth` sources.
+    pub source: usize,
+    /// A token came back.
+    pub ok: bool,
 }
 
 /// What a fresh TLS handshake presented, read from every new https connection: the expiry metrics and alerts
@@ -257,10 +269,12 @@ pub enum Reason {
     Body,
     /// Too many redirects, a redirect loop, an invalid `Location`, or a refused https → http redirect.
     Redirect,
+    /// An `oauth` token the step needed could not be fetched (the token endpoint failed or refused).
+    Auth,
 }
 
 impl Reason {
-    pub const ALL: [Reason; 9] = [
+    pub const ALL: [Reason; 10] = [
         Reason::Connect,
         Reason::Dns,
         Reason::Tls,
@@ -270,6 +284,7 @@ impl Reason {
         Reason::Capture,
         Reason::Body,
         Reason::Redirect,
+        Reason::Auth,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -283,6 +298,7 @@ impl Reason {
             Reason::Capture => "capture",
             Reason::Body => "body",
             Reason::Redirect => "redirect",
+            Reason::Auth => "auth",
         }
     }
 

@@ -57,6 +57,9 @@ pub enum Expr {
     Base64(Box<Expr>),
     /// `totp(seed, …)`: the RFC 6238 code for now.
     Totp { seed: TotpSeed, params: totp::Params },
+    /// `oauth.<name>`: the access token of the journey's token source with this index, fetched by the
+    /// runner before the step renders.
+    OAuth(usize),
 }
 
 /// Where a `totp` key comes from.
@@ -101,6 +104,8 @@ pub struct Scope<'a> {
     /// The current row of each data source (empty for sources the user holds no row of).
     pub rows: &'a [&'a [String]],
     pub captures: &'a [Option<String>],
+    /// The access token of each `oauth` source the step uses (`None`: not fetched for this step).
+    pub tokens: &'a [Option<std::sync::Arc<str>>],
 }
 
 impl Template {
@@ -161,10 +166,20 @@ impl Expr {
     /// True when the value is a credential: a secret, or a code made from any seed.
     fn uses_secret(&self) -> bool {
         match self {
-            Expr::Secret(_) | Expr::Totp { .. } => true,
+            Expr::Secret(_) | Expr::Totp { .. } | Expr::OAuth(_) => true,
             Expr::UrlEncode(inner) | Expr::Base64(inner) => inner.uses_secret(),
             Expr::Concat(parts) => parts.iter().any(Expr::uses_secret),
             _ => false,
+        }
+    }
+
+    /// The `oauth` sources this expression reads (indexes, maybe repeated).
+    pub fn oauth_sources(&self, out: &mut Vec<usize>) {
+        match self {
+            Expr::OAuth(i) => out.push(*i),
+            Expr::UrlEncode(inner) | Expr::Base64(inner) => inner.oauth_sources(out),
+            Expr::Concat(parts) => parts.iter().for_each(|p| p.oauth_sources(out)),
+            _ => {}
         }
     }
 
@@ -188,6 +203,11 @@ impl Expr {
             Expr::Capture(slot) => {
                 if let Some(Some(v)) = scope.captures.get(*slot) {
                     out.push_str(v);
+                }
+            }
+            Expr::OAuth(i) => {
+                if let Some(Some(token)) = scope.tokens.get(*i) {
+                    out.push_str(token);
                 }
             }
             Expr::Uuid => {
@@ -373,7 +393,7 @@ mod tests {
     #[test]
     fn literal_template_renders_borrowed() {
         let t = Template::literal("/api/x");
-        let scope = Scope { secrets: &[], rows: &[], captures: &[] };
+        let scope = Scope { secrets: &[], rows: &[], captures: &[], tokens: &[] };
         assert!(matches!(t.render(&scope), Cow::Borrowed("/api/x")));
     }
 }

@@ -111,7 +111,7 @@ fn bodies_render_with_captures_data_and_secrets() {
     let captures = vec![Some("42".to_string()), None, Some("sess".into()), Some("200".into()), None, None];
     let row: Vec<String> = vec!["ada@shop.test".into(), "Ada Lovelace".into()];
     let rows: Vec<&[String]> = vec![&row, &row];
-    let scope = Scope { secrets: &j.secrets, rows: &rows, captures: &captures };
+    let scope = Scope { secrets: &j.secrets, rows: &rows, captures: &captures, tokens: &[] };
 
     assert_eq!(j.steps[0].query[0].1.render(&scope), "Ada%20Lovelace");
     assert_eq!(j.steps[1].url.render(&scope), "http://127.0.0.1:9/cache/42");

@@ -1,6 +1,7 @@
 //! Secrets canary: distinct canary values are planted in an env secret, a secret file, a multi-line (PEM-like)
 //! secret file, a secret capture, a `query:` value with a space and a `~`, a URL's userinfo password, a
-//! token that a response body puts across the excerpt and `actual` cut-off points, and response bodies;
+//! token that a response body puts across the excerpt and `actual` cut-off points, an `oauth:` access token
+//! (echoed back by the API), and response bodies;
 //! journeys that pass and fail run in the real binary with trace logging (text and JSON; the JSON run sends
 //! plain http through reqwest, which turns userinfo into `Authorization: Basic`), and no canary may appear
 //! in any encoding — plain, percent (RFC 3986 and form, either hex case), JSON, base64 (both alphabets,
@@ -38,7 +39,9 @@ const CANARY_PEM: [&str; 2] = ["cnyPEMa1b2C3d4E5f6G7h8I9j0K1l2", "cnyPEMm3n4O5p6
 const CANARY_EDGE: &str = "cnyEDG9x2Qk7Z";
 /// Sent as `Basic {{ base64(vars.user ~ ':' ~ secrets.pw) }}`: a token no secret alone is the base64 of.
 const CANARY_PAIR: &str = "cnyPAR-3e8d1f0b-do-not-leak";
-const CANARIES: [&str; 9] = [
+/// The access token an `oauth:` token endpoint hands out: no file or variable holds it.
+const CANARY_OAUTH: &str = "cnyOAU-6a1f0d2c-do-not-leak";
+const CANARIES: [&str; 10] = [
     CANARY_ENV,
     CANARY_FILE,
     CANARY_TOKEN,
@@ -48,6 +51,7 @@ const CANARIES: [&str; 9] = [
     CANARY_PEM[1],
     CANARY_EDGE,
     CANARY_PAIR,
+    CANARY_OAUTH,
 ];
 
 fn pem() -> String {
@@ -75,6 +79,10 @@ fn app() -> Router {
         )
         .route("/mirror", post(|body: String| async move { (StatusCode::INTERNAL_SERVER_ERROR, body) }))
         .route("/edge", get(|| async { edge_body() }))
+        .route(
+            "/oauth/token",
+            post(|| async { axum::Json(serde_json::json!({ "access_token": CANARY_OAUTH, "expires_in": 3600 })) }),
+        )
         .route(
             "/basic",
             get(|headers: HeaderMap| async move {
@@ -222,6 +230,22 @@ steps:
 "#,
         ),
         (
+            "oauth.yml",
+            r#"name: oauth
+target: "{{ env.T }}"
+every: 1s
+secrets:
+  cs: { env: CANARY_ENV }
+oauth:
+  api: { token_url: /oauth/token, client_id: canary-client, client_secret: "{{ secrets.cs }}" }
+steps:
+  - name: api
+    get: /basic
+    headers: { Authorization: "Bearer {{ oauth.api }}" }
+    expect: [ json.authorization == "none" ]
+"#,
+        ),
+        (
             "passes.yml",
             r#"name: passes
 target: "{{ env.T }}"
@@ -248,7 +272,7 @@ fn tempdir(name: &str) -> PathBuf {
     dir
 }
 
-const NAMES: [&str; 10] = [
+const NAMES: [&str; 11] = [
     "env-secret",
     "file-secret",
     "captured",
@@ -258,6 +282,7 @@ const NAMES: [&str; 10] = [
     "pem-secret",
     "edge",
     "basic-pair",
+    "oauth",
     "passes",
 ];
 
@@ -463,6 +488,8 @@ async fn canaries_appear_in_no_log_metric_check_output_or_evidence() {
         }
         let failures = &run.endpoints.iter().find(|(p, _)| *p == "/api/v1/failures").unwrap().1;
         assert!(failures.contains("[REDACTED]"), "/api/v1/failures shows where secrets were: {failures}");
+        let bearer = format!("Bearer {CANARY_OAUTH}");
+        assert!(SEEN.lock().unwrap().contains(&bearer), "the oauth token was not sent: {SEEN:?}");
         if reqwest {
             // The canary really went out as Basic, so the checks above could have seen it come back.
             assert!(SEEN.lock().unwrap().contains(&basic), "reqwest sent no Basic credentials: {SEEN:?}");

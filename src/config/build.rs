@@ -30,7 +30,7 @@ pub struct Built {
     pub depends_on: Vec<String>,
 }
 
-fn template(ctx: &mut FileCtx, path: &str, text: &str, names: &Names, env: &mut Env) -> Option<Template> {
+pub(super) fn template(ctx: &mut FileCtx, path: &str, text: &str, names: &Names, env: &mut Env) -> Option<Template> {
     let mut problems = Vec::new();
     let t = templates::compile(text, names, env, &mut problems);
     report(ctx, path, text, problems);
@@ -62,16 +62,24 @@ pub fn build_journey(ctx: &mut FileCtx, raw: RawJourney, bytes: &[u8], opts: &Lo
     let vars = vars(ctx, &raw, &mut env);
     let secrets = secrets(ctx, &raw, &dir, opts, &mut hasher);
     let (data, broken_data) = data_sources(ctx, &raw, &dir, &timing, &mut hasher);
-    let scope = Scope {
+    let mut scope = Scope {
         vars: vars.clone(),
         secret_names: secrets.iter().map(|s| s.name.clone()).collect(),
+        oauth_names: Vec::new(),
         data: data_names(&raw, &data),
         broken_data,
         timeout: timing.timeout.unwrap_or(Duration::MAX),
         has_target: raw.target.is_some() || opts.target_override.is_some(),
         dir: dir.clone(),
     };
-    let target = target(ctx, &raw, opts, &scope.names(), &mut env);
+    // The target and the token sources come before `oauth` names exist: a token URL joined onto a target
+    // that needs a token could never be fetched.
+    let target = target(ctx, &raw, opts, &Names { no_oauth: true, ..scope.names() }, &mut env);
+    let oauth = {
+        let names = Names { data: &[], broken_data: &[], no_oauth: true, ..scope.names() };
+        super::oauth::build_oauth(ctx, &raw.oauth, &names, &mut env, scope.has_target)
+    };
+    scope.oauth_names = raw.oauth.0.iter().map(|(name, _)| name.clone()).collect();
     let defaults = request_defaults(ctx, raw.defaults.as_ref(), &scope.names(), &mut env, timing.timeout, &dir);
     if let Some(ca) = &defaults.tls_ca {
         ca.pem.hash(&mut hasher);
@@ -110,6 +118,7 @@ pub fn build_journey(ctx: &mut FileCtx, raw: RawJourney, bytes: &[u8], opts: &Lo
             vars,
             data,
             secrets,
+            oauth,
             steps: steps.steps,
             capture_slots: steps.capture_slots,
             secret_captures: steps.secret_captures,
@@ -268,7 +277,7 @@ fn target(ctx: &mut FileCtx, raw: &RawJourney, opts: &LoadOptions, names: &Names
     let target = written.and_then(|t| {
         let compiled = template(ctx, "target", &t.0, names, env)?;
         if compiled.is_literal() {
-            let text = compiled.render(&crate::template::Scope { secrets: &[], rows: &[], captures: &[] });
+            let text = compiled.render(&crate::template::Scope { secrets: &[], rows: &[], captures: &[], tokens: &[] });
             if !text.is_empty() && !text.starts_with("http://") && !text.starts_with("https://") {
                 let msg = format!("target `{text}` is not an http:// or https:// URL");
                 ctx.error("target", msg, Some("write it like https://shop.example.com".into()));

@@ -118,7 +118,7 @@ pub fn header(
     if !value.is_literal() {
         return Some((header, HeaderTemplate::Dynamic(value)));
     }
-    let text = value.render(&crate::template::Scope { secrets: &[], rows: &[], captures: &[] });
+    let text = value.render(&crate::template::Scope { secrets: &[], rows: &[], captures: &[], tokens: &[] });
     match HeaderValue::from_str(&text) {
         Ok(v) => Some((header, HeaderTemplate::Static(v))),
         Err(_) => {

@@ -18,6 +18,7 @@ mod diag;
 mod expr;
 mod fields;
 pub mod limits;
+mod oauth;
 mod position;
 mod raw;
 mod scan;

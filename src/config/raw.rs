@@ -42,6 +42,9 @@ pub struct RawJourney {
     /// Name → where the secret comes from.
     #[serde(default)]
     pub secrets: OrderedMap<RawSecret>,
+    /// Name → OAuth2 client-credentials token source: `{{ oauth.<name> }}`.
+    #[serde(default)]
+    pub oauth: OrderedMap<super::oauth::RawOAuth>,
     /// Journey names, checked across files.
     #[serde(default)]
     pub depends_on: Vec<String>,

@@ -104,6 +104,10 @@ pub fn json_schema() -> Value {
                 "type": "object", "additionalProperties": { "$ref": "#/definitions/secret" }, "propertyNames": { "pattern": IDENT },
                 "description": "Secret values from the environment or files; redacted from every output. Use as {{ secrets.name }}."
             },
+            "oauth": {
+                "type": "object", "additionalProperties": { "$ref": "#/definitions/oauth" }, "propertyNames": { "pattern": IDENT },
+                "description": "OAuth2 client-credentials token sources: name → token endpoint. Use the token as {{ oauth.name }}; it is fetched on first use, cached until shortly before it expires, fetched again on a 401, and redacted."
+            },
             "depends_on": {
                 "type": "array", "items": { "type": "string", "pattern": NAME },
                 "description": "Journeys this one depends on: while one of them fails, this journey's alerts are suppressed."
@@ -116,7 +120,7 @@ pub fn json_schema() -> Value {
             "rate": { "type": "string", "pattern": RATE, "description": "Iterations per second, minute or hour: 50/s, 120/m, 10/h." },
             "template": {
                 "type": ["string", "number", "boolean"],
-                "description": "Text with {{ }} expressions: env.NAME, vars.name, secrets.name, <source>.<column>, a capture name, or a helper: uuid(), random_int(1, 100), timestamp(), timestamp_ms(), now_rfc3339(), urlencode(x), base64(x), totp(secrets.seed, digits=6, algorithm=\"sha1\", period=30); `a ~ b` joins values."
+                "description": "Text with {{ }} expressions: env.NAME, vars.name, secrets.name, oauth.name, <source>.<column>, a capture name, or a helper: uuid(), random_int(1, 100), timestamp(), timestamp_ms(), now_rfc3339(), urlencode(x), base64(x), totp(secrets.seed, digits=6, algorithm=\"sha1\", period=30); `a ~ b` joins values."
             },
             "redirects": {
                 "description": "A number of redirects to follow, or false for none.",
@@ -150,6 +154,22 @@ pub fn json_schema() -> Value {
                 "properties": {
                     "env": string("Environment variable holding the secret."),
                     "file": string("File holding the secret (one trailing newline is dropped), relative to the journey file.")
+                }
+            },
+            "oauth": {
+                "type": "object", "additionalProperties": false,
+                "required": ["token_url", "client_id", "client_secret"],
+                "description": "An OAuth2 client-credentials token source (RFC 6749 §4.4). Templates may use env, vars and secrets.",
+                "properties": {
+                    "token_url": reference("template", "The token endpoint: an absolute URL, or a path joined to `target`."),
+                    "client_id": reference("template", "The client id."),
+                    "client_secret": reference("template", "The client secret: write {{ secrets.name }}."),
+                    "scope": reference("template", "Space-separated scopes to ask for (optional)."),
+                    "audience": reference("template", "The API the token is for, sent as `audience` (Auth0-style; optional)."),
+                    "auth": {
+                        "enum": ["header", "body"],
+                        "description": "Client authentication: `header` (HTTP Basic, the default) or `body` (client_id and client_secret in the form)."
+                    }
                 }
             },
             "defaults": {
@@ -392,6 +412,7 @@ mod tests {
             (serde_fields::<raw::RawStage>(), "/definitions/stage/properties"),
             (serde_fields::<raw::RawData>(), "/definitions/data_source/properties"),
             (serde_fields::<raw::RawSecret>(), "/definitions/secret/properties"),
+            (serde_fields::<crate::config::oauth::RawOAuth>(), "/definitions/oauth/properties"),
             (serde_fields::<raw::RawDefaults>(), "/definitions/defaults/properties"),
             (serde_fields::<raw::RawCheckMap>(), "/definitions/check/oneOf/1/properties"),
             (serde_fields::<raw::RawCaptureMap>(), "/definitions/capture/oneOf/1/properties"),

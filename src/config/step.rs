@@ -21,6 +21,8 @@ use reqwest::Method;
 pub struct Scope {
     pub vars: Vec<(String, String)>,
     pub secret_names: Vec<String>,
+    /// `oauth` token source names: steps use them, token sources themselves cannot.
+    pub oauth_names: Vec<String>,
     pub data: Vec<DataNames>,
     pub broken_data: Vec<String>,
     pub timeout: Duration,
@@ -35,6 +37,7 @@ impl Scope {
         Names {
             vars: &self.vars,
             secrets: &self.secret_names,
+            oauth: &self.oauth_names,
             data: &self.data,
             broken_data: &self.broken_data,
             ..Names::default()

@@ -20,6 +20,10 @@ pub struct Names<'a> {
     pub env_only: bool,
     pub vars: &'a [(String, String)],
     pub secrets: &'a [String],
+    /// `oauth` token sources, by index.
+    pub oauth: &'a [String],
+    /// In `target` and token sources, which are rendered before any token is fetched: `oauth.x` is refused.
+    pub no_oauth: bool,
     pub data: &'a [DataNames],
     /// Data sources whose file could not be read (already reported): their columns resolve quietly.
     pub broken_data: &'a [String],
@@ -322,6 +326,20 @@ impl Cx<'_, '_, '_, '_, '_> {
                 self.unknown(at, &format!("unknown secret `{name}`"), &joined);
                 None
             }
+            [scope, _] if scope == "oauth" && names.no_oauth => {
+                let msg = format!(
+                    "`{joined}` cannot be used here: `target` and token sources render before any token is fetched"
+                );
+                self.err(at, msg, Some("use env, vars or secrets here".into()));
+                None
+            }
+            [scope, name] if scope == "oauth" => {
+                if let Some(i) = names.oauth.iter().position(|s| s == name) {
+                    return Some(Value::Expr(Expr::OAuth(i)));
+                }
+                self.unknown(at, &format!("unknown oauth token source `{name}`"), &joined);
+                None
+            }
             [source, _] if names.broken_data.contains(source) => Some(Value::Lit(String::new())),
             [source, column] if names.data.iter().any(|d| &d.name == source) => {
                 let (si, d) = names.data.iter().enumerate().find(|(_, d)| &d.name == source)?;
@@ -381,6 +399,7 @@ impl Cx<'_, '_, '_, '_, '_> {
         }
         out.extend(n.vars.iter().map(|(k, _)| format!("vars.{k}")));
         out.extend(n.secrets.iter().map(|s| format!("secrets.{s}")));
+        out.extend(n.oauth.iter().map(|s| format!("oauth.{s}")));
         for d in n.data {
             out.extend(d.columns.iter().map(|c| format!("{}.{c}", d.name)));
         }

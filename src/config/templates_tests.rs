@@ -37,6 +37,8 @@ impl Fixture {
             env_only: false,
             vars: &self.vars,
             secrets: &self.secrets,
+            oauth: &[],
+            no_oauth: false,
             data: &self.data,
             broken_data: &[],
             captures: &self.captures,
@@ -329,7 +331,7 @@ fn a_seed_from_a_secret_fails_at_render_with_its_name_never_its_value() {
         Secret { name: "password".into(), value: "not-base32-1890".into() },
         Secret { name: "api_key".into(), value: "k".into() },
     ];
-    let scope = Scope { secrets: &secrets, rows: &[], captures: &[] };
+    let scope = Scope { secrets: &secrets, rows: &[], captures: &[], tokens: &[] };
     let mut derived = Vec::new();
     let e = t.try_render(&scope, &mut derived).unwrap_err();
     assert_eq!(e.message, "totp(secrets.password): the seed is not base32: character 4 is not one of A–Z and 2–7");
@@ -340,7 +342,7 @@ fn a_seed_from_a_secret_fails_at_render_with_its_name_never_its_value() {
         Secret { name: "password".into(), value: "JBSWY3DPEHPK3PXP".into() },
         Secret { name: "api_key".into(), value: "key".into() },
     ];
-    let scope = Scope { secrets: &secrets, rows: &[], captures: &[] };
+    let scope = Scope { secrets: &secrets, rows: &[], captures: &[], tokens: &[] };
     let t =
         f.compile("{{ totp(secrets.password) }} {{ base64('u:' ~ secrets.api_key) }} {{ base64('plain') }}").unwrap();
     let text = t.try_render(&scope, &mut derived).unwrap();

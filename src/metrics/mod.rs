@@ -50,6 +50,9 @@ pub struct Metrics {
     pub late: IntCounterVec,
     /// Failed monitor attempts retried at once (`alerts.confirm`), by the reason they failed.
     pub retries: IntCounterVec,
+    /// Requests to `oauth` token endpoints, by source and result: a token refreshed on every 401 or an
+    /// endpoint failing shows here before it shows as `auth` failures.
+    pub token_fetches: IntCounterVec,
     /// Sliding-window HDRs behind the `*_latency_window_seconds` gauges (computed at scrape time).
     pub windows: Windows,
     pub step_failures: IntCounterVec,
@@ -178,10 +181,15 @@ impl Metrics {
                  reason the attempt failed. Not counted in journey_runs_total: only a run's last attempt is.",
                 &["journey", "reason"],
             ),
+            token_fetches: counter(
+                "journey_oauth_token_fetches_total",
+                "Requests to a journey's oauth token endpoints, by token source and result (success, failure).",
+                &["journey", "source", "result"],
+            ),
             windows: Windows::default(),
             step_failures: counter(
                 "journey_step_failures_total",
-                "Failed steps by reason (connect, dns, tls, timeout, status, check, capture, body, redirect).",
+                "Failed steps by reason (connect, dns, tls, timeout, status, check, capture, body, redirect, auth).",
                 &["journey", "step", "reason"],
             ),
             step_success: int_gauge(
@@ -246,6 +254,7 @@ impl Metrics {
             Box::new(self.step_requests.clone()),
             Box::new(self.late.clone()),
             Box::new(self.retries.clone()),
+            Box::new(self.token_fetches.clone()),
             Box::new(window::WindowCollector::new(self.windows.clone())),
             Box::new(self.step_failures.clone()),
             Box::new(self.step_success.clone()),

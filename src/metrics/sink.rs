@@ -21,11 +21,20 @@ pub struct MetricsSink {
     handles: HashMap<String, JourneyHandles>,
     /// The TLS series each step last set (their labels come from the certificate, not the files).
     certs: CertSeries,
+    /// `oauth` source names of each journey as last loaded, so a reload removes the series of removed ones.
+    oauth: HashMap<String, Vec<String>>,
 }
 
 impl MetricsSink {
     pub fn new(metrics: Metrics, stats: StatsTable) -> MetricsSink {
-        MetricsSink { metrics, stats, exported: HashMap::new(), handles: HashMap::new(), certs: CertSeries::default() }
+        MetricsSink {
+            metrics,
+            stats,
+            exported: HashMap::new(),
+            handles: HashMap::new(),
+            certs: CertSeries::default(),
+            oauth: HashMap::new(),
+        }
     }
 }
 
@@ -118,6 +127,17 @@ impl Sink for MetricsSink {
             }
         }
         self.exported = now;
+        let sources: HashMap<String, Vec<String>> =
+            suite.journeys.iter().map(|j| (j.name.clone(), j.oauth.iter().map(|s| s.name.clone()).collect())).collect();
+        for (journey, old) in &self.oauth {
+            let kept = sources.get(journey);
+            for source in old.iter().filter(|s| !kept.is_some_and(|k| k.contains(s))) {
+                for result in ["success", "failure"] {
+                    let _ = m.token_fetches.remove_label_values(&[journey, source, result]);
+                }
+            }
+        }
+        self.oauth = sources;
         // Series were created or removed above: resolve the children again.
         self.handles = suite.journeys.iter().map(|j| (j.name.clone(), JourneyHandles::new(m, j))).collect();
         m.journeys.set(suite.journeys.len() as i64);
@@ -137,6 +157,12 @@ impl Sink for MetricsSink {
             RunStatus::Cancelled => 2,
         };
         h.runs[outcome].inc();
+        for fetch in o.steps.iter().flat_map(|so| &so.token_fetches) {
+            if let Some(source) = journey.oauth.get(fetch.source) {
+                let result = if fetch.ok { "success" } else { "failure" };
+                m.token_fetches.with_label_values(&[name, source.name.as_str(), result]).inc();
+            }
+        }
         self.stats.record(o);
         for f in &o.soft_failures {
             record_failure(m, journey, f, true);

@@ -123,7 +123,7 @@ mod tests {
 
     #[test]
     fn names_cannot_break_out_of_their_header() {
-        let scope = Scope { secrets: &[], rows: &[], captures: &[] };
+        let scope = Scope { secrets: &[], rows: &[], captures: &[], tokens: &[] };
         let file = FilePart {
             bytes: bytes::Bytes::from_static(b"\x00\xff"),
             filename: "a\"b\r\nX: y.bin".into(),

@@ -421,7 +421,7 @@ mod tests {
         };
         let headers = HeaderMap::new();
         let view = ResponseView::new(200, &headers, body.as_bytes(), Duration::ZERO, None);
-        let scope = Scope { secrets: &[], rows: &[], captures: &[] };
+        let scope = Scope { secrets: &[], rows: &[], captures: &[], tokens: &[] };
         evaluate(&check, &view, &scope, &Redactor::new(["s3cret-x"]))
     }
 

@@ -19,7 +19,7 @@ use crate::http::credentials;
 use crate::http::exchange::{redirects_followed, send_following, Agent, Exchange, Outgoing, Trail, TransportError};
 use crate::http::{self, PhaseRecorder, UserConnections};
 use crate::model::{Predicate, Step, Subject};
-use crate::outcome::{Failure, Reason, RedirectHop, RunOutcome, RunStatus, StepOutcome};
+use crate::outcome::{Failure, Reason, RedirectHop, RunOutcome, RunStatus, StepOutcome, TokenFetch};
 use crate::redact::Redactor;
 use crate::runner::body::render_body;
 use crate::runner::checks::{self, excerpt_of, ResponseView};
@@ -200,19 +200,47 @@ async fn run_step(
         return ws_step::run(call, vu, so, soft_failures, ws).await;
     }
     let rows = vu.lease.row_slices();
-    let scope = Scope { secrets: &call.plan.journey.secrets, rows: &rows, captures: &vu.captures };
-    let mut request = match build_request(call, &scope, &mut vu.redactor) {
-        Ok(request) => request,
+    let mut tokens = match step_tokens(call, &mut vu.redactor, so).await {
+        Ok(tokens) => tokens,
         Err(f) => return StepEnd::Failed(f),
     };
-    // The trail outlives the send, so a timeout still shows where the redirects led.
-    let mut trail = Trail::new();
-    let agent =
-        Agent { connections: &mut vu.connections, client: &call.plan.client, recorder: &vu.recorder, jar: call.jar };
-    let exchange = match send(call, agent, &mut request, &mut trail, so).await {
-        Ok(exchange) => exchange,
-        Err(e) => return StepEnd::Failed(send_failure(call, &vu.redactor, &request, &trail, e)),
+    // A 401 to a step that sent an `oauth` token: the token is forgotten, fetched again and the step sent
+    // once more (`runner::oauth`); a second 401 is the step's answer.
+    let mut refreshed = false;
+    let (request, trail, exchange) = loop {
+        let scope = Scope { secrets: &call.plan.journey.secrets, rows: &rows, captures: &vu.captures, tokens: &tokens };
+        let mut request = match build_request(call, &scope, &mut vu.redactor) {
+            Ok(request) => request,
+            Err(f) => return StepEnd::Failed(f),
+        };
+        // The trail outlives the send, so a timeout still shows where the redirects led.
+        let mut trail = Trail::new();
+        let agent = Agent {
+            connections: &mut vu.connections,
+            client: &call.plan.client,
+            recorder: &vu.recorder,
+            jar: call.jar,
+        };
+        let exchange = match send(call, agent, &mut request, &mut trail, so).await {
+            Ok(exchange) => exchange,
+            Err(e) => return StepEnd::Failed(send_failure(call, &vu.redactor, &request, &trail, e)),
+        };
+        if exchange.status == reqwest::StatusCode::UNAUTHORIZED && !refreshed && !tokens.is_empty() {
+            refreshed = true;
+            for (cache, token) in call.plan.oauth.iter().zip(&tokens) {
+                if let Some(token) = token {
+                    cache.invalidate(token).await;
+                }
+            }
+            tokens = match step_tokens(call, &mut vu.redactor, so).await {
+                Ok(tokens) => tokens,
+                Err(f) => return StepEnd::Failed(f),
+            };
+            continue;
+        }
+        break (request, trail, exchange);
     };
+    let scope = Scope { secrets: &call.plan.journey.secrets, rows: &rows, captures: &vu.captures, tokens: &tokens };
     so.status = Some(exchange.status.as_u16());
     so.body_bytes = exchange.body.len() as u64;
 
@@ -228,7 +256,10 @@ async fn run_step(
         }
     }
     let answer = Answer { call, redactor: &vu.redactor, request: &request, exchange: &exchange, trail: &trail };
-    if let Err(f) = answer.check(&view, &scope, &captured, soft_failures) {
+    if let Err(mut f) = answer.check(&view, &scope, &captured, soft_failures) {
+        if refreshed {
+            f.message.push_str(" (after a 401 the oauth token was fetched again and the step sent once more)");
+        }
         return StepEnd::Failed(f);
     }
     drop(view);
@@ -238,6 +269,47 @@ async fn run_step(
         }
     }
     StepEnd::Passed
+}
+
+/// The tokens of the `oauth` sources the step uses, by source index (empty when it uses none), each
+/// registered with the user's redactor before anything is rendered with it. Fetched (when not cached)
+/// before the step's deadline; a token endpoint that fails fails the step with reason `auth`.
+async fn step_tokens(
+    call: &StepCall<'_>,
+    redactor: &mut Redactor,
+    so: &mut StepOutcome,
+) -> Result<Vec<Option<Arc<str>>>, Box<Failure>> {
+    let used = &call.plan.steps[call.index].oauth;
+    if used.is_empty() {
+        return Ok(Vec::new());
+    }
+    let step_timeout = call.step.timeout.or(call.plan.journey.defaults.step_timeout);
+    let deadline = step_timeout.map_or(call.journey_deadline, |t| call.journey_deadline.min(Instant::now() + t));
+    let mut tokens = vec![None; call.plan.oauth.len()];
+    for &i in used {
+        let got = call.plan.oauth[i].token(&call.plan.journey, deadline, Instant::now).await;
+        let requested = match &got {
+            Ok((_, fetched)) => *fetched,
+            Err(e) => e.requested,
+        };
+        if requested {
+            so.token_fetches.push(TokenFetch { source: i, ok: got.is_ok() });
+        }
+        match got {
+            Ok((token, _)) => {
+                redactor.add(&token);
+                tokens[i] = Some(token);
+            }
+            Err(e) => {
+                let mut f = failure(redactor, call, Reason::Auth, e.message);
+                f.request = e.request.map(|line| redactor.redact_owned(line));
+                f.status = e.status;
+                f.excerpt = e.body.map(|b| excerpt_of(&b, EXCERPT, redactor));
+                return Err(f);
+            }
+        }
+    }
+    Ok(tokens)
 }
 
 /// Renders the step's URL, headers and body. A userinfo password (`https://user:pw@host`) is a secret whether

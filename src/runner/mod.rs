@@ -7,6 +7,7 @@ pub mod iteration;
 pub mod leases;
 pub mod load;
 pub mod monitor;
+pub mod oauth;
 pub mod plan;
 mod profile;
 

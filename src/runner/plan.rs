@@ -12,6 +12,7 @@ pub(crate) use crate::model::HeaderTemplate;
 use crate::model::Journey;
 use crate::redact::Redactor;
 use crate::runner::leases::RowPools;
+use crate::runner::oauth::TokenCache;
 use crate::template::Scope;
 
 /// A journey ready to run, shared by all of its virtual users.
@@ -25,6 +26,8 @@ pub struct Plan {
     pub redactor: Redactor,
     /// The journey's client settings (TLS, which client); each virtual user has its own connections.
     pub client: JourneyClient,
+    /// One token cache per `oauth` source, shared by every virtual user of the journey (`runner::oauth`).
+    pub oauth: Vec<TokenCache>,
     pub(crate) steps: Vec<StepPlan>,
 }
 
@@ -38,6 +41,8 @@ pub(crate) struct StepPlan {
     /// Headers whose value renders from a secret or a secret capture: like `Authorization`, never sent on a
     /// redirect to another origin (`http::credentials`).
     pub sensitive: Vec<HeaderName>,
+    /// The `oauth` sources the step's templates use: fetched before it renders, refreshed on a 401.
+    pub oauth: Vec<usize>,
 }
 
 impl Plan {
@@ -57,7 +62,8 @@ impl Plan {
                 headers.push((header.clone(), template.clone()));
             }
             let url = fixed_url(&journey, step);
-            steps.push(StepPlan { method: step.method.clone(), url, headers, sensitive });
+            let oauth = crate::runner::oauth::sources_used(step, headers.iter().map(|(_, t)| t));
+            steps.push(StepPlan { method: step.method.clone(), url, headers, sensitive, oauth });
         }
         let redactor = Redactor::new(journey.secrets.iter().map(|s| s.value.as_str()));
         let client = clients.for_journey(journey.defaults.tls_skip_verify, journey.defaults.tls_ca.as_deref());
@@ -70,8 +76,10 @@ impl Plan {
         });
         // Without a CA the configuration is the one `Clients::new` built already: it cannot fail here.
         let client = client.expect("the default TLS configuration was built by Clients::new");
+        let oauth = journey.oauth.iter().map(|s| TokenCache::new(s.clone(), Arc::clone(&client.tls))).collect();
         Plan {
             name: Arc::from(journey.name.as_str()),
+            oauth,
             pools: RowPools::new(&journey.data),
             redactor,
             client,
@@ -83,7 +91,7 @@ impl Plan {
 
 /// The step's URL when it is the same for every request (literal target and path), parsed once.
 fn fixed_url(journey: &Journey, step: &crate::model::Step) -> Option<reqwest::Url> {
-    let empty = crate::template::Scope { secrets: &[], rows: &[], captures: &[] };
+    let empty = crate::template::Scope { secrets: &[], rows: &[], captures: &[], tokens: &[] };
     if !step.url.is_literal() || journey.target.as_ref().is_some_and(|t| !t.is_literal()) {
         return None;
     }

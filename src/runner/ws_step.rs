@@ -15,7 +15,7 @@ use reqwest::Url;
 use tokio::time::timeout_at;
 use tokio_tungstenite::WebSocketStream;
 
-use super::{build_request, failure, StepCall, StepEnd, VirtualUser, EXCERPT};
+use super::{build_request, failure, step_tokens, StepCall, StepEnd, VirtualUser, EXCERPT};
 use crate::http::h1::stream::Stream;
 use crate::http::ws::{self, Message, WsError};
 use crate::model::{WsMessage, WsStep};
@@ -70,8 +70,12 @@ pub(super) async fn run(
     soft_failures: &mut Vec<Failure>,
     ws: &WsStep,
 ) -> StepEnd {
+    let tokens = match step_tokens(call, &mut vu.redactor, so).await {
+        Ok(tokens) => tokens,
+        Err(f) => return StepEnd::Failed(f),
+    };
     let rows = vu.lease.row_slices();
-    let scope = Scope { secrets: &call.plan.journey.secrets, rows: &rows, captures: &vu.captures };
+    let scope = Scope { secrets: &call.plan.journey.secrets, rows: &rows, captures: &vu.captures, tokens: &tokens };
     let mut request = match build_request(call, &scope, &mut vu.redactor) {
         Ok(request) => request,
         Err(f) => return StepEnd::Failed(f),
@@ -144,7 +148,7 @@ pub(super) async fn run(
     let Some((message, _)) = matched else {
         return StepEnd::Passed;
     };
-    let answer = Answer { call, headers: seen.upgraded.unwrap_or_default(), message, line };
+    let answer = Answer { call, headers: seen.upgraded.unwrap_or_default(), message, line, tokens: &tokens };
     answer.take(vu, so, soft_failures)
 }
 
@@ -155,6 +159,8 @@ struct Answer<'a> {
     headers: HeaderMap,
     message: Vec<u8>,
     line: String,
+    /// The step's `oauth` tokens, for templates in its checks.
+    tokens: &'a [Option<std::sync::Arc<str>>],
 }
 
 impl Answer<'_> {
@@ -169,7 +175,8 @@ impl Answer<'_> {
             }
         }
         let rows = vu.lease.row_slices();
-        let scope = Scope { secrets: &call.plan.journey.secrets, rows: &rows, captures: &vu.captures };
+        let scope =
+            Scope { secrets: &call.plan.journey.secrets, rows: &rows, captures: &vu.captures, tokens: self.tokens };
         let redactor = &vu.redactor;
         for check in call.step.expect.iter().filter(|c| c.soft) {
             if let Err(m) = checks::evaluate(check, &view, &scope, redactor) {

@@ -369,6 +369,7 @@ pub(crate) mod tests {
             steps: steps.iter().map(step).collect(),
             capture_slots: 0,
             secret_captures: Vec::new(),
+            oauth: Vec::new(),
             depends_on: Vec::new(),
             alerts: AlertRules::default(),
             thresholds: Vec::new(),
