@@ -197,12 +197,18 @@ async fn run_step(
     soft_failures: &mut Vec<Failure>,
 ) -> StepEnd {
     if let Some(ws) = &call.step.ws {
-        return ws_step::run(call, vu, so, soft_failures, ws).await;
+        // Boxed, like the token fetch below: HTTP steps' futures stay small (they are moved with every step).
+        return Box::pin(ws_step::run(call, vu, so, soft_failures, ws)).await;
     }
     let rows = vu.lease.row_slices();
-    let mut tokens = match step_tokens(call, &mut vu.redactor, so).await {
-        Ok(tokens) => tokens,
-        Err(f) => return StepEnd::Failed(f),
+    // Most steps use no token: no fetch, and no allocation for one.
+    let mut tokens = if call.plan.steps[call.index].oauth.is_empty() {
+        Vec::new()
+    } else {
+        match Box::pin(step_tokens(call, &mut vu.redactor, so)).await {
+            Ok(tokens) => tokens,
+            Err(f) => return StepEnd::Failed(f),
+        }
     };
     // A 401 to a step that sent an `oauth` token: the token is forgotten, fetched again and the step sent
     // once more (`runner::oauth`); a second 401 is the step's answer.
@@ -232,7 +238,7 @@ async fn run_step(
                     cache.invalidate(token).await;
                 }
             }
-            tokens = match step_tokens(call, &mut vu.redactor, so).await {
+            tokens = match Box::pin(step_tokens(call, &mut vu.redactor, so)).await {
                 Ok(tokens) => tokens,
                 Err(f) => return StepEnd::Failed(f),
             };

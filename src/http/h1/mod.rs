@@ -187,7 +187,9 @@ impl Client {
                 other => return other,
             }
         }
-        let opened = stream::open(&req.target, req.tls).await?;
+        // Boxed: the TLS handshake's state is kilobytes, and a kept connection never needs it; inline, it would
+        // grow (and be moved with) every request's future.
+        let opened = Box::pin(stream::open(&req.target, req.tls)).await?;
         let t = &req.target;
         let conn = Conn {
             stream: opened.stream,
