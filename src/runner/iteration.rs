@@ -165,6 +165,31 @@ struct StepCall<'a> {
     journey_deadline: Instant,
 }
 
+impl StepCall<'_> {
+    /// When a step whose request goes out at `sent` must be complete: its own timeout (or the journey's
+    /// default step timeout) from `sent`, capped by the journey's deadline. One rule for HTTP and ws steps
+    /// and the token fetch before them.
+    fn deadline(&self, sent: Instant) -> Instant {
+        match self.step_timeout() {
+            Some(t) => self.journey_deadline.min(sent + t),
+            None => self.journey_deadline,
+        }
+    }
+
+    fn step_timeout(&self) -> Option<Duration> {
+        self.step.timeout.or(self.plan.journey.defaults.step_timeout)
+    }
+
+    /// Which limit `deadline` was, for the evidence of a step that ran out of time (formatted only then).
+    fn limit_text(&self, deadline: Instant) -> String {
+        let format = crate::units::format_duration;
+        match self.step_timeout() {
+            Some(t) if deadline < self.journey_deadline || t == Duration::ZERO => format!("step timeout {}", format(t)),
+            _ => format!("journey timeout {}", format(self.plan.journey.timeout)),
+        }
+    }
+}
+
 /// The step's request, rendered.
 struct Request<'a> {
     /// Borrowed from the plan when fixed (most steps): no copy per request.
@@ -289,8 +314,7 @@ async fn step_tokens(
     if used.is_empty() {
         return Ok(Vec::new());
     }
-    let step_timeout = call.step.timeout.or(call.plan.journey.defaults.step_timeout);
-    let deadline = step_timeout.map_or(call.journey_deadline, |t| call.journey_deadline.min(Instant::now() + t));
+    let deadline = call.deadline(Instant::now());
     let mut tokens = vec![None; call.plan.oauth.len()];
     for &i in used {
         let got = call.plan.oauth[i].token(&call.plan.journey, deadline, Instant::now).await;
@@ -425,11 +449,7 @@ async fn send(
 ) -> Result<Exchange, SendError> {
     let (journey, step) = (&call.plan.journey, call.step);
     let plan_step = &call.plan.steps[call.index];
-    let step_timeout = step.timeout.or(journey.defaults.step_timeout);
-    let deadline = match step_timeout {
-        Some(t) => call.journey_deadline.min(request.sent + t),
-        None => call.journey_deadline,
-    };
+    let deadline = call.deadline(request.sent);
     let outgoing = Outgoing {
         method: &plan_step.method,
         url: &request.url,
@@ -456,15 +476,7 @@ async fn send(
             Ok(ex)
         }
         Ok(Err(e)) => Err(SendError::Transport(e)),
-        Err(_) if step_timeout.is_some_and(|t| deadline < call.journey_deadline || t == Duration::ZERO) => {
-            Err(SendError::Deadline(format!(
-                "step timeout {}",
-                crate::units::format_duration(step_timeout.unwrap_or_default())
-            )))
-        }
-        Err(_) => {
-            Err(SendError::Deadline(format!("journey timeout {}", crate::units::format_duration(journey.timeout))))
-        }
+        Err(_) => Err(SendError::Deadline(call.limit_text(deadline))),
     }
 }
 

@@ -100,7 +100,7 @@ pub(super) async fn run(
         let message = format!("{} is not a ws://, wss://, http:// or https:// URL", request.url);
         return StepEnd::Failed(with_line(failure(redactor, call, Reason::Connect, message), &line));
     };
-    let (deadline, which) = deadline(call, request.sent);
+    let deadline = call.deadline(request.sent);
     let talk = Talk { call, scope: &scope, redactor, http_url: &http_url };
     let mut seen = Seen::default();
     let headers = std::mem::take(&mut request.headers);
@@ -119,7 +119,8 @@ pub(super) async fn run(
     };
     let (socket, matched) = match ended {
         Err(_) => {
-            let message = format!("no matching WebSocket message before the {which}: {}", received(&seen));
+            let message =
+                format!("no matching WebSocket message before the {}: {}", call.limit_text(deadline), received(&seen));
             return StepEnd::Failed(evidence(Reason::Timeout, message));
         }
         Ok(Err(e)) => {
@@ -275,23 +276,6 @@ impl Talk<'_> {
             .iter()
             .filter(|c| !c.soft)
             .all(|c| checks::evaluate(c, &view, self.scope, self.redactor).is_ok())
-    }
-}
-
-/// The step's deadline and what to call it in evidence, as for HTTP steps.
-fn deadline(call: &StepCall<'_>, sent: Instant) -> (Instant, String) {
-    let journey = &call.plan.journey;
-    let step_timeout = call.step.timeout.or(journey.defaults.step_timeout);
-    let deadline = match step_timeout {
-        Some(t) => call.journey_deadline.min(sent + t),
-        None => call.journey_deadline,
-    };
-    let format = crate::units::format_duration;
-    match step_timeout {
-        Some(t) if deadline < call.journey_deadline || t == Duration::ZERO => {
-            (deadline, format!("step timeout {}", format(t)))
-        }
-        _ => (deadline, format!("journey timeout {}", format(journey.timeout))),
     }
 }
 
