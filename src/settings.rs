@@ -384,7 +384,10 @@ delivery: { max_backoff: 2s }
         assert!(e.contains("aliases expand this file past 100000 nodes"), "{e}");
         let deep = format!("external_labels: {}{}\n", "{a: ".repeat(70), "}".repeat(70));
         assert!(parse(&deep).unwrap_err().to_string().contains("nested deeper than 64 levels"));
-        let big = std::env::temp_dir().join(format!("journeyd-settings-big-{}.yml", std::process::id()));
+        let dir = std::env::temp_dir().join("journeyd-unit-tests");
+        std::fs::create_dir_all(&dir).unwrap();
+        // A fixed file every run overwrites with the same text: nothing piles up in /tmp.
+        let big = dir.join("settings-big.yml");
         std::fs::write(&big, format!("# {}\n", "x".repeat(1 << 20))).unwrap();
         let e = Settings::load(&big).unwrap_err().to_string();
         assert!(

@@ -4,8 +4,10 @@
 
 mod common;
 
-use std::path::PathBuf;
+#[path = "common/tempdir.rs"]
+mod tempdir;
 use std::sync::{Arc, Mutex};
+use tempdir::tempdir;
 
 use axum::body::Bytes;
 use axum::http::HeaderMap;
@@ -54,18 +56,11 @@ fn parts(body: &[u8], boundary: &str) -> Vec<(String, Vec<u8>)> {
     out
 }
 
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("journeyd-bodies-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
 #[tokio::test]
 async fn multipart_sends_fields_and_file_bytes_with_a_new_boundary_per_request() {
     let seen: Seen = Arc::default();
     let t = serve(app(Arc::clone(&seen))).await;
-    let dir = temp_dir("multipart");
+    let dir = tempdir("multipart");
     let bytes: Vec<u8> = (0..=255u8).cycle().take(3000).collect();
     std::fs::write(dir.join("avatar.bin"), &bytes).unwrap();
     let yaml = format!(
@@ -174,7 +169,7 @@ async fn graphql_is_a_json_post_and_errors_in_a_200_fail_the_check_with_their_me
 
 #[test]
 fn a_missing_or_oversized_file_is_a_check_error_at_its_line() {
-    let dir = temp_dir("too-big");
+    let dir = tempdir("too-big");
     let file = std::fs::File::create(dir.join("big.bin")).unwrap();
     file.set_len(10 * 1024 * 1024 + 1).unwrap();
     std::fs::write(dir.join("ok.txt"), "fine").unwrap();

@@ -1,9 +1,12 @@
 //! The binary as users and scripts meet it: help, exit codes, printed URLs, /metrics, signals.
 
+#[path = "common/tempdir.rs"]
+mod tempdir;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+use tempdir::tempdir;
 
 use journeyd::shop::{self, ShopOptions};
 
@@ -53,13 +56,6 @@ fn check_passes_on_the_bundled_journeys_and_fails_with_locations_on_a_broken_fil
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("bad.yml:6:"), "no file:line:col in:\n{err}");
-}
-
-fn tempdir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("journeyd-test-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
 }
 
 /// Reads stdout lines until one starting with each prefix has been seen, in order; returns the rest of each.
@@ -193,9 +189,12 @@ fn demo_prints_the_status_page_url_next_to_the_metrics_url() {
     assert_eq!(status, metrics.replace("/metrics", "/"), "the status page is on the monitor's listener");
     let page = get(&status);
     assert!(page.contains("<title>journeyd"), "the status page answers there:\n{page}");
-    // Exit codes on SIGTERM are tested with `run`; this only needs the child gone.
-    child.kill().unwrap();
-    child.wait().unwrap();
+    // SIGTERM, so the demo ends as a person's Ctrl-C does and removes its copy of the bundled journeys.
+    let ok = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert!(ok.success());
+    assert!(child.wait().unwrap().success(), "the demo exits 0 on SIGTERM");
+    let copy = std::env::temp_dir().join(format!("journeyd-demo-{}", child.id()));
+    assert!(!copy.exists(), "the demo left {} behind", copy.display());
 }
 
 #[test]

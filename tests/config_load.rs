@@ -1,8 +1,11 @@
 //! Valid journey files load into the model they describe; directories, warnings and fingerprints.
 
+#[path = "common/tempdir.rs"]
+mod tempdir;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+use tempdir::tempdir;
 
 use journeyd::config::{self, LoadOptions, Severity};
 use journeyd::model::{Body, CaptureSource, HeaderTemplate, LoadModel, Pick, Predicate, Stage, StageTarget, Think};
@@ -193,8 +196,7 @@ fn fingerprints_follow_env_secrets_and_csv() {
     assert_eq!(changed.1, base.1, "rate-model uses no env");
 
     // A changed CSV changes the journey that reads it.
-    let dir = std::env::temp_dir().join(format!("journeyd-fp-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = tempdir("fp");
     let journey = "name: csv\ntarget: http://127.0.0.1:9\ndata: { u: { csv: u.csv } }\nsteps: [ { name: a, get: '/{{ u.id }}' } ]\n";
     std::fs::write(dir.join("j.yml"), journey).unwrap();
     std::fs::write(dir.join("u.csv"), "id\n1\n").unwrap();
@@ -219,8 +221,7 @@ fn paths_that_do_not_exist_or_hold_no_journeys() {
     let err = config::load(&[PathBuf::from("tests/data/nope.yml")], &options(true)).unwrap_err();
     assert_eq!(err.to_string(), "tests/data/nope.yml: error: cannot read: no such file or directory");
 
-    let empty = std::env::temp_dir().join(format!("journeyd-empty-{}", std::process::id()));
-    std::fs::create_dir_all(&empty).unwrap();
+    let empty = tempdir("empty");
     std::fs::write(empty.join("data.csv"), "a\n1\n").unwrap();
     let err = config::load(std::slice::from_ref(&empty), &options(true)).unwrap_err();
     assert_eq!(

@@ -2,9 +2,12 @@
 //! a misspelled key deep in a step. `check` lists the problem with its location (exit 2) and `run` refuses
 //! to start; two users never share an account.
 
+#[path = "common/tempdir.rs"]
+mod tempdir;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
+use tempdir::tempdir;
 
 use journeyd::config::{self, LoadOptions};
 use journeyd::http::Clients;
@@ -14,13 +17,6 @@ fn bin() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_journeyd"));
     c.env_remove("JOURNEYD_LOG").env_remove("RUST_LOG");
     c
-}
-
-fn tempdir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("journeyd-faults-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
 }
 
 fn feeder(dir: &Path, users: u32, pick: &str) -> PathBuf {

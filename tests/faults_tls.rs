@@ -149,8 +149,7 @@ fn ca_journey(url: &str, ca_file: Option<&std::path::Path>) -> Arc<journeyd::mod
 
 #[tokio::test]
 async fn a_private_ca_is_trusted_with_tls_ca_and_the_host_name_is_still_checked() {
-    let dir = std::env::temp_dir().join(format!("journeyd-tls-ca-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = common::tempdir::tempdir("tls-ca");
 
     let (ca_pem, cert, key) = private_ca_and_leaf("localhost");
     let ca_file = dir.join("ca.pem");
@@ -181,8 +180,7 @@ async fn a_private_ca_is_trusted_with_tls_ca_and_the_host_name_is_still_checked(
 
 #[test]
 fn a_tls_ca_file_without_certificates_is_a_load_error_with_its_location() {
-    let dir = std::env::temp_dir().join(format!("journeyd-tls-ca-bad-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = common::tempdir::tempdir("tls-ca-bad");
     let empty = dir.join("empty.pem");
     std::fs::write(&empty, "not a certificate\n").unwrap();
     let file = dir.join("j.yml");

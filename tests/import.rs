@@ -3,8 +3,11 @@
 
 mod common;
 
+#[path = "common/tempdir.rs"]
+mod tempdir;
 use std::path::PathBuf;
 use std::process::Command;
+use tempdir::tempdir;
 
 use journeyd::import::{self, Options};
 use journeyd::shop::{spawn, ShopOptions, DEMO_PASSWORD};
@@ -215,13 +218,6 @@ fn bin() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_journeyd"));
     c.env_remove("JOURNEYD_LOG").env_remove("RUST_LOG");
     c
-}
-
-fn tempdir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("journeyd-import-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
 }
 
 /// Runs the binary; returns exit code and stderr.

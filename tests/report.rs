@@ -122,7 +122,7 @@ fn a_report_round_trips_through_its_file() {
     let mut r = report_of(&all.iter().collect::<Vec<_>>(), "0/1");
     let before = r.clone();
     r.judge(&[threshold::parse("p99 < 10ms").unwrap()], Some(&before));
-    let path = std::env::temp_dir().join(format!("journeyd-report-{}.json", uuid::Uuid::new_v4()));
+    let path = common::tempdir::tempfile("report.json");
     r.write(&path).unwrap();
     let back = Report::read(&path).unwrap();
     assert_eq!(back, r);

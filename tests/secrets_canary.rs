@@ -11,11 +11,14 @@
 
 mod common;
 
+#[path = "common/tempdir.rs"]
+mod tempdir;
 use std::io::{BufRead, BufReader, Read};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use tempdir::tempdir;
 
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{get, post};
@@ -263,13 +266,6 @@ steps:
     for (name, text) in files {
         std::fs::write(dir.join(name), text).unwrap();
     }
-}
-
-fn tempdir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("journeyd-canary-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
 }
 
 const NAMES: [&str; 11] = [

@@ -2,6 +2,8 @@
 //! baselines, reports (JSON, JUnit validated against tests/data/junit/junit.xsd, Markdown), fail-fast,
 //! shards and the Pushgateway push.
 
+#[path = "common/tempdir.rs"]
+mod tempdir;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -71,10 +73,8 @@ fn base(shop_url: &str, extra: &[&str]) -> Vec<String> {
     v
 }
 
-fn tmp(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("journeyd-verify-{}-{}", std::process::id(), uuid::Uuid::new_v4()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir.join(name)
+fn tmp(name: &str) -> tempdir::TempFile {
+    tempdir::tempfile(name)
 }
 
 fn s(p: &Path) -> String {

@@ -29,10 +29,8 @@ async fn journeyd(args: Vec<String>) -> (i32, String, String) {
     .unwrap()
 }
 
-fn tmp(name: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("journeyd-verify-certs-{}", uuid::Uuid::new_v4()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir.join(name)
+fn tmp(name: &str) -> common::tempdir::TempFile {
+    common::tempdir::tempfile(name)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -108,13 +106,14 @@ async fn a_cert_expiry_gate_reads_the_certificate_an_https_site_presents() {
     let (y, m, d) = days_from_now(10);
     let server = TlsServer::start(&ca.leaf_until("localhost", y, m, d, 0x5eed)).await;
     let journey = tmp("https.yml");
+    let ca_file = ca.file("verify");
     std::fs::write(
         &journey,
         format!(
             "name: secure\ntarget: {}\ndefaults: {{ tls_ca: \"{}\" }}\nsteps:\n  - name: home\n    get: /\n    \
              expect: [ status == 200 ]\n",
             server.url(),
-            ca.file("verify").display()
+            ca_file.display()
         ),
     )
     .unwrap();

@@ -5,9 +5,9 @@ mod daemon_support;
 
 use std::process::Command;
 
-use daemon_support::{tempdir, write_atomic, Daemon};
+use daemon_support::{tempdir, write_atomic, Daemon, TempDir};
 
-fn web_setup(name: &str, password: &str) -> (std::path::PathBuf, String) {
+fn web_setup(name: &str, password: &str) -> (TempDir, String) {
     let dir = tempdir(name);
     let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_string(), "127.0.0.1".to_string()]).unwrap();
     let cert_pem = cert.cert.pem();

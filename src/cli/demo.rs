@@ -109,21 +109,30 @@ pub async fn shop(args: ShopArgs) -> Exit {
 }
 
 /// Where the demo's journeys come from: the given paths, `./journeys` if present, else the compiled-in copies
-/// written to a temporary directory.
-fn demo_paths(given: &[PathBuf]) -> std::io::Result<Vec<PathBuf>> {
+/// written to a temporary directory, which the returned guard removes when the demo ends.
+fn demo_paths(given: &[PathBuf]) -> std::io::Result<(Vec<PathBuf>, Option<BundledDir>)> {
     if !given.is_empty() {
-        return Ok(given.to_vec());
+        return Ok((given.to_vec(), None));
     }
     let local = PathBuf::from("journeys");
     if local.join("checkout.yml").is_file() {
-        return Ok(vec![local]);
+        return Ok((vec![local], None));
     }
-    let dir = std::env::temp_dir().join(format!("journeyd-demo-{}", std::process::id()));
-    std::fs::create_dir_all(&dir)?;
+    let dir = BundledDir(std::env::temp_dir().join(format!("journeyd-demo-{}", std::process::id())));
+    std::fs::create_dir_all(&dir.0)?;
     for (name, text) in BUNDLED {
-        std::fs::write(dir.join(name), text)?;
+        std::fs::write(dir.0.join(name), text)?;
     }
-    Ok(vec![dir])
+    Ok((vec![dir.0.clone()], Some(dir)))
+}
+
+/// The temporary copy of the bundled journeys: removed on drop, so demos leave nothing behind in /tmp.
+struct BundledDir(PathBuf);
+
+impl Drop for BundledDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 /// Every journey runs `every` (and times out within it), so the demo shows results sooner.
@@ -147,7 +156,7 @@ pub async fn run(args: DemoArgs) -> Exit {
         Ok(f) => f,
         Err(code) => return code,
     };
-    let paths = match demo_paths(&args.paths) {
+    let (paths, _bundled) = match demo_paths(&args.paths) {
         Ok(p) => p,
         Err(e) => {
             eprintln!("journeyd: cannot write the bundled journeys to a temporary directory: {e}");

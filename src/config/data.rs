@@ -84,7 +84,8 @@ mod tests {
     use super::*;
 
     fn write(name: &str, text: &str) -> std::path::PathBuf {
-        let dir = std::env::temp_dir().join(format!("journeyd-data-{}", std::process::id()));
+        // A fixed directory whose files every run overwrites with the same text: nothing piles up in /tmp.
+        let dir = std::env::temp_dir().join("journeyd-unit-tests").join("data");
         std::fs::create_dir_all(&dir).unwrap();
         let p = dir.join(name);
         std::fs::write(&p, text).unwrap();

@@ -340,7 +340,8 @@ mod tests {
 
     #[test]
     fn reading_stops_at_the_limit() {
-        let dir = std::env::temp_dir().join(format!("journeyd-limits-{}", std::process::id()));
+        // A fixed directory whose file every run overwrites with the same text: nothing piles up in /tmp.
+        let dir = std::env::temp_dir().join("journeyd-unit-tests").join("limits");
         std::fs::create_dir_all(&dir).unwrap();
         let p = dir.join("big.yml");
         std::fs::write(&p, "ab\ncdef\n").unwrap();

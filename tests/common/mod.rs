@@ -122,4 +122,5 @@ pub fn describe(o: &RunOutcome) -> String {
     }
 }
 
+pub mod tempdir;
 pub mod tls;

@@ -2,7 +2,6 @@
 //! counts TCP accepts and completed handshakes, can swap its certificate between connections, and can stop
 //! accepting (drop its listening socket) while the connections it has stay open.
 
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
@@ -32,10 +31,20 @@ impl Ca {
     }
 
     /// Writes the CA's PEM to a fresh file, for `defaults: { tls_ca: … }`.
-    pub fn file(&self, tag: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("journeyd-https-{}-{tag}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("ca.pem");
+    /// Writes the CA's PEM to this test binary's own file under cargo's target tmp dir, for a CA kept in a
+    /// static: a static is never dropped, so a temporary directory would be left behind by every run; this
+    /// file is overwritten by the next run instead.
+    pub fn binary_file(&self) -> std::path::PathBuf {
+        let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"));
+        let file = dir.join(format!("ca-{}.pem", env!("CARGO_CRATE_NAME")));
+        let part = file.with_extension(format!("pem.{}", std::process::id()));
+        std::fs::write(&part, &self.pem).unwrap();
+        std::fs::rename(&part, &file).unwrap();
+        file
+    }
+
+    pub fn file(&self, tag: &str) -> super::tempdir::TempFile {
+        let path = super::tempdir::tempfile(&format!("{tag}-ca.pem"));
         std::fs::write(&path, &self.pem).unwrap();
         path
     }

@@ -22,12 +22,9 @@ use tokio::task::JoinHandle;
 /// about how fast anything is.
 pub const PATIENCE: Duration = Duration::from_secs(90);
 
-pub fn tempdir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("journeyd-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
+#[path = "../common/tempdir.rs"]
+mod tempdir_impl;
+pub use tempdir_impl::{tempdir, TempDir};
 
 /// Writes a file atomically (temp file + rename), so a concurrent reload never reads half of it.
 pub fn write_atomic(path: &Path, text: &str) {
@@ -129,12 +126,15 @@ pub struct Daemon {
     /// `http://127.0.0.1:PORT` (or https).
     pub base: String,
     pub log: PathBuf,
+    /// Holds the log file; removed when the test drops the daemon.
+    _logs: TempDir,
 }
 
 impl Daemon {
     /// Starts `journeyd --log-format json run --listen 127.0.0.1:0 ARGS…` and waits for its `metrics:` line.
     pub fn start(name: &str, args: &[&str], env: &[(&str, &str)]) -> Daemon {
-        let log = std::env::temp_dir().join(format!("journeyd-{name}-{}.log", std::process::id()));
+        let logs = tempdir(&format!("{name}-log"));
+        let log = logs.join("journeyd.log");
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_journeyd"));
         cmd.env_remove("JOURNEYD_LOG")
             .env_remove("RUST_LOG")
@@ -164,7 +164,7 @@ impl Daemon {
             let _ = child.wait();
             panic!("journeyd exited without printing its URL:\n{}", std::fs::read_to_string(&log).unwrap_or_default());
         };
-        Daemon { child, base, log }
+        Daemon { child, base, log, _logs: logs }
     }
 
     pub fn url(&self, path: &str) -> String {
