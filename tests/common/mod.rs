@@ -122,5 +122,6 @@ pub fn describe(o: &RunOutcome) -> String {
     }
 }
 
+#[allow(clippy::duplicate_mod)] // daemon_support includes the same file; see there.
 pub mod tempdir;
 pub mod tls;

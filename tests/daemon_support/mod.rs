@@ -22,6 +22,8 @@ use tokio::task::JoinHandle;
 /// about how fast anything is.
 pub const PATIENCE: Duration = Duration::from_secs(90);
 
+// The same file as `common::tempdir`: tests that use both helpers compile it twice, harmlessly (two types).
+#[allow(clippy::duplicate_mod)]
 #[path = "../common/tempdir.rs"]
 mod tempdir_impl;
 pub use tempdir_impl::{tempdir, TempDir};
