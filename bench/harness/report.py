@@ -448,6 +448,41 @@ def _checkout_rate(s: Settings, rows: list[Measured], skips: list[str]) -> list[
     return out + _journey_rows(rows, 12, row)
 
 
+def _traces(s: Settings, rows: list[Measured], skips: list[str]) -> list[str]:
+    out = [
+        "## 8. `traces`: OpenTelemetry export per checkout journey",
+        "",
+        f"Scenario 2's checkout journey ({s.journey_users} users back to back, {s.journey_seconds:g} s, "
+        "`journeyd verify`) with trace export off, 1% of passing runs exported and every run exported, to a "
+        "local OTLP/HTTP sink on the target core (`bench/harness/otlp_sink.py`). *CPU per journey* = generator "
+        "utime+stime ÷ completed journeys; ×off compares with the run without export.",
+        "",
+    ]
+    out += [f"- {x}" for x in skips]
+    if skips:
+        out.append("")
+    if not rows:
+        return out
+    def per_journey(m: Measured) -> float | None:
+        j = m.figures.journeys if m.figures else None
+        return m.run.cpu_s * 1000 / j if j else None
+    base = next((m for m in rows if m.tool == "tracing off" and m.ok), None)
+    out.append("| export | completed journeys | failed | generator CPU | CPU ms per journey | ×off | peak RSS | "
+               "export counts |")
+    out.append("|---|---:|---:|---:|---:|---:|---:|---|")
+    for m in rows:
+        if not m.ok or m.figures is None:
+            out.append(f"| {m.tool} | {cell(m.status)} | | | | | | |")
+            continue
+        f = m.figures
+        ratio = _ratio(per_journey(m), per_journey(base)) if base else "–"
+        out.append(
+            f"| {m.tool} | {_num(f.journeys)} | {_num(f.journey_failures)} | {m.run.cpu_s:.2f} s | "
+            f"{_num(per_journey(m), 3)} | {ratio} | {_mib(_rss(m))} | {cell('; '.join(f.notes))} |"
+        )
+    return out + [""]
+
+
 def write(path: Path, s: Settings, versions: dict[str, str], sections: dict, started: dt.datetime,
           finished: dt.datetime) -> None:
     lines = [
@@ -475,7 +510,7 @@ def write(path: Path, s: Settings, versions: dict[str, str], sections: dict, sta
     # In the order of their numbers (the order bench/run runs them in).
     for name, section in (("get", _single_get), ("journey", _journeys), ("stall", _stall), ("monitor", _monitor),
                           ("get-https", _get_https), ("monitor-https", _monitor_https),
-                          ("checkout-rate", _checkout_rate)):
+                          ("checkout-rate", _checkout_rate), ("traces", _traces)):
         if name in sections:
             lines += section(s, *sections[name])
     lines += [
