@@ -361,3 +361,20 @@ async fn verify_exports_its_runs_and_reports_the_trace_of_a_failure() {
     assert!(junit.contains(&format!("trace: {id}")), "{junit}");
     let _ = Path::new(&dir);
 }
+
+#[test]
+fn a_malformed_otel_variable_stops_run_with_usage_and_names_the_variable_not_the_value() {
+    let dir = tempdir("traces-bad-env");
+    std::fs::write(dir.join("a.yml"), journey("a", "http://127.0.0.1:9", "1h", TWO_STEPS)).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_journeyd"))
+        .args(["run", "--listen", "127.0.0.1:0"])
+        .arg(&dir)
+        .env("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318")
+        .env("OTEL_EXPORTER_OTLP_HEADERS", "x-api-key=sekrit-token,broken")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("trace export: OTEL_EXPORTER_OTLP_HEADERS: entry 2 is not `name=value`"), "{stderr}");
+    assert!(!stderr.contains("sekrit"), "{stderr}");
+}
