@@ -44,6 +44,18 @@ impl RunOutcome {
             _ => None,
         }
     }
+
+    /// Puts the run's trace id on its failure and soft failures, so their evidence leads to the trace.
+    pub fn stamp_trace(&mut self) {
+        if self.soft_failures.is_empty() && self.failure().is_none() {
+            return;
+        }
+        let id = trace_id_hex(self.trace_id);
+        if let RunStatus::Failed(f) = &mut self.status {
+            f.trace_id = Some(id.clone());
+        }
+        self.soft_failures.iter_mut().for_each(|f| f.trace_id = Some(id.clone()));
+    }
 }
 
 #[derive(Debug, Clone)]

@@ -137,9 +137,9 @@ pub async fn run_iteration(
         outcome.steps.push(so);
         match end {
             StepEnd::Passed => {}
-            StepEnd::Failed(mut f) => {
-                mark_trace(&mut outcome, &mut f);
+            StepEnd::Failed(f) => {
                 outcome.status = RunStatus::Failed(f);
+                outcome.stamp_trace();
                 return outcome;
             }
             StepEnd::Cancelled => {
@@ -162,18 +162,8 @@ pub async fn run_iteration(
             }
         }
     }
-    if !outcome.soft_failures.is_empty() {
-        let id = crate::outcome::trace_id_hex(trace_id);
-        outcome.soft_failures.iter_mut().for_each(|f| f.trace_id = Some(id.clone()));
-    }
+    outcome.stamp_trace();
     outcome
-}
-
-/// Puts the run's trace id on its failure and its soft failures: the evidence then leads to the trace.
-fn mark_trace(outcome: &mut RunOutcome, f: &mut Failure) {
-    let id = crate::outcome::trace_id_hex(outcome.trace_id);
-    outcome.soft_failures.iter_mut().for_each(|s| s.trace_id = Some(id.clone()));
-    f.trace_id = Some(id);
 }
 
 /// What one step needs from its iteration, travelling together through the stages.

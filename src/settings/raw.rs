@@ -47,7 +47,7 @@ pub struct Traces {
     /// More resource attributes (`deployment.environment: prod`), over `OTEL_RESOURCE_ATTRIBUTES`.
     #[serde(default)]
     pub resource_attributes: BTreeMap<String, String>,
-    /// Runs waiting for export; when full, new ones are dropped and counted (at least 1; 2048).
+    /// Runs waiting for export; when full, new ones are dropped and counted (at least 1; 512).
     pub queue_capacity: Option<usize>,
     /// Most runs in one export request (at least 1; 256).
     pub batch_size: Option<usize>,

@@ -97,7 +97,7 @@ fn outcome_word(o: &RunOutcome) -> &'static str {
     }
 }
 
-/// The spans of one run. `user` is the virtual user's number.
+/// The spans of one run: the root, then each step followed by its phases.
 pub fn run_spans(journey: &Journey, info: &JourneySpans, o: &RunOutcome) -> Vec<Span> {
     let trace_id = o.trace_id.to_be_bytes().to_vec();
     let root_id: u64 = rand::random::<u64>() | 1;
