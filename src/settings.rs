@@ -22,7 +22,7 @@ mod raw;
 mod traces;
 mod validate;
 
-pub use traces::TraceSettings;
+pub use traces::{trace_link, TraceSettings};
 
 /// Why a settings file could not be used.
 #[derive(Debug, thiserror::Error)]

@@ -265,6 +265,8 @@ async fn failed_runs_are_always_exported_with_their_trace_in_evidence_and_alerts
     let failures = get_text(&client, &daemon.url("/api/v1/failures")).await;
     assert!(failures.contains("\"trace_id\""), "{failures}");
     assert!(exported.iter().any(|id| failures.contains(id.as_str())), "{failures}");
+    let page = get_text(&client, &daemon.url("/")).await;
+    assert!(page.contains("href=\"https://tempo.example/trace/"), "the status page links to the trace: {page}");
     daemon.stop().await;
 }
 

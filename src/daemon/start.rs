@@ -126,6 +126,7 @@ impl Daemon {
         let env = |k: &str| std::env::var(k).ok();
         let trace_config =
             trace::ExportConfig::resolve(&files.settings.traces, &env, origin).map_err(StartError::Traces)?;
+        let trace_url = files.settings.traces.trace_url.clone();
         let alerts = AlertHandle::start(files.settings, &metrics.registry, &base_url, Clock::system())
             .map_err(StartError::Alerts)?;
         let stats = StatsTable::new();
@@ -140,7 +141,8 @@ impl Daemon {
         let status = Status::new(board.clone(), shard)
             .with_stats(stats.clone())
             .with_source(source)
-            .with_location(location.clone());
+            .with_location(location.clone())
+            .with_trace_url(trace_url);
         let mut all: Vec<Box<dyn Sink>> =
             vec![Box::new(MetricsSink::new(metrics.clone(), stats.clone())), Box::new(StatusSink::new(board))];
         all.push(Box::new(alerts.sink()));

@@ -54,8 +54,13 @@ impl Default for TraceSettings {
 impl TraceSettings {
     /// The `trace_url` link for one trace, when a template is set.
     pub fn link(&self, trace_id: &str) -> Option<String> {
-        self.trace_url.as_ref().map(|t| t.replace(TRACE_ID, trace_id))
+        self.trace_url.as_deref().map(|t| trace_link(t, trace_id))
     }
+}
+
+/// A `trace_url` template with the trace id filled in.
+pub fn trace_link(template: &str, trace_id: &str) -> String {
+    template.replace(TRACE_ID, trace_id)
 }
 
 /// What `trace_url` replaces.
