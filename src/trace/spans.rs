@@ -165,7 +165,7 @@ fn step_span(step: &Step, info: &JourneySpans, so: &StepOutcome, o: &RunOutcome,
         attributes.push(int("journey.redirects", i64::from(so.redirects)));
     }
     attributes.push(int("http.response.body.size", so.body_bytes as i64));
-    attributes.push(text("network.connection.state", if so.phases.reused { "reused" } else { "new" }));
+    attributes.push(text("journey.connection", if so.phases.reused { "reused" } else { "new" }));
     let mut status = None;
     if let Some(f) = o.failure().filter(|f| f.step == so.index && !so.passed) {
         attributes.push(text("error.type", f.reason.as_str()));
