@@ -39,8 +39,11 @@
 //! - `alert`    — journeyd's own alerts: state machine with hysteresis, degraded, SLO burn rates, latency,
 //!   certificate expiry, maintenance, dependency suppression; delivery to Alertmanager, webhooks and Slack
 //!   without loss; the running receivers, changed in place when a reload brings new settings.
-//! - `settings` — the settings file: alert defaults, external labels and URL, maintenance, receivers; read
-//!   at start and on every reload.
+//! - `settings` — the settings file: alert defaults, external labels and URL, maintenance, receivers,
+//!   `traces:`; read at start and on every reload.
+//! - `trace`    — every run a trace: a pipeline sink that samples finished runs (failed and degraded always,
+//!   a share of passing ones), builds OTLP spans (run → steps → phases) and hands them to an exporter
+//!   task (OTLP/HTTP protobuf) through a bounded queue, counting drops.
 //! - `metrics`  — the aggregator that owns the histograms, and the Prometheus registry (with the TLS series of
 //!   the certificate each step last presented).
 //! - `report`   — verify reports: histograms stored losslessly, the earliest certificate seen, thresholds,
@@ -90,6 +93,7 @@ pub mod shop;
 pub mod status;
 pub mod template;
 pub mod threshold;
+pub mod trace;
 pub mod units;
 pub mod webconfig;
 

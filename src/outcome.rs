@@ -26,6 +26,11 @@ pub struct RunOutcome {
     pub steps: Vec<StepOutcome>,
     /// Soft checks that failed (the journey passed but is degraded).
     pub soft_failures: Vec<Failure>,
+    /// The iteration's W3C trace id: every step's request carried it in `traceparent`, so the site's own
+    /// spans share it, and an exported trace of the run has it.
+    pub trace_id: u128,
+    /// The virtual user that ran it (its number within the journey): the `journey.user` span attribute.
+    pub user: u64,
 }
 
 impl RunOutcome {
@@ -38,6 +43,18 @@ impl RunOutcome {
             RunStatus::Failed(f) => Some(f),
             _ => None,
         }
+    }
+
+    /// Puts the run's trace id on its failure and soft failures, so their evidence leads to the trace.
+    pub fn stamp_trace(&mut self) {
+        if self.soft_failures.is_empty() && self.failure().is_none() {
+            return;
+        }
+        let id = trace_id_hex(self.trace_id);
+        if let RunStatus::Failed(f) = &mut self.status {
+            f.trace_id = Some(id.clone());
+        }
+        self.soft_failures.iter_mut().for_each(|f| f.trace_id = Some(id.clone()));
     }
 }
 
@@ -73,6 +90,11 @@ pub struct StepOutcome {
     /// The `oauth` token requests this step made (none when the cache had a token): counted in
     /// `journey_oauth_token_fetches_total`, so a 401 refresh or a token endpoint failing shows.
     pub token_fetches: Vec<TokenFetch>,
+    /// The step's span id: the parent id its requests carried in `traceparent`, so the site's spans are
+    /// children of the step's span in an exported trace.
+    pub span_id: u64,
+    /// From the iteration's intended start to the step's intended start: where the step's span begins.
+    pub offset: Duration,
 }
 
 /// One request to an `oauth` token endpoint.
@@ -194,6 +216,10 @@ pub struct Failure {
     /// the request line says it all. Absent from JSON when empty (reports written before it read as empty).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub redirects: Vec<RedirectHop>,
+    /// The failed run's trace id (32 lowercase hex digits): the site's own spans carry it, and so does the
+    /// run's exported trace. Absent from JSON when unknown (reports written before it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace_id: Option<String>,
 }
 
 /// One request of a redirect chain: its URL (redacted, clipped, never with userinfo) and the status it got.
@@ -243,8 +269,14 @@ impl Failure {
             status: None,
             excerpt: None,
             redirects: Vec::new(),
+            trace_id: None,
         }
     }
+}
+
+/// A trace id as W3C and OTLP write it: 32 lowercase hex digits.
+pub fn trace_id_hex(id: u128) -> String {
+    format!("{id:032x}")
 }
 
 /// The closed set of failure reasons (a metric label, so it must stay small and fixed). In JSON, `as_str`.
@@ -363,6 +395,7 @@ impl std::fmt::Display for EvidenceText<'_> {
             ("actual", f.actual.as_deref()),
             ("redirects", redirects.as_deref()),
             ("body", f.excerpt.as_deref()),
+            ("trace", f.trace_id.as_deref()),
         ];
         let mut first = true;
         for (label, value) in lines.iter().filter_map(|(l, v)| v.map(|v| (l, v))) {

@@ -8,7 +8,7 @@
 //!
 //! Files: this one (the validated types and the entry points), `raw` (serde types, every field
 //! documented, and the table of known keys), `keys` (every unknown key at once), `validate` (raw →
-//! validated, one located diagnostic per mistake).
+//! validated, one located diagnostic per mistake), `traces` (the `traces:` section).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -19,7 +19,10 @@ use crate::config::{Diagnostics, FileCtx, Severity};
 
 mod keys;
 mod raw;
+mod traces;
 mod validate;
+
+pub use traces::{trace_link, TraceSettings};
 
 /// Why a settings file could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -71,6 +74,8 @@ pub struct Settings {
     pub maintenance: Vec<RecurringWindow>,
     pub receivers: Vec<ReceiverConfig>,
     pub delivery: DeliveryConfig,
+    /// `traces:`: OTLP export of runs and the `trace_url` link in alerts.
+    pub traces: TraceSettings,
 }
 
 /// Defaults for journeys that do not set their own.
@@ -427,6 +432,7 @@ delivery: { max_backoff: 2s }
             ("receivers", expected::<raw::Receivers>()),
             ("receivers.*[]", expected::<raw::Receiver>()),
             ("delivery", expected::<raw::Delivery>()),
+            ("traces", expected::<raw::Traces>()),
         ];
         assert_eq!(serde.len(), raw::FIELDS.len());
         for ((pattern, fields), (p, want)) in raw::FIELDS.iter().zip(serde) {

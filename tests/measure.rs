@@ -168,6 +168,8 @@ fn outcome(j: &Journey, step_ms: &[u64], reused: bool) -> RunOutcome {
         status: RunStatus::Passed,
         steps,
         soft_failures: Vec::new(),
+        trace_id: 0,
+        user: 0,
     }
 }
 

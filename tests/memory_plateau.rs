@@ -138,6 +138,8 @@ fn outcome(name: &str, j: usize, minute: u64, base: std::time::Instant, wall: Sy
         status,
         steps,
         soft_failures: vec![],
+        trace_id: 0,
+        user: 0,
     }
 }
 

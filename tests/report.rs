@@ -58,6 +58,8 @@ fn outcomes() -> Vec<RunOutcome> {
                 status,
                 steps,
                 soft_failures: Vec::new(),
+                trace_id: 0,
+                user: 0,
             }
         })
         .collect()

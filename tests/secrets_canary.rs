@@ -7,7 +7,8 @@
 //! in any encoding — plain, percent (RFC 3986 and form, either hex case), JSON, base64 (both alphabets,
 //! padded or not, alone and as `user:canary`), or its first six characters — in logs at any level,
 //! `/metrics`, `/api/v1/*`, the status page, alert payloads, `check` output, `verify` output and reports,
-//! the Pushgateway body, or failure evidence (in-process outcomes, every field).
+//! the Pushgateway body, exported OTLP spans (daemon and `verify`; decoded and raw), or failure evidence
+//! (in-process outcomes, every field).
 
 mod common;
 
@@ -44,7 +45,10 @@ const CANARY_EDGE: &str = "cnyEDG9x2Qk7Z";
 const CANARY_PAIR: &str = "cnyPAR-3e8d1f0b-do-not-leak";
 /// The access token an `oauth:` token endpoint hands out: no file or variable holds it.
 const CANARY_OAUTH: &str = "cnyOAU-6a1f0d2c-do-not-leak";
-const CANARIES: [&str; 10] = [
+/// The credential header of the trace export (`traces.headers` in the settings file): sent to the collector
+/// only, never shown anywhere.
+const CANARY_OTLP: &str = "cnyOTL-2b7e5a90-do-not-leak";
+const CANARIES: [&str; 11] = [
     CANARY_ENV,
     CANARY_FILE,
     CANARY_TOKEN,
@@ -55,6 +59,7 @@ const CANARIES: [&str; 10] = [
     CANARY_EDGE,
     CANARY_PAIR,
     CANARY_OAUTH,
+    CANARY_OTLP,
 ];
 
 fn pem() -> String {
@@ -455,13 +460,35 @@ async fn canaries_appear_in_no_log_metric_check_output_or_evidence() {
         }
     }))
     .await;
+    // An OTLP/HTTP collector keeps every exported span, decoded with the official definitions, and the
+    // raw bytes: spans are output too.
+    let spans = Arc::new(Mutex::new(String::new()));
+    let keep = Arc::clone(&spans);
+    let collector = serve(Router::new().route(
+        "/v1/traces",
+        post(move |body: axum::body::Bytes| {
+            let keep = Arc::clone(&keep);
+            async move {
+                use prost::Message as _;
+                let request =
+                    opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest::decode(body.clone())
+                        .unwrap();
+                let mut kept = keep.lock().unwrap();
+                kept.push_str(&format!("{request:?}"));
+                kept.push_str(&String::from_utf8_lossy(&body));
+                "ok"
+            }
+        }),
+    ))
+    .await;
     // The settings file lives in a subdirectory: `run DIR` reads every *.yml in DIR as a journey.
     std::fs::create_dir_all(dir.join("settings")).unwrap();
     std::fs::write(
         dir.join("settings").join("settings.yml"),
         format!(
             "receivers:\n  alertmanager:\n    - {{ url: \"{gateway}/am\" }}\n  webhook:\n    - {{ name: ops, url: \"{gateway}/hook\" }}\n  \
-             slack:\n    - {{ name: chat, url: \"{gateway}/slack\" }}\n"
+             slack:\n    - {{ name: chat, url: \"{gateway}/slack\" }}\n\
+             traces:\n  endpoint: \"{collector}/v1/traces\"\n  sample_passing: 1\n  headers: {{ x-api-key: \"{CANARY_OTLP}\" }}\n"
         ),
     )
     .unwrap();
@@ -496,6 +523,10 @@ async fn canaries_appear_in_no_log_metric_check_output_or_evidence() {
     assert!(delivered.contains("[REDACTED]"), "alert evidence shows where secrets were: {delivered}");
     assert_clean("alert payloads (Alertmanager, webhook, Slack)", &delivered);
     pushed.lock().unwrap().clear();
+    let exported = spans.lock().unwrap().clone();
+    assert!(exported.contains("journey.outcome") && exported.contains("url.template"), "spans were exported");
+    assert!(exported.contains("[REDACTED]"), "span attributes show where secrets were");
+    assert_clean("exported spans (OTLP)", &exported);
 
     // `check` output, including a broken file whose offending line holds a secret's value literally.
     let broken = tempdir("check");
@@ -520,10 +551,12 @@ async fn canaries_appear_in_no_log_metric_check_output_or_evidence() {
     // body it pushes to a Pushgateway.
     let out_dir = tempdir("verify-out");
     let files = ["report.json", "baseline.json", "junit.xml", "summary.md"];
-    let (d, t, o, g) = (dir.clone(), target.clone(), out_dir.clone(), gateway.clone());
+    let (d, t, o, g, c) = (dir.clone(), target.clone(), out_dir.clone(), gateway.clone(), collector.clone());
+    spans.lock().unwrap().clear();
     let out = tokio::task::spawn_blocking(move || {
         bin(&t)
             .env("JOURNEYD_PLAIN_HTTP", "reqwest")
+            .env("OTEL_EXPORTER_OTLP_ENDPOINT", &c)
             .args(["--log-level", "trace", "verify", "--iterations", "2", "--no-progress"])
             .arg("--report")
             .arg(o.join("report.json"))
@@ -550,6 +583,9 @@ async fn canaries_appear_in_no_log_metric_check_output_or_evidence() {
     }
     let report = std::fs::read_to_string(out_dir.join("report.json")).unwrap();
     assert!(report.contains("[REDACTED]"), "the report's evidence shows where secrets were");
+    let exported = spans.lock().unwrap().clone();
+    assert!(exported.contains("journey.outcome"), "verify exported spans");
+    assert_clean("spans exported by verify", &exported);
     let pushed = pushed.lock().unwrap().clone();
     assert!(pushed.contains("journey_"), "nothing was pushed: {pushed:?}");
     assert_clean("pushgateway body", &pushed);

@@ -421,17 +421,9 @@ def _checkout_rate(s: Settings, rows: list[Measured], skips: list[str]) -> list[
         "from when a VU began it.",
         "",
     ]
-    out += [f"- {x}" for x in skips]
-    if skips:
-        out.append("")
+    out += _skips(skips)
     if not rows:
         return out
-
-    def ms_per_journey(m: Measured) -> float | None:
-        if not (m.run and m.figures and m.figures.journeys):
-            return None
-        return m.run.cpu_s * 1000 / m.figures.journeys
-
     base = next((m for m in rows if m.tool == "journeyd" and m.ok), None)
     out.append("| tool | completed journeys | failed | dropped | journeys/s achieved | generator CPU | ms CPU per journey "
                "| ×journeyd | journey p50 | journey p99 | peak RSS | ×journeyd | target CPU |")
@@ -446,6 +438,48 @@ def _checkout_rate(s: Settings, rows: list[Measured], skips: list[str]) -> list[
         )
 
     return out + _journey_rows(rows, 12, row)
+
+
+def _skips(skips: list[str]) -> list[str]:
+    """A section's skipped runs as a list, with a blank line after it when there are any."""
+    return [f"- {x}" for x in skips] + ([""] if skips else [])
+
+
+def ms_per_journey(m: Measured) -> float | None:
+    """Generator CPU per completed journey, in ms."""
+    if not (m.run and m.figures and m.figures.journeys):
+        return None
+    return m.run.cpu_s * 1000 / m.figures.journeys
+
+
+def _traces(s: Settings, rows: list[Measured], skips: list[str]) -> list[str]:
+    out = [
+        "## 8. `traces`: OpenTelemetry export per checkout journey",
+        "",
+        f"Scenario 2's checkout journey ({s.journey_users} users back to back, {s.journey_seconds:g} s, "
+        "`journeyd verify`) with trace export off, 1% of passing runs exported and every run exported, to a "
+        "local OTLP/HTTP sink on the target core (`bench/harness/otlp_sink.py`). *CPU per journey* = generator "
+        "utime+stime ÷ completed journeys; ×off compares with the run without export.",
+        "",
+    ]
+    out += _skips(skips)
+    if not rows:
+        return out
+    base = next((m for m in rows if m.tool == "tracing off" and m.ok), None)
+    out.append("| export | completed journeys | failed | generator CPU | CPU ms per journey | ×off | peak RSS | "
+               "export counts |")
+    out.append("|---|---:|---:|---:|---:|---:|---:|---|")
+    for m in rows:
+        if not m.ok or m.figures is None:
+            out.append(f"| {m.tool} | {cell(m.status)} | | | | | | |")
+            continue
+        f = m.figures
+        ratio = _ratio(ms_per_journey(m), ms_per_journey(base)) if base else "–"
+        out.append(
+            f"| {m.tool} | {_num(f.journeys)} | {_num(f.journey_failures)} | {m.run.cpu_s:.2f} s | "
+            f"{_num(ms_per_journey(m), 3)} | {ratio} | {_mib(_rss(m))} | {cell('; '.join(f.notes))} |"
+        )
+    return out + [""]
 
 
 def write(path: Path, s: Settings, versions: dict[str, str], sections: dict, started: dt.datetime,
@@ -475,7 +509,7 @@ def write(path: Path, s: Settings, versions: dict[str, str], sections: dict, sta
     # In the order of their numbers (the order bench/run runs them in).
     for name, section in (("get", _single_get), ("journey", _journeys), ("stall", _stall), ("monitor", _monitor),
                           ("get-https", _get_https), ("monitor-https", _monitor_https),
-                          ("checkout-rate", _checkout_rate)):
+                          ("checkout-rate", _checkout_rate), ("traces", _traces)):
         if name in sections:
             lines += section(s, *sections[name])
     lines += [

@@ -239,6 +239,8 @@ mod tests {
                 })
                 .collect(),
             soft_failures: Vec::new(),
+            trace_id: 0,
+            user: 0,
         }
     }
 

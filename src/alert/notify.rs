@@ -129,6 +129,11 @@ pub fn webhook_body(receiver: &str, a: &Alert, reminder: bool) -> Value {
 }
 
 /// A Slack incoming-webhook message: `text` for notifications, `blocks` for the channel.
+/// ` · <url|open the trace>` when the alert carries a `trace_url` annotation.
+fn trace_link(a: &Alert) -> String {
+    a.annotations.get("trace_url").map(|u| format!(" · <{u}|open the trace>")).unwrap_or_default()
+}
+
 pub fn slack_body(a: &Alert, reminder: bool) -> Value {
     let state = match (a.resolved(), reminder) {
         (true, _) => "RESOLVED",
@@ -150,7 +155,7 @@ pub fn slack_body(a: &Alert, reminder: bool) -> Value {
     }
     blocks.push(json!({
         "type": "context",
-        "elements": [{ "type": "mrkdwn", "text": format!("<{}|open in journeyd> · since {}", a.generator_url, rfc3339_millis(a.starts_at)) }]
+        "elements": [{ "type": "mrkdwn", "text": format!("<{}|open in journeyd>{} · since {}", a.generator_url, trace_link(a), rfc3339_millis(a.starts_at)) }]
     }));
     json!({ "text": text, "blocks": blocks })
 }

@@ -26,6 +26,7 @@ use crate::runner::load::{drive, LoadSpec, Stop};
 use crate::runner::Plan;
 use crate::shard::Shard;
 use crate::threshold::{self, check_scopes, Threshold};
+use crate::trace::{self, ExportConfig};
 
 /// `--fail-fast`: a journey whose first this-many completed runs all failed has failed hard.
 pub const FAIL_FAST_RUNS: u64 = 5;
@@ -119,6 +120,10 @@ pub struct Outputs {
     /// The `deploy` label of the pushed series (a version, a commit).
     #[arg(long, value_name = "LABEL", requires = "pushgateway")]
     pub deploy: Option<String>,
+    /// A settings file whose `traces:` section exports runs as OpenTelemetry traces (the `OTEL_*`
+    /// variables work without it); the rest of the file is checked and not used.
+    #[arg(long, value_name = "FILE")]
+    pub settings: Option<PathBuf>,
 }
 
 fn parse_rate_arg(s: &str) -> Result<f64, String> {
@@ -263,11 +268,11 @@ pub async fn run(args: VerifyArgs) -> Exit {
     if let Err(e) = check_flags(&args) {
         return e;
     }
-    let Prepared { journeys, thresholds, specs, baseline, plans } = match prepare(&args) {
+    let Prepared { journeys, thresholds, specs, baseline, plans, traces } = match prepare(&args) {
         Ok(p) => p,
         Err(e) => return e,
     };
-    let ran = execute(&args, &journeys, plans).await;
+    let ran = execute(&args, &journeys, plans, traces).await;
     let report = judge(&args, ran, specs, &thresholds, baseline.as_ref());
     let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").map_or(true, |v| v.is_empty());
     print!("{}", summary(&report, Style { color }));
@@ -301,6 +306,8 @@ struct Prepared {
     baseline: Option<Report>,
     /// One per journey, in the same order.
     plans: Vec<Arc<Plan>>,
+    /// Where runs are exported as traces, when configured.
+    traces: Option<ExportConfig>,
 }
 
 /// Loads and selects the journeys, parses the thresholds, reads the baseline and builds the plans.
@@ -314,8 +321,23 @@ fn prepare(args: &VerifyArgs) -> Result<Prepared, Exit> {
     };
     let clients = Clients::new().map_err(usage)?;
     let plans = journeys.iter().map(|j| Arc::new(Plan::new(Arc::clone(j), &clients))).collect();
-    Ok(Prepared { journeys, thresholds, specs, baseline, plans })
+    let traces = trace_config(args)?;
+    Ok(Prepared { journeys, thresholds, specs, baseline, plans, traces })
 }
+
+/// `--settings`' `traces:` and the `OTEL_*` variables, as the daemon reads them.
+fn trace_config(args: &VerifyArgs) -> Result<Option<ExportConfig>, Exit> {
+    let settings = match &args.outputs.settings {
+        Some(path) => crate::settings::Settings::load(path).map_err(|e| usage(format!("--settings: {e}")))?,
+        None => crate::settings::Settings::default(),
+    };
+    let origin = trace::Origin { location: args.location.as_ref(), shard: args.shard };
+    let env = |k: &str| std::env::var(k).ok();
+    ExportConfig::resolve(&settings.traces, &env, origin).map_err(|e| usage(format!("trace export: {e}")))
+}
+
+/// How long verify waits at the end for queued traces to be sent.
+const TRACE_DRAIN: Duration = Duration::from_secs(5);
 
 /// What a finished run leaves for judging.
 struct Ran {
@@ -328,7 +350,12 @@ struct Ran {
 
 /// Drives every journey as load into the report sink until each stops or a termination signal arrives,
 /// with the progress line meanwhile.
-async fn execute(args: &VerifyArgs, journeys: &[Arc<Journey>], plans: Vec<Arc<Plan>>) -> Ran {
+async fn execute(
+    args: &VerifyArgs,
+    journeys: &[Arc<Journey>],
+    plans: Vec<Arc<Plan>>,
+    traces: Option<ExportConfig>,
+) -> Ran {
     let started_ms = unix_ms();
     let start = Instant::now();
     let cancel = CancellationToken::new();
@@ -341,7 +368,13 @@ async fn execute(args: &VerifyArgs, journeys: &[Arc<Journey>], plans: Vec<Arc<Pl
     let sink = ReportSink::new(started_ms, fail_fast);
     sink.add_journeys(journeys);
     let (events, rx) = pipeline::channel();
-    let sinks: Vec<Box<dyn Sink>> = vec![Box::new(sink.clone())];
+    let mut sinks: Vec<Box<dyn Sink>> = vec![Box::new(sink.clone())];
+    let registry = prometheus::Registry::new();
+    let exporter = traces.map(|config| {
+        let (trace_sink, exporter) = trace::start(config, &registry);
+        sinks.push(Box::new(trace_sink));
+        exporter
+    });
     let pipeline_task = tokio::spawn(pipeline::run(rx, sinks));
     let _ = events.send(Event::Suite(Suite { journeys: journeys.to_vec() })).await;
     let done = CancellationToken::new();
@@ -361,6 +394,10 @@ async fn execute(args: &VerifyArgs, journeys: &[Arc<Journey>], plans: Vec<Arc<Pl
         }
     };
     let _ = pipeline_task.await;
+    if let Some(exporter) = exporter {
+        let t = exporter.finish(TRACE_DRAIN).await;
+        eprintln!("journeyd verify: traces: {} runs exported, {} dropped", t.exported, t.dropped);
+    }
     done.cancel();
     if let Some(p) = progress {
         let _ = p.await;

@@ -26,6 +26,9 @@ pub enum StartError {
     Alerts(AlertError),
     #[error("--settings: {0}")]
     Location(LocationConflict),
+    /// The `OTEL_*` variables that configure trace export are malformed.
+    #[error("trace export: {0}")]
+    Traces(crate::trace::TraceConfigError),
 }
 
 /// Why a reload was rejected; the running configuration keeps going. The text is what `POST /-/reload`

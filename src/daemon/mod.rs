@@ -137,6 +137,8 @@ pub struct Daemon {
     alerts: AlertHandle,
     /// The web configuration the server reads per request and handshake; swapped by a reload.
     web: LiveWebConfig,
+    /// The trace exporter, when export is configured: drained on shutdown so queued runs are sent.
+    traces: Option<crate::trace::Exporter>,
 }
 
 /// One journey's runs as exported when the daemon stopped: its last word, returned for the caller to log.
@@ -218,7 +220,13 @@ impl Daemon {
         // The pipeline ends after every outcome (cancelled ones included) is recorded and each sink's
         // `finish` ran (alert notifications flushed): only then may the process exit.
         let _ = self.pipeline.await;
-        self.alerts.drain(ALERT_DRAIN).await;
+        // Queued traces are sent while alert notifications are: neither waits for the other.
+        let traces = async {
+            if let Some(traces) = self.traces {
+                let _ = traces.finish(ALERT_DRAIN).await;
+            }
+        };
+        tokio::join!(self.alerts.drain(ALERT_DRAIN), traces);
         let counts = final_counts(&self.metrics, &self.stats);
         self.server_stop.cancel();
         let _ = self.server.await;

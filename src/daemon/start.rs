@@ -20,6 +20,7 @@ use crate::runner::Monitor;
 use crate::server::{self, ConnectionMetrics, ServerState};
 use crate::settings::Settings;
 use crate::status::{self, Status, StatusBoard, StatusSink};
+use crate::trace;
 use crate::webconfig::{LiveWebConfig, WebConfig};
 
 pub(super) fn now_seconds() -> f64 {
@@ -121,6 +122,11 @@ impl Daemon {
         let metrics = Metrics::new();
         let web = LiveWebConfig::new(web_config, files.web);
         let base_url = format!("{}://{addr}/", web.scheme());
+        let origin = trace::Origin { location: location.as_ref(), shard };
+        let env = |k: &str| std::env::var(k).ok();
+        let trace_config =
+            trace::ExportConfig::resolve(&files.settings.traces, &env, origin).map_err(StartError::Traces)?;
+        let trace_url = files.settings.traces.trace_url.clone();
         let alerts = AlertHandle::start(files.settings, &metrics.registry, &base_url, Clock::system())
             .map_err(StartError::Alerts)?;
         let stats = StatsTable::new();
@@ -135,10 +141,19 @@ impl Daemon {
         let status = Status::new(board.clone(), shard)
             .with_stats(stats.clone())
             .with_source(source)
-            .with_location(location.clone());
+            .with_location(location.clone())
+            .with_trace_url(trace_url);
         let mut all: Vec<Box<dyn Sink>> =
             vec![Box::new(MetricsSink::new(metrics.clone(), stats.clone())), Box::new(StatusSink::new(board))];
         all.push(Box::new(alerts.sink()));
+        let traces = match trace_config {
+            Some(config) => {
+                let (sink, exporter) = trace::start(config, &metrics.registry);
+                all.push(Box::new(sink));
+                Some(exporter)
+            }
+            None => None,
+        };
         all.extend(sinks);
         let pipeline = tokio::spawn(pipeline::run(rx, all));
         let mut monitor = Monitor::new(clients, events.clone());
@@ -181,6 +196,7 @@ impl Daemon {
             reload_tx,
             alerts,
             web,
+            traces,
         })
     }
 }

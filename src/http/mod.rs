@@ -305,6 +305,10 @@ where
     }
 }
 
+/// The `tracestate` every request carries beside `traceparent`: a W3C list member that tells the site's
+/// tracing (and samplers that read it) the request is journeyd's synthetic traffic, not a customer's.
+pub const TRACESTATE: &str = "journeyd=synthetic";
+
 /// The W3C `traceparent` header (`00-<trace id>-<span id>-01`), hex-encoded on the stack: one allocation (the
 /// header's bytes) per request instead of a formatted string and a copy.
 pub fn traceparent(trace_id: u128, span_id: u64) -> reqwest::header::HeaderValue {

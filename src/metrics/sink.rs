@@ -97,6 +97,7 @@ fn record_failure(metrics: &Metrics, journey: &Journey, f: &Failure, soft: bool)
         request = f.request.as_deref().unwrap_or(""),
         excerpt = f.excerpt.as_deref().unwrap_or(""),
         redirects = %crate::outcome::chain_text(&f.redirects),
+        trace_id = f.trace_id.as_deref().unwrap_or(""),
         "step failed: {}",
         f.message
     );

@@ -158,7 +158,18 @@ impl Evidence {
     /// Earliest first; ties broken by the evidence itself, so every merge order keeps the same one.
     fn key(&self) -> impl Ord + '_ {
         let f = &self.failure;
-        (self.at_unix_ms, &f.step_name, &f.message, &f.check, &f.actual, &f.request, f.status, &f.excerpt, &f.redirects)
+        (
+            self.at_unix_ms,
+            &f.step_name,
+            &f.message,
+            &f.check,
+            &f.actual,
+            &f.request,
+            f.status,
+            &f.excerpt,
+            &f.redirects,
+            &f.trace_id,
+        )
     }
 }
 
@@ -185,6 +196,9 @@ pub fn evidence_line(f: &Failure) -> String {
     }
     if let Some(e) = &f.excerpt {
         s.push_str(&format!(" body: {:?}", crate::redact::truncate(e, 120)));
+    }
+    if let Some(t) = &f.trace_id {
+        s.push_str(&format!(" trace: {t}"));
     }
     s
 }

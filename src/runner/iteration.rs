@@ -103,13 +103,26 @@ pub async fn run_iteration(
         status: RunStatus::Passed,
         steps: Vec::with_capacity(journey.steps.len()),
         soft_failures: Vec::new(),
+        trace_id,
+        user: vu.id,
     };
 
     let mut step_intended = intended;
     for (index, step) in journey.steps.iter().enumerate() {
-        let mut so = StepOutcome { index, ..StepOutcome::default() };
-        let call =
-            StepCall { plan, index, step, jar: &jar, trace_id, intended: step_intended, journey_deadline: deadline };
+        // Never 0 (an invalid W3C span id): the step's span, parent of whatever the site records.
+        let span_id: u64 = rand::random::<u64>() | 1;
+        let offset = step_intended.saturating_duration_since(intended);
+        let mut so = StepOutcome { index, span_id, offset, ..StepOutcome::default() };
+        let call = StepCall {
+            plan,
+            index,
+            step,
+            jar: &jar,
+            trace_id,
+            span_id,
+            intended: step_intended,
+            journey_deadline: deadline,
+        };
         // The step is polled first: its last poll (the response arrived) completes without touching the
         // token, whose check takes a lock; a cancellation still wakes the task and ends a stuck step.
         let end = tokio::select! {
@@ -126,6 +139,7 @@ pub async fn run_iteration(
             StepEnd::Passed => {}
             StepEnd::Failed(f) => {
                 outcome.status = RunStatus::Failed(f);
+                outcome.stamp_trace();
                 return outcome;
             }
             StepEnd::Cancelled => {
@@ -148,6 +162,7 @@ pub async fn run_iteration(
             }
         }
     }
+    outcome.stamp_trace();
     outcome
 }
 
@@ -160,6 +175,9 @@ struct StepCall<'a> {
     jar: &'a OnceLock<Jar>,
     /// The iteration's trace: every step's request is a span of it.
     trace_id: u128,
+    /// The step's span: the parent id in `traceparent` of each of its requests (redirects and a 401 retry
+    /// included), so the site's spans hang under the step.
+    span_id: u64,
     /// When the step should have started: its response time counts from here.
     intended: Instant,
     journey_deadline: Instant,
@@ -433,8 +451,8 @@ fn render_request<'a>(
             headers.insert(AUTHORIZATION, auth);
         }
     }
-    let span_id: u64 = rand::random::<u64>() | 1;
-    headers.insert("traceparent", http::traceparent(call.trace_id, span_id));
+    headers.insert("traceparent", http::traceparent(call.trace_id, call.span_id));
+    headers.insert("tracestate", HeaderValue::from_static(http::TRACESTATE));
     Ok(Request { url, headers, body: body.map(Bytes::from), sent })
 }
 

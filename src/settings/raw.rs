@@ -24,6 +24,35 @@ pub struct Settings {
     pub receivers: Option<Receivers>,
     /// Queues, retries and timeouts of alert delivery.
     pub delivery: Option<Delivery>,
+    /// OpenTelemetry export of journey runs as traces (docs/tracing.md).
+    pub traces: Option<Traces>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Traces {
+    /// The OTLP/HTTP traces endpoint (`http://collector:4318/v1/traces`); default
+    /// `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`, or `OTEL_EXPORTER_OTLP_ENDPOINT` + `/v1/traces`. None: no export.
+    pub endpoint: Option<String>,
+    /// Headers sent with every export (`x-api-key: …`): secrets, never shown; added to
+    /// `OTEL_EXPORTER_OTLP_HEADERS`, which they override.
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    /// Share of passing runs exported, 0 to 1 (default 0.1); failed and degraded runs always are.
+    pub sample_passing: Option<f64>,
+    /// A link to a run's trace, `{trace_id}` replaced (`https://tempo.example/trace/{trace_id}`): in alerts.
+    pub trace_url: Option<String>,
+    /// `service.name` of the exported spans; default `OTEL_SERVICE_NAME`, else `journeyd`.
+    pub service_name: Option<String>,
+    /// More resource attributes (`deployment.environment: prod`), over `OTEL_RESOURCE_ATTRIBUTES`.
+    #[serde(default)]
+    pub resource_attributes: BTreeMap<String, String>,
+    /// Runs waiting for export; when full, new ones are dropped and counted (at least 1; 512).
+    pub queue_capacity: Option<usize>,
+    /// Most runs in one export request (at least 1; 256).
+    pub batch_size: Option<usize>,
+    /// Deadline of one export request (`10s`).
+    pub timeout: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -133,7 +162,7 @@ pub struct Delivery {
 /// above and checked against them by a test: the unknown-key check reports every unknown key at once,
 /// where serde stops at the first.
 pub const FIELDS: &[(&str, &[&str])] = &[
-    ("", &["external_url", "external_labels", "defaults", "maintenance", "receivers", "delivery"]),
+    ("", &["external_url", "external_labels", "defaults", "maintenance", "receivers", "delivery", "traces"]),
     ("defaults", &["failure_threshold", "success_threshold", "repeat_interval", "severity", "cert_expiry"]),
     (
         "defaults.severity",
@@ -144,4 +173,18 @@ pub const FIELDS: &[(&str, &[&str])] = &[
     ("receivers", &["alertmanager", "webhook", "slack"]),
     ("receivers.*[]", &["name", "url", "resend_interval", "repeat_interval"]),
     ("delivery", &["queue_capacity", "initial_backoff", "max_backoff", "timeout"]),
+    (
+        "traces",
+        &[
+            "endpoint",
+            "headers",
+            "sample_passing",
+            "trace_url",
+            "service_name",
+            "resource_attributes",
+            "queue_capacity",
+            "batch_size",
+            "timeout",
+        ],
+    ),
 ];

@@ -13,12 +13,12 @@ const DAYS: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
 const DURATION_HINT: &str = "write a duration like 30s, 5m or 1h";
 
 /// An error at the value of `field`, its message prefixed with the field (``` `delivery.timeout`: … ```).
-fn invalid(ctx: &mut FileCtx, field: &str, message: String, hint: Option<String>) {
+pub(super) fn invalid(ctx: &mut FileCtx, field: &str, message: String, hint: Option<String>) {
     ctx.error(field, format!("`{field}`: {message}"), hint);
 }
 
 /// A duration longer than 0s, or `default` when absent; `None` after reporting a bad one.
-fn duration(ctx: &mut FileCtx, field: &str, text: &Option<String>, default: Duration) -> Option<Duration> {
+pub(super) fn duration(ctx: &mut FileCtx, field: &str, text: &Option<String>, default: Duration) -> Option<Duration> {
     match text {
         None => Some(default),
         Some(t) => match parse_duration(t) {
@@ -35,7 +35,7 @@ fn duration(ctx: &mut FileCtx, field: &str, text: &Option<String>, default: Dura
     }
 }
 
-fn is_http(url: &str) -> bool {
+pub(super) fn is_http(url: &str) -> bool {
     url.starts_with("http://") || url.starts_with("https://")
 }
 
@@ -89,6 +89,9 @@ pub(super) fn settings(ctx: &mut FileCtx, raw: raw::Settings) -> Settings {
     }
     if let Some(r) = raw.receivers {
         receivers(ctx, r, &mut s);
+    }
+    if let Some(t) = raw.traces {
+        s.traces = super::traces::validate(ctx, t);
     }
     s
 }

@@ -396,6 +396,8 @@ pub(crate) mod tests {
                 ..Default::default()
             }],
             soft_failures: vec![],
+            trace_id: 0,
+            user: 0,
         }
     }
 

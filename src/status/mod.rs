@@ -111,6 +111,8 @@ pub struct Status {
     pub stats: StatsTable,
     /// `--location`: in the page header and a top-level `location` in the API; `None`: neither shows it.
     pub location: Option<Location>,
+    /// The settings' `traces.trace_url` at start: a failure's trace id on the page links to its trace.
+    pub trace_url: Option<String>,
 }
 
 impl Status {
@@ -124,12 +126,19 @@ impl Status {
             schedulers: Arc::new(AtomicUsize::new(0)),
             stats: StatsTable::new(),
             location: None,
+            trace_url: None,
         }
     }
 
     /// Names the location this replica probes from (`--location`).
     pub fn with_location(mut self, location: Option<Location>) -> Status {
         self.location = location;
+        self
+    }
+
+    /// Links each failure's trace id to `traces.trace_url` (`{trace_id}` replaced).
+    pub fn with_trace_url(mut self, trace_url: Option<String>) -> Status {
+        self.trace_url = trace_url;
         self
     }
 

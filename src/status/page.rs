@@ -115,7 +115,7 @@ pub fn render(status: &Status, now: SystemTime) -> String {
         h.push_str("<p>No failures recorded.</p>");
     }
     for f in &failures {
-        failure(&mut h, f);
+        failure(&mut h, f, status.trace_url.as_deref());
     }
     h.push_str("</body></html>\n");
     h
@@ -258,7 +258,7 @@ viewBox=\"0 0 {PLOT_W} {PLOT_H}\" role=\"img\" aria-label=\"latency of {}\">",
     h.push_str("</div>");
 }
 
-fn failure(h: &mut String, v: &FailureView) {
+fn failure(h: &mut String, v: &FailureView, trace_url: Option<&str>) {
     let f = &v.failure;
     let _ = write!(
         h,
@@ -274,6 +274,10 @@ fn failure(h: &mut String, v: &FailureView) {
     let evidence = f.evidence().to_string();
     if !evidence.is_empty() {
         let _ = write!(h, "<pre>{}</pre>", escape(&evidence));
+    }
+    if let (Some(id), Some(template)) = (&f.trace_id, trace_url) {
+        let link = crate::settings::trace_link(template, id);
+        let _ = write!(h, "<a class=\"trace\" href=\"{}\">open the trace</a>", escape(&link));
     }
     h.push_str("</div>");
 }
@@ -320,6 +324,30 @@ mod tests {
         assert!(html.contains("<title>journeyd (eu-west): 1 journeys, 0 down</title>"), "{html}");
         assert!(html.contains("<h1>journeyd status from eu-west</h1>"), "{html}");
         assert!(html.contains("location <span id=\"location\">eu-west</span> · 1 journeys"), "{html}");
+    }
+
+    #[test]
+    fn a_failures_trace_id_shows_and_links_to_the_trace() {
+        let board = StatusBoard::new();
+        board.set_suite(&Suite { journeys: vec![journey("pay", &["home"], 1)] });
+        let now = SystemTime::now();
+        let mut o = outcome("pay", now, true, 20);
+        let mut f = Failure::new(0, "home", Reason::Status, "expected status == 200");
+        f.trace_id = Some("4bf92f3577b34da6a3ce929d0e0e4736".into());
+        o.status = RunStatus::Failed(Box::new(f));
+        board.record(&o);
+        let status = Status::new(board, Shard { index: 0, count: 1 });
+        let html = render(&status, now);
+        assert!(html.contains("trace: 4bf92f3577b34da6a3ce929d0e0e4736"), "{html}");
+        assert!(!html.contains("open the trace"), "no trace_url, no link");
+        let status = status.with_trace_url(Some("https://tempo.example/trace/{trace_id}?a=1&b=2".into()));
+        let html = render(&status, now);
+        assert!(
+            html.contains(
+                "<a class=\"trace\" href=\"https://tempo.example/trace/4bf92f3577b34da6a3ce929d0e0e4736?a=1&amp;b=2\">open the trace</a>"
+            ),
+            "{html}"
+        );
     }
 
     #[test]

@@ -104,6 +104,8 @@ fn outcome(journey: &str, status: RunStatus, step_ms: u64) -> RunOutcome {
             ..Default::default()
         }],
         soft_failures: vec![],
+        trace_id: 0,
+        user: 0,
     }
 }
 

@@ -43,6 +43,12 @@ impl Engine {
                 ann.insert("reason".into(), f.reason.as_str().to_string());
                 ann.insert("description".into(), f.to_string());
                 ann.insert("evidence".into(), evidence(f));
+                if let Some(id) = &f.trace_id {
+                    ann.insert("trace_id".into(), id.clone());
+                    if let Some(link) = self.settings.traces.link(id) {
+                        ann.insert("trace_url".into(), link);
+                    }
+                }
             }
             ann.insert("summary".into(), summary);
             out.insert(AlertName::Down, ann);
