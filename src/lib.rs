@@ -58,6 +58,9 @@
 //! - `shard`    — `--shard i/n`: a stable share of journeys, users or iterations, with no coordination.
 //! - `location` — `--location NAME`: the validated name of where this replica probes from, and
 //!   `journeyd_location_info`; the daemon adds it to alerts' labels, status and reports show it.
+//! - `stats`    — the before/after statistics `verify --baseline` and the deploy comparison share:
+//!   Mann-Whitney U on HDR histograms, the two-proportion test, the minimum effect, and the alpha-spending
+//!   rule for repeated looks. No I/O.
 //! - `units`    — leaf helpers imported by all: durations, rates, sizes, latency for people, RFC 3339, time
 //!   left until a date.
 //! - `threshold` — the threshold language (`checkout: p99 < 800ms`): AST and parser with located errors.
@@ -87,6 +90,7 @@ pub mod server;
 pub mod settings;
 pub mod shard;
 pub mod shop;
+pub mod stats;
 pub mod status;
 pub mod template;
 pub mod threshold;
