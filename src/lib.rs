@@ -48,6 +48,9 @@
 //! - `daemon`   — the monitor as a library: `Daemon::start(listener, options)` loads every file and starts
 //!   scheduler, pipeline and server; reload (all files or none, typed `ReloadError`), shutdown without
 //!   loss; errors are returned as data, never printed.
+//! - `deploys`  — deploy markers (`/api/v1/deploys`): per marker, each journey's and step's runs after it
+//!   compared with the window before it as they arrive (`judge`, with `stats`), the runs of that window
+//!   (`recent`), the bounded request (`marker`); `journey_deploy_regression` and `JourneyDeployRegression`.
 //! - `server`   — `/metrics`, `/-/healthy`, `/-/ready`, `/-/reload`; merges the status routes; the one gate
 //!   in front of every write route (flags, JSON, same site, body limit); the accept loop (connection cap,
 //!   header-read and idle timeouts, plain or TLS).
@@ -75,6 +78,7 @@ pub mod cli;
 pub mod cmp;
 pub mod config;
 pub mod daemon;
+pub mod deploys;
 pub mod http;
 pub mod import;
 pub mod location;

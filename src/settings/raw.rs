@@ -24,6 +24,20 @@ pub struct Settings {
     pub receivers: Option<Receivers>,
     /// Queues, retries and timeouts of alert delivery.
     pub delivery: Option<Delivery>,
+    /// Deploy markers: how many are kept and the windows each is judged on.
+    pub deploys: Option<Deploys>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Deploys {
+    /// Markers kept, with their verdicts, in `/api/v1/deploys` (1–100; default 20).
+    pub keep: Option<usize>,
+    /// The window before a marker its runs are compared with (`30m`, the default).
+    pub before: Option<String>,
+    /// How long after a marker runs are compared as they arrive (`10m`, the default); then the verdict
+    /// is final.
+    pub decision: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -67,6 +81,8 @@ pub struct Severity {
     pub cert_expiring: Option<String>,
     /// `JourneyCertExpiringSoon` (default `page`).
     pub cert_expiring_soon: Option<String>,
+    /// `JourneyDeployRegression` (default `ticket`).
+    pub deploy_regression: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -133,15 +149,25 @@ pub struct Delivery {
 /// above and checked against them by a test: the unknown-key check reports every unknown key at once,
 /// where serde stops at the first.
 pub const FIELDS: &[(&str, &[&str])] = &[
-    ("", &["external_url", "external_labels", "defaults", "maintenance", "receivers", "delivery"]),
+    ("", &["external_url", "external_labels", "defaults", "maintenance", "receivers", "delivery", "deploys"]),
     ("defaults", &["failure_threshold", "success_threshold", "repeat_interval", "severity", "cert_expiry"]),
     (
         "defaults.severity",
-        &["down", "degraded", "slo_fast", "slo_slow", "latency", "cert_expiring", "cert_expiring_soon"],
+        &[
+            "down",
+            "degraded",
+            "slo_fast",
+            "slo_slow",
+            "latency",
+            "cert_expiring",
+            "cert_expiring_soon",
+            "deploy_regression",
+        ],
     ),
     ("defaults.cert_expiry", &["ticket", "page"]),
     ("maintenance[]", &["journeys", "days", "start", "duration", "timezone", "reason"]),
     ("receivers", &["alertmanager", "webhook", "slack"]),
     ("receivers.*[]", &["name", "url", "resend_interval", "repeat_interval"]),
     ("delivery", &["queue_capacity", "initial_backoff", "max_backoff", "timeout"]),
+    ("deploys", &["keep", "before", "decision"]),
 ];

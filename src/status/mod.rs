@@ -73,6 +73,21 @@ pub trait StateSource: Send + Sync {
     }
 }
 
+/// A deploy marker as the plots draw it: a vertical line at its minute on the journeys it covers.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeployMark {
+    pub at: SystemTime,
+    pub version: String,
+    pub journeys: Vec<String>,
+    /// A journey regressed after it: drawn in the failure colour.
+    pub regression: bool,
+}
+
+/// Where the deploy markers come from (the deploy comparison).
+pub trait MarkSource: Send + Sync {
+    fn marks(&self) -> Vec<DeployMark>;
+}
+
 /// The default source: the last completed run decides.
 #[derive(Debug, Clone)]
 pub struct LastRunState {
@@ -111,6 +126,8 @@ pub struct Status {
     pub stats: StatsTable,
     /// `--location`: in the page header and a top-level `location` in the API; `None`: neither shows it.
     pub location: Option<Location>,
+    /// Deploy markers drawn on the plots; `None`: none.
+    pub deploys: Option<Arc<dyn MarkSource>>,
 }
 
 impl Status {
@@ -124,12 +141,19 @@ impl Status {
             schedulers: Arc::new(AtomicUsize::new(0)),
             stats: StatsTable::new(),
             location: None,
+            deploys: None,
         }
     }
 
     /// Names the location this replica probes from (`--location`).
     pub fn with_location(mut self, location: Option<Location>) -> Status {
         self.location = location;
+        self
+    }
+
+    /// Draws these deploy markers on the plots.
+    pub fn with_deploys(mut self, deploys: Arc<dyn MarkSource>) -> Status {
+        self.deploys = Some(deploys);
         self
     }
 

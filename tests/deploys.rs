@@ -1,0 +1,203 @@
+//! Deploy markers end to end: a live daemon (in-process, 127.0.0.1:0) monitoring the demo shop, markers
+//! sent with `journeyd mark-deploy` and over `POST /api/v1/deploys`, a slower `view-price` after one, and
+//! the verdict in the metrics, the alerts API, `/api/v1/deploys` and the status page. Nothing here is
+//! timed: each wait is for a condition, bounded only so a broken daemon cannot hang the suite.
+
+mod daemon_support;
+
+use std::time::{Duration, Instant};
+
+use daemon_support::{options, tempdir, InProcess, PATIENCE};
+use journeyd::server::WriteAccess;
+use journeyd::shop::{self, Fault, ShopOptions};
+use serde_json::{json, Value};
+
+const JOURNEY: &str = r#"name: price
+target: "{{ env.TARGET }}"
+every: 1s
+timeout: 1s
+steps:
+  - name: product-page
+    get: /products/SKU-1001
+    expect: [ status == 200 ]
+  - name: view-price
+    get: /api/products/SKU-1001
+    expect: [ status == 2xx ]
+"#;
+
+/// A daemon monitoring `target` with the deploy windows in `deploys` and the admin API on or off.
+async fn daemon(name: &str, target: &str, deploys: &str, admin: bool) -> InProcess {
+    let dir = tempdir(name);
+    let journeys = dir.join("journeys");
+    std::fs::create_dir_all(&journeys).unwrap();
+    std::fs::write(journeys.join("price.yml"), JOURNEY).unwrap();
+    let settings = dir.join("settings.yml");
+    std::fs::write(&settings, format!("deploys: {deploys}\n")).unwrap();
+    let mut opts = options(&journeys, target);
+    opts.settings = Some(settings);
+    opts.access = WriteAccess { lifecycle: false, admin };
+    InProcess::start(opts).await
+}
+
+/// Waits until `check` returns `Some`, polling; panics with `what` after [`PATIENCE`].
+async fn until<T, F: std::future::Future<Output = Option<T>>>(what: &str, mut check: impl FnMut() -> F) -> T {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "gave up waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+async fn text(url: String) -> String {
+    reqwest::get(url).await.unwrap().text().await.unwrap()
+}
+
+/// The value of one series in `/metrics`, by its exact name and labels.
+async fn metric(d: &InProcess, series: &str) -> Option<f64> {
+    let body = text(d.url("/metrics")).await;
+    body.lines().find_map(|l| l.strip_prefix(series).and_then(|rest| rest.trim().parse().ok()))
+}
+
+async fn runs(d: &InProcess) -> f64 {
+    metric(d, r#"journey_runs_total{journey="price",outcome="success"}"#).await.unwrap_or(0.0)
+}
+
+/// Runs `journeyd mark-deploy ARGS…` and returns its exit code and stderr.
+async fn mark_deploy(args: &[&str]) -> (i32, String) {
+    let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+    tokio::task::spawn_blocking(move || {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_journeyd"))
+            .arg("mark-deploy")
+            .args(&args)
+            .env_remove("JOURNEYD_URL")
+            .output()
+            .unwrap();
+        (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stderr).into_owned())
+    })
+    .await
+    .unwrap()
+}
+
+async fn deploys(d: &InProcess) -> Value {
+    reqwest::get(d.url("/api/v1/deploys")).await.unwrap().json().await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn thirty_ms_more_on_view_price_after_a_marker_is_flagged_naming_the_step() {
+    let shop = shop::spawn(ShopOptions::default()).await.unwrap();
+    let d = daemon("deploy-slow", &shop.url(), "{ before: 10m, decision: 5m }", true).await;
+    until("20 runs before the deploy", || async { (runs(&d).await >= 20.0).then_some(()) }).await;
+
+    let (code, stderr) = mark_deploy(&["--url", &d.base, "--version", "v1.4.2", "--by", "test pipeline"]).await;
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(metric(&d, r#"journeyd_deploy_info{version="v1.4.2"}"#).await, Some(1.0));
+    assert!(metric(&d, r#"journeyd_deploy_timestamp_seconds{version="v1.4.2"}"#).await.unwrap() > 1.7e9);
+    shop.faults.set("product", Fault::latency(Duration::from_millis(30))).unwrap();
+
+    let step = r#"journey_deploy_regression{journey="price",step="view-price"}"#;
+    until("the view-price regression", || async { (metric(&d, step).await == Some(1.0)).then_some(()) }).await;
+    assert_eq!(metric(&d, r#"journey_deploy_regression{journey="price",step="product-page"}"#).await, Some(0.0));
+
+    let list = deploys(&d).await;
+    let deploy = &list["deploys"][0];
+    assert_eq!((deploy["version"].as_str(), deploy["by"].as_str()), (Some("v1.4.2"), Some("test pipeline")));
+    assert_eq!(deploy["state"], "regression", "{deploy}");
+    let series = deploy["results"][0]["series"].as_array().unwrap();
+    let view_price = series.iter().find(|s| s["step"] == "view-price").unwrap();
+    let evidence = view_price["evidence"].as_str().unwrap();
+    assert!(evidence.starts_with("price.view-price p"), "{evidence}");
+    assert!(evidence.contains("since deploy v1.4.2 at "), "{evidence}");
+
+    let alerts: Value = reqwest::get(d.url("/api/v1/alerts")).await.unwrap().json().await.unwrap();
+    let alert = alerts["alerts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["labels"]["alertname"] == "JourneyDeployRegression")
+        .unwrap_or_else(|| panic!("no deploy alert in {alerts}"));
+    assert_eq!(alert["annotations"]["step"], "view-price", "{alert}");
+    assert!(alert["annotations"]["evidence"].as_str().unwrap().contains("price.view-price"), "{alert}");
+
+    let page = text(d.url("/")).await;
+    assert!(page.contains("class=\"deploy\"") && page.contains("deploy v1.4.2 at"), "a marker on the plot");
+
+    // A reload keeps the marker and its verdict.
+    d.reloader.reload().await.unwrap();
+    assert_eq!(deploys(&d).await["deploys"][0]["state"], "regression");
+    d.stop().await;
+    shop.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deploy_that_changes_nothing_passes_when_its_window_ends() {
+    let shop = shop::spawn(ShopOptions::default()).await.unwrap();
+    let d = daemon("deploy-same", &shop.url(), "{ before: 10m, decision: 15s }", true).await;
+    until("20 runs before the deploy", || async { (runs(&d).await >= 20.0).then_some(()) }).await;
+    let r = reqwest::Client::new()
+        .post(d.url("/api/v1/deploys"))
+        .json(&json!({ "version": "v2", "journeys": ["price"] }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let verdict = until("the end of the decision window", || async {
+        let list = deploys(&d).await;
+        let state = list["deploys"][0]["state"].as_str().unwrap().to_string();
+        (state != "running").then_some(list)
+    })
+    .await;
+    let deploy = &verdict["deploys"][0];
+    assert_eq!(deploy["state"], "passed", "{deploy}");
+    assert!(deploy["results"][0]["series"][0]["runs_after"].as_u64().unwrap() > 0, "{deploy}");
+    assert_eq!(metric(&d, r#"journey_deploy_regression{journey="price",step="view-price"}"#).await, Some(0.0));
+    d.stop().await;
+    shop.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn markers_go_through_the_write_gate_and_bad_ones_say_what_to_send() {
+    let shop = shop::spawn(ShopOptions::default()).await.unwrap();
+    let closed = daemon("deploy-gate", &shop.url(), "{ keep: 2 }", false).await;
+    let http = reqwest::Client::new();
+    let r = http.post(closed.url("/api/v1/deploys")).json(&json!({ "version": "v1" })).send().await.unwrap();
+    assert_eq!(r.status(), 403);
+    let (code, stderr) = mark_deploy(&["--url", &closed.base, "--version", "v1"]).await;
+    assert_eq!(code, 2, "refused: a usage error ({stderr})");
+    assert!(stderr.contains("--enable-admin-api"), "{stderr}");
+    closed.stop().await;
+
+    let d = daemon("deploy-bad", &shop.url(), "{ keep: 2 }", true).await;
+    let post = |body: Value| http.post(d.url("/api/v1/deploys")).json(&body).send();
+    let r = post(json!({ "version": "v1", "journeys": ["pricee"] })).await.unwrap();
+    assert_eq!(r.status(), 400);
+    assert!(r.text().await.unwrap().contains("unknown journey `pricee`"));
+    let r = post(json!({ "version": "x".repeat(129) })).await.unwrap();
+    assert_eq!(r.status(), 400);
+    let r = post(json!({ "version": "v1", "tags": ["nothing-has-this"] })).await.unwrap();
+    assert!(r.text().await.unwrap().contains("no journey"));
+    let r = post(json!({ "versoin": "v1" })).await.unwrap();
+    let e: Value = r.json().await.unwrap();
+    assert!(e["error"].as_str().unwrap().contains(r#"send {"version""#), "{e}");
+    for v in ["v1", "v2", "v3"] {
+        assert_eq!(post(json!({ "version": v })).await.unwrap().status(), 201);
+    }
+    let kept: Vec<String> = deploys(&d).await["deploys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["version"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(kept, ["v3", "v2"], "deploys.keep bounds the markers kept");
+    let (code, stderr) = mark_deploy(&["--url", &d.base, "--version", "v4", "--journey", "nope"]).await;
+    assert_eq!(code, 2, "{stderr}");
+    d.stop().await;
+
+    // Nothing listens on a port just released: unreachable.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let (code, stderr) = mark_deploy(&["--url", &format!("http://127.0.0.1:{port}"), "--version", "v1"]).await;
+    assert_eq!(code, 3, "{stderr}");
+    shop.stop().await.unwrap();
+}
