@@ -3,6 +3,7 @@
 //! the verdict in the metrics, the alerts API, `/api/v1/deploys` and the status page. Nothing here is
 //! timed: each wait is for a condition, bounded only so a broken daemon cannot hang the suite.
 
+mod certs;
 mod daemon_support;
 
 use std::time::{Duration, Instant};
@@ -100,6 +101,9 @@ async fn thirty_ms_more_on_view_price_after_a_marker_is_flagged_naming_the_step(
     let step = r#"journey_deploy_regression{journey="price",step="view-price"}"#;
     until("the view-price regression", || async { (metric(&d, step).await == Some(1.0)).then_some(()) }).await;
     assert_eq!(metric(&d, r#"journey_deploy_regression{journey="price",step="product-page"}"#).await, Some(0.0));
+    if let Some(problems) = certs::promtool_check_metrics(&text(d.url("/metrics")).await) {
+        assert!(problems.is_empty(), "promtool check metrics:\n{problems}");
+    }
 
     let list = deploys(&d).await;
     let deploy = &list["deploys"][0];
