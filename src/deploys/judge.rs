@@ -264,3 +264,46 @@ fn add(series: &mut [Series], sample: &Sample, after: bool) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(at: SystemTime, ms: u64, passed: bool) -> Sample {
+        let latency = Duration::from_millis(ms);
+        Sample { at, passed, duration: latency, steps: vec![(Arc::from("view-price"), latency, passed)] }
+    }
+
+    #[test]
+    fn runs_count_only_inside_the_window_and_a_regression_names_the_step() {
+        let t0 = UNIX_EPOCH + Duration::from_secs(1_765_000_000 - 1_765_000_000 % 86_400 + 12 * 3600 + 3 * 60);
+        let before: Vec<Sample> = (0..60).map(|i| run(t0 - Duration::from_secs(60 - i), 120 + i % 7, true)).collect();
+        let steps = [Arc::from("view-price")];
+        let mut c = Comparison::new("checkout", &steps, before.iter(), "v1.4.2", t0, Duration::from_secs(600));
+        assert_eq!(c.state_at(t0), State::Running);
+        assert!(!c.record(&run(t0 - Duration::from_secs(1), 500, true)), "before the marker");
+        assert!(!c.record(&run(t0 + Duration::from_secs(600), 500, true)), "after the window");
+        for i in 0..30 {
+            assert!(c.record(&run(t0 + Duration::from_secs(5 * i), 170 + i % 7, true)));
+        }
+        assert_eq!(c.state_at(t0), State::Regression);
+        assert_eq!(c.failing_step(), Some("view-price"));
+        let f = c.findings();
+        assert!(f[0].starts_with("checkout p") || f[0].starts_with("checkout.view-price p"), "{f:?}");
+        assert!(f.iter().all(|l| l.ends_with("p < 0.001, since deploy v1.4.2 at 12:03")), "{f:?}");
+    }
+
+    #[test]
+    fn without_runs_before_there_is_nothing_to_judge_and_a_later_marker_supersedes() {
+        let t0 = UNIX_EPOCH + Duration::from_secs(1_765_000_000);
+        let mut c = Comparison::new("checkout", &[], std::iter::empty(), "v1", t0, Duration::from_secs(60));
+        assert!(!c.record(&run(t0, 10, true)));
+        assert_eq!(c.state_at(t0 + Duration::from_secs(120)), State::NoBaseline);
+        let before = [run(t0 - Duration::from_secs(1), 10, true)];
+        let mut c = Comparison::new("checkout", &[], before.iter(), "v1", t0, Duration::from_secs(60));
+        assert_eq!(c.state_at(t0 + Duration::from_secs(60)), State::Passed);
+        c.superseded = true;
+        assert_eq!(c.state_at(t0), State::Superseded);
+        assert!(!c.record(&run(t0, 10, true)));
+    }
+}

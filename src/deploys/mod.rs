@@ -114,7 +114,8 @@ pub struct DeployView {
     /// RFC 3339.
     pub at: String,
     pub decision_ends_at: String,
-    /// `running` while any journey is, else `regression` when any regressed, else `passed`.
+    /// `regression` as soon as any journey regressed (final), else `running` while any journey is, else
+    /// `passed`.
     pub state: &'static str,
     pub results: Vec<JourneyResult>,
 }
@@ -281,10 +282,10 @@ fn view(d: &Deploy, now: SystemTime) -> DeployView {
         .values()
         .map(|c| JourneyResult { journey: c.journey.clone(), state: c.state_at(now), series: c.views() })
         .collect();
-    let state = if results.iter().any(|r| r.state == State::Running) {
-        "running"
-    } else if results.iter().any(|r| r.state == State::Regression) {
+    let state = if results.iter().any(|r| r.state == State::Regression) {
         "regression"
+    } else if results.iter().any(|r| r.state == State::Running) {
+        "running"
     } else {
         "passed"
     };
