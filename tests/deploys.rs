@@ -6,9 +6,9 @@
 mod certs;
 mod daemon_support;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use daemon_support::{options, tempdir, InProcess, PATIENCE};
+use daemon_support::{eventually, options, tempdir, InProcess, PATIENCE};
 use journeyd::server::WriteAccess;
 use journeyd::shop::{self, Fault, ShopOptions};
 use serde_json::{json, Value};
@@ -40,26 +40,13 @@ async fn daemon(name: &str, target: &str, deploys: &str, admin: bool) -> InProce
     InProcess::start(opts).await
 }
 
-/// Waits until `check` returns `Some`, polling; panics with `what` after [`PATIENCE`].
-async fn until<T, F: std::future::Future<Output = Option<T>>>(what: &str, mut check: impl FnMut() -> F) -> T {
-    let deadline = Instant::now() + PATIENCE;
-    loop {
-        if let Some(v) = check().await {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "gave up waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
 async fn text(url: String) -> String {
     reqwest::get(url).await.unwrap().text().await.unwrap()
 }
 
 /// The value of one series in `/metrics`, by its exact name and labels.
 async fn metric(d: &InProcess, series: &str) -> Option<f64> {
-    let body = text(d.url("/metrics")).await;
-    body.lines().find_map(|l| l.strip_prefix(series).and_then(|rest| rest.trim().parse().ok()))
+    daemon_support::metric(&text(d.url("/metrics")).await, series)
 }
 
 async fn runs(d: &InProcess) -> f64 {
@@ -90,7 +77,7 @@ async fn deploys(d: &InProcess) -> Value {
 async fn thirty_ms_more_on_view_price_after_a_marker_is_flagged_naming_the_step() {
     let shop = shop::spawn(ShopOptions::default()).await.unwrap();
     let d = daemon("deploy-slow", &shop.url(), "{ before: 10m, decision: 5m }", true).await;
-    until("20 runs before the deploy", || async { (runs(&d).await >= 20.0).then_some(()) }).await;
+    eventually("20 runs before the deploy", || async { (runs(&d).await >= 20.0).then_some(()) }).await;
 
     let (code, stderr) = mark_deploy(&["--url", &d.base, "--version", "v1.4.2", "--by", "test pipeline"]).await;
     assert_eq!(code, 0, "{stderr}");
@@ -99,7 +86,7 @@ async fn thirty_ms_more_on_view_price_after_a_marker_is_flagged_naming_the_step(
     shop.faults.set("product", Fault::latency(Duration::from_millis(30))).unwrap();
 
     let step = r#"journey_deploy_regression{journey="price",step="view-price"}"#;
-    until("the view-price regression", || async { (metric(&d, step).await == Some(1.0)).then_some(()) }).await;
+    eventually("the view-price regression", || async { (metric(&d, step).await == Some(1.0)).then_some(()) }).await;
     assert_eq!(metric(&d, r#"journey_deploy_regression{journey="price",step="product-page"}"#).await, Some(0.0));
     if let Some(problems) = certs::promtool_check_metrics(&text(d.url("/metrics")).await) {
         assert!(problems.is_empty(), "promtool check metrics:\n{problems}");
@@ -139,7 +126,7 @@ async fn thirty_ms_more_on_view_price_after_a_marker_is_flagged_naming_the_step(
 async fn a_deploy_that_changes_nothing_passes_when_its_window_ends() {
     let shop = shop::spawn(ShopOptions::default()).await.unwrap();
     let d = daemon("deploy-same", &shop.url(), "{ before: 10m, decision: 15s }", true).await;
-    until("20 runs before the deploy", || async { (runs(&d).await >= 20.0).then_some(()) }).await;
+    eventually("20 runs before the deploy", || async { (runs(&d).await >= 20.0).then_some(()) }).await;
     let r = reqwest::Client::new()
         .post(d.url("/api/v1/deploys"))
         .json(&json!({ "version": "v2", "journeys": ["price"] }))
@@ -147,7 +134,7 @@ async fn a_deploy_that_changes_nothing_passes_when_its_window_ends() {
         .await
         .unwrap();
     assert_eq!(r.status(), 201);
-    let verdict = until("the end of the decision window", || async {
+    let verdict = eventually("the end of the decision window", || async {
         let list = deploys(&d).await;
         let state = list["deploys"][0]["state"].as_str().unwrap().to_string();
         (state != "running").then_some(list)

@@ -14,6 +14,7 @@ use serde_json::json;
 
 use super::marker::MarkerRequest;
 use super::Deploys;
+use crate::server::writes;
 
 pub fn router(deploys: Deploys) -> Router {
     Router::new().route("/api/v1/deploys", get(list).post(create)).with_state(deploys)
@@ -27,13 +28,9 @@ async fn create(State(deploys): State<Deploys>, body: Result<Json<MarkerRequest>
     let Json(request) = match body {
         Ok(b) => b,
         Err(e) => {
-            let status = match e.status() {
-                s @ (StatusCode::PAYLOAD_TOO_LARGE | StatusCode::UNSUPPORTED_MEDIA_TYPE) => s,
-                _ => StatusCode::BAD_REQUEST,
-            };
             let hint =
                 r#"send {"version": "v1.4.2", "journeys": [...], "tags": [...], "by": "...", "description": "..."}"#;
-            return error(status, format!("{}; {hint}", e.body_text()));
+            return writes::bad_json(&e, hint);
         }
     };
     match deploys.mark(request, SystemTime::now()) {
