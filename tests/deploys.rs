@@ -55,14 +55,20 @@ async fn runs(d: &InProcess) -> f64 {
 
 /// Runs `journeyd mark-deploy ARGS…` and returns its exit code and stderr.
 async fn mark_deploy(args: &[&str]) -> (i32, String) {
+    mark_deploy_with(args, None).await
+}
+
+/// …with `JOURNEYD_PASSWORD` set to `password`.
+async fn mark_deploy_with(args: &[&str], password: Option<&str>) -> (i32, String) {
     let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+    let password = password.map(str::to_string);
     tokio::task::spawn_blocking(move || {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_journeyd"))
-            .arg("mark-deploy")
-            .args(&args)
-            .env_remove("JOURNEYD_URL")
-            .output()
-            .unwrap();
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_journeyd"));
+        cmd.arg("mark-deploy").args(&args).env_remove("JOURNEYD_URL").env_remove("JOURNEYD_PASSWORD");
+        if let Some(p) = password {
+            cmd.env("JOURNEYD_PASSWORD", p);
+        }
+        let out = cmd.output().unwrap();
         (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stderr).into_owned())
     })
     .await
@@ -234,4 +240,51 @@ fn the_demo_simulates_a_bad_deploy_and_names_the_slower_step() {
         "the step behind the slower route is named: {verdict}"
     );
     assert!(verdict.contains("since deploy demo-v2 at"), "{verdict}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mark_deploy_authenticates_over_https_with_a_password_from_a_file_or_the_environment() {
+    let shop = shop::spawn(ShopOptions::default()).await.unwrap();
+    let dir = tempdir("deploy-tls");
+    let cert = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()]).unwrap();
+    std::fs::write(dir.join("server.crt"), cert.cert.pem()).unwrap();
+    std::fs::write(dir.join("server.key"), cert.key_pair.serialize_pem()).unwrap();
+    // Cost 4 keeps the test fast; real files use 10 or more.
+    let hash = bcrypt::hash("s3cret pass", 4).unwrap();
+    let web = format!(
+        "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\nbasic_auth_users:\n  ci: {hash}\n"
+    );
+    std::fs::write(dir.join("web.yml"), web).unwrap();
+    std::fs::write(dir.join("password"), "s3cret pass\n").unwrap();
+    std::fs::write(dir.join("wrong"), "guess\n").unwrap();
+    let journeys = dir.join("journeys");
+    std::fs::create_dir_all(&journeys).unwrap();
+    std::fs::write(journeys.join("price.yml"), JOURNEY).unwrap();
+    let mut opts = options(&journeys, &shop.url());
+    opts.web_config = Some(dir.join("web.yml"));
+    opts.access = WriteAccess { lifecycle: false, admin: true };
+    let d = InProcess::start(opts).await;
+    assert!(d.base.starts_with("https://"), "{}", d.base);
+    let (ca, password, wrong) = (dir.join("server.crt"), dir.join("password"), dir.join("wrong"));
+    let (ca, password, wrong) = (ca.to_str().unwrap(), password.to_str().unwrap(), wrong.to_str().unwrap());
+
+    let (code, stderr) = mark_deploy(&["--url", &d.base, "--version", "v1", "--ca", ca]).await;
+    assert_eq!(code, 2, "no credentials: refused ({stderr})");
+    assert!(stderr.contains("401"), "{stderr}");
+    let (code, stderr) =
+        mark_deploy(&["--url", &d.base, "--version", "v1", "--ca", ca, "--user", "ci", "--password-file", wrong]).await;
+    assert_eq!(code, 2, "{stderr}");
+    let (code, stderr) =
+        mark_deploy(&["--url", &d.base, "--version", "v1", "--ca", ca, "--user", "ci", "--password-file", password])
+            .await;
+    assert_eq!(code, 0, "{stderr}");
+    assert!(!stderr.contains("s3cret"), "the password is never printed: {stderr}");
+    let (code, stderr) =
+        mark_deploy_with(&["--url", &d.base, "--version", "v2", "--ca", ca, "--user", "ci"], Some("s3cret pass")).await;
+    assert_eq!(code, 0, "the password from JOURNEYD_PASSWORD ({stderr})");
+    let (code, stderr) =
+        mark_deploy(&["--url", &d.base, "--version", "v1", "--user", "ci", "--password-file", password]).await;
+    assert_eq!(code, 3, "an unknown CA: the monitor cannot be reached safely ({stderr})");
+    d.stop().await;
+    shop.stop().await.unwrap();
 }
