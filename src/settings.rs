@@ -451,6 +451,7 @@ delivery: { max_backoff: 2s }
             ("receivers", expected::<raw::Receivers>()),
             ("receivers.*[]", expected::<raw::Receiver>()),
             ("delivery", expected::<raw::Delivery>()),
+            ("deploys", expected::<raw::Deploys>()),
         ];
         assert_eq!(serde.len(), raw::FIELDS.len());
         for ((pattern, fields), (p, want)) in raw::FIELDS.iter().zip(serde) {
