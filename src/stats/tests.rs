@@ -134,6 +134,7 @@ fn a_hundred_deploys_without_change_raise_at_most_two_false_regressions() {
     let mut rng = StdRng::seed_from_u64(0x6a6f_7572_6e65_7964);
     let steps = checkout();
     let false_alarms = (0..100).filter(|_| simulate_deploy(&mut rng, &steps, None).iter().any(Option::is_some)).count();
+    eprintln!("{false_alarms} of 100 unchanged deploys were flagged");
     assert!(false_alarms <= 2, "{false_alarms} of 100 unchanged deploys were flagged");
 }
 
@@ -145,6 +146,7 @@ fn thirty_ms_more_on_one_step_is_flagged_within_two_minutes_and_only_there() {
         // The 40 ms step (a price lookup) becomes 70 ms.
         let flagged = simulate_deploy(&mut rng, &steps, Some((0, 30.0)));
         // Two minutes at one run every 5 s: 24 runs after the marker.
+        eprintln!("the slower step was flagged at run {:?} after the marker", flagged[0]);
         assert!(flagged[0].is_some_and(|run| run <= 24), "{flagged:?}");
         assert_eq!(flagged.iter().filter(|f| f.is_some()).count(), 1, "only the slower step: {flagged:?}");
     }
