@@ -51,6 +51,9 @@
 //! - `daemon`   — the monitor as a library: `Daemon::start(listener, options)` loads every file and starts
 //!   scheduler, pipeline and server; reload (all files or none, typed `ReloadError`), shutdown without
 //!   loss; errors are returned as data, never printed.
+//! - `deploys`  — deploy markers (`/api/v1/deploys`): per marker, each journey's and step's runs after it
+//!   compared with the window before it as they arrive (`judge`, with `stats`), the runs of that window
+//!   (`recent`), the bounded request (`marker`); `journey_deploy_regression` and `JourneyDeployRegression`.
 //! - `server`   — `/metrics`, `/-/healthy`, `/-/ready`, `/-/reload`; merges the status routes; the one gate
 //!   in front of every write route (flags, JSON, same site, body limit); the accept loop (connection cap,
 //!   header-read and idle timeouts, plain or TLS).
@@ -61,6 +64,9 @@
 //! - `shard`    — `--shard i/n`: a stable share of journeys, users or iterations, with no coordination.
 //! - `location` — `--location NAME`: the validated name of where this replica probes from, and
 //!   `journeyd_location_info`; the daemon adds it to alerts' labels, status and reports show it.
+//! - `stats`    — the before/after statistics `verify --baseline` and the deploy comparison share:
+//!   Mann-Whitney U on HDR histograms, the two-proportion test, the minimum effect, and the alpha-spending
+//!   rule for repeated looks. No I/O.
 //! - `units`    — leaf helpers imported by all: durations, rates, sizes, latency for people, RFC 3339, time
 //!   left until a date.
 //! - `threshold` — the threshold language (`checkout: p99 < 800ms`): AST and parser with located errors.
@@ -75,6 +81,7 @@ pub mod cli;
 pub mod cmp;
 pub mod config;
 pub mod daemon;
+pub mod deploys;
 pub mod http;
 pub mod import;
 pub mod location;
@@ -90,6 +97,7 @@ pub mod server;
 pub mod settings;
 pub mod shard;
 pub mod shop;
+pub mod stats;
 pub mod status;
 pub mod template;
 pub mod threshold;

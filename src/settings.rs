@@ -76,6 +76,32 @@ pub struct Settings {
     pub delivery: DeliveryConfig,
     /// `traces:`: OTLP export of runs and the `trace_url` link in alerts.
     pub traces: TraceSettings,
+    /// `deploys:`: how many deploy markers are kept and the windows each is judged on.
+    pub deploys: DeploySettings,
+}
+
+/// Most markers `deploys.keep` may ask for: each keeps a verdict per journey and step.
+pub const MAX_DEPLOYS_KEPT: usize = 100;
+/// Longest `deploys.before` or `deploys.decision`: the runs of the window before a marker are held in memory.
+pub const MAX_DEPLOY_WINDOW: Duration = Duration::from_secs(24 * 3600);
+
+/// Deploy markers (`POST /api/v1/deploys`): how many are kept and the windows each is judged on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DeploySettings {
+    /// Markers kept with their verdicts; the oldest goes first.
+    pub keep: usize,
+    /// Runs this long before a marker are what runs after it are compared with.
+    pub before: Duration,
+    /// Runs this long after a marker are compared as they arrive; then the verdict is final.
+    pub decision: Duration,
+}
+
+impl Default for DeploySettings {
+    /// 30 minutes before (360 runs at `every: 5s`, enough for the tests to see a small change), 10 minutes
+    /// to decide (long enough for slow journeys to run a few times, short enough to roll back in time).
+    fn default() -> Self {
+        DeploySettings { keep: 20, before: Duration::from_secs(1800), decision: Duration::from_secs(600) }
+    }
 }
 
 /// Defaults for journeys that do not set their own.
@@ -130,6 +156,7 @@ pub struct Severities {
     pub latency: String,
     pub cert_expiring: String,
     pub cert_expiring_soon: String,
+    pub deploy_regression: String,
 }
 
 impl Default for Severities {
@@ -142,6 +169,7 @@ impl Default for Severities {
             latency: "ticket".into(),
             cert_expiring: "ticket".into(),
             cert_expiring_soon: "page".into(),
+            deploy_regression: "ticket".into(),
         }
     }
 }
@@ -433,6 +461,7 @@ delivery: { max_backoff: 2s }
             ("receivers.*[]", expected::<raw::Receiver>()),
             ("delivery", expected::<raw::Delivery>()),
             ("traces", expected::<raw::Traces>()),
+            ("deploys", expected::<raw::Deploys>()),
         ];
         assert_eq!(serde.len(), raw::FIELDS.len());
         for ((pattern, fields), (p, want)) in raw::FIELDS.iter().zip(serde) {

@@ -70,14 +70,8 @@ async fn create(
     let Json(req) = match body {
         Ok(b) => b,
         Err(e) => {
-            // 413 over the body limit and 415 without the JSON content type say more than 400; every
-            // other rejection (syntax, unknown or missing fields) stays 400, as it always was.
-            let status = match e.status() {
-                s @ (StatusCode::PAYLOAD_TOO_LARGE | StatusCode::UNSUPPORTED_MEDIA_TYPE) => s,
-                _ => StatusCode::BAD_REQUEST,
-            };
             let hint = r#"send {"journey": "checkout" | "*", "duration": "30m", "reason": "..."}"#;
-            return error(status, format!("{}; {hint}", e.body_text()));
+            return crate::server::writes::bad_json(&e, hint);
         }
     };
     let duration = match parse_duration(&req.duration) {

@@ -60,6 +60,9 @@ pub struct Engine {
     /// Per journey: what its gauges were last set to. The once-a-second full reconcile sets them only when
     /// this changes: hashing 12 label sets per journey every second was a fifth of the monitor's CPU.
     exported: HashMap<String, Exported>,
+    /// Per journey: the annotations of its deploy regression (set by the deploy comparison, which owns the
+    /// verdict; the engine only holds, suppresses and delivers it like any other alert).
+    deploys: BTreeMap<String, BTreeMap<String, String>>,
 }
 
 /// The values of one journey's `journey_state`, `journey_alert_firing` (in [`AlertName::ALL`] order),
@@ -102,6 +105,7 @@ impl Engine {
             metrics,
             since: BTreeMap::new(),
             exported: HashMap::new(),
+            deploys: BTreeMap::new(),
         }
     }
 
@@ -160,6 +164,24 @@ impl Engine {
         if scope.is_empty() {
             return Vec::new();
         }
+        self.reconcile_names(now, Some(scope))
+    }
+
+    /// Sets (or with `None` clears) a journey's deploy regression and reconciles what it can affect.
+    pub fn deploy_regression(
+        &mut self,
+        journey: &str,
+        annotations: Option<BTreeMap<String, String>>,
+        now: Instant,
+    ) -> Vec<Notice> {
+        let changed = match annotations {
+            Some(ann) => self.deploys.insert(journey.to_string(), ann.clone()).as_ref() != Some(&ann),
+            None => self.deploys.remove(journey).is_some(),
+        };
+        if !changed || !self.trackers.contains_key(journey) {
+            return Vec::new();
+        }
+        let scope = self.scope_of(journey);
         self.reconcile_names(now, Some(scope))
     }
 

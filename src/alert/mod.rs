@@ -72,6 +72,13 @@ pub struct NewSettings {
     transport: Option<Transport>,
 }
 
+impl NewSettings {
+    /// The settings file as read (the daemon hands its other sections to their owners).
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+}
+
 /// The running alert engine and its delivery tasks. Cheap to clone.
 #[derive(Clone)]
 pub struct AlertHandle {
@@ -190,6 +197,11 @@ impl AlertHandle {
             e.reconcile(now)
         });
         result
+    }
+
+    /// Raises (with its annotations) or resolves (`None`) a journey's `JourneyDeployRegression`.
+    pub fn deploy_regression(&self, journey: &str, annotations: Option<std::collections::BTreeMap<String, String>>) {
+        self.apply(|e, now| e.deploy_regression(journey, annotations, now));
     }
 
     /// Ends an ad hoc window early.

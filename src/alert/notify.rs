@@ -20,10 +20,12 @@ pub enum AlertName {
     CertExpiring,
     /// …within the page threshold.
     CertExpiringSoon,
+    /// A journey or step got slower or less available after a deploy marker (src/deploys/).
+    DeployRegression,
 }
 
 impl AlertName {
-    pub const ALL: [AlertName; 7] = [
+    pub const ALL: [AlertName; 8] = [
         AlertName::Down,
         AlertName::Degraded,
         AlertName::SloBurnFast,
@@ -31,6 +33,7 @@ impl AlertName {
         AlertName::Latency,
         AlertName::CertExpiring,
         AlertName::CertExpiringSoon,
+        AlertName::DeployRegression,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -42,6 +45,7 @@ impl AlertName {
             AlertName::Latency => "JourneyLatency",
             AlertName::CertExpiring => "JourneyCertExpiring",
             AlertName::CertExpiringSoon => "JourneyCertExpiringSoon",
+            AlertName::DeployRegression => "JourneyDeployRegression",
         }
     }
 }

@@ -56,7 +56,8 @@ pub struct WebArgs {
     #[arg(long, env = "JOURNEYD_ENABLE_LIFECYCLE")]
     pub enable_lifecycle: bool,
     /// Serve the write API: open and end maintenance windows (`POST /api/v1/maintenance`, `DELETE
-    /// /api/v1/maintenance/ID`); off: 403. Use with a --web-config that sets basic_auth_users.
+    /// /api/v1/maintenance/ID`) and record deploy markers (`POST /api/v1/deploys`); off: 403. Use with a
+    /// --web-config that sets basic_auth_users.
     #[arg(long, env = "JOURNEYD_ENABLE_ADMIN_API")]
     pub enable_admin_api: bool,
     /// Connections the HTTP port keeps open at once; more are closed at accept and counted in

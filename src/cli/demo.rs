@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::cli::daemon::{self as daemon_cli, WebArgs};
 use crate::cli::signals::termination;
-use crate::cli::{bind, parse_duration_arg, Exit};
+use crate::cli::{bind, demo_deploy, parse_duration_arg, Exit};
 use crate::daemon::Options;
 use crate::metrics::StatsTable;
 use crate::model::Suite;
@@ -41,6 +41,10 @@ pub struct DemoArgs {
     /// Where the monitor probes from, as `journeyd run --location` (status page, API, alerts' labels).
     #[arg(long, value_name = "NAME", env = "JOURNEYD_LOCATION")]
     pub location: Option<crate::location::Location>,
+    /// Simulate a bad deploy after this long: a deploy marker, then the price API 30 ms slower, and the
+    /// regression naming the step (docs/operations.md, "Deploys").
+    #[arg(long, value_name = "AFTER", value_parser = parse_duration_arg)]
+    pub deploy_fault: Option<Duration>,
     #[command(flatten)]
     pub web: WebArgs,
 }
@@ -206,6 +210,11 @@ pub async fn run(args: DemoArgs) -> Exit {
 
     let summary_stop = CancellationToken::new();
     let summary = tokio::spawn(print_summaries(daemon.stats().clone(), summary_stop.clone()));
+    let bad_deploy = args.deploy_fault.map(|after| {
+        println!("a bad deploy ({}) follows in {}", demo_deploy::VERSION, format_duration(after));
+        let deploys = daemon.deploys().clone();
+        tokio::spawn(demo_deploy::bad_deploy(deploys, shop_url.clone(), after, summary_stop.clone()))
+    });
     let stop = async move {
         match args.duration {
             Some(d) => tokio::select! { _ = termination() => {}, _ = tokio::time::sleep(d) => {} },
@@ -216,6 +225,9 @@ pub async fn run(args: DemoArgs) -> Exit {
     let code = daemon_cli::serve_until(daemon, stop).await;
     summary_stop.cancel();
     let _ = summary.await;
+    if let Some(task) = bad_deploy {
+        let _ = task.await;
+    }
     print_table(&stats);
     shop_stop.cancel();
     let _ = shop_task.await;

@@ -4,8 +4,10 @@
 mod check;
 mod daemon;
 mod demo;
+mod demo_deploy;
 mod import;
 mod logging;
+mod mark_deploy;
 mod report;
 mod schema;
 mod signals;
@@ -20,6 +22,7 @@ pub use daemon::{RunArgs, WebArgs};
 pub use demo::{DemoArgs, ShopArgs};
 pub use import::{ImportArgs, ImportSource, OutputArgs};
 pub use logging::LogFormat;
+pub use mark_deploy::MarkDeployArgs;
 pub use report::ReportArgs;
 pub use verify::VerifyArgs;
 
@@ -100,6 +103,8 @@ pub enum Command {
     Schema,
     /// Write a journey from a browser's HAR recording or from curl command lines.
     Import(ImportArgs),
+    /// Tell a running monitor that a deploy happened: it compares every journey before and after.
+    MarkDeploy(MarkDeployArgs),
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -163,6 +168,7 @@ pub fn main() -> ExitCode {
                     Command::Demo(args) => demo::run(args).await,
                     Command::Shop(args) => demo::shop(args).await,
                     Command::Verify(args) => verify::run(args).await,
+                    Command::MarkDeploy(args) => mark_deploy::run(args).await,
                     Command::Check(_) | Command::Report(_) | Command::Schema | Command::Import(_) => {
                         unreachable!("handled above")
                     }

@@ -22,6 +22,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::alert::AlertHandle;
 use crate::config::{Diagnostic, LoadOptions};
+use crate::deploys::Deploys;
 use crate::location::Location;
 use crate::metrics::{Metrics, StatsTable};
 use crate::model::Suite;
@@ -139,6 +140,8 @@ pub struct Daemon {
     web: LiveWebConfig,
     /// The trace exporter, when export is configured: drained on shutdown so queued runs are sent.
     traces: Option<crate::trace::Exporter>,
+    /// Deploy markers and their comparisons: kept across reloads (only `deploys:` settings change).
+    deploys: Deploys,
 }
 
 /// One journey's runs as exported when the daemon stopped: its last word, returned for the caller to log.
@@ -183,6 +186,11 @@ impl Daemon {
     /// `--location`, if given.
     pub fn location(&self) -> Option<&Location> {
         self.sources.location.as_ref()
+    }
+
+    /// Deploy markers and their verdicts (what `/api/v1/deploys` serves).
+    pub fn deploys(&self) -> &Deploys {
+        &self.deploys
     }
 
     /// A handle that asks the running daemon to reload, the way `POST /-/reload` does (SIGHUP uses it).

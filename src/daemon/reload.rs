@@ -71,6 +71,7 @@ impl Daemon {
             self.web.install(web);
         }
         if let Some(settings) = settings {
+            self.deploys.set_settings(settings.settings().deploys);
             self.alerts.apply_settings(settings);
         }
         Ok(n)

@@ -11,6 +11,7 @@ use tokio_util::sync::CancellationToken;
 use super::{Daemon, LocationConflict, Options, Sources, StartError};
 use crate::alert::{AlertHandle, Clock};
 use crate::config;
+use crate::deploys::{self, Deploys};
 use crate::http::Clients;
 use crate::location::{self, Location};
 use crate::metrics::{Metrics, MetricsSink, StatsTable};
@@ -127,8 +128,11 @@ impl Daemon {
         let trace_config =
             trace::ExportConfig::resolve(&files.settings.traces, &env, origin).map_err(StartError::Traces)?;
         let trace_url = files.settings.traces.trace_url.clone();
+        let deploy_settings = files.settings.deploys;
         let alerts = AlertHandle::start(files.settings, &metrics.registry, &base_url, Clock::system())
             .map_err(StartError::Alerts)?;
+        let deploys = Deploys::new(deploy_settings, &metrics.registry, Some(alerts.clone()))
+            .map_err(|e| StartError::Alerts(e.into()))?;
         let stats = StatsTable::new();
         let (events, rx) = pipeline::channel();
         let schedulers = daemon_gauges(&metrics, shard);
@@ -142,10 +146,12 @@ impl Daemon {
             .with_stats(stats.clone())
             .with_source(source)
             .with_location(location.clone())
-            .with_trace_url(trace_url);
+            .with_trace_url(trace_url)
+            .with_deploys(Arc::new(deploys.clone()));
         let mut all: Vec<Box<dyn Sink>> =
             vec![Box::new(MetricsSink::new(metrics.clone(), stats.clone())), Box::new(StatusSink::new(board))];
         all.push(Box::new(alerts.sink()));
+        all.push(Box::new(deploys.sink()));
         let traces = match trace_config {
             Some(config) => {
                 let (sink, exporter) = trace::start(config, &metrics.registry);
@@ -171,7 +177,8 @@ impl Daemon {
         let server_stop = CancellationToken::new();
         let app = server::router(state.clone())
             .merge(status::router(status.clone()))
-            .merge(alerts.router_at(location.as_ref()));
+            .merge(alerts.router_at(location.as_ref()))
+            .merge(deploys::api::router(deploys.clone()));
         let app = server::writes::guard(app, access);
         let connections = ConnectionMetrics::register(&metrics.registry, &serve);
         let (stop, serving) = (server_stop.clone(), web.clone());
@@ -197,6 +204,7 @@ impl Daemon {
             alerts,
             web,
             traces,
+            deploys,
         })
     }
 }

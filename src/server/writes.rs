@@ -112,6 +112,17 @@ fn is_json(headers: &HeaderMap) -> bool {
     essence.eq_ignore_ascii_case("application/json")
 }
 
+/// The answer to a write route's body that is not the JSON it takes: 413 over the body limit and 415
+/// without the JSON content type say more than 400; every other rejection (syntax, unknown or missing
+/// fields) is 400. The error names what went wrong, then `hint` (what to send).
+pub fn bad_json(e: &axum::extract::rejection::JsonRejection, hint: &str) -> Response {
+    let status = match e.status() {
+        s @ (StatusCode::PAYLOAD_TOO_LARGE | StatusCode::UNSUPPORTED_MEDIA_TYPE) => s,
+        _ => StatusCode::BAD_REQUEST,
+    };
+    (status, Json(json!({ "error": format!("{}; {hint}", e.body_text()) }))).into_response()
+}
+
 /// Refusals in the shape of the API they guard: JSON under `/api/`, text for the `/-/` endpoints.
 fn refuse(path: &str, status: StatusCode, message: &str) -> Response {
     if path.starts_with("/api/") {

@@ -26,6 +26,8 @@ pub struct Settings {
     pub delivery: Option<Delivery>,
     /// OpenTelemetry export of journey runs as traces (docs/tracing.md).
     pub traces: Option<Traces>,
+    /// Deploy markers: how many are kept and the windows each is judged on.
+    pub deploys: Option<Deploys>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -53,6 +55,18 @@ pub struct Traces {
     pub batch_size: Option<usize>,
     /// Deadline of one export request (`10s`).
     pub timeout: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Deploys {
+    /// Markers kept, with their verdicts, in `/api/v1/deploys` (1–100; default 20).
+    pub keep: Option<usize>,
+    /// The window before a marker its runs are compared with (`30m`, the default).
+    pub before: Option<String>,
+    /// How long after a marker runs are compared as they arrive (`10m`, the default); then the verdict
+    /// is final.
+    pub decision: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -96,6 +110,8 @@ pub struct Severity {
     pub cert_expiring: Option<String>,
     /// `JourneyCertExpiringSoon` (default `page`).
     pub cert_expiring_soon: Option<String>,
+    /// `JourneyDeployRegression` (default `ticket`).
+    pub deploy_regression: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -162,11 +178,20 @@ pub struct Delivery {
 /// above and checked against them by a test: the unknown-key check reports every unknown key at once,
 /// where serde stops at the first.
 pub const FIELDS: &[(&str, &[&str])] = &[
-    ("", &["external_url", "external_labels", "defaults", "maintenance", "receivers", "delivery", "traces"]),
+    ("", &["external_url", "external_labels", "defaults", "maintenance", "receivers", "delivery", "traces", "deploys"]),
     ("defaults", &["failure_threshold", "success_threshold", "repeat_interval", "severity", "cert_expiry"]),
     (
         "defaults.severity",
-        &["down", "degraded", "slo_fast", "slo_slow", "latency", "cert_expiring", "cert_expiring_soon"],
+        &[
+            "down",
+            "degraded",
+            "slo_fast",
+            "slo_slow",
+            "latency",
+            "cert_expiring",
+            "cert_expiring_soon",
+            "deploy_regression",
+        ],
     ),
     ("defaults.cert_expiry", &["ticket", "page"]),
     ("maintenance[]", &["journeys", "days", "start", "duration", "timezone", "reason"]),
@@ -187,4 +212,5 @@ pub const FIELDS: &[(&str, &[&str])] = &[
             "timeout",
         ],
     ),
+    ("deploys", &["keep", "before", "decision"]),
 ];

@@ -4,7 +4,10 @@
 use std::time::Duration;
 
 use super::raw;
-use super::{ReceiverConfig, ReceiverKind, RecurringWindow, Settings, DEFAULT_RESEND_INTERVAL};
+use super::{
+    ReceiverConfig, ReceiverKind, RecurringWindow, Settings, DEFAULT_RESEND_INTERVAL, MAX_DEPLOYS_KEPT,
+    MAX_DEPLOY_WINDOW,
+};
 use crate::config::FileCtx;
 use crate::units::{format_duration, parse_duration};
 
@@ -93,7 +96,33 @@ pub(super) fn settings(ctx: &mut FileCtx, raw: raw::Settings) -> Settings {
     if let Some(t) = raw.traces {
         s.traces = super::traces::validate(ctx, t);
     }
+    if let Some(d) = raw.deploys {
+        deploys(ctx, d, &mut s);
+    }
     s
+}
+
+/// `deploys`: a bounded number of markers and two windows, the decision no longer than the window before.
+fn deploys(ctx: &mut FileCtx, d: raw::Deploys, s: &mut Settings) {
+    let slots = &mut s.deploys;
+    if let Some(keep) = d.keep {
+        if (1..=MAX_DEPLOYS_KEPT).contains(&keep) {
+            slots.keep = keep;
+        } else {
+            let hint = format!("between 1 and {MAX_DEPLOYS_KEPT}; the default, 20, covers a busy week");
+            invalid(ctx, "deploys.keep", format!("{keep} markers is out of range"), Some(hint));
+        }
+    }
+    let before = duration(ctx, "deploys.before", &d.before, slots.before);
+    let decision = duration(ctx, "deploys.decision", &d.decision, slots.decision);
+    for (field, value) in [("deploys.before", before), ("deploys.decision", decision)] {
+        if value.is_some_and(|v| v > MAX_DEPLOY_WINDOW) {
+            let hint = "the runs of the window are kept in memory; the defaults are 30m and 10m".to_string();
+            invalid(ctx, field, format!("at most {}", format_duration(MAX_DEPLOY_WINDOW)), Some(hint));
+        }
+    }
+    slots.before = before.unwrap_or(slots.before).min(MAX_DEPLOY_WINDOW);
+    slots.decision = decision.unwrap_or(slots.decision).min(MAX_DEPLOY_WINDOW);
 }
 
 fn defaults(ctx: &mut FileCtx, d: raw::Defaults, s: &mut Settings) {
@@ -123,6 +152,7 @@ fn defaults(ctx: &mut FileCtx, d: raw::Defaults, s: &mut Settings) {
             (&mut sv.latency, sev.latency),
             (&mut sv.cert_expiring, sev.cert_expiring),
             (&mut sv.cert_expiring_soon, sev.cert_expiring_soon),
+            (&mut sv.deploy_regression, sev.deploy_regression),
         ] {
             if let Some(v) = v {
                 *slot = v;

@@ -73,6 +73,21 @@ pub trait StateSource: Send + Sync {
     }
 }
 
+/// A deploy marker as the plots draw it: a vertical line at its minute on the journeys it covers.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeployMark {
+    pub at: SystemTime,
+    pub version: String,
+    pub journeys: Vec<String>,
+    /// A journey regressed after it: drawn in the failure colour.
+    pub regression: bool,
+}
+
+/// Where the deploy markers come from (the deploy comparison).
+pub trait MarkSource: Send + Sync {
+    fn marks(&self) -> Vec<DeployMark>;
+}
+
 /// The default source: the last completed run decides.
 #[derive(Debug, Clone)]
 pub struct LastRunState {
@@ -113,6 +128,8 @@ pub struct Status {
     pub location: Option<Location>,
     /// The settings' `traces.trace_url` at start: a failure's trace id on the page links to its trace.
     pub trace_url: Option<String>,
+    /// Deploy markers drawn on the plots; `None`: none.
+    pub deploys: Option<Arc<dyn MarkSource>>,
 }
 
 impl Status {
@@ -127,6 +144,7 @@ impl Status {
             stats: StatsTable::new(),
             location: None,
             trace_url: None,
+            deploys: None,
         }
     }
 
@@ -139,6 +157,12 @@ impl Status {
     /// Links each failure's trace id to `traces.trace_url` (`{trace_id}` replaced).
     pub fn with_trace_url(mut self, trace_url: Option<String>) -> Status {
         self.trace_url = trace_url;
+        self
+    }
+
+    /// Draws these deploy markers on the plots.
+    pub fn with_deploys(mut self, deploys: Arc<dyn MarkSource>) -> Status {
+        self.deploys = Some(deploys);
         self
     }
 

@@ -13,7 +13,7 @@ use crate::units::rfc3339;
 
 use super::api::{failure_views, journey_views, FailureView, JourneyView};
 use super::history::{minute_of, PLOT_MINUTES};
-use super::{JourneyState, Status};
+use super::{DeployMark, JourneyState, Status};
 
 /// How many failures the page lists.
 const PAGE_FAILURES: usize = 20;
@@ -104,8 +104,9 @@ pub fn render(status: &Status, now: SystemTime) -> String {
         "<table><thead><tr><th>Journey</th><th>State</th><th>Availability 1h</th><th>Availability 24h</th>\
 <th>Last run</th><th>Certificate</th><th>Step latency, last 3h (solid p50, dashed p99)</th></tr></thead><tbody>",
     );
+    let marks = status.deploys.as_ref().map(|d| d.marks()).unwrap_or_default();
     for j in &journeys {
-        row(&mut h, j, now);
+        row(&mut h, j, now, &marks);
     }
     if journeys.is_empty() {
         h.push_str("<tr><td colspan=\"7\">No journeys loaded (or none owned by this shard).</td></tr>");
@@ -121,7 +122,7 @@ pub fn render(status: &Status, now: SystemTime) -> String {
     h
 }
 
-fn row(h: &mut String, j: &JourneyView, now: SystemTime) {
+fn row(h: &mut String, j: &JourneyView, now: SystemTime, marks: &[DeployMark]) {
     let state = j.state.as_str();
     let _ = write!(
         h,
@@ -159,7 +160,7 @@ fn row(h: &mut String, j: &JourneyView, now: SystemTime) {
     h.push_str("</td><td>");
     certificate(h, j, now);
     h.push_str("</td><td>");
-    plot(h, j, now);
+    plot(h, j, now, marks);
     h.push_str("</td></tr>");
 }
 
@@ -194,7 +195,7 @@ fn certificate(h: &mut String, j: &JourneyView, now: SystemTime) {
 }
 
 /// One SVG per journey: x is time over the plot window, y is latency scaled to the highest p99 shown.
-fn plot(h: &mut String, j: &JourneyView, now: SystemTime) {
+fn plot(h: &mut String, j: &JourneyView, now: SystemTime, marks: &[DeployMark]) {
     let from = minute_of(now).saturating_sub(PLOT_MINUTES - 1);
     let max = j.plot.iter().flatten().map(|p| p.p99).max().unwrap_or(Duration::ZERO);
     let _ = write!(
@@ -237,6 +238,7 @@ viewBox=\"0 0 {PLOT_W} {PLOT_H}\" role=\"img\" aria-label=\"latency of {}\">",
             ms(max)
         );
     }
+    deploy_lines(h, &j.name, from, marks);
     let _ = write!(
         h,
         "<text x=\"3\" y=\"10\" font-size=\"10\" fill=\"#8c959f\">-3h</text>\
@@ -256,6 +258,26 @@ viewBox=\"0 0 {PLOT_W} {PLOT_H}\" role=\"img\" aria-label=\"latency of {}\">",
         );
     }
     h.push_str("</div>");
+}
+
+/// A vertical dashed line per deploy marker covering `journey` inside the plot window, titled with its
+/// version and time (red when the journey or one of its steps regressed after it).
+fn deploy_lines(h: &mut String, journey: &str, from: u64, marks: &[DeployMark]) {
+    for m in marks.iter().filter(|m| m.journeys.iter().any(|n| n == journey)) {
+        let minute = minute_of(m.at);
+        if minute < from {
+            continue;
+        }
+        let x = (minute - from) as f64 * PLOT_W / PLOT_MINUTES as f64;
+        let colour = if m.regression { "#cf222e" } else { "#8250df" };
+        let _ = write!(
+            h,
+            "<line class=\"deploy\" x1=\"{x:.1}\" y1=\"0\" x2=\"{x:.1}\" y2=\"{PLOT_H}\" stroke=\"{colour}\" \
+stroke-dasharray=\"2 2\"><title>deploy {} at {}</title></line>",
+            escape(&m.version),
+            escape(&rfc3339(m.at))
+        );
+    }
 }
 
 fn failure(h: &mut String, v: &FailureView, trace_url: Option<&str>) {

@@ -24,6 +24,7 @@ fn severity_of(sev: &Severities, alert: AlertName) -> &str {
         AlertName::Latency => &sev.latency,
         AlertName::CertExpiring => &sev.cert_expiring,
         AlertName::CertExpiringSoon => &sev.cert_expiring_soon,
+        AlertName::DeployRegression => &sev.deploy_regression,
     }
 }
 
@@ -109,6 +110,9 @@ impl Engine {
         }
         let wall = self.clock.wall(now).duration_since(UNIX_EPOCH).unwrap_or_default().as_secs() as i64;
         out.extend(t.cert_alerts(wall));
+        if let Some(ann) = self.deploys.get(name) {
+            out.insert(AlertName::DeployRegression, ann.clone());
+        }
         out
     }
 
