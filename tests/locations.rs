@@ -12,7 +12,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::post;
 use axum::{Json, Router};
-use daemon_support::{eventually, get_text, metric, options, tempdir, write_atomic, InProcess, TempDir};
+use daemon_support::{eventually, get_text, metric, options, tempdir, write_atomic, InProcess};
 use journeyd::daemon::{Daemon, Options, StartError};
 use serde_json::Value;
 
@@ -69,7 +69,7 @@ const BROKEN: &str = "name: shop\ntarget: http://127.0.0.1:9\nevery: 1s\ntimeout
                       alerts: { failure_threshold: 1, success_threshold: 1 }\n\
                       steps:\n  - name: home\n    get: /\n";
 
-fn journeys(name: &str) -> TempDir {
+fn journeys(name: &str) -> std::path::PathBuf {
     let dir = tempdir(name);
     let journeys = dir.join("journeys");
     std::fs::create_dir_all(&journeys).unwrap();

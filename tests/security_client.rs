@@ -134,7 +134,7 @@ fn trust() -> &'static (TlsAcceptor, String) {
     TRUST.get_or_init(|| {
         let ca = Ca::new("journeyd security test CA");
         let leaf = ca.leaf_for(&["localhost", "127.0.0.1"], 2036, 1);
-        (leaf.acceptor(), format!("tls_ca: \"{}\"", ca.binary_file().display()))
+        (leaf.acceptor(), format!("tls_ca: \"{}\"", ca.file("security").display()))
     })
 }
 

@@ -73,7 +73,7 @@ fn base(shop_url: &str, extra: &[&str]) -> Vec<String> {
     v
 }
 
-fn tmp(name: &str) -> tempdir::TempFile {
+fn tmp(name: &str) -> PathBuf {
     tempdir::tempfile(name)
 }
 

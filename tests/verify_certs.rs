@@ -29,7 +29,7 @@ async fn journeyd(args: Vec<String>) -> (i32, String, String) {
     .unwrap()
 }
 
-fn tmp(name: &str) -> common::tempdir::TempFile {
+fn tmp(name: &str) -> std::path::PathBuf {
     common::tempdir::tempfile(name)
 }
 

@@ -5,9 +5,9 @@ mod daemon_support;
 
 use std::process::Command;
 
-use daemon_support::{tempdir, write_atomic, Daemon, TempDir};
+use daemon_support::{tempdir, write_atomic, Daemon};
 
-fn web_setup(name: &str, password: &str) -> (TempDir, String) {
+fn web_setup(name: &str, password: &str) -> (std::path::PathBuf, String) {
     let dir = tempdir(name);
     let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_string(), "127.0.0.1".to_string()]).unwrap();
     let cert_pem = cert.cert.pem();

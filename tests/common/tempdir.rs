@@ -1,72 +1,45 @@
 #![allow(dead_code)]
-//! A fresh directory per test that is removed when the test is done with it, so `cargo test` leaves nothing
-//! behind in the system's temporary directory (tests run thousands of times on a developer's machine).
+//! Fresh directories for tests, under one root per test binary (`$TMPDIR/journeyd-tests/<binary>/`), named
+//! `<pid>-<name>-<random>`. The first call in a process removes the directories of earlier processes that
+//! are no longer running, so `cargo test` leaves at most its last run behind instead of piling up entries
+//! in /tmp, and a test can hand a path to a daemon that outlives the function that made it.
 
-use std::ffi::OsStr;
-use std::ops::Deref;
 use std::path::{Path, PathBuf};
+use std::sync::Once;
 
-/// Removed with everything in it on drop. Derefs to its path, so `dir.join(…)` and `&dir` read as before.
-pub struct TempDir(PathBuf);
-
-/// A new empty directory named after the test (plus a random part, so parallel tests and runs never share one).
-pub fn tempdir(name: &str) -> TempDir {
-    let dir = std::env::temp_dir().join(format!("journeyd-{name}-{}", uuid::Uuid::new_v4().simple()));
+/// A new empty directory named after the test.
+pub fn tempdir(name: &str) -> PathBuf {
+    static SWEEP: Once = Once::new();
+    let root = root();
+    SWEEP.call_once(|| sweep(&root));
+    let dir = root.join(format!("{}-{name}-{}", std::process::id(), &uuid::Uuid::new_v4().simple().to_string()[..8]));
     std::fs::create_dir_all(&dir).unwrap();
-    TempDir(dir)
+    dir
 }
 
-impl Deref for TempDir {
-    type Target = PathBuf;
-    fn deref(&self) -> &PathBuf {
-        &self.0
+/// A path named `name` in a new directory of its own (report files, CA files).
+pub fn tempfile(name: &str) -> PathBuf {
+    tempdir("file").join(name)
+}
+
+fn root() -> PathBuf {
+    std::env::temp_dir().join("journeyd-tests").join(env!("CARGO_CRATE_NAME"))
+}
+
+/// Removes the directories of processes that have exited (Linux: no `/proc/<pid>`; elsewhere nothing is
+/// removed, as liveness cannot be read).
+fn sweep(root: &Path) {
+    if !Path::new("/proc/self").exists() {
+        return;
     }
-}
-
-impl AsRef<Path> for TempDir {
-    fn as_ref(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl AsRef<OsStr> for TempDir {
-    fn as_ref(&self) -> &OsStr {
-        self.0.as_os_str()
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// A path named `name` inside its own fresh directory, removed on drop (report files, CA files).
-pub struct TempFile {
-    path: PathBuf,
-    _dir: TempDir,
-}
-
-pub fn tempfile(name: &str) -> TempFile {
-    let dir = tempdir("file");
-    TempFile { path: dir.join(name), _dir: dir }
-}
-
-impl Deref for TempFile {
-    type Target = PathBuf;
-    fn deref(&self) -> &PathBuf {
-        &self.path
-    }
-}
-
-impl AsRef<Path> for TempFile {
-    fn as_ref(&self) -> &Path {
-        &self.path
-    }
-}
-
-impl AsRef<OsStr> for TempFile {
-    fn as_ref(&self) -> &OsStr {
-        self.path.as_os_str()
+    let Ok(entries) = std::fs::read_dir(root) else { return };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name.to_str().and_then(|n| n.split('-').next()).and_then(|p| p.parse::<u32>().ok()) else {
+            continue;
+        };
+        if pid != std::process::id() && !Path::new("/proc").join(pid.to_string()).exists() {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
     }
 }

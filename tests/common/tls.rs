@@ -31,19 +31,7 @@ impl Ca {
     }
 
     /// Writes the CA's PEM to a fresh file, for `defaults: { tls_ca: … }`.
-    /// Writes the CA's PEM to this test binary's own file under cargo's target tmp dir, for a CA kept in a
-    /// static: a static is never dropped, so a temporary directory would be left behind by every run; this
-    /// file is overwritten by the next run instead.
-    pub fn binary_file(&self) -> std::path::PathBuf {
-        let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"));
-        let file = dir.join(format!("ca-{}.pem", env!("CARGO_CRATE_NAME")));
-        let part = file.with_extension(format!("pem.{}", std::process::id()));
-        std::fs::write(&part, &self.pem).unwrap();
-        std::fs::rename(&part, &file).unwrap();
-        file
-    }
-
-    pub fn file(&self, tag: &str) -> super::tempdir::TempFile {
+    pub fn file(&self, tag: &str) -> std::path::PathBuf {
         let path = super::tempdir::tempfile(&format!("{tag}-ca.pem"));
         std::fs::write(&path, &self.pem).unwrap();
         path

@@ -26,7 +26,7 @@ pub const PATIENCE: Duration = Duration::from_secs(90);
 #[allow(clippy::duplicate_mod)]
 #[path = "../common/tempdir.rs"]
 mod tempdir_impl;
-pub use tempdir_impl::{tempdir, TempDir};
+pub use tempdir_impl::tempdir;
 
 /// Writes a file atomically (temp file + rename), so a concurrent reload never reads half of it.
 pub fn write_atomic(path: &Path, text: &str) {
@@ -128,15 +128,12 @@ pub struct Daemon {
     /// `http://127.0.0.1:PORT` (or https).
     pub base: String,
     pub log: PathBuf,
-    /// Holds the log file; removed when the test drops the daemon.
-    _logs: TempDir,
 }
 
 impl Daemon {
     /// Starts `journeyd --log-format json run --listen 127.0.0.1:0 ARGS…` and waits for its `metrics:` line.
     pub fn start(name: &str, args: &[&str], env: &[(&str, &str)]) -> Daemon {
-        let logs = tempdir(&format!("{name}-log"));
-        let log = logs.join("journeyd.log");
+        let log = tempdir(&format!("{name}-log")).join("journeyd.log");
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_journeyd"));
         cmd.env_remove("JOURNEYD_LOG")
             .env_remove("RUST_LOG")
@@ -166,7 +163,7 @@ impl Daemon {
             let _ = child.wait();
             panic!("journeyd exited without printing its URL:\n{}", std::fs::read_to_string(&log).unwrap_or_default());
         };
-        Daemon { child, base, log, _logs: logs }
+        Daemon { child, base, log }
     }
 
     pub fn url(&self, path: &str) -> String {

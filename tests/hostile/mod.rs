@@ -90,7 +90,7 @@ fn trust() -> &'static (TlsAcceptor, PathBuf) {
     TRUST.get_or_init(|| {
         let ca = Ca::new("journeyd hostile test CA");
         let leaf = ca.leaf_for(&["localhost", "127.0.0.1"], 2036, 1);
-        (leaf.acceptor(), ca.binary_file())
+        (leaf.acceptor(), ca.file("hostile"))
     })
 }
 
