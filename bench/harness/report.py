@@ -407,6 +407,13 @@ def _monitor_https(s: Settings, res: HttpsMonitor | None, skips: list[str]) -> l
     return out
 
 
+def _ms_per_journey(m: Measured) -> float | None:
+    """Generator CPU (with Chromium, in the browser scenario) per completed journey, in ms."""
+    if not (m.run and m.figures and m.figures.journeys):
+        return None
+    return m.run.cpu_s * 1000 / m.figures.journeys
+
+
 def _checkout_rate(s: Settings, rows: list[Measured], skips: list[str]) -> list[str]:
     out = [
         "## 7. Checkout at a fixed arrival rate (open model)",
@@ -427,11 +434,7 @@ def _checkout_rate(s: Settings, rows: list[Measured], skips: list[str]) -> list[
     if not rows:
         return out
 
-    def ms_per_journey(m: Measured) -> float | None:
-        if not (m.run and m.figures and m.figures.journeys):
-            return None
-        return m.run.cpu_s * 1000 / m.figures.journeys
-
+    ms_per_journey = _ms_per_journey
     base = next((m for m in rows if m.tool == "journeyd" and m.ok), None)
     out.append("| tool | completed journeys | failed | dropped | journeys/s achieved | generator CPU | ms CPU per journey "
                "| ×journeyd | journey p50 | journey p99 | peak RSS | ×journeyd | target CPU |")
@@ -469,11 +472,7 @@ def _browser(s: Settings, rows: list[Measured], skips: list[str]) -> list[str]:
     if not rows:
         return out
 
-    def ms_per_journey(m: Measured) -> float | None:
-        if not (m.run and m.figures and m.figures.journeys):
-            return None
-        return m.run.cpu_s * 1000 / m.figures.journeys
-
+    ms_per_journey = _ms_per_journey
     base = next((m for m in rows if m.tool == "journeyd" and m.ok), None)
     out.append("| tool | completed journeys | failed | CPU with Chromium | ms CPU per journey | ×journeyd "
                "| journey p50 | journey p99 | peak memory (PSS) | ×journeyd |")

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from . import journeyd, peers
 from .procs import Run, run_measured
-from .scenarios import Measured, Settings
+from .scenarios import Measured, Settings, _read_figures
 from .targets import TargetError, start_shop
 
 BROWSER_JOURNEY = journeyd.REPO / "journeys" / "browser-checkout.yml"
@@ -185,22 +185,9 @@ def _measure_tree(s: Settings, tool: str, label: str, argv: list[str], timeout_s
                            label=label)
     finally:
         group.close()
-    cpu = group.cpu_s
-    # The row's CPU is the tree's: replace the tool's own rusage with the cgroup's account.
-    run.cpu_user_s, run.cpu_sys_s = cpu, 0.0
+    # The row's CPU and memory are the tree's: the cgroup's account replaces the tool's own rusage.
+    run.cpu_user_s, run.cpu_sys_s = group.cpu_s, 0.0
     run.peak_rss_kib = group.peak_pss_kib
-    m = Measured(tool=tool, run=run)
-    try:
-        m.figures = parse(run)
-    except (peers.ParseError, journeyd.ReportError) as e:
-        tail = (run.stderr.strip() or run.stdout.strip()).splitlines()[-3:]
-        m.status = f"failed: {e} (exit {run.rc}; {' | '.join(tail)})"
-    if m.figures is not None and run.rc != 0:
-        m.figures.notes.append(f"exited {run.rc}")
-    if run.timed_out:
-        m.status = f"timed out after {timeout_s:.0f}s (stopped by the harness)"
-    done = m.figures.journeys if m.figures else None
-    s.say(f"  {label}: {m.status}, {done} journeys ({run.wall_s:.1f} s wall, {cpu:.2f} CPU-s with Chromium, "
-          f"peak PSS {group.peak_pss_kib / 1024:.0f} MiB)")
-    time.sleep(s.settle_s)
-    return m
+    s.say(f"  {label}: CPU and peak PSS of the tool with its Chromium: {group.cpu_s:.2f} s, "
+          f"{group.peak_pss_kib / 1024:.0f} MiB")
+    return _read_figures(s, Measured(tool=tool, run=run), label, timeout_s, parse)

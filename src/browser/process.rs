@@ -150,10 +150,17 @@ impl Drop for Process {
                 let _ = rustix::process::kill_process_group(group, rustix::process::Signal::KILL);
             }
         }
-        // The reaper removes the directory after the exit; this covers a runtime that is shutting down and
-        // will not run the reaper again (Chromium may still be writing, hence best effort).
-        if self.exited() {
-            let _ = std::fs::remove_dir_all(&self.profile);
+        // The reaper removes the directory after the exit, but it may never run again (the runtime is being
+        // dropped: a process exiting without `Browser::shutdown`, a test that panicked). The group was just
+        // sent SIGKILL, so within milliseconds nothing writes to the directory any more: remove it here,
+        // retrying briefly (at most ~200 ms, only when the browser is dropped while running).
+        if !self.exited() {
+            for _ in 0..10 {
+                if std::fs::remove_dir_all(&self.profile).is_ok() || !self.profile.exists() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
         }
     }
 }
