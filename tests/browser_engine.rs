@@ -57,6 +57,7 @@ async fn app() -> String {
         .route("/errors", get(|| async { Html(ERRORS) }))
         .route("/api/missing", get(|| async { (StatusCode::NOT_FOUND, "no such thing") }))
         .route("/gone", get(|| async { (StatusCode::GONE, Html("<!doctype html><title>Gone</title><p>gone</p>")) }))
+        .route("/empty-404", get(|| async { StatusCode::NOT_FOUND }))
         .route("/hang", get(|| async { std::future::pending::<&str>().await }))
         .route(
             "/set/{value}",
@@ -147,6 +148,9 @@ async fn actions_change_the_dom_and_queries_read_it() {
 
     let nav = page.goto(&format!("{base}/gone"), WaitUntil::DomContentLoaded, soon()).await.unwrap();
     assert_eq!(nav.status, Some(410), "an error status is the navigation's, not a failure to load");
+    let nav = page.goto(&format!("{base}/empty-404"), WaitUntil::Load, soon()).await.unwrap();
+    assert_eq!(nav.status, Some(404), "an error without a body is still the site's answer");
+    page.goto(&format!("{base}/gone"), WaitUntil::Load, soon()).await.unwrap();
     let nav = page.goto(&format!("{base}/gone#top"), WaitUntil::Load, soon()).await.unwrap();
     assert_eq!((nav.status, nav.url), (None, format!("{base}/gone#top")), "same-document navigation");
     page.close().await;
