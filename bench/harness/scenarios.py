@@ -98,7 +98,12 @@ def _measure(s: Settings, tool: str, label: str, argv: list[str], timeout_s: flo
              env: dict[str, str] | None = None) -> Measured:
     window = CpuWindow(target)
     run = run_measured(argv, core=s.gen_core, timeout_s=timeout_s, workdir=s.workdir, env=env, label=label)
-    m = Measured(tool=tool, run=run, target_cpu_pct=window.percent())
+    return _read_figures(s, Measured(tool=tool, run=run, target_cpu_pct=window.percent()), label, timeout_s, parse)
+
+
+def _read_figures(s: Settings, m: Measured, label: str, timeout_s: float, parse) -> Measured:
+    """Reads a finished run's figures with `parse` into `m`, marks what went wrong, and says so."""
+    run = m.run
     try:
         m.figures = parse(run)
     except (peers.ParseError, journeyd.ReportError) as e:
@@ -115,6 +120,18 @@ def _measure(s: Settings, tool: str, label: str, argv: list[str], timeout_s: flo
           + f" ({run.wall_s:.1f} s wall, {run.cpu_s:.2f} CPU-s)")
     time.sleep(s.settle_s)
     return m
+
+
+def _journey_figures(report: Path, journey: str, seconds: float) -> peers.Figures:
+    """A journey's figures from journeyd's `--report` JSON: completed = runs − failures."""
+    rep = journeyd.parse_report(report, journey)
+    j = rep.journey
+    failures = j.failures or 0
+    return peers.Figures(
+        requests=j.requests, elapsed_s=rep.elapsed_s or seconds, p50=j.p50, p90=j.p90, p99=j.p99,
+        journeys=(j.runs - failures) if j.runs is not None else None, journey_failures=failures,
+        dropped=j.dropped,
+    )
 
 
 def _journeyd_get_figures(report: Path, seconds: float, journey: str = "get-static"):

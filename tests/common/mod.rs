@@ -1,5 +1,11 @@
-//! Shared test helpers: an echo app on port 0, journey loading from text, running one iteration.
+//! Shared test helpers: an echo app on port 0, journey loading from text, running one iteration, finding
+//! Chromium for browser tests (or skipping them).
 #![allow(dead_code)]
+
+pub mod chromium;
+// Not every test binary looks for Chromium.
+#[allow(unused_imports)]
+pub use chromium::chromium;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
