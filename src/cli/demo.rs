@@ -54,7 +54,8 @@ pub struct ShopArgs {
     #[arg(long, env = "SHOP_PASSWORD", default_value = crate::shop::DEMO_PASSWORD, hide_env_values = true)]
     pub password: String,
     /// Inject a fault from the start: ROUTE=SPEC[,SPEC…], e.g. `checkout=status:503`,
-    /// `product=latency:300ms`, `login=error-rate:0.5`, `account=hang`, `cart=reset`, `*=stall:1s/5s`.
+    /// `product=latency:300ms`, `login=error-rate:0.5`, `account=hang`, `cart=reset`, `*=stall:1s/5s`,
+    /// `static=ui:js-error` (also `ui:no-checkout`, `ui:empty-price`: storefront breakage only a browser sees).
     /// Change faults at run time with the admin API (`PUT /admin/faults/ROUTE`).
     #[arg(long = "fault", value_name = "ROUTE=SPEC")]
     pub faults: Vec<String>,
