@@ -11,6 +11,7 @@
 //! `scan` (small lexers shared by templates and checks), `schema` (the JSON Schema editors use).
 
 mod alerts;
+mod browser;
 mod build;
 mod capture;
 mod data;
@@ -23,6 +24,7 @@ mod position;
 mod raw;
 mod scan;
 mod schema;
+mod selector;
 mod serde_err;
 mod step;
 mod suggest;
