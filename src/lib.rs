@@ -5,6 +5,10 @@
 //! Data flows one way: files → validated model → scheduler → journey runner → outcomes → (metrics, alerts,
 //! reports, status).
 //!
+//! - `browser`  — the only code that talks to Chromium: finds and supervises one headless Chromium
+//!   (restarted and counted when it dies), a small CDP client of our own over tokio-tungstenite, pages in
+//!   fresh incognito contexts with auto-waiting actions, signals (JS errors, console, failed requests)
+//!   and navigation timing and web vitals.
 //! - `cli`      — subcommands and flags (clap derive), and the wiring of each command; the only place that
 //!   binds ports for commands, handles signals, prints for people and picks exit codes.
 //! - `config`   — journey files: raw serde types, validation with `file:line:col` diagnostics, JSON Schema.
@@ -68,6 +72,7 @@
 #![forbid(unsafe_code)]
 
 pub mod alert;
+pub mod browser;
 pub mod cli;
 pub mod cmp;
 pub mod config;
