@@ -73,6 +73,31 @@ pub struct StepOutcome {
     /// The `oauth` token requests this step made (none when the cache had a token): counted in
     /// `journey_oauth_token_fetches_total`, so a 401 refresh or a token endpoint failing shows.
     pub token_fetches: Vec<TokenFetch>,
+    /// Browser steps: what the page measured and reported (`None` for HTTP and WebSocket steps). Boxed: most
+    /// steps are not browser steps, and outcomes are moved often.
+    pub page: Option<Box<PageMeasures>>,
+}
+
+/// What a browser step measured on its page: plain numbers for the metrics sink.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct PageMeasures {
+    /// Navigation timing of the document the step loaded, when it loaded one (a `goto`, or a click that
+    /// navigated); all `None` otherwise, so one document is never counted twice.
+    pub ttfb: Option<Duration>,
+    pub dom_content_loaded: Option<Duration>,
+    pub load: Option<Duration>,
+    /// Web vitals of that document, as far as the browser measured them by the end of the step.
+    pub fcp: Option<Duration>,
+    pub lcp: Option<Duration>,
+    pub tbt: Option<Duration>,
+    /// Cumulative Layout Shift (a unitless score).
+    pub cls: Option<f64>,
+    /// Uncaught exceptions and unhandled rejections during the step.
+    pub js_exceptions: u32,
+    /// `console.error` calls and browser error logs during the step.
+    pub console_errors: u32,
+    /// Sub-requests that failed (status >= 400, blocked, refused) during the step.
+    pub failed_requests: u32,
 }
 
 /// One request to an `oauth` token endpoint.
@@ -194,6 +219,14 @@ pub struct Failure {
     /// the request line says it all. Absent from JSON when empty (reports written before it read as empty).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub redirects: Vec<RedirectHop>,
+    /// Browser steps: what the page reported during the step — uncaught exceptions, console errors, failed
+    /// requests — redacted, one line each (at most [`Failure::MAX_PAGE_LINES`]). `excerpt` is the DOM.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub page: Vec<String>,
+    /// Browser steps: the file name of the page's screenshot when the step failed, in the evidence
+    /// directory (served at `/evidence/<name>`, copied next to a `verify` report).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub screenshot: Option<String>,
 }
 
 /// One request of a redirect chain: its URL (redacted, clipped, never with userinfo) and the status it got.
@@ -243,8 +276,13 @@ impl Failure {
             status: None,
             excerpt: None,
             redirects: Vec::new(),
+            page: Vec::new(),
+            screenshot: None,
         }
     }
+
+    /// Most page lines kept as evidence: the first errors explain the rest.
+    pub const MAX_PAGE_LINES: usize = 20;
 }
 
 /// The closed set of failure reasons (a metric label, so it must stay small and fixed). In JSON, `as_str`.
@@ -271,10 +309,16 @@ pub enum Reason {
     Redirect,
     /// An `oauth` token the step needed could not be fetched (the token endpoint failed or refused).
     Auth,
+    /// Browser steps: an uncaught JavaScript exception or a console error (unless the journey allows them).
+    Script,
+    /// Browser steps: the element an action needed never appeared.
+    Element,
+    /// Browser steps: Chromium crashed, could not be started, or answered nonsense.
+    Browser,
 }
 
 impl Reason {
-    pub const ALL: [Reason; 10] = [
+    pub const ALL: [Reason; 13] = [
         Reason::Connect,
         Reason::Dns,
         Reason::Tls,
@@ -285,6 +329,9 @@ impl Reason {
         Reason::Body,
         Reason::Redirect,
         Reason::Auth,
+        Reason::Script,
+        Reason::Element,
+        Reason::Browser,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -299,6 +346,9 @@ impl Reason {
             Reason::Body => "body",
             Reason::Redirect => "redirect",
             Reason::Auth => "auth",
+            Reason::Script => "script",
+            Reason::Element => "element",
+            Reason::Browser => "browser",
         }
     }
 
@@ -364,8 +414,10 @@ impl std::fmt::Display for EvidenceText<'_> {
             ("redirects", redirects.as_deref()),
             ("body", f.excerpt.as_deref()),
         ];
+        let page = f.page.iter().map(|l| ("page", Some(l.as_str())));
+        let shot = [("screenshot", f.screenshot.as_deref())];
         let mut first = true;
-        for (label, value) in lines.iter().filter_map(|(l, v)| v.map(|v| (l, v))) {
+        for (label, value) in lines.into_iter().chain(page).chain(shot).filter_map(|(l, v)| v.map(|v| (l, v))) {
             if !first {
                 out.write_str("\n")?;
             }
