@@ -89,10 +89,12 @@ impl Page {
 
     async fn wait_url(&mut self, pattern: &str, deadline: Instant) -> Result<(), BrowserError> {
         let mut pause = FIRST_POLL;
+        let mut url = String::new();
         loop {
-            let url = match self.eval("location.href", deadline).await {
-                Ok(url) => url.as_str().unwrap_or_default().to_string(),
-                Err(BrowserError::Protocol(e)) if navigating(&e) => String::new(),
+            match self.poll("location.href", deadline).await {
+                Ok(Some(now)) => url = now.as_str().unwrap_or_default().to_string(),
+                Ok(None) => {}
+                Err(BrowserError::Protocol(e)) if navigating(&e) => {}
                 Err(e) => return Err(e),
             };
             if url_matches(pattern, &url) {
@@ -115,10 +117,12 @@ impl Page {
     ) -> Result<Value, BrowserError> {
         let expression = script::probe(locator, op, arg);
         let mut pause = FIRST_POLL;
+        let mut answer = json!({ "state": "missing" });
         loop {
-            let answer = match self.eval(&expression, deadline).await {
-                Ok(answer) => answer,
-                Err(BrowserError::Protocol(e)) if navigating(&e) => json!({ "state": "missing" }),
+            match self.poll(&expression, deadline).await {
+                Ok(Some(now)) => answer = now,
+                Ok(None) => {} // no answer by the deadline: report the last one
+                Err(BrowserError::Protocol(e)) if navigating(&e) => answer = json!({ "state": "missing" }),
                 Err(e) => return Err(e),
             };
             let state = answer["state"].as_str().unwrap_or("missing");

@@ -41,6 +41,8 @@ struct Request {
     document: String,
     /// `requestId == loaderId`: a navigation request; its status belongs to `goto`, not to failed requests.
     navigation: bool,
+    /// The browser asks for `/favicon.ico` on its own; a site without one is not failing its customers.
+    favicon: bool,
 }
 
 impl PageState {
@@ -119,7 +121,8 @@ impl PageState {
     fn request_sent(&mut self, p: &Value) {
         let id = str_of(p, "requestId").to_string();
         let url = clip(str_of(&p["request"], "url"));
-        if p.get("redirectResponse").is_none() {
+        let favicon = p["type"] == "Other" && url.split(['?', '#']).next().is_some_and(|u| u.ends_with("/favicon.ico"));
+        if p.get("redirectResponse").is_none() && !favicon {
             let made = RequestMade {
                 method: str_of(&p["request"], "method").to_string(),
                 url: url.clone(),
@@ -128,7 +131,8 @@ impl PageState {
             push(&mut self.signals.requests, &mut self.signals.dropped, made);
         }
         let navigation = id == str_of(p, "loaderId");
-        self.requests.insert(id.clone(), Request { url, document: str_of(p, "documentURL").to_string(), navigation });
+        let document = str_of(p, "documentURL").to_string();
+        self.requests.insert(id.clone(), Request { url, document, navigation, favicon });
         self.in_flight.insert(id);
         self.network_changed = Some(Instant::now());
     }
@@ -143,7 +147,7 @@ impl PageState {
         let Some(request) = self.requests.get(id) else {
             return;
         };
-        if status >= 400 && !request.navigation {
+        if status >= 400 && !request.navigation && !request.favicon {
             let failed = FailedRequest {
                 url: clip(url),
                 status: Some(status),
@@ -168,7 +172,8 @@ impl PageState {
         };
         // A request cancelled by the page itself (it navigated away, or aborted a fetch) is not a failure of
         // the site; one the browser blocked (CSP, mixed content) is.
-        if p["canceled"].as_bool() == Some(true) && p.get("blockedReason").is_none() || request.navigation {
+        let cancelled = p["canceled"].as_bool() == Some(true) && p.get("blockedReason").is_none();
+        if cancelled || request.navigation || request.favicon {
             return;
         }
         let error = match p["blockedReason"].as_str() {

@@ -159,7 +159,8 @@ pub struct PageSignals {
     /// browser). The main document's own status is [`Navigation::status`], not here; requests cancelled
     /// because the page navigated away are not failures.
     pub failed_requests: Vec<FailedRequest>,
-    /// Every request the page made (the main document too), in order.
+    /// Every request the page made (the main document too), in order; not the favicon the browser asks for
+    /// on its own, which is never a failure either.
     pub requests: Vec<RequestMade>,
     /// Entries not kept because a list reached its bound ([`events::MAX_ENTRIES`] each) or the page's event
     /// channel was full.

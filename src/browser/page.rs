@@ -20,6 +20,9 @@ use super::{BrowserError, Locator, Navigation, PageOptions, PageSignals, PageTim
 /// live page; one that does not answer in this long is hung and is killed.
 pub(crate) const QUERY: Duration = Duration::from_secs(10);
 
+/// A page that does not answer a check within this long is hung (a script in an endless loop), not slow.
+const HUNG: Duration = Duration::from_millis(250);
+
 /// Time allowed for disposing of a context. A browser that cannot do that is itself hung and is replaced.
 const DISPOSE: Duration = Duration::from_secs(5);
 
@@ -202,7 +205,12 @@ impl Page {
     pub async fn goto(&mut self, url: &str, until: WaitUntil, deadline: Instant) -> Result<Navigation, BrowserError> {
         self.usable()?;
         self.state.navigating();
-        let answer = self.call("Page.navigate", json!({ "url": url }), deadline).await?;
+        // Chromium answers `Page.navigate` when the response starts: a server that never answers times out
+        // here (and the page is killed).
+        let answer = match self.call("Page.navigate", json!({ "url": url }), deadline).await {
+            Err(BrowserError::Timeout(_)) => return Err(BrowserError::Timeout(format!("{url} to load (no response)"))),
+            other => other?,
+        };
         let error = answer["errorText"].as_str().filter(|e| !e.is_empty());
         // An HTTP error without a body: Chromium shows its own error page, but the site did answer.
         let http_error = error == Some("net::ERR_HTTP_RESPONSE_CODE_FAILURE");
@@ -259,12 +267,21 @@ impl Page {
     /// Evaluates `expression` in the page's main frame and returns its value.
     pub(crate) async fn eval(&mut self, expression: &str, deadline: Instant) -> Result<Value, BrowserError> {
         let params = json!({ "expression": expression, "returnByValue": true });
-        let mut answer = self.call("Runtime.evaluate", params, deadline).await?;
-        if let Some(details) = answer.get("exceptionDetails") {
-            let text = details["exception"]["description"].as_str().or(details["text"].as_str()).unwrap_or("exception");
-            return Err(BrowserError::Protocol(format!("page script failed: {text}")));
+        evaluated(self.call("Runtime.evaluate", params, deadline).await?)
+    }
+
+    /// `eval` for a wait's repeated checks: `None` when the answer did not come by `deadline` because the
+    /// check started too close to it, which says nothing about the page. Only a page that had [`HUNG`] to
+    /// answer and did not is killed.
+    pub(crate) async fn poll(&mut self, expression: &str, deadline: Instant) -> Result<Option<Value>, BrowserError> {
+        self.usable()?;
+        let started = Instant::now();
+        let params = json!({ "expression": expression, "returnByValue": true });
+        match self.instance.conn.call(Some(&self.session), "Runtime.evaluate", params, deadline).await {
+            Ok(answer) => evaluated(answer).map(Some),
+            Err(BrowserError::Timeout(_)) if started + HUNG > deadline => Ok(None),
+            Err(e) => Err(self.failed(e)),
         }
-        Ok(answer["result"]["value"].take())
     }
 
     /// `eval` for queries: retried while a navigation replaces the document (the old context is gone and
@@ -429,6 +446,15 @@ async fn dispose(instance: Arc<Instance>, target: Option<String>, context: Strin
         tracing::warn!("Chromium did not dispose of a browser context in {}s; replacing it", DISPOSE.as_secs());
         instance.condemn();
     }
+}
+
+/// The value of a `Runtime.evaluate` answer, or the page script's exception.
+fn evaluated(mut answer: Value) -> Result<Value, BrowserError> {
+    if let Some(details) = answer.get("exceptionDetails") {
+        let text = details["exception"]["description"].as_str().or(details["text"].as_str()).unwrap_or("exception");
+        return Err(BrowserError::Protocol(format!("page script failed: {text}")));
+    }
+    Ok(answer["result"]["value"].take())
 }
 
 /// Whether an evaluation failed because the document was being replaced.

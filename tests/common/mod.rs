@@ -1,4 +1,5 @@
-//! Shared test helpers: an echo app on port 0, journey loading from text, running one iteration.
+//! Shared test helpers: an echo app on port 0, journey loading from text, running one iteration, finding
+//! Chromium for browser tests (or skipping them).
 #![allow(dead_code)]
 
 use std::collections::HashMap;
@@ -122,4 +123,7 @@ pub fn describe(o: &RunOutcome) -> String {
     }
 }
 
+pub mod chromium;
 pub mod tls;
+
+pub use chromium::chromium;
