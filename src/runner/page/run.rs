@@ -116,7 +116,7 @@ struct Seen {
     /// Redaction happens when the evidence is written, once the step's secret captures are known.
     lines: Vec<String>,
     measures: PageMeasures,
-    /// The step loaded a document: its navigation timing is this step's.
+    /// The last action loaded a document: its navigation timing is this step's.
     navigated: bool,
 }
 
@@ -160,16 +160,13 @@ async fn walk(
         let acted = act(call, vu, page, action, deadline).await;
         let before = seen.measures;
         let mut now = seen.measures;
+        seen.navigated = false;
         seen.add(page.take_signals(), &mut now);
         seen.measures = now;
         judge_signals(settings, &before, &now, &seen.lines)?;
         acted?;
-    }
-    if seen.navigated {
-        if let Ok(t) = page.timings().await {
-            let m = &mut seen.measures;
-            (m.ttfb, m.dom_content_loaded, m.load) = (t.ttfb, t.dom_content_loaded, t.load);
-            (m.fcp, m.lcp, m.tbt, m.cls) = (t.fcp, t.lcp, t.tbt, t.cls);
+        if seen.navigated {
+            timings(page, &mut seen.measures).await;
         }
     }
     let rows = vu.lease.row_slices();
@@ -242,6 +239,20 @@ fn judge_signals(
         }
     }
     Ok(())
+}
+
+/// The navigation timing and vitals of the document an action loaded. A step that loads several keeps the
+/// first complete one (a `goto` waits for `load`; a click that navigates may end before it), so each
+/// document is timed once and a half-loaded one does not replace a whole one.
+async fn timings(page: &mut Page, m: &mut PageMeasures) {
+    let Ok(t) = page.timings().await else {
+        return;
+    };
+    if m.load.is_some() && t.load.is_none() {
+        return;
+    }
+    (m.ttfb, m.dom_content_loaded, m.load) = (t.ttfb, t.dom_content_loaded, t.load);
+    (m.fcp, m.lcp, m.tbt, m.cls) = (t.fcp, t.lcp, t.tbt, t.cls);
 }
 
 /// Whether a failed-request line fails the step under the journey's `fail_on_failed_requests` (`add` marks
