@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use crate::cli::daemon::{self as daemon_cli, WebArgs};
+use crate::cli::daemon::{self as daemon_cli, BrowserArgs, WebArgs};
 use crate::cli::signals::termination;
 use crate::cli::{bind, parse_duration_arg, Exit};
 use crate::daemon::Options;
@@ -43,6 +43,8 @@ pub struct DemoArgs {
     pub location: Option<crate::location::Location>,
     #[command(flatten)]
     pub web: WebArgs,
+    #[command(flatten)]
+    pub browser: BrowserArgs,
 }
 
 #[derive(Debug, Args)]
@@ -67,6 +69,7 @@ const BUNDLED: &[(&str, &str)] = &[
     ("price-view.yml", include_str!("../../journeys/price-view.yml")),
     ("account.yml", include_str!("../../journeys/account.yml")),
     ("login.yml", include_str!("../../journeys/login.yml")),
+    ("browser-checkout.yml", include_str!("../../journeys/browser-checkout.yml")),
     ("accounts.csv", include_str!("../../journeys/accounts.csv")),
 ];
 
@@ -177,7 +180,12 @@ pub async fn run(args: DemoArgs) -> Exit {
         access: args.web.access(),
         serve: args.web.serve_options(),
         location: args.location.clone(),
+        chromium: args.browser.chromium.clone(),
         ..Options::new(paths)
+    };
+    let browser_line = match crate::browser::find_chromium(args.browser.chromium.as_deref()) {
+        Ok(path) => format!("browser: Chromium at {} runs the browser journeys (browser-checkout)", path.display()),
+        Err(e) => format!("browser: no Chromium, so the browser journeys do not run: {e}"),
     };
     options.load.env.insert("SHOP_URL".into(), shop_url.clone());
     options.load.env.insert("SHOP_PASSWORD".into(), password);
@@ -191,9 +199,11 @@ pub async fn run(args: DemoArgs) -> Exit {
     println!("shop:    {shop_url}");
     println!("metrics: {}://{}/metrics", daemon.scheme(), daemon.addr());
     println!("status:  {}://{}/", daemon.scheme(), daemon.addr());
+    println!("{browser_line}");
     println!("journeys run every {}; a summary follows every 5s. Ctrl-C stops.", format_duration(args.every));
     println!("break checkout:  curl -X PUT {shop_url}/admin/faults/checkout -H 'content-type: application/json' -d '{{\"status\": 503}}'");
     println!("slow prices:     curl -X PUT {shop_url}/admin/faults/product -H 'content-type: application/json' -d '{{\"latency\": \"800ms\"}}'");
+    println!("break the bundle: curl -X PUT {shop_url}/admin/faults/static -H 'content-type: application/json' -d '{{\"ui\": \"js-error\"}}'");
     println!("repair:          curl -X DELETE {shop_url}/admin/faults");
 
     let summary_stop = CancellationToken::new();

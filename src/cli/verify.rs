@@ -18,6 +18,8 @@ use crate::cli::signals::termination;
 use crate::cli::{parse_duration_arg, Exit};
 use crate::config::{self, LoadOptions};
 use crate::http::Clients;
+use crate::runner::browser_host::BrowserHost;
+use crate::runner::evidence::{self, EvidenceStore};
 use crate::model::{Journey, LoadModel, Suite, Template};
 use crate::pipeline::{self, Event, Sink};
 use crate::report::text::{progress_line, summary, Style};
@@ -80,6 +82,8 @@ pub struct VerifyArgs {
     /// Baseline, report files and the Pushgateway (boxed: they are many and the command enum stays small).
     #[command(flatten)]
     pub outputs: Box<Outputs>,
+    #[command(flatten)]
+    pub browser: crate::cli::daemon::BrowserArgs,
     /// Run shard i of n: a stable share of the virtual users or iterations; merge with `report merge`.
     #[arg(long, value_name = "i/n", default_value = "0/1")]
     pub shard: Shard,
@@ -312,9 +316,26 @@ fn prepare(args: &VerifyArgs) -> Result<Prepared, Exit> {
         Some(p) => Some(Report::read(p).map_err(usage)?),
         None => None,
     };
-    let clients = Clients::new().map_err(usage)?;
+    let clients = Clients::new().map_err(usage)?.with_browser(browser_host(args));
+    if let (Some(j), Err(why)) = (journeys.iter().find(|j| j.browser.is_some()), clients.browser.executable()) {
+        return Err(usage(format!("{} is a browser journey, and {why}", j.name)));
+    }
     let plans = journeys.iter().map(|j| Arc::new(Plan::new(Arc::clone(j), &clients))).collect();
     Ok(Prepared { journeys, thresholds, specs, baseline, plans })
+}
+
+/// The browser journeys' Chromium, with failure screenshots kept in `screenshots/` next to the JUnit file
+/// (else the JSON report), where the JUnit's attachments point; without either, in the default directory.
+fn browser_host(args: &VerifyArgs) -> BrowserHost {
+    let beside = args.outputs.junit.as_ref().or(args.outputs.report.as_ref());
+    let evidence = match beside {
+        Some(file) => {
+            let dir = file.parent().unwrap_or(std::path::Path::new("")).join(crate::report::SCREENSHOT_DIR);
+            EvidenceStore::new(dir, evidence::DEFAULT_MAX_FILES, evidence::DEFAULT_MAX_BYTES)
+        }
+        None => EvidenceStore::from_env(),
+    };
+    BrowserHost::new(args.browser.chromium.as_deref(), evidence)
 }
 
 /// What a finished run leaves for judging.

@@ -13,9 +13,12 @@ use crate::alert::{AlertHandle, Clock};
 use crate::config;
 use crate::http::Clients;
 use crate::location::{self, Location};
+use crate::metrics::browser::BrowserProcessCollector;
 use crate::metrics::{Metrics, MetricsSink, StatsTable};
 use crate::model::Suite;
 use crate::pipeline::{self, Sink};
+use crate::runner::browser_host::BrowserHost;
+use crate::runner::evidence::EvidenceStore;
 use crate::runner::Monitor;
 use crate::server::{self, ConnectionMetrics, ServerState};
 use crate::settings::Settings;
@@ -33,7 +36,15 @@ impl Sources {
             Some(f) => f(suite),
             None => suite,
         };
-        Suite { journeys: suite.journeys.into_iter().filter(|j| self.shard.owns_name(&j.name)).collect() }
+        let runnable = |j: &Arc<crate::model::Journey>| match (&self.no_browser, &j.browser) {
+            (Some(why), Some(_)) => {
+                tracing::error!(journey = %j.name, source = %j.source.display(), "browser journey not loaded: {why}");
+                false
+            }
+            _ => true,
+        };
+        let journeys = suite.journeys.into_iter().filter(|j| self.shard.owns_name(&j.name));
+        Suite { journeys: journeys.filter(runnable).collect() }
     }
 }
 
@@ -110,15 +121,23 @@ impl Daemon {
             access,
             serve,
             location,
+            chromium,
         } = opts;
-        let sources = Sources { paths, load, adjust, shard, settings, location: location.clone() };
+        let browser = BrowserHost::new(chromium.as_deref(), EvidenceStore::from_env());
+        let no_browser = browser.executable().err().map(str::to_string);
+        let sources = Sources { paths, load, adjust, shard, settings, location: location.clone(), no_browser };
         let total = files.loaded.suite.journeys.len();
         let suite = sources.prepare(files.loaded.suite);
         if shard.count > 1 {
             tracing::info!(%shard, owned = suite.journeys.len(), total, "sharded: running this shard's journeys");
         }
-        let clients = Clients::new().map_err(StartError::Client)?;
+        let clients = Clients::new().map_err(StartError::Client)?.with_browser(browser.clone());
         let metrics = Metrics::new();
+        let (restarts, contexts) = (browser.clone(), browser.clone());
+        // A fresh registry per daemon: registration can only fail on a programming error.
+        let _ = BrowserProcessCollector::register(&metrics.registry, move || restarts.restarts(), move || {
+            contexts.open_contexts()
+        });
         let web = LiveWebConfig::new(web_config, files.web);
         let base_url = format!("{}://{addr}/", web.scheme());
         let alerts = AlertHandle::start(files.settings, &metrics.registry, &base_url, Clock::system())

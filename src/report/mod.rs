@@ -7,6 +7,10 @@
 //!
 //! A report never imports the runner: it is built from outcomes only.
 
+/// Where `verify` keeps browser journeys' failure screenshots, beside its JUnit file (else its JSON report);
+/// the JUnit `[[ATTACHMENT|screenshots/…]]` lines and the reports' `screenshot` fields refer to it.
+pub const SCREENSHOT_DIR: &str = "screenshots";
+
 pub mod baseline;
 pub mod cert;
 pub mod formats;
