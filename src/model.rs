@@ -17,11 +17,11 @@ use reqwest::Method;
 #[path = "model/browser.rs"]
 mod browser;
 
-pub use browser::{Action, BrowserSettings, FailedRequests, Selector, WaitFor, DEFAULT_VIEWPORT, KEY_NAMES};
 pub use crate::cmp::CmpOp;
 pub use crate::secret::Secret;
 pub use crate::template::{JsonTemplate, Template};
 pub use crate::threshold::Threshold;
+pub use browser::{Action, BrowserSettings, FailedRequests, Selector, WaitFor, DEFAULT_VIEWPORT, KEY_NAMES};
 
 /// Every journey loaded from one set of files, in a stable order (sorted by name).
 #[derive(Debug, Clone, Default)]
@@ -436,7 +436,10 @@ pub enum Subject {
 impl Subject {
     /// Subjects a browser step can check (HTTP steps: every other one, plus `cookie` and `duration`).
     pub fn in_browser(&self) -> bool {
-        !matches!(self, Subject::Status | Subject::Json(_) | Subject::Header(_) | Subject::Body | Subject::GraphqlErrors)
+        !matches!(
+            self,
+            Subject::Status | Subject::Json(_) | Subject::Header(_) | Subject::Body | Subject::GraphqlErrors
+        )
     }
 
     /// Subjects an HTTP or WebSocket step can check.

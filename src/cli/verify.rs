@@ -18,12 +18,12 @@ use crate::cli::signals::termination;
 use crate::cli::{parse_duration_arg, Exit};
 use crate::config::{self, LoadOptions};
 use crate::http::Clients;
-use crate::runner::browser_host::BrowserHost;
-use crate::runner::evidence::{self, EvidenceStore};
 use crate::model::{Journey, LoadModel, Suite, Template};
 use crate::pipeline::{self, Event, Sink};
 use crate::report::text::{progress_line, summary, Style};
 use crate::report::{formats, push, FailFast, Report, ReportSink};
+use crate::runner::browser_host::BrowserHost;
+use crate::runner::evidence::{self, EvidenceStore};
 use crate::runner::load::{drive, LoadSpec, Stop};
 use crate::runner::Plan;
 use crate::shard::Shard;
@@ -310,18 +310,32 @@ struct Prepared {
 /// Loads and selects the journeys, parses the thresholds, reads the baseline and builds the plans.
 fn prepare(args: &VerifyArgs) -> Result<Prepared, Exit> {
     let suite = load(args)?;
-    let journeys = select(args, suite)?;
+    let browser = browser_host(args);
+    let journeys = runnable(select(args, suite)?, &browser)?;
     let (thresholds, specs) = thresholds(args, &journeys)?;
     let baseline = match &args.outputs.baseline {
         Some(p) => Some(Report::read(p).map_err(usage)?),
         None => None,
     };
-    let clients = Clients::new().map_err(usage)?.with_browser(browser_host(args));
-    if let (Some(j), Err(why)) = (journeys.iter().find(|j| j.browser.is_some()), clients.browser.executable()) {
-        return Err(usage(format!("{} is a browser journey, and {why}", j.name)));
-    }
+    let clients = Clients::new().map_err(usage)?.with_browser(browser);
     let plans = journeys.iter().map(|j| Arc::new(Plan::new(Arc::clone(j), &clients))).collect();
     Ok(Prepared { journeys, thresholds, specs, baseline, plans })
+}
+
+/// Without a Chromium, browser journeys are left out, each named on stderr, as `run` does; a selection of
+/// browser journeys only is then a usage error, not a pass.
+fn runnable(journeys: Vec<Arc<Journey>>, browser: &BrowserHost) -> Result<Vec<Arc<Journey>>, Exit> {
+    let Err(why) = browser.executable() else {
+        return Ok(journeys);
+    };
+    let (kept, left_out): (Vec<_>, Vec<_>) = journeys.into_iter().partition(|j| j.browser.is_none());
+    for j in &left_out {
+        eprintln!("journeyd verify: warning: browser journey {} left out: {why}", j.name);
+    }
+    if kept.is_empty() && !left_out.is_empty() {
+        return Err(usage("every selected journey is a browser journey, and there is no Chromium to run them"));
+    }
+    Ok(kept)
 }
 
 /// The browser journeys' Chromium, with failure screenshots kept in `screenshots/` next to the JUnit file

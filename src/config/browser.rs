@@ -24,7 +24,9 @@ fn settings(ctx: &mut FileCtx, raw: &RawBrowserSettings) -> BrowserSettings {
         let path = key_path("browser", "viewport");
         match parse_viewport(&v.0) {
             Ok(size) => out.viewport = size,
-            Err(msg) => ctx.error(&path, msg, Some("write WIDTHxHEIGHT in CSS pixels, e.g. 1280x800 or 390x844".into())),
+            Err(msg) => {
+                ctx.error(&path, msg, Some("write WIDTHxHEIGHT in CSS pixels, e.g. 1280x800 or 390x844".into()))
+            }
         }
     }
     out.allow_js_errors = raw.allow_js_errors.unwrap_or(false);
@@ -41,7 +43,11 @@ fn settings(ctx: &mut FileCtx, raw: &RawBrowserSettings) -> BrowserSettings {
     if let Some(ua) = &raw.user_agent {
         if ua.is_empty() || ua.chars().any(char::is_control) {
             let path = key_path("browser", "user_agent");
-            ctx.error(&path, "a user agent is one line of visible text", Some("leave it out to keep Chromium's".into()));
+            ctx.error(
+                &path,
+                "a user agent is one line of visible text",
+                Some("leave it out to keep Chromium's".into()),
+            );
         } else {
             out.user_agent = Some(ua.clone());
         }

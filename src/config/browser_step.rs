@@ -12,8 +12,21 @@ use super::StepBuilder;
 use crate::model::{Action, Selector, Template, WaitFor};
 
 /// Keys of an HTTP or WebSocket step, which a browser step cannot have.
-const HTTP_KEYS: [&str; 13] =
-    ["method", "url", "headers", "query", "json", "form", "body", "content_type", "multipart", "graphql", "redirects", "ws", "send"];
+const HTTP_KEYS: [&str; 13] = [
+    "method",
+    "url",
+    "headers",
+    "query",
+    "json",
+    "form",
+    "body",
+    "content_type",
+    "multipart",
+    "graphql",
+    "redirects",
+    "ws",
+    "send",
+];
 
 /// The key names a person may know from other tools, and what to write instead.
 fn action_hint(key: &str) -> &'static str {
@@ -25,14 +38,18 @@ fn action_hint(key: &str) -> &'static str {
 
 impl StepBuilder<'_, '_, '_, '_> {
     /// In a journey without `browser:`: an action key is an error that says how to make it a browser journey.
-    pub(super) fn no_actions(&mut self, raw: &RawStep) {
+    /// `None` when there was one (the step is not built further).
+    pub(super) fn no_actions(&mut self, raw: &RawStep) -> Option<()> {
         let written = raw.own_action().keys();
         let key = written.first().copied().or(raw.actions.as_ref().map(|_| "actions"));
         if let Some(key) = key {
             let msg = format!("`{key}` is a browser action, and this journey has no `browser:`");
-            let hint = "add `browser: true` to the journey (its steps are then all browser steps), or write an HTTP step";
+            let hint =
+                "add `browser: true` to the journey (its steps are then all browser steps), or write an HTTP step";
             self.error_key(&self.at(key), msg, Some(hint.into()));
+            return None;
         }
+        Some(())
     }
 
     /// A browser step's actions, after checking it names no HTTP request. `None` after an error.
@@ -109,10 +126,13 @@ impl StepBuilder<'_, '_, '_, '_> {
         let keys = raw.keys();
         if keys.len() != 1 {
             let (msg, at) = match keys.get(1) {
-                Some(second) => (format!("an action has one key, found `{}` and `{second}`", keys[0]), key_path(path, second)),
+                Some(second) => {
+                    (format!("an action has one key, found `{}` and `{second}`", keys[0]), key_path(path, second))
+                }
                 None => ("an action needs a key".to_string(), path.to_string()),
             };
-            let hint = format!("one of {}: {}", ACTION_KEYS.join(", "), action_hint(keys.first().copied().unwrap_or("")));
+            let hint =
+                format!("one of {}: {}", ACTION_KEYS.join(", "), action_hint(keys.first().copied().unwrap_or("")));
             self.error_key(&at, msg, Some(hint));
             return;
         }
@@ -159,7 +179,12 @@ impl StepBuilder<'_, '_, '_, '_> {
                 self.ok = false;
                 let offset = text[..at.min(text.len())].chars().count();
                 let hint = "write CSS (`#price`, `.cart-item`, `button[type=submit]`) or `text=Check out`";
-                super::super::fields::report(self.ctx, path, text, vec![Problem::error(offset, msg, Some(hint.into()))]);
+                super::super::fields::report(
+                    self.ctx,
+                    path,
+                    text,
+                    vec![Problem::error(offset, msg, Some(hint.into()))],
+                );
                 None
             }
         }
@@ -228,11 +253,17 @@ impl StepBuilder<'_, '_, '_, '_> {
                 .collect();
                 let [(key, value)] = set[..] else {
                     let msg = match set.get(1) {
-                        Some((second, _)) => format!("`wait_for` waits for one thing, found `{}` and `{second}`", set[0].0),
+                        Some((second, _)) => {
+                            format!("`wait_for` waits for one thing, found `{}` and `{second}`", set[0].0)
+                        }
                         None => "`wait_for` names nothing to wait for".into(),
                     };
                     let at = set.get(1).map_or(path.to_string(), |(k, _)| key_path(path, k));
-                    self.error_key(&at, msg, Some("use one of visible, attached, hidden, url; or several actions".into()));
+                    self.error_key(
+                        &at,
+                        msg,
+                        Some("use one of visible, attached, hidden, url; or several actions".into()),
+                    );
                     return None;
                 };
                 let at = key_path(path, key);

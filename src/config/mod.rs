@@ -24,6 +24,7 @@ mod position;
 mod raw;
 mod scan;
 mod schema;
+mod schema_browser;
 mod selector;
 mod serde_err;
 mod step;

@@ -193,7 +193,7 @@ impl StepBuilder<'_, '_, '_, '_> {
             });
             (Method::GET, url.unwrap_or_else(|| Template::literal("")), actions)
         } else {
-            self.no_actions(raw);
+            self.no_actions(raw)?;
             let (method, url) = match &raw.ws {
                 Some(ws) => self.ws_request(raw, ws, scope.has_target)?,
                 None => self.request(raw, scope.has_target)?,
@@ -246,11 +246,19 @@ impl StepBuilder<'_, '_, '_, '_> {
             };
             let path = key_path(&self.at("capture"), name);
             match capture_source(self.ctx, &path, raw_capture) {
-                Some((source, _)) if source.in_browser() != scope.browser && !matches!(source, CaptureSource::Cookie(_)) => {
+                Some((source, _))
+                    if source.in_browser() != scope.browser && !matches!(source, CaptureSource::Cookie(_)) =>
+                {
                     let (msg, hint) = if scope.browser {
-                        ("a browser step captures from the page", "capture url, title, text(\"…\"), attr(\"…\", \"name\") or cookie.<name>")
+                        (
+                            "a browser step captures from the page",
+                            "capture url, title, text(\"…\"), attr(\"…\", \"name\") or cookie.<name>",
+                        )
                     } else {
-                        ("only a browser step reads a page", "capture json.<path>, header.<name>, cookie.<name>, status or a regex")
+                        (
+                            "only a browser step reads a page",
+                            "capture json.<path>, header.<name>, cookie.<name>, status or a regex",
+                        )
                     };
                     self.error(&path, msg, Some(hint.into()));
                 }

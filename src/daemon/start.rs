@@ -135,9 +135,11 @@ impl Daemon {
         let metrics = Metrics::new();
         let (restarts, contexts) = (browser.clone(), browser.clone());
         // A fresh registry per daemon: registration can only fail on a programming error.
-        let _ = BrowserProcessCollector::register(&metrics.registry, move || restarts.restarts(), move || {
-            contexts.open_contexts()
-        });
+        let _ = BrowserProcessCollector::register(
+            &metrics.registry,
+            move || restarts.restarts(),
+            move || contexts.open_contexts(),
+        );
         let web = LiveWebConfig::new(web_config, files.web);
         let base_url = format!("{}://{addr}/", web.scheme());
         let alerts = AlertHandle::start(files.settings, &metrics.registry, &base_url, Clock::system())

@@ -141,8 +141,7 @@ async fn walk(
     let mut step_intended = intended;
     for (index, step) in journey.steps.iter().enumerate() {
         let mut so = StepOutcome { index, ..StepOutcome::default() };
-        let call =
-            StepCall { plan, index, step, jar, trace_id, intended: step_intended, journey_deadline: deadline };
+        let call = StepCall { plan, index, step, jar, trace_id, intended: step_intended, journey_deadline: deadline };
         // The step is polled first: its last poll (the response arrived) completes without touching the
         // token, whose check takes a lock; a cancellation still wakes the task and ends a stuck step.
         let end = tokio::select! {

@@ -55,7 +55,9 @@ impl BrowserHost {
         let executable = self.inner.executable.as_ref().map_err(|e| BrowserError::Unavailable(e.clone()))?;
         self.inner
             .browser
-            .get_or_try_init(|| Browser::launch(BrowserOptions { executable: executable.clone(), max_contexts: MAX_CONTEXTS }))
+            .get_or_try_init(|| {
+                Browser::launch(BrowserOptions { executable: executable.clone(), max_contexts: MAX_CONTEXTS })
+            })
             .await
     }
 

@@ -201,7 +201,8 @@ async fn walk(
                 actual: Some(m.actual),
             };
             if check.soft {
-                let mut f = Failure::new(call.index, &step.name, Reason::Check, vu.redactor.redact_owned(problem.message));
+                let mut f =
+                    Failure::new(call.index, &step.name, Reason::Check, vu.redactor.redact_owned(problem.message));
                 f.check = problem.check;
                 f.actual = problem.actual;
                 soft_failures.push(f);
@@ -346,7 +347,9 @@ async fn read(page: &mut Page, subject: &Subject) -> Result<PageValue, BrowserEr
     Ok(match subject {
         Subject::Url => PageValue::Text(page.url().await?),
         Subject::Title => PageValue::Text(page.title().await?),
-        Subject::Text(s) => page.text(&locator(s)).await?.map_or_else(|| missing(format!("no element matches {s}")), PageValue::Text),
+        Subject::Text(s) => {
+            page.text(&locator(s)).await?.map_or_else(|| missing(format!("no element matches {s}")), PageValue::Text)
+        }
         Subject::Element(s) => match page.count(&locator(s)).await? {
             0 => missing(format!("no element matches {s}")),
             n => PageValue::Text(format!("{n} matching")),
@@ -357,7 +360,9 @@ async fn read(page: &mut Page, subject: &Subject) -> Result<PageValue, BrowserEr
             .attribute(&locator(s), name)
             .await?
             .map_or_else(|| missing(format!("no attribute {name} on {s}")), PageValue::Text),
-        Subject::Cookie(name) => page.cookie(name).await?.map_or_else(|| missing(format!("no cookie {name}")), PageValue::Text),
+        Subject::Cookie(name) => {
+            page.cookie(name).await?.map_or_else(|| missing(format!("no cookie {name}")), PageValue::Text)
+        }
         other => missing(format!("{other:?} is not on a page")),
     })
 }
@@ -373,12 +378,7 @@ async fn evidence(
     let mut f = Failure::new(call.index, &call.step.name, problem.reason, redactor.redact_owned(problem.message));
     f.check = problem.check;
     f.actual = problem.actual;
-    f.page = seen
-        .lines
-        .iter()
-        .take(Failure::MAX_PAGE_LINES)
-        .map(|l| redactor.redact_truncate(l, PAGE_LINE))
-        .collect();
+    f.page = seen.lines.iter().take(Failure::MAX_PAGE_LINES).map(|l| redactor.redact_truncate(l, PAGE_LINE)).collect();
     let Some(page) = page else {
         return Box::new(f);
     };
