@@ -156,7 +156,8 @@ impl Daemon {
         let status = Status::new(board.clone(), shard)
             .with_stats(stats.clone())
             .with_source(source)
-            .with_location(location.clone());
+            .with_location(location.clone())
+            .with_evidence(browser.evidence().dir().to_path_buf());
         let mut all: Vec<Box<dyn Sink>> =
             vec![Box::new(MetricsSink::new(metrics.clone(), stats.clone())), Box::new(StatusSink::new(board))];
         all.push(Box::new(alerts.sink()));

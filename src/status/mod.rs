@@ -111,6 +111,8 @@ pub struct Status {
     pub stats: StatsTable,
     /// `--location`: in the page header and a top-level `location` in the API; `None`: neither shows it.
     pub location: Option<Location>,
+    /// Where browser journeys' failure screenshots are kept, served at `/evidence/<file>`; `None`: not served.
+    pub evidence: Option<std::path::PathBuf>,
 }
 
 impl Status {
@@ -124,7 +126,14 @@ impl Status {
             schedulers: Arc::new(AtomicUsize::new(0)),
             stats: StatsTable::new(),
             location: None,
+            evidence: None,
         }
+    }
+
+    /// Serves the failure screenshots in `dir` at `/evidence/<file>` and links them from the page.
+    pub fn with_evidence(mut self, dir: std::path::PathBuf) -> Status {
+        self.evidence = Some(dir);
+        self
     }
 
     /// Names the location this replica probes from (`--location`).
@@ -156,6 +165,7 @@ pub fn router(status: Status) -> Router {
         .route("/", get(page::index))
         .route("/api/v1/journeys", get(api::journeys))
         .route("/api/v1/failures", get(api::failures))
+        .route("/evidence/{file}", get(api::screenshot))
         .with_state(status)
 }
 

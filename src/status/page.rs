@@ -275,6 +275,10 @@ fn failure(h: &mut String, v: &FailureView) {
     if !evidence.is_empty() {
         let _ = write!(h, "<pre>{}</pre>", escape(&evidence));
     }
+    if let Some(shot) = &f.screenshot {
+        let url = format!("evidence/{}", escape(shot));
+        let _ = write!(h, "<a href=\"{url}\"><img src=\"{url}\" alt=\"screenshot of the page\" width=\"320\"></a>");
+    }
     h.push_str("</div>");
 }
 

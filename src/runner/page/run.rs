@@ -163,11 +163,12 @@ async fn walk(
         seen.navigated = false;
         seen.add(page.take_signals(), &mut now);
         seen.measures = now;
-        judge_signals(settings, &before, &now, &seen.lines)?;
-        acted?;
         if seen.navigated {
+            // Before the verdict: a page whose bundle throws still has its load timed.
             timings(page, &mut seen.measures).await;
         }
+        judge_signals(settings, &before, &now, &seen.lines)?;
+        acted?;
     }
     let rows = vu.lease.row_slices();
     let elapsed = call.intended.elapsed();

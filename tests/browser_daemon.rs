@@ -1,0 +1,97 @@
+//! Browser journeys in the real `journeyd run` process against the demo shop: the failure's screenshot is
+//! served by the status page, the browser metrics are exported (and pass `promtool check metrics`), and
+//! without a Chromium the daemon starts and runs the other journeys. Skipped (with a SKIPPED line) where no
+//! Chromium is installed, except the last test, which needs none.
+
+#[path = "certs/mod.rs"]
+#[allow(dead_code)]
+mod certs;
+mod common;
+mod daemon_support;
+
+use daemon_support::{eventually, get_text, metric, tempdir, write_atomic, Daemon};
+use journeyd::shop::{self, ShopOptions, JS_ERROR_MESSAGE};
+
+const API: &str = "name: api-price\ntarget: \"{{ env.SHOP_URL }}\"\nevery: 1s\ntimeout: 1s\nsteps:\n  - name: price\n    get: /api/products/SKU-1001\n    expect: [ status == 200 ]\n";
+
+const BROWSER: &str = r##"name: store-login
+target: "{{ env.SHOP_URL }}"
+every: 2s
+timeout: 2s
+browser: true
+steps:
+  - name: login-page
+    actions: [ { goto: /store/login }, { wait_for: "#login:not([disabled])" } ]
+"##;
+
+fn journeys(name: &str) -> std::path::PathBuf {
+    let dir = tempdir(name);
+    write_atomic(&dir.join("api.yml"), API);
+    write_atomic(&dir.join("browser.yml"), BROWSER);
+    dir
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broken_bundle_fails_the_browser_journey_with_a_served_screenshot_and_metrics() {
+    let Some(chrome) = common::chromium() else { return };
+    let faults = vec![shop::parse_fault("static=ui:js-error").unwrap()];
+    let shop = shop::spawn(ShopOptions { faults, ..ShopOptions::default() }).await.unwrap();
+    let dir = journeys("browser-daemon");
+    let evidence = tempdir("browser-daemon-evidence");
+    let d = Daemon::start(
+        "browser-daemon",
+        &[dir.to_str().unwrap(), "--chromium", chrome.to_str().unwrap()],
+        &[("SHOP_URL", &shop.url()), ("JOURNEYD_EVIDENCE_DIR", evidence.to_str().unwrap())],
+    );
+    let http = reqwest::Client::new();
+    let failure = eventually("a browser failure with a screenshot", || async {
+        let v: serde_json::Value = http.get(d.url("/api/v1/failures")).send().await.ok()?.json().await.ok()?;
+        v["failures"].as_array()?.iter().find(|f| f["journey"] == "store-login" && f["screenshot"].is_string()).cloned()
+    })
+    .await;
+    assert_eq!(failure["reason"], "script", "{failure}");
+    assert!(failure["message"].as_str().unwrap().contains(JS_ERROR_MESSAGE), "{failure}");
+    let shot = failure["screenshot"].as_str().unwrap();
+    let resp = http.get(d.url(&format!("/evidence/{shot}"))).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["content-type"], "image/png");
+    assert!(resp.bytes().await.unwrap().starts_with(b"\x89PNG"));
+    assert_eq!(http.get(d.url("/evidence/..%2Fapi.yml")).send().await.unwrap().status(), 404);
+    let page = get_text(&http, &d.url("/")).await;
+    assert!(page.contains(&format!("<img src=\"evidence/{shot}\"")), "the status page shows the screenshot");
+
+    let metrics = get_text(&http, &d.url("/metrics")).await;
+    let js = "journey_browser_js_errors_total{journey=\"store-login\",kind=\"exception\",step=\"login-page\"}";
+    assert!(metric(&metrics, js).is_some_and(|n| n >= 1.0), "{metrics}");
+    assert!(metrics.contains("journey_browser_navigation_seconds_bucket{journey=\"store-login\""), "{metrics}");
+    assert!(metric(&metrics, "journeyd_browser_restarts_total").is_some());
+    assert!(metric(&metrics, "journeyd_browser_contexts").is_some());
+    let failures = "journey_step_failures_total{journey=\"store-login\",reason=\"script\",step=\"login-page\"}";
+    assert!(metric(&metrics, failures).is_some_and(|n| n >= 1.0));
+    assert_eq!(metric(&metrics, "journey_success{journey=\"api-price\"}"), Some(1.0), "the API journey is green");
+    if let Some(problems) = certs::promtool_check_metrics(&metrics) {
+        assert!(problems.is_empty(), "promtool check metrics:\n{problems}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_chromium_the_daemon_runs_the_other_journeys_and_names_the_browser_one() {
+    let shop = shop::spawn(ShopOptions::default()).await.unwrap();
+    let dir = journeys("browser-daemon-none");
+    let d = Daemon::start(
+        "browser-daemon-none",
+        &[dir.to_str().unwrap(), "--chromium", "/nonexistent/chromium"],
+        &[("SHOP_URL", &shop.url())],
+    );
+    let http = reqwest::Client::new();
+    eventually("the API journey passes", || async {
+        let m = get_text(&http, &d.url("/metrics")).await;
+        (metric(&m, "journey_success{journey=\"api-price\"}") == Some(1.0)).then_some(())
+    })
+    .await;
+    let metrics = get_text(&http, &d.url("/metrics")).await;
+    assert_eq!(metric(&metrics, "journeyd_journeys"), Some(1.0), "the browser journey is left out");
+    let log = d.log_text();
+    assert!(log.contains("browser journey not loaded") && log.contains("store-login"), "{log}");
+    assert!(log.contains("--chromium"), "the log says how to fix it: {log}");
+}
