@@ -1,11 +1,15 @@
 # syntax=docker/dockerfile:1
 #
-# journeyd container image: a static binary on an empty base.
+# journeyd container images: a static binary on an empty base (the default), and the same binary beside
+# Debian's headless Chromium for browser journeys (`--target browser`).
 #
 #   docker build -t journeyd:0.1.0 .
 #   docker run --rm -p 9898:9898 -e SHOP_URL=… -e SHOP_PASSWORD=… journeyd:0.1.0
+#   docker build --target browser -t journeyd:0.1.0-browser .
+#   docker run --rm -p 9898:9898 --shm-size=256m journeyd:0.1.0-browser
 #
-# Two stages. The builder compiles a fully static x86_64 binary (glibc linked statically: no loader, no
+# Three stages. The default image is the LAST stage (`scratch`), so a plain `docker build` never builds
+# the browser stage (BuildKit builds only what the target needs). The builder compiles a fully static x86_64 binary (glibc linked statically: no loader, no
 # libc in the final image). The final stage is `scratch`: the binary, the bundled journeys, nothing else —
 # no shell, no package manager, no CA bundle (rustls carries its own roots). .ci/image-check builds this
 # final stage from a binary built on the CI machine (registry images cannot be pulled there) and checks
@@ -29,6 +33,36 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry \
     RUSTFLAGS='-C target-feature=+crt-static' \
     cargo build --release --locked --target x86_64-unknown-linux-gnu \
  && cp target/x86_64-unknown-linux-gnu/release/journeyd /journeyd
+
+# The browser image (`--target browser`): Debian's `chromium-headless-shell` (the headless-only build of the same Chromium
+# Debian ships, from bookworm-security, so it gets Debian's security updates) and the static binary. Not
+# scratch: Chromium needs its ~100 shared libraries, fontconfig and fonts (to render text in screenshots).
+# .ci/image-check builds this stage from a bookworm root made with debootstrap (registry images cannot be
+# pulled there) and runs the engine's tests against the Chromium inside it.
+FROM debian:bookworm-slim AS browser
+ARG VERSION=0.1.0
+LABEL org.opencontainers.image.title="journeyd-browser" \
+      org.opencontainers.image.description="journeyd with Debian's headless Chromium, for browser journeys" \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.licenses="Apache-2.0"
+# Unpinned on purpose: Debian replaces Chromium versions within bookworm-security for security fixes, and
+# a pinned version would stop building when it is superseded. The user is the same numeric non-root one as
+# the scratch image's, with a home for Chromium's crash and font caches.
+# hadolint ignore=DL3008
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends chromium-headless-shell fonts-dejavu-core tini \
+ && rm -rf /var/lib/apt/lists/* \
+ && useradd --system --uid 65532 --user-group --create-home --home-dir /home/journeyd journeyd
+COPY --from=builder /journeyd /usr/local/bin/journeyd
+COPY journeys/ /etc/journeyd/journeys/
+ENV JOURNEYD_CHROMIUM=/usr/bin/chromium-headless-shell
+USER 65532:65532
+WORKDIR /home/journeyd
+EXPOSE 9898
+# tini as PID 1: when Chromium is killed (a hung browser, a crash) its renderers are orphaned to PID 1,
+# which must reap them or they stay as zombies; journeyd reaps only its own child.
+ENTRYPOINT ["/usr/bin/tini", "--", "/usr/local/bin/journeyd"]
+CMD ["run", "--listen", "0.0.0.0:9898", "/etc/journeyd/journeys"]
 
 FROM scratch
 ARG VERSION=0.1.0

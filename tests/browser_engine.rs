@@ -308,3 +308,39 @@ async fn a_killed_chromium_is_replaced_on_the_next_page_and_counted() {
     let err = browser.new_page(PageOptions::default(), soon()).await.err().map(|e| e.kind());
     assert_eq!(err, Some(BrowserErrorKind::Unavailable), "no page after shutdown");
 }
+
+/// The `--user-data-dir` Chromium was started with, read from its command line.
+fn profile_dir(pid: u32) -> std::path::PathBuf {
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap();
+    let arg = cmdline
+        .split(|b| *b == 0)
+        .filter_map(|a| std::str::from_utf8(a).ok())
+        .find_map(|a| a.strip_prefix("--user-data-dir="))
+        .expect("Chromium runs with --user-data-dir");
+    std::path::PathBuf::from(arg)
+}
+
+#[tokio::test]
+async fn shutdown_and_drop_leave_no_process_and_no_profile_behind() {
+    let Some(chromium) = common::chromium() else { return };
+    let base = app().await;
+
+    let browser = launch(&chromium, 1).await;
+    let pid = browser.pid().unwrap();
+    let profile = profile_dir(pid);
+    let mut page = browser.new_page(PageOptions::default(), soon()).await.unwrap();
+    page.goto(&format!("{base}/second"), WaitUntil::Load, soon()).await.unwrap();
+    assert!(profile.is_dir(), "{profile:?}");
+    browser.shutdown().await;
+    assert!(!profile.exists(), "shutdown removes {profile:?}");
+    assert!(!Path::new(&format!("/proc/{pid}")).exists(), "shutdown reaps Chromium {pid}");
+    assert_eq!(page.title().await.unwrap_err().kind(), BrowserErrorKind::Crashed, "a page of a closed browser");
+    drop(page);
+
+    // Dropped without shutdown (a caller that forgot, a panic): killed, and its profile removed on the spot.
+    let browser = launch(&chromium, 1).await;
+    let profile = profile_dir(browser.pid().unwrap());
+    assert!(profile.is_dir(), "{profile:?}");
+    drop(browser);
+    assert!(!profile.exists(), "drop removes {profile:?}");
+}

@@ -1,7 +1,8 @@
 """bench/run's Python side: probe the tools, run the scenarios in order, write RESULTS.md.
 
 Usage (through bench/run, which raises `ulimit -n` first):
-    bench/run [--quick] [--only get,journey,stall,monitor,get-https,monitor-https,checkout-rate] [--out PATH]
+    bench/run [--quick] [--only get,journey,stall,monitor,get-https,monitor-https,checkout-rate,browser]
+              [--out PATH]
               [--no-build]
 """
 
@@ -15,11 +16,11 @@ import shutil
 import sys
 from pathlib import Path
 
-from . import journeyd, peers, procs, report, scenarios, scenarios_https, scenarios_rate
+from . import journeyd, peers, procs, report, scenarios, scenarios_browser, scenarios_https, scenarios_rate
 
 BENCH_DIR = Path(__file__).resolve().parents[1]
 # In the order they run (and appear in RESULTS.md).
-ALL = ("get", "journey", "stall", "monitor", "get-https", "monitor-https", "checkout-rate")
+ALL = ("get", "journey", "stall", "monitor", "get-https", "monitor-https", "checkout-rate", "browser")
 TOOLS = ("wrk", "oha", "drill", "artillery", "locust", "k6", "nginx", "openssl")
 
 
@@ -79,7 +80,8 @@ def main(argv: list[str]) -> int:
     sections: dict = {}
     runners = {"get": scenarios.single_get, "journey": scenarios.journeys, "stall": scenarios.stall,
                "monitor": scenarios.monitor, "get-https": scenarios_https.get_https,
-               "monitor-https": scenarios_https.monitor_https, "checkout-rate": scenarios_rate.checkout_rate}
+               "monitor-https": scenarios_https.monitor_https, "checkout-rate": scenarios_rate.checkout_rate,
+               "browser": scenarios_browser.browser}
     try:
         for name in sorted(set(only), key=ALL.index):
             sections[name] = runners[name](s, caps)

@@ -193,7 +193,7 @@ def _journeys(s: Settings, rows: list[Measured], skips: list[str]) -> list[str]:
             f"{_vs(m, base, _rss)} | {_num(m.target_cpu_pct)}% |"
         )
 
-    return out + _journey_rows(rows, 9, row)
+    return out + _journey_rows(rows, 8, row)
 
 
 def _vs(m: Measured, base, value) -> str:
@@ -407,6 +407,13 @@ def _monitor_https(s: Settings, res: HttpsMonitor | None, skips: list[str]) -> l
     return out
 
 
+def _ms_per_journey(m: Measured) -> float | None:
+    """Generator CPU (with Chromium, in the browser scenario) per completed journey, in ms."""
+    if not (m.run and m.figures and m.figures.journeys):
+        return None
+    return m.run.cpu_s * 1000 / m.figures.journeys
+
+
 def _checkout_rate(s: Settings, rows: list[Measured], skips: list[str]) -> list[str]:
     out = [
         "## 7. Checkout at a fixed arrival rate (open model)",
@@ -427,11 +434,7 @@ def _checkout_rate(s: Settings, rows: list[Measured], skips: list[str]) -> list[
     if not rows:
         return out
 
-    def ms_per_journey(m: Measured) -> float | None:
-        if not (m.run and m.figures and m.figures.journeys):
-            return None
-        return m.run.cpu_s * 1000 / m.figures.journeys
-
+    ms_per_journey = _ms_per_journey
     base = next((m for m in rows if m.tool == "journeyd" and m.ok), None)
     out.append("| tool | completed journeys | failed | dropped | journeys/s achieved | generator CPU | ms CPU per journey "
                "| ×journeyd | journey p50 | journey p99 | peak RSS | ×journeyd | target CPU |")
@@ -446,6 +449,44 @@ def _checkout_rate(s: Settings, rows: list[Measured], skips: list[str]) -> list[
         )
 
     return out + _journey_rows(rows, 12, row)
+
+
+def _browser(s: Settings, rows: list[Measured], skips: list[str]) -> list[str]:
+    from .scenarios_browser import seconds
+
+    out = [
+        "## 8. Browser checkout",
+        "",
+        f"The 4-step browser checkout (log in, see the price, add to cart, check out) against the demo storefront, "
+        f"one user, journeys back to back for {seconds(s):g} s, each in a fresh browser context, both tools "
+        "driving the same Chromium: journeyd `verify --users 1` on `journeys/browser-checkout.yml`, k6's browser "
+        "module on `bench/peers/k6-browser-checkout.js` (the same steps and checks). *CPU* is the tool and its "
+        "whole Chromium process tree together (the run's cgroup, exited processes included); *peak memory* is "
+        "the tree's summed PSS, sampled every 0.25 s. Issue 13's target: journeyd ≤ k6 browser's CPU per journey "
+        "(×journeyd ≥ 1.00 for k6).",
+        "",
+    ]
+    out += [f"- {x}" for x in skips]
+    if skips:
+        out.append("")
+    if not rows:
+        return out
+
+    ms_per_journey = _ms_per_journey
+    base = next((m for m in rows if m.tool == "journeyd" and m.ok), None)
+    out.append("| tool | completed journeys | failed | CPU with Chromium | ms CPU per journey | ×journeyd "
+               "| journey p50 | journey p99 | peak memory (PSS) | ×journeyd |")
+    out.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+
+    def row(m: Measured) -> str:
+        f = m.figures
+        return (
+            f"| {m.tool} | {_num(f.journeys)} | {_num(f.journey_failures)} | {m.run.cpu_s:.2f} s | "
+            f"{_num(ms_per_journey(m), 1)} | {_vs(m, base, ms_per_journey)} | {_lat(f.p50)} | {_lat(f.p99)} | "
+            f"{_mib(_rss(m))} | {_vs(m, base, _rss)} |"
+        )
+
+    return out + _journey_rows(rows, 8, row)
 
 
 def write(path: Path, s: Settings, versions: dict[str, str], sections: dict, started: dt.datetime,
@@ -475,7 +516,7 @@ def write(path: Path, s: Settings, versions: dict[str, str], sections: dict, sta
     # In the order of their numbers (the order bench/run runs them in).
     for name, section in (("get", _single_get), ("journey", _journeys), ("stall", _stall), ("monitor", _monitor),
                           ("get-https", _get_https), ("monitor-https", _monitor_https),
-                          ("checkout-rate", _checkout_rate)):
+                          ("checkout-rate", _checkout_rate), ("browser", _browser)):
         if name in sections:
             lines += section(s, *sections[name])
     lines += [

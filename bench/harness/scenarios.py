@@ -98,7 +98,12 @@ def _measure(s: Settings, tool: str, label: str, argv: list[str], timeout_s: flo
              env: dict[str, str] | None = None) -> Measured:
     window = CpuWindow(target)
     run = run_measured(argv, core=s.gen_core, timeout_s=timeout_s, workdir=s.workdir, env=env, label=label)
-    m = Measured(tool=tool, run=run, target_cpu_pct=window.percent())
+    return _read_figures(s, Measured(tool=tool, run=run, target_cpu_pct=window.percent()), label, timeout_s, parse)
+
+
+def _read_figures(s: Settings, m: Measured, label: str, timeout_s: float, parse) -> Measured:
+    """Reads a finished run's figures with `parse` into `m`, marks what went wrong, and says so."""
+    run = m.run
     try:
         m.figures = parse(run)
     except (peers.ParseError, journeyd.ReportError) as e:

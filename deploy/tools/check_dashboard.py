@@ -12,7 +12,8 @@ the metric contract.
 - every expression (panels, variables, annotations) parses — promtool checks it as a recording rule, with
   Grafana's $variables replaced — and names only series, labels and label values in the contract;
 - the panels the brief asks for exist: availability stat and time series, a heatmap of
-  journey_step_duration_seconds_bucket, p50 and p99 per step, failures by reason, a journey_state panel.
+  journey_step_duration_seconds_bucket, p50 and p99 per step, failures by reason, a journey_state panel,
+  and for browser journeys navigation timing, web vitals and JavaScript errors.
 
 Exit 0 clean, 1 problems found.
 """
@@ -167,6 +168,9 @@ def check(dash, recorded, promtool):
              for p in panels)),
         ("p99 and p50 per step", has("timeseries", "histogram_quantile(0.99", "histogram_quantile(0.5", "step")),
         ("failures by reason", has("timeseries", "journey_step_failures_total", "reason")),
+        ("browser navigation timing", has("timeseries", "journey_browser_navigation_seconds_bucket", "phase")),
+        ("browser web vitals", has("timeseries", "journey_browser_web_vital_seconds_bucket", "vital")),
+        ("browser JavaScript errors", has("timeseries", "journey_browser_js_errors_total", "kind")),
         ("a journey_state panel", any("journey_state" in t.get("expr", "") for p in panels for t in p.get("targets", []))),
     ]
     for what, ok in wanted:

@@ -10,6 +10,10 @@ REASONS = ("connect", "dns", "tls", "timeout", "status", "check", "capture", "bo
 STATES = ("up", "degraded", "down", "maintenance", "unknown")
 WINDOWS = ("5m", "30m", "1h", "6h")
 RESULTS = ("sent", "failed")
+# Browser journeys: navigation timing phases, web vitals in seconds, kinds of JavaScript error.
+PHASES = ("ttfb", "dom_content_loaded", "load")
+VITALS = ("fcp", "lcp", "tbt")
+JS_ERROR_KINDS = ("exception", "console")
 
 CLOSED_LABELS = {
     "outcome": OUTCOMES,
@@ -17,6 +21,9 @@ CLOSED_LABELS = {
     "state": STATES,
     "window": WINDOWS,
     "result": RESULTS,
+    "phase": PHASES,
+    "vital": VITALS,
+    "kind": JS_ERROR_KINDS,
 }
 
 # The fixed histogram buckets (seconds), the same for every histogram journeyd exports.
@@ -47,6 +54,13 @@ METRICS = {
         "gauge",
         ("journey", "step", "fingerprint_sha256", "serialnumber", "subject", "issuer"),
     ),
+    "journey_browser_navigation_seconds": ("histogram", ("journey", "step", "phase")),
+    "journey_browser_web_vital_seconds": ("histogram", ("journey", "step", "vital")),
+    "journey_browser_layout_shift_score": ("histogram", ("journey", "step")),
+    "journey_browser_js_errors_total": ("counter", ("journey", "step", "kind")),
+    "journey_browser_failed_requests_total": ("counter", ("journey", "step")),
+    "journeyd_browser_restarts_total": ("counter", ()),
+    "journeyd_browser_contexts": ("gauge", ()),
     "journeyd_build_info": ("gauge", ("version", "revision")),
     "journeyd_location_info": ("gauge", ("location",)),
     "journeyd_journeys": ("gauge", ()),

@@ -56,19 +56,16 @@ impl Page {
         let created =
             conn.call(None, "Target.createBrowserContext", json!({ "disposeOnDetach": true }), deadline).await?;
         let context_id = string_at(&created, "browserContextId", "Target.createBrowserContext")?;
-        let target = json!({ "url": "about:blank", "browserContextId": context_id });
-        let target = conn.call(None, "Target.createTarget", target, deadline).await;
-        let target_id = match target.and_then(|t| string_at(&t, "targetId", "Target.createTarget")) {
-            Ok(id) => id,
-            Err(e) => {
-                dispose(instance.clone(), None, context_id).await;
-                return Err(e);
-            }
+        let opened = async {
+            let target = json!({ "url": "about:blank", "browserContextId": context_id });
+            let target = conn.call(None, "Target.createTarget", target, deadline).await?;
+            let target_id = string_at(&target, "targetId", "Target.createTarget")?;
+            let attach = json!({ "targetId": target_id, "flatten": true });
+            let attached = conn.call(None, "Target.attachToTarget", attach, deadline).await?;
+            Ok::<_, BrowserError>((target_id, string_at(&attached, "sessionId", "Target.attachToTarget")?))
         };
-        let attach = json!({ "targetId": target_id, "flatten": true });
-        let attached = conn.call(None, "Target.attachToTarget", attach, deadline).await;
-        let session = match attached.and_then(|a| string_at(&a, "sessionId", "Target.attachToTarget")) {
-            Ok(session) => session,
+        let (target_id, session) = match opened.await {
+            Ok(ids) => ids,
             Err(e) => {
                 dispose(instance.clone(), None, context_id).await;
                 return Err(e);

@@ -75,6 +75,9 @@ pub(crate) async fn launch(executable: &Path) -> Result<Launched, BrowserError> 
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
+        // Its own process group, so the whole tree (a wrapper script, the browser, its zygote and
+        // renderers) can be killed at once.
+        .process_group(0)
         .kill_on_drop(true);
     let mut child = command.spawn().map_err(|e| {
         let _ = std::fs::remove_dir_all(&profile);
@@ -141,19 +144,40 @@ impl Process {
 impl Drop for Process {
     fn drop(&mut self) {
         self.kill();
-        // The reaper removes the directory after the exit; this covers a runtime that is shutting down and
-        // will not run the reaper again (Chromium may still be writing, hence best effort).
-        if self.exited() {
-            let _ = std::fs::remove_dir_all(&self.profile);
+        // The reaper may never run again (the runtime is shutting down): kill the group here too.
+        if let Some(group) = self.pid.and_then(|pid| rustix::process::Pid::from_raw(pid as i32)) {
+            if !self.exited() {
+                let _ = rustix::process::kill_process_group(group, rustix::process::Signal::KILL);
+            }
+        }
+        // The reaper removes the directory after the exit, but it may never run again (the runtime is being
+        // dropped: a process exiting without `Browser::shutdown`, a test that panicked). The group was just
+        // sent SIGKILL, so within milliseconds nothing writes to the directory any more: remove it here,
+        // retrying briefly (at most ~200 ms, only when the browser is dropped while running).
+        if !self.exited() {
+            for _ in 0..10 {
+                if std::fs::remove_dir_all(&self.profile).is_ok() || !self.profile.exists() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
         }
     }
 }
 
-/// Waits for the process to exit (reaping it, so it never lingers as a zombie), or kills it when asked.
+/// Waits for the process to exit (reaping it, so it never lingers as a zombie), or kills it when asked; in
+/// both cases every process left in its group is killed.
 async fn reap(mut child: Child, kill: oneshot::Receiver<()>, exited: watch::Sender<bool>, profile: PathBuf) {
+    let group = child.id().and_then(|pid| rustix::process::Pid::from_raw(pid as i32));
+    let kill_group = || {
+        if let Some(group) = group {
+            let _ = rustix::process::kill_process_group(group, rustix::process::Signal::KILL);
+        }
+    };
     tokio::select! {
-        _ = child.wait() => {}
+        _ = child.wait() => kill_group(), // what is left of a tree whose leader died
         _ = kill => {
+            kill_group();
             let _ = child.start_kill();
             let _ = child.wait().await;
         }

@@ -126,4 +126,6 @@ pub fn describe(o: &RunOutcome) -> String {
 pub mod chromium;
 pub mod tls;
 
+// Not every test binary looks for Chromium.
+#[allow(unused_imports)]
 pub use chromium::chromium;
