@@ -4,7 +4,6 @@
 //! Chromium is installed, except the last test, which needs none.
 
 #[path = "certs/mod.rs"]
-#[allow(dead_code)]
 mod certs;
 mod common;
 mod daemon_support;
@@ -94,4 +93,56 @@ async fn without_chromium_the_daemon_runs_the_other_journeys_and_names_the_brows
     let log = d.log_text();
     assert!(log.contains("browser journey not loaded") && log.contains("store-login"), "{log}");
     assert!(log.contains("--chromium"), "the log says how to fix it: {log}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verify_keeps_the_screenshot_beside_the_junit_file_which_attaches_it() {
+    let Some(chrome) = common::chromium() else { return };
+    let faults = vec![shop::parse_fault("static=ui:no-checkout").unwrap()];
+    let shop = shop::spawn(ShopOptions { faults, ..ShopOptions::default() }).await.unwrap();
+    let dir = tempdir("browser-verify");
+    let bundled = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("journeys");
+    for file in ["browser-checkout.yml", "accounts.csv"] {
+        std::fs::copy(bundled.join(file), dir.join(file)).unwrap();
+    }
+    let out_dir = tempdir("browser-verify-out");
+    let (junit, report) = (out_dir.join("r.xml"), out_dir.join("r.json"));
+    let args: Vec<String> = [
+        "verify",
+        dir.to_str().unwrap(),
+        "--target",
+        &shop.url(),
+        "--env",
+        &format!("SHOP_PASSWORD={}", shop::DEMO_PASSWORD),
+        "--iterations",
+        "1",
+        "--users",
+        "1",
+        "--no-progress",
+        "--chromium",
+        chrome.to_str().unwrap(),
+        "--junit",
+        junit.to_str().unwrap(),
+        "--report",
+        report.to_str().unwrap(),
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_journeyd")).args(&args).env("NO_COLOR", "1").output().unwrap()
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("browser-checkout: element ×1: step \"checkout\""), "{stdout}");
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    let at = xml.find("[[ATTACHMENT|screenshots/").unwrap_or_else(|| panic!("no attachment:\n{xml}"));
+    let name = xml[at + "[[ATTACHMENT|".len()..].split("]]").next().unwrap();
+    assert!(name.starts_with("screenshots/browser-checkout--checkout--") && name.ends_with(".png"), "{name}");
+    let png = std::fs::read(out_dir.join(name)).unwrap();
+    assert!(png.starts_with(b"\x89PNG"), "the attached file is a PNG beside the JUnit file");
+    let json = std::fs::read_to_string(&report).unwrap();
+    assert!(json.contains(&format!("\"screenshot\": \"{}\"", name.trim_start_matches("screenshots/"))), "{json}");
 }

@@ -246,7 +246,7 @@ fn print_table(stats: &StatsTable) {
     let paint = |text: &str, code: &str| if colour { format!("\x1b[{code}m{text}\x1b[0m") } else { text.to_string() };
     println!();
     println!(
-        "{:<12} {:<6} {:>6} {:>8} {:>9} {:>9}  last failure",
+        "{:<16} {:<6} {:>6} {:>8} {:>9} {:>9}  last failure",
         "journey", "state", "runs", "failures", "p50", "p99"
     );
     for s in stats.summaries() {
@@ -261,7 +261,7 @@ fn print_table(stats: &StatsTable) {
             (None, _) => String::new(),
         };
         println!(
-            "{:<12} {:<6} {:>6} {:>8} {:>9} {:>9}  {}",
+            "{:<16} {:<6} {:>6} {:>8} {:>9} {:>9}  {}",
             s.name,
             state,
             s.runs,

@@ -98,6 +98,8 @@ fn record_failure(metrics: &Metrics, journey: &Journey, f: &Failure, soft: bool)
         request = f.request.as_deref().unwrap_or(""),
         excerpt = f.excerpt.as_deref().unwrap_or(""),
         redirects = %crate::outcome::chain_text(&f.redirects),
+        page = %f.page.join(" | "),
+        screenshot = f.screenshot.as_deref().unwrap_or(""),
         "step failed: {}",
         f.message
     );
