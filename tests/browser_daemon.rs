@@ -146,3 +146,62 @@ async fn verify_keeps_the_screenshot_beside_the_junit_file_which_attaches_it() {
     let json = std::fs::read_to_string(&report).unwrap();
     assert!(json.contains(&format!("\"screenshot\": \"{}\"", name.trim_start_matches("screenshots/"))), "{json}");
 }
+
+/// A password typed into the storefront by a browser journey, in the shop and the journey's secret.
+const CANARY: &str = "cnyBRW-5e1d0c9a-do-not-leak";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_typed_secret_reaches_no_log_metric_api_or_page_even_at_trace_level() {
+    let Some(chrome) = common::chromium() else { return };
+    let shop = shop::spawn(ShopOptions { password: CANARY.into(), ..ShopOptions::default() }).await.unwrap();
+    let dir = tempdir("browser-canary");
+    // Logs in through the UI with the secret (typed key by key and filled), then fails on a page that
+    // echoes the secret back, so the evidence (DOM, URL, console, screenshot) has it to leak.
+    let journey = r##"name: canary
+target: "{{ env.SHOP_URL }}"
+every: 2s
+timeout: 2s
+browser: true
+secrets: { pw: { env: CANARY_PW } }
+steps:
+  - name: login
+    actions:
+      - goto: /store/login
+      - fill: { "#email": customer05@shop.test }
+      - type: { "#password": "{{ secrets.pw }}" }
+      - click: "#login"
+      - wait_for: { url: /store/products/ }
+  - name: echo
+    actions: [ goto: "/store/products/{{ secrets.pw }}?q={{ secrets.pw }}" ]
+    expect: [ 'text("h1") == "{{ secrets.pw }}"' ]
+"##;
+    write_atomic(&dir.join("canary.yml"), journey);
+    let d = Daemon::start(
+        "browser-canary",
+        &[dir.to_str().unwrap(), "--chromium", chrome.to_str().unwrap()],
+        &[("SHOP_URL", &shop.url()), ("CANARY_PW", CANARY), ("JOURNEYD_LOG", "trace")],
+    );
+    let http = reqwest::Client::new();
+    eventually("the echo step failed", || async {
+        let v: serde_json::Value = http.get(d.url("/api/v1/failures")).send().await.ok()?.json().await.ok()?;
+        v["failures"].as_array()?.iter().any(|f| f["step"] == "echo").then_some(())
+    })
+    .await;
+    let mut seen = vec![d.log_text()];
+    for path in ["/api/v1/failures", "/api/v1/journeys", "/metrics", "/"] {
+        seen.push(get_text(&http, &d.url(path)).await);
+    }
+    use base64::Engine as _;
+    let encodings = [
+        CANARY.to_string(),
+        base64::engine::general_purpose::STANDARD.encode(CANARY),
+        CANARY.replace('-', "%2D"),
+        CANARY[..10].to_string(),
+    ];
+    for text in &seen {
+        for enc in &encodings {
+            assert!(!text.contains(enc.as_str()), "the typed secret leaked as {enc:?}:\n{text}");
+        }
+    }
+    assert!(seen[0].contains("\"action\":\"type\"") && seen[0].contains("********"), "the typing is logged masked");
+}
