@@ -6,7 +6,7 @@
 //! availability >= 99.5%            every journey (a ratio like 0.995 works too)
 //! checkout: p99 < 800ms            one journey; any quantile pNN or pNN.N, plus max and mean
 //! checkout.login: p50 < 200ms      one step of one journey
-//! failures{reason=timeout} == 0    failures by reason (connect dns tls timeout status check capture body redirect auth)
+//! failures{reason=timeout} == 0    failures by reason (connect … auth; script, element, browser for browser steps)
 //! runs >= 100                      completed runs
 //! cert_expiry > 14d                the earliest TLS certificate seen is valid this long after the run
 //! ```

@@ -205,14 +205,8 @@ fn resolve<'v>(view: &'v ResponseView<'_>, subject: &Subject, redactor: &Redacto
                 None => Actual::Missing(format!("json.{path} is absent")),
             },
         },
-        // The loader keeps page subjects out of HTTP steps; a page has no place in a response.
-        Subject::Url
-        | Subject::Title
-        | Subject::Text(_)
-        | Subject::Element(_)
-        | Subject::Count(_)
-        | Subject::Visible(_)
-        | Subject::Attr(..) => Actual::Missing("only a browser step reads the page".into()),
+        // The loader keeps page subjects (`!in_http()`) out of HTTP steps; a page has no place in a response.
+        _ => Actual::Missing("only a browser step reads the page".into()),
     }
 }
 
