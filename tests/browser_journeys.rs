@@ -231,3 +231,39 @@ async fn without_chromium_a_browser_journey_fails_with_a_reason_that_says_how_to
     assert_eq!((f.step_name.as_str(), f.reason), ("login", Reason::Browser), "{}", describe(o));
     assert!(f.message.contains("--chromium") || f.message.contains("JOURNEYD_CHROMIUM"), "{}", f.message);
 }
+
+#[tokio::test]
+async fn a_browser_killed_mid_run_fails_that_run_with_a_reason_and_the_next_run_works() {
+    let Some(chrome) = chromium() else { return };
+    let shop = shop_with(&[]).await;
+    let env = [("SHOP_URL", shop.url())];
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let stuck = journey(
+        "name: stuck\ntarget: \"{{ env.SHOP_URL }}\"\nbrowser: true\ntimeout: 20s\nsteps:\n  - name: home\n    goto: /store/\n  - name: wait\n    wait_for: \"#never\"\n    timeout: 15s\n",
+        &env,
+    );
+    let fine = journey(
+        "name: fine\ntarget: \"{{ env.SHOP_URL }}\"\nbrowser: true\nsteps:\n  - name: home\n    goto: /store/\n    expect: [ 'count(\"li.product\") == 5' ]\n",
+        &env,
+    );
+    let (host, _) = host(&chrome, "killed");
+    let pid = host.browser().await.unwrap().pid().expect("a running Chromium");
+    let killer = tokio::spawn(async move {
+        tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+        std::process::Command::new("kill").args(["-9", &pid.to_string()]).status().unwrap();
+    });
+    let started = Instant::now();
+    let o = &run_times(&host, &stuck, 1).await[0];
+    killer.await.unwrap();
+    let f = o.failure().expect("the killed run fails");
+    assert_eq!((f.step_name.as_str(), f.reason), ("wait", Reason::Browser), "{}", describe(o));
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(15),
+        "it failed when Chromium died, not at the deadline"
+    );
+    let next = &run_times(&host, &fine, 1).await[0];
+    assert!(next.passed(), "the next run gets a new Chromium: {}", describe(next));
+    assert_eq!(host.restarts(), 1);
+    assert_eq!(host.open_contexts(), 0);
+    host.shutdown().await;
+}
