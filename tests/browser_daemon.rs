@@ -205,3 +205,56 @@ steps:
     }
     assert!(seen[0].contains("\"action\":\"type\"") && seen[0].contains("********"), "the typing is logged masked");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verify_judges_web_vital_thresholds_on_browser_steps() {
+    let Some(chrome) = common::chromium() else { return };
+    let shop = shop::spawn(ShopOptions::default()).await.unwrap();
+    let dir = tempdir("browser-vitals");
+    write_atomic(&dir.join("browser.yml"), BROWSER);
+    let out_dir = tempdir("browser-vitals-out");
+    let report = out_dir.join("r.json");
+    let shop_url = shop.url();
+    let report_path = report.clone();
+    let run = move |thresholds: &[&str]| {
+        let mut args: Vec<String> = [
+            "verify",
+            dir.to_str().unwrap(),
+            "--env",
+            &format!("SHOP_URL={shop_url}"),
+            "--iterations",
+            "2",
+            "--users",
+            "1",
+            "--no-progress",
+            "--chromium",
+            chrome.to_str().unwrap(),
+            "--report",
+            report_path.to_str().unwrap(),
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        for t in thresholds {
+            args.extend(["--threshold".to_string(), t.to_string()]);
+        }
+        std::process::Command::new(env!("CARGO_BIN_EXE_journeyd")).args(&args).env("NO_COLOR", "1").output().unwrap()
+    };
+    let pass = tokio::task::spawn_blocking(move || {
+        let ok = run(&["store-login.login-page: p75{vital=ttfb} < 30s", "store-login: max{vital=load} < 30s"]);
+        let bad = run(&["store-login.login-page: p50{vital=ttfb} < 1us"]);
+        (ok, bad)
+    })
+    .await
+    .unwrap();
+    let (ok, bad) = pass;
+    let text = |o: &std::process::Output| {
+        format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+    };
+    assert_eq!(ok.status.code(), Some(0), "{}", text(&ok));
+    assert!(text(&ok).contains("PASS  store-login.login-page: p75{vital=ttfb} < 30s"), "{}", text(&ok));
+    assert_eq!(bad.status.code(), Some(1), "{}", text(&bad));
+    assert!(text(&bad).contains("FAIL  store-login.login-page: p50{vital=ttfb} < 1us"), "{}", text(&bad));
+    let json = std::fs::read_to_string(&report).unwrap();
+    assert!(json.contains("\"vitals\"") && json.contains("\"ttfb\""), "the report keeps the page timings: {json}");
+}

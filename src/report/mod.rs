@@ -125,6 +125,10 @@ pub struct StepReport {
     /// when it presented none (plain http, or only reused connections).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub earliest_cert: Option<EarliestCert>,
+    /// Browser steps: page timings and web vitals by name (`lcp`, `ttfb`, … of
+    /// `crate::threshold::PAGE_TIMINGS`), for `p75{vital=lcp}` thresholds; absent for other steps.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub vitals: BTreeMap<String, Hist>,
 }
 
 impl StepReport {
