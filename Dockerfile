@@ -60,8 +60,9 @@ USER 65532:65532
 WORKDIR /home/journeyd
 EXPOSE 9898
 # tini as PID 1: when Chromium is killed (a hung browser, a crash) its renderers are orphaned to PID 1,
-# which must reap them or they stay as zombies; journeyd reaps only its own child.
-ENTRYPOINT ["/usr/bin/tini", "--", "/usr/local/bin/journeyd"]
+# which must reap them or they stay as zombies; journeyd reaps only its own child. `-s`: when something
+# else is PID 1 (`docker run --init`, a debug shell), tini registers as a subreaper and still reaps them.
+ENTRYPOINT ["/usr/bin/tini", "-s", "--", "/usr/local/bin/journeyd"]
 CMD ["run", "--listen", "0.0.0.0:9898", "/etc/journeyd/journeys"]
 
 FROM scratch

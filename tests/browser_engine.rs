@@ -57,6 +57,7 @@ async fn app() -> String {
         .route("/errors", get(|| async { Html(ERRORS) }))
         .route("/api/missing", get(|| async { (StatusCode::NOT_FOUND, "no such thing") }))
         .route("/gone", get(|| async { (StatusCode::GONE, Html("<!doctype html><title>Gone</title><p>gone</p>")) }))
+        .route("/empty-404", get(|| async { StatusCode::NOT_FOUND }))
         .route("/hang", get(|| async { std::future::pending::<&str>().await }))
         .route(
             "/set/{value}",
@@ -147,6 +148,9 @@ async fn actions_change_the_dom_and_queries_read_it() {
 
     let nav = page.goto(&format!("{base}/gone"), WaitUntil::DomContentLoaded, soon()).await.unwrap();
     assert_eq!(nav.status, Some(410), "an error status is the navigation's, not a failure to load");
+    let nav = page.goto(&format!("{base}/empty-404"), WaitUntil::Load, soon()).await.unwrap();
+    assert_eq!(nav.status, Some(404), "an error without a body is still the site's answer");
+    page.goto(&format!("{base}/gone"), WaitUntil::Load, soon()).await.unwrap();
     let nav = page.goto(&format!("{base}/gone#top"), WaitUntil::Load, soon()).await.unwrap();
     assert_eq!((nav.status, nav.url), (None, format!("{base}/gone#top")), "same-document navigation");
     page.close().await;
@@ -343,4 +347,52 @@ async fn shutdown_and_drop_leave_no_process_and_no_profile_behind() {
     assert!(profile.is_dir(), "{profile:?}");
     drop(browser);
     assert!(!profile.exists(), "drop removes {profile:?}");
+}
+
+/// Whether `pid` is still a live process (a zombie waiting for init to reap it is dead).
+fn alive(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => !matches!(stat.rsplit(')').next().and_then(|rest| rest.split_whitespace().next()), Some("Z" | "X")),
+        Err(_) => false,
+    }
+}
+
+#[tokio::test]
+async fn a_journeyd_killed_with_sigkill_takes_its_chromium_with_it() {
+    let Some(chromium) = common::chromium() else { return };
+    if std::env::var_os("BROWSER_ENGINE_CHILD").is_some() {
+        // The child: a "journeyd" that starts Chromium and then dies without running any destructor.
+        let browser = launch(&chromium, 1).await;
+        println!("CHROMIUM_PID={}", browser.pid().unwrap());
+        std::future::pending::<()>().await;
+    }
+    use std::io::BufRead;
+    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "a_journeyd_killed_with_sigkill_takes_its_chromium_with_it",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env("BROWSER_ENGINE_CHILD", "1")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let pid: u32 = stdout
+        .lines()
+        .map_while(Result::ok)
+        // libtest prints `test NAME ... ` without a newline first: the pid ends that line.
+        .find_map(|line| line.split_once("CHROMIUM_PID=").map(|(_, p)| p.trim().parse().unwrap()))
+        .expect("the child prints Chromium's pid");
+    assert!(alive(pid), "Chromium {pid} runs while its journeyd does");
+    child.kill().unwrap(); // SIGKILL: no destructor, no shutdown
+    child.wait().unwrap();
+    // The watcher's kill is asynchronous; a Chromium that outlived its journeyd would wait here forever, so
+    // the wait has a (generous) end that fails the test.
+    let give_up = Instant::now() + Duration::from_secs(30);
+    while alive(pid) {
+        assert!(Instant::now() < give_up, "Chromium {pid} outlived the journeyd that started it");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }

@@ -407,6 +407,11 @@ def _monitor_https(s: Settings, res: HttpsMonitor | None, skips: list[str]) -> l
     return out
 
 
+def _skip_lines(skips: list[str]) -> list[str]:
+    """Why tools or the scenario were skipped, as a list followed by a blank line (nothing when none)."""
+    return [f"- {x}" for x in skips] + ([""] if skips else [])
+
+
 def _ms_per_journey(m: Measured) -> float | None:
     """Generator CPU (with Chromium, in the browser scenario) per completed journey, in ms."""
     if not (m.run and m.figures and m.figures.journeys):
@@ -428,12 +433,9 @@ def _checkout_rate(s: Settings, rows: list[Measured], skips: list[str]) -> list[
         "from when a VU began it.",
         "",
     ]
-    out += [f"- {x}" for x in skips]
-    if skips:
-        out.append("")
+    out += _skip_lines(skips)
     if not rows:
         return out
-
     ms_per_journey = _ms_per_journey
     base = next((m for m in rows if m.tool == "journeyd" and m.ok), None)
     out.append("| tool | completed journeys | failed | dropped | journeys/s achieved | generator CPU | ms CPU per journey "
@@ -466,12 +468,9 @@ def _browser(s: Settings, rows: list[Measured], skips: list[str]) -> list[str]:
         "(×journeyd ≥ 1.00 for k6).",
         "",
     ]
-    out += [f"- {x}" for x in skips]
-    if skips:
-        out.append("")
+    out += _skip_lines(skips)
     if not rows:
         return out
-
     ms_per_journey = _ms_per_journey
     base = next((m for m in rows if m.tool == "journeyd" and m.ok), None)
     out.append("| tool | completed journeys | failed | CPU with Chromium | ms CPU per journey | ×journeyd "

@@ -122,6 +122,18 @@ def _read_figures(s: Settings, m: Measured, label: str, timeout_s: float, parse)
     return m
 
 
+def _journey_figures(report: Path, journey: str, seconds: float) -> peers.Figures:
+    """A journey's figures from journeyd's `--report` JSON: completed = runs − failures."""
+    rep = journeyd.parse_report(report, journey)
+    j = rep.journey
+    failures = j.failures or 0
+    return peers.Figures(
+        requests=j.requests, elapsed_s=rep.elapsed_s or seconds, p50=j.p50, p90=j.p90, p99=j.p99,
+        journeys=(j.runs - failures) if j.runs is not None else None, journey_failures=failures,
+        dropped=j.dropped,
+    )
+
+
 def _journeyd_get_figures(report: Path, seconds: float, journey: str = "get-static"):
     def parse(run: Run) -> peers.Figures:
         rep = journeyd.parse_report(report, journey)

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from . import journeyd, peers
 from .procs import Run, run_measured
-from .scenarios import Measured, Settings, _read_figures
+from .scenarios import Measured, Settings, _journey_figures, _read_figures
 from .targets import TargetError, start_shop
 
 BROWSER_JOURNEY = journeyd.REPO / "journeys" / "browser-checkout.yml"
@@ -149,13 +149,7 @@ def browser(s: Settings, caps: journeyd.Capabilities) -> tuple[list[Measured], l
             report = s.workdir / "browser-journeyd.json"
 
             def parse(run: Run) -> peers.Figures:
-                rep = journeyd.parse_report(report, "browser-checkout")
-                j = rep.journey
-                failures = j.failures or 0
-                return peers.Figures(
-                    requests=j.requests, elapsed_s=rep.elapsed_s or secs, p50=j.p50, p90=j.p90, p99=j.p99,
-                    journeys=(j.runs - failures) if j.runs is not None else None, journey_failures=failures,
-                )
+                return _journey_figures(report, "browser-checkout", secs)
             argv = journeyd.verify_closed_argv(shop.url, 1, secs, report, BROWSER_JOURNEY)
             rows.append(_measure_tree(s, "journeyd", "browser-journeyd", argv, timeout, parse,
                                       {**env, "JOURNEYD_CHROMIUM": chromium}))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from . import journeyd, peers
 from .procs import Run, run_measured
-from .scenarios import CHECKOUT_JOURNEY, Measured, Settings, _measure
+from .scenarios import CHECKOUT_JOURNEY, Measured, Settings, _journey_figures, _measure
 from .targets import TargetError, start_shop
 
 
@@ -30,14 +30,7 @@ def checkout_rate(s: Settings, caps: journeyd.Capabilities) -> tuple[list[Measur
             report = s.workdir / "rate-journeyd.json"
 
             def parse(run: Run) -> peers.Figures:
-                rep = journeyd.parse_report(report, "checkout")
-                j = rep.journey
-                failures = j.failures or 0
-                return peers.Figures(
-                    requests=j.requests, elapsed_s=rep.elapsed_s or secs, p50=j.p50, p90=j.p90, p99=j.p99,
-                    journeys=(j.runs - failures) if j.runs is not None else None, journey_failures=failures,
-                    dropped=j.dropped,
-                )
+                return _journey_figures(report, "checkout", secs)
             rows.append(_measure(
                 s, "journeyd", "rate-journeyd",
                 journeyd.verify_open_argv(shop.url, rate, vus, secs, report, CHECKOUT_JOURNEY), timeout, parse, shop,

@@ -45,6 +45,13 @@ const FLAGS: [&str; 17] = [
     "--password-store=basic",
 ];
 
+/// Chromium is started by this shell line, which keeps a watcher in its process group: a subshell blocked
+/// reading a pipe whose only writer is journeyd. However journeyd ends — `exit` without running destructors,
+/// SIGKILL, OOM — the kernel closes the pipe, the read returns and the watcher kills the whole group, so no
+/// Chromium outlives journeyd (a `pre_exec` parent-death signal would need `unsafe`). The shell then `exec`s
+/// Chromium, so the pid journeyd holds is Chromium's.
+const LIFELINE: &str = "exec 3<&0 0</dev/null; (read _ <&3; kill -s KILL 0) & exec 3<&-; exec \"$@\"";
+
 /// A running Chromium. Dropping it kills the process and removes the profile directory.
 pub(crate) struct Process {
     pub pid: Option<u32>,
@@ -56,6 +63,8 @@ pub(crate) struct Process {
     /// Chromium).
     stderr: Arc<Mutex<VecDeque<String>>>,
     profile: PathBuf,
+    /// The write end of the pipe [`LIFELINE`] watches; never written, closed when journeyd exits.
+    _lifeline: Option<tokio::process::ChildStdin>,
 }
 
 /// What `launch` returns: the process and the browser's DevTools WebSocket URL.
@@ -66,13 +75,15 @@ pub(crate) struct Launched {
 
 pub(crate) async fn launch(executable: &Path) -> Result<Launched, BrowserError> {
     let profile = fresh_profile_dir()?;
-    let mut command = Command::new(executable);
+    let mut command = Command::new("/bin/sh");
     command
+        .args(["-c", LIFELINE, "sh"])
+        .arg(executable)
         .args(FLAGS)
         .arg("--remote-debugging-port=0")
         .arg(format!("--user-data-dir={}", profile.display()))
         .arg("about:blank")
-        .stdin(Stdio::null())
+        .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         // Its own process group, so the whole tree (a wrapper script, the browser, its zygote and
@@ -88,6 +99,7 @@ pub(crate) async fn launch(executable: &Path) -> Result<Launched, BrowserError> 
         ))
     })?;
     let pid = child.id();
+    let lifeline = child.stdin.take();
     let stderr_pipe = child.stderr.take().expect("stderr is piped");
     let stderr = Arc::new(Mutex::new(VecDeque::new()));
     let (exited_tx, exited) = watch::channel(false);
@@ -95,7 +107,7 @@ pub(crate) async fn launch(executable: &Path) -> Result<Launched, BrowserError> 
     let (url_tx, url_rx) = oneshot::channel();
     tokio::spawn(drain_stderr(stderr_pipe, stderr.clone(), url_tx));
     tokio::spawn(reap(child, kill_rx, exited_tx, profile.clone()));
-    let process = Process { pid, exited, kill: Mutex::new(Some(kill_tx)), stderr, profile };
+    let process = Process { pid, exited, kill: Mutex::new(Some(kill_tx)), stderr, profile, _lifeline: lifeline };
     match tokio::time::timeout(STARTUP, url_rx).await {
         Ok(Ok(ws_url)) => Ok(Launched { process, ws_url }),
         Ok(Err(_)) => Err(BrowserError::Unavailable(format!(

@@ -2,6 +2,11 @@
 //! Chromium for browser tests (or skipping them).
 #![allow(dead_code)]
 
+pub mod chromium;
+// Not every test binary looks for Chromium.
+#[allow(unused_imports)]
+pub use chromium::chromium;
+
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::Path;
@@ -123,9 +128,4 @@ pub fn describe(o: &RunOutcome) -> String {
     }
 }
 
-pub mod chromium;
 pub mod tls;
-
-// Not every test binary looks for Chromium.
-#[allow(unused_imports)]
-pub use chromium::chromium;
