@@ -11,8 +11,11 @@
 //!   and navigation timing and web vitals.
 //! - `cli`      — subcommands and flags (clap derive), and the wiring of each command; the only place that
 //!   binds ports for commands, handles signals, prints for people and picks exit codes.
-//! - `config`   — journey files: raw serde types, validation with `file:line:col` diagnostics, JSON Schema.
-//! - `model`    — the validated Journey / Step / Check / Capture the runner executes; no I/O.
+//! - `config`   — journey files: raw serde types, validation with `file:line:col` diagnostics, JSON Schema;
+//!   browser journeys' settings (`browser`), actions (`browser_step`) and selectors checked as written
+//!   (`selector`).
+//! - `model`    — the validated Journey / Step / Check / Capture the runner executes (`model/browser.rs`:
+//!   browser settings, actions, selectors); no I/O.
 //! - `template` — `{{ … }}` interpolation, compiled once at load time; `totp`, RFC 6238 codes for 2FA logins.
 //! - `redact`   — masks secret values in everything a person or machine reads.
 //! - `http`     — `h1`, the per-user HTTP/1.1 client `http` and `https` steps run on (`h1::body`: framing,
@@ -33,7 +36,9 @@
 //! - `runner`   — one journey iteration (build → send → check → capture; a `ws:` step: upgrade → send → wait
 //!   for the message that matches → capture), request bodies (`body`: json, form, multipart with a boundary
 //!   per request, GraphQL), checks and captures, virtual users and data leases, the monitor scheduler, and
-//!   the load engine (closed, open-loop arrivals, stages);
+//!   the load engine (closed, open-loop arrivals, stages); browser steps (`page/run.rs`: actions on the
+//!   iteration's page, its JavaScript errors and failed requests, page checks and captures, screenshot
+//!   evidence), the process's one Chromium (`browser_host`) and the bounded screenshot store (`evidence`);
 //!   where the connection policy is applied (monitor runs cold, load users warm, `connections:` overrides);
 //!   `oauth`, the OAuth2 client-credentials token cache each journey's users share (fetched once,
 //!   refreshed before expiry and on a 401).
@@ -49,7 +54,8 @@
 //!   a share of passing ones), builds OTLP spans (run → steps → phases) and hands them to an exporter
 //!   task (OTLP/HTTP protobuf) through a bounded queue, counting drops.
 //! - `metrics`  — the aggregator that owns the histograms, and the Prometheus registry (with the TLS series of
-//!   the certificate each step last presented).
+//!   the certificate each step last presented, and `browser`: page timings, web vitals, JavaScript errors,
+//!   failed requests, the Chromium's restarts and contexts).
 //! - `report`   — verify reports: histograms stored losslessly, the earliest certificate seen, thresholds,
 //!   baseline comparison (Mann-Whitney U), shard merges, terminal summary, JUnit, Markdown, Pushgateway.
 //! - `daemon`   — the monitor as a library: `Daemon::start(listener, options)` loads every file and starts
@@ -61,8 +67,8 @@
 //! - `server`   — `/metrics`, `/-/healthy`, `/-/ready`, `/-/reload`; merges the status routes; the one gate
 //!   in front of every write route (flags, JSON, same site, body limit); the accept loop (connection cap,
 //!   header-read and idle timeouts, plain or TLS).
-//! - `status`   — the status page at `/` and `/api/v1/*`: a bounded per-minute history fed by a sink, and the
-//!   certificate each step presents.
+//! - `status`   — the status page at `/`, `/api/v1/*` and failure screenshots at `/evidence/*`: a bounded
+//!   per-minute history fed by a sink, and the certificate each step presents.
 //! - `webconfig` — `--web-config`: TLS and basic auth in the exporter-toolkit web-config format, with
 //!   bcrypt verdicts cached.
 //! - `shard`    — `--shard i/n`: a stable share of journeys, users or iterations, with no coordination.
@@ -76,7 +82,8 @@
 //! - `threshold` — the threshold language (`checkout: p99 < 800ms`): AST and parser with located errors.
 //! - `cmp`      — comparison operators shared by check expressions and thresholds.
 //! - `secret`   — a journey's secret value, held by the model and rendered by templates; `Debug` masks it.
-//! - `shop`     — the embedded demo shop with fault injection (a target; never imported by the monitor).
+//! - `shop`     — the embedded demo shop with fault injection (a target; never imported by the monitor), with
+//!   a storefront (`/store/`, one JavaScript bundle) and `ui:` faults only a browser sees.
 
 #![forbid(unsafe_code)]
 

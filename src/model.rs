@@ -14,10 +14,14 @@ use regex::Regex;
 use reqwest::header::{HeaderName, HeaderValue};
 use reqwest::Method;
 
+#[path = "model/browser.rs"]
+mod browser;
+
 pub use crate::cmp::CmpOp;
 pub use crate::secret::Secret;
 pub use crate::template::{JsonTemplate, Template};
 pub use crate::threshold::Threshold;
+pub use browser::{Action, BrowserSettings, FailedRequests, Selector, WaitFor, DEFAULT_VIEWPORT, KEY_NAMES};
 
 /// Every journey loaded from one set of files, in a stable order (sorted by name).
 #[derive(Debug, Clone, Default)]
@@ -76,6 +80,8 @@ pub struct Journey {
     /// `verify` thresholds written in the file (`p99 < 800ms`), without a scope: they apply to this journey.
     /// Parsed at load time, so `verify` cannot fail on them; the monitor ignores them.
     pub thresholds: Vec<Threshold>,
+    /// `browser:`: every step is browser actions in a fresh Chromium context per run (no HTTP steps).
+    pub browser: Option<BrowserSettings>,
 }
 
 /// A journey's own alert rules. `None` means "the settings file's default".
@@ -279,6 +285,9 @@ pub struct Step {
     pub thresholds: Vec<Threshold>,
     /// `ws:`: the step is a WebSocket conversation on `url` (method GET, the upgrade) instead of a request.
     pub ws: Option<WsStep>,
+    /// A browser journey's step: what the customer does, in order (never empty there; empty for HTTP steps,
+    /// whose `method` and `url` are then unused).
+    pub actions: Vec<Action>,
 }
 
 /// What a WebSocket step does after the upgrade: send these, then wait for a message that passes the hard
@@ -408,6 +417,44 @@ pub enum Subject {
     Duration,
     /// The number of entries in a GraphQL response's `errors` array (0 when it has none).
     GraphqlErrors,
+    /// Browser steps: the page's URL after the step's actions.
+    Url,
+    /// Browser steps: the page's title.
+    Title,
+    /// Browser steps: the visible text (`innerText`) of the first match; absent when nothing matches.
+    Text(Selector),
+    /// Browser steps: present when the selector matches something.
+    Element(Selector),
+    /// Browser steps: the number of matches.
+    Count(Selector),
+    /// Browser steps: `true` when the first match is visible.
+    Visible(Selector),
+    /// Browser steps: an attribute of the first match.
+    Attr(Selector, String),
+}
+
+impl Subject {
+    /// Subjects a browser step can check (HTTP steps: every other one, plus `cookie` and `duration`).
+    pub fn in_browser(&self) -> bool {
+        !matches!(
+            self,
+            Subject::Status | Subject::Json(_) | Subject::Header(_) | Subject::Body | Subject::GraphqlErrors
+        )
+    }
+
+    /// Subjects an HTTP or WebSocket step can check.
+    pub fn in_http(&self) -> bool {
+        !matches!(
+            self,
+            Subject::Url
+                | Subject::Title
+                | Subject::Text(_)
+                | Subject::Element(_)
+                | Subject::Count(_)
+                | Subject::Visible(_)
+                | Subject::Attr(..)
+        )
+    }
 }
 
 /// A parsed JSON path: `items[0].sku` is `[Key("items"), Index(0), Key("sku")]`.
@@ -504,6 +551,28 @@ pub enum CaptureSource {
         regex: Regex,
         group: usize,
     },
+    /// Browser steps: the page's URL.
+    Url,
+    /// Browser steps: the page's title.
+    Title,
+    /// Browser steps: the visible text of the first match.
+    Text(Selector),
+    /// Browser steps: an attribute of the first match.
+    Attr(Selector, String),
+}
+
+impl CaptureSource {
+    /// Sources a browser step can capture from (`cookie` is the page's cookie there).
+    pub fn in_browser(&self) -> bool {
+        matches!(
+            self,
+            CaptureSource::Url
+                | CaptureSource::Title
+                | CaptureSource::Text(_)
+                | CaptureSource::Attr(..)
+                | CaptureSource::Cookie(_)
+        )
+    }
 }
 
 /// An OAuth2 client-credentials token source (RFC 6749 §4.4): where to get a token and how to authenticate.

@@ -95,6 +95,31 @@ pub struct StepOutcome {
     pub span_id: u64,
     /// From the iteration's intended start to the step's intended start: where the step's span begins.
     pub offset: Duration,
+    /// Browser steps: what the page measured and reported (`None` for HTTP and WebSocket steps). Boxed: most
+    /// steps are not browser steps, and outcomes are moved often.
+    pub page: Option<Box<PageMeasures>>,
+}
+
+/// What a browser step measured on its page: plain numbers for the metrics sink.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct PageMeasures {
+    /// Navigation timing of the document the step loaded, when it loaded one (a `goto`, or a click that
+    /// navigated); all `None` otherwise, so one document is never counted twice.
+    pub ttfb: Option<Duration>,
+    pub dom_content_loaded: Option<Duration>,
+    pub load: Option<Duration>,
+    /// Web vitals of that document, as far as the browser measured them by the end of the step.
+    pub fcp: Option<Duration>,
+    pub lcp: Option<Duration>,
+    pub tbt: Option<Duration>,
+    /// Cumulative Layout Shift (a unitless score).
+    pub cls: Option<f64>,
+    /// Uncaught exceptions and unhandled rejections during the step.
+    pub js_exceptions: u32,
+    /// `console.error` calls and browser error logs during the step.
+    pub console_errors: u32,
+    /// Sub-requests that failed (status >= 400, blocked, refused) during the step.
+    pub failed_requests: u32,
 }
 
 /// One request to an `oauth` token endpoint.
@@ -220,6 +245,14 @@ pub struct Failure {
     /// run's exported trace. Absent from JSON when unknown (reports written before it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trace_id: Option<String>,
+    /// Browser steps: what the page reported during the step — uncaught exceptions, console errors, failed
+    /// requests — redacted, one line each (at most [`Failure::MAX_PAGE_LINES`]). `excerpt` is the DOM.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub page: Vec<String>,
+    /// Browser steps: the file name of the page's screenshot when the step failed, in the evidence
+    /// directory (served at `/evidence/<name>`, copied next to a `verify` report).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub screenshot: Option<String>,
 }
 
 /// One request of a redirect chain: its URL (redacted, clipped, never with userinfo) and the status it got.
@@ -270,8 +303,13 @@ impl Failure {
             excerpt: None,
             redirects: Vec::new(),
             trace_id: None,
+            page: Vec::new(),
+            screenshot: None,
         }
     }
+
+    /// Most page lines kept as evidence: the first errors explain the rest.
+    pub const MAX_PAGE_LINES: usize = 20;
 }
 
 /// A trace id as W3C and OTLP write it: 32 lowercase hex digits.
@@ -303,10 +341,16 @@ pub enum Reason {
     Redirect,
     /// An `oauth` token the step needed could not be fetched (the token endpoint failed or refused).
     Auth,
+    /// Browser steps: an uncaught JavaScript exception or a console error (unless the journey allows them).
+    Script,
+    /// Browser steps: the element an action needed never appeared.
+    Element,
+    /// Browser steps: Chromium crashed, could not be started, or answered nonsense.
+    Browser,
 }
 
 impl Reason {
-    pub const ALL: [Reason; 10] = [
+    pub const ALL: [Reason; 13] = [
         Reason::Connect,
         Reason::Dns,
         Reason::Tls,
@@ -317,6 +361,9 @@ impl Reason {
         Reason::Body,
         Reason::Redirect,
         Reason::Auth,
+        Reason::Script,
+        Reason::Element,
+        Reason::Browser,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -331,6 +378,9 @@ impl Reason {
             Reason::Body => "body",
             Reason::Redirect => "redirect",
             Reason::Auth => "auth",
+            Reason::Script => "script",
+            Reason::Element => "element",
+            Reason::Browser => "browser",
         }
     }
 
@@ -397,8 +447,10 @@ impl std::fmt::Display for EvidenceText<'_> {
             ("body", f.excerpt.as_deref()),
             ("trace", f.trace_id.as_deref()),
         ];
+        let page = f.page.iter().map(|l| ("page", Some(l.as_str())));
+        let shot = [("screenshot", f.screenshot.as_deref())];
         let mut first = true;
-        for (label, value) in lines.iter().filter_map(|(l, v)| v.map(|v| (l, v))) {
+        for (label, value) in lines.into_iter().chain(page).chain(shot).filter_map(|(l, v)| v.map(|v| (l, v))) {
             if !first {
                 out.write_str("\n")?;
             }

@@ -6,9 +6,10 @@
 //! availability >= 99.5%            every journey (a ratio like 0.995 works too)
 //! checkout: p99 < 800ms            one journey; any quantile pNN or pNN.N, plus max and mean
 //! checkout.login: p50 < 200ms      one step of one journey
-//! failures{reason=timeout} == 0    failures by reason (connect dns tls timeout status check capture body redirect auth)
+//! failures{reason=timeout} == 0    failures by reason (connect … auth; script, element, browser for browser steps)
 //! runs >= 100                      completed runs
 //! cert_expiry > 14d                the earliest TLS certificate seen is valid this long after the run
+//! checkout.view-price: p75{vital=lcp} < 2.5s   a browser step's page timing or web vital
 //! ```
 
 use std::collections::BTreeMap;
@@ -49,7 +50,22 @@ pub enum Metric {
     Runs,
     /// Time from the end of the run until the earliest-expiring certificate seen expires.
     CertExpiry,
+    /// Browser steps: a page timing or web vital (one of [`PAGE_TIMINGS`]) by quantile, max or mean —
+    /// `p75{vital=lcp} < 2.5s`.
+    Vital(&'static str, VitalStat),
 }
+
+/// What a [`Metric::Vital`] takes of its values.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum VitalStat {
+    Quantile(f64),
+    Max,
+    Mean,
+}
+
+/// The page timings and web vitals `verify` keeps per browser step (the `vital` of
+/// `journey_browser_web_vital_seconds` and the `phase` of `journey_browser_navigation_seconds`).
+pub const PAGE_TIMINGS: [&str; 6] = ["fcp", "lcp", "tbt", "ttfb", "dom_content_loaded", "load"];
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Limit {
@@ -230,7 +246,19 @@ fn metric_name(text: &str, at: usize, name: &str) -> Result<Metric, ThresholdErr
     })
 }
 
-/// Narrows `metric` (written as `name`) by its selector: only `failures{reason=…}` takes one.
+impl VitalStat {
+    /// The statistic of a latency metric (`p75`, `max`, `mean`).
+    fn of(m: &Metric) -> VitalStat {
+        match m {
+            Metric::Quantile(q) => VitalStat::Quantile(*q),
+            Metric::Max => VitalStat::Max,
+            _ => VitalStat::Mean,
+        }
+    }
+}
+
+/// Narrows `metric` (written as `name`) by its selector: `failures{reason=…}`, and a latency's
+/// `{vital=…}` (browser steps' page timings).
 fn apply_selector(
     text: &str,
     metric: Metric,
@@ -252,6 +280,18 @@ fn apply_selector(
                     let names: Vec<&str> = Reason::ALL.iter().map(|r| r.as_str()).collect();
                     let hint = format!("reasons are {}", names.join(", "));
                     Err(err(text, at, sel.len(), format!("unknown failure reason `{v}`"), Some(&hint)))
+                }
+            }
+        }
+        (m @ (Metric::Quantile(_) | Metric::Max | Metric::Mean), Some(Selector { at, inside: sel })) => {
+            let (k, v) = sel.split_once('=').unwrap_or((sel, ""));
+            let v = v.trim().trim_matches('"');
+            let known = PAGE_TIMINGS.iter().find(|t| **t == v);
+            match (k.trim(), known) {
+                ("vital", Some(vital)) => Ok(Metric::Vital(vital, VitalStat::of(&m))),
+                _ => {
+                    let hint = format!("a latency takes vital=… for browser steps, one of {}", PAGE_TIMINGS.join(", "));
+                    Err(err(text, at, sel.len(), format!("unknown selector `{sel}`"), Some(&hint)))
                 }
             }
         }
@@ -297,7 +337,7 @@ fn parse_limit(text: &str, metric: &Metric, from: usize) -> Result<Limit, Thresh
     }
     match metric {
         Metric::Availability => value.ratio(),
-        Metric::Quantile(_) | Metric::Max | Metric::Mean => value.latency(),
+        Metric::Quantile(_) | Metric::Max | Metric::Mean | Metric::Vital(..) => value.latency(),
         Metric::Failures(_) | Metric::Runs => value.count(),
         Metric::CertExpiry => value.time_left(),
     }

@@ -94,3 +94,17 @@ fn errors_next_to_multi_byte_characters_do_not_panic() {
         assert_eq!((e.column, e.len, e.message.as_str()), (column, len, message), "{text:?}");
     }
 }
+
+#[test]
+fn page_timings_are_latencies_with_a_vital() {
+    let t = parse("checkout.view-price: p75{vital=lcp} < 2.5s").unwrap();
+    assert_eq!(t.metric, Metric::Vital("lcp", VitalStat::Quantile(0.75)));
+    assert_eq!(t.limit, Limit::Duration(Duration::from_millis(2500)));
+    assert_eq!(parse("max{vital=ttfb} < 800ms").unwrap().metric, Metric::Vital("ttfb", VitalStat::Max));
+    assert_eq!(parse("mean{vital=\"fcp\"} < 1s").unwrap().metric, Metric::Vital("fcp", VitalStat::Mean));
+    let e = parse("p75{vital=inp} < 200ms").unwrap_err();
+    assert!(e.message.contains("unknown selector `vital=inp`"), "{e}");
+    assert!(e.hint.as_deref().unwrap_or("").contains("fcp, lcp, tbt, ttfb, dom_content_loaded, load"));
+    assert!(parse("p75{vital=lcp} < 5").is_err(), "a vital is a time: it needs a unit");
+    assert!(parse("runs{vital=lcp} > 1").is_err());
+}

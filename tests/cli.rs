@@ -44,7 +44,7 @@ fn usage_errors_exit_2() {
 fn check_passes_on_the_bundled_journeys_and_fails_with_locations_on_a_broken_file() {
     let out = bin().args(["check"]).arg(repo().join("journeys")).output().unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(String::from_utf8_lossy(&out.stdout).contains("ok: 4 journeys"));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("ok: 5 journeys (14 steps)"));
 
     let dir = tempdir("check-broken");
     std::fs::write(

@@ -24,7 +24,7 @@ fn bundled_journeys_load_with_the_expected_steps() {
     let loaded = config::load(&[PathBuf::from("journeys")], &options()).unwrap_or_else(|d| panic!("{d}"));
     assert!(loaded.warnings.is_empty(), "{}", config::render(&loaded.warnings));
     let names: Vec<&str> = loaded.suite.journeys.iter().map(|j| j.name.as_str()).collect();
-    assert_eq!(names, ["account", "checkout", "login", "price-view"]);
+    assert_eq!(names, ["account", "browser-checkout", "checkout", "login", "price-view"]);
     assert_eq!(steps(&loaded, "account"), ["POST /api/login", "GET /api/account"]);
     assert_eq!(
         steps(&loaded, "checkout"),
@@ -53,6 +53,25 @@ fn checkout_is_wired_through_captures_data_and_secrets() {
     assert!(matches!(j.steps[2].expect[1].predicate, Predicate::Length(_, n) if n == 1.0));
     let think = j.steps[2].think.unwrap();
     assert_eq!((think.min.as_millis(), think.max.as_millis()), (100, 500));
+}
+
+#[test]
+fn the_browser_checkout_walks_the_storefront() {
+    use journeyd::model::{Action, FailedRequests, Selector, WaitFor};
+    let loaded = config::load(&[PathBuf::from("journeys")], &options()).unwrap();
+    let j = loaded.suite.get("browser-checkout").unwrap();
+    let b = j.browser.as_ref().expect("a browser journey");
+    assert_eq!((b.viewport, b.allow_js_errors, b.failed_requests), ((1280, 800), false, FailedRequests::SameOrigin));
+    let names: Vec<&str> = j.steps.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, ["login", "view-price", "add-to-cart", "checkout"]);
+    let keys: Vec<Vec<&str>> = j.steps.iter().map(|s| s.actions.iter().map(Action::key).collect()).collect();
+    assert_eq!(keys[0], ["goto", "fill", "fill", "click", "wait_for"], "fill maps become one action per field");
+    assert!(matches!(&j.steps[0].actions[2], Action::Fill(Selector::Css(s), t) if s == "#password" && t.uses_secret()));
+    assert!(matches!(&j.steps[0].actions[4], Action::WaitFor(WaitFor::Url(u)) if u == "/store/products/SKU-1001"));
+    assert!(matches!(&j.steps[1].capture[0].source, CaptureSource::Text(Selector::Css(s)) if s == "#price"));
+    assert!(matches!(&j.steps[2].expect[0].subject, Subject::Count(Selector::Css(s)) if s == ".cart-item"));
+    assert!(matches!(&j.steps[3].expect[1], c if c.subject == Subject::Element(Selector::Css("#checkout".into()))
+        && matches!(c.predicate, Predicate::NotExists)));
 }
 
 #[test]

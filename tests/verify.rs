@@ -31,8 +31,22 @@ impl std::fmt::Debug for Run {
     }
 }
 
+/// The bundled journeys but the browser one, copied once: these tests are about verify itself and must
+/// read the same with or without a Chromium (tests/browser_journeys.rs runs the browser journey).
 fn journeys_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("journeys")
+    static DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = std::env::temp_dir().join(format!("journeyd-verify-journeys-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        for entry in std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("journeys")).unwrap() {
+            let path = entry.unwrap().path();
+            if path.file_name().is_some_and(|n| n != "browser-checkout.yml") && path.is_file() {
+                std::fs::copy(&path, dir.join(path.file_name().unwrap())).unwrap();
+            }
+        }
+        dir
+    })
+    .clone()
 }
 
 /// Runs `journeyd verify ARGS` (blocking, off the runtime so the in-process shop keeps serving).

@@ -13,6 +13,8 @@ pub struct CheckArgs {
     /// Treat missing environment variables and secret files as errors (as `run` does).
     #[arg(long)]
     pub strict: bool,
+    #[command(flatten)]
+    pub browser: crate::cli::daemon::BrowserArgs,
 }
 
 pub fn run(args: &CheckArgs) -> Exit {
@@ -21,6 +23,14 @@ pub fn run(args: &CheckArgs) -> Exit {
         Ok(loaded) => {
             if !loaded.warnings.is_empty() {
                 eprint!("{}", config::render(&loaded.warnings));
+            }
+            let browser_journeys: Vec<&str> =
+                loaded.suite.journeys.iter().filter(|j| j.browser.is_some()).map(|j| j.name.as_str()).collect();
+            if !browser_journeys.is_empty() {
+                // The files are valid either way; say now what `run` would leave out on this machine.
+                if let Err(e) = crate::browser::find_chromium(args.browser.chromium.as_deref()) {
+                    eprintln!("warning: browser journeys will not run here ({}): {e}", browser_journeys.join(", "));
+                }
             }
             let n = loaded.suite.journeys.len();
             let steps: usize = loaded.suite.journeys.iter().map(|j| j.steps.len()).sum();

@@ -46,6 +46,18 @@ pub struct RunArgs {
     pub location: Option<Location>,
     #[command(flatten)]
     pub web: WebArgs,
+    #[command(flatten)]
+    pub browser: BrowserArgs,
+}
+
+/// Where browser journeys' Chromium is (`run`, `verify`, `demo`, `check`).
+#[derive(Debug, Clone, Args)]
+pub struct BrowserArgs {
+    /// The Chromium that browser journeys run in; default: JOURNEYD_CHROMIUM, then chromium,
+    /// chromium-headless-shell, google-chrome or chromium-browser on PATH. Without one, browser journeys
+    /// are left out (with an error naming each) and the others run.
+    #[arg(long, value_name = "PATH")]
+    pub chromium: Option<PathBuf>,
 }
 
 /// What the HTTP port serves beyond reads, and how many connections it keeps (`run` and `demo`).
@@ -126,6 +138,7 @@ fn options(args: RunArgs) -> Options {
         access: args.web.access(),
         serve: args.web.serve_options(),
         location: args.location,
+        chromium: args.browser.chromium,
         ..Options::new(args.paths)
     }
 }

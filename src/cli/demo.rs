@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use crate::cli::daemon::{self as daemon_cli, WebArgs};
+use crate::cli::daemon::{self as daemon_cli, BrowserArgs, WebArgs};
 use crate::cli::signals::termination;
 use crate::cli::{bind, demo_deploy, parse_duration_arg, Exit};
 use crate::daemon::Options;
@@ -47,6 +47,8 @@ pub struct DemoArgs {
     pub deploy_fault: Option<Duration>,
     #[command(flatten)]
     pub web: WebArgs,
+    #[command(flatten)]
+    pub browser: BrowserArgs,
 }
 
 #[derive(Debug, Args)]
@@ -58,7 +60,8 @@ pub struct ShopArgs {
     #[arg(long, env = "SHOP_PASSWORD", default_value = crate::shop::DEMO_PASSWORD, hide_env_values = true)]
     pub password: String,
     /// Inject a fault from the start: ROUTE=SPEC[,SPEC…], e.g. `checkout=status:503`,
-    /// `product=latency:300ms`, `login=error-rate:0.5`, `account=hang`, `cart=reset`, `*=stall:1s/5s`.
+    /// `product=latency:300ms`, `login=error-rate:0.5`, `account=hang`, `cart=reset`, `*=stall:1s/5s`,
+    /// `static=ui:js-error` (also `ui:no-checkout`, `ui:empty-price`: storefront breakage only a browser sees).
     /// Change faults at run time with the admin API (`PUT /admin/faults/ROUTE`).
     #[arg(long = "fault", value_name = "ROUTE=SPEC")]
     pub faults: Vec<String>,
@@ -70,6 +73,7 @@ const BUNDLED: &[(&str, &str)] = &[
     ("price-view.yml", include_str!("../../journeys/price-view.yml")),
     ("account.yml", include_str!("../../journeys/account.yml")),
     ("login.yml", include_str!("../../journeys/login.yml")),
+    ("browser-checkout.yml", include_str!("../../journeys/browser-checkout.yml")),
     ("accounts.csv", include_str!("../../journeys/accounts.csv")),
 ];
 
@@ -189,7 +193,12 @@ pub async fn run(args: DemoArgs) -> Exit {
         access: args.web.access(),
         serve: args.web.serve_options(),
         location: args.location.clone(),
+        chromium: args.browser.chromium.clone(),
         ..Options::new(paths)
+    };
+    let browser_line = match crate::browser::find_chromium(args.browser.chromium.as_deref()) {
+        Ok(path) => format!("browser: Chromium at {} runs the browser journeys (browser-checkout)", path.display()),
+        Err(e) => format!("browser: no Chromium, so the browser journeys do not run: {e}"),
     };
     options.load.env.insert("SHOP_URL".into(), shop_url.clone());
     options.load.env.insert("SHOP_PASSWORD".into(), password);
@@ -203,9 +212,11 @@ pub async fn run(args: DemoArgs) -> Exit {
     println!("shop:    {shop_url}");
     println!("metrics: {}://{}/metrics", daemon.scheme(), daemon.addr());
     println!("status:  {}://{}/", daemon.scheme(), daemon.addr());
+    println!("{browser_line}");
     println!("journeys run every {}; a summary follows every 5s. Ctrl-C stops.", format_duration(args.every));
     println!("break checkout:  curl -X PUT {shop_url}/admin/faults/checkout -H 'content-type: application/json' -d '{{\"status\": 503}}'");
     println!("slow prices:     curl -X PUT {shop_url}/admin/faults/product -H 'content-type: application/json' -d '{{\"latency\": \"800ms\"}}'");
+    println!("break the bundle: curl -X PUT {shop_url}/admin/faults/static -H 'content-type: application/json' -d '{{\"ui\": \"js-error\"}}'");
     println!("repair:          curl -X DELETE {shop_url}/admin/faults");
 
     let summary_stop = CancellationToken::new();
@@ -256,7 +267,7 @@ fn print_table(stats: &StatsTable) {
     let paint = |text: &str, code: &str| if colour { format!("\x1b[{code}m{text}\x1b[0m") } else { text.to_string() };
     println!();
     println!(
-        "{:<12} {:<6} {:>6} {:>8} {:>9} {:>9}  last failure",
+        "{:<16} {:<6} {:>6} {:>8} {:>9} {:>9}  last failure",
         "journey", "state", "runs", "failures", "p50", "p99"
     );
     for s in stats.summaries() {
@@ -271,7 +282,7 @@ fn print_table(stats: &StatsTable) {
             (None, _) => String::new(),
         };
         println!(
-            "{:<12} {:<6} {:>6} {:>8} {:>9} {:>9}  {}",
+            "{:<16} {:<6} {:>6} {:>8} {:>9} {:>9}  {}",
             s.name,
             state,
             s.runs,

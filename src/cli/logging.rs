@@ -8,8 +8,16 @@ pub enum LogFormat {
     Json,
 }
 
+/// Libraries whose debug and trace logs print message payloads: every WebSocket frame, which for `ws:` steps
+/// and the browser's DevTools connection carries typed secrets, cookies and page URLs. They log at `info`
+/// at most, whatever the level asked for: no level may put a secret in the logs.
+const PAYLOAD_LOGGERS: [&str; 2] = ["tungstenite=info", "tokio_tungstenite=info"];
+
 pub fn init(format: LogFormat, filter: &str) -> Result<(), String> {
-    let filter = EnvFilter::try_new(filter).map_err(|e| format!("invalid --log-level {filter:?}: {e}"))?;
+    let mut filter = EnvFilter::try_new(filter).map_err(|e| format!("invalid --log-level {filter:?}: {e}"))?;
+    for cap in PAYLOAD_LOGGERS {
+        filter = filter.add_directive(cap.parse().expect("static directive"));
+    }
     // Colour only for a person at a terminal: logs piped to files or collectors stay plain text.
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr()) && std::env::var_os("NO_COLOR").is_none();
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi);

@@ -22,6 +22,8 @@ use crate::model::{Journey, LoadModel, Suite, Template};
 use crate::pipeline::{self, Event, Sink};
 use crate::report::text::{progress_line, summary, Style};
 use crate::report::{formats, push, FailFast, Report, ReportSink};
+use crate::runner::browser_host::BrowserHost;
+use crate::runner::evidence::{self, EvidenceStore};
 use crate::runner::load::{drive, LoadSpec, Stop};
 use crate::runner::Plan;
 use crate::shard::Shard;
@@ -81,6 +83,8 @@ pub struct VerifyArgs {
     /// Baseline, report files and the Pushgateway (boxed: they are many and the command enum stays small).
     #[command(flatten)]
     pub outputs: Box<Outputs>,
+    #[command(flatten)]
+    pub browser: crate::cli::daemon::BrowserArgs,
     /// Run shard i of n: a stable share of the virtual users or iterations; merge with `report merge`.
     #[arg(long, value_name = "i/n", default_value = "0/1")]
     pub shard: Shard,
@@ -313,13 +317,14 @@ struct Prepared {
 /// Loads and selects the journeys, parses the thresholds, reads the baseline and builds the plans.
 fn prepare(args: &VerifyArgs) -> Result<Prepared, Exit> {
     let suite = load(args)?;
-    let journeys = select(args, suite)?;
+    let browser = browser_host(args);
+    let journeys = runnable(select(args, suite)?, &browser)?;
     let (thresholds, specs) = thresholds(args, &journeys)?;
     let baseline = match &args.outputs.baseline {
         Some(p) => Some(Report::read(p).map_err(usage)?),
         None => None,
     };
-    let clients = Clients::new().map_err(usage)?;
+    let clients = Clients::new().map_err(usage)?.with_browser(browser);
     let plans = journeys.iter().map(|j| Arc::new(Plan::new(Arc::clone(j), &clients))).collect();
     let traces = trace_config(args)?;
     Ok(Prepared { journeys, thresholds, specs, baseline, plans, traces })
@@ -338,6 +343,36 @@ fn trace_config(args: &VerifyArgs) -> Result<Option<ExportConfig>, Exit> {
 
 /// How long verify waits at the end for queued traces to be sent.
 const TRACE_DRAIN: Duration = Duration::from_secs(5);
+
+/// Without a Chromium, browser journeys are left out, each named on stderr, as `run` does; a selection of
+/// browser journeys only is then a usage error, not a pass.
+fn runnable(journeys: Vec<Arc<Journey>>, browser: &BrowserHost) -> Result<Vec<Arc<Journey>>, Exit> {
+    let Err(why) = browser.executable() else {
+        return Ok(journeys);
+    };
+    let (kept, left_out): (Vec<_>, Vec<_>) = journeys.into_iter().partition(|j| j.browser.is_none());
+    for j in &left_out {
+        eprintln!("journeyd verify: warning: browser journey {} left out: {why}", j.name);
+    }
+    if kept.is_empty() && !left_out.is_empty() {
+        return Err(usage("every selected journey is a browser journey, and there is no Chromium to run them"));
+    }
+    Ok(kept)
+}
+
+/// The browser journeys' Chromium, with failure screenshots kept in `screenshots/` next to the JUnit file
+/// (else the JSON report), where the JUnit's attachments point; without either, in the default directory.
+fn browser_host(args: &VerifyArgs) -> BrowserHost {
+    let beside = args.outputs.junit.as_ref().or(args.outputs.report.as_ref());
+    let evidence = match beside {
+        Some(file) => {
+            let dir = file.parent().unwrap_or(std::path::Path::new("")).join(crate::report::SCREENSHOT_DIR);
+            EvidenceStore::new(dir, evidence::DEFAULT_MAX_FILES, evidence::DEFAULT_MAX_BYTES)
+        }
+        None => EvidenceStore::from_env(),
+    };
+    BrowserHost::new(args.browser.chromium.as_deref(), evidence)
+}
 
 /// What a finished run leaves for judging.
 struct Ran {

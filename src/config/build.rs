@@ -71,7 +71,10 @@ pub fn build_journey(ctx: &mut FileCtx, raw: RawJourney, bytes: &[u8], opts: &Lo
         timeout: timing.timeout.unwrap_or(Duration::MAX),
         has_target: raw.target.is_some() || opts.target_override.is_some(),
         dir: dir.clone(),
+        browser: raw.browser.is_some(),
     };
+    let browser = super::browser::browser_settings(ctx, raw.browser.as_ref());
+    scope.browser = browser.is_some();
     // The target and the token sources come before `oauth` names exist: a token URL joined onto a target
     // that needs a token could never be fetched.
     let target = target(ctx, &raw, opts, &Names { no_oauth: true, ..scope.names() }, &mut env);
@@ -125,6 +128,7 @@ pub fn build_journey(ctx: &mut FileCtx, raw: RawJourney, bytes: &[u8], opts: &Lo
             depends_on: raw.depends_on.clone(),
             alerts,
             thresholds,
+            browser,
         }),
         _ => None,
     };

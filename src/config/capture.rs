@@ -36,6 +36,15 @@ fn short_source(ctx: &mut FileCtx, path: &str, text: &str) -> Option<CaptureSour
         Subject::Json(p) => CaptureSource::Json(p),
         Subject::Header(h) => CaptureSource::Header(h),
         Subject::Cookie(c) => CaptureSource::Cookie(c),
+        Subject::Url => CaptureSource::Url,
+        Subject::Title => CaptureSource::Title,
+        Subject::Text(sel) => CaptureSource::Text(sel),
+        Subject::Attr(sel, name) => CaptureSource::Attr(sel, name),
+        Subject::Element(_) | Subject::Count(_) | Subject::Visible(_) => {
+            let hint = "capture an element's text(\"…\") or attr(\"…\", \"name\")";
+            ctx.error(path, format!("`{text}` cannot be captured"), Some(hint.into()));
+            return None;
+        }
         Subject::Body | Subject::Duration | Subject::GraphqlErrors => {
             let hint = "capture part of the body with a regex: {regex: 'id=([0-9]+)'}";
             ctx.error(path, format!("`{text}` cannot be captured"), Some(hint.into()));

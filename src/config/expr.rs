@@ -1,7 +1,9 @@
 //! The check-expression parser: `<subject> <op> [<literal>]` into `model::{Subject, Predicate}`.
 //!
 //! Subjects: `status`, `json` / `json.a.b[0].c`, `header.<Name>`, `cookie.<name>`, `body`, `duration`,
-//! `graphql.errors` (a count, compared with a number).
+//! `graphql.errors` (a count, compared with a number); in browser steps `url`, `title`, `text("<selector>")`,
+//! `element("<selector>")`, `count("<selector>")`, `visible("<selector>")`, `attr("<selector>", "<name>")`
+//! (selectors checked by `selector`; which subjects a step may use is checked by the step builder).
 //! Operators: `== != < <= > >=`, `exists`, `not exists`, `contains`, `matches "<regex>"`,
 //! `length <cmp> <n>`, and for status `in [..]` / `not in [..]` and classes like `2xx`. Every error carries
 //! the character offset it is about, so the diagnostic points into the expression.
@@ -9,12 +11,28 @@
 use regex::Regex;
 
 use super::scan::{char_offset, number, parse_json_path, regex_error};
+use super::selector::parse_selector;
 use super::suggest;
 use super::templates::{self, Env, Names, Problem};
 use crate::model::{CmpOp, Literal, Predicate, StatusPattern, Subject};
 use crate::units::parse_duration;
 
-const SUBJECTS: [&str; 7] = ["status", "json", "header", "cookie", "body", "duration", "graphql.errors"];
+const SUBJECTS: [&str; 14] = [
+    "status",
+    "json",
+    "header",
+    "cookie",
+    "body",
+    "duration",
+    "graphql.errors",
+    "url",
+    "title",
+    "text",
+    "element",
+    "count",
+    "visible",
+    "attr",
+];
 const SYMBOL_OPS: [&str; 6] = ["==", "!=", "<", "<=", ">", ">="];
 const WORD_OPS: [&str; 6] = ["exists", "not", "contains", "matches", "length", "in"];
 const OPS_HINT: &str = "operators: ==, !=, <, <=, >, >=, exists, not exists, contains, matches, length, in, not in";
@@ -160,6 +178,24 @@ impl<'s> Parser<'s, '_, '_, '_, '_> {
                 }
                 Subject::GraphqlErrors
             }
+            "text" | "element" | "count" | "visible" | "attr" => {
+                let args = self.call_args(&word, if word == "attr" { 2 } else { 1 })?;
+                let (sel_at, sel_text) = &args[0];
+                let selector = parse_selector(sel_text).map_err(|(at, msg)| self.fail(sel_at + at, msg, None))?;
+                match word.as_str() {
+                    "text" => Subject::Text(selector),
+                    "element" => Subject::Element(selector),
+                    "count" => Subject::Count(selector),
+                    "visible" => Subject::Visible(selector),
+                    _ => Subject::Attr(selector, args[1].1.clone()),
+                }
+            }
+            "url" | "title" if field => {
+                let at = self.i;
+                return Err(self.fail(at, format!("`{word}` has no fields"), None));
+            }
+            "url" => Subject::Url,
+            "title" => Subject::Title,
             "status" | "body" | "duration" if field => {
                 let at = self.i;
                 return Err(self.fail(at, format!("`{word}` has no fields"), None));
@@ -173,12 +209,52 @@ impl<'s> Parser<'s, '_, '_, '_, '_> {
                 let mut hint = suggest::hint(&shown, SUBJECTS).map(|h| format!("{h} ")).unwrap_or_default();
                 hint.push_str(
                     "a check starts with status, json.<path>, header.<name>, cookie.<name>, body, duration or \
-                     graphql.errors",
+                     graphql.errors; in a browser step with url, title, text(\"<selector>\"), element(…), count(…), \
+                     visible(…), attr(\"<selector>\", \"<name>\"), cookie.<name> or duration",
                 );
                 return Err(self.fail(start, format!("unknown check subject `{shown}`"), Some(hint)));
             }
         };
         Ok(subject)
+    }
+
+    /// `("a", "b")` after a page subject's name: `n` quoted strings, each with the byte offset of its text.
+    fn call_args(&mut self, name: &str, n: usize) -> R<Vec<(usize, String)>> {
+        let usage = if n == 2 { format!("{name}(\"#link\", \"href\")") } else { format!("{name}(\"#price\")") };
+        if self.peek() != Some('(') {
+            let at = self.i;
+            return Err(self.fail(at, format!("`{name}` takes a quoted selector: {usage}"), None));
+        }
+        self.i += 1;
+        let mut args = Vec::new();
+        for k in 0..n {
+            self.skip_ws();
+            if k > 0 {
+                if self.peek() != Some(',') {
+                    let at = self.i;
+                    return Err(self.fail(at, format!("`{name}` takes {n} arguments: {usage}"), None));
+                }
+                self.i += 1;
+                self.skip_ws();
+            }
+            let at = self.i;
+            let Some(quote) = self.peek().filter(|c| *c == '"' || *c == '\'') else {
+                return Err(self.fail(at, format!("quote the argument: {usage}"), None));
+            };
+            let body = &self.s[at + 1..];
+            let Some(len) = body.find(quote) else {
+                return Err(self.fail(at, format!("the quote {quote} is never closed"), None));
+            };
+            args.push((at + 1, body[..len].to_string()));
+            self.i = at + 1 + len + 1;
+        }
+        self.skip_ws();
+        if self.peek() != Some(')') {
+            let at = self.i;
+            return Err(self.fail(at, format!("expected `)`: {usage}"), None));
+        }
+        self.i += 1;
+        Ok(args)
     }
 
     fn predicate(&mut self, subject: &Subject) -> R<Predicate> {

@@ -8,9 +8,12 @@
 //!
 //! Durations, rates and sizes are parsed by the leaf `crate::units`. Files: `suggest` (did you mean),
 //! `serde_err` (serde errors into diagnostics), `data` (CSV and secret files), `capture` (capture sources),
-//! `scan` (small lexers shared by templates and checks), `schema` (the JSON Schema editors use).
+//! `scan` (small lexers shared by templates and checks), `schema` (the JSON Schema editors use; `schema_browser` its
+//! browser keys); browser journeys: `raw_browser` (their keys as written), `browser` (the journey's settings),
+//! `browser_step` (actions), `selector` (selectors checked as written).
 
 mod alerts;
+mod browser;
 mod build;
 mod capture;
 mod data;
@@ -21,8 +24,11 @@ pub mod limits;
 mod oauth;
 mod position;
 mod raw;
+mod raw_browser;
 mod scan;
 mod schema;
+mod schema_browser;
+mod selector;
 mod serde_err;
 mod step;
 mod suggest;

@@ -9,6 +9,8 @@ use std::marker::PhantomData;
 use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde::Deserialize;
 
+pub use super::raw_browser::{RawAction, RawBrowser, RawBrowserSettings, RawWaitFor, ACTION_KEYS};
+
 /// A journey file: one journey. The meaning of each key is in `docs/journeys.md` and the JSON Schema.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -57,6 +59,8 @@ pub struct RawJourney {
     /// `verify` thresholds for the journey (`p99 < 800ms`), checked by `crate::threshold::parse`.
     #[serde(default)]
     pub thresholds: Vec<Scalar>,
+    /// `browser: true` or `{ viewport: 1280x800, … }`: the steps are browser actions.
+    pub browser: Option<RawBrowser>,
 }
 
 /// `alerts:` — unset values take the settings file's defaults.
@@ -236,6 +240,17 @@ pub struct RawStep {
     pub ws: Option<Scalar>,
     /// With `ws`: messages sent after the upgrade, in order.
     pub send: Option<Vec<RawWsMessage>>,
+    /// Browser journeys: one action written on the step (`goto: /store/`, `click: "#login"`, …).
+    pub goto: Option<Scalar>,
+    pub click: Option<Scalar>,
+    pub fill: Option<OrderedMap<Scalar>>,
+    #[serde(rename = "type")]
+    pub type_text: Option<OrderedMap<Scalar>>,
+    pub select: Option<OrderedMap<Scalar>>,
+    pub press: Option<Scalar>,
+    pub wait_for: Option<RawWaitFor>,
+    /// Browser journeys: several actions, in order.
+    pub actions: Option<Vec<RawAction>>,
 }
 
 /// One message a WebSocket step sends: exactly one of the two.
@@ -249,6 +264,19 @@ pub struct RawWsMessage {
 }
 
 impl RawStep {
+    /// The action keys written on the step itself (not under `actions`), as one action.
+    pub fn own_action(&self) -> RawAction {
+        RawAction {
+            goto: self.goto.clone(),
+            click: self.click.clone(),
+            fill: self.fill.clone(),
+            type_text: self.type_text.clone(),
+            select: self.select.clone(),
+            press: self.press.clone(),
+            wait_for: self.wait_for.clone(),
+        }
+    }
+
     /// The `(key, url)` pairs of the method keys that are set.
     pub fn method_keys(&self) -> Vec<(&'static str, &Scalar)> {
         let values = [&self.get, &self.post, &self.put, &self.patch, &self.delete, &self.head, &self.options];
@@ -394,7 +422,7 @@ pub struct Scalar(pub String);
 
 /// A mapping that keeps its keys in file order (headers, query parameters and form fields are sent in
 /// the order written).
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct OrderedMap<V>(pub Vec<(String, V)>);
 
 impl<V> Default for OrderedMap<V> {

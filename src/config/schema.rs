@@ -113,7 +113,7 @@ pub fn json_schema() -> Value {
                 "description": "Journeys this one depends on: while one of them fails, this journey's alerts are suppressed."
             },
             "defaults": { "$ref": "#/definitions/defaults" },
-            "steps": { "type": "array", "minItems": 1, "items": { "$ref": "#/definitions/step" }, "description": "The HTTP steps, run in order." }
+            "steps": { "type": "array", "minItems": 1, "items": { "$ref": "#/definitions/step" }, "description": "The steps, run in order: HTTP and WebSocket steps, or in a browser journey browser steps." }
         },
         "definitions": {
             "duration": { "type": "string", "pattern": DURATION, "description": "A duration with a unit: 250ms, 30s, 2m, 1h, 1d, 1.5s, 500us, 1m30s." },
@@ -233,6 +233,7 @@ pub fn json_schema() -> Value {
     add_alert_keys(&mut schema);
     add_threshold_keys(&mut schema);
     add_ws_keys(&mut schema);
+    super::schema_browser::add_browser_keys(&mut schema);
     schema
 }
 

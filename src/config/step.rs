@@ -12,7 +12,7 @@ use super::position::{index_path, key_path};
 use super::raw::{RawCapture, RawCaptureMap, RawStep};
 use super::templates::DataNames;
 use super::templates::{self, Env, Names};
-use crate::model::{Capture, Check, RequestDefaults, Step, Think};
+use crate::model::{Capture, CaptureSource, Check, RequestDefaults, Step, Think};
 use crate::template::Template;
 use crate::units::{format_duration, parse_duration};
 use reqwest::Method;
@@ -29,6 +29,8 @@ pub struct Scope {
     pub has_target: bool,
     /// The journey file's directory: `multipart` file parts are relative to it.
     pub dir: std::path::PathBuf,
+    /// `browser:` is on: every step is browser actions, and checks read the page.
+    pub browser: bool,
 }
 
 impl Scope {
@@ -123,9 +125,13 @@ pub fn build_steps(
     Steps { steps, capture_slots: slot_names.len(), secret_captures }
 }
 
-// WebSocket steps (`ws:`, `send:`): a child module, so it builds with this builder's private parts.
+// WebSocket steps (`ws:`, `send:`) and browser steps (actions): child modules, so they build with this
+// builder's private parts.
 #[path = "ws_step.rs"]
 mod ws_step;
+
+#[path = "browser_step.rs"]
+mod browser_step;
 
 struct StepBuilder<'c, 'e, 'o, 'n> {
     ctx: &'c mut FileCtx,
@@ -178,9 +184,21 @@ impl StepBuilder<'_, '_, '_, '_> {
         defaults: &RequestDefaults,
         first_def: &HashMap<&str, (usize, usize)>,
     ) -> Option<Step> {
-        let (method, url) = match &raw.ws {
-            Some(ws) => self.ws_request(raw, ws, scope.has_target)?,
-            None => self.request(raw, scope.has_target)?,
+        let (method, url, actions) = if scope.browser {
+            let actions = self.actions(raw, scope.has_target)?;
+            // Unused by browser steps; the first `goto` names the step's page for people.
+            let url = actions.iter().find_map(|a| match a {
+                crate::model::Action::Goto(t) => Some(t.clone()),
+                _ => None,
+            });
+            (Method::GET, url.unwrap_or_else(|| Template::literal("")), actions)
+        } else {
+            self.no_actions(raw)?;
+            let (method, url) = match &raw.ws {
+                Some(ws) => self.ws_request(raw, ws, scope.has_target)?,
+                None => self.request(raw, scope.has_target)?,
+            };
+            (method, url, Vec::new())
         };
         let ws = self.ws_send(raw);
         let mut headers = Vec::new();
@@ -215,6 +233,9 @@ impl StepBuilder<'_, '_, '_, '_> {
             self.ok &= parsed.is_some();
             report(self.ctx, &path, check.text(), problems);
             if let Some((subject, predicate)) = parsed {
+                if !self.subject_fits(&path, check.text(), &subject, scope.browser) {
+                    continue;
+                }
                 expect.push(Check { text: check.text().to_string(), subject, predicate, soft: check.soft() });
             }
         }
@@ -225,6 +246,22 @@ impl StepBuilder<'_, '_, '_, '_> {
             };
             let path = key_path(&self.at("capture"), name);
             match capture_source(self.ctx, &path, raw_capture) {
+                Some((source, _))
+                    if source.in_browser() != scope.browser && !matches!(source, CaptureSource::Cookie(_)) =>
+                {
+                    let (msg, hint) = if scope.browser {
+                        (
+                            "a browser step captures from the page",
+                            "capture url, title, text(\"…\"), attr(\"…\", \"name\") or cookie.<name>",
+                        )
+                    } else {
+                        (
+                            "only a browser step reads a page",
+                            "capture json.<path>, header.<name>, cookie.<name>, status or a regex",
+                        )
+                    };
+                    self.error(&path, msg, Some(hint.into()));
+                }
                 Some((source, secret)) => capture.push(Capture { name: name.clone(), slot, source, secret }),
                 None => self.ok = false,
             }
@@ -249,7 +286,25 @@ impl StepBuilder<'_, '_, '_, '_> {
             think,
             thresholds,
             ws,
+            actions,
         })
+    }
+
+    /// Page subjects only in browser steps; response subjects only in HTTP and WebSocket steps.
+    fn subject_fits(&mut self, path: &str, text: &str, subject: &crate::model::Subject, browser: bool) -> bool {
+        if browser && !subject.in_browser() {
+            let msg = format!("`{text}` checks a response, and a browser step has none");
+            let hint = "check the page: url, title, text(\"#id\"), element(…), count(…), visible(…), attr(…), cookie.<name>, duration";
+            self.error(path, msg, Some(hint.into()));
+            return false;
+        }
+        if !browser && !subject.in_http() {
+            let msg = format!("`{text}` reads a page: only a browser step has one");
+            let hint = "add `browser: true` to the journey to check pages, or check the response (json.…, body, …)";
+            self.error(path, msg, Some(hint.into()));
+            return false;
+        }
+        true
     }
 
     /// The method and URL: exactly one of `get: …` (etc.) or `method:` + `url:`.

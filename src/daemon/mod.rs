@@ -69,6 +69,9 @@ pub struct Options {
     /// external labels, at start and on every reload), shown on the status page and in `/api/v1/*`, and
     /// exported as `journeyd_location_info`. `None`: none of these change.
     pub location: Option<Location>,
+    /// `--chromium`: the browser journeys' Chromium; `None`: `JOURNEYD_CHROMIUM`, then `PATH`. Without one,
+    /// browser journeys are left out (logged at start and on every reload) and the rest run.
+    pub chromium: Option<PathBuf>,
 }
 
 impl Options {
@@ -88,6 +91,7 @@ impl Options {
             access: WriteAccess::default(),
             serve: ServeOptions::default(),
             location: None,
+            chromium: None,
         }
     }
 }
@@ -105,6 +109,8 @@ struct Sources {
     settings: Option<PathBuf>,
     /// Merged into every settings file read, so a reload cannot drop the `location` label.
     location: Option<Location>,
+    /// Why browser journeys cannot run (no Chromium), when they cannot: they are left out of every suite.
+    no_browser: Option<String>,
 }
 
 /// A running monitor: its scheduler, outcome pipeline and HTTP server.

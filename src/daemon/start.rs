@@ -14,9 +14,12 @@ use crate::config;
 use crate::deploys::{self, Deploys};
 use crate::http::Clients;
 use crate::location::{self, Location};
+use crate::metrics::browser::BrowserProcessCollector;
 use crate::metrics::{Metrics, MetricsSink, StatsTable};
 use crate::model::Suite;
 use crate::pipeline::{self, Sink};
+use crate::runner::browser_host::BrowserHost;
+use crate::runner::evidence::EvidenceStore;
 use crate::runner::Monitor;
 use crate::server::{self, ConnectionMetrics, ServerState};
 use crate::settings::Settings;
@@ -35,7 +38,15 @@ impl Sources {
             Some(f) => f(suite),
             None => suite,
         };
-        Suite { journeys: suite.journeys.into_iter().filter(|j| self.shard.owns_name(&j.name)).collect() }
+        let runnable = |j: &Arc<crate::model::Journey>| match (&self.no_browser, &j.browser) {
+            (Some(why), Some(_)) => {
+                tracing::error!(journey = %j.name, source = %j.source.display(), "browser journey not loaded: {why}");
+                false
+            }
+            _ => true,
+        };
+        let journeys = suite.journeys.into_iter().filter(|j| self.shard.owns_name(&j.name));
+        Suite { journeys: journeys.filter(runnable).collect() }
     }
 }
 
@@ -112,15 +123,25 @@ impl Daemon {
             access,
             serve,
             location,
+            chromium,
         } = opts;
-        let sources = Sources { paths, load, adjust, shard, settings, location: location.clone() };
+        let browser = BrowserHost::new(chromium.as_deref(), EvidenceStore::from_env());
+        let no_browser = browser.executable().err().map(str::to_string);
+        let sources = Sources { paths, load, adjust, shard, settings, location: location.clone(), no_browser };
         let total = files.loaded.suite.journeys.len();
         let suite = sources.prepare(files.loaded.suite);
         if shard.count > 1 {
             tracing::info!(%shard, owned = suite.journeys.len(), total, "sharded: running this shard's journeys");
         }
-        let clients = Clients::new().map_err(StartError::Client)?;
+        let clients = Clients::new().map_err(StartError::Client)?.with_browser(browser.clone());
         let metrics = Metrics::new();
+        let (restarts, contexts) = (browser.clone(), browser.clone());
+        // A fresh registry per daemon: registration can only fail on a programming error.
+        let _ = BrowserProcessCollector::register(
+            &metrics.registry,
+            move || restarts.restarts(),
+            move || contexts.open_contexts(),
+        );
         let web = LiveWebConfig::new(web_config, files.web);
         let base_url = format!("{}://{addr}/", web.scheme());
         let origin = trace::Origin { location: location.as_ref(), shard };
@@ -147,7 +168,8 @@ impl Daemon {
             .with_source(source)
             .with_location(location.clone())
             .with_trace_url(trace_url)
-            .with_deploys(Arc::new(deploys.clone()));
+            .with_deploys(Arc::new(deploys.clone()))
+            .with_evidence(browser.evidence().dir().to_path_buf());
         let mut all: Vec<Box<dyn Sink>> =
             vec![Box::new(MetricsSink::new(metrics.clone(), stats.clone())), Box::new(StatusSink::new(board))];
         all.push(Box::new(alerts.sink()));

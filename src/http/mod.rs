@@ -51,6 +51,9 @@ pub enum ClientError {
     Tls(#[from] tls::TlsSetupError),
 }
 
+use crate::runner::browser_host::BrowserHost;
+use crate::runner::evidence::EvidenceStore;
+
 /// What every journey's client is made from: the TLS configurations (one per distinct CA, shared) and the
 /// choice of client.
 #[derive(Clone, Debug)]
@@ -58,6 +61,8 @@ pub struct Clients {
     tls: Arc<tls::TlsConfigs>,
     /// Steps go through the own client [`h1`] (false only with `JOURNEYD_HTTP_CLIENT=reqwest`).
     pub own: bool,
+    /// Browser journeys' Chromium, found now and started on first use: the browser is their client.
+    pub browser: crate::runner::browser_host::BrowserHost,
 }
 
 impl Clients {
@@ -68,7 +73,14 @@ impl Clients {
         let tls = Arc::new(tls::TlsConfigs::new());
         // Built now, so a broken TLS backend fails the start rather than the first journey.
         tls.config(false, None)?;
-        Ok(Clients { tls, own })
+        let browser = BrowserHost::new(None, EvidenceStore::from_env());
+        Ok(Clients { tls, own, browser })
+    }
+
+    /// The same clients with browser journeys run by this host (`--chromium`, an evidence directory).
+    pub fn with_browser(mut self, browser: BrowserHost) -> Clients {
+        self.browser = browser;
+        self
     }
 
     /// The client of a journey with these TLS settings: skipping verification wins over a CA file.

@@ -5,6 +5,7 @@
 //! (outcome, reason, phase) — never URLs or response data. The one exception is the TLS certificate a step's
 //! server presents (`certs`): its labels hold exactly one certificate per step at a time, clipped.
 
+pub mod browser;
 mod certs;
 mod handles;
 mod process;
@@ -74,6 +75,8 @@ pub struct Metrics {
     pub active_users: IntGauge,
     pub reload_success: IntGauge,
     pub reload_timestamp: prometheus::Gauge,
+    /// Browser journeys' page timings, web vitals, JavaScript errors and failed requests.
+    pub browser: browser::BrowserFamilies,
 }
 
 fn opts(name: &str, help: &str) -> Opts {
@@ -189,7 +192,8 @@ impl Metrics {
             windows: Windows::default(),
             step_failures: counter(
                 "journey_step_failures_total",
-                "Failed steps by reason (connect, dns, tls, timeout, status, check, capture, body, redirect, auth).",
+                "Failed steps by reason (connect, dns, tls, timeout, status, check, capture, body, redirect, auth, script, \
+                 element, browser).",
                 &["journey", "step", "reason"],
             ),
             step_success: int_gauge(
@@ -235,6 +239,7 @@ impl Metrics {
                 .expect("static"),
             reload_success,
             reload_timestamp,
+            browser: browser::BrowserFamilies::new(),
             registry,
         };
         m.register();
@@ -274,7 +279,7 @@ impl Metrics {
             Box::new(build_info()),
             Box::new(process::ProcessCollector::new()),
         ];
-        for c in collectors {
+        for c in collectors.into_iter().chain(self.browser.collectors()) {
             self.registry.register(c).expect("metric names are unique");
         }
     }

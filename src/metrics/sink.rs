@@ -77,6 +77,7 @@ fn forget_step(m: &Metrics, certs: &mut CertSeries, journey: &str, step: &str) {
     for reason in Reason::ALL {
         let _ = m.step_failures.remove_label_values(&[journey, step, reason.as_str()]);
     }
+    m.browser.forget(journey, step);
     certs.forget_step(m, journey, step);
 }
 
@@ -98,6 +99,8 @@ fn record_failure(metrics: &Metrics, journey: &Journey, f: &Failure, soft: bool)
         excerpt = f.excerpt.as_deref().unwrap_or(""),
         redirects = %crate::outcome::chain_text(&f.redirects),
         trace_id = f.trace_id.as_deref().unwrap_or(""),
+        page = %f.page.join(" | "),
+        screenshot = f.screenshot.as_deref().unwrap_or(""),
         "step failed: {}",
         f.message
     );
@@ -115,6 +118,11 @@ impl Sink for MetricsSink {
             m.missed.with_label_values(&[j.name.as_str()]);
             m.late.with_label_values(&[j.name.as_str()]);
             m.tls_skip_verify.with_label_values(&[j.name.as_str()]).set(i64::from(j.defaults.tls_skip_verify));
+            if j.browser.is_some() {
+                for step in &steps {
+                    m.browser.touch(&j.name, step);
+                }
+            }
             if let Some(old) = self.exported.get(&j.name) {
                 for gone in old.iter().filter(|s| !steps.contains(s)) {
                     forget_step(m, &mut self.certs, &j.name, gone);
@@ -190,6 +198,9 @@ impl Sink for MetricsSink {
             sh.success.set(i64::from(so.passed));
             self.certs.record(m, name, &step.name, so.cert_news());
             sh.status.set(i64::from(so.status.unwrap_or(0)));
+            if let Some(page) = &so.page {
+                m.browser.record(name, &step.name, page);
+            }
             if so.status.is_some() {
                 // Phases are known only when a response arrived; a transport error has none to split.
                 let p = &so.phases;

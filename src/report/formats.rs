@@ -112,6 +112,10 @@ pub fn junit(r: &Report) -> String {
         let mut out_lines = Vec::new();
         for (reason, fc) in &j.failures {
             out_lines.push(format!("{reason} x{}: {}", fc.count, fc.first.line()));
+            if let Some(shot) = &fc.first.failure.screenshot {
+                // The attachment convention Jenkins and GitLab read, relative to the JUnit file.
+                out_lines.push(format!("[[ATTACHMENT|{}/{shot}]]", super::SCREENSHOT_DIR));
+            }
         }
         let _ = write!(
             suites,

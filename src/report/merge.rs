@@ -103,6 +103,9 @@ pub fn merge(reports: &[(String, Report)]) -> Result<Report, MergeError> {
                 sa.runs += sb.runs;
                 sa.failed += sb.failed;
                 sa.response.add(&sb.response);
+                for (vital, h) in &sb.vitals {
+                    sa.vitals.entry(vital.clone()).or_default().add(h);
+                }
                 if let Some(c) = &sb.earliest_cert {
                     keep_earliest(&mut sa.earliest_cert, c);
                 }

@@ -7,6 +7,10 @@
 //!
 //! A report never imports the runner: it is built from outcomes only.
 
+/// Where `verify` keeps browser journeys' failure screenshots, beside its JUnit file (else its JSON report);
+/// the JUnit `[[ATTACHMENT|screenshots/…]]` lines and the reports' `screenshot` fields refer to it.
+pub const SCREENSHOT_DIR: &str = "screenshots";
+
 pub mod baseline;
 pub mod cert;
 pub mod formats;
@@ -121,6 +125,10 @@ pub struct StepReport {
     /// when it presented none (plain http, or only reused connections).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub earliest_cert: Option<EarliestCert>,
+    /// Browser steps: page timings and web vitals by name (`lcp`, `ttfb`, … of
+    /// `crate::threshold::PAGE_TIMINGS`), for `p75{vital=lcp}` thresholds; absent for other steps.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub vitals: BTreeMap<String, Hist>,
 }
 
 impl StepReport {

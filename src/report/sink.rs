@@ -97,6 +97,14 @@ impl ReportSink {
                 sr.runs += 1;
                 sr.failed += u64::from(!so.passed);
                 sr.response.record(so.response_time);
+                if let Some(p) = &so.page {
+                    let timings = [p.fcp, p.lcp, p.tbt, p.ttfb, p.dom_content_loaded, p.load];
+                    for (name, d) in crate::threshold::PAGE_TIMINGS.iter().zip(timings) {
+                        if let Some(d) = d {
+                            sr.vitals.entry(name.to_string()).or_default().record(d);
+                        }
+                    }
+                }
                 if let Some(cert) = so.tls.as_deref().filter(|c| cert::is_earlier(&sr.earliest_cert, c)) {
                     let seen = EarliestCert::of(cert);
                     cert::keep_earliest(&mut sr.earliest_cert, &seen);

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::model::CmpOp;
 use crate::report::{EarliestCert, FailureCount, Hist, JourneyReport, Report, StepReport};
-use crate::threshold::{Limit, Metric, Threshold};
+use crate::threshold::{Limit, Metric, Threshold, VitalStat};
 use crate::units::format_latency;
 
 /// The result of one threshold on one journey or step.
@@ -128,6 +128,8 @@ struct Scope<'a> {
     cert: Option<&'a EarliestCert>,
     /// For a journey: the step that presented `cert`.
     cert_step: Option<&'a str>,
+    /// Browser steps' page timings: the step's, or every step's of the journey.
+    vitals: Vec<&'a BTreeMap<String, Hist>>,
 }
 
 impl Scope<'_> {
@@ -141,6 +143,7 @@ impl Scope<'_> {
             failures: &jr.failures,
             cert,
             cert_step: cert_step.map(|s| s.name.as_str()),
+            vitals: jr.steps.iter().map(|s| &s.vitals).collect(),
         }
     }
 
@@ -152,6 +155,7 @@ impl Scope<'_> {
             failures: &st.failures,
             cert: st.earliest_cert.as_ref(),
             cert_step: None,
+            vitals: vec![&st.vitals],
         }
     }
 }
@@ -180,6 +184,18 @@ fn measure(m: &Metric, s: &Scope<'_>, end: f64) -> Result<(f64, String), String>
     let (runs, failed, hist, failures) = (s.runs, s.failed, s.hist, s.failures);
     match m {
         Metric::CertExpiry => time_left(s, end),
+        Metric::Vital(name, stat) => {
+            let mut all = Hist::default();
+            s.vitals.iter().filter_map(|v| v.get(*name)).for_each(|h| all.add(h));
+            if all.is_empty() {
+                return Err(format!("no {name} measured: only browser steps that load a page have one"));
+            }
+            match stat {
+                VitalStat::Quantile(q) => latency(all.quantile(*q)),
+                VitalStat::Max => latency(all.max()),
+                VitalStat::Mean => latency(all.mean()),
+            }
+        }
         Metric::Runs => Ok((runs as f64, runs.to_string())),
         Metric::Failures(None) => Ok((failed as f64, failed.to_string())),
         Metric::Failures(Some(r)) => {

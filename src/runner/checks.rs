@@ -205,6 +205,8 @@ fn resolve<'v>(view: &'v ResponseView<'_>, subject: &Subject, redactor: &Redacto
                 None => Actual::Missing(format!("json.{path} is absent")),
             },
         },
+        // The loader keeps page subjects (`!in_http()`) out of HTTP steps; a page has no place in a response.
+        _ => Actual::Missing("only a browser step reads the page".into()),
     }
 }
 
@@ -241,23 +243,57 @@ pub fn evaluate(
     redactor: &Redactor,
 ) -> Result<(), Mismatch> {
     let actual = resolve(view, &check.subject, redactor);
+    judge(check, &actual, view.status, |a| length(view, &check.subject, a), scope, redactor)
+}
+
+/// A value a browser step read from its page for a check: the page is queried by the runner (async), the
+/// predicate is judged here, the same as for a response.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PageValue {
+    /// Why there is none (`no element matches #price`).
+    Missing(String),
+    Text(String),
+    Number(f64),
+}
+
+/// Evaluates a browser step's check on the value read from the page.
+pub fn evaluate_page(check: &Check, value: &PageValue, scope: &Scope<'_>, redactor: &Redactor) -> Result<(), Mismatch> {
+    let actual = match value {
+        PageValue::Missing(why) => Actual::Missing(why.clone()),
+        PageValue::Text(t) => Actual::Text(Cow::Borrowed(t)),
+        PageValue::Number(n) => Actual::Number(*n),
+    };
+    let length = |a: &Actual<'_>| match a {
+        Actual::Text(t) => Some(t.chars().count()),
+        _ => None,
+    };
+    judge(check, &actual, 0, length, scope, redactor)
+}
+
+/// Applies a check's predicate to the value its subject resolved to.
+fn judge(
+    check: &Check,
+    actual: &Actual<'_>,
+    status: u16,
+    length: impl Fn(&Actual<'_>) -> Option<usize>,
+    scope: &Scope<'_>,
+    redactor: &Redactor,
+) -> Result<(), Mismatch> {
     let ok = match &check.predicate {
-        Predicate::StatusIn(patterns) => patterns.iter().any(|p| p.matches(view.status)),
-        Predicate::StatusNotIn(patterns) => !patterns.iter().any(|p: &StatusPattern| p.matches(view.status)),
+        Predicate::StatusIn(patterns) => patterns.iter().any(|p| p.matches(status)),
+        Predicate::StatusNotIn(patterns) => !patterns.iter().any(|p: &StatusPattern| p.matches(status)),
         Predicate::Exists => !matches!(actual, Actual::Missing(_)),
         Predicate::NotExists => matches!(actual, Actual::Missing(_)),
-        Predicate::Compare(op, lit) => compare(&actual, *op, lit, scope),
-        Predicate::Contains(lit) => contains(&actual, lit, scope),
+        Predicate::Compare(op, lit) => compare(actual, *op, lit, scope),
+        Predicate::Contains(lit) => contains(actual, lit, scope),
         Predicate::Matches(re) => actual.as_text().is_some_and(|t| re.is_match(&t)),
-        Predicate::Length(op, n) => {
-            length(view, &check.subject, &actual).is_some_and(|len| cmp_f64(len as f64, *op, *n))
-        }
+        Predicate::Length(op, n) => length(actual).is_some_and(|len| cmp_f64(len as f64, *op, *n)),
     };
     if ok {
         return Ok(());
     }
-    let described = match (&check.predicate, &actual) {
-        (Predicate::Length(..), a) => match length(view, &check.subject, a) {
+    let described = match (&check.predicate, actual) {
+        (Predicate::Length(..), a) => match length(a) {
             Some(len) => format!("length {len}"),
             None => a.describe(redactor),
         },
@@ -392,6 +428,10 @@ pub fn capture(source: &CaptureSource, view: &ResponseView<'_>) -> Result<String
             caps.get(*group)
                 .map(|m| m.as_str().to_string())
                 .ok_or_else(|| Missed::Absent(format!("regex {:?} group {group} did not participate", regex.as_str())))
+        }
+        // The loader keeps page sources out of HTTP steps.
+        CaptureSource::Url | CaptureSource::Title | CaptureSource::Text(_) | CaptureSource::Attr(..) => {
+            Err(Missed::Absent("only a browser step reads the page".into()))
         }
     }
 }

@@ -31,6 +31,10 @@ use crate::template::{RenderError, Scope};
 #[path = "ws_step.rs"]
 mod ws_step;
 
+// Browser steps: a child module too, for the user's captures, lease and redactor.
+#[path = "page/run.rs"]
+mod page_run;
+
 /// Longest body excerpt kept as evidence.
 const EXCERPT: usize = 300;
 
@@ -107,27 +111,49 @@ pub async fn run_iteration(
         user: vu.id,
     };
 
+    // A browser journey's page: opened by its first step, closed when the iteration ends, however it ends.
+    let mut page: Option<crate::browser::Page> = None;
+    let ctx = Walk { plan, intended, deadline, trace_id, jar: &jar };
+    walk(&ctx, vu, cancel, &mut outcome, &mut page).await;
+    if let Some(p) = page {
+        p.close().await;
+    }
+    outcome.stamp_trace();
+    outcome
+}
+
+/// What the steps of one iteration share.
+struct Walk<'a> {
+    plan: &'a Plan,
+    intended: Instant,
+    deadline: Instant,
+    trace_id: u128,
+    jar: &'a OnceLock<Jar>,
+}
+
+/// The steps in order, with think time between them, into `outcome`; stops at the first failure.
+async fn walk(
+    ctx: &Walk<'_>,
+    vu: &mut VirtualUser,
+    cancel: &CancellationToken,
+    outcome: &mut RunOutcome,
+    page: &mut Option<crate::browser::Page>,
+) {
+    let (plan, intended, deadline, trace_id, jar) = (ctx.plan, ctx.intended, ctx.deadline, ctx.trace_id, ctx.jar);
+    let journey = &plan.journey;
     let mut step_intended = intended;
     for (index, step) in journey.steps.iter().enumerate() {
         // Never 0 (an invalid W3C span id): the step's span, parent of whatever the site records.
         let span_id: u64 = rand::random::<u64>() | 1;
         let offset = step_intended.saturating_duration_since(intended);
         let mut so = StepOutcome { index, span_id, offset, ..StepOutcome::default() };
-        let call = StepCall {
-            plan,
-            index,
-            step,
-            jar: &jar,
-            trace_id,
-            span_id,
-            intended: step_intended,
-            journey_deadline: deadline,
-        };
+        let call =
+            StepCall { plan, index, step, jar, trace_id, span_id, intended: step_intended, journey_deadline: deadline };
         // The step is polled first: its last poll (the response arrived) completes without touching the
         // token, whose check takes a lock; a cancellation still wakes the task and ends a stuck step.
         let end = tokio::select! {
             biased;
-            end = run_step(&call, vu, &mut so, &mut outcome.soft_failures) => end,
+            end = run_step(&call, vu, &mut so, &mut outcome.soft_failures, page) => end,
             _ = cancel.cancelled() => StepEnd::Cancelled,
         };
         outcome.service_time += so.service_time;
@@ -139,12 +165,11 @@ pub async fn run_iteration(
             StepEnd::Passed => {}
             StepEnd::Failed(f) => {
                 outcome.status = RunStatus::Failed(f);
-                outcome.stamp_trace();
-                return outcome;
+                return;
             }
             StepEnd::Cancelled => {
                 outcome.status = RunStatus::Cancelled;
-                return outcome;
+                return;
             }
         }
         step_intended = step_done;
@@ -154,7 +179,7 @@ pub async fn run_iteration(
                 tokio::select! {
                     _ = cancel.cancelled() => {
                         outcome.status = RunStatus::Cancelled;
-                        return outcome;
+                        return;
                     }
                     _ = tokio::time::sleep(pause) => {}
                 }
@@ -162,8 +187,6 @@ pub async fn run_iteration(
             }
         }
     }
-    outcome.stamp_trace();
-    outcome
 }
 
 /// What one step needs from its iteration, travelling together through the stages.
@@ -238,7 +261,11 @@ async fn run_step(
     vu: &mut VirtualUser,
     so: &mut StepOutcome,
     soft_failures: &mut Vec<Failure>,
+    page: &mut Option<crate::browser::Page>,
 ) -> StepEnd {
+    if call.plan.journey.browser.is_some() {
+        return Box::pin(page_run::run_step(call, vu, so, soft_failures, page)).await;
+    }
     if let Some(ws) = &call.step.ws {
         // Boxed, like the token fetch below: HTTP steps' futures stay small (they are moved with every step).
         return Box::pin(ws_step::run(call, vu, so, soft_failures, ws)).await;

@@ -2,7 +2,11 @@
 //! data leases, and the monitor's schedulers. Workers send outcomes to the pipeline; they never aggregate.
 
 mod body;
+#[path = "page/host.rs"]
+pub mod browser_host;
 pub mod checks;
+#[path = "page/evidence.rs"]
+pub mod evidence;
 pub mod iteration;
 pub mod leases;
 pub mod load;

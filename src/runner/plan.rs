@@ -29,6 +29,8 @@ pub struct Plan {
     /// One token cache per `oauth` source, shared by every virtual user of the journey (`runner::oauth`).
     pub oauth: Vec<TokenCache>,
     pub(crate) steps: Vec<StepPlan>,
+    /// Browser journeys: the process's one Chromium (`None` for HTTP journeys).
+    pub browser: Option<crate::runner::browser_host::BrowserHost>,
 }
 
 #[derive(Debug)]
@@ -78,6 +80,7 @@ impl Plan {
         let client = client.expect("the default TLS configuration was built by Clients::new");
         let oauth = journey.oauth.iter().map(|s| TokenCache::new(s.clone(), Arc::clone(&client.tls))).collect();
         Plan {
+            browser: journey.browser.as_ref().map(|_| clients.browser.clone()),
             name: Arc::from(journey.name.as_str()),
             oauth,
             pools: RowPools::new(&journey.data),

@@ -42,7 +42,7 @@ pub(crate) async fn put(State(s): State<AppState>, Path(route): Path<String>, bo
     let patch: FaultPatch = match serde_json::from_slice(&body) {
         Ok(p) => p,
         Err(e) => {
-            let hint = r#"send fields like {"status": 503}, {"latency": "300ms"}, {"error_rate": 0.5}, {"hang": true}, {"reset": true}, {"stall": "1s/5s"}"#;
+            let hint = r#"send fields like {"status": 503}, {"latency": "300ms"}, {"error_rate": 0.5}, {"hang": true}, {"reset": true}, {"stall": "1s/5s"}, {"ui": "js-error"}"#;
             return error(StatusCode::BAD_REQUEST, format!("bad fault ({e}); {hint}"));
         }
     };

@@ -9,7 +9,7 @@ use crate::units::format_duration;
 
 /// The fault route names accepted by `--fault` and `/admin/faults/{route}`; `*` means every route.
 pub const ROUTES: &[&str] =
-    &["login", "account", "products", "product", "product-page", "cart", "checkout", "static", "*"];
+    &["login", "account", "products", "product", "product-page", "cart", "checkout", "static", "store", "*"];
 
 /// Index of the wildcard in [`ROUTES`]; requests outside the named routes (redirect helpers, unknown
 /// paths) only see the wildcard's fault.
@@ -37,6 +37,41 @@ pub struct Fault {
     /// Hold responses produced inside the stall window of each period.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stall: Option<Stall>,
+    /// A storefront breakage only a browser sees: the bundle is served changed (the HTTP answer stays 200).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ui: Option<UiFault>,
+}
+
+/// How the storefront bundle (`/static/app.js`) is broken by a `ui:` fault: each is a real-world deploy
+/// mistake that leaves every API green.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum UiFault {
+    /// The bundle throws an uncaught error on load, so nothing on any page works.
+    JsError,
+    /// The cart renders its rows but not the `#checkout` button.
+    NoCheckout,
+    /// The product page's `#price` element is never filled.
+    EmptyPrice,
+}
+
+impl UiFault {
+    pub const ALL: [UiFault; 3] = [UiFault::JsError, UiFault::NoCheckout, UiFault::EmptyPrice];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            UiFault::JsError => "js-error",
+            UiFault::NoCheckout => "no-checkout",
+            UiFault::EmptyPrice => "empty-price",
+        }
+    }
+
+    pub fn parse(text: &str) -> Result<UiFault, String> {
+        UiFault::ALL.into_iter().find(|u| u.name() == text).ok_or_else(|| {
+            let valid: Vec<&str> = UiFault::ALL.iter().map(|u| u.name()).collect();
+            format!("unknown ui fault `{text}`; valid: {}", valid.join(", "))
+        })
+    }
 }
 
 impl Fault {
@@ -58,6 +93,9 @@ impl Fault {
     pub fn stall(stall: Stall) -> Fault {
         Fault { stall: Some(stall), ..Fault::default() }
     }
+    pub fn ui(ui: UiFault) -> Fault {
+        Fault { ui: Some(ui), ..Fault::default() }
+    }
 
     /// True when the fault does nothing (storing it is the same as clearing the route).
     pub fn is_empty(&self) -> bool {
@@ -72,6 +110,7 @@ impl Fault {
         self.hang |= over.hang;
         self.reset |= over.reset;
         self.stall = over.stall.or(self.stall);
+        self.ui = over.ui.or(self.ui);
         self
     }
 
@@ -112,6 +151,9 @@ impl fmt::Display for Fault {
         }
         if let Some(s) = self.stall {
             parts.push(format!("stall:{s}"));
+        }
+        if let Some(u) = self.ui {
+            parts.push(format!("ui:{}", u.name()));
         }
         f.write_str(&parts.join(","))
     }

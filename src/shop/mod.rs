@@ -16,6 +16,8 @@
 //! | GET | `/api/cart` (auth) | `cart` | the open cart |
 //! | POST | `/api/checkout` `{cart_id}` (auth) | `checkout` | 201 `{order_id, total}`; 404 wrong cart; 409 empty |
 //! | GET | `/static/hello` | `static` | `hello, world\n`, no state touched |
+//! | GET | `/static/app.js` | `static` | the storefront bundle (changed by a `ui:` fault) |
+//! | GET | `/store/`, `/store/login`, `/store/products/{sku}`, `/store/cart`, `/store/account` | `store` | storefront pages the bundle fills: `#email` `#password` `#login`; `#price` `#add-to-cart` `#go-to-cart`; `.cart-item` `#checkout` `#order-id`; `#account-name` `#account-email` `.order` |
 //! | GET | `/redirect/{n}`, `/redirect-loop` | `*` only | n chained 302s then 200; a 302 to itself |
 //! | GET | `/healthz` | never | `ok` |
 //!
@@ -32,6 +34,11 @@
 //! or `stall:WINDOW/PERIOD` (responses ready during the first WINDOW of each PERIOD since the shop
 //! started are held until the window ends). Injected answers carry an `x-shop-fault` header.
 //!
+//! `ui:KIND` breaks the storefront bundle while every HTTP answer stays 200, so only a browser sees it
+//! (set it on `static`, the bundle's route): `ui:js-error` (the bundle throws [`JS_ERROR_MESSAGE`] on
+//! load), `ui:no-checkout` (the cart renders no `#checkout` button), `ui:empty-price` (`#price` stays
+//! empty). `static=status:404` makes the bundle itself answer 404.
+//!
 //! # Admin API (never faulted)
 //!
 //! - `GET /admin/faults` → `{"faults": {"checkout": {"status": 503}, …}, "hanging": 0}` (`hanging`: requests
@@ -39,7 +46,7 @@
 //! - `GET /admin/faults/{route}` → that route's fault (`{}` when none)
 //! - `PUT /admin/faults/{route}` with JSON fields to merge into the route's fault: `{"status": 503}`,
 //!   `{"latency": "300ms"}`, `{"error_rate": 0.5}`, `{"hang": true}`, `{"reset": true}`,
-//!   `{"stall": "1s/5s"}`; `null` or `false` clears a field → 200 with the resulting fault; 400 on bad values
+//!   `{"stall": "1s/5s"}`, `{"ui": "js-error"}`; `null` or `false` clears a field → 200 with the resulting fault; 400 on bad values
 //! - `DELETE /admin/faults/{route}` and `DELETE /admin/faults` clear → 200 with the remaining faults
 //! - an unknown route name → 404 `{"error": …, "valid_routes": [...]}`
 //!
@@ -56,6 +63,7 @@ mod routes;
 mod server;
 mod spec;
 mod state;
+mod store;
 mod table;
 
 use std::net::SocketAddr;
@@ -65,8 +73,9 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-pub use faults::{Fault, Stall, UnknownRoute, ROUTES};
+pub use faults::{Fault, Stall, UiFault, UnknownRoute, ROUTES};
 pub use spec::{parse_fault, FaultSpec};
+pub use store::JS_ERROR_MESSAGE;
 pub use table::FaultHandle;
 
 /// The password every demo account accepts unless `--password` says otherwise.

@@ -13,7 +13,7 @@ use serde::de::DeserializeOwned;
 use super::faults::{route_index, WILDCARD};
 use super::state::{parse_token, Shop, Token};
 use super::table::FaultHandle;
-use super::{admin, api, html};
+use super::{admin, api, html, store};
 
 /// What every handler can reach (cheap to clone: two `Arc`s and a token).
 #[derive(Clone)]
@@ -36,6 +36,13 @@ pub(crate) fn router(shop: Arc<Shop>, faults: FaultHandle) -> Router {
         .route("/cart", get(html::cart_page))
         .route("/cart/add", post(html::cart_add))
         .route("/static/hello", get(html::hello))
+        .route("/static/app.js", get(store::bundle))
+        .route("/store", get(store::index))
+        .route("/store/", get(store::index))
+        .route("/store/login", get(store::login))
+        .route("/store/products/{sku}", get(store::product))
+        .route("/store/cart", get(store::cart))
+        .route("/store/account", get(store::account))
         .route("/redirect/{n}", get(html::redirect_chain))
         .route("/redirect-loop", get(html::redirect_loop))
         .route("/healthz", get(html::healthz))
@@ -59,6 +66,7 @@ pub(crate) fn fault_route(path: &str) -> Option<usize> {
         "/cart" | "/cart/add" | "/api/cart" | "/api/cart/items" => "cart",
         "/api/checkout" => "checkout",
         p if p.starts_with("/static/") => "static",
+        p if p == "/store" || p.starts_with("/store/") => "store",
         _ => return Some(WILDCARD),
     };
     route_index(name).ok()
@@ -169,6 +177,8 @@ mod tests {
         assert_eq!(name("/api/cart/items"), Some("cart"));
         assert_eq!(name("/api/checkout"), Some("checkout"));
         assert_eq!(name("/static/hello"), Some("static"));
+        assert_eq!(name("/static/app.js"), Some("static"));
+        assert_eq!(name("/store/cart"), Some("store"));
         assert_eq!(name("/redirect/3"), Some("*"));
         assert_eq!(name("/healthz"), None);
         assert_eq!(name("/admin/faults/cart"), None);

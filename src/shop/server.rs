@@ -152,6 +152,9 @@ async fn faulted(app: &App, req: Request<Incoming>, kill: CancellationToken, fau
         let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         injected(error(status, format!("injected fault: status {code}")), "status")
     } else {
+        // Handlers that change what they serve under a fault (the storefront bundle's `ui:`) read it here.
+        let mut req = req;
+        req.extensions_mut().insert(fault);
         let Ok(resp) = app.router.clone().call(req).await;
         resp
     };

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Deserializer};
 
-use super::faults::{route_index, Fault, Stall};
+use super::faults::{route_index, Fault, Stall, UiFault};
 
 /// One `--fault ROUTE=SPEC[,SPEC…]` flag, parsed.
 #[derive(Debug, Clone, PartialEq)]
@@ -14,7 +14,8 @@ pub struct FaultSpec {
     pub fault: Fault,
 }
 
-const VALID_KINDS: &str = "status:CODE, latency:DURATION, error-rate:FRACTION, hang, reset, stall:WINDOW/PERIOD";
+const VALID_KINDS: &str =
+    "status:CODE, latency:DURATION, error-rate:FRACTION, hang, reset, stall:WINDOW/PERIOD, ui:js-error|no-checkout|empty-price";
 
 /// Parses `checkout=status:503`, `product=latency:200ms,error-rate:0.1`, `*=stall:1s/5s`, …
 pub fn parse_fault(spec: &str) -> Result<FaultSpec, String> {
@@ -59,6 +60,7 @@ pub fn parse_fault(spec: &str) -> Result<FaultSpec, String> {
                 fault.error_rate = Some(rate);
             }
             "stall" => fault.stall = Some(parse_stall(need("WINDOW/PERIOD")?)?),
+            "ui" => fault.ui = Some(UiFault::parse(need("js-error|no-checkout|empty-price")?)?),
             "hang" | "reset" if value.is_some() => {
                 return Err(format!("fault `{kind}` in `{spec}` takes no value: write just `{kind}`"));
             }
@@ -102,6 +104,8 @@ pub(crate) struct FaultPatch {
     reset: Option<bool>,
     #[serde(default, deserialize_with = "some")]
     stall: Option<Option<String>>,
+    #[serde(default, deserialize_with = "some")]
+    ui: Option<Option<String>>,
 }
 
 /// Keeps "present but null" apart from "absent" (absent never reaches this function).
@@ -128,6 +132,9 @@ impl FaultPatch {
         }
         if let Some(v) = self.stall {
             f.stall = v.as_deref().map(parse_stall).transpose()?;
+        }
+        if let Some(v) = self.ui {
+            f.ui = v.as_deref().map(UiFault::parse).transpose()?;
         }
         f.validate()?;
         Ok(f)
@@ -161,11 +168,17 @@ mod tests {
         let stall = ok("*=stall:1s/5s").fault.stall.unwrap();
         assert_eq!((stall.window(), stall.period()), (Duration::from_secs(1), Duration::from_secs(5)));
         assert_eq!(ok("static=latency:1.5s").fault.latency, Some(Duration::from_millis(1500)));
+        assert_eq!(ok("static=ui:no-checkout").fault, Fault::ui(UiFault::NoCheckout));
     }
 
     #[test]
     fn display_round_trips() {
-        for spec in ["checkout=status:503", "product=latency:200ms,error-rate:0.1", "*=hang,reset,stall:1s/5s"] {
+        for spec in [
+            "checkout=status:503",
+            "product=latency:200ms,error-rate:0.1",
+            "*=hang,reset,stall:1s/5s",
+            "static=ui:js-error",
+        ] {
             let parsed = ok(spec);
             assert_eq!(format!("{}={}", parsed.route, parsed.fault), spec);
         }
@@ -177,7 +190,7 @@ mod tests {
             ("checkout", "has no `=`"),
             (
                 "shop=status:503",
-                "valid routes: login, account, products, product, product-page, cart, checkout, static, *",
+                "valid routes: login, account, products, product, product-page, cart, checkout, static, store, *",
             ),
             ("cart=", "names no fault"),
             ("cart=boom", "valid: status:CODE, latency:DURATION"),
@@ -191,6 +204,8 @@ mod tests {
             ("cart=stall:1s", "WINDOW/PERIOD"),
             ("cart=stall:5s/1s", "must be shorter than its period"),
             ("cart=latency:1ms,latency:2ms", "twice"),
+            ("static=ui:sideways", "valid: js-error, no-checkout, empty-price"),
+            ("static=ui", "needs a value"),
         ];
         for (spec, want) in cases {
             let got = err(spec);

@@ -207,3 +207,23 @@ pub(super) async fn failures(State(status): State<Status>, Query(q): Query<Failu
         failures: failure_views(&status, limit),
     })
 }
+
+/// `GET /evidence/<file>`: a failure screenshot (PNG). Only plain file names of the evidence directory are
+/// served (journey and step names are `[a-z0-9_.-]`), never a path: `..` and `/` are 404.
+pub(super) async fn screenshot(
+    axum::extract::State(s): axum::extract::State<Status>,
+    axum::extract::Path(file): axum::extract::Path<String>,
+) -> axum::response::Response {
+    use axum::http::{header, StatusCode};
+    use axum::response::IntoResponse;
+    let plain = file.ends_with(".png")
+        && !file.starts_with('.')
+        && file.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"_.-".contains(&b));
+    let path = s.evidence.as_ref().filter(|_| plain).map(|dir| dir.join(&file));
+    match path.map(std::fs::read) {
+        Some(Ok(png)) => {
+            ([(header::CONTENT_TYPE, "image/png"), (header::CACHE_CONTROL, "no-store")], png).into_response()
+        }
+        _ => (StatusCode::NOT_FOUND, "no such screenshot (the oldest are removed)\n").into_response(),
+    }
+}

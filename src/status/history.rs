@@ -349,6 +349,7 @@ pub(crate) mod tests {
             capture: Vec::new(),
             think: None,
             ws: None,
+            actions: Vec::new(),
             thresholds: Vec::new(),
         };
         Arc::new(Journey {
@@ -373,6 +374,7 @@ pub(crate) mod tests {
             depends_on: Vec::new(),
             alerts: AlertRules::default(),
             thresholds: Vec::new(),
+            browser: None,
         })
     }
 

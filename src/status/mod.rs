@@ -130,6 +130,8 @@ pub struct Status {
     pub trace_url: Option<String>,
     /// Deploy markers drawn on the plots; `None`: none.
     pub deploys: Option<Arc<dyn MarkSource>>,
+    /// Where browser journeys' failure screenshots are kept, served at `/evidence/<file>`; `None`: not served.
+    pub evidence: Option<std::path::PathBuf>,
 }
 
 impl Status {
@@ -145,7 +147,14 @@ impl Status {
             location: None,
             trace_url: None,
             deploys: None,
+            evidence: None,
         }
+    }
+
+    /// Serves the failure screenshots in `dir` at `/evidence/<file>` and links them from the page.
+    pub fn with_evidence(mut self, dir: std::path::PathBuf) -> Status {
+        self.evidence = Some(dir);
+        self
     }
 
     /// Names the location this replica probes from (`--location`).
@@ -189,6 +198,7 @@ pub fn router(status: Status) -> Router {
         .route("/", get(page::index))
         .route("/api/v1/journeys", get(api::journeys))
         .route("/api/v1/failures", get(api::failures))
+        .route("/evidence/{file}", get(api::screenshot))
         .with_state(status)
 }
 

@@ -301,6 +301,10 @@ fn failure(h: &mut String, v: &FailureView, trace_url: Option<&str>) {
         let link = crate::settings::trace_link(template, id);
         let _ = write!(h, "<a class=\"trace\" href=\"{}\">open the trace</a>", escape(&link));
     }
+    if let Some(shot) = &f.screenshot {
+        let url = format!("evidence/{}", escape(shot));
+        let _ = write!(h, "<a href=\"{url}\"><img src=\"{url}\" alt=\"screenshot of the page\" width=\"320\"></a>");
+    }
     h.push_str("</div>");
 }
 
