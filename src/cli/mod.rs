@@ -65,8 +65,9 @@ impl From<Exit> for ExitCode {
 #[command(
     name = "journeyd",
     version,
-    about = "Synthetic user-journey monitor: walks scripted multi-step HTTP journeys against a site, \
-             records truthful latency, exports Prometheus metrics and raises alerts.",
+    about = "Synthetic user-journey monitor: walks scripted multi-step journeys against a site, over HTTP or in a \
+             real browser, records truthful latency, exports Prometheus metrics and traces, raises alerts, and \
+             judges deploys.",
     after_help = "Exit codes: 0 pass, 1 checks or thresholds failed, 2 usage or config error, \
                   3 (verify) target unreachable.\nDocs: README.md and docs/journeys.md"
 )]
