@@ -240,7 +240,8 @@ pub struct RawStep {
     pub ws: Option<Scalar>,
     /// With `ws`: messages sent after the upgrade, in order.
     pub send: Option<Vec<RawWsMessage>>,
-    /// Browser journeys: one action written on the step (`goto: /store/`, `click: "#login"`, …).
+    /// Browser journeys: one action written on the step (`goto: /store/`, `click: "#login"`, …). The same
+    /// fields as `RawAction`, repeated: `#[serde(flatten)]` cannot be combined with `deny_unknown_fields`.
     pub goto: Option<Scalar>,
     pub click: Option<Scalar>,
     pub fill: Option<OrderedMap<Scalar>>,
