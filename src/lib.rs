@@ -54,6 +54,9 @@
 //! - `deploys`  — deploy markers (`/api/v1/deploys`): per marker, each journey's and step's runs after it
 //!   compared with the window before it as they arrive (`judge`, with `stats`), the runs of that window
 //!   (`recent`), the bounded request (`marker`); `journey_deploy_regression` and `JourneyDeployRegression`.
+//! - `canary`   — journeys with `targets:` (stable beside canary): each non-baseline target compared with
+//!   the baseline over a sliding window (`compare`, with `stats`); `journey_canary_regression`,
+//!   `JourneyCanaryRegression`, `GET /api/v1/canary`, and `Verdicts::verdict` for the gates.
 //! - `server`   — `/metrics`, `/-/healthy`, `/-/ready`, `/-/reload`; merges the status routes; the one gate
 //!   in front of every write route (flags, JSON, same site, body limit); the accept loop (connection cap,
 //!   header-read and idle timeouts, plain or TLS).
@@ -77,6 +80,7 @@
 #![forbid(unsafe_code)]
 
 pub mod alert;
+pub mod canary;
 pub mod cli;
 pub mod cmp;
 pub mod config;
