@@ -121,3 +121,37 @@ async fn equal_targets_are_not_flagged_over_three_hundred_runs_each() {
     assert_eq!(metric(&d, whole).await, Some(0.0));
     d.stop().await;
 }
+
+/// `journeyd verify FILE ARGS…` with the two targets' URLs; returns the exit code and stdout.
+fn verify(dir: &std::path::Path, stable: &str, canary: &str, args: &[&str]) -> (i32, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_journeyd"))
+        .arg("verify")
+        .arg(dir)
+        .args(["--iterations", "3", "--no-progress", "--env", &format!("STABLE={stable}")])
+        .args(["--env", &format!("CANARY={canary}")])
+        .args(args)
+        .output()
+        .unwrap();
+    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verify_runs_each_target_and_target_replaces_them_all() {
+    let (good, bad) =
+        (shop::spawn(ShopOptions::default()).await.unwrap(), shop::spawn(ShopOptions::default()).await.unwrap());
+    bad.faults.set("product", Fault::status(503)).unwrap();
+    let dir = tempdir("canary-verify");
+    std::fs::write(dir.join("price.yml"), JOURNEY).unwrap();
+    let (dir, g, b) = (dir.to_path_buf(), good.url(), bad.url());
+    let (code, out) = tokio::task::spawn_blocking({
+        let (dir, g, b) = (dir.clone(), g.clone(), b.clone());
+        move || verify(&dir, &g, &b, &[])
+    })
+    .await
+    .unwrap();
+    assert_eq!(code, 1, "the canary's checks fail:\n{out}");
+    assert!(out.contains("price@stable") && out.contains("price@canary"), "{out}");
+    let (code, out) = tokio::task::spawn_blocking(move || verify(&dir, &g, &b, &["--target", &g])).await.unwrap();
+    assert_eq!(code, 0, "--target replaces both with the good shop:\n{out}");
+    assert!(!out.contains("price@"), "{out}");
+}
