@@ -98,6 +98,10 @@ async fn five_percent_errors_on_the_canary_only_are_flagged_naming_the_step() {
     assert_eq!(alert["annotations"]["step"], "view-price", "{alert}");
     assert_eq!(alert["annotations"]["target"], "canary", "{alert}");
     assert!(alert["annotations"]["evidence"].as_str().unwrap().contains("price.view-price on canary"), "{alert}");
+    let page = text(d.url("/")).await;
+    assert!(page.contains("<h2>Targets</h2>"), "{page}");
+    assert!(page.contains("<tr class=\"target\" data-regression=\"true\"><td>price</td><td>canary</td>"), "{page}");
+    assert!(page.contains("price.view-price on canary: availability "), "{page}");
     // The canary's failures are the canary's problem: the journey's own series are the baseline's.
     assert!(all.iter().all(|a| a["labels"]["alertname"] != "JourneyDown"), "{alerts}");
     let failures = r#"journey_runs_total{journey="price",outcome="failure"}"#;
