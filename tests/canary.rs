@@ -40,14 +40,6 @@ async fn daemon(name: &str, stable: &str, canary: &str) -> InProcess {
     InProcess::start(opts).await
 }
 
-async fn text(url: String) -> String {
-    reqwest::get(url).await.unwrap().text().await.unwrap()
-}
-
-async fn metric(d: &InProcess, series: &str) -> Option<f64> {
-    daemon_support::metric(&text(d.url("/metrics")).await, series)
-}
-
 async fn canary(d: &InProcess) -> Value {
     reqwest::get(d.url("/api/v1/canary?journeys=price")).await.unwrap().json().await.unwrap()
 }
@@ -67,12 +59,12 @@ async fn five_percent_errors_on_the_canary_only_are_flagged_naming_the_step() {
 
     let step = r#"journey_canary_regression{journey="price",step="view-price",target="canary"}"#;
     eventually("the view-price regression on the canary", || async {
-        (metric(&d, step).await == Some(1.0)).then_some(())
+        (d.metric(step).await == Some(1.0)).then_some(())
     })
     .await;
     let page = r#"journey_canary_regression{journey="price",step="product-page",target="canary"}"#;
-    assert_eq!(metric(&d, page).await, Some(0.0));
-    if let Some(problems) = certs::promtool_check_metrics(&text(d.url("/metrics")).await) {
+    assert_eq!(d.metric(page).await, Some(0.0));
+    if let Some(problems) = certs::promtool_check_metrics(&d.text("/metrics").await) {
         assert!(problems.is_empty(), "promtool check metrics:\n{problems}");
     }
 
@@ -98,14 +90,14 @@ async fn five_percent_errors_on_the_canary_only_are_flagged_naming_the_step() {
     assert_eq!(alert["annotations"]["step"], "view-price", "{alert}");
     assert_eq!(alert["annotations"]["target"], "canary", "{alert}");
     assert!(alert["annotations"]["evidence"].as_str().unwrap().contains("price.view-price on canary"), "{alert}");
-    let page = text(d.url("/")).await;
+    let page = d.text("/").await;
     assert!(page.contains("<h2>Targets</h2>"), "{page}");
     assert!(page.contains("<tr class=\"target\" data-regression=\"true\"><td>price</td><td>canary</td>"), "{page}");
     assert!(page.contains("price.view-price on canary: availability "), "{page}");
     // The canary's failures are the canary's problem: the journey's own series are the baseline's.
     assert!(all.iter().all(|a| a["labels"]["alertname"] != "JourneyDown"), "{alerts}");
     let failures = r#"journey_runs_total{journey="price",outcome="failure"}"#;
-    assert_eq!(metric(&d, failures).await.unwrap_or(0.0), 0.0, "the canary's failures are not the journey's");
+    assert_eq!(d.metric(failures).await.unwrap_or(0.0), 0.0, "the canary's failures are not the journey's");
     d.stop().await;
 }
 
@@ -122,7 +114,7 @@ async fn equal_targets_are_not_flagged_over_three_hundred_runs_each() {
     assert_eq!(v["state"], "passed", "{v}");
     assert_eq!(v["regressed"], Value::Array(Vec::new()), "{v}");
     let whole = r#"journey_canary_regression{journey="price",step="",target="canary"}"#;
-    assert_eq!(metric(&d, whole).await, Some(0.0));
+    assert_eq!(d.metric(whole).await, Some(0.0));
     d.stop().await;
 }
 
