@@ -94,6 +94,11 @@ pub struct Targets {
 }
 
 impl Targets {
+    /// Ticks each target's runs in the window must come from before it is compared: the users of one tick
+    /// share its moment (a busy second, a cold cache), so twenty runs of one tick are not twenty
+    /// independent samples. The loader refuses a window shorter than this many ticks.
+    pub const MIN_TICKS: usize = 10;
+
     pub fn baseline(&self) -> &str {
         &self.named[0].0
     }

@@ -16,6 +16,7 @@ use serde::Serialize;
 
 use crate::deploys::judge::{p_text, Side};
 use crate::deploys::recent::{Recent, Sample};
+use crate::model::Targets;
 use crate::stats::{self, median_and_p90, Looks, ALPHA};
 use crate::units::format_latency;
 
@@ -23,9 +24,8 @@ use crate::units::format_latency;
 pub const LOOKS_PER_WINDOW: f64 = 20.0;
 /// Runs each target needs in the window before it is compared (and before a verdict counts as judged).
 pub const MIN_RUNS: u64 = 20;
-/// Ticks each target's runs must come from: the users of one tick share its moment (a busy second, a
-/// cold cache), so twenty runs of one tick are not twenty independent samples.
-pub const MIN_TICKS: usize = 10;
+/// Ticks each target's runs must come from (why: [`Targets::MIN_TICKS`]).
+pub const MIN_TICKS: usize = Targets::MIN_TICKS;
 
 /// One series (the journey, or a step) of one non-baseline target.
 #[derive(Debug, Clone)]

@@ -75,7 +75,8 @@ pub fn build_journey(ctx: &mut FileCtx, raw: RawJourney, bytes: &[u8], opts: &Lo
     // The target and the token sources come before `oauth` names exist: a token URL joined onto a target
     // that needs a token could never be fetched.
     let target = target(ctx, &raw, opts, &Names { no_oauth: true, ..scope.names() }, &mut env);
-    let targets = super::targets::build_targets(ctx, &raw, opts, &Names { no_oauth: true, ..scope.names() }, &mut env);
+    let names = Names { no_oauth: true, ..scope.names() };
+    let targets = super::targets::build_targets(ctx, &raw, opts, (&names, &mut env), timing.every);
     // The baseline's URL is the journey's target: what every view of the journey (and `verify`) runs.
     let target = target.or_else(|| targets.as_ref().map(|t| t.named[0].1.clone()));
     let oauth = {

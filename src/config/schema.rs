@@ -251,7 +251,7 @@ fn add_target_keys(schema: &mut Value) {
         "description": "How `targets` are compared with the baseline.",
         "properties": {
             "baseline": { "type": "string", "description": "The target the others are compared with. Default: the one named `stable`, else the first written." },
-            "window": reference("duration", "How far back the comparison looks, and the period its significance level is spent over (at least 10s; default 10m).")
+            "window": reference("duration", "How far back the comparison looks, and the period its significance level is spent over (default 10m; at least 10s and 10 × `every`).")
         }
     });
     if let Some(props) = schema.get_mut("properties").and_then(Value::as_object_mut) {

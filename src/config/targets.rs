@@ -13,6 +13,7 @@ use super::raw::{OrderedMap, RawCanary, RawJourney, Scalar};
 use super::templates::{Env, Names};
 use super::LoadOptions;
 use crate::model::{Targets, Template};
+use crate::units::format_duration;
 
 /// Fewest and most targets: one is `target:`; more than four would multiply the load on every tick.
 const MIN_TARGETS: usize = 2;
@@ -29,8 +30,8 @@ pub(super) fn build_targets(
     ctx: &mut FileCtx,
     raw: &RawJourney,
     opts: &LoadOptions,
-    names: &Names,
-    env: &mut Env,
+    (names, env): (&Names, &mut Env),
+    every: Option<Duration>,
 ) -> Option<Targets> {
     if raw.canary.is_some() && raw.targets.is_none() {
         let hint = "name the targets to compare: targets: { stable: https://shop.example, canary: https://canary.shop.example }";
@@ -42,7 +43,7 @@ pub(super) fn build_targets(
         ctx.error_key("targets", "`target` and `targets` cannot both be set", Some(hint.into()));
         return None;
     }
-    let window = window(ctx, raw.canary.as_ref());
+    let window = window(ctx, raw.canary.as_ref(), every);
     let mut named = named(ctx, written, names, env);
     // Checked even when `verify --target` replaces them, so a file is valid or not whatever the flags.
     if opts.target_override.is_some() {
@@ -105,12 +106,28 @@ fn baseline(ctx: &mut FileCtx, written: &OrderedMap<Scalar>, canary: Option<&Raw
     }
 }
 
-fn window(ctx: &mut FileCtx, canary: Option<&RawCanary>) -> Option<Duration> {
-    let Some(text) = canary.and_then(|c| c.window.as_ref()) else { return Some(DEFAULT_WINDOW) };
-    let w = duration(ctx, "canary.window", &text.0)?;
+/// The window: at least [`MIN_WINDOW`], and long enough for the ticks a verdict needs at `every`.
+fn window(ctx: &mut FileCtx, canary: Option<&RawCanary>, every: Option<Duration>) -> Option<Duration> {
+    let text = canary.and_then(|c| c.window.as_ref());
+    let w = match text {
+        Some(text) => duration(ctx, "canary.window", &text.0)?,
+        None => DEFAULT_WINDOW,
+    };
     if w < MIN_WINDOW {
         let hint = "the comparison needs room for runs of every target: use 1m or more, typically 10m";
         ctx.error("canary.window", format!("a canary window is at least {}s", MIN_WINDOW.as_secs()), Some(hint.into()));
+        return None;
+    }
+    let ticks = Targets::MIN_TICKS as u32;
+    if let Some(every) = every.filter(|e| w < *e * ticks) {
+        let at = if text.is_some() { "canary.window" } else { "every" };
+        let msg = format!(
+            "a canary window of {} holds fewer than {ticks} runs at every: {}, too few to compare",
+            format_duration(w),
+            format_duration(every)
+        );
+        let hint = format!("make canary.window at least {} (10 × every)", format_duration(every * ticks));
+        ctx.error(at, msg, Some(hint));
         return None;
     }
     Some(w)
