@@ -7,7 +7,8 @@
 //!
 //! - `cli`      — subcommands and flags (clap derive), and the wiring of each command; the only place that
 //!   binds ports for commands, handles signals, prints for people and picks exit codes.
-//! - `config`   — journey files: raw serde types, validation with `file:line:col` diagnostics, JSON Schema.
+//! - `config`   — journey files: raw serde types, validation with `file:line:col` diagnostics, JSON Schema;
+//!   `targets`, a journey's named targets (`targets:`, `canary:`).
 //! - `model`    — the validated Journey / Step / Check / Capture the runner executes; no I/O.
 //! - `template` — `{{ … }}` interpolation, compiled once at load time; `totp`, RFC 6238 codes for 2FA logins.
 //! - `redact`   — masks secret values in everything a person or machine reads.
