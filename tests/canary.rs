@@ -7,7 +7,7 @@
 mod certs;
 mod daemon_support;
 
-use daemon_support::{eventually, options, tempdir, InProcess, TempDir};
+use daemon_support::{eventually, options, tempdir, InProcess};
 use journeyd::shop::{self, Fault, ShopOptions};
 use serde_json::Value;
 
@@ -29,8 +29,7 @@ steps:
     expect: [ status == 2xx ]
 "#;
 
-/// A daemon monitoring the two shops, and its directory (removed on drop: keep it while the daemon runs).
-async fn daemon(name: &str, stable: &str, canary: &str) -> (InProcess, TempDir) {
+async fn daemon(name: &str, stable: &str, canary: &str) -> InProcess {
     let dir = tempdir(name);
     let journeys = dir.join("journeys");
     std::fs::create_dir_all(&journeys).unwrap();
@@ -38,7 +37,7 @@ async fn daemon(name: &str, stable: &str, canary: &str) -> (InProcess, TempDir) 
     let mut opts = options(&journeys, stable);
     opts.load.env.insert("STABLE".into(), stable.into());
     opts.load.env.insert("CANARY".into(), canary.into());
-    (InProcess::start(opts).await, dir)
+    InProcess::start(opts).await
 }
 
 async fn canary(d: &InProcess) -> Value {
@@ -56,7 +55,7 @@ async fn five_percent_errors_on_the_canary_only_are_flagged_naming_the_step() {
     let (stable, bad) =
         (shop::spawn(ShopOptions::default()).await.unwrap(), shop::spawn(ShopOptions::default()).await.unwrap());
     bad.faults.set("product", Fault::error_rate(0.05)).unwrap();
-    let (d, _dir) = daemon("canary-errors", &stable.url(), &bad.url()).await;
+    let d = daemon("canary-errors", &stable.url(), &bad.url()).await;
 
     let step = r#"journey_canary_regression{journey="price",step="view-price",target="canary"}"#;
     eventually("the view-price regression on the canary", || async {
@@ -106,7 +105,7 @@ async fn five_percent_errors_on_the_canary_only_are_flagged_naming_the_step() {
 async fn equal_targets_are_not_flagged_over_three_hundred_runs_each() {
     let (a, b) =
         (shop::spawn(ShopOptions::default()).await.unwrap(), shop::spawn(ShopOptions::default()).await.unwrap());
-    let (d, _dir) = daemon("canary-equal", &a.url(), &b.url()).await;
+    let d = daemon("canary-equal", &a.url(), &b.url()).await;
     let v = eventually("300 runs of each target, judged", || async {
         let v = canary(&d).await;
         (v["judged"] == true && runs(&v, "stable") >= 300 && runs(&v, "canary") >= 300).then_some(v)

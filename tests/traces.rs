@@ -15,7 +15,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{any, post};
 use axum::Router;
-use daemon_support::{eventually, get_text, metric, tempdir, InProcess, TempDir};
+use daemon_support::{eventually, get_text, metric, tempdir, InProcess};
 use journeyd::daemon::Options;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{any_value::Value, KeyValue};
@@ -113,9 +113,8 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Journeys and a settings file in a fresh directory; the daemon's options for them, and the directory
-/// (removed on drop: keep it while the daemon runs).
-fn setup(name: &str, journeys: &[(&str, String)], settings: &str) -> (Options, TempDir) {
+/// Journeys and a settings file in a fresh directory; the daemon's options for them.
+fn setup(name: &str, journeys: &[(&str, String)], settings: &str) -> Options {
     let dir = tempdir(name);
     let journeys_dir = dir.join("journeys");
     std::fs::create_dir_all(&journeys_dir).unwrap();
@@ -126,7 +125,7 @@ fn setup(name: &str, journeys: &[(&str, String)], settings: &str) -> (Options, T
     std::fs::write(&settings_path, settings).unwrap();
     let mut options = Options::new(vec![journeys_dir]);
     options.settings = Some(settings_path);
-    (options, dir)
+    options
 }
 
 fn journey(name: &str, target: &str, every: &str, steps: &str) -> String {
@@ -146,8 +145,7 @@ async fn a_run_is_a_trace_whose_step_spans_are_the_sites_parents() {
     let settings = format!(
         "traces:\n  endpoint: {endpoint}\n  sample_passing: 1\n  headers: {{ x-api-key: k-123 }}\n  resource_attributes: {{ deployment.environment: test }}\n"
     );
-    let (mut options, _dir) =
-        setup("traces-tree", &[("shop.yml", journey("shop", &target, "1h", TWO_STEPS))], &settings);
+    let mut options = setup("traces-tree", &[("shop.yml", journey("shop", &target, "1h", TWO_STEPS))], &settings);
     options.location = Some("eu-west".parse().unwrap());
     let daemon = InProcess::start(options).await;
     let spans = eventually("the first run's spans", || {
@@ -222,8 +220,7 @@ async fn failed_runs_are_always_exported_with_their_trace_in_evidence_and_alerts
         ("ok.yml", journey("fine", &target, "200ms", TWO_STEPS)),
         ("bad.yml", journey("broken", &target, "200ms", failing)),
     ];
-    let (options, _dir) = setup("traces-failed", &journeys, &settings);
-    let daemon = InProcess::start(options).await;
+    let daemon = InProcess::start(setup("traces-failed", &journeys, &settings)).await;
     let client = reqwest::Client::new();
     let spans = eventually("three failed runs exported", || {
         let spans = received.spans();
@@ -286,8 +283,7 @@ async fn runs_against(mode: Collector, endpoint: Option<String>, runs: f64, name
     // The run's deadline is half the interval: a run always ends before the next tick, so a skipped tick
     // could only mean a run was held up by the export.
     let tick = journey("tick", &target, "300ms", tick).replace("timeout: 300ms", "timeout: 150ms");
-    let (options, _dir) = setup(name, &[("tick.yml", tick)], &settings);
-    let daemon = InProcess::start(options).await;
+    let daemon = InProcess::start(setup(name, &[("tick.yml", tick)], &settings)).await;
     let m = eventually("runs go on while the collector misbehaves", || {
         let daemon = &daemon;
         async move {
