@@ -12,8 +12,8 @@
 //! - `cli`      — subcommands and flags (clap derive), and the wiring of each command; the only place that
 //!   binds ports for commands, handles signals, prints for people and picks exit codes.
 //! - `config`   — journey files: raw serde types, validation with `file:line:col` diagnostics, JSON Schema;
-//!   browser journeys' settings (`browser`), actions (`browser_step`) and selectors checked as written
-//!   (`selector`).
+//!   `targets`, a journey's named targets (`targets:`, `canary:`); browser journeys' settings
+//!   (`browser`), actions (`browser_step`) and selectors checked as written (`selector`).
 //! - `model`    — the validated Journey / Step / Check / Capture the runner executes (`model/browser.rs`:
 //!   browser settings, actions, selectors); no I/O.
 //! - `template` — `{{ … }}` interpolation, compiled once at load time; `totp`, RFC 6238 codes for 2FA logins.
@@ -64,6 +64,9 @@
 //! - `deploys`  — deploy markers (`/api/v1/deploys`): per marker, each journey's and step's runs after it
 //!   compared with the window before it as they arrive (`judge`, with `stats`), the runs of that window
 //!   (`recent`), the bounded request (`marker`); `journey_deploy_regression` and `JourneyDeployRegression`.
+//! - `canary`   — journeys with `targets:` (stable beside canary): each non-baseline target compared with
+//!   the baseline over a sliding window (`compare`, with `stats`); `journey_canary_regression`,
+//!   `JourneyCanaryRegression`, `GET /api/v1/canary`, and `Verdicts::verdict` for the gates.
 //! - `server`   — `/metrics`, `/-/healthy`, `/-/ready`, `/-/reload`; merges the status routes; the one gate
 //!   in front of every write route (flags, JSON, same site, body limit); the accept loop (connection cap,
 //!   header-read and idle timeouts, plain or TLS).
@@ -89,6 +92,7 @@
 
 pub mod alert;
 pub mod browser;
+pub mod canary;
 pub mod cli;
 pub mod cmp;
 pub mod config;

@@ -49,7 +49,10 @@ pub struct Journey {
     /// their state across reloads.
     pub fingerprint: u64,
     /// Base URL that relative step paths are joined onto. `None`: every step uses an absolute URL.
+    /// With `targets:`, the baseline's (each other target runs as a copy with its own here).
     pub target: Option<Template>,
+    /// `targets:`: named targets run side by side and compared with the baseline (`canary`); `None`: one.
+    pub targets: Option<Targets>,
     /// How often the monitor starts a run.
     pub every: Duration,
     /// Virtual users per monitor run (closed model).
@@ -82,6 +85,29 @@ pub struct Journey {
     pub thresholds: Vec<Threshold>,
     /// `browser:`: every step is browser actions in a fresh Chromium context per run (no HTTP steps).
     pub browser: Option<BrowserSettings>,
+}
+
+/// `targets: { stable: …, canary: … }`: the same journey run against each, every tick, and each
+/// non-baseline target compared with the baseline (src/canary/).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Targets {
+    /// The baseline first (`baseline:`, else the one named `stable`, else the first written), then the
+    /// others in written order. Names are `[a-z0-9_-]{1,32}`, 2–4 of them: a bounded `target` label.
+    pub named: Vec<(String, Template)>,
+    /// `canary.window`: how far back the comparison looks, and the period its significance level is spent
+    /// over.
+    pub window: Duration,
+}
+
+impl Targets {
+    /// Ticks each target's runs in the window must come from before it is compared: the users of one tick
+    /// share its moment (a busy second, a cold cache), so twenty runs of one tick are not twenty
+    /// independent samples. The loader refuses a window shorter than this many ticks.
+    pub const MIN_TICKS: usize = 10;
+
+    pub fn baseline(&self) -> &str {
+        &self.named[0].0
+    }
 }
 
 /// A journey's own alert rules. `None` means "the settings file's default".

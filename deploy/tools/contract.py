@@ -62,6 +62,7 @@ METRICS = {
     "journey_browser_failed_requests_total": ("counter", ("journey", "step")),
     "journeyd_browser_restarts_total": ("counter", ()),
     "journeyd_browser_contexts": ("gauge", ()),
+    "journey_canary_regression": ("gauge", ("journey", "step", "target")),
     "journeyd_build_info": ("gauge", ("version", "revision")),
     "journeyd_deploy_info": ("gauge", ("version",)),
     "journeyd_deploy_timestamp_seconds": ("gauge", ("version",)),

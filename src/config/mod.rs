@@ -32,6 +32,7 @@ mod selector;
 mod serde_err;
 mod step;
 mod suggest;
+mod targets;
 mod templates;
 
 use std::collections::{HashMap, HashSet};

@@ -10,6 +10,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::{Daemon, LocationConflict, Options, Sources, StartError};
 use crate::alert::{AlertHandle, Clock};
+use crate::canary::{self, Verdicts};
 use crate::config;
 use crate::deploys::{self, Deploys};
 use crate::http::Clients;
@@ -154,6 +155,8 @@ impl Daemon {
             .map_err(StartError::Alerts)?;
         let deploys = Deploys::new(deploy_settings, &metrics.registry, Some(alerts.clone()))
             .map_err(|e| StartError::Alerts(e.into()))?;
+        let canary =
+            Verdicts::new(&metrics.registry, Some(alerts.clone())).map_err(|e| StartError::Alerts(e.into()))?;
         let stats = StatsTable::new();
         let (events, rx) = pipeline::channel();
         let schedulers = daemon_gauges(&metrics, shard);
@@ -169,11 +172,13 @@ impl Daemon {
             .with_location(location.clone())
             .with_trace_url(trace_url)
             .with_deploys(Arc::new(deploys.clone()))
-            .with_evidence(browser.evidence().dir().to_path_buf());
+            .with_evidence(browser.evidence().dir().to_path_buf())
+            .with_targets(Arc::new(canary.clone()));
         let mut all: Vec<Box<dyn Sink>> =
             vec![Box::new(MetricsSink::new(metrics.clone(), stats.clone())), Box::new(StatusSink::new(board))];
         all.push(Box::new(alerts.sink()));
         all.push(Box::new(deploys.sink()));
+        all.push(Box::new(canary.sink()));
         let traces = match trace_config {
             Some(config) => {
                 let (sink, exporter) = trace::start(config, &metrics.registry);
@@ -200,7 +205,8 @@ impl Daemon {
         let app = server::router(state.clone())
             .merge(status::router(status.clone()))
             .merge(alerts.router_at(location.as_ref()))
-            .merge(deploys::api::router(deploys.clone()));
+            .merge(deploys::api::router(deploys.clone()))
+            .merge(canary::api::router(canary.clone()));
         let app = server::writes::guard(app, access);
         let connections = ConnectionMetrics::register(&metrics.registry, &serve);
         let (stop, serving) = (server_stop.clone(), web.clone());
@@ -227,6 +233,7 @@ impl Daemon {
             web,
             traces,
             deploys,
+            canary,
         })
     }
 }

@@ -109,6 +109,7 @@ pub async fn run_iteration(
         soft_failures: Vec::new(),
         trace_id,
         user: vu.id,
+        target: plan.target.clone(),
     };
 
     // A browser journey's page: opened by its first step, closed when the iteration ends, however it ends.

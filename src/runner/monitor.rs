@@ -19,7 +19,7 @@ use crate::model::{ConnectionPolicy, Suite};
 use crate::outcome::{RunOutcome, RunStatus};
 use crate::pipeline::Event;
 use crate::runner::iteration::{run_iteration, VirtualUser};
-use crate::runner::plan::Plan;
+use crate::runner::plan::{per_target, Plan};
 
 /// The first run of a journey happens within this long of the start (or its interval, if shorter), so a
 /// freshly started monitor reports quickly; later runs keep the journey's own phase.
@@ -66,7 +66,7 @@ impl Monitor {
         for j in &suite.journeys {
             let unchanged = self.tasks.get(&j.name).is_some_and(|t| t.fingerprint == j.fingerprint);
             if !unchanged {
-                plans.push(Arc::new(Plan::new(Arc::clone(j), &self.clients)));
+                plans.push(per_target(j, &self.clients).into_iter().map(Arc::new).collect::<Vec<_>>());
             }
         }
         // Sinks learn about the new suite before any outcome of a new journey can arrive.
@@ -79,14 +79,15 @@ impl Monitor {
                 t.cancel.cancel();
             }
         }
-        for plan in plans {
+        for targets in plans {
+            let plan = Arc::clone(&targets[0]);
             if let Some(old) = self.tasks.remove(&plan.journey.name) {
                 old.stop.cancel();
                 old.cancel.cancel();
             }
             let stop = CancellationToken::new();
             let cancel = self.cancel_all.child_token();
-            let task = tokio::spawn(schedule(Arc::clone(&plan), self.events.clone(), stop.clone(), cancel.clone()));
+            let task = tokio::spawn(schedule(targets, self.events.clone(), stop.clone(), cancel.clone()));
             self.tasks.insert(
                 plan.journey.name.clone(),
                 Scheduled { fingerprint: plan.journey.fingerprint, stop, cancel, task },
@@ -153,16 +154,28 @@ pub fn tick(intended: Instant, now: Instant, every: Duration) -> Tick {
     Tick { next, late: (late > LATE_AFTER).then_some(late) }
 }
 
-async fn schedule(plan: Arc<Plan>, events: mpsc::Sender<Event>, stop: CancellationToken, cancel: CancellationToken) {
+/// One journey's schedule. `targets` holds one plan per target (one for most journeys): each tick runs every
+/// target at the same intended start, so a canary and its baseline are compared on runs made side by side.
+async fn schedule(
+    targets: Vec<Arc<Plan>>,
+    events: mpsc::Sender<Event>,
+    stop: CancellationToken,
+    cancel: CancellationToken,
+) {
+    let plan = Arc::clone(&targets[0]);
     let every = plan.journey.every;
     let mut next = Instant::now() + phase_offset(&plan.journey.name, every);
     let mut in_flight: Option<JoinHandle<()>> = None;
     let mut user_ids = 0u64;
+    let mut ticks = 0usize;
     // `connections: reuse`: each user slot's connections, handed from one run to the next (runs never
     // overlap, so a slot is never used twice at once). Fresh (the default): nothing is kept.
-    let kept: Option<Kept> = (ConnectionPolicy::for_monitor(plan.journey.defaults.connections)
-        == ConnectionPolicy::Reuse)
-        .then(|| Arc::new(std::sync::Mutex::new((0..plan.journey.users).map(|_| None).collect())));
+    // One set per target: a canary never reuses the baseline's connections.
+    let reuse = ConnectionPolicy::for_monitor(plan.journey.defaults.connections) == ConnectionPolicy::Reuse;
+    let kept: Vec<Option<Kept>> = targets
+        .iter()
+        .map(|_| reuse.then(|| Arc::new(std::sync::Mutex::new((0..plan.journey.users).map(|_| None).collect()))))
+        .collect();
     loop {
         tokio::select! {
             biased;
@@ -179,16 +192,18 @@ async fn schedule(plan: Arc<Plan>, events: mpsc::Sender<Event>, stop: Cancellati
         if let Some(by) = t.late {
             let _ = events.send(Event::Late { journey: Arc::clone(&plan.name), by }).await;
         }
+        // Each tick starts with the next target: on a busy machine the user started first gets the CPU first,
+        // and a fixed order would make one target look slower than an equal other.
+        let first = ticks % targets.len();
+        ticks += 1;
+        let order: Vec<(Arc<Plan>, Option<Kept>)> = (0..targets.len())
+            .map(|k| (k + first) % targets.len())
+            .map(|i| (Arc::clone(&targets[i]), kept[i].clone()))
+            .collect();
         let first_id = user_ids;
-        user_ids += u64::from(plan.journey.users);
-        in_flight = Some(tokio::spawn(run_once(
-            Arc::clone(&plan),
-            events.clone(),
-            intended.into_std(),
-            first_id,
-            cancel.clone(),
-            kept.clone(),
-        )));
+        user_ids += u64::from(plan.journey.users) * targets.len() as u64;
+        let run = run_once(order, events.clone(), intended.into_std(), first_id, cancel.clone());
+        in_flight = Some(tokio::spawn(run));
     }
     if let Some(h) = in_flight {
         let _ = h.await;
@@ -198,23 +213,28 @@ async fn schedule(plan: Arc<Plan>, events: mpsc::Sender<Event>, stop: Cancellati
 /// Each user slot's connections between runs, for `connections: reuse`.
 type Kept = Arc<std::sync::Mutex<Vec<Option<UserConnections>>>>;
 
-/// One scheduled run: `users` virtual users walk the journey concurrently, on new connections unless the
-/// journey keeps them (`kept`).
+/// One scheduled run: `users` virtual users per target walk the journey concurrently, on new connections
+/// unless the journey keeps them (`kept`). With several targets their users are interleaved (user 0 of
+/// each, then user 1 of each…), so every target meets the same moment and the same contention.
 async fn run_once(
-    plan: Arc<Plan>,
+    targets: Vec<(Arc<Plan>, Option<Kept>)>,
     events: mpsc::Sender<Event>,
     intended: std::time::Instant,
     first_id: u64,
     cancel: CancellationToken,
-    kept: Option<Kept>,
 ) {
-    let users = (0..u64::from(plan.journey.users)).map(|i| {
-        let plan = Arc::clone(&plan);
+    let n = targets.len() as u64;
+    let users = u64::from(targets[0].0.journey.users);
+    let each = (0..users).flat_map(|i| targets.iter().enumerate().map(move |(t, target)| (i, t as u64, target)));
+    let users = each.map(|(i, t, (plan, kept))| {
+        let first_id = first_id + t;
+        let i_id = i * n;
+        let plan = Arc::clone(plan);
         let events = events.clone();
         let cancel = cancel.clone();
         let kept = kept.clone();
         async move {
-            let mut vu = match VirtualUser::new(&plan, first_id + i) {
+            let mut vu = match VirtualUser::new(&plan, first_id + i_id) {
                 Ok(vu) => vu,
                 Err(e) => {
                     tracing::error!(journey = %plan.journey.name, "cannot start a virtual user: {e}");
