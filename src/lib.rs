@@ -54,6 +54,10 @@
 //! - `deploys`  — deploy markers (`/api/v1/deploys`): per marker, each journey's and step's runs after it
 //!   compared with the window before it as they arrive (`judge`, with `stats`), the runs of that window
 //!   (`recent`), the bounded request (`marker`); `journey_deploy_regression` and `JourneyDeployRegression`.
+//! - `gates`    — progressive-delivery gates: Flagger's webhooks (`/api/v1/gates/flagger/{hook}`:
+//!   `pre-rollout` runs the selected journeys once against the canary, the others judge) and the verdict
+//!   Argo Rollouts' `web` analysis reads (`/api/v1/gates/verdict`); `verdict`, one journey's verdict from
+//!   the comparison covering it and its state.
 //! - `server`   — `/metrics`, `/-/healthy`, `/-/ready`, `/-/reload`; merges the status routes; the one gate
 //!   in front of every write route (flags, JSON, same site, body limit); the accept loop (connection cap,
 //!   header-read and idle timeouts, plain or TLS).
@@ -82,6 +86,7 @@ pub mod cmp;
 pub mod config;
 pub mod daemon;
 pub mod deploys;
+pub mod gates;
 pub mod http;
 pub mod import;
 pub mod location;

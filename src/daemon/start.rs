@@ -12,6 +12,7 @@ use super::{Daemon, LocationConflict, Options, Sources, StartError};
 use crate::alert::{AlertHandle, Clock};
 use crate::config;
 use crate::deploys::{self, Deploys};
+use crate::gates::{self, Gates};
 use crate::http::Clients;
 use crate::location::{self, Location};
 use crate::metrics::{Metrics, MetricsSink, StatsTable};
@@ -142,6 +143,7 @@ impl Daemon {
         }
         let board = StatusBoard::new();
         let source = state_source.unwrap_or_else(|| Arc::new(alerts.clone()));
+        let gates = Gates::new(clients.clone(), deploys.clone(), Arc::clone(&source));
         let status = Status::new(board.clone(), shard)
             .with_stats(stats.clone())
             .with_source(source)
@@ -152,6 +154,7 @@ impl Daemon {
             vec![Box::new(MetricsSink::new(metrics.clone(), stats.clone())), Box::new(StatusSink::new(board))];
         all.push(Box::new(alerts.sink()));
         all.push(Box::new(deploys.sink()));
+        all.push(Box::new(gates.sink()));
         let traces = match trace_config {
             Some(config) => {
                 let (sink, exporter) = trace::start(config, &metrics.registry);
@@ -178,7 +181,8 @@ impl Daemon {
         let app = server::router(state.clone())
             .merge(status::router(status.clone()))
             .merge(alerts.router_at(location.as_ref()))
-            .merge(deploys::api::router(deploys.clone()));
+            .merge(deploys::api::router(deploys.clone()))
+            .merge(gates::api::router(gates));
         let app = server::writes::guard(app, access);
         let connections = ConnectionMetrics::register(&metrics.registry, &serve);
         let (stop, serving) = (server_stop.clone(), web.clone());
