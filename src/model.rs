@@ -45,7 +45,10 @@ pub struct Journey {
     /// their state across reloads.
     pub fingerprint: u64,
     /// Base URL that relative step paths are joined onto. `None`: every step uses an absolute URL.
+    /// With `targets:`, the baseline's (each other target runs as a copy with its own here).
     pub target: Option<Template>,
+    /// `targets:`: named targets run side by side and compared with the baseline (`canary`); `None`: one.
+    pub targets: Option<Targets>,
     /// How often the monitor starts a run.
     pub every: Duration,
     /// Virtual users per monitor run (closed model).
@@ -76,6 +79,24 @@ pub struct Journey {
     /// `verify` thresholds written in the file (`p99 < 800ms`), without a scope: they apply to this journey.
     /// Parsed at load time, so `verify` cannot fail on them; the monitor ignores them.
     pub thresholds: Vec<Threshold>,
+}
+
+/// `targets: { stable: …, canary: … }`: the same journey run against each, every tick, and each
+/// non-baseline target compared with the baseline (src/canary/).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Targets {
+    /// The baseline first (`baseline:`, else the one named `stable`, else the first written), then the
+    /// others in written order. Names are `[a-z0-9_-]{1,32}`, 2–4 of them: a bounded `target` label.
+    pub named: Vec<(String, Template)>,
+    /// `canary.window`: how far back the comparison looks, and the period its significance level is spent
+    /// over.
+    pub window: Duration,
+}
+
+impl Targets {
+    pub fn baseline(&self) -> &str {
+        &self.named[0].0
+    }
 }
 
 /// A journey's own alert rules. `None` means "the settings file's default".

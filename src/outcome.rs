@@ -31,6 +31,8 @@ pub struct RunOutcome {
     pub trace_id: u128,
     /// The virtual user that ran it (its number within the journey): the `journey.user` span attribute.
     pub user: u64,
+    /// Which of the journey's `targets:` it ran against; `None` for a journey with one target.
+    pub target: Option<Arc<str>>,
 }
 
 impl RunOutcome {

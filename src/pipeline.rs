@@ -42,6 +42,11 @@ pub trait Sink: Send {
     fn retried(&mut self, _journey: &Journey, _attempt: u32, _failure: &Failure) {}
     /// The channel closed; write out anything pending.
     fn finish(&mut self) {}
+    /// Also wants the runs of a journey's non-baseline `targets:` (the canary comparison). Other sinks see
+    /// only the baseline's runs, so a journey's series, alerts and status stay what they were.
+    fn every_target(&self) -> bool {
+        false
+    }
 }
 
 /// Capacity of the event channel: enough for bursts from thousands of users; when full, workers wait
@@ -66,7 +71,9 @@ pub async fn run(mut rx: mpsc::Receiver<Event>, mut sinks: Vec<Box<dyn Sink>>) -
             Event::Outcome(o) => {
                 // Outcomes of a journey removed by a reload are dropped: its series are gone.
                 if let Some(j) = journeys.get(&o.journey) {
-                    for s in &mut sinks {
+                    let side =
+                        o.target.as_deref().is_some_and(|t| j.targets.as_ref().is_some_and(|ts| ts.baseline() != t));
+                    for s in sinks.iter_mut().filter(|s| !side || s.every_target()) {
                         s.outcome(j, &o);
                     }
                 }

@@ -157,6 +157,7 @@ pub struct Severities {
     pub cert_expiring: String,
     pub cert_expiring_soon: String,
     pub deploy_regression: String,
+    pub canary_regression: String,
 }
 
 impl Default for Severities {
@@ -170,6 +171,7 @@ impl Default for Severities {
             cert_expiring: "ticket".into(),
             cert_expiring_soon: "page".into(),
             deploy_regression: "ticket".into(),
+            canary_regression: "ticket".into(),
         }
     }
 }

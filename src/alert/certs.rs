@@ -241,6 +241,7 @@ mod tests {
             soft_failures: Vec::new(),
             trace_id: 0,
             user: 0,
+            target: None,
         }
     }
 

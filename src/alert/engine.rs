@@ -60,9 +60,10 @@ pub struct Engine {
     /// Per journey: what its gauges were last set to. The once-a-second full reconcile sets them only when
     /// this changes: hashing 12 label sets per journey every second was a fifth of the monitor's CPU.
     exported: HashMap<String, Exported>,
-    /// Per journey: the annotations of its deploy regression (set by the deploy comparison, which owns the
-    /// verdict; the engine only holds, suppresses and delivers it like any other alert).
-    deploys: BTreeMap<String, BTreeMap<String, String>>,
+    /// Per journey and alert: the annotations of its deploy and canary regressions (set by the deploy and
+    /// canary comparisons, which own the verdicts; the engine only holds, suppresses and delivers them like
+    /// any other alert).
+    verdicts: BTreeMap<(String, AlertName), BTreeMap<String, String>>,
 }
 
 /// The values of one journey's `journey_state`, `journey_alert_firing` (in [`AlertName::ALL`] order),
@@ -105,7 +106,7 @@ impl Engine {
             metrics,
             since: BTreeMap::new(),
             exported: HashMap::new(),
-            deploys: BTreeMap::new(),
+            verdicts: BTreeMap::new(),
         }
     }
 
@@ -174,9 +175,31 @@ impl Engine {
         annotations: Option<BTreeMap<String, String>>,
         now: Instant,
     ) -> Vec<Notice> {
+        self.verdict(journey, AlertName::DeployRegression, annotations, now)
+    }
+
+    /// Sets (or with `None` clears) a journey's canary regression and reconciles what it can affect.
+    pub fn canary_regression(
+        &mut self,
+        journey: &str,
+        annotations: Option<BTreeMap<String, String>>,
+        now: Instant,
+    ) -> Vec<Notice> {
+        self.verdict(journey, AlertName::CanaryRegression, annotations, now)
+    }
+
+    /// An alert whose verdict a comparison outside the engine owns.
+    fn verdict(
+        &mut self,
+        journey: &str,
+        alert: AlertName,
+        annotations: Option<BTreeMap<String, String>>,
+        now: Instant,
+    ) -> Vec<Notice> {
+        let key = (journey.to_string(), alert);
         let changed = match annotations {
-            Some(ann) => self.deploys.insert(journey.to_string(), ann.clone()).as_ref() != Some(&ann),
-            None => self.deploys.remove(journey).is_some(),
+            Some(ann) => self.verdicts.insert(key, ann.clone()).as_ref() != Some(&ann),
+            None => self.verdicts.remove(&key).is_some(),
         };
         if !changed || !self.trackers.contains_key(journey) {
             return Vec::new();

@@ -204,6 +204,11 @@ impl AlertHandle {
         self.apply(|e, now| e.deploy_regression(journey, annotations, now));
     }
 
+    /// Raises (with its annotations) or resolves (`None`) a journey's `JourneyCanaryRegression`.
+    pub fn canary_regression(&self, journey: &str, annotations: Option<std::collections::BTreeMap<String, String>>) {
+        self.apply(|e, now| e.canary_regression(journey, annotations, now));
+    }
+
     /// Ends an ad hoc window early.
     pub fn end_maintenance(&self, id: u64) -> bool {
         let mut found = false;

@@ -22,10 +22,12 @@ pub enum AlertName {
     CertExpiringSoon,
     /// A journey or step got slower or less available after a deploy marker (src/deploys/).
     DeployRegression,
+    /// A journey's canary target is slower or less available than its baseline target (src/canary/).
+    CanaryRegression,
 }
 
 impl AlertName {
-    pub const ALL: [AlertName; 8] = [
+    pub const ALL: [AlertName; 9] = [
         AlertName::Down,
         AlertName::Degraded,
         AlertName::SloBurnFast,
@@ -34,6 +36,7 @@ impl AlertName {
         AlertName::CertExpiring,
         AlertName::CertExpiringSoon,
         AlertName::DeployRegression,
+        AlertName::CanaryRegression,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -46,6 +49,7 @@ impl AlertName {
             AlertName::CertExpiring => "JourneyCertExpiring",
             AlertName::CertExpiringSoon => "JourneyCertExpiringSoon",
             AlertName::DeployRegression => "JourneyDeployRegression",
+            AlertName::CanaryRegression => "JourneyCanaryRegression",
         }
     }
 }

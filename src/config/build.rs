@@ -110,6 +110,7 @@ pub fn build_journey(ctx: &mut FileCtx, raw: RawJourney, bytes: &[u8], opts: &Lo
             source: ctx.file.clone(),
             fingerprint: hasher.finish(),
             target,
+            targets: None,
             every,
             users: timing.users,
             load: timing.load,

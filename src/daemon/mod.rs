@@ -21,6 +21,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::alert::AlertHandle;
+use crate::canary::Verdicts;
 use crate::config::{Diagnostic, LoadOptions};
 use crate::deploys::Deploys;
 use crate::location::Location;
@@ -142,6 +143,8 @@ pub struct Daemon {
     traces: Option<crate::trace::Exporter>,
     /// Deploy markers and their comparisons: kept across reloads (only `deploys:` settings change).
     deploys: Deploys,
+    /// The canary comparisons of journeys with `targets:` (kept across reloads while a journey's shape is).
+    canary: Verdicts,
 }
 
 /// One journey's runs as exported when the daemon stopped: its last word, returned for the caller to log.
@@ -191,6 +194,11 @@ impl Daemon {
     /// Deploy markers and their verdicts (what `/api/v1/deploys` serves).
     pub fn deploys(&self) -> &Deploys {
         &self.deploys
+    }
+
+    /// The canary verdicts (what `/api/v1/canary` serves and the gates decide on). Cheap to clone.
+    pub fn canary(&self) -> &Verdicts {
+        &self.canary
     }
 
     /// A handle that asks the running daemon to reload, the way `POST /-/reload` does (SIGHUP uses it).

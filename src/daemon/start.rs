@@ -10,6 +10,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::{Daemon, LocationConflict, Options, Sources, StartError};
 use crate::alert::{AlertHandle, Clock};
+use crate::canary::{self, Verdicts};
 use crate::config;
 use crate::deploys::{self, Deploys};
 use crate::gates::{self, Gates};
@@ -134,6 +135,8 @@ impl Daemon {
             .map_err(StartError::Alerts)?;
         let deploys = Deploys::new(deploy_settings, &metrics.registry, Some(alerts.clone()))
             .map_err(|e| StartError::Alerts(e.into()))?;
+        let canary =
+            Verdicts::new(&metrics.registry, Some(alerts.clone())).map_err(|e| StartError::Alerts(e.into()))?;
         let stats = StatsTable::new();
         let (events, rx) = pipeline::channel();
         let schedulers = daemon_gauges(&metrics, shard);
@@ -143,7 +146,7 @@ impl Daemon {
         }
         let board = StatusBoard::new();
         let source = state_source.unwrap_or_else(|| Arc::new(alerts.clone()));
-        let gates = Gates::new(clients.clone(), deploys.clone(), Arc::clone(&source));
+        let gates = Gates::new(clients.clone(), deploys.clone(), canary.clone(), Arc::clone(&source));
         let status = Status::new(board.clone(), shard)
             .with_stats(stats.clone())
             .with_source(source)
@@ -154,6 +157,7 @@ impl Daemon {
             vec![Box::new(MetricsSink::new(metrics.clone(), stats.clone())), Box::new(StatusSink::new(board))];
         all.push(Box::new(alerts.sink()));
         all.push(Box::new(deploys.sink()));
+        all.push(Box::new(canary.sink()));
         all.push(Box::new(gates.sink()));
         let traces = match trace_config {
             Some(config) => {
@@ -182,6 +186,7 @@ impl Daemon {
             .merge(status::router(status.clone()))
             .merge(alerts.router_at(location.as_ref()))
             .merge(deploys::api::router(deploys.clone()))
+            .merge(canary::api::router(canary.clone()))
             .merge(gates::api::router(gates));
         let app = server::writes::guard(app, access);
         let connections = ConnectionMetrics::register(&metrics.registry, &serve);
@@ -209,6 +214,7 @@ impl Daemon {
             web,
             traces,
             deploys,
+            canary,
         })
     }
 }

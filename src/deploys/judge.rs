@@ -13,15 +13,15 @@ use crate::report::Hist;
 use crate::stats::{self, Looks, Tally, ALPHA};
 use crate::units::format_latency;
 
-/// One side of one series: latencies and pass/fail counts.
+/// One side of one series: latencies and pass/fail counts (also one target's side of a canary comparison).
 #[derive(Debug, Clone, Default)]
-struct Side {
-    latency: Hist,
-    tally: Tally,
+pub(crate) struct Side {
+    pub latency: Hist,
+    pub tally: Tally,
 }
 
 impl Side {
-    fn add(&mut self, latency: Duration, passed: bool) {
+    pub fn add(&mut self, latency: Duration, passed: bool) {
         self.latency.record(latency);
         self.tally.runs += 1;
         self.tally.passed += u64::from(passed);
@@ -93,7 +93,7 @@ impl Series {
 }
 
 /// `p < 0.001` below a thousandth, else the value to three places.
-fn p_text(p: f64) -> String {
+pub(crate) fn p_text(p: f64) -> String {
     if p < 0.001 {
         "p < 0.001".into()
     } else {

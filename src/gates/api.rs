@@ -3,7 +3,7 @@
 //! - `POST /api/v1/gates/flagger/{hook}`: Flagger's webhook payload (`name`, `namespace`, `phase`,
 //!   `checksum`, `metadata`, all strings). `pre-rollout` runs the selected journeys once against
 //!   `metadata.target`; `confirm-rollout`, `rollout` and `confirm-promotion` judge them from the monitor's
-//!   runs. Flagger proceeds on 200 (it treats any status above 202 as a failed check and shows the body), so a
+//!   runs (`confirm-promotion` also waits for a canary comparison to have judged). Flagger proceeds on 200 (it treats any status above 202 as a failed check and shows the body), so a
 //!   verdict to halt is 412 with the reason, a payload to fix is 400 with what to send.
 //! - `GET /api/v1/gates/verdict?journeys=…&tags=…`: the same judgement for Argo Rollouts' `web` provider,
 //!   always 200 when judged (`successCondition: result.passed == true`), since Argo counts a non-2xx answer as
@@ -113,7 +113,8 @@ async fn flagger(
         }
     } else {
         let now = SystemTime::now();
-        GateVerdict::of(journeys.iter().map(|j| gates.judge(j, now)).collect())
+        let decided = hook == "confirm-promotion";
+        GateVerdict::of(journeys.iter().map(|j| gates.judge(j, now, decided)).collect())
     };
     tracing::info!(
         hook = %hook,
@@ -139,7 +140,7 @@ async fn verdict(State(gates): State<Gates>, query: Result<Query<VerdictQuery>, 
     match gates.select(&selection) {
         Ok(journeys) => {
             let now = SystemTime::now();
-            Json(GateVerdict::of(journeys.iter().map(|j| gates.judge(j, now)).collect())).into_response()
+            Json(GateVerdict::of(journeys.iter().map(|j| gates.judge(j, now, false)).collect())).into_response()
         }
         Err(e) => error(StatusCode::BAD_REQUEST, e),
     }

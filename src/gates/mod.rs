@@ -2,8 +2,8 @@
 //! journeyd's own runs.
 //!
 //! Files: this one (the shared state, the selection of journeys, the sink that keeps the running suite),
-//! `verdict` (one journey's verdict from what the monitor knows — the one function a canary comparison plugs
-//! into), `prerollout` (the selected journeys run once now against the canary, one run per journey at a
+//! `verdict` (one journey's verdict from what the monitor knows: the canary comparison where the journey
+//! has `targets:`, else the latest deploy marker's, and the journey's state), `prerollout` (the selected journeys run once now against the canary, one run per journey at a
 //! time), `api` (the routes: `POST /api/v1/gates/flagger/{hook}`, `GET /api/v1/gates/verdict`).
 //!
 //! The Flagger routes are writes (POST, and pre-rollout sends traffic), so `server::writes` gates them with
@@ -16,6 +16,7 @@ pub mod verdict;
 use std::collections::{BTreeSet, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use crate::canary::Verdicts;
 use crate::deploys::Deploys;
 use crate::http::Clients;
 use crate::model::{Journey, Suite};
@@ -35,6 +36,8 @@ pub struct Gates {
     clients: Clients,
     /// Deploy markers and their before/after verdicts.
     deploys: Deploys,
+    /// Canary-beside-stable comparisons of the journeys with `targets:`: the better witness where present.
+    canary: Verdicts,
     /// Journey states as the alert engine holds them (hysteresis, maintenance).
     states: Arc<dyn StateSource>,
 }
@@ -73,12 +76,13 @@ pub enum SelectError {
 }
 
 impl Gates {
-    pub fn new(clients: Clients, deploys: Deploys, states: Arc<dyn StateSource>) -> Gates {
+    pub fn new(clients: Clients, deploys: Deploys, canary: Verdicts, states: Arc<dyn StateSource>) -> Gates {
         Gates {
             suite: Arc::new(Mutex::new(Vec::new())),
             busy: Arc::new(Mutex::new(HashSet::new())),
             clients,
             deploys,
+            canary,
             states,
         }
     }

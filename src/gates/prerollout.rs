@@ -79,6 +79,8 @@ impl Gates {
     async fn run_one(&self, journey: Arc<Journey>, target: &str, cancel: &CancellationToken) -> Verdict {
         let mut j = (*journey).clone();
         j.target = Some(Template::literal(target));
+        // One run against the canary's address, not the journey's own stable and canary copies.
+        j.targets = None;
         let plan = Plan::new(Arc::new(j), &self.clients);
         let verdict = |passed: bool, step: Option<String>, reasons: Vec<String>| Verdict {
             journey: journey.name.clone(),

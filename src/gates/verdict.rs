@@ -1,6 +1,6 @@
 //! One journey's verdict for a gate, from what the monitor already knows: the comparison that covers the
-//! journey (today the latest deploy marker's before/after comparison) and the journey's state in the alert
-//! engine. Flagger's `rollout` and `confirm-promotion` hooks and Argo's `web` analysis all read this.
+//! journey (its canary beside its stable target where it has `targets:`, else the latest deploy marker's
+//! before/after comparison) and the journey's state in the alert engine. Flagger's `rollout` and `confirm-promotion` hooks and Argo's `web` analysis all read this.
 
 use std::time::SystemTime;
 
@@ -19,9 +19,10 @@ pub struct Verdict {
     pub passed: bool,
     /// The journey's state (`up`, `down`, … `unknown` before its first run).
     pub state: JourneyState,
-    /// The comparison that judged it, e.g. `deploy v1.4.2` (`null`: no comparison covers the journey).
+    /// The comparison that judged it, `canary` or e.g. `deploy v1.4.2` (`null`: none covers the journey).
     pub compared_by: Option<String>,
-    /// The comparison's state (`running`, `regression`, `passed`, `no_baseline`).
+    /// The comparison's state (`running` — for a canary: too few runs per target yet —, `regression`,
+    /// `passed`, `no_baseline`).
     pub comparison: Option<State>,
     /// The step that failed or regressed, when one did.
     pub step: Option<String>,
@@ -32,6 +33,8 @@ pub struct Verdict {
 /// What one comparison says about a journey.
 struct Compared {
     by: String,
+    /// A canary comparison (never ends), not a deploy's (ends with its decision window).
+    canary: bool,
     state: State,
     step: Option<String>,
     evidence: Vec<String>,
@@ -70,8 +73,9 @@ fn names<'a>(vs: impl Iterator<Item = &'a Verdict>) -> String {
 
 impl Gates {
     /// `journey`'s verdict at `now`: it fails when it is down (or has not run yet) or when the comparison
-    /// covering it found a regression.
-    pub fn judge(&self, journey: &Journey, now: SystemTime) -> Verdict {
+    /// covering it found a regression; with `decided`, also while its canary comparison has too few runs to
+    /// judge (a promotion must not outrun the evidence).
+    pub fn judge(&self, journey: &Journey, now: SystemTime, decided: bool) -> Verdict {
         let mut reasons = Vec::new();
         let view = self.states.state(&journey.name);
         let state = view.as_ref().map_or(JourneyState::Unknown, |v| v.state);
@@ -84,9 +88,13 @@ impl Gates {
             JourneyState::Unknown => reasons.push("no completed run yet: nothing to judge".to_string()),
             JourneyState::Up | JourneyState::Degraded | JourneyState::Maintenance => {}
         }
-        let compared = self.compare(&journey.name, now);
-        if let Some(c) = compared.as_ref().filter(|c| c.state == State::Regression) {
-            reasons.extend(c.evidence.iter().cloned());
+        let compared = self.compare(journey, now);
+        match compared.as_ref() {
+            Some(c) if c.state == State::Regression => reasons.extend(c.evidence.iter().cloned()),
+            Some(c) if decided && c.canary && c.state == State::Running => {
+                reasons.push("canary not judged yet: too few runs per target in its window".to_string())
+            }
+            _ => {}
         }
         // A down journey's reason names its failing step in words; the field is the comparison's.
         let step = compared.as_ref().and_then(|c| c.step.clone());
@@ -101,14 +109,31 @@ impl Gates {
         }
     }
 
-    /// The comparison that covers `journey` now: the newest deploy marker's. A canary-beside-stable
-    /// comparison, where a journey has one, is the better witness and belongs first here.
-    fn compare(&self, journey: &str, now: SystemTime) -> Option<Compared> {
+    /// The comparison that covers `journey` now: its canary beside its stable target when it has
+    /// `targets:` (the same build side by side is the better witness), else the newest deploy marker's.
+    fn compare(&self, journey: &Journey, now: SystemTime) -> Option<Compared> {
+        if journey.targets.is_some() {
+            let v = self.canary.verdict(std::slice::from_ref(&journey.name));
+            let state = match (v.regressed.is_empty(), v.judged) {
+                (false, _) => State::Regression,
+                (true, true) => State::Passed,
+                (true, false) => State::Running,
+            };
+            return Some(Compared {
+                by: "canary".to_string(),
+                canary: true,
+                state,
+                step: v.regressed.iter().find_map(|r| r.step.clone()),
+                evidence: v.regressed.into_iter().map(|r| r.evidence).collect(),
+            });
+        }
+        let journey = journey.name.as_str();
         self.deploys.list(now).into_iter().find_map(|d| {
             let r = d.results.into_iter().find(|r| r.journey == journey && r.state != State::Superseded)?;
             let regressed: Vec<_> = r.series.iter().filter(|s| s.regression).collect();
             Some(Compared {
                 by: format!("deploy {}", d.marker.version),
+                canary: false,
                 state: r.state,
                 step: regressed.iter().find_map(|s| s.step.clone()),
                 evidence: regressed.iter().filter_map(|s| s.evidence.clone()).collect(),

@@ -105,6 +105,7 @@ pub async fn run_iteration(
         soft_failures: Vec::new(),
         trace_id,
         user: vu.id,
+        target: plan.target.clone(),
     };
 
     let mut step_intended = intended;

@@ -19,7 +19,7 @@ use crate::model::{ConnectionPolicy, Suite};
 use crate::outcome::{RunOutcome, RunStatus};
 use crate::pipeline::Event;
 use crate::runner::iteration::{run_iteration, VirtualUser};
-use crate::runner::plan::Plan;
+use crate::runner::plan::{per_target, Plan};
 
 /// The first run of a journey happens within this long of the start (or its interval, if shorter), so a
 /// freshly started monitor reports quickly; later runs keep the journey's own phase.
@@ -66,7 +66,7 @@ impl Monitor {
         for j in &suite.journeys {
             let unchanged = self.tasks.get(&j.name).is_some_and(|t| t.fingerprint == j.fingerprint);
             if !unchanged {
-                plans.push(Arc::new(Plan::new(Arc::clone(j), &self.clients)));
+                plans.push(per_target(j, &self.clients).into_iter().map(Arc::new).collect::<Vec<_>>());
             }
         }
         // Sinks learn about the new suite before any outcome of a new journey can arrive.
@@ -79,14 +79,15 @@ impl Monitor {
                 t.cancel.cancel();
             }
         }
-        for plan in plans {
+        for targets in plans {
+            let plan = Arc::clone(&targets[0]);
             if let Some(old) = self.tasks.remove(&plan.journey.name) {
                 old.stop.cancel();
                 old.cancel.cancel();
             }
             let stop = CancellationToken::new();
             let cancel = self.cancel_all.child_token();
-            let task = tokio::spawn(schedule(Arc::clone(&plan), self.events.clone(), stop.clone(), cancel.clone()));
+            let task = tokio::spawn(schedule(targets, self.events.clone(), stop.clone(), cancel.clone()));
             self.tasks.insert(
                 plan.journey.name.clone(),
                 Scheduled { fingerprint: plan.journey.fingerprint, stop, cancel, task },
@@ -153,16 +154,27 @@ pub fn tick(intended: Instant, now: Instant, every: Duration) -> Tick {
     Tick { next, late: (late > LATE_AFTER).then_some(late) }
 }
 
-async fn schedule(plan: Arc<Plan>, events: mpsc::Sender<Event>, stop: CancellationToken, cancel: CancellationToken) {
+/// One journey's schedule. `targets` holds one plan per target (one for most journeys): each tick runs every
+/// target at the same intended start, so a canary and its baseline are compared on runs made side by side.
+async fn schedule(
+    targets: Vec<Arc<Plan>>,
+    events: mpsc::Sender<Event>,
+    stop: CancellationToken,
+    cancel: CancellationToken,
+) {
+    let plan = Arc::clone(&targets[0]);
     let every = plan.journey.every;
     let mut next = Instant::now() + phase_offset(&plan.journey.name, every);
-    let mut in_flight: Option<JoinHandle<()>> = None;
+    let mut in_flight: Vec<JoinHandle<()>> = Vec::new();
     let mut user_ids = 0u64;
     // `connections: reuse`: each user slot's connections, handed from one run to the next (runs never
     // overlap, so a slot is never used twice at once). Fresh (the default): nothing is kept.
-    let kept: Option<Kept> = (ConnectionPolicy::for_monitor(plan.journey.defaults.connections)
-        == ConnectionPolicy::Reuse)
-        .then(|| Arc::new(std::sync::Mutex::new((0..plan.journey.users).map(|_| None).collect())));
+    // One set per target: a canary never reuses the baseline's connections.
+    let reuse = ConnectionPolicy::for_monitor(plan.journey.defaults.connections) == ConnectionPolicy::Reuse;
+    let kept: Vec<Option<Kept>> = targets
+        .iter()
+        .map(|_| reuse.then(|| Arc::new(std::sync::Mutex::new((0..plan.journey.users).map(|_| None).collect()))))
+        .collect();
     loop {
         tokio::select! {
             biased;
@@ -172,25 +184,26 @@ async fn schedule(plan: Arc<Plan>, events: mpsc::Sender<Event>, stop: Cancellati
         let intended = next;
         let t = tick(intended, Instant::now(), every);
         next = t.next;
-        if in_flight.as_ref().is_some_and(|h| !h.is_finished()) {
+        if in_flight.iter().any(|h| !h.is_finished()) {
             let _ = events.send(Event::Missed { journey: Arc::clone(&plan.name) }).await;
             continue;
         }
         if let Some(by) = t.late {
             let _ = events.send(Event::Late { journey: Arc::clone(&plan.name), by }).await;
         }
-        let first_id = user_ids;
-        user_ids += u64::from(plan.journey.users);
-        in_flight = Some(tokio::spawn(run_once(
-            Arc::clone(&plan),
-            events.clone(),
-            intended.into_std(),
-            first_id,
-            cancel.clone(),
-            kept.clone(),
-        )));
+        in_flight = targets
+            .iter()
+            .zip(kept.iter().cloned())
+            .map(|(plan, kept)| {
+                let first_id = user_ids;
+                user_ids += u64::from(plan.journey.users);
+                let run =
+                    run_once(Arc::clone(plan), events.clone(), intended.into_std(), first_id, cancel.clone(), kept);
+                tokio::spawn(run)
+            })
+            .collect();
     }
-    if let Some(h) = in_flight {
+    for h in in_flight {
         let _ = h.await;
     }
 }

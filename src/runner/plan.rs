@@ -21,6 +21,8 @@ pub struct Plan {
     pub journey: Arc<Journey>,
     /// The `journey` label value, shared by every outcome without copying.
     pub name: Arc<str>,
+    /// Which of the journey's `targets:` this plan runs against (`None`: the journey has one target).
+    pub target: Option<Arc<str>>,
     pub pools: Arc<RowPools>,
     /// Masks the journey's secrets; each virtual user extends a clone with its secret captures.
     pub redactor: Redactor,
@@ -79,6 +81,7 @@ impl Plan {
         let oauth = journey.oauth.iter().map(|s| TokenCache::new(s.clone(), Arc::clone(&client.tls))).collect();
         Plan {
             name: Arc::from(journey.name.as_str()),
+            target: None,
             oauth,
             pools: RowPools::new(&journey.data),
             redactor,
@@ -87,6 +90,17 @@ impl Plan {
             journey,
         }
     }
+}
+
+/// The plans a monitor tick runs: one, or with `targets:` one per target, baseline first, each a copy of
+/// the journey whose `target` is that target's URL and whose outcomes name it.
+pub fn per_target(journey: &Arc<Journey>, clients: &Clients) -> Vec<Plan> {
+    let Some(targets) = &journey.targets else { return vec![Plan::new(Arc::clone(journey), clients)] };
+    let named = targets.named.iter().map(|(name, url)| {
+        let copy = Journey { target: Some(url.clone()), ..Journey::clone(journey) };
+        Plan { target: Some(Arc::from(name.as_str())), ..Plan::new(Arc::new(copy), clients) }
+    });
+    named.collect()
 }
 
 /// The step's URL when it is the same for every request (literal target and path), parsed once.

@@ -112,6 +112,8 @@ pub struct Severity {
     pub cert_expiring_soon: Option<String>,
     /// `JourneyDeployRegression` (default `ticket`).
     pub deploy_regression: Option<String>,
+    /// `JourneyCanaryRegression` (default `ticket`).
+    pub canary_regression: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -191,6 +193,7 @@ pub const FIELDS: &[(&str, &[&str])] = &[
             "cert_expiring",
             "cert_expiring_soon",
             "deploy_regression",
+            "canary_regression",
         ],
     ),
     ("defaults.cert_expiry", &["ticket", "page"]),

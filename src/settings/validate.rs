@@ -153,6 +153,7 @@ fn defaults(ctx: &mut FileCtx, d: raw::Defaults, s: &mut Settings) {
             (&mut sv.cert_expiring, sev.cert_expiring),
             (&mut sv.cert_expiring_soon, sev.cert_expiring_soon),
             (&mut sv.deploy_regression, sev.deploy_regression),
+            (&mut sv.canary_regression, sev.canary_regression),
         ] {
             if let Some(v) = v {
                 *slot = v;

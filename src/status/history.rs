@@ -358,6 +358,7 @@ pub(crate) mod tests {
             source: "x.yml".into(),
             fingerprint,
             target: Some(Template::literal("http://127.0.0.1:1")),
+            targets: None,
             every: Duration::from_secs(60),
             users: 1,
             load: LoadModel::Closed { users: 1 },
@@ -398,6 +399,7 @@ pub(crate) mod tests {
             soft_failures: vec![],
             trace_id: 0,
             user: 0,
+            target: None,
         }
     }
 

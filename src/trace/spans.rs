@@ -250,6 +250,7 @@ mod tests {
             soft_failures: Vec::new(),
             trace_id,
             user: 0,
+            target: None,
         }
     }
 

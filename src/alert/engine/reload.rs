@@ -74,7 +74,7 @@ impl Engine {
             self.exported.remove(gone);
         }
         self.trackers = next;
-        self.deploys.retain(|name, _| self.trackers.contains_key(name));
+        self.verdicts.retain(|(name, _), _| self.trackers.contains_key(name));
         self.index_dependents();
         self.reconcile(now)
     }

@@ -25,6 +25,7 @@ fn severity_of(sev: &Severities, alert: AlertName) -> &str {
         AlertName::CertExpiring => &sev.cert_expiring,
         AlertName::CertExpiringSoon => &sev.cert_expiring_soon,
         AlertName::DeployRegression => &sev.deploy_regression,
+        AlertName::CanaryRegression => &sev.canary_regression,
     }
 }
 
@@ -110,8 +111,10 @@ impl Engine {
         }
         let wall = self.clock.wall(now).duration_since(UNIX_EPOCH).unwrap_or_default().as_secs() as i64;
         out.extend(t.cert_alerts(wall));
-        if let Some(ann) = self.deploys.get(name) {
-            out.insert(AlertName::DeployRegression, ann.clone());
+        for alert in [AlertName::DeployRegression, AlertName::CanaryRegression] {
+            if let Some(ann) = self.verdicts.get(&(name.to_string(), alert)) {
+                out.insert(alert, ann.clone());
+            }
         }
         out
     }
