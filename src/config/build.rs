@@ -69,12 +69,15 @@ pub fn build_journey(ctx: &mut FileCtx, raw: RawJourney, bytes: &[u8], opts: &Lo
         data: data_names(&raw, &data),
         broken_data,
         timeout: timing.timeout.unwrap_or(Duration::MAX),
-        has_target: raw.target.is_some() || opts.target_override.is_some(),
+        has_target: raw.target.is_some() || raw.targets.is_some() || opts.target_override.is_some(),
         dir: dir.clone(),
     };
     // The target and the token sources come before `oauth` names exist: a token URL joined onto a target
     // that needs a token could never be fetched.
     let target = target(ctx, &raw, opts, &Names { no_oauth: true, ..scope.names() }, &mut env);
+    let targets = super::targets::build_targets(ctx, &raw, opts, &Names { no_oauth: true, ..scope.names() }, &mut env);
+    // The baseline's URL is the journey's target: what every view of the journey (and `verify`) runs.
+    let target = target.or_else(|| targets.as_ref().map(|t| t.named[0].1.clone()));
     let oauth = {
         let names = Names { data: &[], broken_data: &[], no_oauth: true, ..scope.names() };
         super::oauth::build_oauth(ctx, &raw.oauth, &names, &mut env, scope.has_target)
@@ -110,7 +113,7 @@ pub fn build_journey(ctx: &mut FileCtx, raw: RawJourney, bytes: &[u8], opts: &Lo
             source: ctx.file.clone(),
             fingerprint: hasher.finish(),
             target,
-            targets: None,
+            targets,
             every,
             users: timing.users,
             load: timing.load,
@@ -275,18 +278,20 @@ fn target(ctx: &mut FileCtx, raw: &RawJourney, opts: &LoadOptions, names: &Names
     // `verify --target` replaces the written target, so its variables are never looked up: a variable used
     // only there need not be set.
     let written = raw.target.as_ref().filter(|_| opts.target_override.is_none());
-    let target = written.and_then(|t| {
-        let compiled = template(ctx, "target", &t.0, names, env)?;
-        if compiled.is_literal() {
-            let text = compiled.render(&crate::template::Scope { secrets: &[], rows: &[], captures: &[], tokens: &[] });
-            if !text.is_empty() && !text.starts_with("http://") && !text.starts_with("https://") {
-                let msg = format!("target `{text}` is not an http:// or https:// URL");
-                ctx.error("target", msg, Some("write it like https://shop.example.com".into()));
-            }
-        }
-        Some(compiled)
-    });
+    let target = written.and_then(|t| template(ctx, "target", &t.0, names, env)).map(|t| target_url(ctx, "target", t));
     target.or_else(|| opts.target_override.as_deref().map(|t| Template::literal(t.trim_end_matches('/'))))
+}
+
+/// A target template, checked to be an http(s) URL when it is fixed (`path`: `target`, `targets.canary`).
+pub(super) fn target_url(ctx: &mut FileCtx, path: &str, compiled: Template) -> Template {
+    if compiled.is_literal() {
+        let text = compiled.render(&crate::template::Scope { secrets: &[], rows: &[], captures: &[], tokens: &[] });
+        if !text.is_empty() && !text.starts_with("http://") && !text.starts_with("https://") {
+            let msg = format!("target `{text}` is not an http:// or https:// URL");
+            ctx.error(path, msg, Some("write it like https://shop.example.com".into()));
+        }
+    }
+    compiled
 }
 
 fn secret_value(

@@ -26,6 +26,7 @@ mod schema;
 mod serde_err;
 mod step;
 mod suggest;
+mod targets;
 mod templates;
 
 use std::collections::{HashMap, HashSet};

@@ -21,6 +21,10 @@ pub struct RawJourney {
     pub tags: Vec<String>,
     /// Base URL template; optional when every step URL is absolute.
     pub target: Option<Scalar>,
+    /// Name → base URL template: the journey runs against each (stable beside canary); instead of `target`.
+    pub targets: Option<OrderedMap<Scalar>>,
+    /// How `targets` are compared: the baseline and the window.
+    pub canary: Option<RawCanary>,
     /// Duration text; default 60s.
     pub every: Option<Scalar>,
     /// Monitor users per run; default 1.
@@ -57,6 +61,16 @@ pub struct RawJourney {
     /// `verify` thresholds for the journey (`p99 < 800ms`), checked by `crate::threshold::parse`.
     #[serde(default)]
     pub thresholds: Vec<Scalar>,
+}
+
+/// `canary:` — how a journey's `targets` are compared (src/config/targets.rs).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCanary {
+    /// The target the others are compared with; default `stable`, else the first written.
+    pub baseline: Option<String>,
+    /// Duration text; default 10m.
+    pub window: Option<Scalar>,
 }
 
 /// `alerts:` — unset values take the settings file's defaults.

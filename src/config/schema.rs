@@ -233,7 +233,34 @@ pub fn json_schema() -> Value {
     add_alert_keys(&mut schema);
     add_threshold_keys(&mut schema);
     add_ws_keys(&mut schema);
+    add_target_keys(&mut schema);
     schema
+}
+
+/// `targets:` and `canary:`: the journey run against named targets side by side, compared with the baseline
+/// (docs/journeys.md, "Several targets").
+fn add_target_keys(schema: &mut Value) {
+    let targets = json!({
+        "type": "object", "minProperties": 2, "maxProperties": 4,
+        "propertyNames": { "pattern": "^[a-z0-9_-]{1,32}$" },
+        "additionalProperties": { "$ref": "#/definitions/template" },
+        "description": "Instead of `target`: 2–4 named base URL templates (stable: https://shop.example, canary: https://canary.shop.example). Every tick runs each; each one is compared with the baseline, and its name is the `target` label."
+    });
+    let canary = json!({
+        "type": "object", "additionalProperties": false,
+        "description": "How `targets` are compared with the baseline.",
+        "properties": {
+            "baseline": { "type": "string", "description": "The target the others are compared with. Default: the one named `stable`, else the first written." },
+            "window": reference("duration", "How far back the comparison looks, and the period its significance level is spent over (at least 10s; default 10m).")
+        }
+    });
+    if let Some(props) = schema.get_mut("properties").and_then(Value::as_object_mut) {
+        props.insert("targets".into(), targets);
+        props.insert("canary".into(), canary);
+    }
+    if let Some(top) = schema.as_object_mut() {
+        top.insert("not".into(), json!({ "required": ["target", "targets"] }));
+    }
 }
 
 /// `ws:` and `send:`: a WebSocket step instead of a request (docs/journeys.md, "WebSocket steps").
@@ -426,6 +453,7 @@ mod tests {
                 "/definitions/step/properties/multipart/additionalProperties/oneOf/1/properties",
             ),
             (serde_fields::<raw::RawWsMessage>(), "/definitions/step/properties/send/items/properties"),
+            (serde_fields::<raw::RawCanary>(), "/properties/canary/properties"),
         ];
         for (mut fields, pointer) in cases {
             assert!(!fields.is_empty(), "no fields read for {pointer}");
