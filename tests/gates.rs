@@ -44,11 +44,18 @@ async fn daemon(name: &str, target: &str, admin: bool, web: Option<String>) -> I
 }
 
 async fn daemon_with(name: &str, journey: &str, target: &str, admin: bool, web: Option<String>) -> InProcess {
+    daemon_env(name, journey, &[("TARGET", target)], admin, web).await
+}
+
+async fn daemon_env(name: &str, journey: &str, env: &[(&str, &str)], admin: bool, web: Option<String>) -> InProcess {
     let dir = tempdir(name);
     let journeys = dir.join("journeys");
     std::fs::create_dir_all(&journeys).unwrap();
     std::fs::write(journeys.join("price.yml"), journey).unwrap();
-    let mut opts = options(&journeys, target);
+    let mut opts = options(&journeys, "");
+    for (k, v) in env {
+        opts.load.env.insert(k.to_string(), v.to_string());
+    }
     if let Some(web) = web {
         std::fs::write(dir.join("web.yml"), web).unwrap();
         opts.web_config = Some(dir.join("web.yml"));
@@ -303,4 +310,43 @@ async fn one_pre_rollout_run_per_journey_at_a_time() {
     assert_eq!(status, 200, "the journey is free again once the first run answered: {v}");
     Arc::try_unwrap(d).ok().unwrap().stop().await;
     stable.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_canary_beside_stable_decides_the_verdict_and_names_the_failing_step() {
+    let stable = shop::spawn(ShopOptions::default()).await.unwrap();
+    let canary = shop::spawn(ShopOptions::default()).await.unwrap();
+    canary.faults.set("product", Fault::status(500)).unwrap();
+    let journey = JOURNEY.replace(
+        "target: \"{{ env.TARGET }}\"",
+        "targets:\n  stable: \"{{ env.TARGET }}\"\n  canary: \"{{ env.CANARY }}\"",
+    );
+    let env = [("TARGET", stable.url()), ("CANARY", canary.url())];
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let d = daemon_env("gates-canary", &journey, &env, true, None).await;
+
+    // Runs every 1s need 20 ticks before each target has the 20 runs a canary judgement needs: until then a
+    // promotion waits, while a rollout step only halts on what was found.
+    let (status, v) = flagger(&d, "confirm-promotion", &payload(json!({ "journeys": "price" })), None).await;
+    assert_eq!(status, 412, "{v}");
+    assert!(v["message"].as_str().unwrap().contains("canary not judged yet"), "{v}");
+
+    let v = eventually("the canary comparison's verdict", || async {
+        let (status, v) = argo(&d, "?journeys=price", None).await;
+        assert_eq!(status, 200, "{v}");
+        (v["journeys"][0]["comparison"] == "regression").then_some(v)
+    })
+    .await;
+    let journey = &v["journeys"][0];
+    assert_eq!(v["passed"], false, "{v}");
+    assert_eq!(journey["compared_by"], "canary", "{v}");
+    assert_eq!(journey["step"], "view-price", "{v}");
+    assert_eq!(journey["state"], "up", "the journey's state is its stable target's: {v}");
+
+    let (status, v) = flagger(&d, "rollout", &payload(json!({ "journeys": "price" })), None).await;
+    assert_eq!(status, 412, "{v}");
+    assert!(v["message"].as_str().unwrap().contains("view-price"), "{v}");
+    d.stop().await;
+    stable.stop().await.unwrap();
+    canary.stop().await.unwrap();
 }
