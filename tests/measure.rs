@@ -170,6 +170,7 @@ fn outcome(j: &Journey, step_ms: &[u64], reused: bool) -> RunOutcome {
         soft_failures: Vec::new(),
         trace_id: 0,
         user: 0,
+        target: None,
     }
 }
 

@@ -140,6 +140,7 @@ fn outcome(name: &str, j: usize, minute: u64, base: std::time::Instant, wall: Sy
         soft_failures: vec![],
         trace_id: 0,
         user: 0,
+        target: None,
     }
 }
 

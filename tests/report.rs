@@ -60,6 +60,7 @@ fn outcomes() -> Vec<RunOutcome> {
                 soft_failures: Vec::new(),
                 trace_id: 0,
                 user: 0,
+                target: None,
             }
         })
         .collect()

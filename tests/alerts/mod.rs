@@ -106,6 +106,7 @@ fn outcome(journey: &str, status: RunStatus, step_ms: u64) -> RunOutcome {
         soft_failures: vec![],
         trace_id: 0,
         user: 0,
+        target: None,
     }
 }
 

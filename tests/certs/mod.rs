@@ -65,6 +65,7 @@ pub fn run(journey: &str, wall: i64, steps: &[Seen]) -> RunOutcome {
         soft_failures: Vec::new(),
         trace_id: 0,
         user: 0,
+        target: None,
     }
 }
 
