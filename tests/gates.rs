@@ -77,27 +77,26 @@ fn payload(metadata: Value) -> Value {
 
 /// Flagger's request: POST, JSON, Go's user agent; `auth` as Go sends the URL's userinfo.
 async fn flagger(d: &InProcess, hook: &str, body: &Value, auth: Option<(&str, &str)>) -> (u16, Value) {
-    let mut req = reqwest::Client::new()
+    let req = reqwest::Client::new()
         .post(d.url(&format!("/api/v1/gates/flagger/{hook}")))
         .header("content-type", "application/json")
         .header("user-agent", "Go-http-client/1.1")
         .header("accept-encoding", "gzip")
         .body(body.to_string());
-    if let Some((user, password)) = auth {
-        req = req.basic_auth(user, Some(password));
-    }
-    let r = req.send().await.unwrap();
-    let status = r.status().as_u16();
-    let text = r.text().await.unwrap();
-    (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    send(req, auth).await
 }
 
 /// Argo Rollouts' web provider: GET with the template's headers.
 async fn argo(d: &InProcess, query: &str, auth: Option<(&str, &str)>) -> (u16, Value) {
-    let mut req = reqwest::Client::new()
+    let req = reqwest::Client::new()
         .get(d.url(&format!("/api/v1/gates/verdict{query}")))
         .header("content-type", "application/json")
         .header("user-agent", "Go-http-client/1.1");
+    send(req, auth).await
+}
+
+/// Sends with basic auth when given; the status and the JSON body (a string when not JSON).
+async fn send(mut req: reqwest::RequestBuilder, auth: Option<(&str, &str)>) -> (u16, Value) {
     if let Some((user, password)) = auth {
         req = req.basic_auth(user, Some(password));
     }
