@@ -215,6 +215,10 @@ async fn bad_payloads_and_queries_get_400_with_what_to_send() {
     let (status, v) = flagger(&d, "pre-rollout", &payload(json!({ "target": "canary:9898" })), None).await;
     assert_eq!(status, 400);
     assert!(v["error"].as_str().unwrap().contains("not an http(s) URL"), "{v}");
+    let (status, v) = flagger(&d, "pre-rollout", &payload(json!({ "target": "http://u:hunter2@canary" })), None).await;
+    assert_eq!(status, 400);
+    let e = v["error"].as_str().unwrap();
+    assert!(e.contains("carries credentials") && !e.contains("hunter2"), "{v}");
 
     let (status, v) = flagger(&d, "post-rollout", &payload(json!({})), None).await;
     assert_eq!(status, 404);

@@ -23,6 +23,8 @@ use crate::status::JourneyState;
 pub enum RunError {
     #[error("target {0:?} is not an http(s) URL: put the canary's address in metadata.target (e.g. http://podinfo-canary.test:9898)")]
     Target(String),
+    #[error("metadata.target carries credentials (user:password@): the canary's address shows in answers and logs; keep credentials in the journeys' secrets")]
+    Credentials,
     #[error("a pre-rollout run of journey {0:?} is already in flight: retry when it has answered")]
     Busy(String),
 }
@@ -42,9 +44,11 @@ impl Drop for Claim {
     }
 }
 
-/// An http(s) base URL, without the trailing slash journeys' paths add back.
+/// An http(s) base URL without credentials (it is echoed in answers and logs), without the trailing slash
+/// journeys' paths add back.
 pub fn canary_target(text: &str) -> Result<String, RunError> {
     match reqwest::Url::parse(text) {
+        Ok(u) if !u.username().is_empty() || u.password().is_some() => Err(RunError::Credentials),
         Ok(u) if matches!(u.scheme(), "http" | "https") && u.host_str().is_some() => {
             Ok(text.trim_end_matches('/').to_string())
         }
