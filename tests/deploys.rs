@@ -8,7 +8,7 @@ mod daemon_support;
 
 use std::time::Duration;
 
-use daemon_support::{eventually, options, tempdir, InProcess, TempDir, PATIENCE};
+use daemon_support::{eventually, options, tempdir, InProcess, PATIENCE};
 use journeyd::server::WriteAccess;
 use journeyd::shop::{self, Fault, ShopOptions};
 use serde_json::{json, Value};
@@ -26,9 +26,8 @@ steps:
     expect: [ status == 2xx ]
 "#;
 
-/// A daemon monitoring `target` with the deploy windows in `deploys` and the admin API on or off, and the
-/// directory of its files (kept while the test reloads them).
-async fn daemon(name: &str, target: &str, deploys: &str, admin: bool) -> (InProcess, TempDir) {
+/// A daemon monitoring `target` with the deploy windows in `deploys` and the admin API on or off.
+async fn daemon(name: &str, target: &str, deploys: &str, admin: bool) -> InProcess {
     let dir = tempdir(name);
     let journeys = dir.join("journeys");
     std::fs::create_dir_all(&journeys).unwrap();
@@ -38,7 +37,7 @@ async fn daemon(name: &str, target: &str, deploys: &str, admin: bool) -> (InProc
     let mut opts = options(&journeys, target);
     opts.settings = Some(settings);
     opts.access = WriteAccess { lifecycle: false, admin };
-    (InProcess::start(opts).await, dir)
+    InProcess::start(opts).await
 }
 
 async fn text(url: String) -> String {
@@ -83,7 +82,7 @@ async fn deploys(d: &InProcess) -> Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn thirty_ms_more_on_view_price_after_a_marker_is_flagged_naming_the_step() {
     let shop = shop::spawn(ShopOptions::default()).await.unwrap();
-    let (d, _dir) = daemon("deploy-slow", &shop.url(), "{ before: 10m, decision: 5m }", true).await;
+    let d = daemon("deploy-slow", &shop.url(), "{ before: 10m, decision: 5m }", true).await;
     eventually("20 runs before the deploy", || async { (runs(&d).await >= 20.0).then_some(()) }).await;
 
     let (code, stderr) = mark_deploy(&["--url", &d.base, "--version", "v1.4.2", "--by", "test pipeline"]).await;
@@ -132,7 +131,7 @@ async fn thirty_ms_more_on_view_price_after_a_marker_is_flagged_naming_the_step(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_deploy_that_changes_nothing_passes_when_its_window_ends() {
     let shop = shop::spawn(ShopOptions::default()).await.unwrap();
-    let (d, _dir) = daemon("deploy-same", &shop.url(), "{ before: 10m, decision: 15s }", true).await;
+    let d = daemon("deploy-same", &shop.url(), "{ before: 10m, decision: 15s }", true).await;
     eventually("20 runs before the deploy", || async { (runs(&d).await >= 20.0).then_some(()) }).await;
     let r = reqwest::Client::new()
         .post(d.url("/api/v1/deploys"))
@@ -158,7 +157,7 @@ async fn a_deploy_that_changes_nothing_passes_when_its_window_ends() {
 #[tokio::test]
 async fn markers_go_through_the_write_gate_and_bad_ones_say_what_to_send() {
     let shop = shop::spawn(ShopOptions::default()).await.unwrap();
-    let (closed, _dir) = daemon("deploy-gate", &shop.url(), "{ keep: 2 }", false).await;
+    let closed = daemon("deploy-gate", &shop.url(), "{ keep: 2 }", false).await;
     let http = reqwest::Client::new();
     let r = http.post(closed.url("/api/v1/deploys")).json(&json!({ "version": "v1" })).send().await.unwrap();
     assert_eq!(r.status(), 403);
@@ -167,7 +166,7 @@ async fn markers_go_through_the_write_gate_and_bad_ones_say_what_to_send() {
     assert!(stderr.contains("--enable-admin-api"), "{stderr}");
     closed.stop().await;
 
-    let (d, _dir) = daemon("deploy-bad", &shop.url(), "{ keep: 2 }", true).await;
+    let d = daemon("deploy-bad", &shop.url(), "{ keep: 2 }", true).await;
     let post = |body: Value| http.post(d.url("/api/v1/deploys")).json(&body).send();
     let r = post(json!({ "version": "v1", "journeys": ["pricee"] })).await.unwrap();
     assert_eq!(r.status(), 400);
