@@ -125,3 +125,25 @@ impl Sink for GateSink {
 
     fn outcome(&mut self, _journey: &Journey, _outcome: &RunOutcome) {}
 }
+
+#[cfg(test)]
+mod tests {
+    use super::prerollout::{canary_target, RunError};
+    use super::*;
+
+    #[test]
+    fn lists_are_split_on_commas_and_blank_items_dropped() {
+        let s = Selection::from_lists(Some(" checkout, login,,"), None);
+        assert_eq!(s.journeys.into_iter().collect::<Vec<_>>(), ["checkout", "login"]);
+        assert!(s.tags.is_empty());
+        assert_eq!(Selection::from_lists(Some(""), Some(" ")), Selection::default(), "blank selects everything");
+    }
+
+    #[test]
+    fn a_canary_target_is_an_http_url_without_credentials() {
+        assert_eq!(canary_target("http://shop-canary.shop:8080/").unwrap(), "http://shop-canary.shop:8080");
+        assert_eq!(canary_target("shop-canary:8080"), Err(RunError::Target("shop-canary:8080".into())));
+        assert_eq!(canary_target("ftp://x"), Err(RunError::Target("ftp://x".into())));
+        assert_eq!(canary_target("https://u:p@canary"), Err(RunError::Credentials));
+    }
+}
