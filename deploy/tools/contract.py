@@ -48,6 +48,7 @@ METRICS = {
         ("journey", "step", "fingerprint_sha256", "serialnumber", "subject", "issuer"),
     ),
     "journey_deploy_regression": ("gauge", ("journey", "step")),
+    "journey_canary_regression": ("gauge", ("journey", "step", "target")),
     "journeyd_build_info": ("gauge", ("version", "revision")),
     "journeyd_deploy_info": ("gauge", ("version",)),
     "journeyd_deploy_timestamp_seconds": ("gauge", ("version",)),

@@ -23,6 +23,9 @@ use crate::units::format_latency;
 pub const LOOKS_PER_WINDOW: f64 = 20.0;
 /// Runs each target needs in the window before it is compared (and before a verdict counts as judged).
 pub const MIN_RUNS: u64 = 20;
+/// Ticks each target's runs must come from: the users of one tick share its moment (a busy second, a
+/// cold cache), so twenty runs of one tick are not twenty independent samples.
+pub const MIN_TICKS: usize = 10;
 
 /// One series (the journey, or a step) of one non-baseline target.
 #[derive(Debug, Clone)]
@@ -205,9 +208,12 @@ impl Comparison {
 
     /// Every target has at least [`MIN_RUNS`] runs in the window ending at `now`.
     pub fn judged(&self, now: SystemTime) -> bool {
-        std::iter::once(&self.baseline)
-            .chain(self.others.iter().map(|(t, _)| t))
-            .all(|t| self.runs_of(t, now).count() as u64 >= MIN_RUNS)
+        std::iter::once(&self.baseline).chain(self.others.iter().map(|(t, _)| t)).all(|t| {
+            let mut ticks: Vec<SystemTime> = self.runs_of(t, now).map(|s| s.at).collect();
+            let runs = ticks.len() as u64;
+            ticks.dedup();
+            runs >= MIN_RUNS && ticks.len() >= MIN_TICKS
+        })
     }
 
     fn runs_of<'a>(&'a self, target: &str, now: SystemTime) -> impl Iterator<Item = &'a Sample> {

@@ -98,7 +98,8 @@ fn thirty_ms_more_on_the_canary_is_flagged_and_a_finding_lapses_a_window_after_i
     let mut slower = HEALTHY;
     slower[1] += 30.0;
     let raised = simulate(&mut rng, &mut c, (t0(), 1), 120, (slower, FLAKY));
-    let (_, f) = raised.iter().find(|(_, f)| f.step.as_deref() == Some("view-price")).expect("flagged");
+    let (tick, f) = raised.iter().find(|(_, f)| f.step.as_deref() == Some("view-price")).expect("flagged");
+    eprintln!("+30 ms flagged at tick {tick} (one run every 5 s): {}", f.evidence);
     assert!(f.evidence.starts_with("checkout.view-price on canary: p"), "{}", f.evidence);
     assert!(f.evidence.contains(" on stable (+"), "{}", f.evidence);
     assert!(!c.findings().is_empty());

@@ -18,6 +18,7 @@ pub mod compare;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
 use prometheus::{IntGaugeVec, Opts, Registry};
 use serde::Serialize;
@@ -27,6 +28,7 @@ use crate::deploys::recent::Sample;
 use crate::model::{Journey, Suite};
 use crate::outcome::RunOutcome;
 use crate::pipeline::Sink;
+use crate::status::{TargetRow, TargetSource};
 use compare::{Comparison, JourneyView};
 
 /// A regression one target shows against the baseline.
@@ -171,6 +173,26 @@ impl Verdicts {
             ann
         });
         alerts.canary_regression(&c.journey, annotations);
+    }
+}
+
+impl TargetSource for Verdicts {
+    /// Each target of each journey with `targets:`, baseline first, for the status page.
+    fn targets(&self) -> Vec<TargetRow> {
+        let views = self.views();
+        let rows = views.iter().flat_map(|j| {
+            j.targets.iter().map(move |t| TargetRow {
+                journey: j.journey.clone(),
+                target: t.target.clone(),
+                baseline: t.target == j.baseline,
+                runs: t.figures.runs,
+                availability: t.figures.availability,
+                p50: Duration::from_secs_f64(t.figures.p50),
+                p90: Duration::from_secs_f64(t.figures.p90),
+                evidence: t.series.iter().flatten().filter_map(|s| s.evidence.clone()).collect(),
+            })
+        });
+        rows.collect()
     }
 }
 

@@ -200,12 +200,25 @@ fn select(args: &VerifyArgs, suite: Suite) -> Result<Vec<Arc<Journey>>, Exit> {
                 args.max_users.unwrap_or_else(|| (rate * j.timeout.as_secs_f64()).ceil().clamp(1.0, 10_000.0) as u32);
             j.load = LoadModel::Open { rate_per_sec: rate, max_users };
         }
-        out.push(Arc::new(j));
+        out.extend(per_target(j).into_iter().map(Arc::new));
     }
     if out.is_empty() {
         return Err(usage(format!("no journey carries the tag(s) {}", args.tags.join(", "))));
     }
     Ok(out)
+}
+
+/// A journey with `targets:` runs once per target, reported as `journey@target` (`@` cannot appear in a
+/// journey name, so these never clash with another journey); `--target` already replaced them all.
+fn per_target(j: Journey) -> Vec<Journey> {
+    let Some(targets) = j.targets.clone() else { return vec![j] };
+    let each = targets.named.into_iter().map(|(name, url)| Journey {
+        name: format!("{}@{name}", j.name),
+        target: Some(url),
+        targets: None,
+        ..j.clone()
+    });
+    each.collect()
 }
 
 /// When a journey's drive stops.

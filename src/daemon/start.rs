@@ -152,7 +152,8 @@ impl Daemon {
             .with_source(source)
             .with_location(location.clone())
             .with_trace_url(trace_url)
-            .with_deploys(Arc::new(deploys.clone()));
+            .with_deploys(Arc::new(deploys.clone()))
+            .with_targets(Arc::new(canary.clone()));
         let mut all: Vec<Box<dyn Sink>> =
             vec![Box::new(MetricsSink::new(metrics.clone(), stats.clone())), Box::new(StatusSink::new(board))];
         all.push(Box::new(alerts.sink()));

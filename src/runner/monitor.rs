@@ -165,8 +165,9 @@ async fn schedule(
     let plan = Arc::clone(&targets[0]);
     let every = plan.journey.every;
     let mut next = Instant::now() + phase_offset(&plan.journey.name, every);
-    let mut in_flight: Vec<JoinHandle<()>> = Vec::new();
+    let mut in_flight: Option<JoinHandle<()>> = None;
     let mut user_ids = 0u64;
+    let mut ticks = 0usize;
     // `connections: reuse`: each user slot's connections, handed from one run to the next (runs never
     // overlap, so a slot is never used twice at once). Fresh (the default): nothing is kept.
     // One set per target: a canary never reuses the baseline's connections.
@@ -184,26 +185,27 @@ async fn schedule(
         let intended = next;
         let t = tick(intended, Instant::now(), every);
         next = t.next;
-        if in_flight.iter().any(|h| !h.is_finished()) {
+        if in_flight.as_ref().is_some_and(|h| !h.is_finished()) {
             let _ = events.send(Event::Missed { journey: Arc::clone(&plan.name) }).await;
             continue;
         }
         if let Some(by) = t.late {
             let _ = events.send(Event::Late { journey: Arc::clone(&plan.name), by }).await;
         }
-        in_flight = targets
-            .iter()
-            .zip(kept.iter().cloned())
-            .map(|(plan, kept)| {
-                let first_id = user_ids;
-                user_ids += u64::from(plan.journey.users);
-                let run =
-                    run_once(Arc::clone(plan), events.clone(), intended.into_std(), first_id, cancel.clone(), kept);
-                tokio::spawn(run)
-            })
+        // Each tick starts with the next target: on a busy machine the user started first gets the CPU first,
+        // and a fixed order would make one target look slower than an equal other.
+        let first = ticks % targets.len();
+        ticks += 1;
+        let order: Vec<(Arc<Plan>, Option<Kept>)> = (0..targets.len())
+            .map(|k| (k + first) % targets.len())
+            .map(|i| (Arc::clone(&targets[i]), kept[i].clone()))
             .collect();
+        let first_id = user_ids;
+        user_ids += u64::from(plan.journey.users) * targets.len() as u64;
+        let run = run_once(order, events.clone(), intended.into_std(), first_id, cancel.clone());
+        in_flight = Some(tokio::spawn(run));
     }
-    for h in in_flight {
+    if let Some(h) = in_flight {
         let _ = h.await;
     }
 }
@@ -211,23 +213,28 @@ async fn schedule(
 /// Each user slot's connections between runs, for `connections: reuse`.
 type Kept = Arc<std::sync::Mutex<Vec<Option<UserConnections>>>>;
 
-/// One scheduled run: `users` virtual users walk the journey concurrently, on new connections unless the
-/// journey keeps them (`kept`).
+/// One scheduled run: `users` virtual users per target walk the journey concurrently, on new connections
+/// unless the journey keeps them (`kept`). With several targets their users are interleaved (user 0 of
+/// each, then user 1 of each…), so every target meets the same moment and the same contention.
 async fn run_once(
-    plan: Arc<Plan>,
+    targets: Vec<(Arc<Plan>, Option<Kept>)>,
     events: mpsc::Sender<Event>,
     intended: std::time::Instant,
     first_id: u64,
     cancel: CancellationToken,
-    kept: Option<Kept>,
 ) {
-    let users = (0..u64::from(plan.journey.users)).map(|i| {
-        let plan = Arc::clone(&plan);
+    let n = targets.len() as u64;
+    let users = u64::from(targets[0].0.journey.users);
+    let each = (0..users).flat_map(|i| targets.iter().enumerate().map(move |(t, target)| (i, t as u64, target)));
+    let users = each.map(|(i, t, (plan, kept))| {
+        let first_id = first_id + t;
+        let i_id = i * n;
+        let plan = Arc::clone(plan);
         let events = events.clone();
         let cancel = cancel.clone();
         let kept = kept.clone();
         async move {
-            let mut vu = match VirtualUser::new(&plan, first_id + i) {
+            let mut vu = match VirtualUser::new(&plan, first_id + i_id) {
                 Ok(vu) => vu,
                 Err(e) => {
                     tracing::error!(journey = %plan.journey.name, "cannot start a virtual user: {e}");

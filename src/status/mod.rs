@@ -12,7 +12,7 @@ mod page;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use axum::routing::get;
 use axum::Router;
@@ -88,6 +88,26 @@ pub trait MarkSource: Send + Sync {
     fn marks(&self) -> Vec<DeployMark>;
 }
 
+/// One target of a journey with `targets:`, over its canary window, for the page's "Targets" table.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TargetRow {
+    pub journey: String,
+    pub target: String,
+    pub baseline: bool,
+    pub runs: u64,
+    /// 0–1; `None` without runs.
+    pub availability: Option<f64>,
+    pub p50: Duration,
+    pub p90: Duration,
+    /// The regressions this target shows against the baseline, in words (empty: none).
+    pub evidence: Vec<String>,
+}
+
+/// Where the per-target rows come from (the canary comparison).
+pub trait TargetSource: Send + Sync {
+    fn targets(&self) -> Vec<TargetRow>;
+}
+
 /// The default source: the last completed run decides.
 #[derive(Debug, Clone)]
 pub struct LastRunState {
@@ -130,6 +150,8 @@ pub struct Status {
     pub trace_url: Option<String>,
     /// Deploy markers drawn on the plots; `None`: none.
     pub deploys: Option<Arc<dyn MarkSource>>,
+    /// Journeys with `targets:`, per target; `None`: no table.
+    pub targets: Option<Arc<dyn TargetSource>>,
 }
 
 impl Status {
@@ -145,6 +167,7 @@ impl Status {
             location: None,
             trace_url: None,
             deploys: None,
+            targets: None,
         }
     }
 
@@ -163,6 +186,12 @@ impl Status {
     /// Draws these deploy markers on the plots.
     pub fn with_deploys(mut self, deploys: Arc<dyn MarkSource>) -> Status {
         self.deploys = Some(deploys);
+        self
+    }
+
+    /// Shows each target of journeys with `targets:` (the canary comparison).
+    pub fn with_targets(mut self, targets: Arc<dyn TargetSource>) -> Status {
+        self.targets = Some(targets);
         self
     }
 

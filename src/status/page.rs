@@ -13,7 +13,7 @@ use crate::units::rfc3339;
 
 use super::api::{failure_views, journey_views, FailureView, JourneyView};
 use super::history::{minute_of, PLOT_MINUTES};
-use super::{DeployMark, JourneyState, Status};
+use super::{DeployMark, JourneyState, Status, TargetRow};
 
 /// How many failures the page lists.
 const PAGE_FAILURES: usize = 20;
@@ -111,7 +111,12 @@ pub fn render(status: &Status, now: SystemTime) -> String {
     if journeys.is_empty() {
         h.push_str("<tr><td colspan=\"7\">No journeys loaded (or none owned by this shard).</td></tr>");
     }
-    h.push_str("</tbody></table><h2>Last failures</h2>");
+    h.push_str("</tbody></table>");
+    let targets = status.targets.as_ref().map(|t| t.targets()).unwrap_or_default();
+    if !targets.is_empty() {
+        target_table(&mut h, &targets);
+    }
+    h.push_str("<h2>Last failures</h2>");
     if failures.is_empty() {
         h.push_str("<p>No failures recorded.</p>");
     }
@@ -120,6 +125,37 @@ pub fn render(status: &Status, now: SystemTime) -> String {
     }
     h.push_str("</body></html>\n");
     h
+}
+
+/// Journeys with `targets:`: each target's runs, availability and latency over the canary window, and what
+/// it shows against the baseline.
+fn target_table(h: &mut String, rows: &[TargetRow]) {
+    h.push_str(
+        "<h2>Targets</h2><table><thead><tr><th>Journey</th><th>Target</th><th>Runs</th><th>Availability</th>\
+<th>p50</th><th>p90</th><th>Against the baseline</th></tr></thead><tbody>",
+    );
+    for r in rows {
+        let verdict = if r.baseline {
+            "baseline".to_string()
+        } else if r.evidence.is_empty() {
+            "no regression".to_string()
+        } else {
+            r.evidence.iter().map(|e| escape(e)).collect::<Vec<_>>().join("<br>")
+        };
+        let _ = write!(
+            h,
+            "<tr class=\"target\" data-regression=\"{}\"><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>\
+<td>{}</td><td>{verdict}</td></tr>",
+            !r.evidence.is_empty(),
+            escape(&r.journey),
+            escape(&r.target),
+            r.runs,
+            percent(r.availability),
+            ms(r.p50),
+            ms(r.p90),
+        );
+    }
+    h.push_str("</tbody></table>");
 }
 
 fn row(h: &mut String, j: &JourneyView, now: SystemTime, marks: &[DeployMark]) {

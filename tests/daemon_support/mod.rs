@@ -64,6 +64,16 @@ impl InProcess {
         format!("{}{path}", self.base)
     }
 
+    /// The body of `GET path`.
+    pub async fn text(&self, path: &str) -> String {
+        reqwest::get(self.url(path)).await.unwrap().text().await.unwrap()
+    }
+
+    /// The value of one series in `/metrics`, by its exact name and labels.
+    pub async fn metric(&self, series: &str) -> Option<f64> {
+        metric(&self.text("/metrics").await, series)
+    }
+
     /// Shuts the daemon down and returns each journey's final counts.
     pub async fn stop(mut self) -> Vec<FinalCount> {
         let _ = self.stop.take().unwrap().send(());
