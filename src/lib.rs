@@ -67,6 +67,10 @@
 //! - `canary`   — journeys with `targets:` (stable beside canary): each non-baseline target compared with
 //!   the baseline over a sliding window (`compare`, with `stats`); `journey_canary_regression`,
 //!   `JourneyCanaryRegression`, `GET /api/v1/canary`, and `Verdicts::verdict` for the gates.
+//! - `gates`    — progressive-delivery gates: Flagger's webhooks (`/api/v1/gates/flagger/{hook}`:
+//!   `pre-rollout` runs the selected journeys once against the canary, the others judge) and the verdict
+//!   Argo Rollouts' `web` analysis reads (`/api/v1/gates/verdict`); `verdict`, one journey's verdict from
+//!   the comparison covering it (the canary's, else the latest deploy's) and its state.
 //! - `server`   — `/metrics`, `/-/healthy`, `/-/ready`, `/-/reload`; merges the status routes; the one gate
 //!   in front of every write route (flags, JSON, same site, body limit); the accept loop (connection cap,
 //!   header-read and idle timeouts, plain or TLS).
@@ -98,6 +102,7 @@ pub mod cmp;
 pub mod config;
 pub mod daemon;
 pub mod deploys;
+pub mod gates;
 pub mod http;
 pub mod import;
 pub mod location;

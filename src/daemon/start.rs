@@ -13,6 +13,7 @@ use crate::alert::{AlertHandle, Clock};
 use crate::canary::{self, Verdicts};
 use crate::config;
 use crate::deploys::{self, Deploys};
+use crate::gates::{self, Gates};
 use crate::http::Clients;
 use crate::location::{self, Location};
 use crate::metrics::browser::BrowserProcessCollector;
@@ -166,6 +167,7 @@ impl Daemon {
         }
         let board = StatusBoard::new();
         let source = state_source.unwrap_or_else(|| Arc::new(alerts.clone()));
+        let gates = Gates::new(clients.clone(), deploys.clone(), canary.clone(), Arc::clone(&source));
         let status = Status::new(board.clone(), shard)
             .with_stats(stats.clone())
             .with_source(source)
@@ -179,6 +181,7 @@ impl Daemon {
         all.push(Box::new(alerts.sink()));
         all.push(Box::new(deploys.sink()));
         all.push(Box::new(canary.sink()));
+        all.push(Box::new(gates.sink()));
         let traces = match trace_config {
             Some(config) => {
                 let (sink, exporter) = trace::start(config, &metrics.registry);
@@ -206,7 +209,8 @@ impl Daemon {
             .merge(status::router(status.clone()))
             .merge(alerts.router_at(location.as_ref()))
             .merge(deploys::api::router(deploys.clone()))
-            .merge(canary::api::router(canary.clone()));
+            .merge(canary::api::router(canary.clone()))
+            .merge(gates::api::router(gates));
         let app = server::writes::guard(app, access);
         let connections = ConnectionMetrics::register(&metrics.registry, &serve);
         let (stop, serving) = (server_stop.clone(), web.clone());
