@@ -25,7 +25,9 @@ HEADER = """\
 #
 # One change from journeys/: secrets come from files mounted from the Secret (secret.example.yaml) at
 # %s/<name in lower case>, not from environment variables. accounts.csv sits next to the
-# journeys because they name it relative to their own file.
+# journeys because they name it relative to their own file. Browser journeys (`browser:`) are left out:
+# these manifests run the default image, which has no Chromium; run them from the `browser` image target
+# (Dockerfile, docs/operations.md "Browser journeys: Chromium").
 #
 # Kubernetes updates a mounted ConfigMap in place (within about a minute); journeyd picks the change up on
 # SIGHUP (e.g. from a config-reloader sidecar sharing the pod's process namespace), or on `POST /-/reload`
@@ -56,6 +58,8 @@ def render():
             continue
         with open(path) as f:
             text = f.read()
+        if re.search(r"^browser:", text, re.M):
+            continue  # a browser journey: the manifests run the default image, which has no Chromium
         if name.endswith((".yml", ".yaml")):
             text = secret_env_to_file(text)
         if not text.endswith("\n"):
