@@ -6,7 +6,9 @@
 //! correction), computed exactly from two HDR histograms — values in one bucket are ties. A latency change
 //! is a **regression** only when it is significant AND large: p50 or p90 rose by at least
 //! [`MIN_RELATIVE`] and at least [`MIN_ABSOLUTE`]. Availability: a drop of at least
-//! [`MIN_AVAILABILITY_DROP`] that a pooled two-proportion z-test finds significant.
+//! [`MIN_AVAILABILITY_DROP`] that a pooled two-proportion z-test finds significant. Where the two sides ran
+//! at the same moments (canary beside stable), latency significance is taken tick by tick instead
+//! ([`blocked_sign_test`]), with the same minimum effect.
 //!
 //! Repeated looks: the monitor tests again each time a run arrives, and a fixed level per look would add
 //! up over the looks. [`Looks`] spends the significance level over the decision window with the
@@ -46,8 +48,23 @@ pub fn mann_whitney(x: &Histogram<u64>, y: &Histogram<u64>) -> Option<MannWhitne
     if n1 == 0.0 || n2 == 0.0 {
         return None;
     }
-    // Both iterate their buckets in ascending order: one merge pairs equal buckets (ties).
-    let (mut xs, mut ys) = (buckets(x).peekable(), buckets(y).peekable());
+    let (u, ties) = u_and_ties(buckets(x), buckets(y));
+    let n = n1 + n2;
+    let mean = n1 * n2 / 2.0;
+    let var = n1 * n2 / 12.0 * ((n + 1.0) - ties / (n * (n - 1.0)).max(1.0));
+    let p_value = if var <= 0.0 {
+        1.0
+    } else {
+        let z = ((u - mean).abs() - 0.5).max(0.0) / var.sqrt();
+        erfc(z / std::f64::consts::SQRT_2).min(1.0)
+    };
+    Some(MannWhitney { u, p_value, effect: u / (n1 * n2) })
+}
+
+/// U of `xs` against `ys` (pairs with x > y, ties counting ½) and the tie term Σ(t³ − t), from two
+/// ascending runs of (value, count): one merge pairs equal values (ties).
+fn u_and_ties(xs: impl Iterator<Item = (u64, f64)>, ys: impl Iterator<Item = (u64, f64)>) -> (f64, f64) {
+    let (mut xs, mut ys) = (xs.peekable(), ys.peekable());
     let (mut u, mut y_below, mut ties) = (0.0, 0.0, 0.0);
     loop {
         let (a, b) = match (xs.peek(), ys.peek()) {
@@ -75,16 +92,66 @@ pub fn mann_whitney(x: &Histogram<u64>, y: &Histogram<u64>) -> Option<MannWhitne
         let t = a + b;
         ties += t * t * t - t;
     }
-    let n = n1 + n2;
-    let mean = n1 * n2 / 2.0;
-    let var = n1 * n2 / 12.0 * ((n + 1.0) - ties / (n * (n - 1.0)).max(1.0));
-    let p_value = if var <= 0.0 {
-        1.0
-    } else {
-        let z = ((u - mean).abs() - 0.5).max(0.0) / var.sqrt();
-        erfc(z / std::f64::consts::SQRT_2).min(1.0)
-    };
-    Some(MannWhitney { u, p_value, effect: u / (n1 * n2) })
+    (u, ties)
+}
+
+/// The latencies (µs) of both sides that met the same moment: one tick of a journey that runs the baseline
+/// and the other target together (`x` is the side tested for being slower, as in [`mann_whitney`]).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Block {
+    pub x: Vec<u64>,
+    pub y: Vec<u64>,
+}
+
+/// The paired sign test of `x` against `y` over blocks: within each block that has both sides, `x` is
+/// slower when its Mann-Whitney U exceeds half the pairs, faster when below; under "no difference" each
+/// block is a coin flip, and the p-value is the exact two-sided binomial tail of the blocks `x` was slower
+/// in (blocks with no winner are left out, as a sign test does). `u` counts the blocks `x` was slower in
+/// (½ for a draw) and `effect` is that share of the blocks. `None` when no block has both sides.
+///
+/// Why blocks, and why one vote each: the runs of one tick share its moment, so they are not independent
+/// samples. A busy second slows all of them, and on a loaded machine whichever side starts first in the
+/// tick gets the CPU first. A whole-window test counts that one moment twenty times and calls it
+/// significant; even a within-tick rank test with a variance that assumes exchangeable runs does, when
+/// the order within the tick favours one side. One vote per tick uses the ticks' own spread: a moment
+/// that slows both sides cancels out, and an order effect that alternates with the starting side
+/// alternates the votes.
+pub fn blocked_sign_test(blocks: &[Block]) -> Option<MannWhitney> {
+    let (mut slower, mut faster, mut draws) = (0u64, 0u64, 0u64);
+    for block in blocks.iter().filter(|b| !b.x.is_empty() && !b.y.is_empty()) {
+        let (u, _) = u_and_ties(runs(&block.x).into_iter(), runs(&block.y).into_iter());
+        let half = block.x.len() as f64 * block.y.len() as f64 / 2.0;
+        match u.total_cmp(&half) {
+            std::cmp::Ordering::Greater => slower += 1,
+            std::cmp::Ordering::Less => faster += 1,
+            std::cmp::Ordering::Equal => draws += 1,
+        }
+    }
+    let blocks = slower + faster + draws;
+    if blocks == 0 {
+        return None;
+    }
+    let decided = slower + faster;
+    let tail: f64 = (slower.max(faster)..=decided)
+        .map(|k| (ln_choose(decided, k) - decided as f64 * std::f64::consts::LN_2).exp())
+        .sum();
+    let p_value = if decided == 0 { 1.0 } else { (2.0 * tail).min(1.0) };
+    let u = slower as f64 + 0.5 * draws as f64;
+    Some(MannWhitney { u, p_value, effect: u / blocks as f64 })
+}
+
+/// Ascending (value, count) runs of some values.
+fn runs(values: &[u64]) -> Vec<(u64, f64)> {
+    let mut sorted = values.to_vec();
+    sorted.sort_unstable();
+    let mut out: Vec<(u64, f64)> = Vec::with_capacity(sorted.len());
+    for v in sorted {
+        match out.last_mut() {
+            Some((last, count)) if *last == v => *count += 1.0,
+            _ => out.push((v, 1.0)),
+        }
+    }
+    out
 }
 
 /// Non-empty buckets in ascending order: (highest value equivalent to the bucket, count).
@@ -171,14 +238,29 @@ pub fn median_and_p90(h: &Histogram<u64>) -> [f64; 2] {
 
 /// Compares latency histograms (µs) at significance level `alpha`; `None` when either side is empty.
 pub fn latency(before: &Histogram<u64>, after: &Histogram<u64>, alpha: f64) -> Option<LatencyVerdict> {
-    let test = mann_whitney(after, before)?;
+    Some(latency_verdict(mann_whitney(after, before)?, before, after, alpha))
+}
+
+/// Compares latency as [`latency`] does, with the significance taken over blocks
+/// ([`blocked_sign_test`], `x` the `after` side) and the minimum effect on the whole histograms. `None`
+/// when no block has both sides.
+pub fn latency_in_blocks(
+    before: &Histogram<u64>,
+    after: &Histogram<u64>,
+    blocks: &[Block],
+    alpha: f64,
+) -> Option<LatencyVerdict> {
+    Some(latency_verdict(blocked_sign_test(blocks)?, before, after, alpha))
+}
+
+fn latency_verdict(test: MannWhitney, before: &Histogram<u64>, after: &Histogram<u64>, alpha: f64) -> LatencyVerdict {
     let (b, a) = (median_and_p90(before), median_and_p90(after));
     let rises = [("p50", b[0], a[0]), ("p90", b[1], a[1])]
         .into_iter()
         .filter(|(_, b, a)| a - b >= MIN_ABSOLUTE.as_secs_f64() && *a >= b * (1.0 + MIN_RELATIVE))
         .map(|(label, before, after)| Rise { label, before, after })
         .collect();
-    Some(LatencyVerdict { test, rises, significant: test.p_value < alpha && test.effect > 0.5 })
+    LatencyVerdict { test, rises, significant: test.p_value < alpha && test.effect > 0.5 }
 }
 
 /// Passed and completed runs on one side of a comparison.

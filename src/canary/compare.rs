@@ -1,6 +1,8 @@
 //! One journey's canary comparison: each non-baseline target against the baseline, for the journey and
 //! each step, latency and availability, over the runs of the last `canary.window` — with the statistics
-//! `verify --baseline` and the deploy comparison use ([`crate::stats`]).
+//! `verify --baseline` and the deploy comparison use ([`crate::stats`]). The targets' runs are paired by
+//! tick, so latency is tested tick by tick ([`stats::blocked_sign_test`]): a moment that slowed every run
+//! of a tick is not a difference between the targets.
 //!
 //! Repeated looks: the comparison never ends, so the significance level is spent per period of one window
 //! with the same [`Looks`] rule as a deploy's decision window, and starts over each period. By the union
@@ -10,14 +12,14 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use serde::Serialize;
 
 use crate::deploys::judge::{p_text, Side};
 use crate::deploys::recent::{Recent, Sample};
 use crate::model::Targets;
-use crate::stats::{self, median_and_p90, Looks, ALPHA};
+use crate::stats::{self, median_and_p90, Block, Looks, ALPHA};
 use crate::units::format_latency;
 
 /// Most looks per window, evenly spaced in time.
@@ -61,12 +63,20 @@ struct Names<'a> {
 }
 
 impl Judge {
-    /// One look at fraction `t` of the period: `base` and `other` are this series' sides over the window.
-    fn look(&mut self, t: f64, base: &Side, other: &Side, names: &Names, now: SystemTime, window: Duration) {
+    /// One look at fraction `t` of the period: `base` and `other` are this series' sides over the window,
+    /// `blocks` its latencies per tick (`x`: the other target).
+    fn look(
+        &mut self,
+        t: f64,
+        (base, other, blocks): (&Side, &Side, &[Block]),
+        names: &Names,
+        now: SystemTime,
+        window: Duration,
+    ) {
         let Names { series, target, baseline } = names;
         let mut found = None;
         let level = self.latency.look(t);
-        if let Some(v) = stats::latency(&base.latency.0, &other.latency.0, level) {
+        if let Some(v) = stats::latency_in_blocks(&base.latency.0, &other.latency.0, blocks, level) {
             self.latency_p = Some(v.test.p_value);
             if v.regression() {
                 let worst = v.rises.iter().max_by(|a, b| a.percent().total_cmp(&b.percent())).expect("a rise");
@@ -188,13 +198,14 @@ impl Comparison {
         let mut others = std::mem::take(&mut self.others);
         for (target, judges) in &mut others {
             let other = self.sides(target, now);
+            let blocks = self.blocks(target, now);
             for (i, j) in judges.iter_mut().enumerate() {
                 let series = match &j.step {
                     Some(s) => format!("{}.{s}", self.journey),
                     None => self.journey.clone(),
                 };
                 let names = Names { series, target, baseline: &self.baseline };
-                j.look(t, &base[i], &other[i], &names, now, self.window);
+                j.look(t, (&base[i], &other[i], &blocks[i]), &names, now, self.window);
             }
         }
         self.others = others;
@@ -209,8 +220,9 @@ impl Comparison {
     /// Every target has at least [`MIN_RUNS`] runs in the window ending at `now`.
     pub fn judged(&self, now: SystemTime) -> bool {
         std::iter::once(&self.baseline).chain(self.others.iter().map(|(t, _)| t)).all(|t| {
-            let mut ticks: Vec<SystemTime> = self.runs_of(t, now).map(|s| s.at).collect();
+            let mut ticks: Vec<Instant> = self.runs_of(t, now).map(|s| s.tick).collect();
             let runs = ticks.len() as u64;
+            ticks.sort_unstable();
             ticks.dedup();
             runs >= MIN_RUNS && ticks.len() >= MIN_TICKS
         })
@@ -233,6 +245,34 @@ impl Comparison {
             }
         }
         sides
+    }
+
+    /// Per series (the journey, then each step), `target`'s latencies (µs) against the baseline's, one
+    /// block per tick in the window: the latency test compares the targets within each tick, so a moment
+    /// that slowed both (a busy machine, a cold cache) is not taken for a difference between them.
+    fn blocks(&self, target: &str, now: SystemTime) -> Vec<Vec<Block>> {
+        let series = self.steps.len() + 1;
+        let mut ticks: BTreeMap<Instant, Vec<Block>> = BTreeMap::new();
+        for (is_target, name) in [(true, target), (false, self.baseline.as_str())] {
+            for s in self.runs_of(name, now) {
+                let blocks = ticks.entry(s.tick).or_insert_with(|| vec![Block::default(); series]);
+                let steps = s.steps.iter().filter_map(|(step, latency, _)| {
+                    self.steps.iter().position(|n| n == step).map(|i| (i + 1, *latency))
+                });
+                for (i, latency) in std::iter::once((0, s.duration)).chain(steps) {
+                    let micros = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
+                    let side = if is_target { &mut blocks[i].x } else { &mut blocks[i].y };
+                    side.push(micros);
+                }
+            }
+        }
+        let mut out = vec![Vec::with_capacity(ticks.len()); series];
+        for blocks in ticks.into_values() {
+            for (i, b) in blocks.into_iter().enumerate() {
+                out[i].push(b);
+            }
+        }
+        out
     }
 
     /// The regressions standing now, per target and series.

@@ -30,7 +30,7 @@ fn run(rng: &mut StdRng, at: SystemTime, median_ms: [f64; 3], failure: [f64; 3])
             break;
         }
     }
-    Sample { at, passed, duration: total, steps }
+    Sample { at, tick: tick_of(at), passed, duration: total, steps }
 }
 
 const HEALTHY: [f64; 3] = [40.0, 120.0, 15.0];
@@ -62,6 +62,12 @@ fn simulate(
         raised.extend(c.findings().into_iter().filter(|f| !before.contains(f)).map(|f| (k, f)));
     }
     raised
+}
+
+/// The tick of a simulated run: every run at one moment shares it, as the users of one scheduled run do.
+fn tick_of(at: SystemTime) -> std::time::Instant {
+    static BASE: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    *BASE.get_or_init(std::time::Instant::now) + at.duration_since(UNIX_EPOCH).unwrap()
 }
 
 fn t0() -> SystemTime {

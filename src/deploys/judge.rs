@@ -271,7 +271,13 @@ mod tests {
 
     fn run(at: SystemTime, ms: u64, passed: bool) -> Sample {
         let latency = Duration::from_millis(ms);
-        Sample { at, passed, duration: latency, steps: vec![(Arc::from("view-price"), latency, passed)] }
+        Sample {
+            at,
+            tick: std::time::Instant::now(),
+            passed,
+            duration: latency,
+            steps: vec![(Arc::from("view-price"), latency, passed)],
+        }
     }
 
     #[test]

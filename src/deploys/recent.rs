@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use crate::outcome::{RunOutcome, RunStatus};
 
@@ -16,6 +16,9 @@ pub const MAX_RUNS: usize = 10_000;
 #[derive(Debug, Clone)]
 pub struct Sample {
     pub at: SystemTime,
+    /// The tick the run belongs to: its intended start, which every user of one scheduled run shares with
+    /// every target of it (a retry after a failure starts a tick of its own).
+    pub tick: Instant,
     pub passed: bool,
     pub duration: Duration,
     /// Per step that ran: its name (shared with the suite's journey), response time and whether it passed.
@@ -33,7 +36,7 @@ impl Sample {
             .iter()
             .filter_map(|s| step_names.get(s.index).map(|n| (Arc::clone(n), s.response_time, s.passed)))
             .collect();
-        Some(Sample { at: o.wall_start, passed: o.passed(), duration: o.duration, steps })
+        Some(Sample { at: o.wall_start, tick: o.intended_start, passed: o.passed(), duration: o.duration, steps })
     }
 }
 

@@ -163,3 +163,74 @@ fn fisher_matches_known_tables_and_is_never_below_the_z_test() {
     assert!((ln_gamma(10.0) - 362_880f64.ln()).abs() < 1e-10);
     assert_eq!(fisher_p(Tally { passed: 5, runs: 5 }, Tally { passed: 5, runs: 5 }), 1.0);
 }
+
+#[test]
+fn the_sign_test_counts_one_vote_per_block_with_the_exact_binomial_tail() {
+    let block = |x: &[u64], y: &[u64]| Block { x: x.to_vec(), y: y.to_vec() };
+    let mut blocks = vec![block(&[30, 31], &[20, 21]); 9];
+    blocks.push(block(&[10], &[20, 21]));
+    blocks.push(block(&[20], &[20])); // a draw: no vote
+    blocks.push(block(&[], &[20])); // one side only: not a block
+    let t = blocked_sign_test(&blocks).unwrap();
+    // Nine of ten votes: 2 · (C(10,9) + C(10,10)) / 2¹⁰.
+    assert!((t.p_value - 22.0 / 1024.0).abs() < 1e-12, "{t:?}");
+    assert_eq!((t.u, t.effect), (9.5, 9.5 / 11.0));
+    assert_eq!(blocked_sign_test(&[block(&[], &[1])]), None);
+    assert_eq!(blocked_sign_test(&[block(&[5], &[5])]).unwrap().p_value, 1.0);
+}
+
+/// `n` simulated ticks of a journey run on two targets every second by `users` users each: every tick has
+/// its own load (log-normal, σ = 0.5: some seconds are much busier) and each side its own hiccup in it
+/// (σ = 0.2: one server's event loop was busy for all its requests of that second), the side that starts
+/// second in a tick waits `order` longer (×), and `x` is `shift` slower (×). The start order alternates
+/// with the tick.
+fn ticks(rng: &mut StdRng, n: usize, users: usize, order: f64, shift: f64) -> Vec<Block> {
+    let mut normal = || {
+        let (u1, u2): (f64, f64) = (rng.random::<f64>().max(1e-12), rng.random());
+        (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()
+    };
+    let parity = (normal() > 0.0) as usize;
+    (0..n)
+        .map(|k| {
+            let load = 10_000.0 * (0.5 * normal()).exp();
+            let (x_order, y_order) = if (k + parity) % 2 == 0 { (1.0, order) } else { (order, 1.0) };
+            let mut side = |factor: f64| -> Vec<u64> {
+                let hiccup = (0.2 * normal()).exp();
+                (0..users).map(|_| (load * hiccup * factor * (0.15 * normal()).exp()) as u64).collect()
+            };
+            Block { x: side(x_order * shift), y: side(y_order) }
+        })
+        .collect()
+}
+
+#[test]
+fn busy_moments_and_the_start_order_are_not_a_difference_between_targets_but_a_shift_is() {
+    let mut rng = StdRng::seed_from_u64(0x7469_636b);
+    let pooled = |blocks: &[Block]| {
+        let (mut x, mut y) = (empty(), empty());
+        blocks.iter().for_each(|b| {
+            b.x.iter().for_each(|&v| x.saturating_record(v));
+            b.y.iter().for_each(|&v| y.saturating_record(v));
+        });
+        mann_whitney(&x, &y).unwrap()
+    };
+    let (mut by_tick, mut whole_window) = (0, 0);
+    for _ in 0..200 {
+        let blocks = ticks(&mut rng, 60, 20, 1.3, 1.0);
+        by_tick += usize::from(blocked_sign_test(&blocks).unwrap().p_value < ALPHA);
+        whole_window += usize::from(pooled(&blocks).p_value < ALPHA);
+    }
+    eprintln!("equal targets, 200 minutes: {by_tick} flagged by tick, {whole_window} by the whole window");
+    assert!(by_tick <= 4, "{by_tick} of 200 minutes of equal targets flagged");
+    assert!(whole_window > 3 * by_tick.max(1), "the whole-window test is what the blocks are for");
+    // The price of one vote per tick is power, which more ticks buy back: five minutes find +25 % through
+    // the same noise, and one user a tick finds +30 % within a minute.
+    let found = (0..50).filter(|_| blocked_sign_test(&ticks(&mut rng, 300, 20, 1.3, 1.25)).unwrap().p_value < ALPHA);
+    let found = found.count();
+    eprintln!("+25 %: found in {found} of 50 five-minute windows");
+    assert!(found >= 48, "+25 % found in {found} of 50 five-minute windows");
+    let found =
+        (0..50).filter(|_| blocked_sign_test(&ticks(&mut rng, 60, 1, 1.0, 1.3)).unwrap().p_value < ALPHA).count();
+    eprintln!("+30 %, one user: found in {found} of 50 minutes");
+    assert!(found >= 45, "+30 % with one user a tick found in {found} of 50 minutes");
+}
