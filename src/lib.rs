@@ -15,7 +15,7 @@
 //!   `targets`, a journey's named targets (`targets:`, `canary:`); browser journeys' settings
 //!   (`browser`), actions (`browser_step`) and selectors checked as written (`selector`).
 //! - `model`    — the validated Journey / Step / Check / Capture the runner executes (`model/browser.rs`:
-//!   browser settings, actions, selectors); no I/O.
+//!   browser settings, actions, selectors; `model/checks.rs`: checks, subjects, predicates, captures); no I/O.
 //! - `template` — `{{ … }}` interpolation, compiled once at load time; `totp`, RFC 6238 codes for 2FA logins.
 //! - `redact`   — masks secret values in everything a person or machine reads.
 //! - `http`     — `h1`, the per-user HTTP/1.1 client `http` and `https` steps run on (`h1::body`: framing,
