@@ -12,7 +12,8 @@ use journeyd::shop::{self, Fault, ShopOptions};
 use serde_json::Value;
 
 /// Twenty users a tick: telling 5 % errors from none takes a few hundred runs per target.
-const JOURNEY: &str = r#"name: price
+const JOURNEY: &str = concat!(
+    r#"name: price
 targets:
   stable: "{{ env.STABLE }}"
   canary: "{{ env.CANARY }}"
@@ -20,14 +21,9 @@ canary: { window: 1m }
 every: 1s
 timeout: 1s
 users: 20
-steps:
-  - name: product-page
-    get: /products/SKU-1001
-    expect: [ status == 200 ]
-  - name: view-price
-    get: /api/products/SKU-1001
-    expect: [ status == 2xx ]
-"#;
+"#,
+    daemon_support::price_steps!()
+);
 
 async fn daemon(name: &str, stable: &str, canary: &str) -> InProcess {
     let dir = tempdir(name);

@@ -13,18 +13,14 @@ use journeyd::server::WriteAccess;
 use journeyd::shop::{self, Fault, ShopOptions};
 use serde_json::{json, Value};
 
-const JOURNEY: &str = r#"name: price
+const JOURNEY: &str = concat!(
+    r#"name: price
 target: "{{ env.TARGET }}"
 every: 1s
 timeout: 1s
-steps:
-  - name: product-page
-    get: /products/SKU-1001
-    expect: [ status == 200 ]
-  - name: view-price
-    get: /api/products/SKU-1001
-    expect: [ status == 2xx ]
-"#;
+"#,
+    daemon_support::price_steps!()
+);
 
 /// A daemon monitoring `target` with the deploy windows in `deploys` and the admin API on or off.
 async fn daemon(name: &str, target: &str, deploys: &str, admin: bool) -> InProcess {

@@ -24,19 +24,15 @@ use journeyd::shop::{self, Fault, ShopOptions};
 use serde_json::{json, Value};
 use tokio::sync::Notify;
 
-const JOURNEY: &str = r#"name: price
+const JOURNEY: &str = concat!(
+    r#"name: price
 target: "{{ env.TARGET }}"
 tags: [shop]
 every: 1s
 timeout: 1s
-steps:
-  - name: product-page
-    get: /products/SKU-1001
-    expect: [ status == 200 ]
-  - name: view-price
-    get: /api/products/SKU-1001
-    expect: [ status == 2xx ]
-"#;
+"#,
+    daemon_support::price_steps!()
+);
 
 /// A daemon monitoring `target` with the admin API on or off and an optional `--web-config` text.
 async fn daemon(name: &str, target: &str, admin: bool, web: Option<String>) -> InProcess {

@@ -286,3 +286,21 @@ pub fn counting_journey(name: &str, every: &str, description: &str) -> String {
         "name: {name}\ndescription: {description:?}\ntarget: \"{{{{ env.TARGET }}}}\"\nevery: {every}\ntimeout: {every}\nsteps:\n  - name: hit\n    get: /hit/{name}\n    expect: [ status == 200 ]\n"
     )
 }
+
+/// The two steps of the price journey the deploy, gate and canary tests watch on the demo shop: the
+/// product page, then the price API (the step their faults break). A literal, for `concat!`.
+#[allow(unused_macros)]
+macro_rules! price_steps {
+    () => {
+        r#"steps:
+  - name: product-page
+    get: /products/SKU-1001
+    expect: [ status == 200 ]
+  - name: view-price
+    get: /api/products/SKU-1001
+    expect: [ status == 2xx ]
+"#
+    };
+}
+#[allow(unused_imports)]
+pub(crate) use price_steps;
