@@ -246,6 +246,17 @@ pub fn metric(body: &str, series: &str) -> Option<f64> {
     body.lines().find_map(|l| l.strip_prefix(series).and_then(|rest| rest.trim().parse().ok()))
 }
 
+/// The value of the series `name` with exactly `labels`, in whatever order the exposition writes them.
+pub fn sample(body: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    let want: std::collections::BTreeSet<String> = labels.iter().map(|(k, v)| format!("{k}=\"{v}\"")).collect();
+    body.lines().find_map(|l| {
+        let (series, value) = l.rsplit_once(' ')?;
+        let inner = series.strip_prefix(name)?.strip_prefix('{')?.strip_suffix('}')?;
+        let got: std::collections::BTreeSet<String> = inner.split(',').map(str::to_string).collect();
+        (got == want).then(|| value.parse().ok()).flatten()
+    })
+}
+
 /// An HTTP target that counts requests per path: `GET /hit/{name}` answers 200 and counts.
 #[derive(Clone, Default)]
 pub struct Counter {
