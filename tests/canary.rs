@@ -7,7 +7,7 @@
 mod certs;
 mod daemon_support;
 
-use daemon_support::{eventually, options, sample, tempdir, write_atomic, InProcess, PATIENCE};
+use daemon_support::{demo_until, eventually, options, sample, tempdir, write_atomic, InProcess};
 use journeyd::shop::{self, Fault, ShopOptions};
 use serde_json::Value;
 
@@ -230,38 +230,9 @@ async fn every_target_has_runs_and_latency_series_that_agree_with_the_api_and_go
 
 #[test]
 fn the_demo_runs_a_faulty_canary_beside_stable_and_names_the_slower_step() {
-    use std::io::{BufRead, BufReader};
-    use std::process::{Command, Stdio};
-    let mut child = Command::new(env!("CARGO_BIN_EXE_journeyd"))
-        .args(["demo", "--every", "1s", "--canary-fault", "--listen", "127.0.0.1:0"])
-        .args(["--shop-listen", "127.0.0.1:0", "--duration", "5m"])
-        .env_remove("JOURNEYD_LOG")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if line.starts_with("canary") && tx.send(line).is_err() {
-                return;
-            }
-        }
+    let (said, verdict) = demo_until(&["--every", "1s", "--canary-fault"], "canary", |l| {
+        l.contains("REGRESSION") && l.contains(".view-price")
     });
-    let mut said = Vec::new();
-    let verdict = loop {
-        match rx.recv_timeout(PATIENCE) {
-            Ok(line) if line.contains("REGRESSION") && line.contains(".view-price") => break line,
-            Ok(line) => said.push(line),
-            Err(e) => {
-                let _ = child.kill();
-                panic!("no canary regression from the demo ({e}); it said {said:?}");
-            }
-        }
-    };
-    let _ = child.kill();
-    let _ = child.wait();
     assert!(
         said.iter().any(|l| l.starts_with("canary:  http://127.0.0.1:") && l.contains("product=latency:30ms")),
         "{said:?}"
