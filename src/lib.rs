@@ -66,11 +66,13 @@
 //!   (`recent`), the bounded request (`marker`); `journey_deploy_regression` and `JourneyDeployRegression`.
 //! - `canary`   — journeys with `targets:` (stable beside canary): each non-baseline target compared with
 //!   the baseline over a sliding window (`compare`, with `stats`); `journey_canary_regression`,
-//!   `JourneyCanaryRegression`, `GET /api/v1/canary`, and `Verdicts::verdict` for the gates.
+//!   `JourneyCanaryRegression`, `GET /api/v1/canary`, and `Verdicts::verdict` for the gates; `metrics`,
+//!   availability and latency per target (`journey_target_runs_total`, `journey_target_duration_seconds`).
 //! - `gates`    — progressive-delivery gates: Flagger's webhooks (`/api/v1/gates/flagger/{hook}`:
 //!   `pre-rollout` runs the selected journeys once against the canary, the others judge) and the verdict
 //!   Argo Rollouts' `web` analysis reads (`/api/v1/gates/verdict`); `verdict`, one journey's verdict from
-//!   the comparison covering it (the canary's, else the latest deploy's) and its state.
+//!   the comparison covering it (the canary's, else the latest deploy's) and its state; `answers`,
+//!   `journeyd_gate_requests_total{gate,answer}`.
 //! - `server`   — `/metrics`, `/-/healthy`, `/-/ready`, `/-/reload`; merges the status routes; the one gate
 //!   in front of every write route (flags, JSON, same site, body limit); the accept loop (connection cap,
 //!   header-read and idle timeouts, plain or TLS).

@@ -7,7 +7,7 @@
 mod certs;
 mod daemon_support;
 
-use daemon_support::{eventually, options, tempdir, InProcess};
+use daemon_support::{demo_until, eventually, options, sample, tempdir, write_atomic, InProcess};
 use journeyd::shop::{self, Fault, ShopOptions};
 use serde_json::Value;
 
@@ -26,14 +26,20 @@ users: 20
 );
 
 async fn daemon(name: &str, stable: &str, canary: &str) -> InProcess {
+    daemon_with(name, JOURNEY, stable, canary).await.0
+}
+
+/// A daemon running `journey` (with `{{ env.STABLE }}` and `{{ env.CANARY }}`); also its file's path.
+async fn daemon_with(name: &str, journey: &str, stable: &str, canary: &str) -> (InProcess, std::path::PathBuf) {
     let dir = tempdir(name);
     let journeys = dir.join("journeys");
     std::fs::create_dir_all(&journeys).unwrap();
-    std::fs::write(journeys.join("price.yml"), JOURNEY).unwrap();
+    let file = journeys.join("price.yml");
+    std::fs::write(&file, journey).unwrap();
     let mut opts = options(&journeys, stable);
     opts.load.env.insert("STABLE".into(), stable.into());
     opts.load.env.insert("CANARY".into(), canary.into());
-    InProcess::start(opts).await
+    (InProcess::start(opts).await, file)
 }
 
 async fn canary(d: &InProcess) -> Value {
@@ -146,4 +152,90 @@ async fn verify_runs_each_target_and_target_replaces_them_all() {
     let (code, out) = tokio::task::spawn_blocking(move || verify(&dir, &g, &b, &["--target", &g])).await.unwrap();
     assert_eq!(code, 0, "--target replaces both with the good shop:\n{out}");
     assert!(!out.contains("price@"), "{out}");
+}
+
+/// `journey_target_runs_total` of the journey `price`.
+fn target_runs(text: &str, target: &str, outcome: &str) -> Option<f64> {
+    sample(text, "journey_target_runs_total", &[("journey", "price"), ("target", target), ("outcome", outcome)])
+}
+
+/// The `le` values of a histogram's series with `labels`.
+fn buckets(text: &str, name: &str, labels: &str) -> Vec<String> {
+    let prefix = format!("{name}_bucket{{{labels},le=\"");
+    text.lines().filter_map(|l| l.strip_prefix(&prefix)?.split_once('"').map(|(le, _)| le.to_string())).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_target_has_runs_and_latency_series_that_agree_with_the_api_and_go_with_targets() {
+    let (stable, bad) =
+        (shop::spawn(ShopOptions::default()).await.unwrap(), shop::spawn(ShopOptions::default()).await.unwrap());
+    bad.faults.set("product", Fault::status(503)).unwrap();
+    // A window longer than the test: `/api/v1/canary` counts every run so far, as the counters do.
+    let journey = JOURNEY.replace("window: 1m", "window: 30m").replace("users: 20", "users: 4");
+    let (d, file) = daemon_with("canary-series", &journey, &stable.url(), &bad.url()).await;
+
+    // The API read before and after one scrape: a run is counted before the comparison records it, so
+    // each counter lies between the two.
+    let (before, text, after) = eventually("forty runs of each target", || async {
+        let before = canary(&d).await;
+        let text = d.text("/metrics").await;
+        let after = canary(&d).await;
+        (runs(&before, "stable") >= 40 && runs(&before, "canary") >= 40).then_some((before, text, after))
+    })
+    .await;
+    let within = |target: &str, n: f64| {
+        let (low, high) = (runs(&before, target) as f64, runs(&after, target) as f64);
+        assert!(low <= n && n <= high, "{target}: {n} runs counted, the API said {low} then {high}");
+    };
+    let ok = target_runs(&text, "stable", "success").unwrap();
+    within("stable", ok);
+    assert_eq!(target_runs(&text, "stable", "failure"), Some(0.0));
+    let failed = target_runs(&text, "canary", "failure").unwrap();
+    within("canary", failed);
+    assert_eq!(target_runs(&text, "canary", "success"), Some(0.0), "every canary run meets the 503");
+    for target in ["stable", "canary"] {
+        assert_eq!(target_runs(&text, target, "cancelled"), Some(0.0));
+        let count = sample(&text, "journey_target_duration_seconds_count", &[("journey", "price"), ("target", target)]);
+        let total = target_runs(&text, target, "success").unwrap() + target_runs(&text, target, "failure").unwrap();
+        let count = count.unwrap_or_else(|| panic!("no duration histogram for {target}"));
+        assert!(count <= total && count >= runs(&before, target) as f64, "{target}: {count} timed of {total}");
+        let labels = format!("journey=\"price\",target=\"{target}\"");
+        let own = buckets(&text, "journey_duration_seconds", "journey=\"price\"");
+        assert!(!own.is_empty());
+        assert_eq!(buckets(&text, "journey_target_duration_seconds", &labels), own, "the journey's buckets");
+    }
+    assert!(!text.lines().any(|l| l.starts_with("journey_runs_total{") && l.contains("target=")), "{text}");
+    if let Some(problems) = certs::promtool_check_metrics(&text) {
+        assert!(problems.is_empty(), "promtool check metrics:\n{problems}");
+    }
+
+    // Without `targets:` the per-target series go; the journey's own stay.
+    let single = journey.replace(
+        "targets:\n  stable: \"{{ env.STABLE }}\"\n  canary: \"{{ env.CANARY }}\"\ncanary: { window: 30m }\n",
+        "target: \"{{ env.STABLE }}\"\n",
+    );
+    assert_ne!(single, journey);
+    write_atomic(&file, &single);
+    d.reloader.reload().await.unwrap();
+    let text = d.text("/metrics").await;
+    assert!(!text.contains("journey_target_runs_total{"), "{text}");
+    assert!(!text.contains("journey_target_duration_seconds_count{"), "{text}");
+    assert!(text.contains("journey_runs_total{journey=\"price\",outcome=\"success\"}"), "{text}");
+    d.stop().await;
+}
+
+#[test]
+fn the_demo_runs_a_faulty_canary_beside_stable_and_names_the_slower_step() {
+    let (said, verdict) = demo_until(&["--every", "1s", "--canary-fault"], "canary", |l| {
+        l.contains("REGRESSION") && l.contains(".view-price")
+    });
+    assert!(
+        said.iter().any(|l| l.starts_with("canary:  http://127.0.0.1:") && l.contains("product=latency:30ms")),
+        "{said:?}"
+    );
+    assert!(said.iter().any(|l| l.contains("/api/v1/canary?journeys=price-canary")), "{said:?}");
+    assert!(said.iter().any(|l| l.contains("journey_target_runs_total")), "{said:?}");
+    assert!(verdict.starts_with("canary: REGRESSION (JourneyCanaryRegression): "), "{verdict}");
+    assert!(verdict.contains("price-canary.view-price on canary: p"), "the slower step is named: {verdict}");
+    assert!(verdict.contains("on stable"), "{verdict}");
 }

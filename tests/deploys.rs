@@ -8,7 +8,7 @@ mod daemon_support;
 
 use std::time::Duration;
 
-use daemon_support::{eventually, options, tempdir, InProcess, PATIENCE};
+use daemon_support::{demo_until, eventually, options, tempdir, InProcess};
 use journeyd::server::WriteAccess;
 use journeyd::shop::{self, Fault, ShopOptions};
 use serde_json::{json, Value};
@@ -197,38 +197,9 @@ async fn markers_go_through_the_write_gate_and_bad_ones_say_what_to_send() {
 
 #[test]
 fn the_demo_simulates_a_bad_deploy_and_names_the_slower_step() {
-    use std::io::{BufRead, BufReader};
-    use std::process::{Command, Stdio};
-    let mut child = Command::new(env!("CARGO_BIN_EXE_journeyd"))
-        .args(["demo", "--every", "1s", "--deploy-fault", "15s", "--listen", "127.0.0.1:0"])
-        .args(["--shop-listen", "127.0.0.1:0", "--duration", "5m"])
-        .env_remove("JOURNEYD_LOG")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if line.starts_with("deploy demo-v2") && tx.send(line).is_err() {
-                return;
-            }
-        }
+    let (said, verdict) = demo_until(&["--every", "1s", "--deploy-fault", "15s"], "deploy demo-v2", |l| {
+        l.contains("REGRESSION") || l.contains("no regression")
     });
-    let mut said = Vec::new();
-    let verdict = loop {
-        match rx.recv_timeout(PATIENCE) {
-            Ok(line) if line.contains("REGRESSION") || line.contains("no regression") => break line,
-            Ok(line) => said.push(line),
-            Err(e) => {
-                let _ = child.kill();
-                panic!("no verdict from the demo ({e}); it said {said:?}");
-            }
-        }
-    };
-    let _ = child.kill();
-    let _ = child.wait();
     assert!(said.iter().any(|l| l.contains("marked")), "{said:?}");
     assert!(verdict.contains("REGRESSION (JourneyDeployRegression)"), "{verdict}");
     assert!(

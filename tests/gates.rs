@@ -11,6 +11,7 @@
 //!
 //! Nothing here is timed: each wait is for a condition, bounded only so a broken daemon cannot hang the suite.
 
+mod certs;
 mod daemon_support;
 
 use std::sync::Arc;
@@ -18,7 +19,7 @@ use std::sync::Arc;
 use axum::extract::State;
 use axum::routing::get;
 use axum::Router;
-use daemon_support::{eventually, options, tempdir, InProcess};
+use daemon_support::{eventually, options, sample, tempdir, InProcess};
 use journeyd::server::WriteAccess;
 use journeyd::shop::{self, Fault, ShopOptions};
 use serde_json::{json, Value};
@@ -347,5 +348,61 @@ async fn a_canary_beside_stable_decides_the_verdict_and_names_the_failing_step()
     assert!(v["message"].as_str().unwrap().contains("view-price"), "{v}");
     d.stop().await;
     stable.stop().await.unwrap();
+    canary.stop().await.unwrap();
+}
+
+/// `journeyd_gate_requests_total{gate,answer}` now.
+async fn answers(d: &InProcess, gate: &str, answer: &str) -> f64 {
+    let text = d.text("/metrics").await;
+    sample(&text, "journeyd_gate_requests_total", &[("gate", gate), ("answer", answer)])
+        .unwrap_or_else(|| panic!("no series for {gate} {answer}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_the_gates_answered_is_counted_by_gate_and_answer() {
+    let shop = shop::spawn(ShopOptions::default()).await.unwrap();
+    let canary = shop::spawn(ShopOptions::default()).await.unwrap();
+    let d = daemon("gates-count", &shop.url(), true, None).await;
+    // Before any request every series is there at zero, so an `increase` sees the first answer.
+    let text = d.text("/metrics").await;
+    let gates = ["flagger-pre-rollout", "flagger-confirm-rollout", "flagger-rollout", "flagger-confirm-promotion"];
+    for gate in gates.into_iter().chain(["argo-verdict"]) {
+        for answer in ["proceed", "halt", "error"] {
+            let labels = [("gate", gate), ("answer", answer)];
+            assert_eq!(sample(&text, "journeyd_gate_requests_total", &labels), Some(0.0), "{gate} {answer}");
+        }
+    }
+    if let Some(problems) = certs::promtool_check_metrics(&text) {
+        assert!(problems.is_empty(), "promtool check metrics:\n{problems}");
+    }
+    first_runs(&d).await;
+    let argo_proceed = answers(&d, "argo-verdict", "proceed").await;
+    assert!(argo_proceed >= 1.0);
+
+    assert_eq!(flagger(&d, "rollout", &payload(json!({ "journeys": "price" })), None).await.0, 200);
+    assert_eq!(flagger(&d, "rollout", &payload(json!({ "journey": "price" })), None).await.0, 400);
+    assert_eq!(flagger(&d, "post-rollout", &payload(json!({})), None).await.0, 404);
+    let meta = json!({ "journeys": "price", "target": canary.url() });
+    assert_eq!(flagger(&d, "pre-rollout", &payload(meta), None).await.0, 200);
+    assert_eq!(argo(&d, "?tags=nothing-has-this", None).await.0, 400);
+    assert_eq!(argo(&d, "?journeys=price", None).await.0, 200);
+    assert_eq!(answers(&d, "flagger-rollout", "proceed").await, 1.0);
+    assert_eq!(answers(&d, "flagger-rollout", "error").await, 1.0);
+    assert_eq!(answers(&d, "flagger-pre-rollout", "proceed").await, 1.0);
+    assert_eq!(answers(&d, "argo-verdict", "error").await, 1.0);
+    assert_eq!(answers(&d, "argo-verdict", "proceed").await, argo_proceed + 1.0);
+    assert!(!d.text("/metrics").await.contains("post-rollout"), "a hook not served is not a label value");
+
+    shop.faults.set("product", Fault::status(500)).unwrap();
+    eventually("the journey down", || async {
+        (argo(&d, "?journeys=price", None).await.1["passed"] == false).then_some(())
+    })
+    .await;
+    assert!(answers(&d, "argo-verdict", "halt").await >= 1.0);
+    assert_eq!(flagger(&d, "confirm-promotion", &payload(json!({ "journeys": "price" })), None).await.0, 412);
+    assert_eq!(answers(&d, "flagger-confirm-promotion", "halt").await, 1.0);
+    assert_eq!(answers(&d, "flagger-confirm-promotion", "proceed").await, 0.0);
+    d.stop().await;
+    shop.stop().await.unwrap();
     canary.stop().await.unwrap();
 }

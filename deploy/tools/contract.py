@@ -14,6 +14,9 @@ RESULTS = ("sent", "failed")
 PHASES = ("ttfb", "dom_content_loaded", "load")
 VITALS = ("fcp", "lcp", "tbt")
 JS_ERROR_KINDS = ("exception", "console")
+# What the progressive-delivery gates answered, and which gate.
+ANSWERS = ("proceed", "halt", "error")
+GATES = ("flagger-pre-rollout", "flagger-confirm-rollout", "flagger-rollout", "flagger-confirm-promotion", "argo-verdict")
 
 CLOSED_LABELS = {
     "outcome": OUTCOMES,
@@ -24,6 +27,8 @@ CLOSED_LABELS = {
     "phase": PHASES,
     "vital": VITALS,
     "kind": JS_ERROR_KINDS,
+    "answer": ANSWERS,
+    "gate": GATES,
 }
 
 # The fixed histogram buckets (seconds), the same for every histogram journeyd exports.
@@ -63,6 +68,9 @@ METRICS = {
     "journeyd_browser_restarts_total": ("counter", ()),
     "journeyd_browser_contexts": ("gauge", ()),
     "journey_canary_regression": ("gauge", ("journey", "step", "target")),
+    "journey_target_runs_total": ("counter", ("journey", "target", "outcome")),
+    "journey_target_duration_seconds": ("histogram", ("journey", "target")),
+    "journeyd_gate_requests_total": ("counter", ("gate", "answer")),
     "journeyd_build_info": ("gauge", ("version", "revision")),
     "journeyd_deploy_info": ("gauge", ("version",)),
     "journeyd_deploy_timestamp_seconds": ("gauge", ("version",)),

@@ -3,7 +3,8 @@
 //! `canary.window`.
 //!
 //! Files: this one (the shared state, the pipeline sink, the gauge, the alert), `compare` (one journey's
-//! comparison and its views), `api` (`GET /api/v1/canary`).
+//! comparison and its views), `api` (`GET /api/v1/canary`), `metrics` (availability and latency per
+//! target: `journey_target_runs_total`, `journey_target_duration_seconds`).
 //!
 //! The verdicts go out four ways: `journey_canary_regression{journey,step,target}`,
 //! `JourneyCanaryRegression` through the alert engine, `GET /api/v1/canary`, and [`Verdicts::verdict`] for
@@ -15,6 +16,7 @@
 
 pub mod api;
 pub mod compare;
+mod metrics;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -30,6 +32,7 @@ use crate::outcome::RunOutcome;
 use crate::pipeline::Sink;
 use crate::status::{TargetRow, TargetSource};
 use compare::{Comparison, JourneyView};
+use metrics::TargetMetrics;
 
 /// A regression one target shows against the baseline.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -58,6 +61,9 @@ pub struct Verdicts {
     /// Per journey with `targets:`.
     inner: Arc<Mutex<BTreeMap<String, Comparison>>>,
     regression: IntGaugeVec,
+    /// Every target's runs and latency as series with a `target` label (the journey's own are the
+    /// baseline's only).
+    per_target: Arc<Mutex<TargetMetrics>>,
     /// Where `JourneyCanaryRegression` is raised and resolved.
     alerts: Option<AlertHandle>,
 }
@@ -73,7 +79,8 @@ impl Verdicts {
             &["journey", "step", "target"],
         )?;
         registry.register(Box::new(regression.clone()))?;
-        Ok(Verdicts { inner: Arc::new(Mutex::new(BTreeMap::new())), regression, alerts })
+        let per_target = Arc::new(Mutex::new(TargetMetrics::new(registry)?));
+        Ok(Verdicts { inner: Arc::new(Mutex::new(BTreeMap::new())), regression, per_target, alerts })
     }
 
     fn lock(&self) -> MutexGuard<'_, BTreeMap<String, Comparison>> {
@@ -112,7 +119,12 @@ impl Verdicts {
         CanarySink { verdicts: self.clone() }
     }
 
+    fn per_target(&self) -> MutexGuard<'_, TargetMetrics> {
+        self.per_target.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     fn suite_changed(&self, suite: &Suite) {
+        self.per_target().suite_changed(suite);
         let mut all = self.lock();
         let mut next = BTreeMap::new();
         for j in &suite.journeys {
@@ -140,6 +152,8 @@ impl Verdicts {
 
     fn record(&self, journey: &Journey, o: &RunOutcome) {
         let Some(target) = o.target.as_deref() else { return };
+        // Counted before the comparison records it: the counters are never behind `/api/v1/canary`.
+        self.per_target().record(&journey.name, target, o);
         let mut all = self.lock();
         let Some(c) = all.get_mut(&journey.name) else { return };
         let Some(sample) = Sample::of(&c.steps, o) else { return };

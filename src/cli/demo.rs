@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::cli::daemon::{self as daemon_cli, BrowserArgs, WebArgs};
 use crate::cli::signals::termination;
-use crate::cli::{bind, demo_deploy, parse_duration_arg, Exit};
+use crate::cli::{bind, demo_canary, demo_deploy, parse_duration_arg, Exit};
 use crate::daemon::Options;
 use crate::metrics::StatsTable;
 use crate::model::Suite;
@@ -45,6 +45,12 @@ pub struct DemoArgs {
     /// regression naming the step (docs/operations.md, "Deploys").
     #[arg(long, value_name = "AFTER", value_parser = parse_duration_arg)]
     pub deploy_fault: Option<Duration>,
+    /// Run a second shop as the canary of the first, with this fault (alone: `product=latency:30ms`), and a
+    /// journey with `targets:` on both; the canary regression names the step (docs/operations.md, "Canary
+    /// beside stable").
+    #[arg(long, value_name = "ROUTE=SPEC", num_args = 0..=1, require_equals = true,
+          default_missing_value = demo_canary::DEFAULT_FAULT)]
+    pub canary_fault: Option<String>,
     #[command(flatten)]
     pub web: WebArgs,
     #[command(flatten)]
@@ -143,7 +149,8 @@ impl Drop for BundledDir {
     }
 }
 
-/// Every journey runs `every` (and times out within it), so the demo shows results sooner.
+/// Every journey runs `every` (and times out within it), so the demo shows results sooner; a canary window
+/// widens to twice the ticks the comparison needs, so a long `--every` still reaches a verdict.
 fn shorten_intervals(suite: Suite, every: Duration) -> Suite {
     let journeys = suite
         .journeys
@@ -152,6 +159,9 @@ fn shorten_intervals(suite: Suite, every: Duration) -> Suite {
             let mut j = (*j).clone();
             j.every = every;
             j.timeout = j.timeout.min(every);
+            if let Some(t) = j.targets.as_mut() {
+                t.window = t.window.max(every * (2 * crate::model::Targets::MIN_TICKS as u32));
+            }
             Arc::new(j)
         })
         .collect();
@@ -164,7 +174,11 @@ pub async fn run(args: DemoArgs) -> Exit {
         Ok(f) => f,
         Err(code) => return code,
     };
-    let (paths, _bundled) = match demo_paths(&args.paths) {
+    let canary_faults = match args.canary_fault.as_ref().map(|s| parse_faults(std::slice::from_ref(s))).transpose() {
+        Ok(f) => f,
+        Err(code) => return code,
+    };
+    let (mut paths, _bundled) = match demo_paths(&args.paths) {
         Ok(p) => p,
         Err(e) => {
             eprintln!("journeyd: cannot write the bundled journeys to a temporary directory: {e}");
@@ -186,6 +200,19 @@ pub async fn run(args: DemoArgs) -> Exit {
     let password = shop::DEMO_PASSWORD.to_string();
     let shop_task =
         tokio::spawn(shop::serve(listener, ShopOptions { password: password.clone(), faults }, shop_stop.clone()));
+    let canary = match canary_faults {
+        Some(faults) => match demo_canary::start(args.shop_listen.ip(), faults).await {
+            Ok(c) => Some(c),
+            Err(code) => {
+                shop_stop.cancel();
+                return code;
+            }
+        },
+        None => None,
+    };
+    if let Some(c) = &canary {
+        paths.push(c.dir.clone());
+    }
 
     let mut options = Options {
         grace: Duration::from_secs(5),
@@ -202,22 +229,32 @@ pub async fn run(args: DemoArgs) -> Exit {
     };
     options.load.env.insert("SHOP_URL".into(), shop_url.clone());
     options.load.env.insert("SHOP_PASSWORD".into(), password);
+    if let Some(c) = &canary {
+        options.load.env.insert("CANARY_URL".into(), c.url.clone());
+    }
     let daemon = match monitor(args.listen, options).await {
         Ok(d) => d,
         Err(code) => {
             shop_stop.cancel();
+            if let Some(c) = canary {
+                c.stop().await;
+            }
             return code;
         }
     };
     println!("shop:    {shop_url}");
     println!("metrics: {}://{}/metrics", daemon.scheme(), daemon.addr());
-    println!("status:  {}://{}/", daemon.scheme(), daemon.addr());
+    let status_url = format!("{}://{}/", daemon.scheme(), daemon.addr());
+    println!("status:  {status_url}");
     println!("{browser_line}");
     println!("journeys run every {}; a summary follows every 5s. Ctrl-C stops.", format_duration(args.every));
     println!("break checkout:  curl -X PUT {shop_url}/admin/faults/checkout -H 'content-type: application/json' -d '{{\"status\": 503}}'");
     println!("slow prices:     curl -X PUT {shop_url}/admin/faults/product -H 'content-type: application/json' -d '{{\"latency\": \"800ms\"}}'");
     println!("break the bundle: curl -X PUT {shop_url}/admin/faults/static -H 'content-type: application/json' -d '{{\"ui\": \"js-error\"}}'");
     println!("repair:          curl -X DELETE {shop_url}/admin/faults");
+    if let (Some(c), Some(spec)) = (&canary, &args.canary_fault) {
+        c.print(spec, &status_url);
+    }
 
     let summary_stop = CancellationToken::new();
     let summary = tokio::spawn(print_summaries(daemon.stats().clone(), summary_stop.clone()));
@@ -226,6 +263,8 @@ pub async fn run(args: DemoArgs) -> Exit {
         let deploys = daemon.deploys().clone();
         tokio::spawn(demo_deploy::bad_deploy(deploys, shop_url.clone(), after, summary_stop.clone()))
     });
+    let canary_watch =
+        canary.as_ref().map(|_| tokio::spawn(demo_canary::watch(daemon.canary().clone(), summary_stop.clone())));
     let stop = async move {
         match args.duration {
             Some(d) => tokio::select! { _ = termination() => {}, _ = tokio::time::sleep(d) => {} },
@@ -236,12 +275,15 @@ pub async fn run(args: DemoArgs) -> Exit {
     let code = daemon_cli::serve_until(daemon, stop).await;
     summary_stop.cancel();
     let _ = summary.await;
-    if let Some(task) = bad_deploy {
+    for task in bad_deploy.into_iter().chain(canary_watch) {
         let _ = task.await;
     }
     print_table(&stats);
     shop_stop.cancel();
     let _ = shop_task.await;
+    if let Some(c) = canary {
+        c.stop().await;
+    }
     code
 }
 

@@ -4,6 +4,7 @@
 mod check;
 mod daemon;
 mod demo;
+mod demo_canary;
 mod demo_deploy;
 mod import;
 mod logging;

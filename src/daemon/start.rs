@@ -167,7 +167,9 @@ impl Daemon {
         }
         let board = StatusBoard::new();
         let source = state_source.unwrap_or_else(|| Arc::new(alerts.clone()));
-        let gates = Gates::new(clients.clone(), deploys.clone(), canary.clone(), Arc::clone(&source));
+        let gates =
+            Gates::new(clients.clone(), deploys.clone(), canary.clone(), Arc::clone(&source), &metrics.registry)
+                .map_err(|e| StartError::Alerts(e.into()))?;
         let status = Status::new(board.clone(), shard)
             .with_stats(stats.clone())
             .with_source(source)

@@ -22,6 +22,7 @@ use serde::Deserialize;
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
+use super::answers::Answer;
 use super::prerollout::{canary_target, RunError};
 use super::verdict::GateVerdict;
 use super::{Gates, Selection};
@@ -29,6 +30,9 @@ use crate::server::writes;
 
 /// The Flagger hooks served, in the order a canary analysis calls them.
 pub const FLAGGER_HOOKS: [&str; 4] = ["pre-rollout", "confirm-rollout", "rollout", "confirm-promotion"];
+
+/// The `gate` label of the Argo Rollouts `web` analysis' answers.
+const ARGO: &str = "argo-verdict";
 
 /// The metadata keys a webhook may set (Flagger's metadata is a map of strings).
 const METADATA_KEYS: [&str; 3] = ["journeys", "tags", "target"];
@@ -72,12 +76,24 @@ fn answer(v: GateVerdict) -> Response {
     (status, Json(v)).into_response()
 }
 
+/// Flagger's webhook, answered and counted in `journeyd_gate_requests_total` by the status it got.
 async fn flagger(
     State(gates): State<Gates>,
     Path(hook): Path<String>,
     body: Result<Json<FlaggerPayload>, JsonRejection>,
 ) -> Response {
-    if !FLAGGER_HOOKS.contains(&hook.as_str()) {
+    let response = flagger_answer(&gates, &hook, body).await;
+    let answer = match response.status() {
+        StatusCode::OK => Answer::Proceed,
+        StatusCode::PRECONDITION_FAILED => Answer::Halt,
+        _ => Answer::Error,
+    };
+    gates.answers.count(&format!("flagger-{hook}"), answer);
+    response
+}
+
+async fn flagger_answer(gates: &Gates, hook: &str, body: Result<Json<FlaggerPayload>, JsonRejection>) -> Response {
+    if !FLAGGER_HOOKS.contains(&hook) {
         let known = FLAGGER_HOOKS.map(|h| format!("/api/v1/gates/flagger/{h}")).join(", ");
         return error(StatusCode::NOT_FOUND, format!("no gate for Flagger hook {hook:?}; the gates are: {known}"));
     }
@@ -133,6 +149,7 @@ async fn verdict(State(gates): State<Gates>, query: Result<Query<VerdictQuery>, 
         Ok(q) => q,
         Err(e) => {
             let message = format!("{}; ask /api/v1/gates/verdict?journeys=checkout,login&tags=critical", e.body_text());
+            gates.answers.count(ARGO, Answer::Error);
             return error(StatusCode::BAD_REQUEST, message);
         }
     };
@@ -140,8 +157,13 @@ async fn verdict(State(gates): State<Gates>, query: Result<Query<VerdictQuery>, 
     match gates.select(&selection) {
         Ok(journeys) => {
             let now = SystemTime::now();
-            Json(GateVerdict::of(journeys.iter().map(|j| gates.judge(j, now, false)).collect())).into_response()
+            let verdict = GateVerdict::of(journeys.iter().map(|j| gates.judge(j, now, false)).collect());
+            gates.answers.count(ARGO, Answer::of(verdict.passed));
+            Json(verdict).into_response()
         }
-        Err(e) => error(StatusCode::BAD_REQUEST, e),
+        Err(e) => {
+            gates.answers.count(ARGO, Answer::Error);
+            error(StatusCode::BAD_REQUEST, e)
+        }
     }
 }

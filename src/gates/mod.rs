@@ -4,17 +4,22 @@
 //! Files: this one (the shared state, the selection of journeys, the sink that keeps the running suite),
 //! `verdict` (one journey's verdict from what the monitor knows: the canary comparison where the journey
 //! has `targets:`, else the latest deploy marker's, and the journey's state), `prerollout` (the selected journeys run once now against the canary, one run per journey at a
-//! time), `api` (the routes: `POST /api/v1/gates/flagger/{hook}`, `GET /api/v1/gates/verdict`).
+//! time), `api` (the routes: `POST /api/v1/gates/flagger/{hook}`, `GET /api/v1/gates/verdict`), `answers`
+//! (`journeyd_gate_requests_total`: what the gates answered).
 //!
 //! The Flagger routes are writes (POST, and pre-rollout sends traffic), so `server::writes` gates them with
 //! the admin API and `--web-config` auth covers them; the verdict route only reads.
 
+pub mod answers;
 pub mod api;
 pub mod prerollout;
 pub mod verdict;
 
 use std::collections::{BTreeSet, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
+
+use answers::Answers;
+use prometheus::Registry;
 
 use crate::canary::Verdicts;
 use crate::deploys::Deploys;
@@ -40,6 +45,8 @@ pub struct Gates {
     canary: Verdicts,
     /// Journey states as the alert engine holds them (hysteresis, maintenance).
     states: Arc<dyn StateSource>,
+    /// What the gates answered, counted for the operator watching a rollout.
+    answers: Answers,
 }
 
 /// Which journeys a request selects: named or tagged; neither selects every journey.
@@ -76,15 +83,23 @@ pub enum SelectError {
 }
 
 impl Gates {
-    pub fn new(clients: Clients, deploys: Deploys, canary: Verdicts, states: Arc<dyn StateSource>) -> Gates {
-        Gates {
+    /// Registers `journeyd_gate_requests_total` in `registry`.
+    pub fn new(
+        clients: Clients,
+        deploys: Deploys,
+        canary: Verdicts,
+        states: Arc<dyn StateSource>,
+        registry: &Registry,
+    ) -> Result<Gates, prometheus::Error> {
+        Ok(Gates {
             suite: Arc::new(Mutex::new(Vec::new())),
             busy: Arc::new(Mutex::new(HashSet::new())),
             clients,
             deploys,
             canary,
             states,
-        }
+            answers: Answers::new(registry)?,
+        })
     }
 
     /// The pipeline sink that keeps the running suite current across reloads.

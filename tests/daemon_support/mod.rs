@@ -246,6 +246,17 @@ pub fn metric(body: &str, series: &str) -> Option<f64> {
     body.lines().find_map(|l| l.strip_prefix(series).and_then(|rest| rest.trim().parse().ok()))
 }
 
+/// The value of the series `name` with exactly `labels`, in whatever order the exposition writes them.
+pub fn sample(body: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    let want: std::collections::BTreeSet<String> = labels.iter().map(|(k, v)| format!("{k}=\"{v}\"")).collect();
+    body.lines().find_map(|l| {
+        let (series, value) = l.rsplit_once(' ')?;
+        let inner = series.strip_prefix(name)?.strip_prefix('{')?.strip_suffix('}')?;
+        let got: std::collections::BTreeSet<String> = inner.split(',').map(str::to_string).collect();
+        (got == want).then(|| value.parse().ok()).flatten()
+    })
+}
+
 /// An HTTP target that counts requests per path: `GET /hit/{name}` answers 200 and counts.
 #[derive(Clone, Default)]
 pub struct Counter {
@@ -304,3 +315,46 @@ macro_rules! price_steps {
 }
 #[allow(unused_imports)]
 pub(crate) use price_steps;
+
+/// Runs `journeyd demo ARGS…` on ports of its own (at most 5 minutes) and reads the stdout lines that start
+/// with `prefix` until one passes `done`; returns the lines before it and that line. The demo is then
+/// stopped with SIGTERM, as Ctrl-C would, so it removes its temporary journey files.
+pub fn demo_until(args: &[&str], prefix: &'static str, done: impl Fn(&str) -> bool) -> (Vec<String>, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_journeyd"))
+        .arg("demo")
+        .args(args)
+        .args(["--listen", "127.0.0.1:0", "--shop-listen", "127.0.0.1:0", "--duration", "5m"])
+        .env_remove("JOURNEYD_LOG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if line.starts_with(prefix) && tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    let mut said = Vec::new();
+    let last = loop {
+        match rx.recv_timeout(PATIENCE) {
+            Ok(line) if done(&line) => break Ok(line),
+            Ok(line) => said.push(line),
+            Err(e) => break Err(e),
+        }
+    };
+    let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+    let deadline = Instant::now() + PATIENCE;
+    while child.try_wait().unwrap().is_none() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    match last {
+        Ok(line) => (said, line),
+        Err(e) => panic!("the demo did not say it ({e}); it said {said:?}"),
+    }
+}
