@@ -58,7 +58,8 @@ def check(text, require_all=False):
         for label, allowed in contract.CLOSED_LABELS.items():
             if label in labels and labels[label] not in allowed:
                 problems.append("%s{%s=%r}: not one of %s" % (name, label, labels[label], "|".join(allowed)))
-        if name.endswith("_bucket") and labels.get("le") not in {repr_le(b) for b in contract.BUCKETS} | {"+Inf"}:
+        buckets = contract.BUCKETS_OF.get(fam, contract.BUCKETS)
+        if name.endswith("_bucket") and labels.get("le") not in {repr_le(b) for b in buckets} | {"+Inf"}:
             problems.append("%s: bucket le=%r is not one of the fixed buckets" % (name, labels.get("le")))
     absent = sorted(set(contract.METRICS) - seen)
     extra = sorted({family(n, types) for n, _, _ in samples if n.startswith("journey")} - set(contract.METRICS))

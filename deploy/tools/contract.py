@@ -6,7 +6,11 @@ journeyd does not export fails `.ci/deploy-check` instead of silently showing "N
 
 # The closed value sets of the contract's enum-like labels.
 OUTCOMES = ("success", "failure", "cancelled")
-REASONS = ("connect", "dns", "tls", "timeout", "status", "check", "capture", "body", "redirect")
+REASONS = (
+    "connect", "dns", "tls", "timeout", "status", "check", "capture", "body", "redirect",
+    # OAuth token fetches, and browser steps: a page script error, an element not found, the browser itself.
+    "auth", "script", "element", "browser",
+)
 STATES = ("up", "degraded", "down", "maintenance", "unknown")
 WINDOWS = ("5m", "30m", "1h", "6h")
 RESULTS = ("sent", "failed")
@@ -31,8 +35,10 @@ CLOSED_LABELS = {
     "gate": GATES,
 }
 
-# The fixed histogram buckets (seconds), the same for every histogram journeyd exports.
+# The fixed histogram buckets (seconds), the same for every latency histogram journeyd exports.
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
+# The one histogram that is not in seconds: the CLS score, bucketed around Google's 0.1 and 0.25 thresholds.
+BUCKETS_OF = {"journey_browser_layout_shift_score": (0.01, 0.025, 0.05, 0.1, 0.15, 0.25, 0.5, 1)}
 
 # name -> (type, labels): the brief's contract plus what README.md's metrics table adds.
 METRICS = {
