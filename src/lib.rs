@@ -33,7 +33,8 @@
 //!   `draft` makes steps of what `rules` keep (assets, analytics, other origins left out); `correlate`
 //!   turns values a response returned and a later request sent into captures; `secrets` moves credentials
 //!   into `secrets:`; `emit` writes YAML that `check` accepts. No I/O.
-//! - `runner`   — one journey iteration (build → send → check → capture; a `ws:` step: upgrade → send → wait
+//! - `runner`   — one journey iteration (build → send → check → capture; `request`: the build stage, URL,
+//!   headers, body and trace headers rendered; a `ws:` step: upgrade → send → wait
 //!   for the message that matches → capture), request bodies (`body`: json, form, multipart with a boundary
 //!   per request, GraphQL), checks and captures, virtual users and data leases, the monitor scheduler, and
 //!   the load engine (closed, open-loop arrivals, stages); browser steps (`page/run.rs`: actions on the
