@@ -131,6 +131,10 @@ pub mod webconfig;
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
 /// `journeyd/<version>`: sent as the User-Agent of every request so sites can pick out synthetic traffic.
-pub fn user_agent() -> String {
-    format!("journeyd/{VERSION} (+synthetic monitoring)")
+/// A constant: it is written into every request head, and formatting it each time cost an allocation.
+pub const USER_AGENT: &str = concat!("journeyd/", env!("CARGO_PKG_VERSION"), " (+synthetic monitoring)");
+
+/// [`USER_AGENT`], for callers that want a function.
+pub fn user_agent() -> &'static str {
+    USER_AGENT
 }
