@@ -127,7 +127,7 @@ fn render_request<'a>(
             headers.insert(AUTHORIZATION, auth);
         }
     }
-    headers.insert("traceparent", http::traceparent(call.trace_id, call.span_id));
-    headers.insert("tracestate", HeaderValue::from_static(http::TRACESTATE));
+    headers.insert(http::TRACEPARENT.clone(), http::traceparent(call.trace_id, call.span_id));
+    headers.insert(http::TRACESTATE_NAME.clone(), HeaderValue::from_static(http::TRACESTATE));
     Ok(Request { url, headers, body: body.map(Bytes::from), sent })
 }
