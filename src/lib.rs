@@ -33,7 +33,8 @@
 //!   `draft` makes steps of what `rules` keep (assets, analytics, other origins left out); `correlate`
 //!   turns values a response returned and a later request sent into captures; `secrets` moves credentials
 //!   into `secrets:`; `emit` writes YAML that `check` accepts. No I/O.
-//! - `runner`   — one journey iteration (build → send → check → capture; a `ws:` step: upgrade → send → wait
+//! - `runner`   — one journey iteration (build → send → check → capture; `request`: the build stage, URL,
+//!   headers, body and trace headers rendered; a `ws:` step: upgrade → send → wait
 //!   for the message that matches → capture), request bodies (`body`: json, form, multipart with a boundary
 //!   per request, GraphQL), checks and captures, virtual users and data leases, the monitor scheduler, and
 //!   the load engine (closed, open-loop arrivals, stages); browser steps (`page/run.rs`: actions on the
@@ -132,6 +133,10 @@ pub mod webconfig;
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
 /// `journeyd/<version>`: sent as the User-Agent of every request so sites can pick out synthetic traffic.
-pub fn user_agent() -> String {
-    format!("journeyd/{VERSION} (+synthetic monitoring)")
+/// A constant: it is written into every request head, and formatting it each time cost an allocation.
+pub const USER_AGENT: &str = concat!("journeyd/", env!("CARGO_PKG_VERSION"), " (+synthetic monitoring)");
+
+/// [`USER_AGENT`], for callers that want a function.
+pub fn user_agent() -> &'static str {
+    USER_AGENT
 }

@@ -97,7 +97,7 @@ pub(crate) async fn connect(
         out.insert(name.clone(), value.clone());
     }
     if !out.contains_key(USER_AGENT) {
-        if let Ok(ua) = HeaderValue::from_str(&crate::user_agent()) {
+        if let Ok(ua) = HeaderValue::from_str(crate::user_agent()) {
             out.insert(USER_AGENT, ua);
         }
     }

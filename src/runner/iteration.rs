@@ -4,28 +4,23 @@
 //! read the body under a cap, check the status, run the other checks, take the captures, think — and the
 //! result is a `RunOutcome`, never an `Err`: a broken site is data.
 
-use std::borrow::Cow;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant, SystemTime};
 
-use bytes::Bytes;
 use reqwest::cookie::Jar;
-use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION, CONTENT_TYPE};
 use reqwest::Url;
 use tokio::time::timeout_at;
 use tokio_util::sync::CancellationToken;
 
-use crate::http::credentials;
 use crate::http::exchange::{redirects_followed, send_following, Agent, Exchange, Outgoing, Trail, TransportError};
-use crate::http::{self, PhaseRecorder, UserConnections};
+use crate::http::{PhaseRecorder, UserConnections};
 use crate::model::{Predicate, Step, Subject};
 use crate::outcome::{Failure, Reason, RedirectHop, RunOutcome, RunStatus, StepOutcome, TokenFetch};
 use crate::redact::Redactor;
-use crate::runner::body::render_body;
 use crate::runner::checks::{self, excerpt_of, ResponseView};
 use crate::runner::leases::{Lease, NoFreeRow};
-use crate::runner::plan::{resolve_url, HeaderTemplate, Plan};
-use crate::template::{RenderError, Scope};
+use crate::runner::plan::Plan;
+use crate::template::Scope;
 
 // WebSocket steps: a child module, so it shares this pipeline's private parts (request, failure, deadline).
 #[path = "ws_step.rs"]
@@ -34,6 +29,11 @@ mod ws_step;
 // Browser steps: a child module too, for the user's captures, lease and redactor.
 #[path = "page/run.rs"]
 mod page_run;
+
+// The first stage, building the request: a child module for the pipeline's `StepCall` and `failure`.
+#[path = "request.rs"]
+mod request;
+use request::{build_request, Request};
 
 /// Longest body excerpt kept as evidence.
 const EXCERPT: usize = 300;
@@ -232,23 +232,6 @@ impl StepCall<'_> {
     }
 }
 
-/// The step's request, rendered.
-struct Request<'a> {
-    /// Borrowed from the plan when fixed (most steps): no copy per request.
-    url: Cow<'a, Url>,
-    headers: HeaderMap,
-    // `Bytes`: each hop's request shares the rendered body instead of copying it.
-    body: Option<Bytes>,
-    /// When the request counts as sent (service time starts): after the body is rendered.
-    sent: Instant,
-}
-
-impl Request<'_> {
-    fn line(&self, step: &Step) -> String {
-        format!("{} {}", step.method, self.url)
-    }
-}
-
 /// Why the step's exchange produced no response to check.
 enum SendError {
     /// The step's or the journey's deadline passed: which one.
@@ -386,102 +369,6 @@ async fn step_tokens(
         }
     }
     Ok(tokens)
-}
-
-/// Renders the step's URL, headers and body. A userinfo password (`https://user:pw@host`) is a secret whether
-/// declared or not: a server may echo it, and its Basic form is on the wire. It is sent as Basic auth, never
-/// in the URL, so no request line or redirect chain can print it. Credentials the templates make (`totp`
-/// codes, `base64` of secrets) are registered with the redactor whether or not rendering succeeds.
-fn build_request<'a>(
-    call: &StepCall<'a>,
-    scope: &Scope<'_>,
-    redactor: &mut Redactor,
-) -> Result<Request<'a>, Box<Failure>> {
-    let mut derived = Vec::new();
-    let rendered = render_request(call, scope, redactor, &mut derived);
-    for value in &derived {
-        redactor.add(value);
-    }
-    rendered.map_err(|e| {
-        let message = match e {
-            RequestError::Url(message) => return failure(redactor, call, Reason::Connect, message),
-            RequestError::Template(e) => format!("the request could not be rendered: {e}"),
-            RequestError::Header(name) => format!("header {name} renders to a value that is not a valid header"),
-        };
-        failure(redactor, call, Reason::Check, message)
-    })
-}
-
-/// Why a step's request could not be built.
-enum RequestError {
-    /// The URL is invalid: reason `connect`.
-    Url(String),
-    /// A `totp` seed that is not base32.
-    Template(RenderError),
-    /// A header value that is not a valid header.
-    Header(reqwest::header::HeaderName),
-}
-
-impl From<RenderError> for RequestError {
-    fn from(e: RenderError) -> RequestError {
-        RequestError::Template(e)
-    }
-}
-
-fn render_request<'a>(
-    call: &StepCall<'a>,
-    scope: &Scope<'_>,
-    redactor: &mut Redactor,
-    derived: &mut Vec<String>,
-) -> Result<Request<'a>, RequestError> {
-    let (journey, step) = (&call.plan.journey, call.step);
-    let plan_step = &call.plan.steps[call.index];
-    let mut url = match &plan_step.url {
-        Some(url) => Cow::Borrowed(url),
-        None => {
-            let text = step.url.try_render(scope, derived)?;
-            Cow::Owned(resolve_url(journey, scope, &text).map_err(RequestError::Url)?)
-        }
-    };
-    if !step.query.is_empty() {
-        let values = step.query.iter().map(|(k, v)| Ok((k, v.try_render(scope, derived)?)));
-        let values: Result<Vec<_>, RenderError> = values.collect();
-        let mut pairs = url.to_mut().query_pairs_mut();
-        for (k, v) in values? {
-            pairs.append_pair(k, &v);
-        }
-    }
-    // Userinfo is rare: one check for it, then the password becomes a secret and the URL loses it.
-    let userinfo_auth = credentials::userinfo_authorization(&url);
-    if userinfo_auth.is_some() {
-        redactor.add_url_credentials(&url);
-        credentials::strip_userinfo(url.to_mut());
-    }
-    let (body, content_type) = render_body(step.body.as_ref(), scope, derived)?;
-    let sent = Instant::now();
-    let mut headers = HeaderMap::with_capacity(plan_step.headers.len() + 2);
-    for (name, value) in &plan_step.headers {
-        let v = match value {
-            HeaderTemplate::Static(v) => v.clone(),
-            HeaderTemplate::Dynamic(t) => {
-                HeaderValue::from_str(&t.try_render(scope, derived)?).map_err(|_| RequestError::Header(name.clone()))?
-            }
-        };
-        headers.insert(name.clone(), v);
-    }
-    if let Some(ct) = content_type {
-        if !headers.contains_key(CONTENT_TYPE) {
-            headers.insert(CONTENT_TYPE, ct);
-        }
-    }
-    if let Some(auth) = userinfo_auth {
-        if !headers.contains_key(AUTHORIZATION) {
-            headers.insert(AUTHORIZATION, auth);
-        }
-    }
-    headers.insert("traceparent", http::traceparent(call.trace_id, call.span_id));
-    headers.insert("tracestate", HeaderValue::from_static(http::TRACESTATE));
-    Ok(Request { url, headers, body: body.map(Bytes::from), sent })
 }
 
 /// Sends the request, following redirects and reading the body, all under one deadline; records the step's

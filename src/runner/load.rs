@@ -289,7 +289,9 @@ impl<U: Send + 'static> UserPool<U> {
     }
 
     fn start<R: Runner<User = U>>(&mut self, runner: &Arc<R>, (u, token): (U, CancellationToken), intended: Instant) {
-        let iteration = Arc::clone(runner).run(u, intended, token.clone());
+        // Boxed: an iteration's future holds its whole step pipeline (kilobytes), and spawning moves the task's
+        // future several times; a task per arrival would copy all of it each time, a box pointer is all it moves.
+        let iteration = Box::pin(Arc::clone(runner).run(u, intended, token.clone()));
         self.running.spawn(async move { (iteration.await, token) });
     }
 

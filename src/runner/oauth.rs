@@ -204,7 +204,7 @@ impl TokenCache {
         }
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/x-www-form-urlencoded"));
         headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
-        if let Ok(ua) = HeaderValue::from_str(&crate::user_agent()) {
+        if let Ok(ua) = HeaderValue::from_str(crate::user_agent()) {
             headers.insert(USER_AGENT, ua);
         }
         (headers, form.finish())
