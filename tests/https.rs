@@ -67,7 +67,7 @@ async fn monitor_runs_each_start_with_a_full_handshake(own: bool) {
     let ca = Ca::new("Test Private CA");
     let server = TlsServer::start(&ca.leaf("localhost", 2036, 7)).await;
     let file = ca.file(&format!("fresh-{own}"));
-    let yamls: Vec<String> = (0..3).map(|i| yaml(&format!("monitor-{i}"), "150ms", &file, "")).collect();
+    let yamls: Vec<String> = (0..3).map(|i| yaml(&format!("monitor-{i}"), "1s", &file, "")).collect();
     let (outcomes, text) = monitor_runs(own, &yamls, &server.url(), 4).await;
     assert!(
         text.contains("journey_step_requests_total{connection=\"reused\",journey=\"monitor-0\",step=\"home\"} 0"),
@@ -105,7 +105,7 @@ async fn reuse_keeps_a_users_connection_across_monitor_runs(own: bool) {
     let ca = Ca::new("Test Private CA");
     let server = TlsServer::start(&ca.leaf("localhost", 2036, 7)).await;
     let file = ca.file(&format!("reuse-{own}"));
-    let yamls = vec![yaml("warm", "150ms", &file, ", connections: reuse")];
+    let yamls = vec![yaml("warm", "1s", &file, ", connections: reuse")];
     let (outcomes, text) = monitor_runs(own, &yamls, &server.url(), 4).await;
     for (connection, n) in [("new", 1), ("reused", 3)] {
         let series =
@@ -205,7 +205,7 @@ async fn next_cert(rx: &mut tokio::sync::mpsc::Receiver<Event>) -> Arc<journeyd:
 async fn a_replaced_certificate_is_reported_on_the_next_monitor_run() {
     let ca = Ca::new("Test Private CA");
     let server = TlsServer::start(&ca.leaf("localhost", 2031, 0x1001)).await;
-    let suite = suite_from(&yaml("rotating", "150ms", &ca.file("swap"), ""), &[("U", &server.url())]);
+    let suite = suite_from(&yaml("rotating", "1s", &ca.file("swap"), ""), &[("U", &server.url())]);
     let (tx, mut rx) = journeyd::pipeline::channel();
     let mut monitor = Monitor::new(clients(true), tx);
     monitor.apply(suite).await;
@@ -230,7 +230,7 @@ async fn a_target_that_stops_accepting_fails_the_next_monitor_run_with_connect()
     let ca = Ca::new("Test Private CA");
     let server = TlsServer::start(&ca.leaf("localhost", 2036, 7)).await;
     let file = ca.file("stop");
-    let y = yaml("listener", "150ms", &file, "");
+    let y = yaml("listener", "1s", &file, "");
     let suite = suite_from(&y, &[("U", &server.url())]);
     let (tx, mut rx) = journeyd::pipeline::channel();
     let mut monitor = Monitor::new(clients(true), tx);
@@ -259,7 +259,7 @@ async fn certificate_metrics_come_from_the_monitors_own_handshakes() {
     let ca = Ca::new("Metrics Test CA");
     let server = TlsServer::start(&ca.leaf("localhost", 2031, 0xabc)).await;
     let (outcomes, text) =
-        monitor_runs(true, &[yaml("certs", "150ms", &ca.file("metrics"), "")], &server.url(), 2).await;
+        monitor_runs(true, &[yaml("certs", "1s", &ca.file("metrics"), "")], &server.url(), 2).await;
     assert!(outcomes.iter().all(RunOutcome::passed), "{}", describe(&outcomes[0]));
     // 2031-01-01T00:00:00Z, blackbox_exporter's probe_ssl_earliest_cert_expiry shape.
     let series = [
