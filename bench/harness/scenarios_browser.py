@@ -26,7 +26,8 @@ from .targets import TargetError, start_shop
 
 BROWSER_JOURNEY = journeyd.REPO / "journeys" / "browser-checkout.yml"
 K6_SCRIPT = peers.PEERS_DIR / "k6-browser-checkout.js"
-CHROMIUM_NAMES = ("chromium", "chromium-headless-shell", "google-chrome", "chromium-browser")
+# The order journeyd looks for them in (src/browser/find.rs): the headless shell first.
+CHROMIUM_NAMES = ("chromium-headless-shell", "chromium", "google-chrome", "chromium-browser")
 
 
 def seconds(s: Settings) -> float:
