@@ -28,7 +28,7 @@ pub fn find_chromium(explicit: Option<&Path>) -> Result<PathBuf, BrowserError> {
     }
     Err(BrowserError::Unavailable(format!(
         "no Chromium found: none of {} is on PATH; pass --chromium PATH, set {CHROMIUM_ENV}=PATH, \
-         or install one (Debian: apt-get install chromium)",
+         or install one (Debian: apt-get install chromium-headless-shell)",
         NAMES.join(", ")
     )))
 }
@@ -48,7 +48,7 @@ fn check(path: &Path, from: &str) -> Result<PathBuf, BrowserError> {
     let what = if path.is_file() { "is not executable" } else { "does not exist" };
     Err(BrowserError::Unavailable(format!(
         "the Chromium given by {from} ({}) {what}; pass --chromium PATH or set {CHROMIUM_ENV} to a Chromium \
-         binary, or install one (Debian: apt-get install chromium)",
+         binary, or install one (Debian: apt-get install chromium-headless-shell)",
         path.display()
     )))
 }
