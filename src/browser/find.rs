@@ -9,8 +9,8 @@ pub const CHROMIUM_ENV: &str = "JOURNEYD_CHROMIUM";
 
 /// Names tried on `PATH`, in order: Debian's `chromium-headless-shell` first, then the full `chromium`, then
 /// Google's and Ubuntu's names. The headless shell is the same engine without the desktop browser around
-/// it; watching 10 checkout journeys every 30 s it took a third of the CPU and half the memory of the
-/// full browser in `--headless` mode (bench/RESULTS.md §10), so it wins when both are installed.
+/// it; watching 10 checkout journeys every 30 s it took under a third of the CPU and under half the memory
+/// of the full browser in `--headless` mode (bench/RESULTS.md §10), so it wins when both are installed.
 const NAMES: [&str; 4] = ["chromium-headless-shell", "chromium", "google-chrome", "chromium-browser"];
 
 /// The Chromium to run: `explicit` (from `--chromium`) if given, else `JOURNEYD_CHROMIUM`, else the first of
