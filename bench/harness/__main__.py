@@ -1,7 +1,8 @@
 """bench/run's Python side: probe the tools, run the scenarios in order, write RESULTS.md.
 
 Usage (through bench/run, which raises `ulimit -n` first):
-    bench/run [--quick] [--only get,journey,stall,monitor,get-https,monitor-https,checkout-rate,traces,browser]
+    bench/run [--quick] [--only get,journey,stall,monitor,get-https,monitor-https,checkout-rate,traces,browser,
+                     browser-monitor]
               [--out PATH]
               [--no-build]
 """
@@ -16,12 +17,13 @@ import shutil
 import sys
 from pathlib import Path
 
-from . import (journeyd, peers, procs, report, scenarios, scenarios_browser, scenarios_https, scenarios_rate,
-               scenarios_traces)
+from . import (journeyd, peers, procs, report, scenarios, scenarios_browser, scenarios_browser_monitor,
+               scenarios_https, scenarios_rate, scenarios_traces)
 
 BENCH_DIR = Path(__file__).resolve().parents[1]
 # In the order they run (and appear in RESULTS.md).
-ALL = ("get", "journey", "stall", "monitor", "get-https", "monitor-https", "checkout-rate", "traces", "browser")
+ALL = ("get", "journey", "stall", "monitor", "get-https", "monitor-https", "checkout-rate", "traces", "browser",
+       "browser-monitor")
 TOOLS = ("wrk", "oha", "drill", "artillery", "locust", "k6", "nginx", "openssl")
 
 
@@ -83,7 +85,7 @@ def main(argv: list[str]) -> int:
                "monitor": scenarios.monitor, "get-https": scenarios_https.get_https,
                "monitor-https": scenarios_https.monitor_https, "checkout-rate": scenarios_rate.checkout_rate,
                "traces": scenarios_traces.traces,
-               "browser": scenarios_browser.browser}
+               "browser": scenarios_browser.browser, "browser-monitor": scenarios_browser_monitor.browser_monitor}
     try:
         for name in sorted(set(only), key=ALL.index):
             sections[name] = runners[name](s, caps)

@@ -216,7 +216,12 @@ def spawn_server(
     log_path: Path,
     env: dict[str, str] | None = None,
     cwd: Path | None = None,
+    own_session: bool = True,
 ) -> subprocess.Popen:
+    """Starts `argv` pinned to `core` in its own process group (stopped as a group). `own_session=False`
+    keeps it in the harness's session: with the kernel's autogroup scheduling (Debian's default) a new
+    session is a new scheduling group, which on a busy core gets one share for the whole process tree —
+    a browser with a dozen processes then runs at a fraction of the speed of a single process."""
     full_env = dict(os.environ)
     full_env.update(env or {})
     log = open(log_path, "wb")
@@ -228,7 +233,8 @@ def spawn_server(
             stdin=subprocess.DEVNULL,
             env=full_env,
             cwd=cwd,
-            start_new_session=True,
+            start_new_session=own_session,
+            process_group=None if own_session else 0,
         )
     finally:
         log.close()

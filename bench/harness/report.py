@@ -516,6 +516,44 @@ def _browser(s: Settings, rows: list[Measured], skips: list[str]) -> list[str]:
     return out + _journey_rows(rows, 8, row)
 
 
+def _browser_monitor(s: Settings, res, skips: list[str]) -> list[str]:
+    from .scenarios_browser_monitor import KINDS, seconds
+
+    out = [
+        "## 10. `browser-monitor`: footprint of 10 browser journeys every 30 s",
+        "",
+        "`journeyd run` on 10 copies of `journeys/browser-checkout.yml` (`every: 30s`, phases spread over the "
+        "interval) against the demo storefront, pinned to the generator core, in its own cgroup with its "
+        f"Chromium. After a warm-up tick (every journey has run once), {seconds(s):g} s are measured: *CPU* is "
+        "the cgroup's CPU-seconds ÷ wall seconds (the whole tree, exited renderers included), split by kind of "
+        "process from /proc (a parent's reaped children count as its kind: the zygote reaps closed contexts' "
+        "renderers); *memory* is the tree's summed PSS sampled every second. Issue 13's target: < 25% of one "
+        "core and < 600 MB (572 MiB) in total.",
+        "",
+    ]
+    out += _skips(skips)
+    if res is None:
+        return out
+    if res.status != "ok":
+        out += [f"- {cell(res.status)}", ""]
+    target_cpu = "met" if res.cpu_pct < 25 else "missed"
+    target_mem = "–" if res.pss_peak_kib is None else ("met" if res.pss_peak_kib * 1024 < 600e6 else "missed")
+    out.append("| Chromium | window | runs | failed | CPU % of one core | target < 25% | PSS mean | PSS peak "
+               "| target < 600 MB |")
+    out.append("|---|---:|---:|---:|---:|---|---:|---:|---|")
+    mean_kib = None if res.pss_mean_kib is None else int(res.pss_mean_kib)
+    out.append(f"| `{res.chromium}` | {res.window_s:.0f} s | {_num(res.runs)} | {_num(res.failed)} | "
+               f"{res.cpu_pct:.1f}% | {target_cpu} | {_mib(mean_kib)} | {_mib(res.pss_peak_kib)} | {target_mem} |")
+    out += ["", "| process kind | CPU-s in the window | % of one core | share |", "|---|---:|---:|---:|"]
+    for kind in (*KINDS, "unattributed"):
+        cpu = res.by_kind.get(kind, 0.0)
+        if cpu <= 0:
+            continue
+        share = 100 * cpu / res.cpu_s if res.cpu_s else 0
+        out.append(f"| {kind} | {cpu:.2f} | {100 * cpu / res.window_s:.1f}% | {share:.0f}% |")
+    return out + [""]
+
+
 def write(path: Path, s: Settings, versions: dict[str, str], sections: dict, started: dt.datetime,
           finished: dt.datetime) -> None:
     lines = [
@@ -544,7 +582,7 @@ def write(path: Path, s: Settings, versions: dict[str, str], sections: dict, sta
     for name, section in (("get", _single_get), ("journey", _journeys), ("stall", _stall), ("monitor", _monitor),
                           ("get-https", _get_https), ("monitor-https", _monitor_https),
                           ("checkout-rate", _checkout_rate), ("traces", _traces),
-                          ("browser", _browser)):
+                          ("browser", _browser), ("browser-monitor", _browser_monitor)):
         if name in sections:
             lines += section(s, *sections[name])
     lines += [

@@ -26,7 +26,8 @@ from .targets import TargetError, start_shop
 
 BROWSER_JOURNEY = journeyd.REPO / "journeys" / "browser-checkout.yml"
 K6_SCRIPT = peers.PEERS_DIR / "k6-browser-checkout.js"
-CHROMIUM_NAMES = ("chromium", "chromium-headless-shell", "google-chrome", "chromium-browser")
+# The order journeyd looks for them in (src/browser/find.rs): the headless shell first.
+CHROMIUM_NAMES = ("chromium-headless-shell", "chromium", "google-chrome", "chromium-browser")
 
 
 def seconds(s: Settings) -> float:
@@ -43,7 +44,7 @@ def find_chromium() -> str | None:
 class Cgroup:
     """A cgroup (v1 cpuacct, or v2) holding one run: its CPU and the PSS of its processes."""
 
-    def __init__(self, name: str):
+    def __init__(self, name: str, interval_s: float = 0.25):
         self.path: Path | None = None
         self.v2 = False
         for root, v2 in ((Path("/sys/fs/cgroup/cpuacct"), False), (Path("/sys/fs/cgroup/unified"), True),
@@ -56,6 +57,9 @@ class Cgroup:
                 self.path, self.v2 = root / name, v2
                 break
         self.peak_pss_kib = 0
+        # Every PSS sample (KiB) since start(), for a mean; and how often one is taken.
+        self.pss_samples: list[int] = []
+        self.interval_s = interval_s
         # The CPU of everything that ran in the group, read by close() before the group is removed.
         self.cpu_s = 0.0
         self._stop = threading.Event()
@@ -72,7 +76,7 @@ class Cgroup:
     def start(self) -> None:
         self._sampler.start()
 
-    def _read_cpu_s(self) -> float:
+    def read_cpu_s(self) -> float:
         if self.v2:
             for line in (self.path / "cpu.stat").read_text().splitlines():
                 if line.startswith("usage_usec"):
@@ -87,7 +91,7 @@ class Cgroup:
             return []
 
     def _sample(self) -> None:
-        while not self._stop.wait(0.25):
+        while not self._stop.wait(self.interval_s):
             total = 0
             for pid in self.pids():
                 try:
@@ -97,6 +101,7 @@ class Cgroup:
                             break
                 except OSError:
                     continue
+            self.pss_samples.append(total)
             self.peak_pss_kib = max(self.peak_pss_kib, total)
 
     def close(self) -> None:
@@ -114,7 +119,7 @@ class Cgroup:
                 except ProcessLookupError:
                     pass
             time.sleep(0.1)
-        self.cpu_s = self._read_cpu_s()
+        self.cpu_s = self.read_cpu_s()
         try:
             self.path.rmdir()
         except OSError:

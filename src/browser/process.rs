@@ -94,7 +94,7 @@ pub(crate) async fn launch(executable: &Path) -> Result<Launched, BrowserError> 
         let _ = std::fs::remove_dir_all(&profile);
         BrowserError::Unavailable(format!(
             "cannot start Chromium {}: {e}; pass --chromium PATH or set JOURNEYD_CHROMIUM to a working \
-             Chromium (Debian: apt-get install chromium)",
+             Chromium (Debian: apt-get install chromium-headless-shell)",
             executable.display()
         ))
     })?;

@@ -53,8 +53,8 @@ pub struct RunArgs {
 /// Where browser journeys' Chromium is (`run`, `verify`, `demo`, `check`).
 #[derive(Debug, Clone, Args)]
 pub struct BrowserArgs {
-    /// The Chromium that browser journeys run in; default: JOURNEYD_CHROMIUM, then chromium,
-    /// chromium-headless-shell, google-chrome or chromium-browser on PATH. Without one, browser journeys
+    /// The Chromium that browser journeys run in; default: JOURNEYD_CHROMIUM, then
+    /// chromium-headless-shell, chromium, google-chrome or chromium-browser on PATH. Without one, browser journeys
     /// are left out (with an error naming each) and the others run.
     #[arg(long, value_name = "PATH")]
     pub chromium: Option<PathBuf>,
