@@ -258,8 +258,7 @@ async fn a_target_that_stops_accepting_fails_the_next_monitor_run_with_connect()
 async fn certificate_metrics_come_from_the_monitors_own_handshakes() {
     let ca = Ca::new("Metrics Test CA");
     let server = TlsServer::start(&ca.leaf("localhost", 2031, 0xabc)).await;
-    let (outcomes, text) =
-        monitor_runs(true, &[yaml("certs", "1s", &ca.file("metrics"), "")], &server.url(), 2).await;
+    let (outcomes, text) = monitor_runs(true, &[yaml("certs", "1s", &ca.file("metrics"), "")], &server.url(), 2).await;
     assert!(outcomes.iter().all(RunOutcome::passed), "{}", describe(&outcomes[0]));
     // 2031-01-01T00:00:00Z, blackbox_exporter's probe_ssl_earliest_cert_expiry shape.
     let series = [
