@@ -11,32 +11,28 @@
 //! of 16 series). No per-step families: the per-step verdict is already `journey_canary_regression{step}`,
 //! and a query cannot do better than the paired test behind it.
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 
-use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry};
+use prometheus::{Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts, Registry};
 
-use crate::metrics::LATENCY_BUCKETS;
+use crate::metrics::{outcome_index, LATENCY_BUCKETS, OUTCOMES};
 use crate::model::Suite;
 use crate::outcome::{RunOutcome, RunStatus};
 
-/// `journey_runs_total`'s outcome values, in the order [`outcome`] indexes them.
-const OUTCOMES: [&str; 3] = ["success", "failure", "cancelled"];
-
-fn outcome(o: &RunOutcome) -> &'static str {
-    match o.status {
-        RunStatus::Passed => OUTCOMES[0],
-        RunStatus::Failed(_) => OUTCOMES[1],
-        RunStatus::Cancelled => OUTCOMES[2],
-    }
+/// One (journey, target) pair's series, resolved once per suite: a run looks them up by `&str`, with no
+/// allocation or label hashing.
+struct Handles {
+    runs: [IntCounter; 3],
+    duration: Histogram,
 }
 
 /// The per-target families and which (journey, target) pairs have series now.
 pub struct TargetMetrics {
     runs: IntCounterVec,
     duration: HistogramVec,
-    /// The pairs exported for the suite loaded last, so a reload removes the series of a journey removed,
-    /// renamed or without `targets:` now, and of a target no longer written.
-    exported: BTreeSet<(String, String)>,
+    /// Per journey and target, the series exported for the suite loaded last, so a reload removes the
+    /// series of a journey removed, renamed or without `targets:` now, and of a target no longer written.
+    exported: BTreeMap<String, BTreeMap<String, Handles>>,
 }
 
 impl TargetMetrics {
@@ -60,26 +56,29 @@ impl TargetMetrics {
         )?;
         registry.register(Box::new(runs.clone()))?;
         registry.register(Box::new(duration.clone()))?;
-        Ok(TargetMetrics { runs, duration, exported: BTreeSet::new() })
+        Ok(TargetMetrics { runs, duration, exported: BTreeMap::new() })
     }
 
     /// Creates the counters of every target of `suite` at zero (a rate needs its first sample) and removes
     /// the series of pairs gone since the last suite.
     pub fn suite_changed(&mut self, suite: &Suite) {
-        let now: BTreeSet<(String, String)> = suite
-            .journeys
-            .iter()
-            .flat_map(|j| j.targets.iter().flat_map(|t| t.named.iter().map(|(n, _)| (j.name.clone(), n.clone()))))
-            .collect();
-        for (journey, target) in self.exported.difference(&now) {
-            for outcome in OUTCOMES {
-                let _ = self.runs.remove_label_values(&[journey, target, outcome]);
+        let mut now: BTreeMap<String, BTreeMap<String, Handles>> = BTreeMap::new();
+        for j in &suite.journeys {
+            for (target, _) in j.targets.iter().flat_map(|t| &t.named) {
+                let labels = [j.name.as_str(), target.as_str()];
+                let handles = Handles {
+                    runs: OUTCOMES.map(|o| self.runs.with_label_values(&[labels[0], labels[1], o])),
+                    duration: self.duration.with_label_values(&labels),
+                };
+                now.entry(j.name.clone()).or_default().insert(target.clone(), handles);
             }
-            let _ = self.duration.remove_label_values(&[journey, target]);
         }
-        for (journey, target) in &now {
-            for outcome in OUTCOMES {
-                self.runs.with_label_values(&[journey, target, outcome]);
+        for (journey, targets) in &self.exported {
+            for target in targets.keys().filter(|t| !now.get(journey).is_some_and(|n| n.contains_key(*t))) {
+                for outcome in OUTCOMES {
+                    let _ = self.runs.remove_label_values(&[journey, target, outcome]);
+                }
+                let _ = self.duration.remove_label_values(&[journey, target]);
             }
         }
         self.exported = now;
@@ -88,12 +87,10 @@ impl TargetMetrics {
     /// One run of `journey` against `target`. A cancelled run (shutdown, reload) is counted but not timed,
     /// as the journey's own series do.
     pub fn record(&self, journey: &str, target: &str, o: &RunOutcome) {
-        if !self.exported.contains(&(journey.to_string(), target.to_string())) {
-            return;
-        }
-        self.runs.with_label_values(&[journey, target, outcome(o)]).inc();
+        let Some(h) = self.exported.get(journey).and_then(|t| t.get(target)) else { return };
+        h.runs[outcome_index(&o.status)].inc();
         if !matches!(o.status, RunStatus::Cancelled) {
-            self.duration.with_label_values(&[journey, target]).observe(o.duration.as_secs_f64());
+            h.duration.observe(o.duration.as_secs_f64());
         }
     }
 }

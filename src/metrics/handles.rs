@@ -49,7 +49,7 @@ impl JourneyHandles {
             })
             .collect();
         JourneyHandles {
-            runs: ["success", "failure", "cancelled"].map(|o| m.runs.with_label_values(&[name, o])),
+            runs: super::OUTCOMES.map(|o| m.runs.with_label_values(&[name, o])),
             success: m.success.with_label_values(&[name]),
             duration: m.duration.with_label_values(&[name]),
             service: m.service.with_label_values(&[name]),

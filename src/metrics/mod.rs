@@ -31,6 +31,18 @@ pub const PHASE_BUCKETS: &[f64] = &[
 
 /// The `phase` label values of `journey_step_phase_seconds`. `tls` is not among them: reqwest does not expose
 /// the boundary between TCP connect and the TLS handshake, so for https `connect` includes the handshake.
+/// `outcome` values of `journey_runs_total` (and `journey_target_runs_total`), in [`outcome_index`]'s order.
+pub const OUTCOMES: [&str; 3] = ["success", "failure", "cancelled"];
+
+/// A run's place in [`OUTCOMES`].
+pub fn outcome_index(status: &crate::outcome::RunStatus) -> usize {
+    match status {
+        crate::outcome::RunStatus::Passed => 0,
+        crate::outcome::RunStatus::Failed(_) => 1,
+        crate::outcome::RunStatus::Cancelled => 2,
+    }
+}
+
 pub const PHASES: [&str; 5] = ["dns", "connect", "tls", "waiting", "transfer"];
 
 /// Every metric family journeyd exports. Cloning is cheap (handles into the same registry).

@@ -40,7 +40,7 @@ impl MetricsSink {
 
 /// Removes every series of a journey removed by a reload.
 fn forget(m: &Metrics, certs: &mut CertSeries, journey: &str, steps: &[String]) {
-    for outcome in ["success", "failure", "cancelled"] {
+    for outcome in super::OUTCOMES {
         let _ = m.runs.remove_label_values(&[journey, outcome]);
     }
     let _ = m.success.remove_label_values(&[journey]);
@@ -112,7 +112,7 @@ impl Sink for MetricsSink {
         let mut now: HashMap<String, Vec<String>> = HashMap::new();
         for j in &suite.journeys {
             let steps: Vec<String> = j.steps.iter().map(|s| s.name.clone()).collect();
-            for outcome in ["success", "failure", "cancelled"] {
+            for outcome in super::OUTCOMES {
                 m.runs.with_label_values(&[j.name.as_str(), outcome]);
             }
             m.missed.with_label_values(&[j.name.as_str()]);
@@ -160,12 +160,7 @@ impl Sink for MetricsSink {
             self.handles.insert(journey.name.clone(), JourneyHandles::new(m, journey));
         }
         let Some(h) = self.handles.get(name) else { return };
-        let outcome = match &o.status {
-            RunStatus::Passed => 0,
-            RunStatus::Failed(_) => 1,
-            RunStatus::Cancelled => 2,
-        };
-        h.runs[outcome].inc();
+        h.runs[super::outcome_index(&o.status)].inc();
         for fetch in o.steps.iter().flat_map(|so| &so.token_fetches) {
             if let Some(source) = journey.oauth.get(fetch.source) {
                 let result = if fetch.ok { "success" } else { "failure" };
