@@ -18,8 +18,10 @@
 //! the functions that shorten text ([`Redactor::redact_truncate`], [`truncate`]) never cut inside a mask,
 //! and a cut that leaves the start of a secret's form at its end drops it.
 //!
-//! Cost: the forms of a secret are computed once (`new`, `add`); the automaton is built on the first
-//! `redact` after the set changes — only evidence paths redact, and a passing iteration never does.
+//! Cost: the journey's secrets' forms are computed once (`new`); a captured value (`add`) is only stored, and
+//! its forms and the automaton are made on the first `redact` after the set changes — only evidence paths
+//! redact, and a passing iteration never does (a session token's forms were a third of a checkout journey's
+//! instructions when `add` made them).
 
 use std::borrow::Cow;
 use std::fmt::Write as _;
@@ -56,18 +58,42 @@ struct Needle {
 pub struct Redactor {
     /// The journey's secrets in every form, for the whole run.
     needles: Vec<Needle>,
-    /// A virtual user's secret captures (session tokens) and URL credentials in every form: this iteration's
+    /// A virtual user's secret captures (session tokens) and URL credentials, as captured: this iteration's
     /// and the previous one's, the only ones its requests or a server's echo can still carry. A fresh token
     /// per iteration must not grow the list: it once held every token a user ever saw, and checking each
     /// new one against all of them was 6% of a load run's CPU (and a leak).
-    captured: Vec<Needle>,
+    captured: Vec<Captured>,
     /// How many entries at the front of `captured` came from the previous iteration.
     previous: usize,
-    /// One automaton over `needles` then `captured` (leftmost-longest, so a secret containing another is
-    /// masked whole), built by the first `redact` after they change: `add` runs per iteration in load
-    /// tests, `redact` only on evidence paths. `None`: nothing to mask. Cloned with the redactor, so every
-    /// virtual user shares the journey's (an `Arc` inside).
-    matcher: OnceLock<Option<AhoCorasick>>,
+    /// The forms of `captured` and one automaton over `needles` then those forms, made by the first use
+    /// after they change: `add` runs per iteration in load tests, `redact` only on evidence paths. Cloned
+    /// with the redactor, so every virtual user shares the journey's automaton (an `Arc` inside).
+    matcher: OnceLock<Matcher>,
+}
+
+/// A captured secret, kept raw until something is redacted.
+#[derive(Debug, Clone)]
+enum Captured {
+    /// A value in all its forms.
+    Value(String),
+    /// `user:password` as sent in `Authorization: Basic`: plain and its base64 forms.
+    Basic(String),
+}
+
+impl Captured {
+    fn raw(&self) -> &str {
+        match self {
+            Captured::Value(s) | Captured::Basic(s) => s,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+struct Matcher {
+    /// The forms of the captured values, after the journey's needles in the automaton's pattern order.
+    forms: Vec<Needle>,
+    /// `None`: nothing to mask.
+    automaton: Option<AhoCorasick>,
 }
 
 /// Adds `form` unless it is too short or already there.
@@ -156,7 +182,7 @@ impl Redactor {
             }
         }
         // Built now, so the clones every virtual user takes share it.
-        r.matcher();
+        r.built();
         r
     }
 
@@ -165,7 +191,7 @@ impl Redactor {
         if secret.len() < MIN_SECRET_LEN || self.knows(secret) {
             return;
         }
-        forms(secret, &mut self.captured);
+        self.captured.push(Captured::Value(secret.to_string()));
         self.matcher = OnceLock::new();
     }
 
@@ -178,8 +204,7 @@ impl Redactor {
         if password.len() < MIN_SECRET_LEN || self.knows(&pair) {
             return;
         }
-        push(&mut self.captured, pair.clone(), (0, 0));
-        base64_forms(pair.as_bytes(), &mut self.captured);
+        self.captured.push(Captured::Basic(pair));
         self.matcher = OnceLock::new();
     }
 
@@ -203,12 +228,13 @@ impl Redactor {
         self.previous = self.captured.len();
     }
 
+    /// Every form of every secret, in the automaton's pattern order.
     fn all(&self) -> impl Iterator<Item = &Needle> {
-        self.needles.iter().chain(&self.captured)
+        self.needles.iter().chain(&self.built().forms)
     }
 
     fn knows(&self, secret: &str) -> bool {
-        self.all().any(|n| n.text == secret)
+        self.needles.iter().any(|n| n.text == secret) || self.captured.iter().any(|c| c.raw() == secret)
     }
 
     /// The length of the longest form of any secret: how far past a window a match can reach.
@@ -220,32 +246,41 @@ impl Redactor {
         self.needles.is_empty() && self.captured.is_empty()
     }
 
-    fn matcher(&self) -> Option<&AhoCorasick> {
-        self.matcher
-            .get_or_init(|| {
-                if self.is_empty() {
-                    return None;
+    fn built(&self) -> &Matcher {
+        self.matcher.get_or_init(|| {
+            let mut forms_of_captured = Vec::new();
+            for c in &self.captured {
+                match c {
+                    Captured::Value(v) => forms(v, &mut forms_of_captured),
+                    Captured::Basic(pair) => {
+                        push(&mut forms_of_captured, pair.clone(), (0, 0));
+                        base64_forms(pair.as_bytes(), &mut forms_of_captured);
+                    }
                 }
-                let patterns = self.all().map(|n| n.text.as_str());
-                // The NFA: a DFA searches faster but took 200 µs to build for one journey's secrets and a
-                // capture, paid again by every failing iteration that captured a token.
-                let built = AhoCorasick::builder()
-                    .kind(Some(AhoCorasickKind::NoncontiguousNFA))
-                    .match_kind(MatchKind::LeftmostLongest)
-                    .build(patterns);
-                // Only a pattern set past the automaton's size limits fails: thousands of long secrets.
-                Some(built.expect("the secrets of one journey fit an automaton"))
-            })
-            .as_ref()
+            }
+            if self.needles.is_empty() && forms_of_captured.is_empty() {
+                return Matcher::default();
+            }
+            let patterns = self.needles.iter().chain(&forms_of_captured).map(|n| n.text.as_str());
+            // The NFA: a DFA searches faster but took 200 µs to build for one journey's secrets and a
+            // capture, paid again by every failing iteration that captured a token.
+            let built = AhoCorasick::builder()
+                .kind(Some(AhoCorasickKind::NoncontiguousNFA))
+                .match_kind(MatchKind::LeftmostLongest)
+                .build(patterns);
+            // Only a pattern set past the automaton's size limits fails: thousands of long secrets.
+            let automaton = Some(built.expect("the secrets of one journey fit an automaton"));
+            Matcher { forms: forms_of_captured, automaton }
+        })
     }
 
     fn needle(&self, pattern: usize) -> &Needle {
-        self.needles.get(pattern).unwrap_or_else(|| &self.captured[pattern - self.needles.len()])
+        self.needles.get(pattern).unwrap_or_else(|| &self.built().forms[pattern - self.needles.len()])
     }
 
     /// `text` with every form of every secret masked; borrowed when nothing matched.
     pub fn redact<'a>(&self, text: &'a str) -> Cow<'a, str> {
-        let Some(ac) = self.matcher() else { return Cow::Borrowed(text) };
+        let Some(ac) = &self.built().automaton else { return Cow::Borrowed(text) };
         let is_b64 = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'-' | b'_');
         let bytes = text.as_bytes();
         let mut out: Option<String> = None;
@@ -529,15 +564,16 @@ mod tests {
         r.next_iteration();
         assert_eq!(r.redact("token-1 token-2 static-secret"), "token-1 token-2 [REDACTED]");
         let per_token = {
-            let mut one = Redactor::default();
+            let mut one = Redactor::new(["static-secret"]);
             one.add("token-0000");
-            one.captured.len()
+            one.all().count()
         };
         for i in 0..1000 {
             r.add(&format!("token-{i:04}"));
             r.next_iteration();
         }
-        assert!(r.captured.len() <= per_token, "captures must not accumulate: {}", r.captured.len());
+        let kept = r.all().count();
+        assert!(kept <= per_token, "captures must not accumulate: {kept}");
     }
 
     #[test]
