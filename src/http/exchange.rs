@@ -8,8 +8,8 @@
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
+use crate::http::cookies::CookieJar;
 use bytes::Bytes;
-use reqwest::cookie::{CookieStore, Jar};
 use reqwest::header::{
     HeaderMap, HeaderName, HeaderValue, ACCEPT_ENCODING, CONTENT_ENCODING, CONTENT_LENGTH, COOKIE, LOCATION, SET_COOKIE,
 };
@@ -48,7 +48,7 @@ pub struct Agent<'a> {
     /// Phase timing on the reqwest path (the own client times its phases itself).
     pub recorder: &'a Arc<PhaseRecorder>,
     /// Created on the first Set-Cookie: most steps of most journeys have none to send.
-    pub jar: &'a OnceLock<Jar>,
+    pub jar: &'a OnceLock<CookieJar>,
 }
 
 /// The final response of a step, its body read and decoded.
@@ -171,7 +171,7 @@ pub async fn send_following(
         let hop = hop.map_err(|e| failed(trail, e))?;
         let mut set_cookies = hop.headers.get_all(SET_COOKIE).iter().peekable();
         if set_cookies.peek().is_some() {
-            agent.jar.get_or_init(Jar::default).set_cookies(&mut set_cookies, url);
+            agent.jar.get_or_init(CookieJar::default).set_cookies(&mut set_cookies, url);
         }
         if let Some(next) = redirect_target(&out, url, &hop, trail)? {
             let status = hop.status;

@@ -20,6 +20,7 @@ use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use crate::model::TlsCa;
 use crate::outcome::Reason;
 
+pub mod cookies;
 pub mod credentials;
 pub mod decode;
 pub mod exchange;

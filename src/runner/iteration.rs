@@ -7,7 +7,7 @@
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant, SystemTime};
 
-use reqwest::cookie::Jar;
+use crate::http::cookies::CookieJar;
 use reqwest::Url;
 use tokio::time::timeout_at;
 use tokio_util::sync::CancellationToken;
@@ -92,7 +92,7 @@ pub async fn run_iteration(
     let deadline = intended + journey.timeout;
     let trace_id: u128 = rand::random();
     // Created on the first Set-Cookie: most steps of most journeys have none to send.
-    let jar: OnceLock<Jar> = OnceLock::new();
+    let jar: OnceLock<CookieJar> = OnceLock::new();
     vu.captures.iter_mut().for_each(|c| *c = None);
     vu.redactor.next_iteration();
     vu.lease.advance();
@@ -129,7 +129,7 @@ struct Walk<'a> {
     intended: Instant,
     deadline: Instant,
     trace_id: u128,
-    jar: &'a OnceLock<Jar>,
+    jar: &'a OnceLock<CookieJar>,
 }
 
 /// The steps in order, with think time between them, into `outcome`; stops at the first failure.
@@ -196,7 +196,7 @@ struct StepCall<'a> {
     index: usize,
     step: &'a Step,
     /// The iteration's cookies: created on the first Set-Cookie.
-    jar: &'a OnceLock<Jar>,
+    jar: &'a OnceLock<CookieJar>,
     /// The iteration's trace: every step's request is a span of it.
     trace_id: u128,
     /// The step's span: the parent id in `traceparent` of each of its requests (redirects and a 401 retry

@@ -9,7 +9,7 @@
 
 use std::time::{Duration, Instant};
 
-use reqwest::cookie::{CookieStore, Jar};
+use crate::http::cookies::CookieJar;
 use reqwest::header::{HeaderMap, SET_COOKIE};
 use reqwest::Url;
 use tokio::time::timeout_at;
@@ -229,7 +229,7 @@ impl Talk<'_> {
         so.tls = up.cert;
         let mut set_cookies = up.headers.get_all(SET_COOKIE).iter().peekable();
         if set_cookies.peek().is_some() {
-            self.call.jar.get_or_init(Jar::default).set_cookies(&mut set_cookies, self.http_url);
+            self.call.jar.get_or_init(CookieJar::default).set_cookies(&mut set_cookies, self.http_url);
         }
         seen.upgraded = Some(up.headers);
         seen.upgraded_at = Some(up.at);
