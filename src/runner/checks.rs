@@ -1,20 +1,24 @@
 //! Evaluating `expect` checks and taking captures from a response.
 
 use std::borrow::Cow;
-use std::cell::OnceCell;
+use std::cell::{Cell, OnceCell};
 use std::time::Duration;
 
-use reqwest::cookie::{CookieStore, Jar};
+use crate::http::cookies::CookieJar;
 use reqwest::header::HeaderMap;
 use reqwest::Url;
 use serde_json::Value;
 
-use crate::model::{CaptureSource, Check, CmpOp, JsonPath, Literal, PathSeg, Predicate, StatusPattern, Subject};
+use crate::model::{CaptureSource, Check, CmpOp, Literal, PathSeg, Predicate, StatusPattern, Subject};
 use crate::redact::Redactor;
 use crate::template::Scope;
 
 /// Longest actual value quoted in evidence.
 const MAX_ACTUAL: usize = 200;
+
+/// JSON values a response's checks and captures read in place before the document is built whole: a
+/// typical step reads one or two; twenty checks on a large body are cheaper on the built document.
+const PATH_READS: u8 = 3;
 
 /// What checks and captures can look at.
 pub struct ResponseView<'a> {
@@ -24,12 +28,15 @@ pub struct ResponseView<'a> {
     /// The step's response time (from its intended start).
     pub response_time: Duration,
     /// The user's jar and the final URL, for cookie checks.
-    jar: Option<(&'a Jar, &'a Url)>,
+    jar: Option<(&'a CookieJar, &'a Url)>,
     /// The `Cookie` header the jar holds for the final URL (`a=1; b=2`), looked up at most once and only
     /// if a check or capture asks: matching cookies to a URL normalises domains, which is not free.
     cookies: OnceCell<Option<String>>,
-    /// The body parsed as JSON, at most once, only if a check or capture asks.
+    /// The body parsed as JSON, at most once, only if checks and captures ask for more than
+    /// [`PATH_READS`] values of it; fewer are read where they lie (`json_at`).
     json: OnceCell<Result<Value, String>>,
+    /// JSON values read so far without building the document.
+    path_reads: Cell<u8>,
 }
 
 /// Why a check failed: the actual value seen, redacted before it was cut or quoted.
@@ -63,13 +70,24 @@ impl<'a> ResponseView<'a> {
         headers: &'a HeaderMap,
         body: &'a [u8],
         response_time: Duration,
-        jar: Option<(&'a Jar, &'a Url)>,
+        jar: Option<(&'a CookieJar, &'a Url)>,
     ) -> Self {
-        ResponseView { status, headers, body, response_time, jar, cookies: OnceCell::new(), json: OnceCell::new() }
+        let (cookies, json, path_reads) = (OnceCell::new(), OnceCell::new(), Cell::new(0));
+        ResponseView { status, headers, body, response_time, jar, cookies, json, path_reads }
     }
 
-    fn json(&self) -> &Result<Value, String> {
-        self.json.get_or_init(|| serde_json::from_slice(self.body).map_err(|e| format!("body is not JSON ({e})")))
+    /// The value at `path` (the whole body for an empty path); `Ok(None)`: absent. Read in place for the
+    /// first few, then from the document built once: each read in place parses the whole body again.
+    fn json_at(&self, path: &[PathSeg]) -> Result<Option<Cow<'_, Value>>, String> {
+        let not_json = |e: serde_json::Error| format!("body is not JSON ({e})");
+        if self.json.get().is_none() && self.path_reads.get() < PATH_READS {
+            self.path_reads.set(self.path_reads.get() + 1);
+            return super::json_at::json_at(self.body, path).map(|v| v.map(Cow::Owned)).map_err(not_json);
+        }
+        match self.json.get_or_init(|| serde_json::from_slice(self.body).map_err(not_json)) {
+            Ok(root) => Ok(select(root, path).map(Cow::Borrowed)),
+            Err(e) => Err(e.clone()),
+        }
     }
 
     fn header(&self, name: &str) -> Option<Cow<'_, str>> {
@@ -116,7 +134,7 @@ enum Actual<'v> {
     Missing(String),
     Number(f64),
     Text(Cow<'v, str>),
-    Json(&'v Value),
+    Json(Cow<'v, Value>),
     /// A count compared as a number, shown as what was counted (`graphql.errors`: the messages).
     Counted(usize, String),
 }
@@ -138,8 +156,11 @@ impl Actual<'_> {
         match self {
             Actual::Number(n) => Some(*n),
             Actual::Counted(n, _) => Some(*n as f64),
-            Actual::Json(Value::Number(n)) => n.as_f64(),
-            Actual::Json(Value::String(s)) => s.trim().parse().ok(),
+            Actual::Json(v) => match &**v {
+                Value::Number(n) => n.as_f64(),
+                Value::String(s) => s.trim().parse().ok(),
+                _ => None,
+            },
             Actual::Text(t) => t.trim().parse().ok(),
             _ => None,
         }
@@ -151,8 +172,10 @@ impl Actual<'_> {
             Actual::Number(n) => Some(Cow::Owned(format_number(*n))),
             Actual::Counted(n, _) => Some(Cow::Owned(n.to_string())),
             Actual::Text(t) => Some(Cow::Borrowed(t.as_ref())),
-            Actual::Json(Value::String(s)) => Some(Cow::Borrowed(s.as_str())),
-            Actual::Json(v) => Some(Cow::Owned(v.to_string())),
+            Actual::Json(v) => match &**v {
+                Value::String(s) => Some(Cow::Borrowed(s.as_str())),
+                v => Some(Cow::Owned(v.to_string())),
+            },
         }
     }
 }
@@ -166,9 +189,9 @@ fn format_number(n: f64) -> String {
 }
 
 /// Walks a JSON path.
-pub fn select<'v>(root: &'v Value, path: &JsonPath) -> Option<&'v Value> {
+pub fn select<'v>(root: &'v Value, path: &[PathSeg]) -> Option<&'v Value> {
     let mut cur = root;
-    for seg in &path.0 {
+    for seg in path {
         cur = match (seg, cur) {
             (PathSeg::Key(k), Value::Object(map)) => map.get(k)?,
             (PathSeg::Index(i), Value::Array(items)) => items.get(*i)?,
@@ -193,17 +216,14 @@ fn resolve<'v>(view: &'v ResponseView<'_>, subject: &Subject, redactor: &Redacto
             Some(v) => Actual::Text(Cow::Owned(v)),
             None => Actual::Missing(format!("no cookie {name}")),
         },
-        Subject::GraphqlErrors => match view.json() {
+        Subject::GraphqlErrors => match view.json_at(&[PathSeg::Key("errors".into())]) {
             Err(e) => Actual::Missing(format!("{e}: {}", excerpt_of(view.body, 120, redactor))),
-            Ok(root) => graphql_errors(root),
+            Ok(errors) => graphql_errors(errors.as_deref()),
         },
-        Subject::Json(path) => match view.json() {
+        Subject::Json(path) => match view.json_at(&path.0) {
             Err(e) => Actual::Missing(format!("{e}: {}", excerpt_of(view.body, 120, redactor))),
-            Ok(root) => match select(root, path) {
-                Some(v) => Actual::Json(v),
-                None if path.0.is_empty() => Actual::Json(root),
-                None => Actual::Missing(format!("json.{path} is absent")),
-            },
+            Ok(Some(v)) => Actual::Json(v),
+            Ok(None) => Actual::Missing(format!("json.{path} is absent")),
         },
         // The loader keeps page subjects (`!in_http()`) out of HTTP steps; a page has no place in a response.
         _ => Actual::Missing("only a browser step reads the page".into()),
@@ -212,8 +232,8 @@ fn resolve<'v>(view: &'v ResponseView<'_>, subject: &Subject, redactor: &Redacto
 
 /// The `errors` of a GraphQL response (absent or `null`: none), counted, with their messages for evidence:
 /// `2 errors: "Cannot query field \"x\""; "Unauthorized"` (each message quoted, so one's end is plain).
-fn graphql_errors(root: &Value) -> Actual<'_> {
-    let errors = match root.get("errors") {
+fn graphql_errors(errors: Option<&Value>) -> Actual<'static> {
+    let errors = match errors {
         None | Some(Value::Null) => return Actual::Counted(0, "no errors".into()),
         Some(Value::Array(errors)) => errors,
         // Not quoted: a Missing reason is shown as it is, unredacted.
@@ -309,9 +329,12 @@ fn length(view: &ResponseView<'_>, subject: &Subject, actual: &Actual<'_>) -> Op
         return Some(view.body.len());
     }
     match actual {
-        Actual::Json(Value::Array(a)) => Some(a.len()),
-        Actual::Json(Value::Object(o)) => Some(o.len()),
-        Actual::Json(Value::String(s)) => Some(s.chars().count()),
+        Actual::Json(v) => match &**v {
+            Value::Array(a) => Some(a.len()),
+            Value::Object(o) => Some(o.len()),
+            Value::String(s) => Some(s.chars().count()),
+            _ => None,
+        },
         Actual::Text(t) => Some(t.chars().count()),
         _ => None,
     }
@@ -348,7 +371,7 @@ fn compare(actual: &Actual<'_>, op: CmpOp, lit: &Literal, scope: &Scope<'_>) -> 
         Literal::Duration(d) => actual.as_number().is_some_and(|a| cmp_f64(a, op, d.as_secs_f64())),
         Literal::Number(n) => actual.as_number().is_some_and(|a| cmp_f64(a, op, *n)),
         Literal::Null => {
-            let is_null = matches!(actual, Actual::Json(Value::Null));
+            let is_null = matches!(actual, Actual::Json(v) if v.is_null());
             match op {
                 CmpOp::Eq => is_null,
                 CmpOp::Ne => !is_null,
@@ -357,7 +380,7 @@ fn compare(actual: &Actual<'_>, op: CmpOp, lit: &Literal, scope: &Scope<'_>) -> 
         }
         Literal::Bool(b) => {
             let v = match actual {
-                Actual::Json(Value::Bool(v)) => Some(*v),
+                Actual::Json(v) if v.is_boolean() => v.as_bool(),
                 other => other.as_text().and_then(|t| t.parse::<bool>().ok()),
             };
             match op {
@@ -390,8 +413,12 @@ fn contains(actual: &Actual<'_>, lit: &Literal, scope: &Scope<'_>) -> bool {
         Literal::Null => Cow::Borrowed("null"),
         Literal::Duration(_) => return false,
     };
-    match actual {
-        Actual::Json(Value::Array(items)) => items.iter().any(|item| match (item, lit) {
+    let json = match actual {
+        Actual::Json(v) => Some(&**v),
+        _ => None,
+    };
+    match json {
+        Some(Value::Array(items)) => items.iter().any(|item| match (item, lit) {
             (Value::String(s), _) => s == needle.as_ref(),
             (Value::Number(n), _) => n.as_f64().is_some_and(|n| needle.parse::<f64>().ok() == Some(n)),
             (Value::Bool(b), _) => needle.parse::<bool>().ok() == Some(*b),
@@ -399,8 +426,8 @@ fn contains(actual: &Actual<'_>, lit: &Literal, scope: &Scope<'_>) -> bool {
             // Arrays and objects inside arrays are compared by their compact JSON text.
             (other, _) => serde_json::to_string(other).is_ok_and(|text| text == needle),
         }),
-        Actual::Json(Value::Object(map)) => map.contains_key(needle.as_ref()),
-        other => other.as_text().is_some_and(|t| t.contains(needle.as_ref())),
+        Some(Value::Object(map)) => map.contains_key(needle.as_ref()),
+        _ => actual.as_text().is_some_and(|t| t.contains(needle.as_ref())),
     }
 }
 
@@ -412,9 +439,9 @@ pub fn capture(source: &CaptureSource, view: &ResponseView<'_>) -> Result<String
             view.header(name).map(Cow::into_owned).ok_or_else(|| Missed::Absent(format!("no header {name}")))
         }
         CaptureSource::Cookie(name) => view.cookie(name).ok_or_else(|| Missed::Absent(format!("no cookie {name}"))),
-        CaptureSource::Json(path) => match view.json() {
-            Err(e) => Err(Missed::NotJson(e.clone())),
-            Ok(root) => match select(root, path) {
+        CaptureSource::Json(path) => match view.json_at(&path.0) {
+            Err(e) => Err(Missed::NotJson(e)),
+            Ok(found) => match found.as_deref() {
                 Some(Value::String(s)) => Ok(s.clone()),
                 Some(Value::Null) | None => Err(Missed::Absent(format!("json.{path} is absent"))),
                 Some(v) => Ok(v.to_string()),

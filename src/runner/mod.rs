@@ -8,6 +8,7 @@ pub mod checks;
 #[path = "page/evidence.rs"]
 pub mod evidence;
 pub mod iteration;
+mod json_at;
 pub mod leases;
 pub mod load;
 pub mod monitor;
