@@ -20,8 +20,8 @@
 //!
 //! Cost: the journey's secrets' forms are computed once (`new`); a captured value (`add`) is only stored, and
 //! its forms and the automaton are made on the first `redact` after the set changes — only evidence paths
-//! redact, and a passing iteration never does (a session token's forms were a third of a checkout journey's
-//! instructions when `add` made them).
+//! redact, and a passing iteration never does (making a session token's forms in `add` was 14% of a 4-step
+//! checkout journey's instructions in `verify`).
 
 use std::borrow::Cow;
 use std::fmt::Write as _;

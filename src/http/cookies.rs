@@ -1,11 +1,10 @@
 //! A virtual user's cookie jar: RFC 6265's storage model (§5.3) and `Cookie` header (§5.4), with the
 //! `Secure` rule of its successor draft (a secure cookie is only set and sent over https or wss).
 //!
-//! Why not reqwest's `Jar` (cookie_store): it was 32% of the instructions of a 4-step checkout journey in
-//! `verify` (callgrind, one cookie set at login, three lookups) — each lookup normalises every stored domain
-//! through IDNA, walks three levels of hash maps behind a lock and re-parses the header it made. A user's jar
-//! lives for one iteration and holds a handful of cookies, so a list scanned in place does the same job for a
-//! tenth of that. Set-Cookie headers are still parsed by the `cookie` crate (dates in their historical
+//! Why not reqwest's `Jar` (cookie_store): its lookups normalise every stored domain through IDNA, walk three
+//! levels of hash maps behind a lock and re-parse the header they made. A user's jar lives for one iteration
+//! and holds a handful of cookies, so a list scanned in place does the same job: on a 4-step checkout journey
+//! in `verify` (one cookie set at login, three lookups; callgrind) 132k → 117k instructions per journey. Set-Cookie headers are still parsed by the `cookie` crate (dates in their historical
 //! formats, attribute quirks); what is ours is the storage and matching below, which the tests pin to the RFC.
 //!
 //! Not implemented, as in the jar it replaces: the public suffix list (a site may set `Domain=example.co.uk`
