@@ -6,137 +6,13 @@
 
 mod daemon_support;
 
-use std::collections::HashMap;
+mod trace_support;
+
 use std::path::Path;
-use std::sync::{Arc, Mutex};
 
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
-use axum::routing::{any, post};
-use axum::Router;
 use daemon_support::{eventually, get_text, metric, tempdir, InProcess};
-use journeyd::daemon::Options;
-use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-use opentelemetry_proto::tonic::common::v1::{any_value::Value, KeyValue};
 use opentelemetry_proto::tonic::trace::v1::Span;
-use prost::Message;
-
-/// How the test collector answers.
-#[derive(Clone, Copy, PartialEq)]
-enum Collector {
-    Accepts,
-    /// Takes the request and never answers.
-    Hangs,
-    Fails,
-}
-
-/// What the collector received: every request, decoded, with its headers.
-#[derive(Clone, Default)]
-struct Received(Arc<Mutex<Vec<(HeaderMap, ExportTraceServiceRequest)>>>);
-
-impl Received {
-    fn spans(&self) -> Vec<Span> {
-        let got = self.0.lock().unwrap();
-        got.iter()
-            .flat_map(|(_, r)| {
-                r.resource_spans.iter().flat_map(|rs| rs.scope_spans.iter().flat_map(|s| s.spans.clone()))
-            })
-            .collect()
-    }
-
-    fn requests(&self) -> usize {
-        self.0.lock().unwrap().len()
-    }
-
-    fn resource(&self) -> Vec<KeyValue> {
-        let got = self.0.lock().unwrap();
-        got[0].1.resource_spans[0].resource.clone().unwrap().attributes
-    }
-}
-
-async fn collector(mode: Collector) -> (Received, String) {
-    let received = Received::default();
-    let app = Router::new()
-        .route(
-            "/v1/traces",
-            post(move |State(r): State<Received>, headers: HeaderMap, body: Bytes| async move {
-                assert_eq!(headers["content-type"], "application/x-protobuf");
-                let request = ExportTraceServiceRequest::decode(body).expect("a valid OTLP protobuf message");
-                r.0.lock().unwrap().push((headers, request));
-                match mode {
-                    Collector::Accepts => StatusCode::OK,
-                    Collector::Fails => StatusCode::INTERNAL_SERVER_ERROR,
-                    Collector::Hangs => std::future::pending().await,
-                }
-            }),
-        )
-        .with_state(received.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/v1/traces", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    (received, url)
-}
-
-/// `traceparent` and `tracestate` by request path, as the site saw them.
-type Seen = Arc<Mutex<HashMap<String, (String, String)>>>;
-
-/// The site: `/fail` answers 503, everything else 200; every request's trace headers are kept.
-async fn site() -> (Seen, String) {
-    let seen: Seen = Arc::default();
-    let app = Router::new()
-        .fallback(any(|State(seen): State<Seen>, uri: axum::http::Uri, headers: HeaderMap| async move {
-            let h = |n: &str| headers.get(n).map(|v| v.to_str().unwrap().to_string()).unwrap_or_default();
-            seen.lock().unwrap().insert(uri.path().to_string(), (h("traceparent"), h("tracestate")));
-            if uri.path() == "/fail" {
-                (StatusCode::SERVICE_UNAVAILABLE, "down for maintenance")
-            } else {
-                (StatusCode::OK, "ok")
-            }
-        }))
-        .with_state(seen.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    (seen, url)
-}
-
-fn attr(attributes: &[KeyValue], key: &str) -> Option<String> {
-    attributes.iter().find(|kv| kv.key == key).and_then(|kv| match kv.value.as_ref()?.value.as_ref()? {
-        Value::StringValue(s) => Some(s.clone()),
-        Value::IntValue(i) => Some(i.to_string()),
-        _ => None,
-    })
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// Journeys and a settings file in a fresh directory; the daemon's options for them.
-fn setup(name: &str, journeys: &[(&str, String)], settings: &str) -> Options {
-    let dir = tempdir(name);
-    let journeys_dir = dir.join("journeys");
-    std::fs::create_dir_all(&journeys_dir).unwrap();
-    for (file, text) in journeys {
-        std::fs::write(journeys_dir.join(file), text).unwrap();
-    }
-    let settings_path = dir.join("settings.yml");
-    std::fs::write(&settings_path, settings).unwrap();
-    let mut options = Options::new(vec![journeys_dir]);
-    options.settings = Some(settings_path);
-    options
-}
-
-fn journey(name: &str, target: &str, every: &str, steps: &str) -> String {
-    format!("name: {name}\ntarget: {target}\nevery: {every}\ntimeout: {every}\nalerts: {{ failure_threshold: 1 }}\nvars: {{ item: \"42\" }}\nsteps:\n{steps}")
-}
-
-const TWO_STEPS: &str = "  - name: home\n    get: /home\n    expect: [ status == 200 ]\n  - name: item\n    get: \"/items/{{ vars.item }}\"\n    expect: [ status == 200 ]\n";
-
-async fn metrics(daemon: &InProcess) -> String {
-    get_text(&reqwest::Client::new(), &daemon.url("/metrics")).await
-}
+use trace_support::{attr, collector, hex, journey, metrics, setup, site, Collector, Received, TWO_STEPS};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_run_is_a_trace_whose_step_spans_are_the_sites_parents() {
@@ -267,6 +143,48 @@ async fn failed_runs_are_always_exported_with_their_trace_in_evidence_and_alerts
     assert!(exported.iter().any(|id| failures.contains(id.as_str())), "{failures}");
     let page = get_text(&client, &daemon.url("/")).await;
     assert!(page.contains("href=\"https://tempo.example/trace/"), "the status page links to the trace: {page}");
+    daemon.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_run_is_exported_and_journey_degraded_links_its_trace() {
+    let (received, endpoint) = collector(Collector::Accepts).await;
+    let (_, target) = site().await;
+    let settings = format!(
+        "traces:\n  endpoint: {endpoint}\n  sample_passing: 0\n  trace_url: https://tempo.example/trace/{{trace_id}}\n"
+    );
+    // `/slow` takes 30 ms: every run passes, over its 10 ms budget, so it is degraded.
+    let slow = journey("slow", &target, "200ms", "  - name: wait\n    get: /slow\n    expect: [ status == 200 ]\n")
+        .replace(
+            "alerts: { failure_threshold: 1 }",
+            "alerts: { failure_threshold: 1, latency: [ { step: wait, quantile: p99, budget: 10ms, window: 10m } ] }",
+        );
+    let daemon = InProcess::start(setup("traces-degraded", &[("slow.yml", slow)], &settings)).await;
+    let client = reqwest::Client::new();
+    let alerts = eventually("JourneyDegraded with a trace link", || {
+        let (client, url) = (client.clone(), daemon.url("/api/v1/alerts"));
+        async move {
+            let text = get_text(&client, &url).await;
+            (text.contains("JourneyDegraded") && text.contains("trace_url")).then_some(text)
+        }
+    })
+    .await;
+    let v: serde_json::Value = serde_json::from_str(&alerts).unwrap();
+    let found = v.to_string();
+    let id = eventually("the degraded run's trace at the collector", || {
+        let spans = received.spans();
+        let found = found.clone();
+        async move {
+            spans
+                .iter()
+                .filter(|s| s.parent_span_id.is_empty())
+                .map(|s| (hex(&s.trace_id), attr(&s.attributes, "journey.outcome")))
+                .find(|(id, _)| found.contains(&format!("\"trace_id\":\"{id}\"")))
+        }
+    })
+    .await;
+    assert_eq!(id.1.as_deref(), Some("degraded"), "a slow run is degraded in its trace too");
+    assert!(found.contains(&format!("https://tempo.example/trace/{}", id.0)), "{found}");
     daemon.stop().await;
 }
 
