@@ -12,7 +12,7 @@ use std::path::Path;
 
 use daemon_support::{eventually, get_text, metric, tempdir, InProcess};
 use opentelemetry_proto::tonic::trace::v1::Span;
-use trace_support::{attr, collector, hex, journey, metrics, setup, site, Collector, Received, TWO_STEPS};
+use trace_support::{attr, collector, hex, journey, metrics, setup, site, ticking, Collector, Received, TWO_STEPS};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_run_is_a_trace_whose_step_spans_are_the_sites_parents() {
@@ -188,37 +188,14 @@ async fn a_slow_run_is_exported_and_journey_degraded_links_its_trace() {
     daemon.stop().await;
 }
 
-/// Runs `journeys` against a collector in `mode` until `runs` runs of `tick` completed; returns the
-/// metrics then, after checking at every look that the queue never held more than its capacity.
+/// Runs a ticking journey against a collector in `mode` (or at `endpoint`) until `runs` runs completed.
 async fn runs_against(mode: Collector, endpoint: Option<String>, runs: f64, name: &str) -> (String, Received) {
     let (received, url) = collector(mode).await;
     let endpoint = endpoint.unwrap_or(url);
-    let (_, target) = site().await;
     let settings = format!(
         "traces:\n  endpoint: {endpoint}\n  sample_passing: 1\n  queue_capacity: 2\n  batch_size: 1\n  timeout: 1h\n"
     );
-    let tick = "  - name: tick\n    get: /tick\n    expect: [ status == 200 ]\n";
-    // The run's deadline is half the interval: a run always ends before the next tick, so a skipped tick
-    // could only mean a run was held up by the export.
-    let tick = journey("tick", &target, "300ms", tick).replace("timeout: 300ms", "timeout: 150ms");
-    let daemon = InProcess::start(setup(name, &[("tick.yml", tick)], &settings)).await;
-    let m = eventually("runs go on while the collector misbehaves", || {
-        let daemon = &daemon;
-        async move {
-            let m = metrics(daemon).await;
-            let queued = metric(&m, "journeyd_traces_queued").unwrap();
-            assert!(queued <= 2.0, "the queue holds at most its capacity: {queued}");
-            // Every run counts, passed or failed: on a loaded machine a run may time out, and still it ran.
-            let run = |o: &str| metric(&m, &format!("journey_runs_total{{journey=\"tick\",outcome=\"{o}\"}}"));
-            let done = run("success").unwrap_or(0.0) + run("failure").unwrap_or(0.0);
-            (done >= runs).then_some(m)
-        }
-    })
-    .await;
-    assert_eq!(metric(&m, "journey_schedule_missed_total{journey=\"tick\"}"), Some(0.0), "no tick was skipped: {m}");
-    assert_eq!(metric(&m, "journeyd_traces_exported_total"), Some(0.0));
-    daemon.stop().await;
-    (m, received)
+    (ticking(&settings, runs, name, |_| true).await, received)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

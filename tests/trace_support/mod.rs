@@ -16,7 +16,7 @@ use opentelemetry_proto::tonic::common::v1::{any_value::Value, KeyValue};
 use opentelemetry_proto::tonic::trace::v1::Span;
 use prost::Message;
 
-use super::daemon_support::{get_text, tempdir, InProcess};
+use super::daemon_support::{eventually, get_text, metric, tempdir, InProcess};
 
 /// How the test collector answers.
 #[derive(Clone, Copy, PartialEq)]
@@ -135,4 +135,33 @@ pub const TWO_STEPS: &str = "  - name: home\n    get: /home\n    expect: [ statu
 
 pub async fn metrics(daemon: &InProcess) -> String {
     get_text(&reqwest::Client::new(), &daemon.url("/metrics")).await
+}
+
+/// Runs a 300 ms journey with `traces` as the settings' section (its `queue_capacity` must be 2) until
+/// `runs` runs completed and `enough` holds for the metrics; checks at every look that the queue never held
+/// more than its capacity and at the end that no tick was skipped: the run's deadline is half the interval,
+/// so a run always ends before the next tick, and a skipped tick could only mean the export held one up.
+/// Returns the metrics of that last look.
+pub async fn ticking(traces: &str, runs: f64, name: &str, enough: impl Fn(&str) -> bool) -> String {
+    let (_, target) = site().await;
+    let tick = "  - name: tick\n    get: /tick\n    expect: [ status == 200 ]\n";
+    let tick = journey("tick", &target, "300ms", tick).replace("timeout: 300ms", "timeout: 150ms");
+    let daemon = InProcess::start(setup(name, &[("tick.yml", tick)], traces)).await;
+    let m = eventually("runs go on while the collector misbehaves", || {
+        let (daemon, enough) = (&daemon, &enough);
+        async move {
+            let m = metrics(daemon).await;
+            let queued = metric(&m, "journeyd_traces_queued").unwrap();
+            assert!(queued <= 2.0, "the queue holds at most its capacity: {queued}");
+            // Every run counts, passed or failed: on a loaded machine a run may time out, and still it ran.
+            let run = |o: &str| metric(&m, &format!("journey_runs_total{{journey=\"tick\",outcome=\"{o}\"}}"));
+            let done = run("success").unwrap_or(0.0) + run("failure").unwrap_or(0.0);
+            (done >= runs && enough(&m)).then_some(m)
+        }
+    })
+    .await;
+    assert_eq!(metric(&m, "journey_schedule_missed_total{journey=\"tick\"}"), Some(0.0), "no tick was skipped: {m}");
+    assert_eq!(metric(&m, "journeyd_traces_exported_total"), Some(0.0));
+    daemon.stop().await;
+    m
 }
