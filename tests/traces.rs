@@ -8,11 +8,12 @@ mod daemon_support;
 
 mod trace_support;
 
-use std::path::Path;
-
 use daemon_support::{eventually, get_text, metric, tempdir, InProcess};
 use opentelemetry_proto::tonic::trace::v1::Span;
-use trace_support::{attr, collector, hex, journey, metrics, setup, site, ticking, Collector, Received, TWO_STEPS};
+use trace_support::{
+    attr, collector, failing_journey, hex, journey, metrics, setup, site, ticking, verify, Collector, Received,
+    TWO_STEPS,
+};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_run_is_a_trace_whose_step_spans_are_the_sites_parents() {
@@ -224,30 +225,20 @@ async fn a_refusing_or_failing_collector_never_slows_journeys_and_failures_are_c
 async fn verify_exports_its_runs_and_reports_the_trace_of_a_failure() {
     let (received, endpoint) = collector(Collector::Accepts).await;
     let (_, target) = site().await;
-    let dir = tempdir("traces-verify");
-    let failing = "  - name: pay\n    get: /fail\n    expect: [ status == 200 ]\n";
-    std::fs::write(dir.join("pay.yml"), journey("pay", &target, "1m", failing)).unwrap();
+    let dir = failing_journey("traces-verify", &target);
     let base = endpoint.trim_end_matches("/v1/traces").to_string();
-    let report = dir.join("report.json");
-    let junit = dir.join("junit.xml");
-    let out = tokio::task::spawn_blocking({
-        let (dir, report, junit) = (dir.clone(), report.clone(), junit.clone());
-        move || {
-            std::process::Command::new(env!("CARGO_BIN_EXE_journeyd"))
-                .args(["verify", "--no-progress", "--iterations", "3"])
-                .arg(dir.join("pay.yml"))
-                .arg("--report")
-                .arg(&report)
-                .arg("--junit")
-                .arg(&junit)
-                .env("OTEL_EXPORTER_OTLP_ENDPOINT", &base)
-                .env("OTEL_SERVICE_NAME", "ci-gate")
-                .output()
-                .unwrap()
-        }
-    })
-    .await
-    .unwrap();
+    let (report, junit) = (dir.join("report.json"), dir.join("junit.xml"));
+    let args = vec![
+        "--iterations".into(),
+        "3".into(),
+        dir.join("pay.yml").into(),
+        "--report".into(),
+        report.clone().into(),
+        "--junit".into(),
+        junit.clone().into(),
+    ];
+    let env = vec![("OTEL_EXPORTER_OTLP_ENDPOINT", base), ("OTEL_SERVICE_NAME", "ci-gate".to_string())];
+    let out = verify(args, env).await;
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("traces: 3 runs exported, 0 dropped"), "{stderr}");
@@ -260,7 +251,6 @@ async fn verify_exports_its_runs_and_reports_the_trace_of_a_failure() {
     assert!(spans.iter().any(|s| hex(&s.trace_id) == id), "the report's trace was exported");
     let junit = std::fs::read_to_string(&junit).unwrap();
     assert!(junit.contains(&format!("trace: {id}")), "{junit}");
-    let _ = Path::new(&dir);
 }
 
 #[test]

@@ -9,14 +9,17 @@ mod trace_support;
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use common::tls::Ca;
-use daemon_support::{eventually, metric, tempdir, write_atomic, InProcess};
+use daemon_support::{eventually, metric, write_atomic, InProcess};
 use http::{HeaderMap, Response};
 use opentelemetry_proto::tonic::collector::trace::v1::{ExportTraceServiceRequest, ExportTraceServiceResponse};
 use prost::Message;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
-use trace_support::{attr, collector, hex, journey, metrics, setup, site, ticking, Collector, Received, TWO_STEPS};
+use trace_support::{
+    attr, collector, failing_journey, hex, journey, metrics, setup, site, ticking, verify, Collector, Received,
+    TWO_STEPS,
+};
 
 const EXPORT_PATH: &str = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
 
@@ -148,23 +151,14 @@ async fn verify_exports_over_grpc_with_tls_to_a_collector_behind_a_private_ca() 
     let leaf = ca.leaf_for(&["localhost"], 2099, 7);
     let (received, port) = grpc_receiver(Answer::Ok, Some(leaf.acceptor_alpn(&[b"h2"]))).await;
     let (_, target) = site().await;
-    let dir = tempdir("traces-grpc-tls");
-    let failing = "  - name: pay\n    get: /fail\n    expect: [ status == 200 ]\n";
-    std::fs::write(dir.join("pay.yml"), journey("pay", &target, "1m", failing)).unwrap();
-    let ca_file = ca.file("traces-grpc-tls");
-    let out = tokio::task::spawn_blocking(move || {
-        std::process::Command::new(env!("CARGO_BIN_EXE_journeyd"))
-            .args(["verify", "--no-progress", "--iterations", "2"])
-            .arg(dir.join("pay.yml"))
-            .env("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")
-            .env("OTEL_EXPORTER_OTLP_ENDPOINT", format!("https://localhost:{port}"))
-            .env("OTEL_EXPORTER_OTLP_CERTIFICATE", &ca_file)
-            .env("OTEL_EXPORTER_OTLP_HEADERS", "authorization=Bearer%20sekrit-grpc-token")
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap();
+    let dir = failing_journey("traces-grpc-tls", &target);
+    let env = vec![
+        ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc".to_string()),
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", format!("https://localhost:{port}")),
+        ("OTEL_EXPORTER_OTLP_CERTIFICATE", ca.file("traces-grpc-tls").display().to_string()),
+        ("OTEL_EXPORTER_OTLP_HEADERS", "authorization=Bearer%20sekrit-grpc-token".to_string()),
+    ];
+    let out = verify(vec!["--iterations".into(), "2".into(), dir.join("pay.yml").into()], env).await;
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("traces: 2 runs exported, 0 dropped"), "{stderr}");

@@ -165,3 +165,25 @@ pub async fn ticking(traces: &str, runs: f64, name: &str, enough: impl Fn(&str) 
     daemon.stop().await;
     m
 }
+
+/// `journeyd verify ARGS` with `env` added, as a child process; the failing `pay` journey is in `dir`.
+pub async fn verify(args: Vec<std::ffi::OsString>, env: Vec<(&'static str, String)>) -> std::process::Output {
+    tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_journeyd"))
+            .args(["verify", "--no-progress"])
+            .args(args)
+            .envs(env)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap()
+}
+
+/// A journey file `pay.yml` in a fresh directory whose only step fails (503); returns the directory.
+pub fn failing_journey(name: &str, target: &str) -> std::path::PathBuf {
+    let dir = tempdir(name);
+    let failing = "  - name: pay\n    get: /fail\n    expect: [ status == 200 ]\n";
+    std::fs::write(dir.join("pay.yml"), journey("pay", target, "1m", failing)).unwrap();
+    dir
+}
