@@ -157,6 +157,11 @@ pub struct TraceSink {
 
 impl Sink for TraceSink {
     fn suite_changed(&mut self, suite: &Suite) {
+        if self.config.borrow().is_none() {
+            // Not exporting: nothing to build now; a reload that turns export on builds them as runs end.
+            self.journeys.clear();
+            return;
+        }
         self.journeys = suite.journeys.iter().map(|j| (j.name.clone(), Arc::new(JourneySpans::new(j)))).collect();
     }
 
