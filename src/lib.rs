@@ -53,7 +53,8 @@
 //!   `traces:`; read at start and on every reload.
 //! - `trace`    — every run a trace: a pipeline sink that samples finished runs (failed and degraded always,
 //!   a share of passing ones), builds OTLP spans (run → steps → phases) and hands them to an exporter
-//!   task (OTLP/HTTP protobuf) through a bounded queue, counting drops.
+//!   task (OTLP/HTTP protobuf, or gRPC over HTTP/2 with `h2`) through a bounded queue, counting drops;
+//!   `config` resolves the settings and `OTEL_*` variables, at start and on every reload.
 //! - `metrics`  — the aggregator that owns the histograms, and the Prometheus registry (with the TLS series of
 //!   the certificate each step last presented, and `browser`: page timings, web vitals, JavaScript errors,
 //!   failed requests, the Chromium's restarts and contexts).

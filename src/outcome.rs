@@ -47,6 +47,16 @@ impl RunOutcome {
         }
     }
 
+    /// The run's latency as a latency rule sees it: the response time of step `step` (an index), or the
+    /// whole run's duration when it passed; `None`: not measured by this run. One definition for the alert
+    /// engine (JourneyDegraded, JourneyLatency) and the trace sampler (slow runs are always exported).
+    pub fn latency_sample(&self, step: Option<usize>) -> Option<Duration> {
+        match step {
+            Some(i) => self.steps.iter().find(|s| s.index == i).map(|s| s.response_time),
+            None => self.passed().then_some(self.duration),
+        }
+    }
+
     /// Puts the run's trace id on its failure and soft failures, so their evidence leads to the trace.
     pub fn stamp_trace(&mut self) {
         if self.soft_failures.is_empty() && self.failure().is_none() {

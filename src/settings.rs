@@ -22,7 +22,7 @@ mod raw;
 mod traces;
 mod validate;
 
-pub use traces::{trace_link, TraceSettings};
+pub use traces::{trace_link, Protocol, TraceSettings};
 
 /// Why a settings file could not be used.
 #[derive(Debug, thiserror::Error)]

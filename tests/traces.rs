@@ -6,137 +6,14 @@
 
 mod daemon_support;
 
-use std::collections::HashMap;
-use std::path::Path;
-use std::sync::{Arc, Mutex};
+mod trace_support;
 
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
-use axum::routing::{any, post};
-use axum::Router;
 use daemon_support::{eventually, get_text, metric, tempdir, InProcess};
-use journeyd::daemon::Options;
-use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-use opentelemetry_proto::tonic::common::v1::{any_value::Value, KeyValue};
 use opentelemetry_proto::tonic::trace::v1::Span;
-use prost::Message;
-
-/// How the test collector answers.
-#[derive(Clone, Copy, PartialEq)]
-enum Collector {
-    Accepts,
-    /// Takes the request and never answers.
-    Hangs,
-    Fails,
-}
-
-/// What the collector received: every request, decoded, with its headers.
-#[derive(Clone, Default)]
-struct Received(Arc<Mutex<Vec<(HeaderMap, ExportTraceServiceRequest)>>>);
-
-impl Received {
-    fn spans(&self) -> Vec<Span> {
-        let got = self.0.lock().unwrap();
-        got.iter()
-            .flat_map(|(_, r)| {
-                r.resource_spans.iter().flat_map(|rs| rs.scope_spans.iter().flat_map(|s| s.spans.clone()))
-            })
-            .collect()
-    }
-
-    fn requests(&self) -> usize {
-        self.0.lock().unwrap().len()
-    }
-
-    fn resource(&self) -> Vec<KeyValue> {
-        let got = self.0.lock().unwrap();
-        got[0].1.resource_spans[0].resource.clone().unwrap().attributes
-    }
-}
-
-async fn collector(mode: Collector) -> (Received, String) {
-    let received = Received::default();
-    let app = Router::new()
-        .route(
-            "/v1/traces",
-            post(move |State(r): State<Received>, headers: HeaderMap, body: Bytes| async move {
-                assert_eq!(headers["content-type"], "application/x-protobuf");
-                let request = ExportTraceServiceRequest::decode(body).expect("a valid OTLP protobuf message");
-                r.0.lock().unwrap().push((headers, request));
-                match mode {
-                    Collector::Accepts => StatusCode::OK,
-                    Collector::Fails => StatusCode::INTERNAL_SERVER_ERROR,
-                    Collector::Hangs => std::future::pending().await,
-                }
-            }),
-        )
-        .with_state(received.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/v1/traces", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    (received, url)
-}
-
-/// `traceparent` and `tracestate` by request path, as the site saw them.
-type Seen = Arc<Mutex<HashMap<String, (String, String)>>>;
-
-/// The site: `/fail` answers 503, everything else 200; every request's trace headers are kept.
-async fn site() -> (Seen, String) {
-    let seen: Seen = Arc::default();
-    let app = Router::new()
-        .fallback(any(|State(seen): State<Seen>, uri: axum::http::Uri, headers: HeaderMap| async move {
-            let h = |n: &str| headers.get(n).map(|v| v.to_str().unwrap().to_string()).unwrap_or_default();
-            seen.lock().unwrap().insert(uri.path().to_string(), (h("traceparent"), h("tracestate")));
-            if uri.path() == "/fail" {
-                (StatusCode::SERVICE_UNAVAILABLE, "down for maintenance")
-            } else {
-                (StatusCode::OK, "ok")
-            }
-        }))
-        .with_state(seen.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    (seen, url)
-}
-
-fn attr(attributes: &[KeyValue], key: &str) -> Option<String> {
-    attributes.iter().find(|kv| kv.key == key).and_then(|kv| match kv.value.as_ref()?.value.as_ref()? {
-        Value::StringValue(s) => Some(s.clone()),
-        Value::IntValue(i) => Some(i.to_string()),
-        _ => None,
-    })
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// Journeys and a settings file in a fresh directory; the daemon's options for them.
-fn setup(name: &str, journeys: &[(&str, String)], settings: &str) -> Options {
-    let dir = tempdir(name);
-    let journeys_dir = dir.join("journeys");
-    std::fs::create_dir_all(&journeys_dir).unwrap();
-    for (file, text) in journeys {
-        std::fs::write(journeys_dir.join(file), text).unwrap();
-    }
-    let settings_path = dir.join("settings.yml");
-    std::fs::write(&settings_path, settings).unwrap();
-    let mut options = Options::new(vec![journeys_dir]);
-    options.settings = Some(settings_path);
-    options
-}
-
-fn journey(name: &str, target: &str, every: &str, steps: &str) -> String {
-    format!("name: {name}\ntarget: {target}\nevery: {every}\ntimeout: {every}\nalerts: {{ failure_threshold: 1 }}\nvars: {{ item: \"42\" }}\nsteps:\n{steps}")
-}
-
-const TWO_STEPS: &str = "  - name: home\n    get: /home\n    expect: [ status == 200 ]\n  - name: item\n    get: \"/items/{{ vars.item }}\"\n    expect: [ status == 200 ]\n";
-
-async fn metrics(daemon: &InProcess) -> String {
-    get_text(&reqwest::Client::new(), &daemon.url("/metrics")).await
-}
+use trace_support::{
+    attr, collector, failing_journey, hex, journey, metrics, setup, site, ticking, verify, Collector, Received,
+    TWO_STEPS,
+};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_run_is_a_trace_whose_step_spans_are_the_sites_parents() {
@@ -270,37 +147,56 @@ async fn failed_runs_are_always_exported_with_their_trace_in_evidence_and_alerts
     daemon.stop().await;
 }
 
-/// Runs `journeys` against a collector in `mode` until `runs` runs of `tick` completed; returns the
-/// metrics then, after checking at every look that the queue never held more than its capacity.
-async fn runs_against(mode: Collector, endpoint: Option<String>, runs: f64, name: &str) -> (String, Received) {
-    let (received, url) = collector(mode).await;
-    let endpoint = endpoint.unwrap_or(url);
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_run_is_exported_and_journey_degraded_links_its_trace() {
+    let (received, endpoint) = collector(Collector::Accepts).await;
     let (_, target) = site().await;
     let settings = format!(
-        "traces:\n  endpoint: {endpoint}\n  sample_passing: 1\n  queue_capacity: 2\n  batch_size: 1\n  timeout: 1h\n"
+        "traces:\n  endpoint: {endpoint}\n  sample_passing: 0\n  trace_url: https://tempo.example/trace/{{trace_id}}\n"
     );
-    let tick = "  - name: tick\n    get: /tick\n    expect: [ status == 200 ]\n";
-    // The run's deadline is half the interval: a run always ends before the next tick, so a skipped tick
-    // could only mean a run was held up by the export.
-    let tick = journey("tick", &target, "300ms", tick).replace("timeout: 300ms", "timeout: 150ms");
-    let daemon = InProcess::start(setup(name, &[("tick.yml", tick)], &settings)).await;
-    let m = eventually("runs go on while the collector misbehaves", || {
-        let daemon = &daemon;
+    // `/slow` takes 30 ms: every run passes, over its 10 ms budget, so it is degraded.
+    let slow = journey("slow", &target, "200ms", "  - name: wait\n    get: /slow\n    expect: [ status == 200 ]\n")
+        .replace(
+            "alerts: { failure_threshold: 1 }",
+            "alerts: { failure_threshold: 1, latency: [ { step: wait, quantile: p99, budget: 10ms, window: 10m } ] }",
+        );
+    let daemon = InProcess::start(setup("traces-degraded", &[("slow.yml", slow)], &settings)).await;
+    let client = reqwest::Client::new();
+    let alerts = eventually("JourneyDegraded with a trace link", || {
+        let (client, url) = (client.clone(), daemon.url("/api/v1/alerts"));
         async move {
-            let m = metrics(daemon).await;
-            let queued = metric(&m, "journeyd_traces_queued").unwrap();
-            assert!(queued <= 2.0, "the queue holds at most its capacity: {queued}");
-            // Every run counts, passed or failed: on a loaded machine a run may time out, and still it ran.
-            let run = |o: &str| metric(&m, &format!("journey_runs_total{{journey=\"tick\",outcome=\"{o}\"}}"));
-            let done = run("success").unwrap_or(0.0) + run("failure").unwrap_or(0.0);
-            (done >= runs).then_some(m)
+            let text = get_text(&client, &url).await;
+            (text.contains("JourneyDegraded") && text.contains("trace_url")).then_some(text)
         }
     })
     .await;
-    assert_eq!(metric(&m, "journey_schedule_missed_total{journey=\"tick\"}"), Some(0.0), "no tick was skipped: {m}");
-    assert_eq!(metric(&m, "journeyd_traces_exported_total"), Some(0.0));
+    let v: serde_json::Value = serde_json::from_str(&alerts).unwrap();
+    let found = v.to_string();
+    let id = eventually("the degraded run's trace at the collector", || {
+        let spans = received.spans();
+        let found = found.clone();
+        async move {
+            spans
+                .iter()
+                .filter(|s| s.parent_span_id.is_empty())
+                .map(|s| (hex(&s.trace_id), attr(&s.attributes, "journey.outcome")))
+                .find(|(id, _)| found.contains(&format!("\"trace_id\":\"{id}\"")))
+        }
+    })
+    .await;
+    assert_eq!(id.1.as_deref(), Some("degraded"), "a slow run is degraded in its trace too");
+    assert!(found.contains(&format!("https://tempo.example/trace/{}", id.0)), "{found}");
     daemon.stop().await;
-    (m, received)
+}
+
+/// Runs a ticking journey against a collector in `mode` (or at `endpoint`) until `runs` runs completed.
+async fn runs_against(mode: Collector, endpoint: Option<String>, runs: f64, name: &str) -> (String, Received) {
+    let (received, url) = collector(mode).await;
+    let endpoint = endpoint.unwrap_or(url);
+    let settings = format!(
+        "traces:\n  endpoint: {endpoint}\n  sample_passing: 1\n  queue_capacity: 2\n  batch_size: 1\n  timeout: 1h\n"
+    );
+    (ticking(&settings, runs, name, |_| true).await, received)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -329,30 +225,20 @@ async fn a_refusing_or_failing_collector_never_slows_journeys_and_failures_are_c
 async fn verify_exports_its_runs_and_reports_the_trace_of_a_failure() {
     let (received, endpoint) = collector(Collector::Accepts).await;
     let (_, target) = site().await;
-    let dir = tempdir("traces-verify");
-    let failing = "  - name: pay\n    get: /fail\n    expect: [ status == 200 ]\n";
-    std::fs::write(dir.join("pay.yml"), journey("pay", &target, "1m", failing)).unwrap();
+    let dir = failing_journey("traces-verify", &target);
     let base = endpoint.trim_end_matches("/v1/traces").to_string();
-    let report = dir.join("report.json");
-    let junit = dir.join("junit.xml");
-    let out = tokio::task::spawn_blocking({
-        let (dir, report, junit) = (dir.clone(), report.clone(), junit.clone());
-        move || {
-            std::process::Command::new(env!("CARGO_BIN_EXE_journeyd"))
-                .args(["verify", "--no-progress", "--iterations", "3"])
-                .arg(dir.join("pay.yml"))
-                .arg("--report")
-                .arg(&report)
-                .arg("--junit")
-                .arg(&junit)
-                .env("OTEL_EXPORTER_OTLP_ENDPOINT", &base)
-                .env("OTEL_SERVICE_NAME", "ci-gate")
-                .output()
-                .unwrap()
-        }
-    })
-    .await
-    .unwrap();
+    let (report, junit) = (dir.join("report.json"), dir.join("junit.xml"));
+    let args = vec![
+        "--iterations".into(),
+        "3".into(),
+        dir.join("pay.yml").into(),
+        "--report".into(),
+        report.clone().into(),
+        "--junit".into(),
+        junit.clone().into(),
+    ];
+    let env = vec![("OTEL_EXPORTER_OTLP_ENDPOINT", base), ("OTEL_SERVICE_NAME", "ci-gate".to_string())];
+    let out = verify(args, env).await;
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("traces: 3 runs exported, 0 dropped"), "{stderr}");
@@ -365,7 +251,6 @@ async fn verify_exports_its_runs_and_reports_the_trace_of_a_failure() {
     assert!(spans.iter().any(|s| hex(&s.trace_id) == id), "the report's trace was exported");
     let junit = std::fs::read_to_string(&junit).unwrap();
     assert!(junit.contains(&format!("trace: {id}")), "{junit}");
-    let _ = Path::new(&dir);
 }
 
 #[test]

@@ -13,7 +13,7 @@ use super::certs::{self, CertThresholds, CertWatch};
 use super::notify::AlertName;
 use super::slo::{SloCounts, SloStatus};
 use crate::model::{Journey, LatencyRule};
-use crate::outcome::{Failure, RunOutcome, RunStatus};
+use crate::outcome::{trace_id_hex, Failure, RunOutcome, RunStatus};
 use crate::settings::AlertDefaults;
 use crate::units::format_duration;
 
@@ -61,10 +61,7 @@ struct LatencyWindow {
 
 impl LatencyWindow {
     fn sample(&self, o: &RunOutcome) -> Option<Duration> {
-        match self.step {
-            Some(i) => o.steps.iter().find(|s| s.index == i).map(|s| s.response_time),
-            None => o.passed().then_some(o.duration),
-        }
+        o.latency_sample(self.step)
     }
 
     fn what(&self, journey: &Journey) -> String {
@@ -114,6 +111,9 @@ pub struct Tracker {
     pub last_failure: Option<Failure>,
     /// Why the latest degraded run was degraded.
     pub last_degradation: Option<String>,
+    /// The latest degraded run's trace id (hex): JourneyDegraded links it. Degraded runs are always
+    /// exported, and the site's own spans share the id either way.
+    pub last_degraded_trace: Option<String>,
     pub slo: Option<SloCounts>,
     latency: Vec<LatencyWindow>,
     /// The certificate each step presents, and when its expiry alerts fire (journey, else settings).
@@ -149,6 +149,7 @@ impl Tracker {
             degraded: false,
             last_failure: None,
             last_degradation: None,
+            last_degraded_trace: None,
             latency,
         };
         t.resolve_thresholds(defaults);
@@ -247,6 +248,7 @@ impl Tracker {
                     self.degraded_streak += 1;
                     self.clean_streak = 0;
                     self.last_degradation = Some(why);
+                    self.last_degraded_trace = Some(trace_id_hex(o.trace_id));
                 }
                 None => {
                     self.clean_streak += 1;

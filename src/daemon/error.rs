@@ -48,6 +48,9 @@ pub enum ReloadError {
     /// The settings file's `external_labels.location` disagrees with `--location`.
     #[error("--settings: {0}")]
     Location(LocationConflict),
+    /// The settings' `traces:` with the `OTEL_*` variables name no usable collector.
+    #[error("--settings: trace export: {0}")]
+    Traces(crate::trace::TraceConfigError),
     /// The daemon stopped before it could answer.
     #[error("shutting down")]
     ShuttingDown,

@@ -145,8 +145,9 @@ pub struct Daemon {
     alerts: AlertHandle,
     /// The web configuration the server reads per request and handshake; swapped by a reload.
     web: LiveWebConfig,
-    /// The trace exporter, when export is configured: drained on shutdown so queued runs are sent.
-    traces: Option<crate::trace::Exporter>,
+    /// The trace exporter (idle while no collector is configured): reconfigured by reloads, drained on
+    /// shutdown so queued runs are sent.
+    traces: crate::trace::Exporter,
     /// Deploy markers and their comparisons: kept across reloads (only `deploys:` settings change).
     deploys: Deploys,
     /// The canary comparisons of journeys with `targets:` (kept across reloads while a journey's shape is).
@@ -243,11 +244,7 @@ impl Daemon {
         // `finish` ran (alert notifications flushed): only then may the process exit.
         let _ = self.pipeline.await;
         // Queued traces are sent while alert notifications are: neither waits for the other.
-        let traces = async {
-            if let Some(traces) = self.traces {
-                let _ = traces.finish(ALERT_DRAIN).await;
-            }
-        };
+        let traces = self.traces.finish(ALERT_DRAIN);
         tokio::join!(self.alerts.drain(ALERT_DRAIN), traces);
         let counts = final_counts(&self.metrics, &self.stats);
         self.server_stop.cancel();

@@ -4,7 +4,7 @@ use std::sync::atomic::Ordering;
 
 use tokio::sync::{mpsc, oneshot};
 
-use super::start::{locate, now_seconds};
+use super::start::{locate, now_seconds, trace_config};
 use super::{Daemon, ReloadError};
 use crate::alert::NewSettings;
 use crate::config;
@@ -15,6 +15,9 @@ use crate::settings::Settings;
 pub struct Reloader {
     requests: mpsc::Sender<TypedRequest>,
 }
+
+/// The trace export a reload applies, and the `trace_url` the status page links with.
+type NewTraces = (Option<crate::trace::ExportConfig>, Option<String>);
 
 /// A reload asked for by a [`Reloader`] (SIGHUP, tests): the reply keeps the typed error.
 pub(super) type TypedRequest = oneshot::Sender<Result<(), ReloadError>>;
@@ -62,7 +65,7 @@ impl Daemon {
     /// Reads everything, then applies it; returns how many journeys this replica now runs.
     async fn try_reload(&mut self) -> Result<usize, ReloadError> {
         let web = self.web.reread().map_err(ReloadError::WebConfig)?;
-        let settings = self.reread_settings()?;
+        let (settings, traces) = self.reread_settings()?.unzip();
         let loaded = config::load(&self.sources.paths, &self.sources.load).map_err(ReloadError::Journeys)?;
         let suite = self.sources.prepare(loaded.suite);
         let n = suite.journeys.len();
@@ -74,14 +77,23 @@ impl Daemon {
             self.deploys.set_settings(settings.settings().deploys);
             self.alerts.apply_settings(settings);
         }
+        if let Some((export, trace_url)) = traces {
+            self.traces.apply(export);
+            self.status.set_trace_url(trace_url);
+        }
         Ok(n)
     }
 
-    /// Reads the `--settings` file and builds what applying it needs, without applying anything.
-    fn reread_settings(&self) -> Result<Option<NewSettings>, ReloadError> {
+    /// Reads the `--settings` file and builds what applying it needs, without applying anything: the alert
+    /// settings, and the trace export with its `trace_url`.
+    fn reread_settings(&self) -> Result<Option<(NewSettings, NewTraces)>, ReloadError> {
         let Some(path) = &self.sources.settings else { return Ok(None) };
         let settings = Settings::load(path).map_err(ReloadError::Settings)?;
         let settings = locate(settings, self.sources.location.as_ref()).map_err(ReloadError::Location)?;
-        self.alerts.prepare(settings).map(Some).map_err(ReloadError::Alerts)
+        let export =
+            trace_config(&settings, self.sources.location.as_ref(), self.sources.shard).map_err(ReloadError::Traces)?;
+        let traces = (export, settings.traces.trace_url.clone());
+        let alerts = self.alerts.prepare(settings).map_err(ReloadError::Alerts)?;
+        Ok(Some((alerts, traces)))
     }
 }

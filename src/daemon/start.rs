@@ -85,6 +85,16 @@ pub(super) fn locate(mut settings: Settings, location: Option<&Location>) -> Res
     }
 }
 
+/// Trace export as the settings and the `OTEL_*` variables say, at start and on every reload.
+pub(super) fn trace_config(
+    settings: &Settings,
+    location: Option<&Location>,
+    shard: crate::shard::Shard,
+) -> Result<Option<trace::ExportConfig>, trace::TraceConfigError> {
+    let env = |k: &str| std::env::var(k).ok();
+    trace::ExportConfig::resolve(&settings.traces, &env, trace::Origin { location, shard })
+}
+
 /// The files read at start, in the order their errors are reported: web config, settings, journeys.
 struct Files {
     web: WebConfig,
@@ -146,11 +156,9 @@ impl Daemon {
         );
         let web = LiveWebConfig::new(web_config, files.web);
         let base_url = format!("{}://{addr}/", web.scheme());
-        let origin = trace::Origin { location: location.as_ref(), shard };
-        let env = |k: &str| std::env::var(k).ok();
-        let trace_config =
-            trace::ExportConfig::resolve(&files.settings.traces, &env, origin).map_err(StartError::Traces)?;
+        let trace_config = trace_config(&files.settings, location.as_ref(), shard).map_err(StartError::Traces)?;
         let trace_url = files.settings.traces.trace_url.clone();
+        let trace_queue = files.settings.traces.queue_capacity;
         let deploy_settings = files.settings.deploys;
         let alerts = AlertHandle::start(files.settings, &metrics.registry, &base_url, Clock::system())
             .map_err(StartError::Alerts)?;
@@ -184,14 +192,9 @@ impl Daemon {
         all.push(Box::new(deploys.sink()));
         all.push(Box::new(canary.sink()));
         all.push(Box::new(gates.sink()));
-        let traces = match trace_config {
-            Some(config) => {
-                let (sink, exporter) = trace::start(config, &metrics.registry);
-                all.push(Box::new(sink));
-                Some(exporter)
-            }
-            None => None,
-        };
+        // Always in the pipeline, idle without a collector: a reload may name one.
+        let (trace_sink, traces) = trace::start_live(trace_config, trace_queue, &metrics.registry);
+        all.push(Box::new(trace_sink));
         all.extend(sinks);
         let pipeline = tokio::spawn(pipeline::run(rx, all));
         let mut monitor = Monitor::new(clients, events.clone());

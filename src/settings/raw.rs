@@ -36,6 +36,9 @@ pub struct Traces {
     /// The OTLP/HTTP traces endpoint (`http://collector:4318/v1/traces`); default
     /// `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`, or `OTEL_EXPORTER_OTLP_ENDPOINT` + `/v1/traces`. None: no export.
     pub endpoint: Option<String>,
+    /// `http/protobuf` (default) or `grpc`; default `OTEL_EXPORTER_OTLP_TRACES_PROTOCOL`, then
+    /// `OTEL_EXPORTER_OTLP_PROTOCOL`.
+    pub protocol: Option<String>,
     /// Headers sent with every export (`x-api-key: …`): secrets, never shown; added to
     /// `OTEL_EXPORTER_OTLP_HEADERS`, which they override.
     #[serde(default)]
@@ -205,6 +208,7 @@ pub const FIELDS: &[(&str, &[&str])] = &[
         "traces",
         &[
             "endpoint",
+            "protocol",
             "headers",
             "sample_passing",
             "trace_url",

@@ -13,8 +13,11 @@ use crate::config::FileCtx;
 /// Validated `traces:` settings. The default exports nothing unless the `OTEL_*` variables name an endpoint.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TraceSettings {
-    /// The full OTLP/HTTP traces URL (`…/v1/traces`); `None`: the environment decides.
+    /// The collector: for OTLP/HTTP the full traces URL (`…/v1/traces`), for gRPC its address (the path is
+    /// not used); `None`: the environment decides.
     pub endpoint: Option<String>,
+    /// How runs are sent; `None`: the `OTEL_*_PROTOCOL` variables decide, else OTLP/HTTP.
+    pub protocol: Option<Protocol>,
     /// Sent with every export request; values are credentials, never logged or shown.
     pub headers: BTreeMap<String, String>,
     /// Share of passing runs exported, by trace id (the OTel ratio rule: every replica and every backend
@@ -39,6 +42,7 @@ impl Default for TraceSettings {
     fn default() -> Self {
         TraceSettings {
             endpoint: None,
+            protocol: None,
             headers: BTreeMap::new(),
             sample_passing: 0.1,
             trace_url: None,
@@ -63,6 +67,33 @@ pub fn trace_link(template: &str, trace_id: &str) -> String {
     template.replace(TRACE_ID, trace_id)
 }
 
+/// The OTLP transport: the values of `traces.protocol` and the `OTEL_*_PROTOCOL` variables.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    /// Protobuf posted to `…/v1/traces` over HTTP/1.1.
+    HttpProtobuf,
+    /// Unary gRPC `TraceService/Export` over HTTP/2 (h2c for `http://`, TLS with ALPN h2 for `https://`).
+    Grpc,
+}
+
+impl Protocol {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Protocol::HttpProtobuf => "http/protobuf",
+            Protocol::Grpc => "grpc",
+        }
+    }
+
+    /// The spec's names; `http/json` is one too, but journeyd does not send JSON.
+    pub fn parse(text: &str) -> Option<Protocol> {
+        match text.trim() {
+            "http/protobuf" => Some(Protocol::HttpProtobuf),
+            "grpc" => Some(Protocol::Grpc),
+            _ => None,
+        }
+    }
+}
+
 /// What `trace_url` replaces.
 const TRACE_ID: &str = "{trace_id}";
 
@@ -72,6 +103,18 @@ pub(super) fn validate(ctx: &mut FileCtx, t: raw::Traces) -> TraceSettings {
         if !is_http(url) || reqwest::Url::parse(url).is_err() {
             let hint = "the collector's OTLP/HTTP traces URL, e.g. http://otel-collector:4318/v1/traces".to_string();
             invalid(ctx, "traces.endpoint", format!("`{url}` is not an http:// or https:// URL"), Some(hint));
+        }
+    }
+    if let Some(text) = &t.protocol {
+        s.protocol = Protocol::parse(text);
+        if s.protocol.is_none() {
+            let hint = "`http/protobuf` (port 4318, …/v1/traces) or `grpc` (port 4317); http/json is not supported";
+            invalid(
+                ctx,
+                "traces.protocol",
+                format!("`{text}` is not an OTLP protocol journeyd sends"),
+                Some(hint.into()),
+            );
         }
     }
     for (name, value) in &t.headers {
@@ -140,6 +183,10 @@ mod tests {
 
     #[test]
     fn mistakes_in_traces_are_located_and_header_values_never_shown() {
+        let e = parse("traces:\n  protocol: http/json\n").unwrap_err();
+        assert!(e.starts_with("settings.yml:2:13: `traces.protocol`: `http/json` is not"), "{e}");
+        let s = parse("traces:\n  protocol: grpc\n  endpoint: https://collector:4317\n").unwrap();
+        assert_eq!(s.traces.protocol, Some(super::Protocol::Grpc));
         let e = parse("traces:\n  sample_passing: 2\n").unwrap_err();
         assert!(e.starts_with("settings.yml:2:19: `traces.sample_passing`: 2 is not between 0 and 1"), "{e}");
         let e = parse("traces:\n  trace_url: https://tempo.example/trace/\n").unwrap_err();

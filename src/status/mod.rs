@@ -146,8 +146,9 @@ pub struct Status {
     pub stats: StatsTable,
     /// `--location`: in the page header and a top-level `location` in the API; `None`: neither shows it.
     pub location: Option<Location>,
-    /// The settings' `traces.trace_url` at start: a failure's trace id on the page links to its trace.
-    pub trace_url: Option<String>,
+    /// The settings' `traces.trace_url`: a failure's trace id on the page links to its trace. Shared with
+    /// the daemon, which sets it on every reload.
+    trace_url: Arc<std::sync::RwLock<Option<String>>>,
     /// Deploy markers drawn on the plots; `None`: none.
     pub deploys: Option<Arc<dyn MarkSource>>,
     /// Where browser journeys' failure screenshots are kept, served at `/evidence/<file>`; `None`: not served.
@@ -167,7 +168,7 @@ impl Status {
             schedulers: Arc::new(AtomicUsize::new(0)),
             stats: StatsTable::new(),
             location: None,
-            trace_url: None,
+            trace_url: Arc::default(),
             deploys: None,
             evidence: None,
             targets: None,
@@ -187,9 +188,19 @@ impl Status {
     }
 
     /// Links each failure's trace id to `traces.trace_url` (`{trace_id}` replaced).
-    pub fn with_trace_url(mut self, trace_url: Option<String>) -> Status {
-        self.trace_url = trace_url;
+    pub fn with_trace_url(self, trace_url: Option<String>) -> Status {
+        self.set_trace_url(trace_url);
         self
+    }
+
+    /// Changes the link template of this status and every clone of it (a reload).
+    pub fn set_trace_url(&self, trace_url: Option<String>) {
+        *self.trace_url.write().unwrap_or_else(|e| e.into_inner()) = trace_url;
+    }
+
+    /// The link template in force.
+    pub fn trace_url(&self) -> Option<String> {
+        self.trace_url.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     /// Draws these deploy markers on the plots.

@@ -120,8 +120,9 @@ pub fn render(status: &Status, now: SystemTime) -> String {
     if failures.is_empty() {
         h.push_str("<p>No failures recorded.</p>");
     }
+    let trace_url = status.trace_url();
     for f in &failures {
-        failure(&mut h, f, status.trace_url.as_deref());
+        failure(&mut h, f, trace_url.as_deref());
     }
     h.push_str("</body></html>\n");
     h

@@ -88,11 +88,23 @@ fn int(key: &str, value: i64) -> KeyValue {
     KeyValue { key: key.into(), value: Some(AnyValue { value: Some(any_value::Value::IntValue(value)) }) }
 }
 
-/// `passed`, `failed` or `degraded` (passed, with soft checks failing): the `journey.outcome` attribute.
-fn outcome_word(o: &RunOutcome) -> &'static str {
+/// Whether a run passed but took longer than one of its journey's latency budgets: degraded for the alert
+/// engine (JourneyDegraded links its trace) as a failed soft check is, so it is exported like one.
+pub fn over_budget(journey: &Journey, o: &RunOutcome) -> bool {
+    o.passed()
+        && journey.alerts.latency.iter().any(|rule| {
+            let step = rule.step.as_deref().and_then(|s| journey.step_index(s));
+            o.latency_sample(step).is_some_and(|d| d > rule.budget)
+        })
+}
+
+/// `passed`, `failed` or `degraded` (passed, with soft checks failing or over a latency budget): the
+/// `journey.outcome` attribute.
+fn outcome_word(journey: &Journey, o: &RunOutcome) -> &'static str {
     match (&o.status, o.soft_failures.is_empty()) {
         (RunStatus::Failed(_), _) => "failed",
         (_, false) => "degraded",
+        _ if over_budget(journey, o) => "degraded",
         _ => "passed",
     }
 }
@@ -114,7 +126,7 @@ pub fn run_spans(journey: &Journey, info: &JourneySpans, o: &RunOutcome) -> Vec<
             text("journey.name", journey.name.as_str()),
             text("journey.run_id", trace_id_hex(o.trace_id)),
             int("journey.user", o.user as i64),
-            text("journey.outcome", outcome_word(o)),
+            text("journey.outcome", outcome_word(journey, o)),
             int("journey.start_delay_ms", o.start_delay.as_millis() as i64),
         ],
         ..Span::default()

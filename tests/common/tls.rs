@@ -76,6 +76,13 @@ impl Leaf {
     pub fn acceptor(&self) -> TlsAcceptor {
         TlsAcceptor::from(server_config(self))
     }
+
+    /// The same, offering `protocols` by ALPN (an HTTP/2 server: `b"h2"`).
+    pub fn acceptor_alpn(&self, protocols: &[&[u8]]) -> TlsAcceptor {
+        let mut config = (*server_config(self)).clone();
+        config.alpn_protocols = protocols.iter().map(|p| p.to_vec()).collect();
+        TlsAcceptor::from(Arc::new(config))
+    }
 }
 
 fn server_config(leaf: &Leaf) -> Arc<ServerConfig> {

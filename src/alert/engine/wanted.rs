@@ -9,7 +9,7 @@ use tokio::time::Instant;
 use super::{evidence, Engine};
 use crate::alert::notify::{Alert, AlertName};
 use crate::alert::slo::WINDOWS;
-use crate::settings::Severities;
+use crate::settings::{Severities, TraceSettings};
 
 /// Per alert that should fire: its annotations.
 pub(super) type Wanted = BTreeMap<AlertName, BTreeMap<String, String>>;
@@ -26,6 +26,14 @@ fn severity_of(sev: &Severities, alert: AlertName) -> &str {
         AlertName::CertExpiringSoon => &sev.cert_expiring_soon,
         AlertName::DeployRegression => &sev.deploy_regression,
         AlertName::CanaryRegression => &sev.canary_regression,
+    }
+}
+
+/// `trace_id`, and `trace_url` when the settings have a link template.
+fn trace_annotations(traces: &TraceSettings, ann: &mut BTreeMap<String, String>, id: &str) {
+    ann.insert("trace_id".into(), id.to_string());
+    if let Some(link) = traces.link(id) {
+        ann.insert("trace_url".into(), link);
     }
 }
 
@@ -46,10 +54,7 @@ impl Engine {
                 ann.insert("description".into(), f.to_string());
                 ann.insert("evidence".into(), evidence(f));
                 if let Some(id) = &f.trace_id {
-                    ann.insert("trace_id".into(), id.clone());
-                    if let Some(link) = self.settings.traces.link(id) {
-                        ann.insert("trace_url".into(), link);
-                    }
+                    trace_annotations(&self.settings.traces, &mut ann, id);
                 }
             }
             ann.insert("summary".into(), summary);
@@ -59,6 +64,9 @@ impl Engine {
             let mut ann = BTreeMap::new();
             ann.insert("summary".into(), format!("journey {name} is degraded: it passes, but {why}"));
             ann.insert("description".into(), why);
+            if let Some(id) = &t.last_degraded_trace {
+                trace_annotations(&self.settings.traces, &mut ann, id);
+            }
             out.insert(AlertName::Degraded, ann);
         }
         if let Some(st) = t.slo_status(elapsed) {
