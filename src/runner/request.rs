@@ -107,7 +107,9 @@ fn render_request<'a>(
     }
     let (body, content_type) = render_body(step.body.as_ref(), scope, derived)?;
     let sent = Instant::now();
-    let mut headers = HeaderMap::with_capacity(plan_step.headers.len() + 2);
+    // Room for what is added below (content type, userinfo's Authorization, the two trace headers): a map that
+    // grows rehashes every entry.
+    let mut headers = HeaderMap::with_capacity(plan_step.headers.len() + 4);
     for (name, value) in &plan_step.headers {
         let v = match value {
             HeaderTemplate::Static(v) => v.clone(),
