@@ -416,7 +416,9 @@ def _checkout_rate(s: Settings, rows: list[Measured], skips: list[str]) -> list[
         f"(journeyd `verify --rate {s.rate_per_s}/s --max-users {s.rate_vus}`; k6's `constant-arrival-rate` "
         f"executor with `preAllocatedVUs` = `maxVUs` = {s.rate_vus}, `bench/peers/k6-checkout.js`). An arrival "
         "that finds the bound reached is dropped. *ms CPU per journey* = generator utime+stime ÷ completed "
-        "journeys; ×journeyd is tool ÷ journeyd (issue 12's target: journeyd ≤ 1/6 of k6, i.e. k6 ≥ 6.00×). "
+        "journeys, then split into user and kernel time (the kernel's share — loopback TCP, waking the shop, "
+        "sleeping until each response — is about the same work per request for every tool); ×journeyd is tool "
+        "÷ journeyd (issue 12's target: journeyd ≤ 1/6 of k6, i.e. k6 ≥ 6.00×). "
         "Journey p50/p99: journeyd measures from each arrival's intended start; k6's `iteration_duration` "
         "from when a VU began it.",
         "",
@@ -426,18 +428,20 @@ def _checkout_rate(s: Settings, rows: list[Measured], skips: list[str]) -> list[
         return out
     base = next((m for m in rows if m.tool == "journeyd" and m.ok), None)
     out.append("| tool | completed journeys | failed | dropped | journeys/s achieved | generator CPU | ms CPU per journey "
-               "| ×journeyd | journey p50 | journey p99 | peak RSS | ×journeyd | target CPU |")
-    out.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+               "| user / kernel ms | ×journeyd | journey p50 | journey p99 | peak RSS | ×journeyd | target CPU |")
+    out.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     def row(m: Measured) -> str:
         f = m.figures
+        split = (f"{m.run.cpu_user_s * 1000 / f.journeys:.3f} / {m.run.cpu_sys_s * 1000 / f.journeys:.3f}"
+                 if f.journeys else "—")
         return (
             f"| {m.tool} | {_num(f.journeys)} | {_num(f.journey_failures)} | {_num(f.dropped)} | "
-            f"{_journeys_per_s(m)} | {m.run.cpu_s:.2f} s | {_num(ms_per_journey(m), 3)} | "
+            f"{_journeys_per_s(m)} | {m.run.cpu_s:.2f} s | {_num(ms_per_journey(m), 3)} | {split} | "
             f"{_vs(m, base, ms_per_journey)} | {_lat(f.p50)} | {_lat(f.p99)} | {_mib(_rss(m))} | "
             f"{_vs(m, base, _rss)} | {_num(m.target_cpu_pct)}% |"
         )
 
-    return out + _journey_rows(rows, 12, row)
+    return out + _journey_rows(rows, 13, row)
 
 
 def _skips(skips: list[str]) -> list[str]:
