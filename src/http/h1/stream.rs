@@ -134,7 +134,7 @@ pub(crate) async fn open(target: &Target<'_>, tls_config: Option<&Arc<ClientConf
     let name = server_name(target)?;
     let stream = TlsConnector::from(Arc::clone(config)).connect(name, tcp).await.map_err(handshake_error)?;
     let tls = connected.elapsed();
-    let cert = tls::seen(stream.get_ref().1).map(Arc::new);
+    let cert = tls::seen(stream.get_ref().1);
     Ok(Opened { stream: Stream::Tls(Box::new(stream)), dns, connect, tls, cert })
 }
 
