@@ -278,49 +278,40 @@ async fn certificate_metrics_come_from_the_monitors_own_handshakes() {
 /// next request.
 async fn serve_echo_sizes(leaf: &common::tls::Leaf) -> String {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let acceptor = leaf.acceptor();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    tokio::spawn(async move {
-        while let Ok((sock, _)) = listener.accept().await {
-            let acceptor = acceptor.clone();
-            tokio::spawn(async move {
-                let Ok(mut tls) = acceptor.accept(sock).await else { return };
-                let mut got = Vec::new();
-                let mut buf = [0u8; 8192];
-                loop {
-                    let head_end = loop {
-                        if let Some(end) = got.windows(4).position(|w| w == b"\r\n\r\n") {
-                            break end + 4;
-                        }
-                        match tls.read(&mut buf).await {
-                            Ok(0) | Err(_) => return,
-                            Ok(n) => got.extend_from_slice(&buf[..n]),
-                        }
-                    };
-                    let head = String::from_utf8_lossy(&got[..head_end]).to_ascii_lowercase();
-                    let field = |name: &str| {
-                        let value = head.lines().find_map(|l| l.strip_prefix(name));
-                        value.map(|v| v.trim().to_string()).unwrap_or_default()
-                    };
-                    let length: usize = field("content-length:").parse().unwrap_or(0);
-                    while got.len() < head_end + length {
-                        match tls.read(&mut buf).await {
-                            Ok(0) | Err(_) => return,
-                            Ok(n) => got.extend_from_slice(&buf[..n]),
-                        }
-                    }
-                    let said = format!("pad {} body {length}", field("x-pad:").len());
-                    got.drain(..head_end + length);
-                    let reply = format!("HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n{said}", said.len());
-                    if tls.write_all(reply.as_bytes()).await.is_err() {
-                        return;
-                    }
+    common::tls::serve_each(leaf.acceptor(), |mut tls| async move {
+        let mut got = Vec::new();
+        let mut buf = [0u8; 8192];
+        loop {
+            let head_end = loop {
+                if let Some(end) = got.windows(4).position(|w| w == b"\r\n\r\n") {
+                    break end + 4;
                 }
-            });
+                match tls.read(&mut buf).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(n) => got.extend_from_slice(&buf[..n]),
+                }
+            };
+            let head = String::from_utf8_lossy(&got[..head_end]).to_ascii_lowercase();
+            let field = |name: &str| {
+                let value = head.lines().find_map(|l| l.strip_prefix(name));
+                value.map(|v| v.trim().to_string()).unwrap_or_default()
+            };
+            let length: usize = field("content-length:").parse().unwrap_or(0);
+            while got.len() < head_end + length {
+                match tls.read(&mut buf).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(n) => got.extend_from_slice(&buf[..n]),
+                }
+            }
+            let said = format!("pad {} body {length}", field("x-pad:").len());
+            got.drain(..head_end + length);
+            let reply = format!("HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n{said}", said.len());
+            if tls.write_all(reply.as_bytes()).await.is_err() {
+                return;
+            }
         }
-    });
-    format!("https://localhost:{port}")
+    })
+    .await
 }
 
 #[tokio::test]
