@@ -21,7 +21,8 @@
 //! - `http`     — `h1`, the per-user HTTP/1.1 client `http` and `https` steps run on (`h1::body`: framing,
 //!   body reading under the cap; `h1::stream`: plain or TLS connections, each phase timed); `tls`, the
 //!   rustls configurations (roots, a journey's CA, skip-verify), a verifier whose refusals say why, and
-//!   the certificate read from every handshake; `decode`, the content codings both clients decode (gzip,
+//!   the certificate read from every handshake (`tls::recent`: chains already accepted, and their facts,
+//!   kept by their exact bytes so a monitor's next handshake skips that work); `decode`, the content codings both clients decode (gzip,
 //!   deflate) under the cap; `credentials`, what a redirect to another origin must not carry, and URL
 //!   userinfo as Basic auth; a reqwest client per user for the `JOURNEYD_HTTP_CLIENT=reqwest` escape hatch;
 //!   `UserConnections`, a virtual user's own connections; error classification into reasons; `exchange`,

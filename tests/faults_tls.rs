@@ -13,7 +13,6 @@ use journeyd::metrics::{Metrics, MetricsSink, StatsTable};
 use journeyd::outcome::Reason;
 use journeyd::pipeline::Sink;
 use tokio::io::AsyncWriteExt;
-use tokio::net::TcpListener;
 use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use tokio_rustls::rustls::{self, ServerConfig};
 use tokio_rustls::TlsAcceptor;
@@ -55,29 +54,20 @@ async fn serve_cert(cert: CertificateDer<'static>, key: PrivateKeyDer<'static>) 
         .with_no_client_auth()
         .with_single_cert(vec![cert], key)
         .unwrap();
-    let acceptor = TlsAcceptor::from(Arc::new(config));
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    tokio::spawn(async move {
-        while let Ok((sock, _)) = listener.accept().await {
-            let acceptor = acceptor.clone();
-            tokio::spawn(async move {
-                let Ok(mut tls) = acceptor.accept(sock).await else { return };
-                let mut head = Vec::new();
-                let mut buf = [0u8; 1024];
-                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match tokio::io::AsyncReadExt::read(&mut tls, &mut buf).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => head.extend_from_slice(&buf[..n]),
-                    }
-                }
-                let reply = "HTTP/1.1 200 OK\r\ncontent-length: 6\r\nconnection: close\r\n\r\ntls ok";
-                let _ = tls.write_all(reply.as_bytes()).await;
-                let _ = tls.shutdown().await;
-            });
+    common::tls::serve_each(TlsAcceptor::from(Arc::new(config)), |mut tls| async move {
+        let mut head = Vec::new();
+        let mut buf = [0u8; 1024];
+        while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+            match tokio::io::AsyncReadExt::read(&mut tls, &mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => head.extend_from_slice(&buf[..n]),
+            }
         }
-    });
-    format!("https://localhost:{port}")
+        let reply = "HTTP/1.1 200 OK\r\ncontent-length: 6\r\nconnection: close\r\n\r\ntls ok";
+        let _ = tls.write_all(reply.as_bytes()).await;
+        let _ = tls.shutdown().await;
+    })
+    .await
 }
 
 fn tls_journey(url: &str, skip: bool) -> Arc<journeyd::model::Journey> {

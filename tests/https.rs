@@ -272,3 +272,72 @@ async fn certificate_metrics_come_from_the_monitors_own_handshakes() {
     assert!(chain.contains("serialnumber=\"0abc\"") && chain.contains("subject=\"CN=localhost\""), "{chain}");
     assert!(chain.contains("issuer=\"CN=Metrics Test CA\""), "{chain}");
 }
+
+/// An https server that answers each request with what it received: the length of its `x-pad` header and
+/// of its body (read by `content-length`), on a kept-alive connection — so bytes sent twice would answer the
+/// next request.
+async fn serve_echo_sizes(leaf: &common::tls::Leaf) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    common::tls::serve_each(leaf.acceptor(), |mut tls| async move {
+        let mut got = Vec::new();
+        let mut buf = [0u8; 8192];
+        loop {
+            let head_end = loop {
+                if let Some(end) = got.windows(4).position(|w| w == b"\r\n\r\n") {
+                    break end + 4;
+                }
+                match tls.read(&mut buf).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(n) => got.extend_from_slice(&buf[..n]),
+                }
+            };
+            let head = String::from_utf8_lossy(&got[..head_end]).to_ascii_lowercase();
+            let field = |name: &str| {
+                let value = head.lines().find_map(|l| l.strip_prefix(name));
+                value.map(|v| v.trim().to_string()).unwrap_or_default()
+            };
+            let length: usize = field("content-length:").parse().unwrap_or(0);
+            while got.len() < head_end + length {
+                match tls.read(&mut buf).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(n) => got.extend_from_slice(&buf[..n]),
+                }
+            }
+            let said = format!("pad {} body {length}", field("x-pad:").len());
+            got.drain(..head_end + length);
+            let reply = format!("HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n{said}", said.len());
+            if tls.write_all(reply.as_bytes()).await.is_err() {
+                return;
+            }
+        }
+    })
+    .await
+}
+
+#[tokio::test]
+async fn requests_of_every_size_arrive_once_and_whole_on_a_fresh_https_connection() {
+    // The request head goes out with the handshake's last flight when it is small enough (with a small
+    // body), and after the handshake otherwise: each size class must arrive exactly as sent, and only once
+    // (the second step, on the same connection, would otherwise be answered for a repeated first request).
+    let ca = Ca::new("Test Private CA");
+    let leaf = ca.leaf("localhost", 2036, 9);
+    let url = serve_echo_sizes(&leaf).await;
+    let ca_file = ca.file("sizes");
+    for (pad, body) in [(0, 0), (10, 1_000), (10, 20_000), (40_000, 0), (40_000, 30_000)] {
+        let pad_header = match pad {
+            0 => String::new(),
+            n => format!("    headers: {{ x-pad: \"{}\" }}\n", "p".repeat(n)),
+        };
+        let yaml = format!(
+            "name: sizes\ntimeout: 5s\ndefaults: {{ tls_ca: \"{}\" }}\nsteps:\n  - name: send\n    post: \"{{{{ env.U }}}}/\"\n\
+             {pad_header}    body: \"{}\"\n    expect: [ status == 200, body == \"pad {pad} body {body}\" ]\n\
+             \x20 - name: after\n    get: \"{{{{ env.U }}}}/\"\n    expect: [ body == \"pad 0 body 0\" ]\n",
+            ca_file.display(),
+            "b".repeat(body),
+        );
+        let o = common::run_once(&journey(&yaml, &[("U", &url)])).await;
+        assert!(o.passed(), "pad {pad}, body {body}: {}", describe(&o));
+        assert!(!o.steps[0].phases.reused && o.steps[0].phases.tls > Duration::ZERO, "{:?}", o.steps[0].phases);
+        assert!(o.steps[1].phases.reused, "the second step keeps the connection: {:?}", o.steps[1].phases);
+    }
+}

@@ -89,7 +89,7 @@ pub(crate) async fn connect(
     max_message: usize,
 ) -> Result<Upgraded, WsError> {
     let target = Target::of(http_url).ok_or_else(|| WsError::Handshake(format!("{ws_url} has no host")))?;
-    let opened = open(&target, Some(tls)).await.map_err(WsError::Transport)?;
+    let opened = open(&target, Some(tls), &[]).await.map_err(WsError::Transport)?;
     let mut request =
         ws_url.as_str().into_client_request().map_err(|e| WsError::Handshake(format!("{ws_url}: {e}")))?;
     let out = request.headers_mut();

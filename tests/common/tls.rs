@@ -187,3 +187,26 @@ async fn keep_answering(mut tls: tokio_rustls::server::TlsStream<tokio::net::Tcp
         }
     }
 }
+
+/// An https server of a test's own on 127.0.0.1:0: each connection that completes its handshake with
+/// `acceptor` is handed to `serve` in a task of its own. Returns `https://localhost:PORT`.
+pub async fn serve_each<F, Fut>(acceptor: TlsAcceptor, serve: F) -> String
+where
+    F: Fn(tokio_rustls::server::TlsStream<tokio::net::TcpStream>) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let serve = Arc::new(serve);
+    tokio::spawn(async move {
+        while let Ok((sock, _)) = listener.accept().await {
+            let (acceptor, serve) = (acceptor.clone(), Arc::clone(&serve));
+            tokio::spawn(async move {
+                if let Ok(tls) = acceptor.accept(sock).await {
+                    serve(tls).await;
+                }
+            });
+        }
+    });
+    format!("https://localhost:{port}")
+}

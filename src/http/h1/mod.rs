@@ -191,8 +191,9 @@ pub struct Client {
 impl Client {
     /// Sends `req` and reads the complete response.
     pub async fn send(&mut self, req: &Request<'_>) -> Result<Response, Error> {
+        let inline = self.prepare(req);
         if let Some(conn) = self.take_kept(&req.target) {
-            match self.exchange(conn, req, None).await {
+            match self.exchange(conn, req, None, inline).await {
                 // Closed under us as we wrote: the request was not answered, so send it on a new connection.
                 Err(Error::NoResponse(_)) => {}
                 other => return other,
@@ -200,7 +201,7 @@ impl Client {
         }
         // Boxed: the TLS handshake's state is kilobytes, and a kept connection never needs it; inline, it would
         // grow (and be moved with) every request's future.
-        let opened = Box::pin(stream::open(&req.target, req.tls)).await?;
+        let opened = Box::pin(stream::open(&req.target, req.tls, &self.write)).await?;
         let t = &req.target;
         let conn = Conn {
             stream: opened.stream,
@@ -209,8 +210,25 @@ impl Client {
             port: t.port,
             idle_since: Instant::now(),
         };
-        let setup = Setup { dns: opened.dns, connect: opened.connect, tls: opened.tls, cert: opened.cert };
-        self.exchange(conn, req, Some(setup)).await
+        let setup = Setup {
+            dns: opened.dns,
+            connect: opened.connect,
+            tls: opened.tls,
+            cert: opened.cert,
+            prepared_sent: opened.sent_first,
+        };
+        self.exchange(conn, req, Some(setup), inline).await
+    }
+
+    /// Writes the request head into the write buffer, and the body too when it is small (one write for
+    /// both); returns whether it did.
+    fn prepare(&mut self, req: &Request<'_>) -> bool {
+        self.write_head(req);
+        let inline = req.body.is_some_and(|b| b.len() <= INLINE_BODY);
+        if inline {
+            self.write.extend_from_slice(req.body.unwrap_or_default());
+        }
+        inline
     }
 
     /// Closes the kept connection, if any: the next request opens a new one (`connections: fresh`).
@@ -233,19 +251,23 @@ impl Client {
         conn.stream.looks_open().then_some(conn)
     }
 
-    /// One request and its response on `conn`: a kept connection (`setup` is `None`) or a new one.
-    async fn exchange(&mut self, mut conn: Conn, req: &Request<'_>, setup: Option<Setup>) -> Result<Response, Error> {
+    /// One request and its response on `conn`: a kept connection (`setup` is `None`) or a new one. The
+    /// write buffer holds what [`Client::prepare`] wrote (the whole body if `inline`), unless the new
+    /// connection already sent it with its handshake.
+    async fn exchange(
+        &mut self,
+        mut conn: Conn,
+        req: &Request<'_>,
+        setup: Option<Setup>,
+        inline: bool,
+    ) -> Result<Response, Error> {
         let reused = setup.is_none();
         // Whatever made the socket readable before this request (the last response, read in full) is stale:
         // forgetting it saves the read that would only return EAGAIN; the response's own event wakes us.
         // No response to this request can exist yet, so no wakeup is lost (a close by the peer stays flagged).
         conn.stream.forget_readiness();
-        self.write_head(req);
-        let inline = req.body.is_some_and(|b| b.len() <= INLINE_BODY);
-        if inline {
-            self.write.extend_from_slice(req.body.unwrap_or_default());
-        }
-        let sent = match conn.stream.write_all(&self.write).await {
+        let prepared_sent = setup.as_ref().is_some_and(|s| s.prepared_sent);
+        let sent = match if prepared_sent { Ok(()) } else { conn.stream.write_all(&self.write).await } {
             Ok(()) if !inline => match req.body {
                 Some(body) => conn.stream.write_all(body).await,
                 None => Ok(()),
@@ -285,7 +307,7 @@ impl Client {
         if self.read.capacity() > KEEP_BUFFER {
             self.read = BytesMut::new();
         }
-        let Setup { dns, connect, tls, cert } = setup.unwrap_or_default();
+        let Setup { dns, connect, tls, cert, .. } = setup.unwrap_or_default();
         Ok(Response { status, headers, body, head_at, dns, connect, tls, reused, cert })
     }
 
@@ -431,6 +453,8 @@ struct Setup {
     connect: Duration,
     tls: Duration,
     cert: Option<Arc<CertSeen>>,
+    /// The prepared request went out with the TLS handshake (see [`stream::open`]).
+    prepared_sent: bool,
 }
 
 fn line(w: &mut Vec<u8>, name: &[u8], value: &[u8]) {

@@ -4,7 +4,7 @@
 //! Every new TLS connection is a full handshake (resumption is off in [`crate::http::tls`]): it is what
 //! a customer's first visit pays, and the only way to read the certificate each time.
 
-use std::io;
+use std::io::{self, Write as _};
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -15,7 +15,7 @@ use tokio::io::{AsyncRead, AsyncWrite, Interest, ReadBuf};
 use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
 use tokio_rustls::rustls::pki_types::ServerName;
-use tokio_rustls::rustls::ClientConfig;
+use tokio_rustls::rustls::{ClientConfig, ClientConnection};
 use tokio_rustls::TlsConnector;
 
 use super::{Error, Target};
@@ -39,6 +39,8 @@ pub(crate) struct Opened {
     pub tls: Duration,
     /// What the server presented, on a TLS connection.
     pub cert: Option<Arc<CertSeen>>,
+    /// The `first` bytes given to [`open`] went out with the handshake.
+    pub sent_first: bool,
 }
 
 impl Stream {
@@ -102,8 +104,21 @@ impl AsyncWrite for Stream {
     }
 }
 
-/// Resolves, connects and, for `https`, shakes hands — each phase timed.
-pub(crate) async fn open(target: &Target<'_>, tls_config: Option<&Arc<ClientConfig>>) -> Result<Opened, Error> {
+/// The most [`open`] queues to go out with the handshake: rustls buffers up to 64 KiB of plaintext before
+/// it may send (`DEFAULT_BUFFER_LIMIT`), and a partial queue could not be taken back; a larger request head
+/// is written after the handshake as usual.
+const MAX_FIRST: usize = 32 * 1024;
+
+/// Resolves, connects and, for `https`, shakes hands — each phase timed. `first` is what the caller will
+/// send first (a request head, or nothing): over TLS it goes out with the client's last handshake flight,
+/// one write and one TCP segment instead of two (rustls holds it until the handshake allows application
+/// data, so no TLS version sends it early), and [`Opened::sent_first`] says so; plain TCP leaves it to the
+/// caller.
+pub(crate) async fn open(
+    target: &Target<'_>,
+    tls_config: Option<&Arc<ClientConfig>>,
+    first: &[u8],
+) -> Result<Opened, Error> {
     let started = Instant::now();
     let addrs = resolve(target).await?;
     let dns = started.elapsed();
@@ -126,16 +141,32 @@ pub(crate) async fn open(target: &Target<'_>, tls_config: Option<&Arc<ClientConf
     let connected = Instant::now();
     let connect = connected - started - dns;
     if !target.tls {
-        return Ok(Opened { stream: Stream::Plain(tcp), dns, connect, tls: Duration::ZERO, cert: None });
+        return Ok(Opened {
+            stream: Stream::Plain(tcp),
+            dns,
+            connect,
+            tls: Duration::ZERO,
+            cert: None,
+            sent_first: false,
+        });
     }
     let Some(config) = tls_config else {
         return Err(Error::Tls("no TLS configuration for this journey".into()));
     };
     let name = server_name(target)?;
-    let stream = TlsConnector::from(Arc::clone(config)).connect(name, tcp).await.map_err(handshake_error)?;
+    let sent_first = !first.is_empty() && first.len() <= MAX_FIRST;
+    // A write into a connection that cannot send yet only queues the bytes, whole while under the limit.
+    let queue = |conn: &mut ClientConnection| {
+        if sent_first {
+            let queued = conn.writer().write(first);
+            debug_assert!(matches!(queued, Ok(n) if n == first.len()), "rustls queued {queued:?} of {}", first.len());
+        }
+    };
+    let stream =
+        TlsConnector::from(Arc::clone(config)).connect_with(name, tcp, queue).await.map_err(handshake_error)?;
     let tls = connected.elapsed();
-    let cert = tls::seen(stream.get_ref().1).map(Arc::new);
-    Ok(Opened { stream: Stream::Tls(Box::new(stream)), dns, connect, tls, cert })
+    let cert = tls::seen(stream.get_ref().1);
+    Ok(Opened { stream: Stream::Tls(Box::new(stream)), dns, connect, tls, cert, sent_first })
 }
 
 /// A failed handshake: `tls` when TLS refused something (rustls reports its errors — certificate,

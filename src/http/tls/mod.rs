@@ -1,6 +1,7 @@
 //! TLS for journeyd's own HTTP/1.1 client: the client configurations ([`TlsConfigs`]), certificate
-//! verifiers whose failures say what is wrong (`verify`), what a handshake presented ([`seen`]), and the
-//! one-line message of a failed handshake ([`handshake_message`]).
+//! verifiers whose failures say what is wrong (`verify`), what a handshake presented ([`seen`]), the
+//! one-line message of a failed handshake ([`handshake_message`]), and what recent handshakes established
+//! (`recent`: accepted chains and their facts, so a monitor's next run with the same chain skips that work).
 //!
 //! Every connection is a full handshake: session resumption is off, because a resumed handshake presents
 //! no certificate, and a monitor must see the certificate on every run (a replaced or expiring one shows
@@ -16,7 +17,7 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, LazyLock, Mutex, PoisonError};
 
 use tokio_rustls::rustls::client::danger::ServerCertVerifier;
 use tokio_rustls::rustls::client::{Resumption, VerifierBuilderError, WebPkiServerVerifier};
@@ -30,11 +31,13 @@ use crate::outcome::CertSeen;
 
 mod cert;
 mod message;
+mod recent;
 mod verify;
 
 pub use message::handshake_message;
 
 use cert::Cert;
+use recent::{ChainKey, Recent};
 use verify::{AcceptAny, Explaining};
 
 /// The only protocol the client speaks, offered in ALPN so that servers that select by it pick HTTP/1.1.
@@ -154,13 +157,27 @@ fn roots(ca: Option<&TlsCa>) -> Result<RootCertStore, TlsSetupError> {
 
 /// What the handshake of a completed connection presented (see [`CertSeen`]). `None` before the handshake
 /// completed, or when the leaf cannot be read (it passed verification, so only with `tls_skip_verify`).
-pub fn seen(conn: &ClientConnection) -> Option<CertSeen> {
+/// The same version and chain give the same facts: they are read once and shared (see [`recent`]).
+pub fn seen(conn: &ClientConnection) -> Option<Arc<CertSeen>> {
     let version = match conn.protocol_version()? {
         ProtocolVersion::TLSv1_3 => "TLS 1.3",
         ProtocolVersion::TLSv1_2 => "TLS 1.2",
         _ => return None, // never negotiated: the configurations offer no other
     };
     let chain = conn.peer_certificates()?;
+    let key = ChainKey::of(std::iter::once(version.as_bytes()).chain(chain.iter().map(|c| c.as_ref())));
+    if let Some(seen) = SEEN.get(&key) {
+        return Some(seen);
+    }
+    let seen = Arc::new(read(version, chain)?);
+    SEEN.insert(key, Arc::clone(&seen));
+    Some(seen)
+}
+
+/// The facts of recent chains, for every connection of the process: they depend on the bytes alone.
+static SEEN: LazyLock<Recent<Arc<CertSeen>>> = LazyLock::new(Recent::default);
+
+fn read(version: &'static str, chain: &[CertificateDer<'_>]) -> Option<CertSeen> {
     let (leaf_der, rest) = chain.split_first()?;
     let leaf = Cert::parse(leaf_der).ok()?;
     let earliest_expiry =

@@ -13,6 +13,7 @@ use tokio_rustls::rustls::{
 
 use super::cert::Cert;
 use super::message::{ago, ahead, secs, utc};
+use super::recent::Verified;
 
 /// The hint for a certificate whose issuer is not trusted: how a journey trusts a private CA.
 const ADD_CA: &str = "add it with `defaults: { tls_ca: FILE }`";
@@ -41,15 +42,24 @@ pub enum Rejected {
 }
 
 /// rustls's WebPKI verifier, unchanged in what it accepts; its failures are rewritten where the chain says
-/// more than the stock error (see [`explain`]).
+/// more than the stock error (see [`explain`]). A chain it accepted is accepted again without the work
+/// while every certificate in it is still valid (see [`super::recent`]), as browsers keep verification
+/// results: the handshake's own signature is checked every time all the same.
 #[derive(Debug)]
 pub struct Explaining {
     inner: Arc<WebPkiServerVerifier>,
+    /// Chains `inner` accepted, for this verifier's roots only.
+    verified: Verified,
 }
 
 impl Explaining {
     pub fn new(inner: Arc<WebPkiServerVerifier>) -> Explaining {
-        Explaining { inner }
+        Explaining { inner, verified: Verified::default() }
+    }
+
+    #[cfg(test)]
+    pub fn remembered(&self) -> usize {
+        self.verified.len()
     }
 }
 
@@ -62,9 +72,16 @@ impl ServerCertVerifier for Explaining {
         ocsp_response: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, Error> {
-        self.inner
+        let key = Verified::key(end_entity, intermediates, server_name, ocsp_response);
+        if self.verified.accepted(&key, now) {
+            return Ok(ServerCertVerified::assertion());
+        }
+        let verified = self
+            .inner
             .verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
-            .map_err(|e| explain(e, end_entity, intermediates, server_name))
+            .map_err(|e| explain(e, end_entity, intermediates, server_name))?;
+        self.verified.remember(key, end_entity, intermediates);
+        Ok(verified)
     }
 
     fn verify_tls12_signature(

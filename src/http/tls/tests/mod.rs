@@ -4,6 +4,7 @@
 mod failures;
 mod handshake;
 mod parse;
+mod recent;
 
 use std::io;
 use std::net::SocketAddr;
