@@ -75,6 +75,10 @@ COPY --from=builder /journeyd /journeyd
 COPY journeys/ /etc/journeyd/journeys/
 # The distroless "nonroot" user: numeric, because scratch has no /etc/passwd to look a name up in.
 USER 65532:65532
+# A fixed mmap threshold: the large buffers of a /metrics scrape (18 MB of text for 1,000 journeys) are
+# returned to the system when freed, instead of raising glibc's threshold and staying resident
+# (docs/operations.md, "A scrape").
+ENV GLIBC_TUNABLES=glibc.malloc.mmap_threshold=131072
 EXPOSE 9898
 ENTRYPOINT ["/journeyd"]
 # All interfaces, so Prometheus can scrape; the write endpoints (POST /-/reload, maintenance windows) stay
