@@ -157,7 +157,7 @@ impl Metrics {
         let registry = Registry::new();
         let (cert_expiry, tls_version, cert_chain) = certs::families();
         let (reload_success, reload_timestamp) = reload_gauges();
-        let m = Metrics {
+        let mut m = Metrics {
             success: int_gauge(
                 "journey_success",
                 "Whether the last completed iteration of the journey passed (1) or failed (0).",
@@ -262,15 +262,15 @@ impl Metrics {
             reload_timestamp,
             browser: browser::BrowserFamilies::new(),
             registry,
-            histograms: (0..6).map(|_| Registry::new()).collect(),
+            histograms: Arc::from([]),
             last_size: Arc::new(AtomicUsize::new(0)),
         };
         m.register();
         m
     }
 
-    /// Registers every family in the registry.
-    fn register(&self) {
+    /// Registers every family: the histogram families each in a registry of its own, the rest in `registry`.
+    fn register(&mut self) {
         let collectors: Vec<Box<dyn prometheus::core::Collector>> = vec![
             Box::new(self.success.clone()),
             Box::new(self.runs.clone()),
@@ -307,9 +307,14 @@ impl Metrics {
             &self.step_phase,
             &self.start_delay,
         ];
-        for (registry, h) in self.histograms.iter().zip(histograms) {
-            registry.register(Box::new(h.clone())).expect("a registry of its own");
-        }
+        self.histograms = histograms
+            .into_iter()
+            .map(|h| {
+                let registry = Registry::new();
+                registry.register(Box::new(h.clone())).expect("a registry of its own");
+                registry
+            })
+            .collect();
     }
 
     /// The text exposition format: the main registry's families, then each histogram family's, gathered a
