@@ -420,7 +420,11 @@ def _checkout_rate(s: Settings, rows: list[Measured], skips: list[str]) -> list[
         "sleeping until each response — is about the same work per request for every tool); ×journeyd is tool "
         "÷ journeyd (issue 12's target: journeyd ≤ 1/6 of k6, i.e. k6 ≥ 6.00×). "
         "Journey p50/p99: journeyd measures from each arrival's intended start; k6's `iteration_duration` "
-        "from when a VU began it.",
+        "from when a VU began it. The last row is the **floor**: what the kernel charges any client for this "
+        "traffic, measured with the least a client can do (`bench/floor/checkout_floor.c`, built with the "
+        "system's C compiler: the same four requests and captures, the same arrival schedule and bound on "
+        "journeys in flight, on one thread with non-blocking sockets and epoll as journeyd and k6 do; no "
+        "runtime, allocation, latency recording or checks beyond status codes and captures).",
         "",
     ]
     out += _skips(skips)

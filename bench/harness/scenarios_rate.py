@@ -1,4 +1,5 @@
-"""checkout-rate: the checkout journey at a fixed arrival rate (open model), journeyd beside k6.
+"""checkout-rate: the checkout journey at a fixed arrival rate (open model), journeyd beside k6, and beside
+the kernel's floor for the same traffic (bench/floor/checkout_floor.c: a bare C client on epoll).
 
 Both start s.rate_per_s journeys per second for s.rate_seconds whether or not earlier ones have finished,
 with the same bound on journeys in flight (journeyd `--max-users`, k6 `preAllocatedVUs` = `maxVUs`); an
@@ -7,10 +8,19 @@ arrival finding the bound reached is dropped and counted. The unit is CPU per co
 
 from __future__ import annotations
 
+import json
+import shutil
+import subprocess
+from pathlib import Path
+from urllib.parse import urlsplit
+
 from . import journeyd, peers
-from .procs import Run, run_measured
+from .procs import Run, Server, run_measured
 from .scenarios import CHECKOUT_JOURNEY, Measured, Settings, _journey_figures, _measure
 from .targets import TargetError, start_shop
+
+FLOOR_SOURCE = Path(__file__).resolve().parent.parent / "floor" / "checkout_floor.c"
+FLOOR_TOOL = "bare C client (floor)"
 
 
 def checkout_rate(s: Settings, caps: journeyd.Capabilities) -> tuple[list[Measured], list[str]]:
@@ -46,6 +56,7 @@ def checkout_rate(s: Settings, caps: journeyd.Capabilities) -> tuple[list[Measur
             rows.append(m)
         else:
             rows.append(Measured("k6", status=peers.skipped("k6")))
+        rows.append(_floor(s, shop, timeout))
     finally:
         shop.stop()
     return rows, []
@@ -63,3 +74,35 @@ def _k6_startup_note(s: Settings, m: Measured, shop_url: str) -> None:
     without = f"; without it {rest * 1000 / m.figures.journeys:.3f} ms per journey" if rest > 0 else ""
     m.figures.notes.append(f"start-up with {s.rate_vus} VUs and one iteration costs {run.cpu_s:.2f} CPU-s "
                            f"(included above{without})")
+
+
+def _floor(s: Settings, shop: Server, timeout_s: float) -> Measured:
+    """What the kernel charges any client for this traffic: the four requests sent and answered with nothing
+    else around them (bench/floor/checkout_floor.c, compiled here with the system's C compiler)."""
+    cc = shutil.which("cc") or shutil.which("gcc")
+    if cc is None:
+        return Measured(FLOOR_TOOL, status="skipped: no C compiler (`cc`) to build bench/floor/checkout_floor.c")
+    exe = s.workdir / "checkout_floor"
+    built = subprocess.run([cc, "-O2", "-pthread", "-o", str(exe), str(FLOOR_SOURCE)],
+                           capture_output=True, text=True, timeout=120)
+    if built.returncode != 0:
+        return Measured(FLOOR_TOOL, status=f"failed: {cc}: {built.stderr.strip()[-300:]}")
+    target = urlsplit(shop.url)
+    argv = [str(exe), target.hostname or "127.0.0.1", str(target.port), str(s.rate_per_s), f"{s.rate_seconds:g}",
+            s.password]
+    return _measure(s, FLOOR_TOOL, "rate-floor", argv, timeout_s, lambda run: parse_floor(run.stdout, s.rate_seconds),
+                    shop)
+
+
+def parse_floor(stdout: str, seconds: float) -> peers.Figures:
+    """checkout_floor's one JSON line: journeys completed, failed and dropped, and arrivals started late."""
+    lines = stdout.strip().splitlines()
+    try:
+        doc = json.loads(lines[-1]) if lines else None
+        journeys, failed, late = int(doc["journeys"]), int(doc["failed"]), int(doc["late"])
+        dropped = int(doc["dropped"])
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
+        raise peers.ParseError(f"checkout_floor printed no summary ({e}): {stdout.strip()[-200:]!r}") from None
+    notes = [f"{late} arrivals started more than one gap late"] if late else []
+    return peers.Figures(requests=4 * (journeys + failed), elapsed_s=seconds, journeys=journeys,
+                         journey_failures=failed, dropped=dropped, notes=notes)

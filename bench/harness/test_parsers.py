@@ -8,7 +8,7 @@ import tempfile
 import unittest
 from pathlib import Path
 
-from . import journeyd, peers
+from . import journeyd, peers, scenarios_rate
 from .report import cell
 from .targets import parse_stub_status
 
@@ -119,6 +119,18 @@ class PeerParsers(unittest.TestCase):
         # nginx 1.22's stub_status after two readiness checks, three https GETs and this request.
         self.assertEqual(parse_stub_status((DATA / "nginx-stub-status.txt").read_text()), 6)
         self.assertIsNone(parse_stub_status("<html>404 Not Found</html>"))
+
+
+class FloorParser(unittest.TestCase):
+    def test_floor_summary(self):
+        out = '{"journeys": 15998, "failed": 2, "dropped": 1, "late": 3, "user_s": 0.095173, "system_s": 1.142081}\n'
+        f = scenarios_rate.parse_floor(out, 20)
+        self.assertEqual((f.journeys, f.journey_failures, f.requests, f.dropped), (15998, 2, 64000, 1))
+        self.assertEqual(f.notes, ["3 arrivals started more than one gap late"])
+
+    def test_floor_without_summary_is_an_error(self):
+        with self.assertRaises(peers.ParseError):
+            scenarios_rate.parse_floor("connect 127.0.0.1:1: Connection refused\n", 20)
 
 
 class JourneydReport(unittest.TestCase):
