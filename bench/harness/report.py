@@ -352,51 +352,65 @@ def _monitor_https(s: Settings, res: HttpsMonitor | None, skips: list[str]) -> l
         "",
         f"`journeyd run` with {s.monitor_https_journeys:,} generated journeys (one GET each over https, "
         "`every: 10s`, `users: 1`, the private CA as `tls_ca`; template `bench/journeys/monitor-https-template.yml`) "
-        f"against nginx's https server for {s.monitor_https_seconds:g} s: {rate:,.0f} runs per second. "
-        "CPU % of one core and RSS sampled from /proc every second. Beside it, the **floor**: the same number of "
-        f"fresh full handshakes with one GET each, made by a bare client (oha `--disable-keepalive -q {rate:.0f} "
-        f"-c {s.floor_conns} --cacert ca.pem`, verifying the certificate as journeyd does) for as long — no "
-        "schedule, checks, histograms or alerting. nginx refuses session resumption, so every new connection is "
-        "a full handshake for both. Issue 12's target: journeyd ≤ 0.8× the floor.",
+        f"against nginx's https server: {rate:,.0f} runs per second. CPU % of one core and RSS sampled from /proc "
+        "every second. Beside it, the **floor**: the same number of fresh full handshakes with one GET each, made "
+        f"by a bare client (oha `--disable-keepalive -q {rate:.0f} -c {s.floor_conns} --cacert ca.pem`, verifying "
+        "the certificate as journeyd does) for as long — no schedule, checks, histograms or alerting. nginx refuses "
+        "session resumption, so every new connection is a full handshake for both. The two alternate: "
+        f"{s.monitor_https_rounds} round(s) of journeyd for {s.monitor_https_seconds:g} s then the floor for as "
+        "long, because what a handshake costs this machine moves from one minute to the next for both tools; "
+        "each round's ×floor is against that round's floor, and the last row compares the means over all rounds. "
+        "Issue 12's target: journeyd ≤ 0.8× the floor.",
         "",
     ]
     out += [f"- {x}" for x in skips]
-    if res is None:
+    if res is None or not res.rounds:
         return out + [""]
     out += [f"- {x}" for x in res.notes]
     if res.notes:
         out.append("")
-    mon = res.monitor
-    out += _monitor_table(mon, "nginx")
-    journeyd_pct = _steady_cpu(mon) if mon.seconds > 20 else (mean(c for _, c, _ in mon.samples) if mon.samples
-                                                               else None)
-    floor_pct = None
-    if res.floor is not None and res.floor.ok and res.floor.run.wall_s > 0:
-        floor_pct = 100.0 * res.floor.run.cpu_s / res.floor.run.wall_s
+    for n, r in enumerate(res.rounds, 1):
+        if len(res.rounds) > 1:
+            out += [f"Round {n}:", ""]
+        out += _monitor_table(r.monitor, "nginx")
     out += [
         "| run | CPU % of one core | µs CPU per run | ×floor | runs | TLS connections (nginx) | connections per run "
         "| note |",
         "|---|---:|---:|---:|---:|---:|---:|---|",
     ]
 
-    def row(label: str, pct: float | None, runs: float | None, conns: int | None, note: str) -> str:
+    def row(label: str, pct: float | None, floor_pct: float | None, runs: float | None, conns: int | None,
+            note: str) -> str:
         per_run = f"{pct / 100 / rate * 1e6:,.0f}" if pct is not None and rate else "–"
         per_conn = "–" if conns is None or not runs else f"{conns / runs:.{2 if conns / runs >= 0.1 else 3}f}"
         return (f"| {label} | {(f'{pct:.2f}%' if pct is not None else '–')} | {per_run} | "
                 f"{_ratio(pct, floor_pct)} | {_num(runs)} | {_num(conns)} | {per_conn} | {note} |")
 
-    span = "after the first 10 s" if mon.seconds > 20 else "whole run, start-up included"
-    out.append(row("journeyd run", journeyd_pct, mon.runs_seen, mon.connections,
-                   f"{len(mon.samples)} s sampled ({span})"))
-    f = res.floor
-    if f is None:
-        pass
-    elif f.ok:
-        rps = f.figures.requests / f.run.wall_s if f.figures.requests and f.run.wall_s else None
-        note = f"{_num(rps, 1)} req/s, {f.figures.errors:,} errors; CPU over the whole run (start-up included)"
-        out.append(row("oha (floor)", floor_pct, f.figures.requests, res.floor_connections, note))
-    else:
-        out.append(row("oha (floor)", None, None, None, cell(f.status)))
+    journeyd_all, floor_all = [], []
+    for n, r in enumerate(res.rounds, 1):
+        mon, f = r.monitor, r.floor
+        journeyd_pct = _steady_cpu(mon) if mon.seconds > 20 else (mean(c for _, c, _ in mon.samples)
+                                                                   if mon.samples else None)
+        floor_pct = 100.0 * f.run.cpu_s / f.run.wall_s if f is not None and f.ok and f.run.wall_s > 0 else None
+        at = f" (round {n})" if len(res.rounds) > 1 else ""
+        span = "after the first 10 s" if mon.seconds > 20 else "whole run, start-up included"
+        out.append(row(f"journeyd run{at}", journeyd_pct, floor_pct, mon.runs_seen, mon.connections,
+                       f"{len(mon.samples)} s sampled ({span})"))
+        if f is None:
+            pass
+        elif f.ok:
+            rps = f.figures.requests / f.run.wall_s if f.figures.requests and f.run.wall_s else None
+            note = f"{_num(rps, 1)} req/s, {f.figures.errors:,} errors; CPU over the whole run (start-up included)"
+            out.append(row(f"oha (floor){at}", floor_pct, floor_pct, f.figures.requests, r.floor_connections, note))
+        else:
+            out.append(row(f"oha (floor){at}", None, None, None, None, cell(f.status)))
+        if journeyd_pct is not None and floor_pct is not None:
+            journeyd_all.append(journeyd_pct)
+            floor_all.append(floor_pct)
+    if len(res.rounds) > 1 and journeyd_all:
+        jm, fm = mean(journeyd_all), mean(floor_all)
+        out.append(row(f"**journeyd, mean of {len(journeyd_all)} rounds**", jm, fm, None, None,
+                       f"floor's mean {fm / 100 / rate * 1e6:,.0f} µs per handshake"))
     out += [
         "",
         "- *Connections per run* is what nginx accepted during each run ÷ the runs or requests made: 1.00 means a "

@@ -39,7 +39,9 @@ class Settings:
     get_https_seconds: float = 10
     get_https_conns: tuple[int, ...] = (50, 1000)
     # monitor-https: as monitor, against nginx's https server; the floor's oha gets this many connections.
-    monitor_https_seconds: float = 120
+    # Rounds of journeyd then the floor, alternated, each tool this long a round.
+    monitor_https_rounds: int = 3
+    monitor_https_seconds: float = 45
     monitor_https_journeys: int = 1000
     floor_conns: int = 10
     # checkout-rate: the checkout journey at a fixed arrival rate (open model), k6 beside journeyd.
@@ -66,7 +68,7 @@ class Settings:
             s.monitor_seconds, s.monitor_journeys = 10, 100
             # 1,000 full handshakes take nginx about a second of its core: 1 s would measure only those.
             s.get_https_seconds = 3
-            s.monitor_https_seconds, s.monitor_https_journeys = 10, 100
+            s.monitor_https_seconds, s.monitor_https_journeys, s.monitor_https_rounds = 10, 100, 1
             s.rate_seconds = 3
             s.settle_s = 0.3
         return s

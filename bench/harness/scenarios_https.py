@@ -76,19 +76,24 @@ def get_https(s: Settings, caps: journeyd.Capabilities) -> tuple[list[GetResult]
 
 
 @dataclass
-class HttpsMonitor:
-    """journeyd run over https, and the floor: the same fresh handshakes and GETs from a bare client."""
+class HttpsRound:
+    """One round: journeyd run over https, then the floor (the same fresh handshakes and GETs from a bare
+    client) for as long."""
 
-    monitor: MonitorResult | None
+    monitor: MonitorResult
     # oha --disable-keepalive at journeys/10 requests per second for as long, or why not.
     floor: Measured | None
     # Connections nginx accepted during the floor's run (its handshakes).
     floor_connections: int | None
-    notes: list[str] = field(default_factory=list)
 
-    @property
-    def rate(self) -> float:
-        return self.monitor.journeys / 10 if self.monitor else 0.0
+
+@dataclass
+class HttpsMonitor:
+    """Rounds of journeyd and the floor, alternated: the CPU a handshake costs moves by a sixth from one
+    minute to the next on this machine (both tools alike), so one pair of runs says little about their ratio."""
+
+    rounds: list[HttpsRound]
+    notes: list[str] = field(default_factory=list)
 
 
 def monitor_https(s: Settings, caps: journeyd.Capabilities) -> tuple[HttpsMonitor | None, list[str]]:
@@ -104,29 +109,34 @@ def monitor_https(s: Settings, caps: journeyd.Capabilities) -> tuple[HttpsMonito
     template = MONITOR_HTTPS_TEMPLATE.read_text().replace("__CA__", str(files.ca.resolve()))
     for i in range(1, n + 1):
         (jdir / f"monitor-https-{i:04d}.yml").write_text(template.replace("__N__", f"{i:04d}"))
+    rounds = []
     try:
-        s.say(f"monitor-https: {n} journeys every 10s over https for {secs:g}s")
-        before = nginx_accepts(server)
-        res = _monitor_run(s, server, server.https_url, jdir, [], secs, "journeyd-run-https", journeys=n)
-        res.connections = _accepted_since(server, before)
-        time.sleep(s.settle_s)
-        floor, floor_conns = _floor(s, server, files, n / 10, secs)
-        return HttpsMonitor(res, floor, floor_conns, notes), []
+        for r in range(1, s.monitor_https_rounds + 1):
+            s.say(f"monitor-https round {r} of {s.monitor_https_rounds}: {n} journeys every 10s over https "
+                  f"for {secs:g}s, then the floor for as long")
+            before = nginx_accepts(server)
+            res = _monitor_run(s, server, server.https_url, jdir, [], secs, f"journeyd-run-https-{r}", journeys=n)
+            res.connections = _accepted_since(server, before)
+            time.sleep(s.settle_s)
+            floor, floor_conns = _floor(s, server, files, n / 10, secs, r)
+            rounds.append(HttpsRound(res, floor, floor_conns))
+        return HttpsMonitor(rounds, notes), []
     finally:
         server.stop()
 
 
-def _floor(s: Settings, server: Server, files: tls.TlsFiles, rate: float, seconds: float
+def _floor(s: Settings, server: Server, files: tls.TlsFiles, rate: float, seconds: float, round_no: int
            ) -> tuple[Measured, int | None]:
     """The bare cost of the monitor's traffic: oha opening a new connection (a full handshake) for each GET,
     at the monitor's rate, for as long. No schedule, checks, histograms or alerting."""
     if not peers.available("oha"):
         return Measured("oha", status=peers.skipped("oha")), None
-    out = s.workdir / "monitor-https-floor-oha.json"
+    label = f"monitor-https-floor-oha-{round_no}"
+    out = s.workdir / f"{label}.json"
     argv = peers.oha_argv(server.https_url + STATIC_PATH, s.floor_conns, seconds, out, qps=max(1, round(rate)))
     argv[-1:-1] = ["--disable-keepalive", "--cacert", str(files.ca)]  # the URL stays last
     before = nginx_accepts(server)
-    m = _measure(s, "oha", "monitor-https-floor-oha", argv, seconds + 60, lambda r: peers.parse_oha(out), server)
+    m = _measure(s, "oha", label, argv, seconds + 60, lambda r: peers.parse_oha(out), server)
     return m, _accepted_since(server, before)
 
 
