@@ -11,8 +11,8 @@ mod trace_support;
 use daemon_support::{eventually, get_text, metric, tempdir, InProcess};
 use opentelemetry_proto::tonic::trace::v1::Span;
 use trace_support::{
-    attr, collector, failing_journey, hex, journey, metrics, setup, site, ticking, verify, Collector, Received,
-    TWO_STEPS,
+    attr, collector, failing_journey, hex, journey, metrics, metrics_once, setup, site, ticking, verify, Collector,
+    Received, TWO_STEPS,
 };
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -79,8 +79,7 @@ async fn a_run_is_a_trace_whose_step_spans_are_the_sites_parents() {
     let headers = received.0.lock().unwrap()[0].0.clone();
     assert_eq!(headers["x-api-key"], "k-123");
 
-    let m = metrics(&daemon).await;
-    assert!(metric(&m, "journeyd_traces_exported_total").unwrap() >= 1.0, "{m}");
+    let m = metrics_once(&daemon, "journeyd_traces_exported_total", 1.0).await;
     assert_eq!(metric(&m, "journeyd_traces_dropped_total{reason=\"queue_full\"}"), Some(0.0));
     daemon.stop().await;
 }

@@ -137,6 +137,16 @@ pub async fn metrics(daemon: &InProcess) -> String {
     get_text(&reqwest::Client::new(), &daemon.url("/metrics")).await
 }
 
+/// The daemon's metrics once `series` is at least `at_least`. A run's export is counted when the collector's
+/// answer is back, a moment after the collector holds the spans a test waited for.
+pub async fn metrics_once(daemon: &InProcess, series: &str, at_least: f64) -> String {
+    eventually(&format!("{series} >= {at_least}"), || async move {
+        let m = metrics(daemon).await;
+        metric(&m, series).is_some_and(|v| v >= at_least).then_some(m)
+    })
+    .await
+}
+
 /// Runs a 300 ms journey with `traces` as the settings' section (its `queue_capacity` must be 2) until
 /// `runs` runs completed and `enough` holds for the metrics; checks at every look that the queue never held
 /// more than its capacity and at the end that no tick was skipped: the run's deadline is half the interval,
