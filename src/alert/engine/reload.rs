@@ -1,11 +1,10 @@
 //! Reloads: a new settings file or a new suite, applied to the running engine.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use tokio::time::Instant;
 
-use super::{base_url, Engine};
+use super::{base_url, Engine, Watched};
 use crate::alert::notify::{Notice, NoticeKind};
 use crate::alert::rules::Tracker;
 use crate::model::Suite;
@@ -21,15 +20,18 @@ impl Engine {
     pub fn settings_changed(&mut self, settings: Arc<Settings>, now: Instant) -> Vec<Notice> {
         self.base_url = base_url(&settings, &self.listen_url);
         self.maintenance.set_recurring(settings.maintenance.clone());
-        for t in self.trackers.values_mut() {
-            t.set_defaults(&settings.defaults);
+        for w in self.journeys.values_mut() {
+            w.tracker.set_defaults(&settings.defaults);
         }
         self.settings = settings;
         // What the new thresholds and windows stop is resolved under the labels it fired with.
         let mut notices = self.reconcile(now);
         let wall = self.clock.wall(now);
-        let mut active = std::mem::take(&mut self.active);
-        for (name, alerts) in &mut active {
+        let firing: Vec<String> =
+            self.journeys.iter().filter(|(_, w)| !w.active.is_empty()).map(|(n, _)| n.clone()).collect();
+        for name in &firing {
+            let Some(w) = self.journeys.get_mut(name) else { continue };
+            let mut alerts = std::mem::take(&mut w.active);
             for (k, a) in alerts.iter_mut() {
                 let mut next = self.alert(name, *k, a.annotations.clone());
                 next.starts_at = a.starts_at;
@@ -47,35 +49,50 @@ impl Engine {
                     notices.push(Notice { kind: NoticeKind::Update, alert: next });
                 }
             }
+            if let Some(w) = self.journeys.get_mut(name) {
+                w.active = alerts;
+            }
         }
-        self.active = active;
         notices
     }
 
     /// A new suite: unchanged journeys (same fingerprint) keep their state; changed ones start over;
     /// removed ones resolve their alerts and lose their series.
     pub fn suite_changed(&mut self, suite: &Suite, now: Instant) -> Vec<Notice> {
-        let mut next = BTreeMap::new();
+        let mut before = std::mem::take(&mut self.journeys);
         for j in &suite.journeys {
-            let tracker = match self.trackers.remove(&j.name) {
-                Some(mut t) if t.journey.fingerprint == j.fingerprint => {
-                    t.journey = Arc::clone(j);
-                    t
+            // A journey's alerts, hold and gauges stay with its name; a changed journey's tracker starts over.
+            let w = match before.remove(&j.name) {
+                Some(mut w) if w.tracker.journey.fingerprint == j.fingerprint => {
+                    w.tracker.journey = Arc::clone(j);
+                    w
                 }
-                _ => Tracker::new(Arc::clone(j), &self.settings.defaults),
+                Some(mut w) => {
+                    w.tracker = Tracker::new(Arc::clone(j), &self.settings.defaults);
+                    w
+                }
+                None => Watched::new(Tracker::new(Arc::clone(j), &self.settings.defaults)),
             };
-            if tracker.slo.is_none() {
+            if w.tracker.slo.is_none() {
                 self.metrics.forget_slo(&j.name);
             }
-            next.insert(j.name.clone(), tracker);
+            self.journeys.insert(j.name.clone(), w);
         }
-        for gone in self.trackers.keys() {
+        for gone in before.keys() {
             self.metrics.forget(gone);
-            self.exported.remove(gone);
         }
-        self.trackers = next;
-        self.verdicts.retain(|(name, _), _| self.trackers.contains_key(name));
+        self.verdicts.retain(|name, _| self.journeys.contains_key(name));
         self.index_dependents();
-        self.reconcile(now)
+        let mut notices = self.reconcile(now);
+        // Journeys removed: resolve whatever they still had firing.
+        let wall = self.clock.wall(now);
+        for (_, w) in before {
+            for (_, mut a) in w.active {
+                a.ends_at = Some(wall);
+                a.annotations.insert("suppressed_by".into(), "the journey was removed from the configuration".into());
+                notices.push(Notice { kind: NoticeKind::Resolved, alert: a });
+            }
+        }
+        notices
     }
 }

@@ -42,7 +42,7 @@ impl Engine {
     pub(super) fn wanted(&mut self, name: &str, now: Instant) -> BTreeMap<AlertName, BTreeMap<String, String>> {
         let elapsed = now.saturating_duration_since(self.started);
         let mut out = BTreeMap::new();
-        let Some(t) = self.trackers.get_mut(name) else { return out };
+        let Some(t) = self.journeys.get_mut(name).map(|w| &mut w.tracker) else { return out };
         if t.down {
             let mut ann = BTreeMap::new();
             let threshold = t.failure_threshold();
@@ -119,10 +119,8 @@ impl Engine {
         }
         let wall = self.clock.wall(now).duration_since(UNIX_EPOCH).unwrap_or_default().as_secs() as i64;
         out.extend(t.cert_alerts(wall));
-        for alert in [AlertName::DeployRegression, AlertName::CanaryRegression] {
-            if let Some(ann) = self.verdicts.get(&(name.to_string(), alert)) {
-                out.insert(alert, ann.clone());
-            }
+        if let Some(verdicts) = self.verdicts.get(name) {
+            out.extend(verdicts.iter().map(|(alert, ann)| (*alert, ann.clone())));
         }
         out
     }
