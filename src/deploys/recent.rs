@@ -48,7 +48,11 @@ pub struct Recent {
 
 impl Recent {
     pub fn record(&mut self, journey: &str, sample: Sample, keep: Duration) {
-        let runs = self.runs.entry(journey.to_string()).or_default();
+        // Looked up before inserting: `entry` would allocate the name on every run.
+        let runs = match self.runs.get_mut(journey) {
+            Some(runs) => runs,
+            None => self.runs.entry(journey.to_string()).or_default(),
+        };
         let horizon = sample.at.checked_sub(keep);
         runs.push_back(sample);
         while runs.len() > MAX_RUNS || runs.front().is_some_and(|s| horizon.is_some_and(|h| s.at < h)) {

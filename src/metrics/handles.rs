@@ -1,9 +1,12 @@
 //! Pre-resolved metric children of one journey and its steps, so recording an outcome does not hash label
-//! values for every sample (`with_label_values` hashes and takes a read lock per call).
+//! values for every sample (`with_label_values` hashes and takes a read lock per call), and its windows and
+//! stats row, so it is not looked up by name either.
 
 use prometheus::{Gauge, Histogram, IntCounter, IntGauge};
 
-use crate::metrics::{Metrics, PHASES};
+use crate::metrics::stats::JourneyRow;
+use crate::metrics::window::JourneyWindow;
+use crate::metrics::{Metrics, StatsTable, PHASES};
 use crate::model::Journey;
 
 pub(crate) struct JourneyHandles {
@@ -16,6 +19,10 @@ pub(crate) struct JourneyHandles {
     pub last_run: Gauge,
     /// Indexed like the journey's steps.
     pub steps: Vec<StepHandles>,
+    /// The journey's sliding windows.
+    pub window: JourneyWindow,
+    /// The journey's row of the stats table; `None` for a journey the table does not hold.
+    pub stats: Option<JourneyRow>,
 }
 
 pub(crate) struct StepHandles {
@@ -30,7 +37,7 @@ pub(crate) struct StepHandles {
 }
 
 impl JourneyHandles {
-    pub fn new(m: &Metrics, journey: &Journey) -> JourneyHandles {
+    pub fn new(m: &Metrics, stats: &StatsTable, journey: &Journey) -> JourneyHandles {
         let name = journey.name.as_str();
         let steps = journey
             .steps
@@ -56,6 +63,8 @@ impl JourneyHandles {
             start_delay: m.start_delay.with_label_values(&[name]),
             last_run: m.last_run.with_label_values(&[name]),
             steps,
+            window: m.windows.journey(name),
+            stats: stats.row(name),
         }
     }
 }
