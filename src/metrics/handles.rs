@@ -2,12 +2,15 @@
 //! values for every sample (`with_label_values` hashes and takes a read lock per call), and its windows and
 //! stats row, so it is not looked up by name either.
 
+use std::sync::Arc;
+
 use prometheus::{Gauge, Histogram, IntCounter, IntGauge};
 
 use crate::metrics::stats::JourneyRow;
 use crate::metrics::window::JourneyWindow;
 use crate::metrics::{Metrics, StatsTable, PHASES};
 use crate::model::Journey;
+use crate::outcome::CertSeen;
 
 pub(crate) struct JourneyHandles {
     /// `journey_runs_total` by outcome: success, failure, cancelled.
@@ -34,6 +37,9 @@ pub(crate) struct StepHandles {
     pub phases: [Histogram; 5],
     /// `journey_step_requests_total` for new and reused connections.
     pub requests: [IntCounter; 2],
+    /// The certificate this step's TLS series were last set from: a run presenting the very same one (the
+    /// handshake cache shares it) leaves them as they are without comparing. `None` again after a reload.
+    pub cert: Option<Arc<CertSeen>>,
 }
 
 impl JourneyHandles {
@@ -52,6 +58,7 @@ impl JourneyHandles {
                     phases: PHASES.map(|p| m.step_phase.with_label_values(&[name, step.name.as_str(), p])),
                     requests: ["new", "reused"]
                         .map(|c| m.step_requests.with_label_values(&[name, step.name.as_str(), c])),
+                    cert: None,
                 }
             })
             .collect();

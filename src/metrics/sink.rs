@@ -2,13 +2,14 @@
 //! a log line, so the log and the counters cannot drift apart.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
 
 use crate::metrics::certs::CertSeries;
 use crate::metrics::handles::JourneyHandles;
 use crate::metrics::{Metrics, StatsTable, PHASES};
 use crate::model::{Journey, Suite};
-use crate::outcome::{Failure, Reason, RunOutcome, RunStatus};
+use crate::outcome::{CertNews, Failure, Reason, RunOutcome, RunStatus};
 use crate::pipeline::Sink;
 
 pub struct MetricsSink {
@@ -157,7 +158,7 @@ impl Sink for MetricsSink {
     fn outcome(&mut self, journey: &Journey, o: &RunOutcome) {
         let m = &self.metrics;
         let name = journey.name.as_str();
-        let h = match self.handles.get(name) {
+        let h = match self.handles.get_mut(name) {
             Some(h) => h,
             None => self.handles.entry(journey.name.clone()).or_insert(JourneyHandles::new(m, &self.stats, journey)),
         };
@@ -193,11 +194,21 @@ impl Sink for MetricsSink {
         let wall = o.wall_start.duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO);
         h.last_run.set(wall.as_secs_f64());
         for so in &o.steps {
-            let (Some(step), Some(sh)) = (journey.steps.get(so.index), h.steps.get(so.index)) else { continue };
+            let (Some(step), Some(sh)) = (journey.steps.get(so.index), h.steps.get_mut(so.index)) else { continue };
             sh.duration.observe(so.response_time.as_secs_f64());
             sh.service.observe(so.service_time.as_secs_f64());
             sh.success.set(i64::from(so.passed));
-            self.certs.record(m, name, &step.name, so.cert_news());
+            let news = so.cert_news();
+            // The handshake cache hands out the same certificate for the same chain: nothing to compare.
+            let same = matches!(news, CertNews::Presented(c) if sh.cert.as_ref().is_some_and(|l| Arc::ptr_eq(l, c)));
+            if !same {
+                self.certs.record(m, name, &step.name, news);
+                match news {
+                    CertNews::Presented(c) => sh.cert = Some(Arc::clone(c)),
+                    CertNews::Plain => sh.cert = None,
+                    CertNews::Unchanged => {}
+                }
+            }
             sh.status.set(i64::from(so.status.unwrap_or(0)));
             if let Some(page) = &so.page {
                 m.browser.record(name, &step.name, page);

@@ -2,11 +2,11 @@
 //! compared with what receivers were told, and the journey's gauges.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use tokio::time::Instant;
 
-use super::suppress::is_down;
 use super::wanted::Wanted;
 use super::{Engine, Exported, Hold};
 use crate::alert::metrics::AlertMetrics;
@@ -18,45 +18,48 @@ impl Engine {
     pub(super) fn reconcile_names(&mut self, now: Instant, scope: Option<BTreeSet<String>>) -> Vec<Notice> {
         let wall = self.clock.wall(now);
         self.maintenance.prune(now);
-        let names: Vec<String> = match scope {
-            Some(names) => names.into_iter().collect(),
-            None => self.journeys.keys().cloned().collect(),
+        // In name order, as receivers have always been told.
+        let slots: Vec<usize> = match scope {
+            Some(names) => names.iter().filter_map(|n| self.index.get(n).copied()).collect(),
+            None => self.index.values().copied().collect(),
         };
-        let wanted: Vec<Wanted> = names.iter().map(|n| self.wanted(n, now)).collect();
-        let (held, holding) = self.holds(&names, &wanted, now, wall);
+        let wanted: Vec<Wanted> = slots.iter().map(|&i| self.wanted(i, now)).collect();
+        let (held, holding) = self.holds(&slots, &wanted, now, wall);
         let mut notices = Vec::new();
-        for ((name, hold), wanted) in names.iter().zip(held).zip(wanted) {
-            let desired = self.desired(name, &hold, wanted, holding.get(name));
-            self.apply(name, hold, desired, wall, &mut notices);
+        for ((&i, hold), wanted) in slots.iter().zip(held).zip(wanted) {
+            let held_back = holding.get(self.watched[i].tracker.journey.name.as_str());
+            let desired = self.desired(i, &hold, wanted, held_back);
+            self.apply(i, hold, desired, wall, &mut notices);
         }
         notices
     }
 
     /// `reconcile` for one journey that neither depends on another nor has dependents (see
     /// `Watched::alone`): what an outcome of it can change, without building a scope.
-    pub(super) fn reconcile_one(&mut self, name: &str, now: Instant) -> Vec<Notice> {
+    pub(super) fn reconcile_one(&mut self, i: usize, now: Instant) -> Vec<Notice> {
         let wall = self.clock.wall(now);
         self.maintenance.prune(now);
-        let wanted = self.wanted(name, now);
-        let hold = self.hold_of(name, &wanted, now, wall);
-        let desired = self.desired(name, &hold, wanted, None);
+        let wanted = self.wanted(i, now);
+        let hold = self.hold_of(i, &wanted, now, wall);
+        let desired = self.desired(i, &hold, wanted, None);
         let mut notices = Vec::new();
-        self.apply(name, hold, desired, wall, &mut notices);
+        self.apply(i, hold, desired, wall, &mut notices);
         notices
     }
 
     /// What fires for one journey once its hold applies, with the `suppressing` annotation on its
     /// `JourneyDown` when it holds others back.
-    fn desired(&self, name: &str, hold: &Hold, wanted: Wanted, held_back: Option<&Vec<String>>) -> Wanted {
+    fn desired(&self, i: usize, hold: &Hold, wanted: Wanted, held_back: Option<&Vec<String>>) -> Wanted {
         let (maint, dep) = hold;
+        let watched = &self.watched[i];
+        let name = watched.tracker.journey.name.as_str();
         let mut desired = match (maint, dep) {
             (Some(_), _) => BTreeMap::new(),
-            (None, Some(d)) if is_down(&self.journeys, d) => BTreeMap::new(),
+            (None, Some(d)) if self.is_down(d) => BTreeMap::new(),
             // Failing dependency: keep what already fires, hold the rest.
             (None, Some(_)) => {
-                let active = self.journeys.get(name).map(|w| &w.active);
                 let mut w = wanted;
-                w.retain(|k, _| active.is_some_and(|a| a.contains_key(k)));
+                w.retain(|k, _| watched.active.contains_key(k));
                 w
             }
             (None, None) => wanted,
@@ -69,14 +72,16 @@ impl Engine {
 
     /// Resolves what should no longer fire and fires or updates the rest; then the hold, the gauges and
     /// the "since" of one journey.
-    fn apply(&mut self, name: &str, hold: Hold, desired: Wanted, wall: SystemTime, notices: &mut Vec<Notice>) {
+    fn apply(&mut self, i: usize, hold: Hold, desired: Wanted, wall: SystemTime, notices: &mut Vec<Notice>) {
         let why_held = hold.0.as_ref().map(|m| format!("in maintenance: {m}")).or_else(|| {
             hold.1.as_ref().map(|d| {
-                let how = if is_down(&self.journeys, d) { "down" } else { "failing" };
+                let how = if self.is_down(d) { "down" } else { "failing" };
                 format!("depends on {d}, which is {how}")
             })
         });
-        let Some(w) = self.journeys.get_mut(name) else { return };
+        let w = &mut self.watched[i];
+        let journey = Arc::clone(&w.tracker.journey);
+        let name = journey.name.as_str();
         let mut active = std::mem::take(&mut w.active);
         let health = w.tracker.health();
         // Resolve what should no longer fire.
@@ -111,7 +116,7 @@ impl Engine {
             suppressed: hold.1.is_some(),
             maintenance,
         };
-        let Some(w) = self.journeys.get_mut(name) else { return };
+        let w = &mut self.watched[i];
         if w.exported != Some(exported) {
             export(&self.metrics, name, &exported);
             w.exported = Some(exported);
@@ -128,7 +133,7 @@ impl Engine {
         if maintenance {
             return Health::Maintenance;
         }
-        self.journeys.get(name).map_or(Health::Unknown, |w| w.tracker.health())
+        self.by_name(name).map_or(Health::Unknown, |w| w.tracker.health())
     }
 }
 

@@ -20,18 +20,21 @@ impl Engine {
     pub fn settings_changed(&mut self, settings: Arc<Settings>, now: Instant) -> Vec<Notice> {
         self.base_url = base_url(&settings, &self.listen_url);
         self.maintenance.set_recurring(settings.maintenance.clone());
-        for w in self.journeys.values_mut() {
+        for w in &mut self.watched {
             w.tracker.set_defaults(&settings.defaults);
         }
         self.settings = settings;
         // What the new thresholds and windows stop is resolved under the labels it fired with.
         let mut notices = self.reconcile(now);
         let wall = self.clock.wall(now);
-        let firing: Vec<String> =
-            self.journeys.iter().filter(|(_, w)| !w.active.is_empty()).map(|(n, _)| n.clone()).collect();
-        for name in &firing {
-            let Some(w) = self.journeys.get_mut(name) else { continue };
-            let mut alerts = std::mem::take(&mut w.active);
+        let firing: Vec<(String, usize)> = self
+            .index
+            .iter()
+            .filter(|(_, &i)| !self.watched[i].active.is_empty())
+            .map(|(n, &i)| (n.clone(), i))
+            .collect();
+        for (name, i) in &firing {
+            let mut alerts = std::mem::take(&mut self.watched[*i].active);
             for (k, a) in alerts.iter_mut() {
                 let mut next = self.alert(name, *k, a.annotations.clone());
                 next.starts_at = a.starts_at;
@@ -49,9 +52,7 @@ impl Engine {
                     notices.push(Notice { kind: NoticeKind::Update, alert: next });
                 }
             }
-            if let Some(w) = self.journeys.get_mut(name) {
-                w.active = alerts;
-            }
+            self.watched[*i].active = alerts;
         }
         notices
     }
@@ -59,10 +60,11 @@ impl Engine {
     /// A new suite: unchanged journeys (same fingerprint) keep their state; changed ones start over;
     /// removed ones resolve their alerts and lose their series.
     pub fn suite_changed(&mut self, suite: &Suite, now: Instant) -> Vec<Notice> {
-        let mut before = std::mem::take(&mut self.journeys);
+        let before_index = std::mem::take(&mut self.index);
+        let mut before: Vec<Option<Watched>> = std::mem::take(&mut self.watched).into_iter().map(Some).collect();
         for j in &suite.journeys {
             // A journey's alerts, hold and gauges stay with its name; a changed journey's tracker starts over.
-            let w = match before.remove(&j.name) {
+            let w = match before_index.get(&j.name).and_then(|&i| before[i].take()) {
                 Some(mut w) if w.tracker.journey.fingerprint == j.fingerprint => {
                     w.tracker.journey = Arc::clone(j);
                     w
@@ -76,17 +78,21 @@ impl Engine {
             if w.tracker.slo.is_none() {
                 self.metrics.forget_slo(&j.name);
             }
-            self.journeys.insert(j.name.clone(), w);
+            self.index.insert(j.name.clone(), self.watched.len());
+            self.watched.push(w);
         }
-        for gone in before.keys() {
-            self.metrics.forget(gone);
+        // What is left of `before` was removed (in name order, as receivers are told).
+        let gone: Vec<(&String, Watched)> =
+            before_index.iter().filter_map(|(name, &i)| before[i].take().map(|w| (name, w))).collect();
+        for (name, _) in &gone {
+            self.metrics.forget(name);
         }
-        self.verdicts.retain(|name, _| self.journeys.contains_key(name));
+        self.verdicts.retain(|name, _| self.index.contains_key(name));
         self.index_dependents();
         let mut notices = self.reconcile(now);
         // Journeys removed: resolve whatever they still had firing.
         let wall = self.clock.wall(now);
-        for (_, w) in before {
+        for (_, w) in gone {
             for (_, mut a) in w.active {
                 a.ends_at = Some(wall);
                 a.annotations.insert("suppressed_by".into(), "the journey was removed from the configuration".into());

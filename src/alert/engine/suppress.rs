@@ -7,27 +7,28 @@ use std::time::SystemTime;
 use tokio::time::Instant;
 
 use super::wanted::Wanted;
-use super::{Engine, Hold, Watched};
+use super::{Engine, Hold};
 use crate::alert::rules::Health;
 
-pub(super) fn is_down(journeys: &BTreeMap<String, Watched>, journey: &str) -> bool {
-    journeys.get(journey).is_some_and(|w| w.tracker.health() == Health::Down)
-}
-
-pub(super) fn is_failing(journeys: &BTreeMap<String, Watched>, journey: &str) -> bool {
-    journeys.get(journey).is_some_and(|w| w.tracker.failing())
-}
-
 impl Engine {
+    pub(super) fn is_down(&self, journey: &str) -> bool {
+        self.by_name(journey).is_some_and(|w| w.tracker.health() == Health::Down)
+    }
+
+    fn is_failing(&self, journey: &str) -> bool {
+        self.by_name(journey).is_some_and(|w| w.tracker.failing())
+    }
+
     pub(super) fn index_dependents(&mut self) {
         self.dependents.clear();
-        for (name, w) in &self.journeys {
-            for d in &w.tracker.journey.depends_on {
+        for (name, &i) in &self.index {
+            for d in &self.watched[i].tracker.journey.depends_on {
                 self.dependents.entry(d.clone()).or_default().push(name.clone());
             }
         }
-        for (name, w) in &mut self.journeys {
-            w.alone = w.tracker.journey.depends_on.is_empty() && !self.dependents.contains_key(name);
+        for w in &mut self.watched {
+            let j = &w.tracker.journey;
+            w.alone = j.depends_on.is_empty() && !self.dependents.contains_key(&j.name);
         }
     }
 
@@ -35,7 +36,7 @@ impl Engine {
     /// journeys whose alerts, holds or `suppressing` annotations an outcome of `journey` can change.
     pub(super) fn scope_of(&self, journey: &str) -> BTreeSet<String> {
         let mut scope = BTreeSet::from([journey.to_string()]);
-        if let Some(w) = self.journeys.get(journey) {
+        if let Some(w) = self.by_name(journey) {
             scope.extend(w.tracker.journey.depends_on.iter().cloned());
         }
         let mut queue: Vec<String> = scope.iter().cloned().collect();
@@ -46,27 +47,27 @@ impl Engine {
                 }
             }
         }
-        scope.retain(|n| self.journeys.contains_key(n));
+        scope.retain(|n| self.index.contains_key(n));
         scope
     }
 
-    /// Each journey's hold (maintenance, or the dependency it waits for), in the order of `names`, and per
+    /// Each journey's hold (maintenance, or the dependency it waits for), in the order of `slots`, and per
     /// dependency the dependents it holds back (for its `JourneyDown`'s `suppressing` annotation).
     pub(super) fn holds(
         &self,
-        names: &[String],
+        slots: &[usize],
         wanted: &[Wanted],
         now: Instant,
         wall: SystemTime,
     ) -> (Vec<Hold>, BTreeMap<String, Vec<String>>) {
         // Dependents held back because of each down journey, for its alert's annotations.
         let mut holding: BTreeMap<String, Vec<String>> = BTreeMap::new();
-        let mut held = Vec::with_capacity(names.len());
-        for (name, wanted) in names.iter().zip(wanted) {
-            let hold = self.hold_of(name, wanted, now, wall);
+        let mut held = Vec::with_capacity(slots.len());
+        for (&i, wanted) in slots.iter().zip(wanted) {
+            let hold = self.hold_of(i, wanted, now, wall);
             if let Some(d) = &hold.1 {
                 if !wanted.is_empty() {
-                    holding.entry(d.clone()).or_default().push(name.clone());
+                    holding.entry(d.clone()).or_default().push(self.watched[i].tracker.journey.name.clone());
                 }
             }
             held.push(hold);
@@ -77,18 +78,18 @@ impl Engine {
     /// One journey's hold. Only its own dependencies are looked up (`is_down`, `is_failing`), so a
     /// per-outcome reconcile does not walk every tracker: it did, for 10% of the monitor's CPU at 1,000
     /// journeys.
-    pub(super) fn hold_of(&self, name: &str, wanted: &Wanted, now: Instant, wall: SystemTime) -> Hold {
-        let Some(w) = self.journeys.get(name) else { return Hold::default() };
-        let maint = self.maintenance.active_for(name, now, wall);
+    pub(super) fn hold_of(&self, i: usize, wanted: &Wanted, now: Instant, wall: SystemTime) -> Hold {
+        let w = &self.watched[i];
+        let maint = self.maintenance.active_for(&w.tracker.journey.name, now, wall);
         let depends_on = &w.tracker.journey.depends_on;
         // A dependency that is down holds every alert. One that is failing but not yet down holds
         // alerts that have not fired yet: when both break together, the dependent (more users, a
         // lower threshold, an earlier tick) must not page before the dependency's verdict is in.
-        let mut dep = depends_on.iter().find(|d| is_down(&self.journeys, d)).cloned();
+        let mut dep = depends_on.iter().find(|d| self.is_down(d)).cloned();
         if dep.is_none() && !depends_on.is_empty() {
             let new_alert = wanted.keys().any(|k| !w.active.contains_key(k));
             if new_alert {
-                dep = depends_on.iter().find(|d| is_failing(&self.journeys, d)).cloned();
+                dep = depends_on.iter().find(|d| self.is_failing(d)).cloned();
             }
         }
         (maint, dep)

@@ -26,9 +26,10 @@ pub struct JourneyView {
 impl Engine {
     /// Every journey's state, as of the last reconcile.
     pub fn views(&self) -> Vec<JourneyView> {
-        self.journeys
+        self.index
             .iter()
-            .map(|(name, w)| {
+            .map(|(name, &i)| {
+                let w = &self.watched[i];
                 let (maint, dep) = w.held.clone();
                 JourneyView {
                     journey: name.clone(),
@@ -43,7 +44,7 @@ impl Engine {
 
     /// One journey's state, since when, and why (for the status page).
     pub fn state_of(&self, name: &str) -> Option<(Health, SystemTime, Option<String>)> {
-        let w = self.journeys.get(name)?;
+        let w = self.by_name(name)?;
         let t = &w.tracker;
         let (maint, dep) = w.held.clone();
         let (state, since) = w.since?;
@@ -61,19 +62,19 @@ impl Engine {
 
     /// A journey's certificate thresholds, resolved from the journey and the settings in force.
     pub fn cert_thresholds(&self, name: &str) -> Option<CertThresholds> {
-        self.journeys.get(name).map(|w| w.tracker.cert_thresholds())
+        self.by_name(name).map(|w| w.tracker.cert_thresholds())
     }
 
     /// Every alert receivers were told is firing: what a receiver added by a reload is told at once.
     pub fn firing_alerts(&self) -> Vec<Alert> {
-        self.journeys.values().flat_map(|w| w.active.values().cloned()).collect()
+        self.index.values().flat_map(|&i| self.watched[i].active.values().cloned()).collect()
     }
 
     /// Alerts receivers were told are firing, for `GET /api/v1/alerts`.
     pub fn firing(&self) -> Vec<serde_json::Value> {
-        self.journeys
+        self.index
             .values()
-            .flat_map(|w| w.active.values())
+            .flat_map(|&i| self.watched[i].active.values())
             .map(|a| {
                 serde_json::json!({
                     "labels": a.labels, "annotations": a.annotations,
