@@ -305,7 +305,7 @@ impl Collector for WindowCollector {
             let Some(total) = &mut jw.total else { continue };
             journeys.extend(summary(total, &[("journey", journey)], now));
             for (step, w) in jw.steps.iter_mut().flatten() {
-                steps.extend(summary(w, &[("journey", &journey), ("step", step)], now));
+                steps.extend(summary(w, &[("journey", journey), ("step", step)], now));
             }
         }
         let mut out = Vec::new();
