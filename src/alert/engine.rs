@@ -5,6 +5,11 @@
 //! were told, and returns the differences as notices. It runs after every outcome and on a one-second tick (windows open
 //! and close, latency samples age out).
 //!
+//! Each journey's state is one entry (`Watched`) in a vector, rebuilt when the suite changes: an outcome
+//! looks its journey's name up once and every stage after reaches the entry by slot. Before, five maps
+//! keyed by name took ~15 lookups and a dozen allocations per outcome, most of the pipeline's cost at
+//! 1,000 journeys (bench/RESULTS.md, section 6, "the sinks").
+//!
 //! Files: this one holds the engine's state and its entry points; `wanted` (what should fire, and the
 //! alert receivers see), `suppress` (dependency holds and the journeys an outcome can affect),
 //! `reconcile` (diffing against what receivers were told, and the gauges), `reload` (settings and suite
