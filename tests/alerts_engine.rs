@@ -355,3 +355,39 @@ async fn reloaded_weekly_windows_apply_at_once_and_ad_hoc_windows_stay() {
     assert_eq!(r.metric(r#"journey_maintenance{journey="other"}"#), Some(1.0));
     assert_eq!(r.engine.maintenance.list(Instant::now(), r.engine.wall(Instant::now())).len(), 1);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_reload_that_adds_or_removes_a_dependency_changes_what_an_outcome_reaches() {
+    // login runs alone; a reload adds account, which depends on it (login itself is unchanged).
+    let mut r = Rig::new(&one(&[("login", "")]), "", SystemTime::now());
+    let files = one(&[("login", ""), ("account", "depends_on: [login]")]);
+    let files: Vec<(&str, &str)> = files.iter().map(|(n, t)| (*n, t.as_str())).collect();
+    r.suite = suite(&files);
+    assert!(r.engine.suite_changed(&r.suite, Instant::now()).is_empty());
+    r.feed(fail("account"));
+    r.feed(fail("account"));
+    assert_eq!(names(&r.feed(fail("account"))), ["Firing JourneyDown account"]);
+    r.feed(fail("login"));
+    r.feed(fail("login"));
+    // login's own outcome now reaches account: its alert is held back, and login's page says so.
+    let n = r.feed(fail("login"));
+    assert_eq!(names(&n), ["Resolved JourneyDown account", "Firing JourneyDown login"]);
+    assert_eq!(n[0].alert.annotations["suppressed_by"], "depends on login, which is down");
+    assert!(n[1].alert.annotations["suppressing"].contains("account"));
+
+    // A reload drops the dependency (account changed, so it starts over): account pages on its own while
+    // login is still down, and login's outcomes no longer touch it.
+    let files = one(&[("login", ""), ("account", "")]);
+    let files: Vec<(&str, &str)> = files.iter().map(|(n, t)| (*n, t.as_str())).collect();
+    r.suite = suite(&files);
+    let n = r.engine.suite_changed(&r.suite, Instant::now());
+    assert_eq!(names(&n), ["Update JourneyDown login"]);
+    assert!(!n[0].alert.annotations.contains_key("suppressing"), "it holds nothing back any more");
+    r.feed(fail("account"));
+    r.feed(fail("account"));
+    assert_eq!(names(&r.feed(fail("account"))), ["Firing JourneyDown account"]);
+    let n = r.feed(fail("login"));
+    assert_eq!(names(&n), Vec::<String>::new());
+    let login = r.engine.views().into_iter().find(|v| v.journey == "login").unwrap();
+    assert_eq!(login.firing, ["JourneyDown"]);
+}

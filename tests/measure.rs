@@ -247,3 +247,45 @@ async fn exported_histograms_match_the_hdr_counts_and_pass_promtool() {
         }
     }
 }
+
+/// The sink resolves each journey's windows and stats once per suite: across reloads a kept journey keeps
+/// counting, a removed one's series and stats vanish (its late outcomes go nowhere), and one added back
+/// starts from nothing rather than writing into what was dropped.
+#[tokio::test]
+async fn reloads_keep_the_windows_and_stats_of_kept_journeys_and_drop_removed_ones() {
+    let yaml = |name: &str| format!("name: {name}\ntarget: http://127.0.0.1:9\nsteps:\n  - name: home\n    get: /\n");
+    let (shop, gone) = (common::journey(&yaml("shop"), &[]), common::journey(&yaml("gone"), &[]));
+    let both = Suite { journeys: vec![Arc::clone(&shop), Arc::clone(&gone)] };
+    let (metrics, stats) = (Metrics::new(), StatsTable::new());
+    // Feeds events through a pipeline and hands the sinks back once it has recorded them all.
+    let feed = |sinks: Vec<Box<dyn pipeline::Sink>>, events: Vec<Event>| async move {
+        let (tx, rx) = pipeline::channel();
+        let aggregator = tokio::spawn(pipeline::run(rx, sinks));
+        for e in events {
+            tx.send(e).await.unwrap();
+        }
+        drop(tx);
+        aggregator.await.unwrap()
+    };
+    let run = |j: &Journey| Event::Outcome(outcome(j, &[5], false));
+    let mut events = vec![Event::Suite(both.clone())];
+    for _ in 0..3 {
+        events.extend([run(&shop), run(&gone)]);
+    }
+    events.extend([Event::Suite(Suite { journeys: vec![Arc::clone(&shop)] }), run(&shop), run(&gone)]);
+    let sinks = feed(vec![Box::new(MetricsSink::new(metrics.clone(), stats.clone()))], events).await;
+    let text = metrics.encode();
+    let window_count =
+        |text: &str, j: &str| sample(text, &format!("journey_latency_window_seconds_count{{journey=\"{j}\"}}"));
+    assert_eq!(window_count(&text, "shop"), Some(4.0));
+    assert!(!text.contains("journey=\"gone\""), "no series of a removed journey:\n{text}");
+    assert_eq!(stats.get("shop").map(|s| s.runs), Some(4));
+    assert!(stats.get("gone").is_none());
+
+    // Added back: it starts over, and its runs land where scrapes and reports read them.
+    feed(sinks, vec![Event::Suite(both), run(&gone)]).await;
+    let text = metrics.encode();
+    assert_eq!(window_count(&text, "gone"), Some(1.0));
+    assert_eq!(window_count(&text, "shop"), Some(4.0));
+    assert_eq!(stats.get("gone").map(|s| (s.runs, s.steps[0].runs)), Some((1, 1)));
+}

@@ -84,6 +84,16 @@ impl CertWatch {
         }
     }
 
+    /// The step whose certificate expires first (ties by step order), found without allocating: every
+    /// outcome of an https journey asks, and almost always the answer is "far from its thresholds".
+    pub fn earliest(&self) -> Option<Earliest<'_>> {
+        self.steps
+            .iter()
+            .enumerate()
+            .filter_map(|(step, sc)| sc.as_ref().map(|sc| Earliest { step, cert: &sc.current }))
+            .min_by_key(|e| (e.cert.earliest_expiry, e.step))
+    }
+
     /// Every step with a certificate, earliest expiry first (ties by step order).
     pub fn by_expiry(&self) -> Vec<Earliest<'_>> {
         let mut out: Vec<Earliest<'_>> = self
@@ -116,6 +126,9 @@ pub fn wanted(
 ) -> BTreeMap<AlertName, BTreeMap<String, String>> {
     let mut out = BTreeMap::new();
     let under = |e: &Earliest<'_>| e.cert.earliest_expiry.saturating_sub(now) < secs(limits.ticket);
+    if !watch.earliest().is_some_and(|e| under(&e)) {
+        return out;
+    }
     let steps = watch.by_expiry();
     let Some(first) = steps.first().filter(|e| under(e)) else { return out };
     let left = first.cert.earliest_expiry.saturating_sub(now);

@@ -5,6 +5,11 @@
 //! were told, and returns the differences as notices. It runs after every outcome and on a one-second tick (windows open
 //! and close, latency samples age out).
 //!
+//! Each journey's state is one entry (`Watched`) in a vector, rebuilt when the suite changes: an outcome
+//! looks its journey's name up once and every stage after reaches the entry by slot. Before, five maps
+//! keyed by name took ~15 lookups and a dozen allocations per outcome, most of the pipeline's cost at
+//! 1,000 journeys (bench/RESULTS.md, section 6, "the sinks").
+//!
 //! Files: this one holds the engine's state and its entry points; `wanted` (what should fire, and the
 //! alert receivers see), `suppress` (dependency holds and the journeys an outcome can affect),
 //! `reconcile` (diffing against what receivers were told, and the gauges), `reload` (settings and suite
@@ -16,7 +21,7 @@ mod suppress;
 mod views;
 mod wanted;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -46,24 +51,43 @@ pub struct Engine {
     clock: Clock,
     /// SLO buckets count from here.
     started: Instant,
-    trackers: BTreeMap<String, Tracker>,
-    /// Per journey: the alerts receivers were last told are firing.
-    active: BTreeMap<String, BTreeMap<AlertName, Alert>>,
-    /// Per journey: why its alerts are held (maintenance reason or `depends on X, which is down`).
-    held: BTreeMap<String, Hold>,
+    /// Per journey, by name: its slot in `watched`. An outcome looks its journey up here once; every stage
+    /// of its reconcile then reaches the entry by slot (five maps keyed by name cost ~15 string-compared
+    /// lookups per outcome). Iterated wherever order shows (full passes, views): names in order.
+    index: BTreeMap<String, usize>,
+    /// Per journey: its tracker and what receivers were told about it. Rebuilt on every suite change.
+    watched: Vec<Watched>,
     /// Journeys naming each journey in `depends_on`, so an outcome reconciles only what it can affect.
     dependents: BTreeMap<String, Vec<String>>,
     pub maintenance: Maintenance,
     metrics: AlertMetrics,
-    /// Per journey: its state and when it entered it (the status page shows "down since").
-    since: BTreeMap<String, (Health, SystemTime)>,
-    /// Per journey: what its gauges were last set to. The once-a-second full reconcile sets them only when
-    /// this changes: hashing 12 label sets per journey every second was a fifth of the monitor's CPU.
-    exported: HashMap<String, Exported>,
     /// Per journey and alert: the annotations of its deploy and canary regressions (set by the deploy and
     /// canary comparisons, which own the verdicts; the engine only holds, suppresses and delivers them like
-    /// any other alert).
-    verdicts: BTreeMap<(String, AlertName), BTreeMap<String, String>>,
+    /// any other alert). Keyed by journey first, so an outcome looks them up by name without allocating.
+    verdicts: BTreeMap<String, BTreeMap<AlertName, BTreeMap<String, String>>>,
+}
+
+/// One journey's alerting state.
+struct Watched {
+    tracker: Tracker,
+    /// The alerts receivers were last told are firing.
+    active: BTreeMap<AlertName, Alert>,
+    /// Why its alerts are held (maintenance reason or `depends on X, which is down`).
+    held: Hold,
+    /// Its state and when it entered it (the status page shows "down since"); `None` until reconciled.
+    since: Option<(Health, SystemTime)>,
+    /// What its gauges were last set to. The once-a-second full reconcile sets them only when this
+    /// changes: hashing 12 label sets per journey every second was a fifth of the monitor's CPU.
+    exported: Option<Exported>,
+    /// No `depends_on` and no dependents: an outcome can change this journey alone, so it is reconciled
+    /// without building a scope (set by `index_dependents`, at start and reload).
+    alone: bool,
+}
+
+impl Watched {
+    fn new(tracker: Tracker) -> Watched {
+        Watched { tracker, active: BTreeMap::new(), held: Hold::default(), since: None, exported: None, alone: false }
+    }
 }
 
 /// The values of one journey's `journey_state`, `journey_alert_firing` (in [`AlertName::ALL`] order),
@@ -99,13 +123,10 @@ impl Engine {
             settings,
             clock,
             started: Instant::now(),
-            trackers: BTreeMap::new(),
-            active: BTreeMap::new(),
-            held: BTreeMap::new(),
+            index: BTreeMap::new(),
+            watched: Vec::new(),
             dependents: BTreeMap::new(),
             metrics,
-            since: BTreeMap::new(),
-            exported: HashMap::new(),
             verdicts: BTreeMap::new(),
         }
     }
@@ -115,7 +136,12 @@ impl Engine {
     }
 
     pub fn has_journey(&self, name: &str) -> bool {
-        self.trackers.contains_key(name)
+        self.index.contains_key(name)
+    }
+
+    /// A journey's entry, by name.
+    fn by_name(&self, name: &str) -> Option<&Watched> {
+        self.index.get(name).map(|&i| &self.watched[i])
     }
 
     /// The settings in force.
@@ -126,17 +152,24 @@ impl Engine {
     /// One finished run.
     pub fn outcome(&mut self, journey: &Journey, o: &RunOutcome, now: Instant) -> Vec<Notice> {
         let elapsed = now.saturating_duration_since(self.started);
-        if !self.trackers.contains_key(&journey.name) {
-            let t = Tracker::new(Arc::new(journey.clone()), &self.settings.defaults);
-            self.trackers.insert(journey.name.clone(), t);
-            self.index_dependents();
-        }
-        if let Some(t) = self.trackers.get_mut(&journey.name) {
-            t.record(o, now, elapsed);
-        }
+        let i = match self.index.get(&journey.name) {
+            Some(&i) => i,
+            None => {
+                let t = Tracker::new(Arc::new(journey.clone()), &self.settings.defaults);
+                self.index.insert(journey.name.clone(), self.watched.len());
+                self.watched.push(Watched::new(t));
+                self.index_dependents();
+                self.watched.len() - 1
+            }
+        };
+        let w = &mut self.watched[i];
+        w.tracker.record(o, now, elapsed);
         // Only this journey and those whose alerts depend on it can change now; the once-a-second tick
         // reconciles everything (time-driven changes). A full pass per outcome cost O(journeys) per run:
         // 60% of a core for 1,000 journeys every 10 s.
+        if w.alone {
+            return self.reconcile_one(i, now);
+        }
         let scope = self.scope_of(&journey.name);
         self.reconcile_names(now, Some(scope))
     }
@@ -156,9 +189,10 @@ impl Engine {
             return self.reconcile(now);
         }
         let mut scope = BTreeSet::new();
-        for (name, t) in &self.trackers {
-            let released = self.held.get(name).is_some_and(|(maint, _)| maint.is_some());
-            if (t.time_dependent() || released) && !scope.contains(name) {
+        for (name, &i) in &self.index {
+            let w = &self.watched[i];
+            let released = w.held.0.is_some();
+            if (w.tracker.time_dependent() || released) && !scope.contains(name) {
                 scope.extend(self.scope_of(name));
             }
         }
@@ -196,12 +230,20 @@ impl Engine {
         annotations: Option<BTreeMap<String, String>>,
         now: Instant,
     ) -> Vec<Notice> {
-        let key = (journey.to_string(), alert);
         let changed = match annotations {
-            Some(ann) => self.verdicts.insert(key, ann.clone()).as_ref() != Some(&ann),
-            None => self.verdicts.remove(&key).is_some(),
+            Some(ann) => {
+                self.verdicts.entry(journey.to_string()).or_default().insert(alert, ann.clone()).as_ref() != Some(&ann)
+            }
+            None => {
+                let verdicts = self.verdicts.get_mut(journey);
+                let removed = verdicts.is_some_and(|v| v.remove(&alert).is_some());
+                if self.verdicts.get(journey).is_some_and(BTreeMap::is_empty) {
+                    self.verdicts.remove(journey);
+                }
+                removed
+            }
         };
-        if !changed || !self.trackers.contains_key(journey) {
+        if !changed || !self.index.contains_key(journey) {
             return Vec::new();
         }
         let scope = self.scope_of(journey);

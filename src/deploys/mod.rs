@@ -33,7 +33,7 @@ use crate::status::{DeployMark, MarkSource};
 use crate::units::rfc3339;
 use judge::{Comparison, SeriesView, State};
 use marker::{Marker, MarkerError, MarkerRequest};
-use recent::{Recent, Sample};
+use recent::{Runs, Sample};
 
 /// Markers exported in `journeyd_deploy_info` and `journeyd_deploy_timestamp_seconds`: the newest few, so
 /// the `version` label stays bounded however many deploys a day brings.
@@ -52,12 +52,21 @@ struct Deploy {
 
 struct Inner {
     settings: DeploySettings,
-    /// The journeys running now, for scopes and step names.
-    journeys: BTreeMap<String, (Arc<Journey>, Vec<Arc<str>>)>,
-    recent: Recent,
+    /// The journeys running now, for scopes and step names, with their recent runs: one entry, so a run
+    /// is recorded with one lookup.
+    journeys: BTreeMap<String, Loaded>,
     /// Oldest first; at most `settings.keep`.
     deploys: VecDeque<Deploy>,
     next_id: u64,
+}
+
+/// A journey running now.
+struct Loaded {
+    journey: Arc<Journey>,
+    /// Its step names, shared with every sample.
+    steps: Vec<Arc<str>>,
+    /// Its runs of the last `deploys.before`: a new marker's "before" side. Kept across reloads.
+    recent: Runs,
 }
 
 /// The deploy gauges.
@@ -137,7 +146,6 @@ impl Deploys {
             inner: Arc::new(Mutex::new(Inner {
                 settings,
                 journeys: BTreeMap::new(),
-                recent: Recent::default(),
                 deploys: VecDeque::new(),
                 next_id: 1,
             })),
@@ -169,12 +177,14 @@ impl Deploys {
     /// before, and takes over from an earlier marker's comparison of that journey.
     pub fn mark(&self, request: MarkerRequest, at: SystemTime) -> Result<DeployView, MarkerError> {
         let mut inner = self.lock();
-        let (marker, scope) = request.validate(inner.journeys.values().map(|(j, _)| j.as_ref()), at)?;
+        let (marker, scope) = request.validate(inner.journeys.values().map(|l| l.journey.as_ref()), at)?;
         let settings = inner.settings;
         let mut comparisons = BTreeMap::new();
         for name in scope {
-            let steps = inner.journeys.get(&name).map(|(_, s)| s.clone()).unwrap_or_default();
-            let before = inner.recent.between(&name, at.checked_sub(settings.before).unwrap_or(UNIX_EPOCH), at);
+            let from = at.checked_sub(settings.before).unwrap_or(UNIX_EPOCH);
+            let loaded = inner.journeys.get(&name);
+            let steps = loaded.map(|l| l.steps.clone()).unwrap_or_default();
+            let before = loaded.into_iter().flat_map(|l| l.recent.between(from, at));
             comparisons
                 .insert(name.clone(), Comparison::new(&name, &steps, before, &marker.version, at, settings.decision));
             for d in inner.deploys.iter_mut() {
@@ -235,34 +245,33 @@ impl Deploys {
 
     fn suite_changed(&self, suite: &Suite) {
         let mut inner = self.lock();
-        let before: Vec<(String, Vec<Arc<str>>)> =
-            inner.journeys.iter().map(|(n, (_, s))| (n.clone(), s.clone())).collect();
+        let mut before = std::mem::take(&mut inner.journeys);
         inner.journeys = suite
             .journeys
             .iter()
             .map(|j| {
                 let steps: Vec<Arc<str>> = j.steps.iter().map(|s| Arc::from(s.name.as_str())).collect();
-                (j.name.clone(), (Arc::clone(j), steps))
+                // A journey still loaded keeps its recent runs, changed or not.
+                let recent = before.get_mut(&j.name).map(|l| std::mem::take(&mut l.recent)).unwrap_or_default();
+                (j.name.clone(), Loaded { journey: Arc::clone(j), steps, recent })
             })
             .collect();
-        for (name, steps) in before {
+        for (name, old) in before {
             let gone = !inner.journeys.contains_key(&name);
-            let renamed = inner.journeys.get(&name).is_some_and(|(_, s)| *s != steps);
+            let renamed = inner.journeys.get(&name).is_some_and(|l| l.steps != old.steps);
             if gone || renamed {
-                for step in std::iter::once("").chain(steps.iter().map(|s| s.as_ref())) {
+                for step in std::iter::once("").chain(old.steps.iter().map(|s| s.as_ref())) {
                     let _ = self.gauges.regression.remove_label_values(&[name.as_str(), step]);
                 }
             }
         }
-        let loaded: Vec<String> = inner.journeys.keys().cloned().collect();
-        inner.recent.retain(|n| loaded.iter().any(|l| l == n));
     }
 
     fn record(&self, journey: &Journey, o: &RunOutcome) {
-        let mut inner = self.lock();
-        let settings = inner.settings;
-        let Some((_, steps)) = inner.journeys.get(&journey.name) else { return };
-        let Some(sample) = Sample::of(steps, o) else { return };
+        let mut guard = self.lock();
+        let inner = &mut *guard;
+        let Some(loaded) = inner.journeys.get_mut(&journey.name) else { return };
+        let Some(sample) = Sample::of(&loaded.steps, o) else { return };
         // The newest marker covering the journey decides its gauges and alert; older ones are superseded.
         let latest = inner.deploys.iter_mut().rev().find_map(|d| d.comparisons.get_mut(&journey.name));
         if let Some(c) = latest {
@@ -272,7 +281,7 @@ impl Deploys {
                 self.set_verdict(&journey.name, &c);
             }
         }
-        inner.recent.record(&journey.name, sample, settings.before);
+        loaded.recent.record(sample, inner.settings.before);
     }
 }
 

@@ -1,4 +1,5 @@
-//! The runs of the last `deploys.before` per journey: what a new marker's "before" side is built from.
+//! The runs of the last `deploys.before` per journey: what a new marker's "before" side is built from
+//! (and a canary's sliding window per target).
 //! Kept as plain samples (not histograms) because the window slides and a marker can come at any moment.
 
 use std::collections::{BTreeMap, VecDeque};
@@ -40,29 +41,44 @@ impl Sample {
     }
 }
 
-/// Per journey, its recent runs, oldest first.
+/// One journey's (or target's) recent runs, oldest first.
 #[derive(Debug, Default)]
-pub struct Recent {
-    runs: BTreeMap<String, VecDeque<Sample>>,
-}
+pub struct Runs(VecDeque<Sample>);
 
-impl Recent {
-    pub fn record(&mut self, journey: &str, sample: Sample, keep: Duration) {
-        let runs = self.runs.entry(journey.to_string()).or_default();
+impl Runs {
+    /// Adds a run and lets go of those older than `keep` before it (and beyond [`MAX_RUNS`]).
+    pub fn record(&mut self, sample: Sample, keep: Duration) {
         let horizon = sample.at.checked_sub(keep);
-        runs.push_back(sample);
-        while runs.len() > MAX_RUNS || runs.front().is_some_and(|s| horizon.is_some_and(|h| s.at < h)) {
-            runs.pop_front();
+        self.0.push_back(sample);
+        while self.0.len() > MAX_RUNS || self.0.front().is_some_and(|s| horizon.is_some_and(|h| s.at < h)) {
+            self.0.pop_front();
         }
     }
 
-    /// Runs of `journey` that started in `[from, to)`.
-    pub fn between(&self, journey: &str, from: SystemTime, to: SystemTime) -> impl Iterator<Item = &Sample> {
-        self.runs.get(journey).into_iter().flatten().filter(move |s| s.at >= from && s.at < to)
+    /// Runs that started in `[from, to)`.
+    pub fn between(&self, from: SystemTime, to: SystemTime) -> impl Iterator<Item = &Sample> {
+        self.0.iter().filter(move |s| s.at >= from && s.at < to)
+    }
+}
+
+/// Per name (a canary's targets), its recent runs.
+#[derive(Debug, Default)]
+pub struct Recent {
+    runs: BTreeMap<String, Runs>,
+}
+
+impl Recent {
+    pub fn record(&mut self, name: &str, sample: Sample, keep: Duration) {
+        // Looked up before inserting: `entry` would allocate the name on every run.
+        let runs = match self.runs.get_mut(name) {
+            Some(runs) => runs,
+            None => self.runs.entry(name.to_string()).or_default(),
+        };
+        runs.record(sample, keep);
     }
 
-    /// Forgets journeys no longer loaded.
-    pub fn retain(&mut self, keep: impl Fn(&str) -> bool) {
-        self.runs.retain(|name, _| keep(name));
+    /// Runs of `name` that started in `[from, to)`.
+    pub fn between(&self, name: &str, from: SystemTime, to: SystemTime) -> impl Iterator<Item = &Sample> {
+        self.runs.get(name).into_iter().flat_map(move |r| r.between(from, to))
     }
 }

@@ -1,10 +1,16 @@
 //! Pre-resolved metric children of one journey and its steps, so recording an outcome does not hash label
-//! values for every sample (`with_label_values` hashes and takes a read lock per call).
+//! values for every sample (`with_label_values` hashes and takes a read lock per call), and its windows and
+//! stats row, so it is not looked up by name either.
+
+use std::sync::Arc;
 
 use prometheus::{Gauge, Histogram, IntCounter, IntGauge};
 
-use crate::metrics::{Metrics, PHASES};
+use crate::metrics::stats::JourneyRow;
+use crate::metrics::window::JourneyWindow;
+use crate::metrics::{Metrics, StatsTable, PHASES};
 use crate::model::Journey;
+use crate::outcome::CertSeen;
 
 pub(crate) struct JourneyHandles {
     /// `journey_runs_total` by outcome: success, failure, cancelled.
@@ -16,6 +22,10 @@ pub(crate) struct JourneyHandles {
     pub last_run: Gauge,
     /// Indexed like the journey's steps.
     pub steps: Vec<StepHandles>,
+    /// The journey's sliding windows.
+    pub window: JourneyWindow,
+    /// The journey's row of the stats table; `None` for a journey the table does not hold.
+    pub stats: Option<JourneyRow>,
 }
 
 pub(crate) struct StepHandles {
@@ -27,10 +37,13 @@ pub(crate) struct StepHandles {
     pub phases: [Histogram; 5],
     /// `journey_step_requests_total` for new and reused connections.
     pub requests: [IntCounter; 2],
+    /// The certificate this step's TLS series were last set from: a run presenting the very same one (the
+    /// handshake cache shares it) leaves them as they are without comparing. `None` again after a reload.
+    pub cert: Option<Arc<CertSeen>>,
 }
 
 impl JourneyHandles {
-    pub fn new(m: &Metrics, journey: &Journey) -> JourneyHandles {
+    pub fn new(m: &Metrics, stats: &StatsTable, journey: &Journey) -> JourneyHandles {
         let name = journey.name.as_str();
         let steps = journey
             .steps
@@ -45,6 +58,7 @@ impl JourneyHandles {
                     phases: PHASES.map(|p| m.step_phase.with_label_values(&[name, step.name.as_str(), p])),
                     requests: ["new", "reused"]
                         .map(|c| m.step_requests.with_label_values(&[name, step.name.as_str(), c])),
+                    cert: None,
                 }
             })
             .collect();
@@ -56,6 +70,8 @@ impl JourneyHandles {
             start_delay: m.start_delay.with_label_values(&[name]),
             last_run: m.last_run.with_label_values(&[name]),
             steps,
+            window: m.windows.journey(name),
+            stats: stats.row(name),
         }
     }
 }

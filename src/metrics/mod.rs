@@ -100,6 +100,11 @@ pub struct Metrics {
     pub browser: browser::BrowserFamilies,
 }
 
+/// Locks a table shared between the pipeline and scrapes; a panic elsewhere leaves data, not a poison.
+pub(crate) fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 fn opts(name: &str, help: &str) -> Opts {
     Opts::new(name, help)
 }

@@ -2,13 +2,14 @@
 //! a log line, so the log and the counters cannot drift apart.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
 
 use crate::metrics::certs::CertSeries;
 use crate::metrics::handles::JourneyHandles;
 use crate::metrics::{Metrics, StatsTable, PHASES};
 use crate::model::{Journey, Suite};
-use crate::outcome::{Failure, Reason, RunOutcome, RunStatus};
+use crate::outcome::{CertNews, Failure, Reason, RunOutcome, RunStatus};
 use crate::pipeline::Sink;
 
 pub struct MetricsSink {
@@ -148,18 +149,19 @@ impl Sink for MetricsSink {
         }
         self.oauth = sources;
         // Series were created or removed above: resolve the children again.
-        self.handles = suite.journeys.iter().map(|j| (j.name.clone(), JourneyHandles::new(m, j))).collect();
         m.journeys.set(suite.journeys.len() as i64);
         self.stats.set_journeys(&suite.journeys);
+        let stats = &self.stats;
+        self.handles = suite.journeys.iter().map(|j| (j.name.clone(), JourneyHandles::new(m, stats, j))).collect();
     }
 
     fn outcome(&mut self, journey: &Journey, o: &RunOutcome) {
         let m = &self.metrics;
         let name = journey.name.as_str();
-        if !self.handles.contains_key(name) {
-            self.handles.insert(journey.name.clone(), JourneyHandles::new(m, journey));
-        }
-        let Some(h) = self.handles.get(name) else { return };
+        let h = match self.handles.get_mut(name) {
+            Some(h) => h,
+            None => self.handles.entry(journey.name.clone()).or_insert(JourneyHandles::new(m, &self.stats, journey)),
+        };
         h.runs[super::outcome_index(&o.status)].inc();
         for fetch in o.steps.iter().flat_map(|so| &so.token_fetches) {
             if let Some(source) = journey.oauth.get(fetch.source) {
@@ -167,7 +169,9 @@ impl Sink for MetricsSink {
                 m.token_fetches.with_label_values(&[name, source.name.as_str(), result]).inc();
             }
         }
-        self.stats.record(o);
+        if let Some(row) = &h.stats {
+            row.record(o);
+        }
         for f in &o.soft_failures {
             record_failure(m, journey, f, true);
         }
@@ -181,17 +185,30 @@ impl Sink for MetricsSink {
         let now = o.intended_start + o.duration;
         h.duration.observe(o.duration.as_secs_f64());
         h.service.observe(o.service_time.as_secs_f64());
-        m.windows.record(name, None, o.duration, now);
+        let steps = o
+            .steps
+            .iter()
+            .filter_map(|so| journey.steps.get(so.index).map(|s| (so.index, s.name.as_str(), so.response_time)));
+        h.window.record(o.duration, steps, now);
         h.start_delay.observe(o.start_delay.as_secs_f64());
         let wall = o.wall_start.duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO);
         h.last_run.set(wall.as_secs_f64());
         for so in &o.steps {
-            let (Some(step), Some(sh)) = (journey.steps.get(so.index), h.steps.get(so.index)) else { continue };
+            let (Some(step), Some(sh)) = (journey.steps.get(so.index), h.steps.get_mut(so.index)) else { continue };
             sh.duration.observe(so.response_time.as_secs_f64());
             sh.service.observe(so.service_time.as_secs_f64());
-            m.windows.record(name, Some((so.index, step.name.as_str())), so.response_time, now);
             sh.success.set(i64::from(so.passed));
-            self.certs.record(m, name, &step.name, so.cert_news());
+            let news = so.cert_news();
+            // The handshake cache hands out the same certificate for the same chain: nothing to compare.
+            let same = matches!(news, CertNews::Presented(c) if sh.cert.as_ref().is_some_and(|l| Arc::ptr_eq(l, c)));
+            if !same {
+                self.certs.record(m, name, &step.name, news);
+                match news {
+                    CertNews::Presented(c) => sh.cert = Some(Arc::clone(c)),
+                    CertNews::Plain => sh.cert = None,
+                    CertNews::Unchanged => {}
+                }
+            }
             sh.status.set(i64::from(so.status.unwrap_or(0)));
             if let Some(page) = &so.page {
                 m.browser.record(name, &step.name, page);

@@ -5,11 +5,12 @@
 //! one), so memory grows with the journeys, not with the users.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use hdrhistogram::Histogram;
 
+use crate::metrics::lock;
 use crate::model::Journey;
 use crate::outcome::{Failure, RunOutcome, RunStatus};
 
@@ -168,11 +169,19 @@ pub struct JourneySummary {
     pub last_failure: Option<Failure>,
 }
 
+/// One journey's stats behind their own lock, so the sink records a run through the handle it resolved
+/// when the suite changed instead of looking the journey up by name under the table's lock.
+type Row = Arc<Mutex<JourneyStats>>;
+
 /// All journeys' stats, shared between the sink (writer) and readers.
 #[derive(Debug, Clone, Default)]
 pub struct StatsTable {
-    inner: Arc<Mutex<BTreeMap<String, JourneyStats>>>,
+    inner: Arc<Mutex<BTreeMap<String, Row>>>,
 }
+
+/// The stats of one journey, as the metrics sink holds them.
+#[derive(Debug, Clone)]
+pub struct JourneyRow(Row);
 
 impl StatsTable {
     pub fn new() -> StatsTable {
@@ -184,7 +193,7 @@ impl StatsTable {
         let mut map = self.lock();
         map.retain(|name, _| journeys.iter().any(|j| &j.name == name));
         for j in journeys {
-            let entry = map.entry(j.name.clone()).or_default();
+            let mut entry = lock(map.entry(j.name.clone()).or_default());
             let names: Vec<&str> = j.steps.iter().map(|s| s.name.as_str()).collect();
             if entry.steps.iter().map(|s| s.name.as_str()).ne(names.iter().copied()) {
                 entry.steps = names.iter().map(|n| StepStats { name: n.to_string(), ..StepStats::default() }).collect();
@@ -192,9 +201,69 @@ impl StatsTable {
         }
     }
 
+    /// The row of a loaded journey, for recording its runs (resolved again after every suite change).
+    pub fn row(&self, journey: &str) -> Option<JourneyRow> {
+        self.lock().get(journey).map(|r| JourneyRow(Arc::clone(r)))
+    }
+
+    pub fn missed(&self, journey: &str) {
+        if let Some(js) = self.lock().get(journey) {
+            lock(js).missed += 1;
+        }
+    }
+
+    pub fn dropped(&self, journey: &str, count: u64) {
+        if let Some(js) = self.lock().get(journey) {
+            lock(js).dropped += count;
+        }
+    }
+
+    /// A copy of one journey's stats.
+    pub fn get(&self, journey: &str) -> Option<JourneyStats> {
+        self.lock().get(journey).map(|js| lock(js).clone())
+    }
+
+    /// Runs `f` on one journey's stats under the lock, without copying them.
+    pub fn with<R>(&self, journey: &str, f: impl FnOnce(&JourneyStats) -> R) -> Option<R> {
+        self.lock().get(journey).map(|js| f(&lock(js)))
+    }
+
+    /// The journeys' names, sorted.
+    pub fn names(&self) -> Vec<String> {
+        self.lock().keys().cloned().collect()
+    }
+
+    /// A copy of everything (reports).
+    pub fn snapshot(&self) -> BTreeMap<String, JourneyStats> {
+        self.lock().iter().map(|(name, js)| (name.clone(), lock(js).clone())).collect()
+    }
+
+    pub fn summaries(&self) -> Vec<JourneySummary> {
+        self.lock()
+            .iter()
+            .map(|(name, js)| {
+                let js = lock(js);
+                JourneySummary {
+                    name: name.clone(),
+                    runs: js.runs,
+                    failures: js.failures,
+                    last_passed: js.last_passed,
+                    p50: js.duration.quantile(0.5),
+                    p99: js.duration.quantile(0.99),
+                    last_failure: js.last_failure.clone(),
+                }
+            })
+            .collect()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, BTreeMap<String, Row>> {
+        lock(&self.inner)
+    }
+}
+
+impl JourneyRow {
     pub fn record(&self, outcome: &RunOutcome) {
-        let mut map = self.lock();
-        let Some(js) = map.get_mut(outcome.journey.as_ref()) else { return };
+        let mut js = lock(&self.0);
         match &outcome.status {
             RunStatus::Cancelled => {
                 js.cancelled += 1;
@@ -222,57 +291,6 @@ impl StatsTable {
                 ss.last_status = so.status;
             }
         }
-    }
-
-    pub fn missed(&self, journey: &str) {
-        if let Some(js) = self.lock().get_mut(journey) {
-            js.missed += 1;
-        }
-    }
-
-    pub fn dropped(&self, journey: &str, count: u64) {
-        if let Some(js) = self.lock().get_mut(journey) {
-            js.dropped += count;
-        }
-    }
-
-    /// A copy of one journey's stats.
-    pub fn get(&self, journey: &str) -> Option<JourneyStats> {
-        self.lock().get(journey).cloned()
-    }
-
-    /// Runs `f` on one journey's stats under the lock, without copying them.
-    pub fn with<R>(&self, journey: &str, f: impl FnOnce(&JourneyStats) -> R) -> Option<R> {
-        self.lock().get(journey).map(f)
-    }
-
-    /// The journeys' names, sorted.
-    pub fn names(&self) -> Vec<String> {
-        self.lock().keys().cloned().collect()
-    }
-
-    /// A copy of everything (reports).
-    pub fn snapshot(&self) -> BTreeMap<String, JourneyStats> {
-        self.lock().clone()
-    }
-
-    pub fn summaries(&self) -> Vec<JourneySummary> {
-        self.lock()
-            .iter()
-            .map(|(name, js)| JourneySummary {
-                name: name.clone(),
-                runs: js.runs,
-                failures: js.failures,
-                last_passed: js.last_passed,
-                p50: js.duration.quantile(0.5),
-                p99: js.duration.quantile(0.99),
-                last_failure: js.last_failure.clone(),
-            })
-            .collect()
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, JourneyStats>> {
-        self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 

@@ -9,11 +9,13 @@
 //! test at 1,000/s gets constant memory per slot.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 use prometheus::core::{Collector, Desc};
+
+use crate::metrics::lock;
 use prometheus::proto::{LabelPair, Metric, MetricFamily, MetricType, Quantile, Summary};
 
 /// Length of one slot.
@@ -151,38 +153,20 @@ impl Window {
 }
 
 /// The windows of one journey: the whole journey, and each step by index.
-#[derive(Debug, Clone)]
+#[derive(Debug, Default)]
 struct JourneyWindows {
-    total: Window,
+    /// `None` until the first run is recorded: a window's slots count from its first sample.
+    total: Option<Window>,
     /// Step name and window, indexed like the journey's steps (a reload that renames steps resets them).
     steps: Vec<Option<(String, Window)>>,
 }
 
-/// All windows, written by the metrics sink and read at scrape time by the collector. The lock is taken by
-/// the one pipeline task and by scrapes, never by virtual users.
-#[derive(Debug, Clone, Default)]
-pub struct Windows {
-    inner: Arc<Mutex<HashMap<String, JourneyWindows>>>,
-}
-
-impl Windows {
-    /// Records `d` for the journey (`step: None`) or for step `(index, name)`.
-    pub fn record(&self, journey: &str, step: Option<(usize, &str)>, d: Duration, now: Instant) {
-        let mut map = self.lock();
-        let jw = match map.get_mut(journey) {
-            Some(jw) => jw,
-            None => map
-                .entry(journey.to_string())
-                .or_insert_with(|| JourneyWindows { total: Window::new(now), steps: Vec::new() }),
-        };
-        let Some((index, name)) = step else {
-            jw.total.record(d, now);
-            return;
-        };
-        if jw.steps.len() <= index {
-            jw.steps.resize(index + 1, None);
+impl JourneyWindows {
+    fn record_step(&mut self, index: usize, name: &str, d: Duration, now: Instant) {
+        if self.steps.len() <= index {
+            self.steps.resize(index + 1, None);
         }
-        let slot = &mut jw.steps[index];
+        let slot = &mut self.steps[index];
         if !matches!(slot, Some((n, _)) if n == name) {
             *slot = Some((name.to_string(), Window::new(now)));
         }
@@ -190,14 +174,49 @@ impl Windows {
             w.record(d, now);
         }
     }
+}
+
+/// All windows, written by the metrics sink and read at scrape time by the collector. The outer lock is
+/// taken by the pipeline task only when the suite changes, and by scrapes; a run is recorded under its
+/// journey's own lock, through the [`JourneyWindow`] the sink resolved once.
+#[derive(Debug, Clone, Default)]
+pub struct Windows {
+    inner: Arc<Mutex<HashMap<String, Arc<Mutex<JourneyWindows>>>>>,
+}
+
+/// One journey's windows, held by the metrics sink so recording a run needs no lookup by name.
+#[derive(Debug, Clone)]
+pub struct JourneyWindow(Arc<Mutex<JourneyWindows>>);
+
+impl JourneyWindow {
+    /// Records one run: the journey's duration and each step's `(index, name, response time)`.
+    pub fn record<'a>(&self, total: Duration, steps: impl Iterator<Item = (usize, &'a str, Duration)>, now: Instant) {
+        let mut jw = lock(&self.0);
+        jw.total.get_or_insert_with(|| Window::new(now)).record(total, now);
+        for (index, name, d) in steps {
+            jw.record_step(index, name, d, now);
+        }
+    }
+}
+
+impl Windows {
+    /// The windows of `journey`, made empty when it has none yet (they stay until [`Windows::forget`]).
+    pub fn journey(&self, journey: &str) -> JourneyWindow {
+        let mut map = self.lock();
+        let jw = match map.get(journey) {
+            Some(jw) => Arc::clone(jw),
+            None => Arc::clone(map.entry(journey.to_string()).or_default()),
+        };
+        JourneyWindow(jw)
+    }
 
     /// Drops the windows of a journey (removed by a reload).
     pub fn forget(&self, journey: &str) {
         self.lock().remove(journey);
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, JourneyWindows>> {
-        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    fn lock(&self) -> MutexGuard<'_, HashMap<String, Arc<Mutex<JourneyWindows>>>> {
+        lock(&self.inner)
     }
 }
 
@@ -277,15 +296,16 @@ impl Collector for WindowCollector {
     fn collect(&self) -> Vec<MetricFamily> {
         let now = Instant::now();
         let (mut steps, mut journeys) = (Vec::new(), Vec::new());
-        let mut map = self.windows.lock();
-        let mut names: Vec<&String> = map.keys().collect();
-        names.sort();
-        let names: Vec<String> = names.into_iter().cloned().collect();
-        for journey in names {
-            let Some(jw) = map.get_mut(&journey) else { continue };
-            journeys.extend(summary(&mut jw.total, &[("journey", &journey)], now));
+        let map = self.windows.lock();
+        let mut names: Vec<(&String, &Arc<Mutex<JourneyWindows>>)> = map.iter().collect();
+        names.sort_by_key(|(name, _)| *name);
+        for (journey, jw) in names {
+            let mut jw = lock(jw);
+            let jw = &mut *jw;
+            let Some(total) = &mut jw.total else { continue };
+            journeys.extend(summary(total, &[("journey", journey)], now));
             for (step, w) in jw.steps.iter_mut().flatten() {
-                steps.extend(summary(w, &[("journey", &journey), ("step", step)], now));
+                steps.extend(summary(w, &[("journey", journey), ("step", step)], now));
             }
         }
         let mut out = Vec::new();

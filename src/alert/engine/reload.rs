@@ -1,11 +1,10 @@
 //! Reloads: a new settings file or a new suite, applied to the running engine.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use tokio::time::Instant;
 
-use super::{base_url, Engine};
+use super::{base_url, Engine, Watched};
 use crate::alert::notify::{Notice, NoticeKind};
 use crate::alert::rules::Tracker;
 use crate::model::Suite;
@@ -21,15 +20,21 @@ impl Engine {
     pub fn settings_changed(&mut self, settings: Arc<Settings>, now: Instant) -> Vec<Notice> {
         self.base_url = base_url(&settings, &self.listen_url);
         self.maintenance.set_recurring(settings.maintenance.clone());
-        for t in self.trackers.values_mut() {
-            t.set_defaults(&settings.defaults);
+        for w in &mut self.watched {
+            w.tracker.set_defaults(&settings.defaults);
         }
         self.settings = settings;
         // What the new thresholds and windows stop is resolved under the labels it fired with.
         let mut notices = self.reconcile(now);
         let wall = self.clock.wall(now);
-        let mut active = std::mem::take(&mut self.active);
-        for (name, alerts) in &mut active {
+        let firing: Vec<(String, usize)> = self
+            .index
+            .iter()
+            .filter(|(_, &i)| !self.watched[i].active.is_empty())
+            .map(|(n, &i)| (n.clone(), i))
+            .collect();
+        for (name, i) in &firing {
+            let mut alerts = std::mem::take(&mut self.watched[*i].active);
             for (k, a) in alerts.iter_mut() {
                 let mut next = self.alert(name, *k, a.annotations.clone());
                 next.starts_at = a.starts_at;
@@ -47,35 +52,53 @@ impl Engine {
                     notices.push(Notice { kind: NoticeKind::Update, alert: next });
                 }
             }
+            self.watched[*i].active = alerts;
         }
-        self.active = active;
         notices
     }
 
     /// A new suite: unchanged journeys (same fingerprint) keep their state; changed ones start over;
     /// removed ones resolve their alerts and lose their series.
     pub fn suite_changed(&mut self, suite: &Suite, now: Instant) -> Vec<Notice> {
-        let mut next = BTreeMap::new();
+        let before_index = std::mem::take(&mut self.index);
+        let mut before: Vec<Option<Watched>> = std::mem::take(&mut self.watched).into_iter().map(Some).collect();
         for j in &suite.journeys {
-            let tracker = match self.trackers.remove(&j.name) {
-                Some(mut t) if t.journey.fingerprint == j.fingerprint => {
-                    t.journey = Arc::clone(j);
-                    t
+            // A journey's alerts, hold and gauges stay with its name; a changed journey's tracker starts over.
+            let w = match before_index.get(&j.name).and_then(|&i| before[i].take()) {
+                Some(mut w) if w.tracker.journey.fingerprint == j.fingerprint => {
+                    w.tracker.journey = Arc::clone(j);
+                    w
                 }
-                _ => Tracker::new(Arc::clone(j), &self.settings.defaults),
+                Some(mut w) => {
+                    w.tracker = Tracker::new(Arc::clone(j), &self.settings.defaults);
+                    w
+                }
+                None => Watched::new(Tracker::new(Arc::clone(j), &self.settings.defaults)),
             };
-            if tracker.slo.is_none() {
+            if w.tracker.slo.is_none() {
                 self.metrics.forget_slo(&j.name);
             }
-            next.insert(j.name.clone(), tracker);
+            self.index.insert(j.name.clone(), self.watched.len());
+            self.watched.push(w);
         }
-        for gone in self.trackers.keys() {
-            self.metrics.forget(gone);
-            self.exported.remove(gone);
+        // What is left of `before` was removed (in name order, as receivers are told).
+        let gone: Vec<(&String, Watched)> =
+            before_index.iter().filter_map(|(name, &i)| before[i].take().map(|w| (name, w))).collect();
+        for (name, _) in &gone {
+            self.metrics.forget(name);
         }
-        self.trackers = next;
-        self.verdicts.retain(|(name, _), _| self.trackers.contains_key(name));
+        self.verdicts.retain(|name, _| self.index.contains_key(name));
         self.index_dependents();
-        self.reconcile(now)
+        let mut notices = self.reconcile(now);
+        // Journeys removed: resolve whatever they still had firing.
+        let wall = self.clock.wall(now);
+        for (_, w) in gone {
+            for (_, mut a) in w.active {
+                a.ends_at = Some(wall);
+                a.annotations.insert("suppressed_by".into(), "the journey was removed from the configuration".into());
+                notices.push(Notice { kind: NoticeKind::Resolved, alert: a });
+            }
+        }
+        notices
     }
 }

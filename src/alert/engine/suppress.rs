@@ -8,23 +8,27 @@ use tokio::time::Instant;
 
 use super::wanted::Wanted;
 use super::{Engine, Hold};
-use crate::alert::rules::{Health, Tracker};
-
-pub(super) fn is_down(trackers: &BTreeMap<String, Tracker>, journey: &str) -> bool {
-    trackers.get(journey).is_some_and(|t| t.health() == Health::Down)
-}
-
-pub(super) fn is_failing(trackers: &BTreeMap<String, Tracker>, journey: &str) -> bool {
-    trackers.get(journey).is_some_and(Tracker::failing)
-}
+use crate::alert::rules::Health;
 
 impl Engine {
+    pub(super) fn is_down(&self, journey: &str) -> bool {
+        self.by_name(journey).is_some_and(|w| w.tracker.health() == Health::Down)
+    }
+
+    fn is_failing(&self, journey: &str) -> bool {
+        self.by_name(journey).is_some_and(|w| w.tracker.failing())
+    }
+
     pub(super) fn index_dependents(&mut self) {
         self.dependents.clear();
-        for (name, t) in &self.trackers {
-            for d in &t.journey.depends_on {
+        for (name, &i) in &self.index {
+            for d in &self.watched[i].tracker.journey.depends_on {
                 self.dependents.entry(d.clone()).or_default().push(name.clone());
             }
+        }
+        for w in &mut self.watched {
+            let j = &w.tracker.journey;
+            w.alone = j.depends_on.is_empty() && !self.dependents.contains_key(&j.name);
         }
     }
 
@@ -32,8 +36,8 @@ impl Engine {
     /// journeys whose alerts, holds or `suppressing` annotations an outcome of `journey` can change.
     pub(super) fn scope_of(&self, journey: &str) -> BTreeSet<String> {
         let mut scope = BTreeSet::from([journey.to_string()]);
-        if let Some(t) = self.trackers.get(journey) {
-            scope.extend(t.journey.depends_on.iter().cloned());
+        if let Some(w) = self.by_name(journey) {
+            scope.extend(w.tracker.journey.depends_on.iter().cloned());
         }
         let mut queue: Vec<String> = scope.iter().cloned().collect();
         while let Some(name) = queue.pop() {
@@ -43,46 +47,51 @@ impl Engine {
                 }
             }
         }
-        scope.retain(|n| self.trackers.contains_key(n));
+        scope.retain(|n| self.index.contains_key(n));
         scope
     }
 
-    /// Each journey's hold (maintenance, or the dependency it waits for), and per dependency the
-    /// dependents it holds back (for its `JourneyDown`'s `suppressing` annotation).
+    /// Each journey's hold (maintenance, or the dependency it waits for), in the order of `slots`, and per
+    /// dependency the dependents it holds back (for its `JourneyDown`'s `suppressing` annotation).
     pub(super) fn holds(
         &self,
-        names: &[String],
-        wanted: &BTreeMap<String, Wanted>,
+        slots: &[usize],
+        wanted: &[Wanted],
         now: Instant,
         wall: SystemTime,
-    ) -> (BTreeMap<String, Hold>, BTreeMap<String, Vec<String>>) {
-        // Only the dependencies of the journeys in scope are looked up (`is_down`, `is_failing`), so a
-        // per-outcome reconcile does not walk every tracker: it did, for 10% of the monitor's CPU at 1,000
-        // journeys.
+    ) -> (Vec<Hold>, BTreeMap<String, Vec<String>>) {
         // Dependents held back because of each down journey, for its alert's annotations.
         let mut holding: BTreeMap<String, Vec<String>> = BTreeMap::new();
-        let mut held = BTreeMap::new();
-        for name in names {
-            let t = &self.trackers[name];
-            let maint = self.maintenance.active_for(name, now, wall);
-            // A dependency that is down holds every alert. One that is failing but not yet down holds
-            // alerts that have not fired yet: when both break together, the dependent (more users, a
-            // lower threshold, an earlier tick) must not page before the dependency's verdict is in.
-            let mut dep = t.journey.depends_on.iter().find(|d| is_down(&self.trackers, d)).cloned();
-            if dep.is_none() {
-                let active = self.active.get(name);
-                let new_alert = wanted[name].keys().any(|k| !active.is_some_and(|a| a.contains_key(k)));
-                if new_alert {
-                    dep = t.journey.depends_on.iter().find(|d| is_failing(&self.trackers, d)).cloned();
+        let mut held = Vec::with_capacity(slots.len());
+        for (&i, wanted) in slots.iter().zip(wanted) {
+            let hold = self.hold_of(i, wanted, now, wall);
+            if let Some(d) = &hold.1 {
+                if !wanted.is_empty() {
+                    holding.entry(d.clone()).or_default().push(self.watched[i].tracker.journey.name.clone());
                 }
             }
-            if let Some(d) = &dep {
-                if !wanted[name].is_empty() {
-                    holding.entry(d.clone()).or_default().push(name.clone());
-                }
-            }
-            held.insert(name.clone(), (maint, dep));
+            held.push(hold);
         }
         (held, holding)
+    }
+
+    /// One journey's hold. Only its own dependencies are looked up (`is_down`, `is_failing`), so a
+    /// per-outcome reconcile does not walk every tracker: it did, for 10% of the monitor's CPU at 1,000
+    /// journeys.
+    pub(super) fn hold_of(&self, i: usize, wanted: &Wanted, now: Instant, wall: SystemTime) -> Hold {
+        let w = &self.watched[i];
+        let maint = self.maintenance.active_for(&w.tracker.journey.name, now, wall);
+        let depends_on = &w.tracker.journey.depends_on;
+        // A dependency that is down holds every alert. One that is failing but not yet down holds
+        // alerts that have not fired yet: when both break together, the dependent (more users, a
+        // lower threshold, an earlier tick) must not page before the dependency's verdict is in.
+        let mut dep = depends_on.iter().find(|d| self.is_down(d)).cloned();
+        if dep.is_none() && !depends_on.is_empty() {
+            let new_alert = wanted.keys().any(|k| !w.active.contains_key(k));
+            if new_alert {
+                dep = depends_on.iter().find(|d| self.is_failing(d)).cloned();
+            }
+        }
+        (maint, dep)
     }
 }

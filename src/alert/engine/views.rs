@@ -7,7 +7,7 @@ use serde::Serialize;
 use super::Engine;
 use crate::alert::certs::CertThresholds;
 use crate::alert::notify::Alert;
-use crate::alert::rules::{Health, Tracker};
+use crate::alert::rules::Health;
 use crate::units::rfc3339_millis;
 
 /// A journey's state for the status page and `GET /api/v1/alerts`.
@@ -26,20 +26,17 @@ pub struct JourneyView {
 impl Engine {
     /// Every journey's state, as of the last reconcile.
     pub fn views(&self) -> Vec<JourneyView> {
-        self.trackers
-            .keys()
-            .map(|name| {
-                let (maint, dep) = self.held.get(name).cloned().unwrap_or_default();
+        self.index
+            .iter()
+            .map(|(name, &i)| {
+                let w = &self.watched[i];
+                let (maint, dep) = w.held.clone();
                 JourneyView {
                     journey: name.clone(),
                     state: self.state(name, maint.is_some()),
                     suppressed_by: dep,
                     maintenance: maint,
-                    firing: self
-                        .active
-                        .get(name)
-                        .map(|a| a.keys().map(|k| k.as_str().to_string()).collect())
-                        .unwrap_or_default(),
+                    firing: w.active.keys().map(|k| k.as_str().to_string()).collect(),
                 }
             })
             .collect()
@@ -47,17 +44,13 @@ impl Engine {
 
     /// One journey's state, since when, and why (for the status page).
     pub fn state_of(&self, name: &str) -> Option<(Health, SystemTime, Option<String>)> {
-        let t = self.trackers.get(name)?;
-        let (maint, dep) = self.held.get(name).cloned().unwrap_or_default();
-        let (state, since) = self.since.get(name).copied()?;
+        let w = self.by_name(name)?;
+        let t = &w.tracker;
+        let (maint, dep) = w.held.clone();
+        let (state, since) = w.since?;
         let reason = maint
             .map(|m| format!("in maintenance: {m}"))
-            .or_else(|| {
-                self.active
-                    .get(name)
-                    .and_then(|a| a.values().next())
-                    .and_then(|a| a.annotations.get("summary").cloned())
-            })
+            .or_else(|| w.active.values().next().and_then(|a| a.annotations.get("summary").cloned()))
             .or_else(|| dep.map(|d| format!("alerts held: depends on {d}, which is down")))
             .or_else(|| match t.health() {
                 Health::Down => t.last_failure.as_ref().map(ToString::to_string),
@@ -69,19 +62,19 @@ impl Engine {
 
     /// A journey's certificate thresholds, resolved from the journey and the settings in force.
     pub fn cert_thresholds(&self, name: &str) -> Option<CertThresholds> {
-        self.trackers.get(name).map(Tracker::cert_thresholds)
+        self.by_name(name).map(|w| w.tracker.cert_thresholds())
     }
 
     /// Every alert receivers were told is firing: what a receiver added by a reload is told at once.
     pub fn firing_alerts(&self) -> Vec<Alert> {
-        self.active.values().flat_map(|m| m.values().cloned()).collect()
+        self.index.values().flat_map(|&i| self.watched[i].active.values().cloned()).collect()
     }
 
     /// Alerts receivers were told are firing, for `GET /api/v1/alerts`.
     pub fn firing(&self) -> Vec<serde_json::Value> {
-        self.active
+        self.index
             .values()
-            .flat_map(|m| m.values())
+            .flat_map(|&i| self.watched[i].active.values())
             .map(|a| {
                 serde_json::json!({
                     "labels": a.labels, "annotations": a.annotations,

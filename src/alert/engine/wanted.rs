@@ -2,6 +2,7 @@
 //! receivers see.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use tokio::time::Instant;
@@ -39,10 +40,12 @@ fn trace_annotations(traces: &TraceSettings, ann: &mut BTreeMap<String, String>,
 
 impl Engine {
     /// What should be firing for one journey, before maintenance and dependencies.
-    pub(super) fn wanted(&mut self, name: &str, now: Instant) -> BTreeMap<AlertName, BTreeMap<String, String>> {
+    pub(super) fn wanted(&mut self, i: usize, now: Instant) -> BTreeMap<AlertName, BTreeMap<String, String>> {
         let elapsed = now.saturating_duration_since(self.started);
         let mut out = BTreeMap::new();
-        let Some(t) = self.trackers.get_mut(name) else { return out };
+        let t = &mut self.watched[i].tracker;
+        let journey = Arc::clone(&t.journey);
+        let name = journey.name.as_str();
         if t.down {
             let mut ann = BTreeMap::new();
             let threshold = t.failure_threshold();
@@ -119,10 +122,8 @@ impl Engine {
         }
         let wall = self.clock.wall(now).duration_since(UNIX_EPOCH).unwrap_or_default().as_secs() as i64;
         out.extend(t.cert_alerts(wall));
-        for alert in [AlertName::DeployRegression, AlertName::CanaryRegression] {
-            if let Some(ann) = self.verdicts.get(&(name.to_string(), alert)) {
-                out.insert(alert, ann.clone());
-            }
+        if let Some(verdicts) = self.verdicts.get(name) {
+            out.extend(verdicts.iter().map(|(alert, ann)| (*alert, ann.clone())));
         }
         out
     }
