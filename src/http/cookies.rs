@@ -73,7 +73,18 @@ impl CookieJar {
 
     /// The `Cookie` header for a request to `url`, or `None` when no cookie goes there.
     pub fn cookies(&self, url: &Url) -> Option<HeaderValue> {
-        let host = url.host_str()?;
+        let mut header = Vec::new();
+        if !self.write_cookies(url, &mut header) {
+            return None;
+        }
+        HeaderValue::from_maybe_shared(bytes::Bytes::from(header)).ok()
+    }
+
+    /// Appends the `Cookie` header's value for a request to `url` to `out` (`a=1; b=2`); `false`, with
+    /// `out` as it was, when no cookie goes there or the value would not be a valid header. The own client
+    /// writes it straight into the request head: no list, string or header value per request.
+    pub fn write_cookies(&self, url: &Url, out: &mut Vec<u8>) -> bool {
+        let Some(host) = url.host_str() else { return false };
         let secure = matches!(url.scheme(), "https" | "wss");
         let path = url.path();
         let mut stored = self.lock();
@@ -82,25 +93,29 @@ impl CookieJar {
             let now = SystemTime::now();
             stored.retain(|c| !matches!(c.expires, Some(t) if t <= now));
         }
-        let mut sent: Vec<&Stored> = stored
-            .iter()
-            .filter(|c| (secure || !c.secure) && domain_matches(c, host) && path_matches(path, &c.path))
-            .collect();
-        if sent.is_empty() {
-            return None;
-        }
-        // Longer paths first; equal ones in creation order (the sort is stable).
-        sent.sort_by_key(|c| std::cmp::Reverse(c.path.len()));
-        let mut header = String::with_capacity(sent.iter().map(|c| c.name.len() + c.value.len() + 3).sum());
-        for c in sent {
-            if !header.is_empty() {
-                header.push_str("; ");
+        let sent = |c: &&Stored| (secure || !c.secure) && domain_matches(c, host) && path_matches(path, &c.path);
+        let start = out.len();
+        // Longer paths first, equal ones in creation order: one pass per path length, longest first (a jar
+        // holds a handful of cookies, of one or two path lengths).
+        let mut below = usize::MAX;
+        while let Some(len) = stored.iter().filter(sent).map(|c| c.path.len()).filter(|&l| l < below).max() {
+            for c in stored.iter().filter(sent).filter(|c| c.path.len() == len) {
+                if out.len() > start {
+                    out.extend_from_slice(b"; ");
+                }
+                out.extend_from_slice(c.name.as_bytes());
+                out.push(b'=');
+                out.extend_from_slice(c.value.as_bytes());
             }
-            header.push_str(&c.name);
-            header.push('=');
-            header.push_str(&c.value);
+            below = len;
         }
-        HeaderValue::from_str(&header).ok()
+        // What `HeaderValue::from_str` accepts: visible ASCII, spaces and tabs.
+        let valid = out[start..].iter().all(|&b| (b' '..0x7f).contains(&b) || b == b'\t');
+        if out.len() == start || !valid {
+            out.truncate(start);
+            return false;
+        }
+        true
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Stored>> {

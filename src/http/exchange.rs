@@ -17,7 +17,7 @@ use reqwest::{Method, StatusCode, Url};
 
 use crate::http::credentials::{self, for_other_origin, is_downgrade, origin_text, same_origin};
 use crate::http::decode::{self, Coding};
-use crate::http::{self, h1, JourneyClient, PhaseRecorder, UserConnections};
+use crate::http::{self, h1, HeaderList, JourneyClient, PhaseRecorder, TraceContext, UserConnections};
 use crate::outcome::{CertSeen, Phases, Reason};
 
 /// What a step sends. A redirect may change the method and drop the body; a hop to another origin goes
@@ -27,11 +27,14 @@ pub struct Outgoing<'a> {
     pub method: &'a Method,
     /// The step's URL, without userinfo: its origin is the one the credentials are for.
     pub url: &'a Url,
-    pub headers: HeaderMap,
+    pub headers: HeaderList,
+    /// The step's trace context, sent on every hop.
+    pub trace: TraceContext,
     /// Headers rendered from secrets: like `Authorization`, not sent to another origin.
     pub sensitive: &'a [HeaderName],
-    // `Bytes`: each hop's request shares the rendered body instead of copying it.
-    pub body: Option<Bytes>,
+    /// Borrowed from the rendered request, which outlives the exchange: the own client writes it from
+    /// there (reqwest, the escape hatch, gets a copy per hop).
+    pub body: Option<&'a [u8]>,
     pub max_redirects: u32,
     /// Largest body accepted, after decoding.
     pub max_body: usize,
@@ -130,7 +133,7 @@ pub async fn send_following(
     // Owned only once a redirect moves away from the step's URL.
     let mut moved: Option<Url> = None;
     // The step's headers without its credentials, made on the first hop to another origin.
-    let mut foreign: Option<HeaderMap> = None;
+    let mut foreign: Option<HeaderList> = None;
     let failed = |trail: &mut Trail, e: TransportError| {
         if let Some(last) = trail.last_mut() {
             last.0 = e.status;
@@ -145,7 +148,6 @@ pub async fn send_following(
             }
             _ => &out.headers,
         };
-        let cookie = agent.jar.get().and_then(|j| j.cookies(url));
         let target = if agent.client.own { h1::Target::of(url) } else { None };
         let hop = match target {
             Some(target) => {
@@ -153,8 +155,9 @@ pub async fn send_following(
                     method: &method,
                     target,
                     headers,
-                    cookie: cookie.as_ref(),
-                    body: body.as_deref(),
+                    trace: Some(&out.trace),
+                    cookies: agent.jar.get(),
+                    body,
                     max_body: out.max_body,
                     tls: Some(&agent.client.tls),
                 };
@@ -162,7 +165,10 @@ pub async fn send_following(
             }
             None => match user_reqwest(&mut agent.connections.reqwest, agent.client) {
                 Ok(client) => {
-                    let request = ReqwestHop { method: &method, url, headers, cookie, body: body.clone() };
+                    let cookie = agent.jar.get().and_then(|j| j.cookies(url));
+                    let headers = http::header_map(headers, Some(&out.trace));
+                    let request =
+                        ReqwestHop { method: &method, url, headers, cookie, body: body.map(Bytes::copy_from_slice) };
                     send_reqwest(client, agent.recorder, request, hop_started).await
                 }
                 Err(e) => Err(e),
@@ -301,7 +307,7 @@ async fn send_h1(client: &mut h1::Client, request: &h1::Request<'_>, started: In
 struct ReqwestHop<'a> {
     method: &'a Method,
     url: &'a Url,
-    headers: &'a HeaderMap,
+    headers: HeaderMap,
     cookie: Option<HeaderValue>,
     body: Option<Bytes>,
 }
@@ -314,9 +320,10 @@ async fn send_reqwest(
     hop: ReqwestHop<'_>,
     started: Instant,
 ) -> Result<Hop, TransportError> {
-    let mut req = client.request(hop.method.clone(), hop.url.clone()).headers(hop.headers.clone());
+    let encoding_set = hop.headers.contains_key(ACCEPT_ENCODING);
+    let mut req = client.request(hop.method.clone(), hop.url.clone()).headers(hop.headers);
     // What both clients decode (reqwest alone would ask for gzip only); the runner decodes deflate.
-    if !hop.headers.contains_key(ACCEPT_ENCODING) {
+    if !encoding_set {
         req = req.header(ACCEPT_ENCODING, HeaderValue::from_static(decode::ACCEPT_ENCODING));
     }
     if let Some(cookie) = hop.cookie {

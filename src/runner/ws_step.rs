@@ -76,7 +76,7 @@ pub(super) async fn run(
     };
     let rows = vu.lease.row_slices();
     let scope = Scope { secrets: &call.plan.journey.secrets, rows: &rows, captures: &vu.captures, tokens: &tokens };
-    let mut request = match build_request(call, &scope, &mut vu.redactor) {
+    let request = match build_request(call, &scope, &mut vu.redactor) {
         Ok(request) => request,
         Err(f) => return StepEnd::Failed(f),
     };
@@ -103,7 +103,7 @@ pub(super) async fn run(
     let deadline = call.deadline(request.sent);
     let talk = Talk { call, scope: &scope, redactor, http_url: &http_url };
     let mut seen = Seen::default();
-    let headers = std::mem::take(&mut request.headers);
+    let headers = crate::http::header_map(&request.headers, Some(&call.trace()));
     let conversation = talk.converse(&ws_url, headers, messages, &mut seen, so);
     let ended = timeout_at(deadline.into(), conversation).await;
     let done = Instant::now();

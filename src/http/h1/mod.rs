@@ -38,6 +38,8 @@ use reqwest::{Method, StatusCode, Url};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_rustls::rustls::ClientConfig;
 
+use crate::http::cookies::CookieJar;
+use crate::http::TraceContext;
 use crate::outcome::{CertSeen, Reason};
 
 mod body;
@@ -110,8 +112,11 @@ impl<'a> Target<'a> {
 pub struct Request<'a> {
     pub method: &'a Method,
     pub target: Target<'a>,
-    pub headers: &'a HeaderMap,
-    pub cookie: Option<&'a HeaderValue>,
+    pub headers: &'a [(HeaderName, HeaderValue)],
+    /// `traceparent` and `tracestate`, written after `headers` (which do not carry them).
+    pub trace: Option<&'a TraceContext>,
+    /// The user's cookies: those for the target's URL are written straight into the request head.
+    pub cookies: Option<&'a CookieJar>,
     pub body: Option<&'a [u8]>,
     /// Largest body accepted, after decoding.
     pub max_body: usize,
@@ -334,12 +339,22 @@ impl Client {
             }
             line(w, name.as_str().as_bytes(), value.as_bytes());
         }
+        if let Some(trace) = req.trace {
+            line(w, b"traceparent", &trace.traceparent());
+            line(w, b"tracestate", crate::http::TRACESTATE.as_bytes());
+        }
         self.close_asked = close;
         if !host {
             line(w, b"host", req.target.authority.as_bytes());
         }
-        if let Some(cookie) = req.cookie {
-            line(w, b"cookie", cookie.as_bytes());
+        if let Some(jar) = req.cookies {
+            let mark = w.len();
+            w.extend_from_slice(b"cookie: ");
+            if jar.write_cookies(req.target.url, w) {
+                w.extend_from_slice(b"\r\n");
+            } else {
+                w.truncate(mark);
+            }
         }
         if !(agent || accept || encoding) {
             w.extend_from_slice(&DEFAULT_HEADERS);
