@@ -17,6 +17,8 @@ use std::time::{Duration, SystemTime};
 use reqwest::header::HeaderValue;
 use reqwest::Url;
 
+use crate::http::headers::value_str;
+
 /// Most cookies a jar keeps; the oldest goes first. Browsers keep about 180 per site: a site that sets more
 /// in one iteration is misbehaving, and the jar must not grow without bound with it.
 const MAX_COOKIES: usize = 180;
@@ -46,12 +48,12 @@ struct Stored {
 impl CookieJar {
     /// Stores the cookies of a response's `Set-Cookie` headers, received from `url`. Headers that are not
     /// valid cookies, or that a site may not set for `url`, are ignored, as a browser ignores them.
-    pub fn set_cookies<'h>(&self, headers: impl Iterator<Item = &'h HeaderValue>, url: &Url) {
+    pub fn set_cookies<'h>(&self, headers: impl Iterator<Item = &'h [u8]>, url: &Url) {
         let Some(host) = url.host_str() else { return };
         let now = SystemTime::now();
         let mut stored = self.lock();
         for header in headers {
-            let Some(cookie) = header.to_str().ok().and_then(|h| cookie::Cookie::parse(h).ok()) else { continue };
+            let Some(cookie) = value_str(header).and_then(|h| cookie::Cookie::parse(h).ok()) else { continue };
             let Some(c) = accept(&cookie, url, host, now) else { continue };
             let same = stored.iter().position(|s| s.name == c.name && s.domain == c.domain && s.path == c.path);
             // Replacing keeps the old one's place, so the order of equal-length paths stays creation order.
@@ -206,8 +208,7 @@ mod tests {
     use super::*;
 
     fn set(jar: &CookieJar, url: &str, headers: &[&str]) {
-        let values: Vec<HeaderValue> = headers.iter().map(|h| HeaderValue::from_str(h).unwrap()).collect();
-        jar.set_cookies(values.iter(), &Url::parse(url).unwrap());
+        jar.set_cookies(headers.iter().map(|h| h.as_bytes()), &Url::parse(url).unwrap());
     }
 
     fn get(jar: &CookieJar, url: &str) -> Option<String> {

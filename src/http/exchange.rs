@@ -10,13 +10,12 @@ use std::time::Instant;
 
 use crate::http::cookies::CookieJar;
 use bytes::Bytes;
-use reqwest::header::{
-    HeaderMap, HeaderName, HeaderValue, ACCEPT_ENCODING, CONTENT_ENCODING, CONTENT_LENGTH, COOKIE, LOCATION, SET_COOKIE,
-};
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue, ACCEPT_ENCODING, COOKIE};
 use reqwest::{Method, StatusCode, Url};
 
 use crate::http::credentials::{self, for_other_origin, is_downgrade, origin_text, same_origin};
 use crate::http::decode::{self, Coding};
+use crate::http::headers::{value_str, ResponseHeaders};
 use crate::http::{self, h1, HeaderList, JourneyClient, PhaseRecorder, TraceContext, UserConnections};
 use crate::outcome::{CertSeen, Phases, Reason};
 
@@ -58,7 +57,7 @@ pub struct Agent<'a> {
 #[derive(Debug)]
 pub struct Exchange {
     pub status: StatusCode,
-    pub headers: HeaderMap,
+    pub headers: ResponseHeaders,
     pub body: Vec<u8>,
     /// Where a redirect led; `None`: the step's own URL answered (no copy of it per request).
     pub moved: Option<Url>,
@@ -104,7 +103,7 @@ pub fn redirects_followed(trail: &Trail) -> u32 {
 /// One hop's response: the head, and the body read (h1) or still to read (reqwest).
 struct Hop {
     status: StatusCode,
-    headers: HeaderMap,
+    headers: ResponseHeaders,
     body: HopBody,
     started: Instant,
     head_at: Instant,
@@ -175,10 +174,11 @@ pub async fn send_following(
             },
         };
         let hop = hop.map_err(|e| failed(trail, e))?;
-        let mut set_cookies = hop.headers.get_all(SET_COOKIE).iter().peekable();
+        let mut set_cookies = hop.headers.get_all("set-cookie").peekable();
         if set_cookies.peek().is_some() {
             agent.jar.get_or_init(CookieJar::default).set_cookies(&mut set_cookies, url);
         }
+        drop(set_cookies);
         if let Some(next) = redirect_target(&out, url, &hop, trail)? {
             let status = hop.status;
             if matches!(status, StatusCode::SEE_OTHER)
@@ -217,7 +217,7 @@ fn redirect_target(out: &Outgoing<'_>, url: &Url, hop: &Hop, trail: &mut Trail) 
     if !status.is_redirection() || out.max_redirects == 0 {
         return Ok(None);
     }
-    let Some(location) = hop.headers.get(LOCATION).and_then(|l| l.to_str().ok()) else {
+    let Some(location) = hop.headers.get("location").and_then(value_str) else {
         return Ok(None);
     };
     if trail.is_empty() {
@@ -257,11 +257,11 @@ fn redirect_target(out: &Outgoing<'_>, url: &Url, hop: &Hop, trail: &mut Trail) 
 /// What is left is deflate on the reqwest path (decoded here, raw or zlib, which reqwest's decoder is not),
 /// or a coding neither can decode: checks must never run against compressed bytes.
 async fn read_body(
-    mut headers: HeaderMap,
+    mut headers: ResponseHeaders,
     body: HopBody,
     status: StatusCode,
     cap: usize,
-) -> Result<(HeaderMap, Vec<u8>), TransportError> {
+) -> Result<(ResponseHeaders, Vec<u8>), TransportError> {
     let body_error =
         |message: String, partial: Option<Vec<u8>>| TransportError::of_response(Reason::Body, message, status, partial);
     let mut body = match body {
@@ -270,16 +270,16 @@ async fn read_body(
             read_capped(response, cap).await.map_err(|(message, partial)| body_error(message, Some(partial)))?
         }
     };
-    if let Some(coding) = headers.get(CONTENT_ENCODING).filter(|_| !body.is_empty()) {
-        body = match decode::coding_of(coding.as_bytes()) {
+    if let Some(coding) = headers.get("content-encoding").filter(|_| !body.is_empty()) {
+        body = match decode::coding_of(coding) {
             Ok(Coding::Identity) => body,
             Ok(coding) => {
                 decode::decode(coding, &body, cap).map_err(|(message, partial)| body_error(message, Some(partial)))?
             }
             Err(unsupported) => return Err(body_error(unsupported.to_string(), None)),
         };
-        headers.remove(CONTENT_ENCODING);
-        headers.remove(CONTENT_LENGTH);
+        headers.remove("content-encoding");
+        headers.remove("content-length");
     }
     Ok((headers, body))
 }
@@ -335,7 +335,7 @@ async fn send_reqwest(
     recorder.reset();
     let response = http::with_recorder(Arc::clone(recorder), req.send()).await;
     let head_at = Instant::now();
-    let mut response = response.map_err(|e| {
+    let response = response.map_err(|e| {
         let (reason, message) = http::classify(&e);
         TransportError::new(reason, message)
     })?;
@@ -347,8 +347,7 @@ async fn send_reqwest(
         reused: !rec.new_connection() && rec.dns().is_zero(),
         ..Phases::default()
     };
-    // Taken, not cloned: the body decoder was chosen when the response arrived.
-    let headers = std::mem::take(response.headers_mut());
+    let headers = ResponseHeaders::from_map(response.headers());
     let response_status = response.status();
     // reqwest exposes no handshake: the certificate is read on the own client only.
     let body = HopBody::Pending(response);

@@ -26,6 +26,7 @@ pub mod credentials;
 pub mod decode;
 pub mod exchange;
 pub mod h1;
+pub mod headers;
 pub mod tls;
 pub mod ws;
 

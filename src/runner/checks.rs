@@ -5,7 +5,7 @@ use std::cell::{Cell, OnceCell};
 use std::time::Duration;
 
 use crate::http::cookies::CookieJar;
-use reqwest::header::HeaderMap;
+use crate::http::headers::{is, ResponseHeaders};
 use reqwest::Url;
 use serde_json::Value;
 
@@ -52,7 +52,7 @@ const PATH_READS: u8 = 3;
 /// What checks and captures can look at.
 pub struct ResponseView<'a> {
     pub status: u16,
-    pub headers: &'a HeaderMap,
+    pub headers: &'a ResponseHeaders,
     pub body: &'a [u8],
     /// The step's response time (from its intended start).
     pub response_time: Duration,
@@ -101,7 +101,7 @@ impl Missed {
 impl<'a> ResponseView<'a> {
     pub fn new(
         status: u16,
-        headers: &'a HeaderMap,
+        headers: &'a ResponseHeaders,
         body: &'a [u8],
         response_time: Duration,
         jar: Option<(&'a CookieJar, &'a Url)>,
@@ -139,23 +139,24 @@ impl<'a> ResponseView<'a> {
     }
 
     fn header(&self, name: &str) -> Option<Cow<'_, str>> {
-        let mut values = self.headers.get_all(name).iter().peekable();
+        // Over `iter`, so the values borrow the response only, not `name`.
+        let mut values = self.headers.iter().filter(|(n, _)| is(n, name)).map(|(_, v)| v).peekable();
         let first = values.next()?;
         if values.peek().is_none() {
-            return Some(String::from_utf8_lossy(first.as_bytes()));
+            return Some(String::from_utf8_lossy(first));
         }
-        let mut all = String::from_utf8_lossy(first.as_bytes()).into_owned();
+        let mut all = String::from_utf8_lossy(first).into_owned();
         for v in values {
             all.push_str(", ");
-            all.push_str(&String::from_utf8_lossy(v.as_bytes()));
+            all.push_str(&String::from_utf8_lossy(v));
         }
         Some(Cow::Owned(all))
     }
 
     fn cookie(&self, name: &str) -> Option<String> {
         // Prefer what this response set; fall back to what the jar holds for the URL.
-        for v in self.headers.get_all(reqwest::header::SET_COOKIE) {
-            let text = String::from_utf8_lossy(v.as_bytes());
+        for v in self.headers.get_all("set-cookie") {
+            let text = String::from_utf8_lossy(v);
             let pair = text.split(';').next().unwrap_or("");
             if let Some((k, val)) = pair.split_once('=') {
                 if k.trim() == name {
@@ -534,7 +535,7 @@ mod tests {
             predicate: Predicate::Compare(CmpOp::Eq, Literal::Number(0.0)),
             soft: false,
         };
-        let headers = HeaderMap::new();
+        let headers = ResponseHeaders::default();
         let view = ResponseView::new(200, &headers, body.as_bytes(), Duration::ZERO, None);
         let scope = Scope { secrets: &[], rows: &[], captures: &[], tokens: &[] };
         evaluate(&check, &view, &scope, &Redactor::new(["s3cret-x"]))
