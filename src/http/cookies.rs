@@ -95,13 +95,20 @@ impl CookieJar {
             let now = SystemTime::now();
             stored.retain(|c| !matches!(c.expires, Some(t) if t <= now));
         }
-        let sent = |c: &&Stored| (secure || !c.secure) && domain_matches(c, host) && path_matches(path, &c.path);
+        // Which cookies go (a bit each: the jar holds at most MAX_COOKIES), matched once.
+        let mut sent = [0u64; MAX_COOKIES.div_ceil(64)];
+        for (i, c) in stored.iter().enumerate() {
+            if (secure || !c.secure) && domain_matches(c, host) && path_matches(path, &c.path) {
+                sent[i / 64] |= 1 << (i % 64);
+            }
+        }
+        let sent = || stored.iter().enumerate().filter(|(i, _)| sent[i / 64] & (1 << (i % 64)) != 0).map(|(_, c)| c);
         let start = out.len();
         // Longer paths first, equal ones in creation order: one pass per path length, longest first (a jar
         // holds a handful of cookies, of one or two path lengths).
         let mut below = usize::MAX;
-        while let Some(len) = stored.iter().filter(sent).map(|c| c.path.len()).filter(|&l| l < below).max() {
-            for c in stored.iter().filter(sent).filter(|c| c.path.len() == len) {
+        while let Some(len) = sent().map(|c| c.path.len()).filter(|&l| l < below).max() {
+            for c in sent().filter(|c| c.path.len() == len) {
                 if out.len() > start {
                     out.extend_from_slice(b"; ");
                 }
