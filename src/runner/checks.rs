@@ -117,8 +117,9 @@ impl<'a> ResponseView<'a> {
         self
     }
 
-    /// The value at `path` (the whole body for an empty path); `Ok(None)`: absent. Read in place for the
-    /// first few, then from the document built once: each read in place parses the whole body again.
+    /// The value at `path` (the whole body for an empty path); `Ok(None)`: absent. A planned path is read with
+    /// all the others in one pass; any other is read in place for the first few, then from the document
+    /// built once: each read in place parses the whole body again.
     fn json_at(&self, path: &[PathSeg]) -> Result<Option<Cow<'_, Value>>, String> {
         let not_json = |e: serde_json::Error| format!("body is not JSON ({e})");
         if let Some(i) = self.planned.iter().position(|p| p.0 == path) {
