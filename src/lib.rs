@@ -27,7 +27,9 @@
 //!   userinfo as Basic auth; a reqwest client per user for the `JOURNEYD_HTTP_CLIENT=reqwest` escape hatch;
 //!   `UserConnections`, a virtual user's own connections; error classification into reasons; `exchange`,
 //!   one step's exchange on either client: send, follow redirects with the user's cookies, read and decode
-//!   the capped body, or a typed `TransportError`; `ws`, a WebSocket step's connection (the own client's
+//!   the capped body, or a typed `TransportError`; `headers`, a response's header fields as ranges of the
+//!   head it arrived in (no map per response); `HeaderList` and `TraceContext`, a request's headers and
+//!   trace context as the sender writes them; `ws`, a WebSocket step's connection (the own client's
 //!   timed connection and TLS, upgraded by tokio-tungstenite).
 //! - `import`   — `journeyd import har|curl`: a journey from a browser's HAR recording or curl command lines
 //!   (`har`; `curl` with its own shell-word splitter `words`; `ordered`: JSON bodies in written order);
@@ -35,15 +37,15 @@
 //!   turns values a response returned and a later request sent into captures; `secrets` moves credentials
 //!   into `secrets:`; `emit` writes YAML that `check` accepts. No I/O.
 //! - `runner`   — one journey iteration (build → send → check → capture; `request`: the build stage, URL,
-//!   headers, body and trace headers rendered; a `ws:` step: upgrade → send → wait
-//!   for the message that matches → capture), request bodies (`body`: json, form, multipart with a boundary
-//!   per request, GraphQL), checks and captures, virtual users and data leases, the monitor scheduler, and
-//!   the load engine (closed, open-loop arrivals, stages); browser steps (`page/run.rs`: actions on the
-//!   iteration's page, its JavaScript errors and failed requests, page checks and captures, screenshot
-//!   evidence), the process's one Chromium (`browser_host`) and the bounded screenshot store (`evidence`);
-//!   where the connection policy is applied (monitor runs cold, load users warm, `connections:` overrides);
-//!   `oauth`, the OAuth2 client-credentials token cache each journey's users share (fetched once,
-//!   refreshed before expiry and on a 401).
+//!   headers and body rendered; `json_at`: the JSON paths a step reads, read in one pass; a `ws:` step:
+//!   upgrade → send → wait for the message that matches → capture), request bodies (`body`: json, form,
+//!   multipart with a boundary per request, GraphQL), checks and captures, virtual users and data leases,
+//!   the monitor scheduler, and the load engine (closed, open-loop arrivals, stages); browser steps
+//!   (`page/run.rs`: actions on the iteration's page, its JavaScript errors and failed requests, page
+//!   checks and captures, screenshot evidence), the process's one Chromium (`browser_host`) and the bounded
+//!   screenshot store (`evidence`); where the connection policy is applied (monitor runs cold, load users
+//!   warm, `connections:` overrides); `oauth`, the OAuth2 client-credentials token cache each journey's
+//!   users share (fetched once, refreshed before expiry and on a 401).
 //! - `outcome`  — RunOutcome / StepOutcome / Failure / CertSeen: plain data sent from workers to consumers,
 //!   and the one reading of a step's certificate news (presented, plain http, nothing new) they all share.
 //! - `pipeline` — the one consumer of outcomes: feeds every event to the sinks (metrics, alerts, reports).

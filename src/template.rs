@@ -138,18 +138,29 @@ impl Template {
 
     /// Renders, leaving out what cannot be rendered (a `totp` whose seed is not base32): for targets and
     /// check values. Requests use [`Template::try_render`], which says why and reports new credentials.
-    pub fn render<'s>(&'s self, scope: &Scope<'_>) -> Cow<'s, str> {
+    pub fn render<'s>(&'s self, scope: &Scope<'s>) -> Cow<'s, str> {
         self.try_render(scope, &mut Vec::new()).unwrap_or_default()
     }
 
     /// Renders; values derived from a credential (`totp` codes, `base64` of a secret) are appended to
-    /// `derived` for the caller's redactor.
-    pub fn try_render<'s>(&'s self, scope: &Scope<'_>, derived: &mut Vec<String>) -> Result<Cow<'s, str>, RenderError> {
+    /// `derived` for the caller's redactor. A template that is one literal, or one value already in the
+    /// scope (`{{ accounts.email }}`, `{{ cart }}`), is borrowed, not copied; otherwise the text is built in
+    /// one allocation sized from its parts.
+    pub fn try_render<'s>(&'s self, scope: &Scope<'s>, derived: &mut Vec<String>) -> Result<Cow<'s, str>, RenderError> {
         match self.parts.as_slice() {
             [] => Ok(Cow::Borrowed("")),
             [Part::Lit(s)] => Ok(Cow::Borrowed(s.as_str())),
             parts => {
-                let mut out = String::new();
+                if let [Part::Expr(e)] = parts {
+                    if let Some(value) = e.in_scope(scope) {
+                        return Ok(Cow::Borrowed(value));
+                    }
+                }
+                let known = |p: &Part| match p {
+                    Part::Lit(s) => s.len(),
+                    Part::Expr(e) => e.in_scope(scope).map_or(0, str::len),
+                };
+                let mut out = String::with_capacity(parts.iter().map(known).sum());
                 for p in parts {
                     match p {
                         Part::Lit(s) => out.push_str(s),
@@ -193,23 +204,27 @@ impl Expr {
         }
     }
 
-    fn render_into(&self, scope: &Scope<'_>, out: &mut String, derived: &mut Vec<String>) -> Result<(), RenderError> {
-        match self {
-            Expr::Secret(i) => out.push_str(scope.secrets.get(*i).map_or("", |s| s.value.as_str())),
+    /// The value, when the expression only reads one that lies in the scope (a secret, a data column, a
+    /// capture, a token; empty when unset): rendering it needs no copy.
+    fn in_scope<'v>(&self, scope: &Scope<'v>) -> Option<&'v str> {
+        Some(match self {
+            Expr::Secret(i) => scope.secrets.get(*i).map_or("", |s| s.value.as_str()),
             Expr::Data { source, column } => {
-                let value = scope.rows.get(*source).and_then(|row| row.get(*column));
-                out.push_str(value.map_or("", String::as_str));
+                scope.rows.get(*source).and_then(|row| row.get(*column)).map_or("", String::as_str)
             }
-            Expr::Capture(slot) => {
-                if let Some(Some(v)) = scope.captures.get(*slot) {
-                    out.push_str(v);
-                }
-            }
-            Expr::OAuth(i) => {
-                if let Some(Some(token)) = scope.tokens.get(*i) {
-                    out.push_str(token);
-                }
-            }
+            Expr::Capture(slot) => scope.captures.get(*slot).and_then(Option::as_deref).unwrap_or_default(),
+            Expr::OAuth(i) => scope.tokens.get(*i).and_then(Option::as_deref).unwrap_or_default(),
+            _ => return None,
+        })
+    }
+
+    fn render_into(&self, scope: &Scope<'_>, out: &mut String, derived: &mut Vec<String>) -> Result<(), RenderError> {
+        if let Some(value) = self.in_scope(scope) {
+            out.push_str(value);
+            return Ok(());
+        }
+        match self {
+            Expr::Secret(_) | Expr::Data { .. } | Expr::Capture(_) | Expr::OAuth(_) => {}
             Expr::Uuid => {
                 let _ = write!(out, "{}", uuid::Uuid::new_v4());
             }

@@ -480,23 +480,30 @@ fn judge(
 /// Returns whether any of them failed (each failure is printed, and the others are still attempted).
 async fn write_outputs(outputs: &Outputs, report: &Report) -> bool {
     let mut write_failed = false;
-    let mut write = |path: &Option<PathBuf>, what: &str, text: Result<String, String>| {
+    // Each text is made only when its file is asked for: the JSON of a long run's histograms is not free.
+    let mut write = |path: &Option<PathBuf>, what: &str, text: &dyn Fn() -> Result<String, String>| {
         let Some(path) = path else { return };
-        let result = text.and_then(|t| std::fs::write(path, t).map_err(|e| e.to_string()));
+        let result = text().and_then(|t| std::fs::write(path, t).map_err(|e| e.to_string()));
         if let Err(e) = result {
             eprintln!("journeyd verify: cannot write the {what} to {}: {e}", path.display());
             write_failed = true;
         }
     };
-    let json = serde_json::to_string_pretty(report).map(|mut s| {
-        s.push('\n');
-        s
-    });
-    let json = json.map_err(|e| e.to_string());
-    write(&outputs.report, "report", json.clone());
-    write(&outputs.save_baseline, "baseline", json);
-    write(&outputs.junit, "JUnit report", Ok(formats::junit(report)));
-    write(&outputs.markdown, "Markdown summary", Ok(formats::markdown(report)));
+    let json = std::cell::OnceCell::new();
+    let json = || {
+        let text = json.get_or_init(|| {
+            let text = serde_json::to_string_pretty(report).map(|mut s| {
+                s.push('\n');
+                s
+            });
+            text.map_err(|e| e.to_string())
+        });
+        text.clone()
+    };
+    write(&outputs.report, "report", &json);
+    write(&outputs.save_baseline, "baseline", &json);
+    write(&outputs.junit, "JUnit report", &|| Ok(formats::junit(report)));
+    write(&outputs.markdown, "Markdown summary", &|| Ok(formats::markdown(report)));
     if let (Some(url), Some(deploy)) = (&outputs.pushgateway, &outputs.deploy) {
         let client = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().unwrap_or_default();
         if let Err(e) = push::push(&client, url, deploy, report).await {

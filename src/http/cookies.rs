@@ -17,6 +17,8 @@ use std::time::{Duration, SystemTime};
 use reqwest::header::HeaderValue;
 use reqwest::Url;
 
+use crate::http::headers::value_str;
+
 /// Most cookies a jar keeps; the oldest goes first. Browsers keep about 180 per site: a site that sets more
 /// in one iteration is misbehaving, and the jar must not grow without bound with it.
 const MAX_COOKIES: usize = 180;
@@ -46,12 +48,12 @@ struct Stored {
 impl CookieJar {
     /// Stores the cookies of a response's `Set-Cookie` headers, received from `url`. Headers that are not
     /// valid cookies, or that a site may not set for `url`, are ignored, as a browser ignores them.
-    pub fn set_cookies<'h>(&self, headers: impl Iterator<Item = &'h HeaderValue>, url: &Url) {
+    pub fn set_cookies<'h>(&self, headers: impl Iterator<Item = &'h [u8]>, url: &Url) {
         let Some(host) = url.host_str() else { return };
         let now = SystemTime::now();
         let mut stored = self.lock();
         for header in headers {
-            let Some(cookie) = header.to_str().ok().and_then(|h| cookie::Cookie::parse(h).ok()) else { continue };
+            let Some(cookie) = value_str(header).and_then(|h| cookie::Cookie::parse(h).ok()) else { continue };
             let Some(c) = accept(&cookie, url, host, now) else { continue };
             let same = stored.iter().position(|s| s.name == c.name && s.domain == c.domain && s.path == c.path);
             // Replacing keeps the old one's place, so the order of equal-length paths stays creation order.
@@ -73,7 +75,18 @@ impl CookieJar {
 
     /// The `Cookie` header for a request to `url`, or `None` when no cookie goes there.
     pub fn cookies(&self, url: &Url) -> Option<HeaderValue> {
-        let host = url.host_str()?;
+        let mut header = Vec::new();
+        if !self.write_cookies(url, &mut header) {
+            return None;
+        }
+        HeaderValue::from_maybe_shared(bytes::Bytes::from(header)).ok()
+    }
+
+    /// Appends the `Cookie` header's value for a request to `url` to `out` (`a=1; b=2`); `false`, with
+    /// `out` as it was, when no cookie goes there or the value would not be a valid header. The own client
+    /// writes it straight into the request head: no list, string or header value per request.
+    pub fn write_cookies(&self, url: &Url, out: &mut Vec<u8>) -> bool {
+        let Some(host) = url.host_str() else { return false };
         let secure = matches!(url.scheme(), "https" | "wss");
         let path = url.path();
         let mut stored = self.lock();
@@ -82,25 +95,36 @@ impl CookieJar {
             let now = SystemTime::now();
             stored.retain(|c| !matches!(c.expires, Some(t) if t <= now));
         }
-        let mut sent: Vec<&Stored> = stored
-            .iter()
-            .filter(|c| (secure || !c.secure) && domain_matches(c, host) && path_matches(path, &c.path))
-            .collect();
-        if sent.is_empty() {
-            return None;
-        }
-        // Longer paths first; equal ones in creation order (the sort is stable).
-        sent.sort_by_key(|c| std::cmp::Reverse(c.path.len()));
-        let mut header = String::with_capacity(sent.iter().map(|c| c.name.len() + c.value.len() + 3).sum());
-        for c in sent {
-            if !header.is_empty() {
-                header.push_str("; ");
+        // Which cookies go (a bit each: the jar holds at most MAX_COOKIES), matched once.
+        let mut sent = [0u64; MAX_COOKIES.div_ceil(64)];
+        for (i, c) in stored.iter().enumerate() {
+            if (secure || !c.secure) && domain_matches(c, host) && path_matches(path, &c.path) {
+                sent[i / 64] |= 1 << (i % 64);
             }
-            header.push_str(&c.name);
-            header.push('=');
-            header.push_str(&c.value);
         }
-        HeaderValue::from_str(&header).ok()
+        let sent = || stored.iter().enumerate().filter(|(i, _)| sent[i / 64] & (1 << (i % 64)) != 0).map(|(_, c)| c);
+        let start = out.len();
+        // Longer paths first, equal ones in creation order: one pass per path length, longest first (a jar
+        // holds a handful of cookies, of one or two path lengths).
+        let mut below = usize::MAX;
+        while let Some(len) = sent().map(|c| c.path.len()).filter(|&l| l < below).max() {
+            for c in sent().filter(|c| c.path.len() == len) {
+                if out.len() > start {
+                    out.extend_from_slice(b"; ");
+                }
+                out.extend_from_slice(c.name.as_bytes());
+                out.push(b'=');
+                out.extend_from_slice(c.value.as_bytes());
+            }
+            below = len;
+        }
+        // What `HeaderValue::from_str` accepts: visible ASCII, spaces and tabs.
+        let valid = out[start..].iter().all(|&b| (b' '..0x7f).contains(&b) || b == b'\t');
+        if out.len() == start || !valid {
+            out.truncate(start);
+            return false;
+        }
+        true
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Stored>> {
@@ -191,8 +215,7 @@ mod tests {
     use super::*;
 
     fn set(jar: &CookieJar, url: &str, headers: &[&str]) {
-        let values: Vec<HeaderValue> = headers.iter().map(|h| HeaderValue::from_str(h).unwrap()).collect();
-        jar.set_cookies(values.iter(), &Url::parse(url).unwrap());
+        jar.set_cookies(headers.iter().map(|h| h.as_bytes()), &Url::parse(url).unwrap());
     }
 
     fn get(jar: &CookieJar, url: &str) -> Option<String> {

@@ -10,14 +10,13 @@ use std::time::Instant;
 
 use crate::http::cookies::CookieJar;
 use bytes::Bytes;
-use reqwest::header::{
-    HeaderMap, HeaderName, HeaderValue, ACCEPT_ENCODING, CONTENT_ENCODING, CONTENT_LENGTH, COOKIE, LOCATION, SET_COOKIE,
-};
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue, ACCEPT_ENCODING, COOKIE};
 use reqwest::{Method, StatusCode, Url};
 
 use crate::http::credentials::{self, for_other_origin, is_downgrade, origin_text, same_origin};
 use crate::http::decode::{self, Coding};
-use crate::http::{self, h1, JourneyClient, PhaseRecorder, UserConnections};
+use crate::http::headers::{value_str, ResponseHeaders};
+use crate::http::{self, h1, HeaderList, JourneyClient, PhaseRecorder, TraceContext, UserConnections};
 use crate::outcome::{CertSeen, Phases, Reason};
 
 /// What a step sends. A redirect may change the method and drop the body; a hop to another origin goes
@@ -27,11 +26,14 @@ pub struct Outgoing<'a> {
     pub method: &'a Method,
     /// The step's URL, without userinfo: its origin is the one the credentials are for.
     pub url: &'a Url,
-    pub headers: HeaderMap,
+    pub headers: HeaderList,
+    /// The step's trace context, sent on every hop.
+    pub trace: TraceContext,
     /// Headers rendered from secrets: like `Authorization`, not sent to another origin.
     pub sensitive: &'a [HeaderName],
-    // `Bytes`: each hop's request shares the rendered body instead of copying it.
-    pub body: Option<Bytes>,
+    /// Borrowed from the rendered request, which outlives the exchange: the own client writes it from
+    /// there (reqwest, the escape hatch, gets a copy per hop).
+    pub body: Option<&'a [u8]>,
     pub max_redirects: u32,
     /// Largest body accepted, after decoding.
     pub max_body: usize,
@@ -55,7 +57,7 @@ pub struct Agent<'a> {
 #[derive(Debug)]
 pub struct Exchange {
     pub status: StatusCode,
-    pub headers: HeaderMap,
+    pub headers: ResponseHeaders,
     pub body: Vec<u8>,
     /// Where a redirect led; `None`: the step's own URL answered (no copy of it per request).
     pub moved: Option<Url>,
@@ -101,7 +103,7 @@ pub fn redirects_followed(trail: &Trail) -> u32 {
 /// One hop's response: the head, and the body read (h1) or still to read (reqwest).
 struct Hop {
     status: StatusCode,
-    headers: HeaderMap,
+    headers: ResponseHeaders,
     body: HopBody,
     started: Instant,
     head_at: Instant,
@@ -130,7 +132,7 @@ pub async fn send_following(
     // Owned only once a redirect moves away from the step's URL.
     let mut moved: Option<Url> = None;
     // The step's headers without its credentials, made on the first hop to another origin.
-    let mut foreign: Option<HeaderMap> = None;
+    let mut foreign: Option<HeaderList> = None;
     let failed = |trail: &mut Trail, e: TransportError| {
         if let Some(last) = trail.last_mut() {
             last.0 = e.status;
@@ -145,7 +147,6 @@ pub async fn send_following(
             }
             _ => &out.headers,
         };
-        let cookie = agent.jar.get().and_then(|j| j.cookies(url));
         let target = if agent.client.own { h1::Target::of(url) } else { None };
         let hop = match target {
             Some(target) => {
@@ -153,8 +154,9 @@ pub async fn send_following(
                     method: &method,
                     target,
                     headers,
-                    cookie: cookie.as_ref(),
-                    body: body.as_deref(),
+                    trace: Some(&out.trace),
+                    cookies: agent.jar.get(),
+                    body,
                     max_body: out.max_body,
                     tls: Some(&agent.client.tls),
                 };
@@ -162,17 +164,21 @@ pub async fn send_following(
             }
             None => match user_reqwest(&mut agent.connections.reqwest, agent.client) {
                 Ok(client) => {
-                    let request = ReqwestHop { method: &method, url, headers, cookie, body: body.clone() };
+                    let cookie = agent.jar.get().and_then(|j| j.cookies(url));
+                    let headers = http::header_map(headers, Some(&out.trace));
+                    let request =
+                        ReqwestHop { method: &method, url, headers, cookie, body: body.map(Bytes::copy_from_slice) };
                     send_reqwest(client, agent.recorder, request, hop_started).await
                 }
                 Err(e) => Err(e),
             },
         };
         let hop = hop.map_err(|e| failed(trail, e))?;
-        let mut set_cookies = hop.headers.get_all(SET_COOKIE).iter().peekable();
+        let mut set_cookies = hop.headers.get_all("set-cookie").peekable();
         if set_cookies.peek().is_some() {
             agent.jar.get_or_init(CookieJar::default).set_cookies(&mut set_cookies, url);
         }
+        drop(set_cookies);
         if let Some(next) = redirect_target(&out, url, &hop, trail)? {
             let status = hop.status;
             if matches!(status, StatusCode::SEE_OTHER)
@@ -211,7 +217,7 @@ fn redirect_target(out: &Outgoing<'_>, url: &Url, hop: &Hop, trail: &mut Trail) 
     if !status.is_redirection() || out.max_redirects == 0 {
         return Ok(None);
     }
-    let Some(location) = hop.headers.get(LOCATION).and_then(|l| l.to_str().ok()) else {
+    let Some(location) = hop.headers.get("location").and_then(value_str) else {
         return Ok(None);
     };
     if trail.is_empty() {
@@ -251,11 +257,11 @@ fn redirect_target(out: &Outgoing<'_>, url: &Url, hop: &Hop, trail: &mut Trail) 
 /// What is left is deflate on the reqwest path (decoded here, raw or zlib, which reqwest's decoder is not),
 /// or a coding neither can decode: checks must never run against compressed bytes.
 async fn read_body(
-    mut headers: HeaderMap,
+    mut headers: ResponseHeaders,
     body: HopBody,
     status: StatusCode,
     cap: usize,
-) -> Result<(HeaderMap, Vec<u8>), TransportError> {
+) -> Result<(ResponseHeaders, Vec<u8>), TransportError> {
     let body_error =
         |message: String, partial: Option<Vec<u8>>| TransportError::of_response(Reason::Body, message, status, partial);
     let mut body = match body {
@@ -264,16 +270,16 @@ async fn read_body(
             read_capped(response, cap).await.map_err(|(message, partial)| body_error(message, Some(partial)))?
         }
     };
-    if let Some(coding) = headers.get(CONTENT_ENCODING).filter(|_| !body.is_empty()) {
-        body = match decode::coding_of(coding.as_bytes()) {
+    if let Some(coding) = headers.get("content-encoding").filter(|_| !body.is_empty()) {
+        body = match decode::coding_of(coding) {
             Ok(Coding::Identity) => body,
             Ok(coding) => {
                 decode::decode(coding, &body, cap).map_err(|(message, partial)| body_error(message, Some(partial)))?
             }
             Err(unsupported) => return Err(body_error(unsupported.to_string(), None)),
         };
-        headers.remove(CONTENT_ENCODING);
-        headers.remove(CONTENT_LENGTH);
+        headers.remove("content-encoding");
+        headers.remove("content-length");
     }
     Ok((headers, body))
 }
@@ -301,7 +307,7 @@ async fn send_h1(client: &mut h1::Client, request: &h1::Request<'_>, started: In
 struct ReqwestHop<'a> {
     method: &'a Method,
     url: &'a Url,
-    headers: &'a HeaderMap,
+    headers: HeaderMap,
     cookie: Option<HeaderValue>,
     body: Option<Bytes>,
 }
@@ -314,9 +320,10 @@ async fn send_reqwest(
     hop: ReqwestHop<'_>,
     started: Instant,
 ) -> Result<Hop, TransportError> {
-    let mut req = client.request(hop.method.clone(), hop.url.clone()).headers(hop.headers.clone());
+    let encoding_set = hop.headers.contains_key(ACCEPT_ENCODING);
+    let mut req = client.request(hop.method.clone(), hop.url.clone()).headers(hop.headers);
     // What both clients decode (reqwest alone would ask for gzip only); the runner decodes deflate.
-    if !hop.headers.contains_key(ACCEPT_ENCODING) {
+    if !encoding_set {
         req = req.header(ACCEPT_ENCODING, HeaderValue::from_static(decode::ACCEPT_ENCODING));
     }
     if let Some(cookie) = hop.cookie {
@@ -328,7 +335,7 @@ async fn send_reqwest(
     recorder.reset();
     let response = http::with_recorder(Arc::clone(recorder), req.send()).await;
     let head_at = Instant::now();
-    let mut response = response.map_err(|e| {
+    let response = response.map_err(|e| {
         let (reason, message) = http::classify(&e);
         TransportError::new(reason, message)
     })?;
@@ -340,8 +347,7 @@ async fn send_reqwest(
         reused: !rec.new_connection() && rec.dns().is_zero(),
         ..Phases::default()
     };
-    // Taken, not cloned: the body decoder was chosen when the response arrived.
-    let headers = std::mem::take(response.headers_mut());
+    let headers = ResponseHeaders::from_map(response.headers());
     let response_status = response.status();
     // reqwest exposes no handshake: the certificate is read on the own client only.
     let body = HopBody::Pending(response);

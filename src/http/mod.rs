@@ -16,6 +16,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 
 use crate::model::TlsCa;
 use crate::outcome::Reason;
@@ -25,6 +26,7 @@ pub mod credentials;
 pub mod decode;
 pub mod exchange;
 pub mod h1;
+pub mod headers;
 pub mod tls;
 pub mod ws;
 
@@ -322,24 +324,63 @@ where
 /// tracing (and samplers that read it) the request is journeyd's synthetic traffic, not a customer's.
 pub const TRACESTATE: &str = "journeyd=synthetic";
 
-/// The W3C `traceparent` header (`00-<trace id>-<span id>-01`), hex-encoded on the stack: one allocation (the
-/// header's bytes) per request instead of a formatted string and a copy.
-pub fn traceparent(trace_id: u128, span_id: u64) -> reqwest::header::HeaderValue {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut buf = *b"00-00000000000000000000000000000000-0000000000000000-01";
-    for i in 0..32 {
-        buf[3 + i] = HEX[((trace_id >> (4 * (31 - i))) & 0xf) as usize];
+/// A request's headers in order, each name once: a list rather than a `HeaderMap`, because a step sends a
+/// handful and the own client only writes them out in order — a map's two allocations and a hash per insert
+/// were paid on every request for lookups nobody made. [`header_map`] makes the map where one is needed.
+pub type HeaderList = Vec<(HeaderName, HeaderValue)>;
+
+/// Whether `list` has a header `name`.
+pub fn has_header(list: &[(HeaderName, HeaderValue)], name: &HeaderName) -> bool {
+    list.iter().any(|(n, _)| n == name)
+}
+
+/// The W3C trace context a step's requests carry (`traceparent` and `tracestate`): the iteration's trace
+/// and the step's span. Kept as two numbers and written out by whoever sends the request (the own client
+/// straight into its buffer), so no header value is made per request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TraceContext {
+    pub trace_id: u128,
+    pub span_id: u64,
+}
+
+impl TraceContext {
+    /// The `traceparent` value (`00-<trace id>-<span id>-01`), hex-encoded on the stack.
+    pub fn traceparent(&self) -> [u8; 55] {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut buf = *b"00-00000000000000000000000000000000-0000000000000000-01";
+        for i in 0..32 {
+            buf[3 + i] = HEX[((self.trace_id >> (4 * (31 - i))) & 0xf) as usize];
+        }
+        for i in 0..16 {
+            buf[36 + i] = HEX[((self.span_id >> (4 * (15 - i))) & 0xf) as usize];
+        }
+        buf
     }
-    for i in 0..16 {
-        buf[36 + i] = HEX[((span_id >> (4 * (15 - i))) & 0xf) as usize];
+
+    /// Adds both headers to `map` (replacing any of the same names), for the clients that take a map.
+    pub fn insert_into(&self, map: &mut HeaderMap) {
+        let value = HeaderValue::from_bytes(&self.traceparent()).expect("hex is a valid header value");
+        map.insert(TRACEPARENT.clone(), value);
+        map.insert(TRACESTATE_NAME.clone(), HeaderValue::from_static(TRACESTATE));
     }
-    reqwest::header::HeaderValue::from_bytes(&buf).expect("hex is a valid header value")
+}
+
+/// `list` as a map, with the trace headers when given: for reqwest and the WebSocket handshake.
+pub fn header_map(list: &[(HeaderName, HeaderValue)], trace: Option<&TraceContext>) -> HeaderMap {
+    let mut map = HeaderMap::with_capacity(list.len() + 2);
+    for (name, value) in list {
+        map.insert(name.clone(), value.clone());
+    }
+    if let Some(trace) = trace {
+        trace.insert_into(&mut map);
+    }
+    map
 }
 
 /// The trace header names every request carries, made once: inserting by a `&str` parsed and checked the
 /// name for every request (about a thousand instructions of a plain GET's sixteen thousand).
-pub static TRACEPARENT: reqwest::header::HeaderName = reqwest::header::HeaderName::from_static("traceparent");
-pub static TRACESTATE_NAME: reqwest::header::HeaderName = reqwest::header::HeaderName::from_static("tracestate");
+pub static TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
+pub static TRACESTATE_NAME: HeaderName = HeaderName::from_static("tracestate");
 
 /// Maps a transport error to a failure reason and a one-line message without the URL (URLs can carry
 /// secrets in query strings; the runner adds a redacted request line itself).
@@ -419,10 +460,16 @@ fn describe_reqwest(e: &reqwest::Error) -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::TraceContext;
+
     #[test]
     fn traceparent_is_the_w3c_format() {
-        let v = super::traceparent(0x0af7651916cd43dd8448eb211c80319c, 0xb7ad6b7169203331);
-        assert_eq!(v.to_str().unwrap(), "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01");
-        assert_eq!(super::traceparent(1, 2).to_str().unwrap(), format!("00-{:032x}-{:016x}-01", 1, 2));
+        let t = TraceContext { trace_id: 0x0af7651916cd43dd8448eb211c80319c, span_id: 0xb7ad6b7169203331 };
+        assert_eq!(&t.traceparent()[..], b"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01");
+        let t = TraceContext { trace_id: 1, span_id: 2 };
+        assert_eq!(String::from_utf8_lossy(&t.traceparent()), format!("00-{:032x}-{:016x}-01", 1, 2));
+        let mut map = super::header_map(&[], Some(&t));
+        assert_eq!(map.remove("tracestate").unwrap(), "journeyd=synthetic");
+        assert_eq!(map.remove("traceparent").unwrap(), &t.traceparent()[..]);
     }
 }

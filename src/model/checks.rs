@@ -84,6 +84,12 @@ pub enum PathSeg {
     Index(usize),
 }
 
+impl AsRef<[PathSeg]> for JsonPath {
+    fn as_ref(&self) -> &[PathSeg] {
+        &self.0
+    }
+}
+
 impl std::fmt::Display for JsonPath {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         for (i, seg) in self.0.iter().enumerate() {

@@ -5,13 +5,42 @@ use std::cell::{Cell, OnceCell};
 use std::time::Duration;
 
 use crate::http::cookies::CookieJar;
-use reqwest::header::HeaderMap;
+use crate::http::headers::{is, ResponseHeaders};
 use reqwest::Url;
 use serde_json::Value;
 
-use crate::model::{CaptureSource, Check, CmpOp, Literal, PathSeg, Predicate, StatusPattern, Subject};
+use super::json_at::{json_at, json_at_many};
+use crate::model::{CaptureSource, Check, CmpOp, JsonPath, Literal, PathSeg, Predicate, StatusPattern, Subject};
 use crate::redact::Redactor;
 use crate::template::Scope;
+
+/// Where a GraphQL response keeps its errors (`graphql.errors`).
+static GRAPHQL_ERRORS: std::sync::LazyLock<JsonPath> =
+    std::sync::LazyLock::new(|| JsonPath(vec![PathSeg::Key("errors".into())]));
+
+/// The JSON paths a step's checks and captures read, each once: what [`ResponseView::with_paths`] reads in
+/// one pass.
+pub fn json_paths<'s>(
+    checks: impl Iterator<Item = &'s Subject>,
+    captures: impl Iterator<Item = &'s CaptureSource>,
+) -> Vec<JsonPath> {
+    let from_checks = checks.filter_map(|s| match s {
+        Subject::Json(path) => Some(path),
+        Subject::GraphqlErrors => Some(&*GRAPHQL_ERRORS),
+        _ => None,
+    });
+    let from_captures = captures.filter_map(|c| match c {
+        CaptureSource::Json(path) => Some(path),
+        _ => None,
+    });
+    let mut paths: Vec<JsonPath> = Vec::new();
+    for path in from_checks.chain(from_captures) {
+        if !paths.contains(path) {
+            paths.push(path.clone());
+        }
+    }
+    paths
+}
 
 /// Longest actual value quoted in evidence.
 const MAX_ACTUAL: usize = 200;
@@ -23,7 +52,7 @@ const PATH_READS: u8 = 3;
 /// What checks and captures can look at.
 pub struct ResponseView<'a> {
     pub status: u16,
-    pub headers: &'a HeaderMap,
+    pub headers: &'a ResponseHeaders,
     pub body: &'a [u8],
     /// The step's response time (from its intended start).
     pub response_time: Duration,
@@ -37,6 +66,11 @@ pub struct ResponseView<'a> {
     json: OnceCell<Result<Value, String>>,
     /// JSON values read so far without building the document.
     path_reads: Cell<u8>,
+    /// The JSON paths the step's checks and captures read (known at load time): the first read of any of
+    /// them reads all of them, in one pass over the body.
+    planned: &'a [JsonPath],
+    /// The values at `planned`, in its order, once read.
+    planned_values: OnceCell<Result<Vec<Option<Value>>, String>>,
 }
 
 /// Why a check failed: the actual value seen, redacted before it was cut or quoted.
@@ -67,22 +101,37 @@ impl Missed {
 impl<'a> ResponseView<'a> {
     pub fn new(
         status: u16,
-        headers: &'a HeaderMap,
+        headers: &'a ResponseHeaders,
         body: &'a [u8],
         response_time: Duration,
         jar: Option<(&'a CookieJar, &'a Url)>,
     ) -> Self {
         let (cookies, json, path_reads) = (OnceCell::new(), OnceCell::new(), Cell::new(0));
-        ResponseView { status, headers, body, response_time, jar, cookies, json, path_reads }
+        let (planned, planned_values) = (&[][..], OnceCell::new());
+        ResponseView { status, headers, body, response_time, jar, cookies, json, path_reads, planned, planned_values }
     }
 
-    /// The value at `path` (the whole body for an empty path); `Ok(None)`: absent. Read in place for the
-    /// first few, then from the document built once: each read in place parses the whole body again.
+    /// The JSON paths the step reads, so they are read together (`StepPlan::json_paths`).
+    pub fn with_paths(mut self, planned: &'a [JsonPath]) -> Self {
+        self.planned = planned;
+        self
+    }
+
+    /// The value at `path` (the whole body for an empty path); `Ok(None)`: absent. A planned path is read with
+    /// all the others in one pass; any other is read in place for the first few, then from the document
+    /// built once: each read in place parses the whole body again.
     fn json_at(&self, path: &[PathSeg]) -> Result<Option<Cow<'_, Value>>, String> {
         let not_json = |e: serde_json::Error| format!("body is not JSON ({e})");
+        if let Some(i) = self.planned.iter().position(|p| p.0 == path) {
+            let values = self.planned_values.get_or_init(|| json_at_many(self.body, self.planned).map_err(not_json));
+            return match values {
+                Ok(values) => Ok(values[i].as_ref().map(Cow::Borrowed)),
+                Err(e) => Err(e.clone()),
+            };
+        }
         if self.json.get().is_none() && self.path_reads.get() < PATH_READS {
             self.path_reads.set(self.path_reads.get() + 1);
-            return super::json_at::json_at(self.body, path).map(|v| v.map(Cow::Owned)).map_err(not_json);
+            return json_at(self.body, path).map(|v| v.map(Cow::Owned)).map_err(not_json);
         }
         match self.json.get_or_init(|| serde_json::from_slice(self.body).map_err(not_json)) {
             Ok(root) => Ok(select(root, path).map(Cow::Borrowed)),
@@ -91,23 +140,24 @@ impl<'a> ResponseView<'a> {
     }
 
     fn header(&self, name: &str) -> Option<Cow<'_, str>> {
-        let mut values = self.headers.get_all(name).iter().peekable();
+        // Over `iter`, so the values borrow the response only, not `name`.
+        let mut values = self.headers.iter().filter(|(n, _)| is(n, name)).map(|(_, v)| v).peekable();
         let first = values.next()?;
         if values.peek().is_none() {
-            return Some(String::from_utf8_lossy(first.as_bytes()));
+            return Some(String::from_utf8_lossy(first));
         }
-        let mut all = String::from_utf8_lossy(first.as_bytes()).into_owned();
+        let mut all = String::from_utf8_lossy(first).into_owned();
         for v in values {
             all.push_str(", ");
-            all.push_str(&String::from_utf8_lossy(v.as_bytes()));
+            all.push_str(&String::from_utf8_lossy(v));
         }
         Some(Cow::Owned(all))
     }
 
     fn cookie(&self, name: &str) -> Option<String> {
         // Prefer what this response set; fall back to what the jar holds for the URL.
-        for v in self.headers.get_all(reqwest::header::SET_COOKIE) {
-            let text = String::from_utf8_lossy(v.as_bytes());
+        for v in self.headers.get_all("set-cookie") {
+            let text = String::from_utf8_lossy(v);
             let pair = text.split(';').next().unwrap_or("");
             if let Some((k, val)) = pair.split_once('=') {
                 if k.trim() == name {
@@ -216,7 +266,7 @@ fn resolve<'v>(view: &'v ResponseView<'_>, subject: &Subject, redactor: &Redacto
             Some(v) => Actual::Text(Cow::Owned(v)),
             None => Actual::Missing(format!("no cookie {name}")),
         },
-        Subject::GraphqlErrors => match view.json_at(&[PathSeg::Key("errors".into())]) {
+        Subject::GraphqlErrors => match view.json_at(GRAPHQL_ERRORS.as_ref()) {
             Err(e) => Actual::Missing(format!("{e}: {}", excerpt_of(view.body, 120, redactor))),
             Ok(errors) => graphql_errors(errors.as_deref()),
         },
@@ -486,7 +536,7 @@ mod tests {
             predicate: Predicate::Compare(CmpOp::Eq, Literal::Number(0.0)),
             soft: false,
         };
-        let headers = HeaderMap::new();
+        let headers = ResponseHeaders::default();
         let view = ResponseView::new(200, &headers, body.as_bytes(), Duration::ZERO, None);
         let scope = Scope { secrets: &[], rows: &[], captures: &[], tokens: &[] };
         evaluate(&check, &view, &scope, &Redactor::new(["s3cret-x"]))

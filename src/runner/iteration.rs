@@ -13,7 +13,7 @@ use tokio::time::timeout_at;
 use tokio_util::sync::CancellationToken;
 
 use crate::http::exchange::{redirects_followed, send_following, Agent, Exchange, Outgoing, Trail, TransportError};
-use crate::http::{PhaseRecorder, UserConnections};
+use crate::http::{PhaseRecorder, TraceContext, UserConnections};
 use crate::model::{Predicate, Step, Subject};
 use crate::outcome::{Failure, Reason, RedirectHop, RunOutcome, RunStatus, StepOutcome, TokenFetch};
 use crate::redact::Redactor;
@@ -208,6 +208,11 @@ struct StepCall<'a> {
 }
 
 impl StepCall<'_> {
+    /// The trace context of the step's requests.
+    fn trace(&self) -> TraceContext {
+        TraceContext { trace_id: self.trace_id, span_id: self.span_id }
+    }
+
     /// When a step whose request goes out at `sent` must be complete: its own timeout (or the journey's
     /// default step timeout) from `sent`, capped by the journey's deadline. One rule for HTTP and ws steps
     /// and the token fetch before them.
@@ -307,7 +312,8 @@ async fn run_step(
     // Captures are taken first, so secret values (a session token) are known to the redactor before any
     // evidence is written; they are stored only if the whole step passes, so a failed step leaves no half state.
     let jar = call.jar.get().map(|j| (j, exchange.moved.as_ref().unwrap_or(&request.url)));
-    let view = ResponseView::new(exchange.status.as_u16(), &exchange.headers, &exchange.body, so.response_time, jar);
+    let view = ResponseView::new(exchange.status.as_u16(), &exchange.headers, &exchange.body, so.response_time, jar)
+        .with_paths(&call.plan.steps[call.index].json_paths);
     let captured: Vec<Result<String, checks::Missed>> =
         call.step.capture.iter().map(|c| checks::capture(&c.source, &view)).collect();
     for (cap, value) in call.step.capture.iter().zip(&captured) {
@@ -386,10 +392,11 @@ async fn send(
     let outgoing = Outgoing {
         method: &plan_step.method,
         url: &request.url,
-        // Taken, not cloned (an empty map does not allocate): the request is kept for its URL.
+        // Taken, not cloned (an empty list does not allocate): the request is kept for its URL.
         headers: std::mem::take(&mut request.headers),
+        trace: call.trace(),
         sensitive: &plan_step.sensitive,
-        body: request.body.take(),
+        body: request.body.as_deref(),
         max_redirects: step.max_redirects,
         max_body: journey.defaults.max_body_bytes,
         redirects_to_http: journey.defaults.redirects_to_http,

@@ -12,7 +12,9 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE, USER_AGENT};
+use reqwest::header::{HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE, USER_AGENT};
+
+use crate::http::HeaderList;
 use reqwest::Method;
 use tokio::sync::Mutex;
 use tokio_rustls::rustls::ClientConfig;
@@ -139,7 +141,8 @@ impl TokenCache {
             method: &Method::POST,
             target,
             headers: &headers,
-            cookie: None,
+            trace: None,
+            cookies: None,
             body: Some(body.as_bytes()),
             max_body: MAX_BODY,
             tls: Some(&self.tls),
@@ -174,7 +177,7 @@ impl TokenCache {
     }
 
     /// The headers and form body of a token request, client authentication as configured.
-    fn form(&self, scope: &Scope<'_>) -> (HeaderMap, String) {
+    fn form(&self, scope: &Scope<'_>) -> (HeaderList, String) {
         let s = &self.source;
         let render = |t: &Template| t.render(scope).into_owned();
         let (id, secret) = (render(&s.client_id), render(&s.client_secret));
@@ -186,7 +189,7 @@ impl TokenCache {
         if let Some(audience) = &s.audience {
             form.append_pair("audience", &render(audience));
         }
-        let mut headers = HeaderMap::new();
+        let mut headers = HeaderList::new();
         match s.auth {
             ClientAuth::Body => {
                 form.append_pair("client_id", &id);
@@ -198,14 +201,14 @@ impl TokenCache {
                 let pair = format!("{}:{}", enc(&id), enc(&secret));
                 let basic = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, pair);
                 if let Ok(v) = HeaderValue::from_str(&format!("Basic {basic}")) {
-                    headers.insert(AUTHORIZATION, v);
+                    headers.push((AUTHORIZATION, v));
                 }
             }
         }
-        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/x-www-form-urlencoded"));
-        headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
+        headers.push((CONTENT_TYPE, HeaderValue::from_static("application/x-www-form-urlencoded")));
+        headers.push((ACCEPT, HeaderValue::from_static("application/json")));
         if let Ok(ua) = HeaderValue::from_str(crate::user_agent()) {
-            headers.insert(USER_AGENT, ua);
+            headers.push((USER_AGENT, ua));
         }
         (headers, form.finish())
     }

@@ -7,10 +7,11 @@ use std::sync::Arc;
 use reqwest::header::HeaderName;
 use reqwest::{Method, Url};
 
-use crate::http::{Clients, JourneyClient};
+use crate::http::{Clients, JourneyClient, TRACEPARENT, TRACESTATE_NAME};
 pub(crate) use crate::model::HeaderTemplate;
-use crate::model::Journey;
+use crate::model::{Journey, JsonPath};
 use crate::redact::Redactor;
+use crate::runner::checks::json_paths;
 use crate::runner::leases::RowPools;
 use crate::runner::oauth::TokenCache;
 use crate::template::Scope;
@@ -47,6 +48,8 @@ pub(crate) struct StepPlan {
     pub sensitive: Vec<HeaderName>,
     /// The `oauth` sources the step's templates use: fetched before it renders, refreshed on a 401.
     pub oauth: Vec<usize>,
+    /// The JSON paths its checks and captures read, each once: read together, in one pass over the body.
+    pub json_paths: Vec<JsonPath>,
 }
 
 impl Plan {
@@ -57,7 +60,11 @@ impl Plan {
         for step in &journey.steps {
             let mut headers: Vec<(HeaderName, HeaderTemplate)> = Vec::new();
             let mut sensitive: Vec<HeaderName> = Vec::new();
-            for (header, template) in journey.defaults.headers.iter().chain(step.headers.iter()) {
+            // A step's own `traceparent` or `tracestate` was always replaced by the iteration's trace context,
+            // which the sender adds: it is left out here.
+            let traced = |h: &&(HeaderName, HeaderTemplate)| h.0 == TRACEPARENT || h.0 == TRACESTATE_NAME;
+            let all = journey.defaults.headers.iter().chain(step.headers.iter());
+            for (header, template) in all.filter(|h| !traced(h)) {
                 headers.retain(|(n, _)| n != header);
                 sensitive.retain(|n| n != header);
                 if template.is_secret(&journey.secret_captures) {
@@ -67,7 +74,8 @@ impl Plan {
             }
             let url = fixed_url(&journey, step);
             let oauth = crate::runner::oauth::sources_used(step, headers.iter().map(|(_, t)| t));
-            steps.push(StepPlan { method: step.method.clone(), url, headers, sensitive, oauth });
+            let json_paths = json_paths(step.expect.iter().map(|c| &c.subject), step.capture.iter().map(|c| &c.source));
+            steps.push(StepPlan { method: step.method.clone(), url, headers, sensitive, oauth, json_paths });
         }
         let redactor = Redactor::new(journey.secrets.iter().map(|s| s.value.as_str()));
         let client = clients.for_journey(journey.defaults.tls_skip_verify, journey.defaults.tls_ca.as_deref());

@@ -1,17 +1,17 @@
 //! Building a step's request: its URL (fixed in the plan, or rendered and resolved), query, headers and
-//! body rendered with the iteration's scope, userinfo turned into Basic auth, and the trace headers. A child
+//! body rendered with the iteration's scope, and userinfo turned into Basic auth (the trace headers are the
+//! sender's: [`crate::http::TraceContext`]). A child
 //! module of `iteration` (the first stage of its pipeline), so it shares the pipeline's `StepCall` and
 //! `failure`.
 
 use std::borrow::Cow;
 use std::time::Instant;
 
-use bytes::Bytes;
-use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION, CONTENT_TYPE};
+use reqwest::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE};
 use reqwest::Url;
 
 use super::{failure, StepCall};
-use crate::http::{self, credentials};
+use crate::http::{credentials, has_header, HeaderList};
 use crate::model::Step;
 use crate::outcome::{Failure, Reason};
 use crate::redact::Redactor;
@@ -23,9 +23,8 @@ use crate::template::{RenderError, Scope};
 pub(super) struct Request<'a> {
     /// Borrowed from the plan when fixed (most steps): no copy per request.
     pub(super) url: Cow<'a, Url>,
-    pub(super) headers: HeaderMap,
-    // `Bytes`: each hop's request shares the rendered body instead of copying it.
-    pub(super) body: Option<Bytes>,
+    pub(super) headers: HeaderList,
+    pub(super) body: Option<Vec<u8>>,
     /// When the request counts as sent (service time starts): after the body is rendered.
     pub(super) sent: Instant,
 }
@@ -107,29 +106,31 @@ fn render_request<'a>(
     }
     let (body, content_type) = render_body(step.body.as_ref(), scope, derived)?;
     let sent = Instant::now();
-    // Room for what is added below (content type, userinfo's Authorization, the two trace headers): a map that
-    // grows rehashes every entry.
-    let mut headers = HeaderMap::with_capacity(plan_step.headers.len() + 4);
+    // Room for what is added below (content type, userinfo's Authorization). The plan's names are distinct.
+    let mut headers = HeaderList::with_capacity(plan_step.headers.len() + 2);
     for (name, value) in &plan_step.headers {
         let v = match value {
             HeaderTemplate::Static(v) => v.clone(),
             HeaderTemplate::Dynamic(t) => {
-                HeaderValue::from_str(&t.try_render(scope, derived)?).map_err(|_| RequestError::Header(name.clone()))?
+                // A rendered string becomes the value's bytes without a copy (it is sized exactly).
+                let value = match t.try_render(scope, derived)? {
+                    Cow::Owned(text) => HeaderValue::from_maybe_shared(bytes::Bytes::from(text)),
+                    Cow::Borrowed(text) => HeaderValue::from_str(text),
+                };
+                value.map_err(|_| RequestError::Header(name.clone()))?
             }
         };
-        headers.insert(name.clone(), v);
+        headers.push((name.clone(), v));
     }
     if let Some(ct) = content_type {
-        if !headers.contains_key(CONTENT_TYPE) {
-            headers.insert(CONTENT_TYPE, ct);
+        if !has_header(&headers, &CONTENT_TYPE) {
+            headers.push((CONTENT_TYPE, ct));
         }
     }
     if let Some(auth) = userinfo_auth {
-        if !headers.contains_key(AUTHORIZATION) {
-            headers.insert(AUTHORIZATION, auth);
+        if !has_header(&headers, &AUTHORIZATION) {
+            headers.push((AUTHORIZATION, auth));
         }
     }
-    headers.insert(http::TRACEPARENT.clone(), http::traceparent(call.trace_id, call.span_id));
-    headers.insert(http::TRACESTATE_NAME.clone(), HeaderValue::from_static(http::TRACESTATE));
-    Ok(Request { url, headers, body: body.map(Bytes::from), sent })
+    Ok(Request { url, headers, body, sent })
 }

@@ -10,7 +10,9 @@
 use std::time::{Duration, Instant};
 
 use crate::http::cookies::CookieJar;
-use reqwest::header::{HeaderMap, SET_COOKIE};
+use reqwest::header::HeaderMap;
+
+use crate::http::headers::ResponseHeaders;
 use reqwest::Url;
 use tokio::time::timeout_at;
 use tokio_tungstenite::WebSocketStream;
@@ -34,7 +36,7 @@ const CLOSE_GRACE: Duration = Duration::from_millis(500);
 #[derive(Default)]
 struct Seen {
     /// The 101's headers, once upgraded.
-    upgraded: Option<HeaderMap>,
+    upgraded: Option<ResponseHeaders>,
     /// When the 101 arrived: `transfer` counts from here.
     upgraded_at: Option<Instant>,
     messages: usize,
@@ -76,7 +78,7 @@ pub(super) async fn run(
     };
     let rows = vu.lease.row_slices();
     let scope = Scope { secrets: &call.plan.journey.secrets, rows: &rows, captures: &vu.captures, tokens: &tokens };
-    let mut request = match build_request(call, &scope, &mut vu.redactor) {
+    let request = match build_request(call, &scope, &mut vu.redactor) {
         Ok(request) => request,
         Err(f) => return StepEnd::Failed(f),
     };
@@ -103,7 +105,7 @@ pub(super) async fn run(
     let deadline = call.deadline(request.sent);
     let talk = Talk { call, scope: &scope, redactor, http_url: &http_url };
     let mut seen = Seen::default();
-    let headers = std::mem::take(&mut request.headers);
+    let headers = crate::http::header_map(&request.headers, Some(&call.trace()));
     let conversation = talk.converse(&ws_url, headers, messages, &mut seen, so);
     let ended = timeout_at(deadline.into(), conversation).await;
     let done = Instant::now();
@@ -157,7 +159,7 @@ pub(super) async fn run(
 struct Answer<'a> {
     call: &'a StepCall<'a>,
     /// The 101's headers.
-    headers: HeaderMap,
+    headers: ResponseHeaders,
     message: Vec<u8>,
     line: String,
     /// The step's `oauth` tokens, for templates in its checks.
@@ -227,11 +229,13 @@ impl Talk<'_> {
         let up = ws::connect(self.http_url, ws_url, headers, cookie, &self.call.plan.client.tls, max).await?;
         so.phases = up.phases;
         so.tls = up.cert;
-        let mut set_cookies = up.headers.get_all(SET_COOKIE).iter().peekable();
+        let headers = ResponseHeaders::from_map(&up.headers);
+        let mut set_cookies = headers.get_all("set-cookie").peekable();
         if set_cookies.peek().is_some() {
             self.call.jar.get_or_init(CookieJar::default).set_cookies(&mut set_cookies, self.http_url);
         }
-        seen.upgraded = Some(up.headers);
+        drop(set_cookies);
+        seen.upgraded = Some(headers);
         seen.upgraded_at = Some(up.at);
         let mut socket = up.socket;
         for text in messages {
@@ -252,7 +256,7 @@ impl Talk<'_> {
             let at = Instant::now();
             seen.messages += 1;
             seen.bytes += data.len();
-            if self.matches(seen.upgraded.as_ref().unwrap_or(&HeaderMap::new()), &data, at) {
+            if self.matches(seen.upgraded.as_ref().unwrap_or(&ResponseHeaders::default()), &data, at) {
                 return Ok((socket, Ended::Matched(data, at)));
             }
             seen.last = Some(data);
@@ -267,7 +271,7 @@ impl Talk<'_> {
     }
 
     /// Whether a message passes every hard check (soft ones are judged on the match only).
-    fn matches(&self, headers: &HeaderMap, data: &[u8], at: Instant) -> bool {
+    fn matches(&self, headers: &ResponseHeaders, data: &[u8], at: Instant) -> bool {
         let elapsed = at.saturating_duration_since(self.call.intended);
         let view = ResponseView::new(101, headers, data, elapsed, None);
         self.call

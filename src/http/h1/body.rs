@@ -5,12 +5,12 @@
 use std::io;
 
 use bytes::Buf;
-use reqwest::header::{HeaderName, CONNECTION, CONTENT_ENCODING, CONTENT_LENGTH, TRANSFER_ENCODING};
 use reqwest::{Method, StatusCode};
 use tokio::io::AsyncReadExt;
 
 use super::{Client, Error, Stream, HEAD_LIMIT};
 use crate::http::decode::{coding_of, Coding};
+use crate::http::headers::is;
 
 /// How the body is delimited.
 pub(super) enum Framing {
@@ -209,15 +209,15 @@ pub(super) struct Head {
 }
 
 impl Head {
-    /// Over parsed names: these four are standard headers, so each test is a comparison of two small enums
-    /// (a case-insensitive string match of every name against four cost a fifth of a response's parse).
-    pub(super) fn scan<'a>(fields: impl Iterator<Item = (&'a HeaderName, &'a [u8])>) -> Result<Head, Error> {
+    /// Over the names as sent: each is compared by length first, so most names cost one comparison of
+    /// lengths per header of interest, and only a name of the same length is compared without case.
+    pub(super) fn scan<'a>(fields: impl Iterator<Item = (&'a [u8], &'a [u8])>) -> Result<Head, Error> {
         let mut head = Head::default();
         for (name, value) in fields {
-            if name == TRANSFER_ENCODING {
+            if is(name, "transfer-encoding") {
                 let last = value.rsplit(|&b| b == b',').next().unwrap_or_default();
                 head.chunked = Some(last.trim_ascii().eq_ignore_ascii_case(b"chunked"));
-            } else if name == CONTENT_LENGTH {
+            } else if is(name, "content-length") {
                 let n: u64 = std::str::from_utf8(value).ok().and_then(|t| t.trim().parse().ok()).ok_or_else(|| {
                     Error::Invalid(format!("invalid content-length {:?}", String::from_utf8_lossy(value)))
                 })?;
@@ -225,10 +225,10 @@ impl Head {
                     return Err(Error::Invalid("conflicting content-length headers".into()));
                 }
                 head.length = Some(n);
-            } else if name == CONNECTION {
+            } else if is(name, "connection") {
                 head.close |= has_token(value, "close");
                 head.keep_alive |= has_token(value, "keep-alive");
-            } else if name == CONTENT_ENCODING {
+            } else if is(name, "content-encoding") {
                 head.coding = coding_of(value).unwrap_or(Coding::Identity);
             }
         }
@@ -272,8 +272,7 @@ mod tests {
     use super::*;
 
     fn head(pairs: &[(&str, &str)]) -> Result<Head, Error> {
-        let names: Vec<HeaderName> = pairs.iter().map(|(k, _)| HeaderName::from_bytes(k.as_bytes()).unwrap()).collect();
-        Head::scan(names.iter().zip(pairs).map(|(k, (_, v))| (k, v.as_bytes())))
+        Head::scan(pairs.iter().map(|(k, v)| (k.as_bytes(), v.as_bytes())))
     }
 
     fn frame(method: Method, status: StatusCode, pairs: &[(&str, &str)]) -> Result<Framing, Error> {

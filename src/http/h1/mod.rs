@@ -30,14 +30,14 @@ use std::sync::{Arc, LazyLock};
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
-use reqwest::header::{
-    HeaderMap, HeaderName, HeaderValue, ACCEPT, ACCEPT_ENCODING, CONNECTION, CONTENT_ENCODING, CONTENT_LENGTH, HOST,
-    USER_AGENT,
-};
+use reqwest::header::{HeaderName, HeaderValue, ACCEPT, ACCEPT_ENCODING, CONNECTION, HOST, USER_AGENT};
 use reqwest::{Method, StatusCode, Url};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_rustls::rustls::ClientConfig;
 
+use crate::http::cookies::CookieJar;
+use crate::http::headers::ResponseHeaders;
+use crate::http::TraceContext;
 use crate::outcome::{CertSeen, Reason};
 
 mod body;
@@ -110,8 +110,11 @@ impl<'a> Target<'a> {
 pub struct Request<'a> {
     pub method: &'a Method,
     pub target: Target<'a>,
-    pub headers: &'a HeaderMap,
-    pub cookie: Option<&'a HeaderValue>,
+    pub headers: &'a [(HeaderName, HeaderValue)],
+    /// `traceparent` and `tracestate`, written after `headers` (which do not carry them).
+    pub trace: Option<&'a TraceContext>,
+    /// The user's cookies: those for the target's URL are written straight into the request head.
+    pub cookies: Option<&'a CookieJar>,
     pub body: Option<&'a [u8]>,
     /// Largest body accepted, after decoding.
     pub max_body: usize,
@@ -123,7 +126,7 @@ pub struct Request<'a> {
 #[derive(Debug)]
 pub struct Response {
     pub status: StatusCode,
-    pub headers: HeaderMap,
+    pub headers: ResponseHeaders,
     pub body: Vec<u8>,
     /// When the response head was complete.
     pub head_at: Instant,
@@ -296,8 +299,8 @@ impl Client {
                 message,
                 partial,
             })?;
-            headers.remove(CONTENT_ENCODING);
-            headers.remove(CONTENT_LENGTH);
+            headers.remove("content-encoding");
+            headers.remove("content-length");
         }
         // Bytes past the response mean the server is not speaking request/response: do not reuse it.
         if keep && self.read.is_empty() {
@@ -334,12 +337,22 @@ impl Client {
             }
             line(w, name.as_str().as_bytes(), value.as_bytes());
         }
+        if let Some(trace) = req.trace {
+            line(w, b"traceparent", &trace.traceparent());
+            line(w, b"tracestate", crate::http::TRACESTATE.as_bytes());
+        }
         self.close_asked = close;
         if !host {
             line(w, b"host", req.target.authority.as_bytes());
         }
-        if let Some(cookie) = req.cookie {
-            line(w, b"cookie", cookie.as_bytes());
+        if let Some(jar) = req.cookies {
+            let mark = w.len();
+            w.extend_from_slice(b"cookie: ");
+            if jar.write_cookies(req.target.url, w) {
+                w.extend_from_slice(b"\r\n");
+            } else {
+                w.truncate(mark);
+            }
         }
         if !(agent || accept || encoding) {
             w.extend_from_slice(&DEFAULT_HEADERS);
@@ -368,7 +381,11 @@ impl Client {
 
     /// Reads until a final (non-1xx) response head is complete; returns it with whether the server asked to
     /// close. The head's bytes are consumed from the read buffer; what follows (body bytes) stays.
-    async fn read_head(&mut self, stream: &mut Stream, reused: bool) -> Result<(StatusCode, HeaderMap, Head), Error> {
+    async fn read_head(
+        &mut self,
+        stream: &mut Stream,
+        reused: bool,
+    ) -> Result<(StatusCode, ResponseHeaders, Head), Error> {
         loop {
             if !self.read.is_empty() {
                 // Uninitialised slots: the parser writes only those it fills, where an initialised array would
@@ -382,26 +399,17 @@ impl Client {
                         let status = StatusCode::from_u16(code)
                             .map_err(|_| Error::Invalid(format!("status code {code} is out of range")))?;
                         let http10 = parsed.version == Some(0);
-                        // Values are slices of the head's own bytes (no copy per header): offsets now, the
-                        // shared bytes once the parser's borrow of the buffer ends.
+                        // Fields are ranges of the head's own bytes (no copy, no map; `http::headers`). httparse
+                        // has checked the names (tokens, as `HeaderName` would) and the values (no control
+                        // characters but tab, as `HeaderValue` would): a test below pins both.
                         let base = self.read.as_ptr() as usize;
-                        let mut fields = Vec::with_capacity(parsed.headers.len());
-                        for h in parsed.headers.iter() {
-                            let name = HeaderName::from_bytes(h.name.as_bytes())
-                                .map_err(|_| Error::Invalid(format!("invalid header name {:?}", h.name)))?;
-                            let start = h.value.as_ptr() as usize - base;
-                            fields.push((name, start..start + h.value.len()));
-                        }
-                        let values = parsed.headers.iter().map(|h| h.value);
-                        let mut info = Head::scan(fields.iter().map(|(name, _)| name).zip(values))?;
+                        let range = |b: &[u8]| b.as_ptr() as usize - base..b.as_ptr() as usize - base + b.len();
+                        let fields: Vec<_> =
+                            parsed.headers.iter().map(|h| (range(h.name.as_bytes()), range(h.value))).collect();
+                        let mut info = Head::scan(parsed.headers.iter().map(|h| (h.name.as_bytes(), h.value)))?;
                         info.close |= http10 && !info.keep_alive;
                         let head = self.read.split_to(len).freeze();
-                        let mut headers = HeaderMap::with_capacity(fields.len());
-                        for (name, range) in fields {
-                            let value = HeaderValue::from_maybe_shared(head.slice(range))
-                                .map_err(|_| Error::Invalid(format!("invalid value for header {name}")))?;
-                            headers.append(name, value);
-                        }
+                        let headers = ResponseHeaders::from_parts(head, fields);
                         // 1xx (other than 101, which a plain request never asks for) precede the real response.
                         if status.is_informational() && status != StatusCode::SWITCHING_PROTOCOLS {
                             continue;
@@ -467,6 +475,21 @@ fn line(w: &mut Vec<u8>, name: &[u8], value: &[u8]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// What the response head's fields rely on: httparse accepts exactly the names and values `HeaderName`
+    /// and `HeaderValue` accept, so taking its fields as they lie drops no check.
+    #[test]
+    fn httparse_accepts_the_fields_header_names_and_values_accept() {
+        for b in 0..=255u8 {
+            let head = [&b"HTTP/1.1 200 OK\r\nx-a: a"[..], &[b], b"b\r\nx", &[b], b"y: 1\r\n\r\n"].concat();
+            let mut fields = [httparse::EMPTY_HEADER; 4];
+            let parsed = httparse::Response::new(&mut fields).parse(&head).is_ok();
+            let value = HeaderValue::from_bytes(&[b'a', b, b'b']).is_ok();
+            // A colon ends the name (`x` with the value `y: 1`).
+            let name = b == b':' || HeaderName::from_bytes(&[b'x', b, b'y']).is_ok();
+            assert_eq!(parsed, value && name, "byte {b:#04x}");
+        }
+    }
 
     #[test]
     fn target_of_an_http_url_borrows_its_parts() {
